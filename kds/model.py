@@ -1,0 +1,319 @@
+"""The canonical order model, following the PORTOS Order models (seed 004).
+
+Python speaks snake_case; the wire speaks PORTOS camelCase JSON
+(`deviceName`, `courseNumber`, `statusChanges`, ...). Two families live here:
+
+* the *input* models (`OrderIn`, `OrderItemIn`) validate what a POS or the
+  native API sends: strict bounds, clear errors, POS text kept as plain text;
+* the *stored* models (`Order`, `OrderItem`, `ItemEndpoint`) are kds's view of
+  an order, built and changed only by the service core.
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+MAX_ITEMS_PER_ORDER = 500
+MAX_TEXT = 500
+
+
+class OrderStatus(str, enum.Enum):
+    """PORTOS OrderStatus (seed 004)."""
+
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    FAILED = "failed"
+    ACCEPTED = "accepted"
+    PROCESS_SKIPPED = "processSkipped"
+    PROCESSED = "processed"
+
+
+class PurchaseType(str, enum.Enum):
+    """PORTOS PurchaseType (seed 004)."""
+
+    UNKNOWN = "unknown"
+    WALK_IN = "walkIn"
+    TAKE_AWAY = "takeAway"
+    DELIVERY = "delivery"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _decimal_to_json(value: Decimal) -> int | float:
+    """Quantities go out as JSON numbers (PORTOS `decimal`), integers when whole."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _datetime_to_json(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, millisecond precision."""
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+JsonDecimal = Annotated[Decimal, PlainSerializer(_decimal_to_json, when_used="json")]
+JsonDatetime = Annotated[datetime, PlainSerializer(_datetime_to_json, when_used="json")]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+class WireModel(BaseModel):
+    """Base: camelCase on the wire, snake_case in Python, unknown keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The PORTOS JSON shape of this model."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------- shared parts
+
+
+class Location(WireModel):
+    """Where the ticket is served (PORTOS Location)."""
+
+    zone_name: Text | None = None
+    table_name: Text | None = None
+
+
+class TicketInfo(WireModel):
+    """PORTOS OrderTicketInfo: the POS ticket the order belongs to."""
+
+    id: Text | None = None
+    name: Text | None = None
+    location: Location | None = None
+    purchase_type: PurchaseType = PurchaseType.UNKNOWN
+    customer: dict[str, Any] | None = None
+    version: int | None = None
+
+    @field_validator("id", "name", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("customer", mode="before")
+    @classmethod
+    def _customer_object(cls, value: Any) -> Any:
+        # A POS may send just a name; keep it as an object so screens read one shape.
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Plu(WireModel):
+    """PORTOS OrderItemPlu, plus `group` (product group/category) for routing."""
+
+    name: Text = ""
+    code: int | Annotated[str, Field(max_length=64)] | None = None
+    stock_name: Text | None = None
+    group: Text | None = None
+
+
+class Quantity(WireModel):
+    """PORTOS Quantity: an amount with up to 3 decimals and a short unit."""
+
+    amount: JsonDecimal = Field(gt=0, le=10_000, max_digits=9, decimal_places=3)
+    unit: Annotated[str, Field(max_length=8)] = "pcs"
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_bool_or_nan(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("amount must be a number")
+        if isinstance(value, float) and value != value:
+            raise ValueError("amount must be a finite number")
+        return value
+
+
+class StatusChange(WireModel):
+    """PORTOS OrderItemEndpointStatusChange, plus who changed it and why."""
+
+    status: OrderStatus
+    date: JsonDatetime
+    reason: str | None = None
+
+
+# --------------------------------------------------------------------------- input (from a POS)
+
+
+class ItemEndpointIn(WireModel):
+    """An endpoint named by the POS for an item, optionally with its status."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    status: OrderStatus | None = Field(
+        default=None, validation_alias=AliasChoices("status", "orderItemStatus")
+    )
+
+
+class OrderItemIn(WireModel):
+    """An order item as a POS sends it."""
+
+    id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    plu: Plu
+    quantity: Quantity = Field(default_factory=lambda: Quantity(amount=Decimal(1)))
+    comment: Text | None = None
+    course_number: int | None = Field(default=None, ge=0, le=99)
+    modifiers: list[Text] = Field(default_factory=list, max_length=50)
+    endpoints: list[ItemEndpointIn] = Field(default_factory=list, max_length=20)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _bare_quantity(cls, value: Any) -> Any:
+        # `"quantity": 2` is accepted as shorthand for {"amount": 2}.
+        if isinstance(value, (int, float, str, Decimal)) and not isinstance(value, bool):
+            return {"amount": value}
+        return value
+
+    @field_validator("modifiers", mode="before")
+    @classmethod
+    def _modifier_names(cls, value: Any) -> Any:
+        # Modifiers may be plain names or objects like {"name": "no onion"}.
+        if isinstance(value, list):
+            return [m.get("name") if isinstance(m, dict) else m for m in value]
+        return value
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _endpoint_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": e} if isinstance(e, str) else e for e in value]
+        return value
+
+
+class OrderIn(WireModel):
+    """An order as a POS sends it: PORTOS Order JSON plus `source`.
+
+    `id` is the POS's own id (kept as `external_id`); kds assigns its own.
+    """
+
+    id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = "native"
+    number: int | None = Field(default=None, ge=0, le=10**9)
+    device_name: Text | None = None
+    user: Text | dict[str, Any] | None = None
+    ticket: TicketInfo = Field(default_factory=TicketInfo)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _unique_item_ids(self) -> OrderIn:
+        ids = [item.id for item in self.items if item.id is not None]
+        if len(ids) != len(set(ids)):
+            raise ValueError("item ids must be unique within an order")
+        return self
+
+
+# --------------------------------------------------------------------------- stored (kds's view)
+
+
+class ItemEndpoint(WireModel):
+    """PORTOS OrderItemEndpoint: one item at one endpoint, with its history."""
+
+    name: str
+    status: OrderStatus
+    status_changes: list[StatusChange] = Field(default_factory=list)
+
+    @property
+    def is_processed(self) -> bool:
+        return self.status is OrderStatus.PROCESSED
+
+    @property
+    def is_processable(self) -> bool:
+        return self.status in (OrderStatus.CREATED, OrderStatus.FAILED)
+
+    def to_wire(self) -> dict[str, Any]:
+        data = super().to_wire()
+        data["orderItemStatus"] = data["status"]  # the seed's own name for the field
+        data["isProcessed"] = self.is_processed
+        data["isProcessable"] = self.is_processable
+        return data
+
+
+class OrderItem(WireModel):
+    """PORTOS OrderItem as kds holds it."""
+
+    id: int
+    plu: Plu
+    quantity: Quantity
+    comment: str | None = None
+    course_number: int | None = None
+    modifiers: list[str] = Field(default_factory=list)
+    endpoints: list[ItemEndpoint] = Field(default_factory=list)
+
+    def endpoint(self, name: str) -> ItemEndpoint | None:
+        """This item's state at endpoint `name`, if it is routed there."""
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True, exclude={"endpoints"})
+        data["endpoints"] = [e.to_wire() for e in self.endpoints]
+        return data
+
+
+class Order(WireModel):
+    """A kitchen order: kds's stable `id` beside the POS's `source` + `external_id`."""
+
+    id: str
+    number: int
+    source: str
+    external_id: str
+    device_name: str | None = None
+    user: str | dict[str, Any] | None = None
+    ticket: TicketInfo = Field(default_factory=TicketInfo)
+    items: list[OrderItem]
+    created_at: JsonDatetime
+    updated_at: JsonDatetime
+    version: int = 1
+
+    def item(self, item_id: int) -> OrderItem | None:
+        """The item with `item_id`, if any."""
+        return next((i for i in self.items if i.id == item_id), None)
+
+    def item_endpoints(self, endpoint: str | None = None) -> list[ItemEndpoint]:
+        """Every item endpoint of the order, or those at `endpoint`."""
+        return [e for i in self.items for e in i.endpoints if endpoint is None or e.name == endpoint]
+
+    def endpoint_names(self) -> list[str]:
+        """The endpoints this order is routed to, in first-seen order."""
+        return list(dict.fromkeys(e.name for e in self.item_endpoints()))
+
+    def status_at(self, endpoint: str | None = None) -> OrderStatus:
+        """The order's status (at `endpoint`): its least advanced non-final item."""
+        from .states import summarize  # states imports this module
+
+        return summarize([e.status for e in self.item_endpoints(endpoint)])
+
+    def to_wire(self) -> dict[str, Any]:
+        """PORTOS Order JSON plus kds's derived fields (status per endpoint)."""
+        from .states import FINAL, PROCESSABLE
+
+        data = self.model_dump(mode="json", by_alias=True, exclude={"items"})
+        data["items"] = [item.to_wire() for item in self.items]
+        statuses = [e.status for e in self.item_endpoints()]
+        data["status"] = self.status_at().value
+        data["endpointStatuses"] = {name: self.status_at(name).value for name in self.endpoint_names()}
+        data["isProcessed"] = all(s in FINAL for s in statuses)
+        data["isProcessable"] = any(s in PROCESSABLE for s in statuses)
+        return data

@@ -1,0 +1,1 @@
+"""Kitchen tickets on ESC/POS network printers: render, transport, spool."""

@@ -1,0 +1,109 @@
+"""The status state machine of one order item at one order endpoint.
+
+Pure: no I/O, no clock. The table is DESIGN §4; `apply_transition` is the one
+function that decides whether a change is allowed. Everything that changes a
+status (the service core) calls it; nothing else encodes the rules.
+"""
+
+from __future__ import annotations
+
+from .model import OrderStatus
+
+S = OrderStatus
+
+#: Final statuses: no further change except an explicit recall from `processed`.
+FINAL: frozenset[OrderStatus] = frozenset({S.REFUSED, S.PROCESSED, S.PROCESS_SKIPPED})
+
+#: Processable statuses: the endpoint still has to deliver the item.
+PROCESSABLE: frozenset[OrderStatus] = frozenset({S.CREATED, S.FAILED})
+
+#: Allowed ordinary transitions (DESIGN §4). `unknown` is what a POS may report
+#: before routing; it can only be routed (created) or cancelled.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.UNKNOWN: frozenset({S.CREATED, S.PROCESS_SKIPPED}),
+    S.CREATED: frozenset({S.SENT, S.FAILED, S.PROCESS_SKIPPED}),
+    S.SENT: frozenset({S.DELIVERED, S.FAILED, S.PROCESS_SKIPPED}),
+    S.FAILED: frozenset({S.SENT, S.PROCESS_SKIPPED}),
+    S.DELIVERED: frozenset({S.ACCEPTED, S.PROCESSED, S.REFUSED, S.PROCESS_SKIPPED}),
+    S.ACCEPTED: frozenset({S.PROCESSED, S.REFUSED, S.PROCESS_SKIPPED}),
+    S.PROCESSED: frozenset(),
+    S.REFUSED: frozenset(),
+    S.PROCESS_SKIPPED: frozenset(),
+}
+
+#: The one exit from a final status: a cook recalls a bumped ticket.
+RECALL: tuple[OrderStatus, OrderStatus] = (S.PROCESSED, S.ACCEPTED)
+
+#: How far along an item is; the order's status at an endpoint is its least
+#: advanced non-final item.
+PROGRESS: dict[OrderStatus, int] = {
+    S.UNKNOWN: 0,
+    S.CREATED: 1,
+    S.FAILED: 2,
+    S.SENT: 3,
+    S.DELIVERED: 4,
+    S.ACCEPTED: 5,
+    S.REFUSED: 6,
+    S.PROCESS_SKIPPED: 6,
+    S.PROCESSED: 7,
+}
+
+
+class TransitionError(ValueError):
+    """A status change the table does not allow."""
+
+    def __init__(self, current: OrderStatus, target: OrderStatus, allowed: frozenset[OrderStatus]):
+        self.current = current
+        self.target = target
+        self.allowed = allowed
+        names = ", ".join(sorted(s.value for s in allowed)) or "none (final status)"
+        super().__init__(f"cannot change status from {current.value} to {target.value}; allowed: {names}")
+
+
+def allowed_targets(current: OrderStatus, *, recall: bool = False) -> frozenset[OrderStatus]:
+    """The statuses `current` may move to (with `recall`, the recall exit too)."""
+    allowed = TRANSITIONS[current]
+    if recall and current is RECALL[0]:
+        allowed = allowed | {RECALL[1]}
+    return allowed
+
+
+def apply_transition(current: OrderStatus, target: OrderStatus, *, recall: bool = False) -> OrderStatus | None:
+    """Return the new status, or None when `target` is the current status (a no-op).
+
+    Raises TransitionError for any change the table does not allow. `recall`
+    must be set explicitly for the processed → accepted exit.
+    """
+    if target is current:
+        return None
+    if target in allowed_targets(current, recall=recall):
+        return target
+    raise TransitionError(current, target, allowed_targets(current, recall=recall))
+
+
+def is_final(status: OrderStatus) -> bool:
+    """True for refused, processed and processSkipped."""
+    return status in FINAL
+
+
+def is_processable(status: OrderStatus) -> bool:
+    """True while the endpoint still has to deliver the item (created, failed)."""
+    return status in PROCESSABLE
+
+
+def summarize(statuses: list[OrderStatus]) -> OrderStatus:
+    """The status of a group of item endpoints: the least advanced non-final one.
+
+    When every status is final the most advanced final status wins (processed
+    over refused/processSkipped), so a fully bumped order reads `processed`.
+    """
+    if not statuses:
+        return S.UNKNOWN
+    open_ = [s for s in statuses if s not in FINAL]
+    if open_:
+        return min(open_, key=PROGRESS.__getitem__)
+    if S.PROCESSED in statuses:
+        return S.PROCESSED
+    if S.REFUSED in statuses:
+        return S.REFUSED
+    return S.PROCESS_SKIPPED
