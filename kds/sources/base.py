@@ -143,9 +143,11 @@ class Poller:
     async def _poll_once(self) -> None:
         try:
             await self.poll()
-        except SourceUnavailable as err:
+        except Exception as err:  # noqa: BLE001 - a poll bug must not kill the source
             self._failures += 1
-            self._last_error = str(err)
+            self._last_error = str(err) or type(err).__name__
+            if not isinstance(err, SourceUnavailable):
+                log.exception("source.poll_crashed", source=self.name)
             self._metrics.up.labels(self.name).set(0)
             self._metrics.polls.labels(self.name, "error").inc()
             log.warning("source.unavailable", source=self.name, error=str(err), failures=self._failures)
