@@ -1,0 +1,66 @@
+"""`/healthz` (the process answers), `/readyz` (it can serve), `/metrics`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..appkeys import COMPONENTS, METRICS
+
+routes = web.RouteTableDef()
+
+#: Components without which kds cannot take or keep an order.
+CRITICAL = frozenset({"store", "service", "bus", "outbox"})
+
+
+def component_health(app: web.Application) -> dict[str, dict[str, Any]]:
+    """health() of every started component, by name."""
+    report = {}
+    for component in app.get(COMPONENTS, []):
+        try:
+            report[component.name] = component.health()
+        except Exception as err:  # noqa: BLE001 - a broken health() is itself unhealthy
+            report[component.name] = {"ok": False, "error": repr(err)}
+    return report
+
+
+@routes.get("/healthz")
+async def _handle_healthz(request: web.Request) -> web.Response:
+    """The process is alive and its loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def _handle_readyz(request: web.Request) -> web.Response:
+    """Ready when every critical component is; degraded parts (a POS down) are listed."""
+    report = component_health(request.app)
+    if not report:
+        return web.json_response({"status": "starting", "components": {}}, status=503)
+    critical_ok = all(h.get("ok") for name, h in report.items() if name in CRITICAL)
+    all_ok = all(h.get("ok") for h in report.values())
+    status = "ok" if all_ok else ("degraded" if critical_ok else "unavailable")
+    return web.json_response({"status": status, "components": report}, status=200 if critical_ok else 503)
+
+
+@routes.get("/metrics")
+async def _handle_metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    body = generate_latest(request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class ComponentCollector(Collector):
+    """`kds_component_up{component}` from each component's health()."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def collect(self) -> Any:
+        gauge = GaugeMetricFamily("kds_component_up", "1 when the component reports ok", labels=["component"])
+        for name, health in component_health(self._app).items():
+            gauge.add_metric([name], 1.0 if health.get("ok") else 0.0)
+        yield gauge

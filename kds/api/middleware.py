@@ -1,0 +1,50 @@
+"""Errors as JSON `{error, detail}`, security headers, request ids in logs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from ..errors import KdsError
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure answers JSON with the right status; an unexpected one is a logged 500."""
+    try:
+        return await handler(request)
+    except KdsError as err:
+        return web.json_response(err.to_json(), status=err.status)
+    except web.HTTPRequestEntityTooLarge as err:
+        return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        detail = err.reason if err.text is None or err.text.startswith(f"{err.status}:") else err.text
+        return web.json_response(
+            {"error": err.reason.lower().replace(" ", "_"), "detail": detail},
+            status=err.status,
+            headers={k: v for k, v in err.headers.items() if k.lower() == "allow"},
+        )
+    except Exception:
+        log.exception("http.unhandled", path=request.path, method=request.method)
+        return web.json_response({"error": "internal", "detail": "internal error; see the daemon log"}, status=500)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: security headers on every response (pages set a CSP of their own)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)

@@ -1,0 +1,157 @@
+"""The orders API in the PORTOS Orders dialect (seed 002, DESIGN §6).
+
+Handlers validate input and call the service; they never change state
+themselves. Errors surface as `kds.errors` and become JSON in the middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from ..appkeys import SERVICE, SETTINGS
+from ..errors import BadRequest, NotFound
+from ..model import OrderIn, OrderStatus
+from .body import read_json, validate
+from .query import parse_order_query
+
+routes = web.RouteTableDef()
+
+
+class StatusContext(BaseModel):
+    """PORTOS OrderStatusContext, plus an optional reason and the recall flag."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    status: OrderStatus
+    reason: str | None = Field(default=None, max_length=500)
+    recall: bool = False
+
+
+def _order_json(order: Any) -> web.Response:
+    return web.json_response(order.to_wire())
+
+
+@routes.post("/api/v1/orders")
+async def _handle_ingest(request: web.Request) -> web.Response:
+    """Native ingest: store the order durably, then answer 201 (or 200 for a repeat)."""
+    order_in = validate(OrderIn, await read_json(request))
+    result = await request.app[SERVICE].ingest(order_in)
+    return web.json_response(result.order.to_wire(), status=201 if result.created else 200)
+
+
+@routes.get("/api/v1/orders")
+async def _handle_list(request: web.Request) -> web.Response:
+    """Orders matching the PORTOS filters, paged: QueryResult{items, count, totalCount}."""
+    query = parse_order_query(request.query)
+    return web.json_response(query.run(request.app[SERVICE].orders()))
+
+
+@routes.get("/api/v1/orders/{id}")
+async def _handle_get(request: web.Request) -> web.Response:
+    """One order, live or archived."""
+    service = request.app[SERVICE]
+    order_id = request.match_info["id"]
+    order = service.get(order_id)
+    if order is not None:
+        return _order_json(order)
+    archived = await service.get_archived(order_id)
+    if archived is None:
+        raise NotFound(f"no order {order_id!r}")
+    return web.json_response(archived)
+
+
+async def _status_context(request: web.Request) -> StatusContext:
+    return validate(StatusContext, await read_json(request))
+
+
+def _item_id(request: web.Request) -> int:
+    raw = request.match_info["itemId"]
+    if not raw.isdigit() or len(raw) > 10:
+        raise BadRequest(f"itemId must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+async def _change(request: web.Request, *, endpoint: str | None = None, item_id: int | None = None) -> web.Response:
+    ctx = await _status_context(request)
+    order = await request.app[SERVICE].set_status(
+        request.match_info["id"],
+        ctx.status,
+        endpoint=endpoint,
+        item_ids=None if item_id is None else [item_id],
+        reason=ctx.reason,
+        recall=ctx.recall,
+        actor=request.get("actor", "api"),
+    )
+    return _order_json(order)
+
+
+@routes.post("/api/v1/orders/{id}/status")
+async def _handle_order_status(request: web.Request) -> web.Response:
+    """Change the status of every item at every endpoint of the order."""
+    return await _change(request)
+
+
+@routes.post("/api/v1/orders/{id}/items/{itemId}/status")
+async def _handle_item_status(request: web.Request) -> web.Response:
+    """Change the status of one item at all its endpoints."""
+    return await _change(request, item_id=_item_id(request))
+
+
+@routes.post("/api/v1/orders/{id}/endpoints/{name}/status")
+async def _handle_endpoint_status(request: web.Request) -> web.Response:
+    """Change the status of the order's items at one endpoint."""
+    return await _change(request, endpoint=request.match_info["name"])
+
+
+@routes.post("/api/v1/orders/{id}/endpoints/{name}/items/{itemId}/status")
+async def _handle_item_endpoint_status(request: web.Request) -> web.Response:
+    """Change the status of one item at one endpoint (a station bumping one line)."""
+    return await _change(request, endpoint=request.match_info["name"], item_id=_item_id(request))
+
+
+@routes.delete("/api/v1/orders/{id}")
+async def _handle_delete(request: web.Request) -> web.Response:
+    """Cancel the order: its open items go to processSkipped, VOID where printed."""
+    reason = request.query.get("reason") or "cancelled"
+    order = await request.app[SERVICE].cancel(request.match_info["id"], reason=reason[:500], actor=request.get("actor", "api"))
+    return _order_json(order)
+
+
+@routes.get("/api/v1/endpoints")
+async def _handle_endpoints(request: web.Request) -> web.Response:
+    """PORTOS OrderEndpoint list from config, with what the screens need."""
+    settings = request.app[SETTINGS]
+    items = [
+        {
+            "name": e.name,
+            "isActive": e.is_active,
+            "type": e.type or e.kind,
+            "address": e.printer.address if e.printer else None,
+            "display": e.display,
+            "printer": e.printer is not None,
+            "autoProcess": e.auto_process,
+            "timers": {"warnAfter": e.timers.warn_after, "lateAfter": e.timers.late_after},
+            "keys": e.keys,
+            "settings": {},
+        }
+        for e in settings.endpoints
+    ]
+    return web.json_response({"items": items, "count": len(items), "totalCount": len(items)})
+
+
+@routes.get("/api/v1/ui")
+async def _handle_ui(request: web.Request) -> web.Response:
+    """Settings the screens read at load."""
+    ui = request.app[SETTINGS].ui
+    return web.json_response(
+        {
+            "lang": ui.lang,
+            "pickupReadySeconds": ui.pickup_ready_time,
+            "recallWindowSeconds": ui.recall_window,
+            "soundDefault": ui.sound,
+        }
+    )

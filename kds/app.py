@@ -1,0 +1,167 @@
+"""Builds the daemon: every component, the aiohttp app, and their lifecycle.
+
+Components start in dependency order — store, bus, outbox, service, screens,
+printers, sources — and stop in reverse: sources first (no new orders), then
+the websockets are closed, printers drained with a bounded wait, and the store
+closed last, after every write in flight committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, STORE
+from .api import health, openapi, orders
+from .api.health import ComponentCollector
+from .api.middleware import add_security_headers, error_middleware
+from .api.ws import setup_ws
+from .bus import EventBus
+from .config import Settings
+from .outbox import Outbox
+from .service import KitchenService
+from .sources.base import SourceContext
+from .sources.registry import source_module
+from .store import Store
+from .tasks import TaskSupervisor
+
+log = structlog.get_logger(__name__)
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+
+
+class Daemon:
+    """One restaurant's kds: the components and the web app that serves them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.supervisor = TaskSupervisor()
+        self.store = Store(settings.database.path, synchronous=settings.database.synchronous)
+        self.bus = EventBus(self.store)
+        self.outbox = Outbox(self.store)
+        writeback = [c.name for c in settings.source_configs if source_module(c.type).WRITES_BACK]
+        self.service = KitchenService(
+            settings, self.store, self.bus, self.outbox, self.registry, writeback_sources=writeback
+        )
+        self.app = web.Application(
+            client_max_size=settings.server.max_body_bytes,
+            middlewares=[error_middleware],
+        )
+        self.hub = setup_ws(self.app, self.bus)
+        self.printers = self._build_printers()
+        self.source_ctx = SourceContext(
+            service=self.service, outbox=self.outbox, supervisor=self.supervisor, bus=self.bus,
+            metrics=self.registry, settings=settings,
+        )
+        self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs]
+        self.components: list[Any] = [
+            self.supervisor, self.store, self.bus, self.outbox, self.service, self.hub,
+            *self.printers, *self.sources, _Archiver(self),
+        ]
+        self._setup_app()
+        self.ready = asyncio.Event()
+
+    def _build_printers(self) -> list[Any]:
+        if not any(e.printer for e in self.settings.endpoints):
+            return []
+        from .printing.spooler import PrintSpooler
+
+        spooler = PrintSpooler(self.service, self.outbox, self.bus, self.settings.endpoints, self.registry)
+        self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
+        return [spooler]
+
+    def _setup_app(self) -> None:
+        app = self.app
+        app[SETTINGS] = self.settings
+        app[SERVICE] = self.service
+        app[BUS] = self.bus
+        app[STORE] = self.store
+        app[METRICS] = self.registry
+        app.setdefault(SNAPSHOT_EXTRAS, {})
+        app.add_routes(orders.routes)
+        app.add_routes(health.routes)
+        app.add_routes(openapi.routes)
+        app.add_routes(self.source_ctx.routes)
+        self._setup_screens()
+        app.on_response_prepare.append(add_security_headers)
+        app.cleanup_ctx.append(self._lifecycle)
+        self.registry.register(ComponentCollector(app))
+
+    def _setup_screens(self) -> None:
+        if importlib.util.find_spec("kds.api.screens") is None:
+            return
+        from .api.screens import setup_screens
+
+        setup_screens(self.app, WEB_ROOT)
+
+    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        started: list[Any] = []
+        try:
+            for component in self.components:
+                await component.start()
+                started.append(component)
+            app[COMPONENTS] = started
+            self.ready.set()
+            log.info("kds.ready", orders=self.service.health()["orders"], endpoints=len(self.settings.endpoints))
+            yield
+        finally:
+            self.ready.clear()
+            for component in reversed(started):
+                try:
+                    await asyncio.wait_for(component.stop(), self.settings.server.shutdown_grace)
+                except Exception:  # noqa: BLE001 - keep stopping the rest
+                    log.exception("kds.stop_failed", component=component.name)
+            log.info("kds.stopped")
+
+
+class _Archiver:
+    """Moves long-finished orders out of the live tables, periodically."""
+
+    name = "archiver"
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._last_error: str | None = None
+
+    async def start(self) -> None:
+        self._daemon.supervisor.spawn("archiver", self._run())
+
+    async def stop(self) -> None:
+        await self._daemon.supervisor.cancel("archiver")
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": self._last_error is None, "lastError": self._last_error}
+
+    async def _run(self) -> None:
+        interval = self._daemon.settings.database.archive_interval
+        while True:
+            try:
+                archived = await self._daemon.service.archive_finished()
+                self._last_error = None
+                if archived:
+                    log.info("orders.archived", count=archived)
+            except Exception as err:  # noqa: BLE001 - retried next interval
+                self._last_error = str(err)
+                log.warning("orders.archive_failed", error=str(err))
+            await asyncio.sleep(interval)
+
+
+async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> None:
+    """Run the daemon's web app on host:port until `stop` is set."""
+    runner = web.AppRunner(daemon.app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, shutdown_timeout=daemon.settings.server.shutdown_grace)
+        await site.start()
+        log.info("kds.listening", url=f"http://{host}:{port}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,24 @@
+"""Typed keys for what the aiohttp app carries (no module-level globals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+if TYPE_CHECKING:
+    from .bus import EventBus
+    from .config import Settings
+    from .service import KitchenService
+    from .store import Store
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+SERVICE: web.AppKey[KitchenService] = web.AppKey("service")
+BUS: web.AppKey[EventBus] = web.AppKey("bus")
+STORE: web.AppKey[Store] = web.AppKey("store")
+METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
+#: Every started component, for /readyz and /metrics.
+COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")
+#: Extra live state for websocket snapshots (e.g. printer states), name → callable.
+SNAPSHOT_EXTRAS: web.AppKey[dict[str, Any]] = web.AppKey("snapshot_extras")

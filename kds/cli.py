@@ -1,0 +1,139 @@
+"""`kds run | check-config | demo | bench | backup | ...`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from .config import ConfigError, Settings, load_settings, split_listen
+from .logs import setup_logging
+
+log = structlog.get_logger(__name__)
+
+#: Modules that add subcommands of their own with `register(subparsers)`.
+PLUGIN_COMMANDS = (
+    "kds.printing.cli",
+    "kds.simulators.portos",
+    "kds.sources.r2o_cli",
+    "kds.demo",
+    "kds.bench",
+)
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    if getattr(args, "listen", None):
+        split_listen(args.listen)  # validate early, with the flag's name in the error
+        settings.server.listen = args.listen
+    if getattr(args, "db", None):
+        settings.database.path = args.db
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or SIGINT."""
+    settings = _load(args)
+    setup_logging(settings.logging.level, settings.logging.format)
+    return asyncio.run(run_daemon(settings))
+
+
+async def run_daemon(settings: Settings) -> int:
+    """Serve until a stop signal; in-flight requests finish, the store closes."""
+    from .app import Daemon, serve
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    host, port = settings.server.host_port
+    await serve(Daemon(settings), host, port, stop)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config file and say what it sets up."""
+    settings = _load(args)
+    print(f"{args.config}: ok")
+    for endpoint in settings.endpoints:
+        print(f"  endpoint {endpoint.name}: {endpoint.kind}")
+    for source in settings.source_configs:
+        print(f"  source {source.name}: {source.type}")
+    print(f"  default endpoint: {settings.routing.default_endpoint}, {len(settings.routing.rules)} routing rule(s)")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent online copy of the database."""
+    from .store import Store
+
+    settings = _load(args)
+
+    async def backup() -> None:
+        store = Store(settings.database.path)
+        await store.start()
+        try:
+            await store.backup(args.path)
+        finally:
+            await store.stop()
+
+    asyncio.run(backup())
+    print(f"backed up {settings.database.path} to {args.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="kds", description="Kitchen order-endpoint daemon and display service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", default="config.toml", type=Path, help="path of config.toml")
+        return p
+
+    run = with_config(sub.add_parser("run", help="run the daemon"))
+    run.add_argument("--listen", help="HOST:PORT to listen on (overrides [server] listen)")
+    run.add_argument("--db", help="database path (overrides [database] path)")
+    run.set_defaults(func=cmd_run)
+
+    check = with_config(sub.add_parser("check-config", help="validate config.toml"))
+    check.set_defaults(func=cmd_check_config)
+
+    backup = with_config(sub.add_parser("backup", help="consistent online copy of the database"))
+    backup.add_argument("path", help="where to write the copy")
+    backup.add_argument("--db", help="database path (overrides [database] path)")
+    backup.set_defaults(func=cmd_backup)
+
+    for module_name in PLUGIN_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kds` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"kds: configuration error:\n{err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"kds: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

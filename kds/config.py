@@ -1,0 +1,238 @@
+"""`config.toml`: the schema (pydantic) and loading with errors that name the key.
+
+The whole file, sources included, is validated before anything starts. Each
+source's section is validated by the `Config` model of its own module (see
+`kds.sources.registry`), printers by `kds.printing.config.PrinterConfig`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .printing.config import PrinterConfig
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """`"250ms"`, `"1s"`, `"5m"`, `"24h"`, `"7d"` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '5m'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    raise ValueError(f"expected a duration like '500ms', '1s', '5m', '24h' or seconds, got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors (typos must not pass)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    """[server]"""
+
+    listen: str = "0.0.0.0:8080"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    shutdown_grace: Duration = 5.0
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return split_listen(self.listen)
+
+
+class DatabaseConfig(Section):
+    """[database]"""
+
+    path: str = "kds.sqlite3"
+    synchronous: str = Field(default="FULL", pattern=r"^(FULL|NORMAL|EXTRA)$")
+    archive_after: Duration = 24 * 3600
+    archive_interval: Duration = 60
+    inbox_retention: Duration = 7 * 86400
+
+
+class TimersConfig(Section):
+    """Elapsed-time colours of a station's cards."""
+
+    warn_after: Duration = 300
+    late_after: Duration = 600
+
+
+class EndpointConfig(Section):
+    """[[endpoints]]: a kitchen station — a screen, a printer, or both."""
+
+    name: Name
+    display: bool | None = None
+    printer: PrinterConfig | None = None
+    auto_process: bool | None = None
+    is_active: bool = True
+    timers: TimersConfig = Field(default_factory=TimersConfig)
+    keys: dict[str, str] = Field(default_factory=dict)
+    type: str | None = None
+
+    @model_validator(mode="after")
+    def _defaults(self) -> EndpointConfig:
+        # A station without a printer is a screen; a printer-only station has no
+        # cook to tap, so it is processed once the printer delivered (DESIGN §4).
+        if self.display is None:
+            self.display = self.printer is None
+        if self.auto_process is None:
+            self.auto_process = self.printer is not None and not self.display
+        if not self.display and self.printer is None:
+            raise ValueError("an endpoint needs display = true or a printer")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """screen, printer or both."""
+        if self.display and self.printer:
+            return "screen+printer"
+        return "screen" if self.display else "printer"
+
+
+class RoutingRule(Section):
+    """One routing rule: the first rule that matches an item sends it to `endpoint`."""
+
+    endpoint: Name | None = None
+    endpoints: list[Name] = Field(default_factory=list)
+    product_code: str | int | None = None
+    product_group: str | None = None
+    name_pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> RoutingRule:
+        if self.endpoint:
+            self.endpoints = [self.endpoint, *[e for e in self.endpoints if e != self.endpoint]]
+        if not self.endpoints:
+            raise ValueError("a rule needs `endpoint` (or `endpoints`)")
+        if self.product_code is None and self.product_group is None and self.name_pattern is None:
+            raise ValueError("a rule needs product_code, product_group or name_pattern")
+        return self
+
+
+class RoutingConfig(Section):
+    """[routing]"""
+
+    default_endpoint: Name | None = None
+    rules: list[RoutingRule] = Field(default_factory=list)
+
+
+class UiConfig(Section):
+    """[ui]: what the screens show."""
+
+    lang: str = Field(default="en", pattern=r"^(en|sk|de|ru)$")
+    pickup_ready_time: Duration = 120
+    recall_window: Duration = 600
+    sound: bool = True
+
+
+class LoggingConfig(Section):
+    """[logging]"""
+
+    level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
+    format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
+
+
+class Settings(Section):
+    """The whole config.toml."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    endpoints: list[EndpointConfig] = Field(min_length=1)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    sources: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "native"}])
+    ui: UiConfig = Field(default_factory=UiConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    # Set after validation: each [[sources]] entry as its module's Config model.
+    source_configs: list[Any] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        names = [e.name for e in self.endpoints]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(duplicates)}")
+        if self.routing.default_endpoint is None:
+            self.routing.default_endpoint = names[0]
+        elif self.routing.default_endpoint not in names:
+            raise ValueError(f"routing.default_endpoint {self.routing.default_endpoint!r} is not an endpoint")
+        for i, rule in enumerate(self.routing.rules):
+            unknown = [e for e in rule.endpoints if e not in names]
+            if unknown:
+                raise ValueError(f"routing.rules[{i}] names unknown endpoint(s): {', '.join(unknown)}")
+        return self
+
+    def endpoint(self, name: str) -> EndpointConfig | None:
+        """The config of endpoint `name`, if configured."""
+        return next((e for e in self.endpoints if e.name == name), None)
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names each bad key and why."""
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`"host:port"` → (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _format_errors(err: ValidationError, prefix: str = "") -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{prefix}{key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def settings_from_dict(data: dict[str, Any]) -> Settings:
+    """Validate a parsed config; raise ConfigError naming every bad key."""
+    from .sources.registry import validate_source
+
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err)) from err
+    errors, configs = [], []
+    for i, raw in enumerate(settings.sources):
+        try:
+            configs.append(validate_source(raw))
+        except ValidationError as err:
+            errors.append(_format_errors(err, prefix=f"sources.{i}."))
+        except ValueError as err:
+            errors.append(f"sources.{i}: {err}")
+    names = [c.name for c in configs]
+    if len(names) != len(set(names)):
+        errors.append("sources: each source needs a unique `name` (defaults to its type)")
+    if errors:
+        raise ConfigError("\n".join(errors))
+    settings.source_configs = configs
+    return settings
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a config.toml."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such file") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return settings_from_dict(data)

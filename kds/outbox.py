@@ -1,0 +1,136 @@
+"""The outbox: side effects (prints, write-backs) recorded with their change.
+
+The service writes outbox rows in the same transaction as the state change
+they belong to, so a crash between commit and side effect loses nothing: on
+start every pending row is handed out again. Consumers (the print spooler,
+a POS write-back) subscribe to a `kind`, get entries in id order, call
+`attempted()` before they try (so a retry after an unknown outcome is known)
+and `complete()` when the side effect is done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from .model import utcnow
+from .store import Store, Write
+
+log = structlog.get_logger(__name__)
+
+INSERT_SQL = (
+    "INSERT INTO outbox (id, kind, target, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass
+class OutboxEntry:
+    """One pending side effect."""
+
+    id: int
+    kind: str
+    target: str
+    order_id: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int = 0
+
+
+Handler = Callable[[OutboxEntry], None]
+
+
+class Outbox:
+    """Hands out pending side effects to the consumer of their kind."""
+
+    name = "outbox"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._handlers: dict[str, Handler] = {}
+        self._next_id = 1
+        self._unclaimed: dict[str, list[OutboxEntry]] = {}
+        self.pending_count = 0
+
+    async def start(self) -> None:
+        """Load pending entries; they go to their consumers as these subscribe."""
+        row = await self._store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM outbox")
+        self._next_id = (row["m"] if row else 0) + 1
+        rows = await self._store.fetchall(
+            "SELECT id, kind, target, order_id, payload, created_at, attempts FROM outbox"
+            " WHERE done_at IS NULL ORDER BY id"
+        )
+        for r in rows:
+            entry = OutboxEntry(
+                r["id"], r["kind"], r["target"], r["order_id"], json.loads(r["payload"]),
+                datetime.fromisoformat(r["created_at"]), r["attempts"],
+            )
+            self.pending_count += 1
+            self._dispatch(entry)
+        if rows:
+            log.info("outbox.resumed", pending=len(rows))
+
+    async def stop(self) -> None:
+        """Nothing to release: pending rows stay in the store."""
+
+    def health(self) -> dict[str, Any]:
+        unclaimed = {k: len(v) for k, v in self._unclaimed.items() if v}
+        return {"ok": True, "pending": self.pending_count, "unclaimed": unclaimed}
+
+    def subscribe(self, kind: str, handler: Handler) -> None:
+        """Hand every entry of `kind` to `handler`, starting with those already pending."""
+        if kind in self._handlers:
+            raise RuntimeError(f"outbox kind {kind!r} already has a consumer")
+        self._handlers[kind] = handler
+        for entry in self._unclaimed.pop(kind, []):
+            handler(entry)
+
+    def unsubscribe(self, kind: str) -> None:
+        """Stop handing out entries of `kind` (they stay pending)."""
+        self._handlers.pop(kind, None)
+
+    def stage(self, write: Write, kind: str, target: str, order_id: str | None, payload: dict[str, Any]) -> OutboxEntry:
+        """Add an entry to `write`; hand it out with `published()` after the commit."""
+        entry = OutboxEntry(self._next_id, kind, target, order_id, payload, utcnow())
+        self._next_id += 1
+        write.add(
+            INSERT_SQL,
+            (entry.id, kind, target, order_id, json.dumps(payload, ensure_ascii=False), entry.created_at.isoformat()),
+        )
+        return entry
+
+    def published(self, entries: list[OutboxEntry]) -> None:
+        """Hand committed entries to their consumers."""
+        for entry in entries:
+            self.pending_count += 1
+            self._dispatch(entry)
+
+    def _dispatch(self, entry: OutboxEntry) -> None:
+        handler = self._handlers.get(entry.kind)
+        if handler is None:
+            self._unclaimed.setdefault(entry.kind, []).append(entry)
+            return
+        try:
+            handler(entry)
+        except Exception:  # noqa: BLE001 - the entry stays pending and is retried on restart
+            log.exception("outbox.handler_failed", kind=entry.kind, entry=entry.id)
+
+    async def attempted(self, entry_id: int, error: str | None = None) -> None:
+        """Durably count an attempt (before sending: an unknown outcome is then known)."""
+        write = Write()
+        write.add("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, entry_id))
+        await self._store.write(write)
+
+    async def complete(self, entry_id: int, error: str | None = None) -> None:
+        """Durably mark the entry done (with `error` when it was given up)."""
+        write = Write()
+        write.add(
+            "UPDATE outbox SET done_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
+            (utcnow().isoformat(), error, entry_id),
+        )
+        await self._store.write(write)
+        self.pending_count -= 1

@@ -1,0 +1,342 @@
+"""Kitchen tickets as ESC/POS bytes, rendered with python-escpos.
+
+The renderer drives python-escpos's `Dummy` printer (which only collects
+bytes) with the printer's capabilities profile, so code-page selection is the
+library's: it switches with `ESC t` to whichever of the profile's code pages
+holds a character. Characters none of them holds are transliterated first
+(`transliterate.py`), so python-escpos never falls back to printing `?`.
+
+Layout, top to bottom: a banner for VOID / TRANSFER / REPRINT / COPY tickets,
+the endpoint name, the order number in large type, the table or
+TAKEAWAY / DELIVERY, time and server, then the items in large type grouped by
+course with their modifiers indented and comments marked, and the job id at the
+bottom; optional logo and buzzer; cut.
+"""
+
+from __future__ import annotations
+
+import enum
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import structlog
+from escpos.capabilities import get_profile
+from escpos.magicencode import Encoder
+from escpos.printer import Dummy
+
+from ..model import Order, OrderItem, OrderStatus, PurchaseType, utcnow
+from .config import PrinterConfig
+from .transliterate import transliterate
+
+log = structlog.get_logger(__name__)
+
+HW_INIT = b"\x1b@"
+
+
+class TicketKind(str, enum.Enum):
+    """What a ticket tells the kitchen (the `ticket` of a `print` outbox payload)."""
+
+    NEW = "new"
+    VOID = "void"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One kitchen ticket to render: an order as seen by one endpoint."""
+
+    order: Order
+    endpoint: str
+    kind: TicketKind = TicketKind.NEW
+    item_ids: tuple[int, ...] | None = None  # None: every item routed to the endpoint
+    job_id: str | int | None = None
+    reprint: bool = False
+    printed_at: datetime = field(default_factory=utcnow)
+    note: str | None = None  # e.g. "printed here because the grill printer is down"
+    previous_location: str | None = None  # for TRANSFER, when known
+
+    def items(self) -> list[OrderItem]:
+        """The items this ticket lists, in kitchen order (by course, then POS order)."""
+        wanted = set(self.item_ids) if self.item_ids is not None else None
+        chosen: list[OrderItem] = []
+        for item in self.order.items:
+            at = item.endpoint(self.endpoint)
+            if at is None and wanted is None:
+                continue
+            if wanted is not None and item.id not in wanted:
+                continue
+            # A new ticket leaves out what was cancelled before it printed;
+            # a VOID ticket lists exactly those.
+            if self.kind is TicketKind.NEW and at is not None and at.status is OrderStatus.PROCESS_SKIPPED:
+                continue
+            chosen.append(item)
+        # Python's sort is stable: POS order is kept inside a course.
+        return sorted(chosen, key=lambda i: (i.course_number is not None, i.course_number or 0))
+
+
+@lru_cache(maxsize=64)
+def _code_pages(profile: str, restrict: tuple[str, ...] | None) -> dict[str, str]:
+    """The {encoding: slot} map of a profile, optionally restricted."""
+    pages = get_profile(profile).get_code_pages()
+    if restrict is not None:
+        pages = {name: slot for name, slot in pages.items() if name in restrict}
+    return pages
+
+
+class _Charset:
+    """Which characters a printer can print through one of its code pages."""
+
+    def __init__(self, pages: dict[str, str]) -> None:
+        self._encoder = Encoder(pages)
+        self._encodings = list(pages)
+        self._known: dict[str, bool] = {}
+
+    def printable(self, char: str) -> bool:
+        """True when some code page of the profile holds `char`."""
+        known = self._known.get(char)
+        if known is None:
+            known = any(self._encoder.can_encode(enc, char) for enc in self._encodings)
+            self._known[char] = known
+        return known
+
+
+@lru_cache(maxsize=64)
+def _charset(profile: str, restrict: tuple[str, ...] | None) -> _Charset:
+    return _Charset(_code_pages(profile, restrict))
+
+
+def format_quantity(amount: Decimal, unit: str) -> str:
+    """"2" for two pieces, "0.5 kg" for half a kilo."""
+    text = format(amount.normalize(), "f") if amount != amount.to_integral_value() else str(int(amount))
+    return text if unit in ("pcs", "pc", "ks", "x", "") else f"{text} {unit}"
+
+
+def location_text(order: Order) -> str:
+    """TABLE 12 / TERRACE, or TAKEAWAY / DELIVERY, or the ticket name."""
+    ticket = order.ticket
+    parts: list[str] = []
+    if ticket.purchase_type is PurchaseType.TAKE_AWAY:
+        parts.append("TAKEAWAY")
+    elif ticket.purchase_type is PurchaseType.DELIVERY:
+        parts.append("DELIVERY")
+    loc = ticket.location
+    if loc is not None and loc.table_name:
+        table = loc.table_name
+        parts.append(table if table.lower().startswith("table") else f"Table {table}")
+        if loc.zone_name:
+            parts.append(loc.zone_name)
+    elif loc is not None and loc.zone_name:
+        parts.append(loc.zone_name)
+    if not parts and ticket.name:
+        parts.append(ticket.name)
+    return " / ".join(parts)
+
+
+def server_name(order: Order) -> str | None:
+    """Who took the order (the POS user), if known."""
+    user = order.user
+    if isinstance(user, dict):
+        for key in ("name", "userName", "displayName", "firstName", "login"):
+            value = user.get(key)
+            if value:
+                return str(value)
+        return None
+    return user or None
+
+
+class TicketRenderer:
+    """Renders tickets for one printer configuration to ESC/POS bytes."""
+
+    def __init__(self, config: PrinterConfig, *, tz: tzinfo | None = None) -> None:
+        self.config = config
+        self.tz = tz
+        restrict = tuple(config.code_pages) if config.code_pages is not None else None
+        self._pages = _code_pages(config.profile, restrict)
+        self._charset = _charset(config.profile, restrict)
+
+    # ------------------------------------------------------------------ text
+
+    def printable(self, text: str) -> str:
+        """`text` with every character the printer cannot print transliterated."""
+        if self.config.ascii_only:
+            return transliterate(text)
+        return transliterate(text, self._charset.printable)
+
+    def _printer(self) -> Dummy:
+        # A fresh Dummy per ticket: MagicEncode tracks the selected code page,
+        # and every ticket starts with ESC @ which resets it on the printer.
+        return Dummy(profile=self.config.profile, magic_encode_args={"encoder": Encoder(self._pages), "defaultsymbol": ""})
+
+    # ------------------------------------------------------------------ layout
+
+    def render(self, ticket: Ticket) -> bytes:
+        """The bytes of `ticket` (all configured copies), ready for port 9100."""
+        copies = self.config.copies
+        out = bytearray()
+        for copy in range(1, copies + 1):
+            out += self._render_one(ticket, copy=copy, copies=copies)
+        return bytes(out)
+
+    def _render_one(self, ticket: Ticket, *, copy: int, copies: int) -> bytes:
+        p = self._printer()
+        cols = self.config.columns
+        p._raw(HW_INIT)
+        if self.config.logo:
+            self._logo(p)
+
+        for banner in self._banners(ticket, copy=copy, copies=copies):
+            p.set(align="center", bold=True, invert=True, double_width=True, double_height=True)
+            self._line(p, f" {banner} ", cols // 2)
+            p.set(invert=False, normal_textsize=True)
+        if ticket.note:
+            p.set(align="center", bold=True, normal_textsize=True)
+            self._wrapped(p, ticket.note, cols)
+
+        p.set(align="center", bold=True, double_height=True)
+        self._line(p, ticket.endpoint.upper(), cols)
+
+        number = f"#{ticket.order.number}"
+        scale = 3 if len(number) <= cols // 3 else 2
+        p.set(align="center", bold=True, custom_size=True, width=scale, height=scale)
+        self._line(p, number, cols // scale)
+
+        place = location_text(ticket.order)
+        if place:
+            p.set(align="center", bold=True, double_height=True)
+            self._wrapped(p, place, cols)
+        if ticket.kind is TicketKind.TRANSFER:
+            p.set(align="center", bold=True, double_height=True)
+            moved = f"MOVED: {ticket.previous_location} -> {place}" if ticket.previous_location else f"NOW AT: {place}"
+            self._wrapped(p, moved, cols)
+
+        p.set(align="left", bold=False, normal_textsize=True)
+        self._two_columns(p, self._time(ticket.order.created_at), self._server_text(ticket.order), cols)
+        extra = self._ticket_text(ticket.order)
+        if extra:
+            self._wrapped(p, extra, cols)
+        customer = self._customer_text(ticket.order)
+        if customer:
+            p.set(bold=True)
+            self._wrapped(p, customer, cols)
+            p.set(bold=False)
+
+        self._rule(p, "=", cols)
+        self._items(p, ticket, cols)
+        self._rule(p, "=", cols)
+
+        p.set(align="left", bold=False, normal_textsize=True)
+        footer = f"Job {ticket.job_id}" if ticket.job_id is not None else "Job -"
+        self._two_columns(p, footer, f"printed {self._time(ticket.printed_at)}", cols)
+        self._wrapped(p, f"Order {ticket.order.id} v{ticket.order.version}", cols)
+        if ticket.reprint:
+            p.set(align="center", bold=True)
+            self._wrapped(p, "REPRINT - NOT A NEW ORDER", cols)
+            p.set(align="left", bold=False)
+        if self.config.buzzer:
+            p.buzzer(self.config.buzzer, 2)
+        p.cut(mode="PART" if self.config.cut == "partial" else "FULL")
+        return p.output
+
+    def _banners(self, ticket: Ticket, *, copy: int, copies: int) -> list[str]:
+        banners: list[str] = []
+        if ticket.kind is TicketKind.VOID:
+            banners.append("VOID")
+        elif ticket.kind is TicketKind.TRANSFER:
+            banners.append("TRANSFER")
+        if ticket.reprint:
+            banners.append("REPRINT")
+        if copies > 1 and copy > 1:
+            banners.append(f"COPY {copy}/{copies}")
+        return banners
+
+    def _items(self, p: Dummy, ticket: Ticket, cols: int) -> None:
+        items = ticket.items()
+        if not items:
+            p.set(align="center", normal_textsize=True)
+            self._line(p, "(no items)", cols)
+            return
+        course: int | None = None
+        first = True
+        void = ticket.kind is TicketKind.VOID
+        for item in items:
+            if item.course_number is not None and (first or item.course_number != course):
+                p.set(align="center", bold=True, normal_textsize=True)
+                self._line(p, f" COURSE {item.course_number} ".center(cols, "-"), cols)
+            course = item.course_number
+            first = False
+            p.set(align="left", bold=True, double_height=self.config.large_items, normal_textsize=not self.config.large_items)
+            qty = format_quantity(Decimal(item.quantity.amount), item.quantity.unit)
+            head = f"{'VOID ' if void else ''}{qty} x {item.plu.name}"
+            self._wrapped(p, head, cols, indent="    ")
+            p.set(bold=False, normal_textsize=True)
+            for modifier in item.modifiers:
+                self._wrapped(p, f"+ {modifier}", cols, lead="   ", indent="     ")
+            if item.comment:
+                p.set(bold=True)
+                self._wrapped(p, f"! {item.comment}", cols, lead="   ", indent="     ")
+                p.set(bold=False)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _logo(self, p: Dummy) -> None:
+        try:
+            p.set(align="center")
+            p.image(self.config.logo, center=True)
+        except Exception as err:  # a broken logo file must not stop the kitchen
+            log.warning("printer.logo_failed", logo=self.config.logo, error=str(err))
+
+    def _line(self, p: Dummy, text: str, width: int) -> None:
+        p.textln(self.printable(text)[: max(width, 1)])
+
+    def _wrapped(self, p: Dummy, text: str, width: int, *, lead: str = "", indent: str = "") -> None:
+        # POS text is one logical line: collapse its whitespace, then wrap.
+        body = self.printable(" ".join(text.split()))
+        lines = textwrap.wrap(
+            body, width=max(width, len(indent) + 8), initial_indent=lead, subsequent_indent=indent,
+            break_long_words=True, break_on_hyphens=False,
+        ) or [lead.rstrip()]
+        for line in lines:
+            p.textln(line)
+
+    def _two_columns(self, p: Dummy, left: str, right: str | None, width: int) -> None:
+        left, right = self.printable(left), self.printable(right or "")
+        gap = width - len(left) - len(right)
+        if right and gap >= 1:
+            p.textln(left + " " * gap + right)
+        else:
+            p.textln(left[:width])
+            if right:
+                p.textln(right[:width].rjust(width))
+
+    def _rule(self, p: Dummy, char: str, width: int) -> None:
+        p.set(align="left", bold=False, normal_textsize=True)
+        p.textln(char * width)
+
+    def _time(self, when: datetime) -> str:
+        local = when.astimezone(self.tz)
+        return local.strftime("%H:%M %d.%m.")
+
+    def _server_text(self, order: Order) -> str | None:
+        name = server_name(order)
+        return f"Server: {name}" if name else None
+
+    def _ticket_text(self, order: Order) -> str | None:
+        parts = []
+        if order.ticket.name and order.ticket.name not in location_text(order):
+            parts.append(f"Ticket {order.ticket.name}")
+        if order.device_name:
+            parts.append(f"POS {order.device_name}")
+        return "  ".join(parts) or None
+
+    def _customer_text(self, order: Order) -> str | None:
+        customer: dict[str, Any] | None = order.ticket.customer
+        if not customer:
+            return None
+        fields: Iterable[str] = ("name", "phone", "address")
+        values = [str(customer[k]) for k in fields if customer.get(k)]
+        return "Customer: " + ", ".join(values) if values else None

@@ -1,0 +1,680 @@
+"""The application core: the only code that changes order state.
+
+Sources, HTTP handlers, screens and printers call `KitchenService`; it routes
+items, applies the state machine, writes the change with its audit rows and
+outbox entries in one transaction, and only after the commit updates the
+in-memory view, publishes the event and hands out the side effects.
+
+Writes are serialised per order (a keyed lock), so a change is always planned
+from committed state and two writes in one group commit never touch the same
+row. Different orders commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from .bus import EventBus
+from .config import Settings
+from .errors import ConflictError, InvalidTransition, NotFound
+from .model import (
+    ItemEndpoint,
+    Order,
+    OrderIn,
+    OrderItem,
+    OrderStatus,
+    StatusChange,
+    TicketInfo,
+    utcnow,
+)
+from .outbox import Outbox, OutboxEntry
+from .routing import Router
+from .states import FINAL, TransitionError, allowed_targets, apply_transition
+from .store import META_UPSERT, Store, Write
+
+log = structlog.get_logger(__name__)
+
+S = OrderStatus
+#: Statuses at which a printer endpoint has (probably) printed the ticket already.
+PRINTED = frozenset({S.SENT, S.DELIVERED, S.ACCEPTED, S.PROCESSED, S.REFUSED})
+MAX_NUMBER = 999
+_NUMBER_KEY = "orders.next_number"
+
+ORDER_UPSERT = (
+    "INSERT INTO orders (id, source, external_id, number, body_hash, data, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+)
+ITEM_INSERT = "INSERT INTO items (order_id, item_id, position, data) VALUES (?, ?, ?, ?)"
+ITEM_ENDPOINT_UPSERT = (
+    "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (order_id, item_id, endpoint) DO UPDATE SET status = excluded.status"
+)
+STATUS_CHANGE_INSERT = (
+    "INSERT INTO status_changes (order_id, item_id, endpoint, status, date, actor, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+ORDER_TOUCH = "UPDATE orders SET updated_at = ? WHERE id = ?"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The stored order and whether this call created it (False: a repeat)."""
+
+    order: Order
+    created: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned status change of one item at one endpoint."""
+
+    item_id: int
+    endpoint: str
+    old: OrderStatus
+    new: OrderStatus
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"itemId": self.item_id, "endpoint": self.endpoint, "status": self.new.value, "from": self.old.value}
+
+
+@dataclass
+class InboxEntry:
+    """A raw source event kept for (re)processing."""
+
+    id: int
+    source: str
+    dedupe_key: str
+    payload: bytes
+    received_at: datetime
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._users: dict[Any, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> Any:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+
+class ServiceMetrics:
+    """Prometheus metrics of the core."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ingested = Counter("kds_orders_ingested", "Orders stored, by source", ["source"], registry=registry)
+        self.repeats = Counter("kds_orders_repeated", "Idempotent repeats of stored orders", ["source"], registry=registry)
+        self.changes = Counter("kds_status_changes", "Item endpoint status changes", ["status"], registry=registry)
+        self.open_orders = Gauge("kds_open_orders", "Orders with an item endpoint not final", registry=registry)
+
+
+class KitchenService:
+    """Ingest, route and change the status of orders — durably, then live."""
+
+    name = "service"
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: EventBus,
+        outbox: Outbox,
+        registry: CollectorRegistry,
+        *,
+        writeback_sources: Iterable[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.outbox = outbox
+        self.router = Router(settings.routing)
+        self.writeback_sources = frozenset(writeback_sources)
+        self.metrics = ServiceMetrics(registry)
+        self.metrics.open_orders.set_function(self._count_open)
+        self._orders: dict[str, Order] = {}
+        self._hashes: dict[str, str] = {}
+        self._by_external: dict[tuple[str, str], str] = {}
+        self._locks = KeyedLocks()
+        self._next_number = 1
+        self._next_inbox_id = 1
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Rebuild the in-memory view from the store."""
+        self._next_number = int(await self.store.meta(_NUMBER_KEY) or 1)
+        row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
+        self._next_inbox_id = (row["m"] if row else 0) + 1
+        for order, body_hash in await self._load_orders():
+            self._remember(order, body_hash)
+        log.info("service.loaded", orders=len(self._orders))
+
+    async def stop(self) -> None:
+        """Wait for writes in flight."""
+        await self.store.barrier()
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "orders": len(self._orders), "open": self._count_open()}
+
+    def _count_open(self) -> int:
+        return sum(1 for o in self._orders.values() if not _all_final(o))
+
+    async def _load_orders(self) -> list[tuple[Order, str]]:
+        # Four scans, joined in memory: faster than one query per order at 10k orders.
+        history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+        for r in await self.store.fetchall(
+            "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes ORDER BY id"
+        ):
+            history[(r["order_id"], r["item_id"], r["endpoint"])].append(
+                StatusChange(status=S(r["status"]), date=datetime.fromisoformat(r["date"]), reason=r["reason"])
+            )
+        endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
+        for r in await self.store.fetchall(
+            "SELECT order_id, item_id, endpoint, status FROM item_endpoints ORDER BY order_id, item_id, position"
+        ):
+            key = (r["order_id"], r["item_id"], r["endpoint"])
+            endpoints[(r["order_id"], r["item_id"])].append(
+                ItemEndpoint(name=r["endpoint"], status=S(r["status"]), status_changes=history.get(key, []))
+            )
+        items: dict[str, list[OrderItem]] = defaultdict(list)
+        for r in await self.store.fetchall("SELECT order_id, item_id, data FROM items ORDER BY order_id, position"):
+            item = OrderItem.model_validate_json(r["data"])
+            item.endpoints = endpoints.get((r["order_id"], r["item_id"]), [])
+            items[r["order_id"]].append(item)
+        orders = []
+        for r in await self.store.fetchall("SELECT id, body_hash, data FROM orders ORDER BY created_at, id"):
+            data = json.loads(r["data"])
+            data["items"] = items.get(r["id"], [])
+            orders.append((Order.model_validate(data), r["body_hash"]))
+        return orders
+
+    def _remember(self, order: Order, body_hash: str) -> None:
+        self._orders[order.id] = order
+        self._hashes[order.id] = body_hash
+        self._by_external[(order.source, order.external_id)] = order.id
+
+    def _forget(self, order: Order) -> None:
+        self._orders.pop(order.id, None)
+        self._hashes.pop(order.id, None)
+        self._by_external.pop((order.source, order.external_id), None)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, order_id: str) -> Order | None:
+        """An order of the live view (open or recently finished)."""
+        return self._orders.get(order_id)
+
+    def find(self, source: str, external_id: str) -> Order | None:
+        """The live order a POS knows as `external_id`."""
+        order_id = self._by_external.get((source, external_id))
+        return None if order_id is None else self._orders.get(order_id)
+
+    def orders(self) -> Iterator[Order]:
+        """Every order of the live view, oldest first."""
+        return iter(list(self._orders.values()))
+
+    async def get_archived(self, order_id: str) -> dict[str, Any] | None:
+        """The wire JSON of an archived order."""
+        row = await self.store.fetchone("SELECT data FROM archived_orders WHERE id = ?", (order_id,))
+        return None if row is None else json.loads(row["data"])
+
+    # ----------------------------------------------------------------- ingest
+
+    async def ingest(self, order_in: OrderIn, *, actor: str = "pos") -> IngestResult:
+        """Store a new order (201) or recognise a repeat (200); other body, same id: 409."""
+        external_id = order_in.id or uuid.uuid4().hex
+        key = (order_in.source, external_id)
+        body_hash = hashlib.sha256(order_in.model_dump_json(exclude={"id"}).encode()).hexdigest()
+        async with self._locks.hold(key):
+            existing = await self._existing(key, body_hash)
+            if existing is not None:
+                await self.store.barrier()  # a repeat is acknowledged only once the original is durable
+                self.metrics.repeats.labels(order_in.source).inc()
+                return IngestResult(existing, created=False)
+            order = self._build_order(order_in, external_id)
+            write, entries, changes = self._ingest_write(order, body_hash)
+            await self.store.write(write)
+            self._remember(order, body_hash)
+        self.metrics.ingested.labels(order.source).inc()
+        for change in changes:
+            self.metrics.changes.labels(change.new.value).inc()
+        self.bus.publish("order.created", {"order": order.to_wire()})
+        self.outbox.published(entries)
+        return IngestResult(order, created=True)
+
+    async def _existing(self, key: tuple[str, str], body_hash: str) -> Order | None:
+        order_id = self._by_external.get(key)
+        if order_id is not None:
+            stored_hash, order = self._hashes[order_id], self._orders[order_id]
+        else:
+            row = await self.store.fetchone(
+                "SELECT body_hash, data FROM archived_orders WHERE source = ? AND external_id = ?", key
+            )
+            if row is None:
+                return None
+            stored_hash, order = row["body_hash"], Order.model_validate_json(row["data"])
+        if stored_hash != body_hash:
+            raise ConflictError(
+                f"order {key[1]!r} from source {key[0]!r} was already stored with a different body",
+                orderId=order.id,
+            )
+        return order
+
+    def _build_order(self, order_in: OrderIn, external_id: str) -> Order:
+        now = utcnow()
+        number = order_in.number if order_in.number is not None else self._take_number()
+        items = []
+        next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
+        for item_in in order_in.items:
+            if item_in.id is None:
+                item_id, next_id = next_id, next_id + 1
+            else:
+                item_id = item_in.id
+            endpoints = [self._initial_endpoint(name, now) for name in self.router.route(item_in)]
+            items.append(
+                OrderItem(
+                    id=item_id,
+                    plu=item_in.plu,
+                    quantity=item_in.quantity,
+                    comment=item_in.comment,
+                    course_number=item_in.course_number,
+                    modifiers=[m for m in item_in.modifiers if m],
+                    endpoints=endpoints,
+                )
+            )
+        return Order(
+            id=uuid.uuid4().hex,
+            number=number,
+            source=order_in.source,
+            external_id=external_id,
+            device_name=order_in.device_name,
+            user=order_in.user,
+            ticket=order_in.ticket,
+            items=items,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _take_number(self) -> int:
+        number = self._next_number
+        self._next_number = number % MAX_NUMBER + 1
+        return number
+
+    def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
+        """created, then at once sent for screens (the live feed is the delivery)."""
+        config = self.settings.endpoint(name)
+        if config is None:
+            log.warning("routing.unknown_endpoint", endpoint=name)
+        history = [StatusChange(status=S.CREATED, date=now)]
+        if config is not None and not config.is_active:
+            history.append(StatusChange(status=S.PROCESS_SKIPPED, date=now, reason="endpoint inactive"))
+        elif config is None or config.display:
+            history.append(StatusChange(status=S.SENT, date=now))
+        return ItemEndpoint(name=name, status=history[-1].status, status_changes=history)
+
+    def _ingest_write(self, order: Order, body_hash: str) -> tuple[Write, list[OutboxEntry], list[Change]]:
+        write = Write()
+        write.add(
+            ORDER_UPSERT,
+            (
+                order.id, order.source, order.external_id, order.number, body_hash, _header_json(order),
+                order.created_at.isoformat(), order.updated_at.isoformat(),
+            ),
+        )
+        write.add(META_UPSERT, (_NUMBER_KEY, str(self._next_number)))
+        write.add(
+            ITEM_INSERT,
+            *[(order.id, item.id, pos, item.model_dump_json(exclude={"endpoints"})) for pos, item in enumerate(order.items)],
+        )
+        write.add(
+            ITEM_ENDPOINT_UPSERT,
+            *[
+                (order.id, item.id, e.name, pos, e.status.value)
+                for item in order.items
+                for pos, e in enumerate(item.endpoints)
+            ],
+        )
+        write.add(
+            STATUS_CHANGE_INSERT,
+            *[
+                (order.id, item.id, e.name, c.status.value, c.date.isoformat(), "kds", c.reason)
+                for item in order.items
+                for e in item.endpoints
+                for c in e.status_changes
+            ],
+        )
+        entries = []
+        for name in order.endpoint_names():
+            config = self.settings.endpoint(name)
+            item_ids = [i.id for i in order.items if (e := i.endpoint(name)) and e.status is not S.PROCESS_SKIPPED]
+            if config is not None and config.printer is not None and item_ids:
+                entries.append(self._stage_print(write, order, name, "new", item_ids))
+        changes = [
+            Change(item.id, e.name, S.CREATED, e.status)
+            for item in order.items
+            for e in item.endpoints
+            if e.status is not S.CREATED
+        ]
+        entries += self._stage_writebacks(write, order, changes, reason=None, date=order.created_at)
+        return write, entries, changes
+
+    # ----------------------------------------------------------------- status changes
+
+    async def set_status(
+        self,
+        order_id: str,
+        status: OrderStatus,
+        *,
+        endpoint: str | None = None,
+        item_ids: Sequence[int] | None = None,
+        reason: str | None = None,
+        recall: bool = False,
+        actor: str = "api",
+        strict: bool = True,
+    ) -> Order:
+        """Change the status of the order's item endpoints (all, one endpoint, some items)."""
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            targets = self._targets(order, endpoint, item_ids)
+            now = utcnow()
+            changes = self._plan(targets, status, recall=recall, strict=strict, now=now)
+            if not changes:
+                await self.store.barrier()
+                return order
+            write = Write()
+            entries: list[OutboxEntry] = []
+            if status is S.PROCESS_SKIPPED:
+                entries += self._stage_voids(write, order, changes)
+            if not recall:
+                entries += self._stage_writebacks(write, order, changes, reason=reason, date=now)
+            await self._commit_changes(order, changes, write, now=now, actor=actor, reason=reason)
+        self._after_changes(order, changes, entries)
+        return order
+
+    async def cancel(
+        self, order_id: str, *, item_ids: Sequence[int] | None = None, reason: str | None = None, actor: str = "api"
+    ) -> Order:
+        """Cancel the order (or some items): non-final → processSkipped, VOID where printed."""
+        return await self.set_status(
+            order_id, S.PROCESS_SKIPPED, item_ids=item_ids, reason=reason or "cancelled", actor=actor, strict=False
+        )
+
+    def _require(self, order_id: str) -> Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise NotFound(f"no open order {order_id!r}")
+        return order
+
+    def _targets(
+        self, order: Order, endpoint: str | None, item_ids: Sequence[int] | None
+    ) -> list[tuple[OrderItem, ItemEndpoint]]:
+        if item_ids is not None:
+            missing = [i for i in item_ids if order.item(i) is None]
+            if missing:
+                raise NotFound(f"order {order.id!r} has no item {missing[0]}")
+        if endpoint is not None and endpoint not in order.endpoint_names():
+            raise NotFound(f"order {order.id!r} has no items at endpoint {endpoint!r}")
+        wanted = None if item_ids is None else set(item_ids)
+        targets = [
+            (item, e)
+            for item in order.items
+            if wanted is None or item.id in wanted
+            for e in item.endpoints
+            if endpoint is None or e.name == endpoint
+        ]
+        if not targets:
+            raise NotFound(f"order {order.id!r} has no such item at endpoint {endpoint!r}")
+        return targets
+
+    def _plan(
+        self,
+        targets: list[tuple[OrderItem, ItemEndpoint]],
+        status: OrderStatus,
+        *,
+        recall: bool,
+        strict: bool,
+        now: datetime,
+    ) -> list[Change]:
+        """The changes to make; all-or-nothing when strict.
+
+        Changing a whole order or endpoint leaves items that are already final
+        alone (a bumped ticket with a cancelled item is still bumped); one item
+        (or one item endpoint) gets the full check.
+        """
+        single = len(targets) == 1
+        changes, errors = [], []
+        for item, ep in targets:
+            if recall and ep.status is S.PROCESSED and not self._within_recall_window(ep, now):
+                errors.append(InvalidTransition(
+                    f"item {item.id} at {ep.name} was processed more than "
+                    f"{int(self.settings.ui.recall_window)}s ago and can no longer be recalled",
+                    allowed=[],
+                ))
+                continue
+            try:
+                new = apply_transition(ep.status, status, recall=recall)
+            except TransitionError as err:
+                if not single and ep.status in FINAL and not recall:
+                    continue
+                errors.append(InvalidTransition(str(err), current=ep.status.value, allowed=sorted(s.value for s in err.allowed)))
+                continue
+            if new is not None:
+                changes.append(Change(item.id, ep.name, ep.status, new))
+        if errors and strict:
+            raise errors[0]
+        if errors:
+            log.debug("status.skipped", target=status.value, reasons=[e.detail for e in errors])
+        return changes
+
+    def _within_recall_window(self, ep: ItemEndpoint, now: datetime) -> bool:
+        processed_at = next((c.date for c in reversed(ep.status_changes) if c.status is S.PROCESSED), None)
+        window = timedelta(seconds=self.settings.ui.recall_window)
+        return processed_at is not None and now - processed_at <= window
+
+    async def _commit_changes(
+        self, order: Order, changes: list[Change], write: Write, *, now: datetime, actor: str, reason: str | None
+    ) -> None:
+        # position only matters on insert; these rows exist, so it is ignored.
+        write.add(ITEM_ENDPOINT_UPSERT, *[(order.id, c.item_id, c.endpoint, 0, c.new.value) for c in changes])
+        write.add(
+            STATUS_CHANGE_INSERT,
+            *[(order.id, c.item_id, c.endpoint, c.new.value, now.isoformat(), actor, reason) for c in changes],
+        )
+        write.add(ORDER_TOUCH, (now.isoformat(), order.id))
+        await self.store.write(write)
+        # Committed: now the live view may change.
+        for change in changes:
+            ep = order.item(change.item_id).endpoint(change.endpoint)  # type: ignore[union-attr]
+            ep.status = change.new
+            ep.status_changes.append(StatusChange(status=change.new, date=now, reason=reason))
+        order.updated_at = now
+
+    def _after_changes(self, order: Order, changes: list[Change], entries: list[OutboxEntry]) -> None:
+        for change in changes:
+            self.metrics.changes.labels(change.new.value).inc()
+        self.bus.publish("order.updated", {"order": order.to_wire(), "changes": [c.to_wire() for c in changes]})
+        self.outbox.published(entries)
+
+    # ----------------------------------------------------------------- ticket changes
+
+    async def update_ticket(self, order_id: str, ticket: TicketInfo, *, actor: str = "pos") -> Order:
+        """Move the order to another table (or change its ticket); TRANSFER where printed."""
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            if ticket == order.ticket:
+                return order
+            now = utcnow()
+            updated = order.model_copy(update={"ticket": ticket, "version": order.version + 1, "updated_at": now})
+            write = Write()
+            write.add(ORDER_UPSERT, (
+                order.id, order.source, order.external_id, order.number, self._hashes[order.id],
+                _header_json(updated), order.created_at.isoformat(), now.isoformat(),
+            ))
+            entries = [
+                self._stage_print(write, updated, name, "transfer", item_ids)
+                for name, item_ids in self._printed_items(order).items()
+            ]
+            await self.store.write(write)
+            order.ticket, order.version, order.updated_at = ticket, updated.version, now
+        self.bus.publish("order.updated", {"order": order.to_wire(), "changes": []})
+        self.outbox.published(entries)
+        return order
+
+    # ----------------------------------------------------------------- outbox staging
+
+    def _stage_print(self, write: Write, order: Order, endpoint: str, ticket: str, item_ids: list[int]) -> OutboxEntry:
+        payload = {"orderId": order.id, "ticket": ticket, "itemIds": item_ids, "version": order.version}
+        return self.outbox.stage(write, "print", endpoint, order.id, payload)
+
+    def _printed_items(self, order: Order, changes: list[Change] | None = None) -> dict[str, list[int]]:
+        """Per printer endpoint, the items whose ticket was (probably) printed."""
+        printed: dict[str, list[int]] = defaultdict(list)
+        pairs = (
+            [(c.item_id, c.endpoint, c.old) for c in changes]
+            if changes is not None
+            else [(i.id, e.name, e.status) for i in order.items for e in i.endpoints]
+        )
+        for item_id, endpoint, status in pairs:
+            config = self.settings.endpoint(endpoint)
+            if config is not None and config.printer is not None and status in PRINTED:
+                printed[endpoint].append(item_id)
+        return printed
+
+    def _stage_voids(self, write: Write, order: Order, changes: list[Change]) -> list[OutboxEntry]:
+        return [
+            self._stage_print(write, order, name, "void", item_ids)
+            for name, item_ids in self._printed_items(order, changes).items()
+        ]
+
+    def _stage_writebacks(
+        self, write: Write, order: Order, changes: list[Change], *, reason: str | None, date: datetime
+    ) -> list[OutboxEntry]:
+        if order.source not in self.writeback_sources or not changes:
+            return []
+        grouped: dict[tuple[str, OrderStatus], list[int]] = defaultdict(list)
+        for change in changes:
+            grouped[(change.endpoint, change.new)].append(change.item_id)
+        entries = []
+        for (endpoint, status), item_ids in grouped.items():
+            at_endpoint = {i.id for i in order.items if i.endpoint(endpoint) is not None}
+            payload = {
+                "orderId": order.id,
+                "externalId": order.external_id,
+                "endpoint": endpoint,
+                "itemIds": item_ids,
+                "allItems": set(item_ids) == at_endpoint,
+                "status": status.value,
+                "date": date.isoformat(),
+                "reason": reason,
+            }
+            entries.append(self.outbox.stage(write, "writeback", order.source, order.id, payload))
+        return entries
+
+    # ----------------------------------------------------------------- inbox
+
+    async def receive_raw(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
+        """Durably keep a raw source event; None when its key was seen before."""
+        async with self._locks.hold(("inbox", source, dedupe_key)):
+            row = await self.store.fetchone(
+                "SELECT id FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key)
+            )
+            if row is not None:
+                await self.store.barrier()
+                return None
+            inbox_id, self._next_inbox_id = self._next_inbox_id, self._next_inbox_id + 1
+            write = Write()
+            write.add(
+                "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+                (inbox_id, source, dedupe_key, payload, utcnow().isoformat()),
+            )
+            await self.store.write(write)
+            return inbox_id
+
+    async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
+        """Mark a raw event processed (with the reason when it could not be used)."""
+        write = Write()
+        write.add("UPDATE inbox SET processed_at = ?, error = ? WHERE id = ?", (utcnow().isoformat(), error, inbox_id))
+        await self.store.write(write)
+
+    async def pending_inbox(self, source: str) -> list[InboxEntry]:
+        """Raw events of `source` not yet processed, oldest first."""
+        rows = await self.store.fetchall(
+            "SELECT id, source, dedupe_key, payload, received_at FROM inbox"
+            " WHERE source = ? AND processed_at IS NULL ORDER BY id",
+            (source,),
+        )
+        return [
+            InboxEntry(r["id"], r["source"], r["dedupe_key"], bytes(r["payload"]), datetime.fromisoformat(r["received_at"]))
+            for r in rows
+        ]
+
+    # ----------------------------------------------------------------- archive
+
+    async def archive_finished(self, now: datetime | None = None) -> int:
+        """Move orders finished longer than `archive_after` out of the live tables."""
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=self.settings.database.archive_after)
+        done = [o for o in self._orders.values() if _all_final(o) and o.updated_at <= cutoff]
+        for order in done:
+            async with self._locks.hold(order.id):
+                if self._orders.get(order.id) is not order:
+                    continue
+                write = Write()
+                write.add(
+                    "INSERT OR REPLACE INTO archived_orders (id, source, external_id, body_hash, data, archived_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (order.id, order.source, order.external_id, self._hashes[order.id],
+                     json.dumps(order.to_wire(), ensure_ascii=False), now.isoformat()),
+                )
+                for table in ("status_changes", "item_endpoints", "items"):
+                    write.add(f"DELETE FROM {table} WHERE order_id = ?", (order.id,))
+                write.add("DELETE FROM orders WHERE id = ?", (order.id,))
+                await self.store.write(write)
+                self._forget(order)
+            self.bus.publish("order.removed", {"orderId": order.id})
+        inbox_cutoff = now - timedelta(seconds=self.settings.database.inbox_retention)
+        write = Write()
+        write.add("DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?", (inbox_cutoff.isoformat(),))
+        write.add("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (inbox_cutoff.isoformat(),))
+        await self.store.write(write)
+        return len(done)
+
+    def allowed(self, order_id: str) -> dict[str, list[str]]:
+        """Per item endpoint (`itemId:endpoint`), the statuses it may move to."""
+        order = self._require(order_id)
+        return {
+            f"{i.id}:{e.name}": sorted(s.value for s in allowed_targets(e.status)) for i in order.items for e in i.endpoints
+        }
+
+
+def _all_final(order: Order) -> bool:
+    return all(e.status in FINAL for e in order.item_endpoints())
+
+
+def _header_json(order: Order) -> str:
+    """The order without its items (they have rows of their own)."""
+    return order.model_dump_json(by_alias=True, exclude={"items"})

@@ -1,0 +1,46 @@
+"""The native source: orders posted to kds's own `POST /api/v1/orders`.
+
+The route itself lives with the rest of the HTTP API (kds.api.orders); this
+module exists so `[[sources]] type = "native"` validates like any other source
+and the daemon can report it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .base import SourceContext
+
+WRITES_BACK = False
+
+
+class Config(BaseModel):
+    """[[sources]] type = "native"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["native"] = "native"
+    name: str = "native"
+
+
+class NativeSource:
+    """Nothing to poll: the HTTP API is the source."""
+
+    def __init__(self, config: Config) -> None:
+        self.name = f"source:{config.name}"
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
+
+
+def create(config: Config, ctx: SourceContext) -> NativeSource:
+    """The native source component."""
+    return NativeSource(config)

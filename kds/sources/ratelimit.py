@@ -1,0 +1,123 @@
+"""A token bucket that keeps a source under its POS's request limit.
+
+ready2order allows 60 requests a minute per account token (seed 001). A plain
+token bucket with capacity B and refill r allows B + r·T requests in any T
+seconds, so the refill is chosen as (limit − B − margin) / period: whatever
+the pattern, no `period`-long window holds more than `limit` requests. A 429
+from the POS empties the bucket and blocks it for the server's `Retry-After`
+(or an exponential backoff), so kds backs off instead of storming.
+
+Every request of one account token (webhook fetches, the safety-net poll, the
+catalogue refresh) takes a token from the same bucket; `shared()` hands out one
+bucket per key so two sources on one token also share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+
+class TokenBucket:
+    """An async token bucket with 429 backoff."""
+
+    _shared: ClassVar[weakref.WeakValueDictionary[str, TokenBucket]] = weakref.WeakValueDictionary()
+
+    def __init__(
+        self,
+        limit: int = 60,
+        period: float = 60.0,
+        *,
+        burst: int | None = None,
+        margin: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        max_backoff: float = 120.0,
+    ) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("limit must be >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self.capacity = float(burst if burst is not None else max(1, min(5, limit // 4)))
+        sustained = max(limit - self.capacity - margin, 1.0)
+        self.capacity = min(self.capacity, float(limit))
+        self.rate = sustained / period  # tokens per second
+        self.max_backoff = max_backoff
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = clock()
+        self._blocked_until = 0.0
+        self._throttles = 0
+        self._lock = asyncio.Lock()
+        self.acquired = 0
+        self.throttled = 0
+
+    @classmethod
+    def shared(cls, key: str, **kwargs: Any) -> TokenBucket:
+        """The one bucket for `key` (e.g. a hash of the account token)."""
+        bucket = cls._shared.get(key)
+        if bucket is None:
+            bucket = cls(**kwargs)
+            cls._shared[key] = bucket
+        return bucket
+
+    def _refill(self) -> None:
+        now = self._clock()
+        if now > self._stamp:
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+
+    def delay(self) -> float:
+        """Seconds until a token is available (0 when one is available now)."""
+        self._refill()
+        now = self._clock()
+        wait = max(0.0, self._blocked_until - now)
+        if self._tokens < 1:
+            wait = max(wait, (1 - self._tokens) / self.rate)
+        return wait
+
+    async def acquire(self) -> None:
+        """Wait (FIFO) for a token and take it."""
+        async with self._lock:
+            while (wait := self.delay()) > 0:
+                await self._sleep(wait)
+            self._tokens -= 1
+            self.acquired += 1
+
+    def penalize(self, retry_after: float | None = None) -> float:
+        """The POS answered 429: empty the bucket and block it; returns the block in seconds."""
+        self._refill()
+        self.throttled += 1
+        self._throttles += 1
+        if retry_after is None or retry_after <= 0:
+            retry_after = min(self.max_backoff, self.period / self.limit * 2 ** min(self._throttles, 8))
+        self._tokens = 0.0
+        self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
+        return retry_after
+
+    def succeeded(self) -> None:
+        """A request went through: the next 429 starts the backoff afresh."""
+        self._throttles = 0
+
+    def health(self) -> dict[str, Any]:
+        """Tokens left and whether the POS throttled us."""
+        self._refill()
+        return {
+            "tokens": round(self._tokens, 2),
+            "blockedFor": round(max(0.0, self._blocked_until - self._clock()), 1),
+            "throttled": self.throttled,
+        }
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds (only the delta-seconds form; dates are rare here)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

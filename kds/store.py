@@ -1,0 +1,305 @@
+"""The durable store: SQLite in WAL mode through aiosqlite, with group commit.
+
+Every write is a list of statements (`Write`) handed to `Store.write()`, which
+returns only after the transaction holding it has committed. A single writer
+task drains the queue: whatever arrived while the previous commit was on disk
+goes into the next transaction, grouped into one `executemany` per statement.
+So under load many requests share one fsync, and nothing is acknowledged
+before it is durable (`synchronous=FULL` by default).
+
+Grouping statements of several writes by SQL text is safe because the service
+serialises writes per order (and outbox rows are only updated after they were
+committed), so two writes in one group never touch the same row.
+
+Reads use a second connection; WAL lets it read while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from .errors import Unavailable
+
+log = structlog.get_logger(__name__)
+
+#: Numbered migrations; `PRAGMA user_version` records how many ran.
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        received_at TEXT NOT NULL,
+        processed_at TEXT,
+        error TEXT,
+        UNIQUE (source, dedupe_key)
+    );
+    CREATE INDEX inbox_pending ON inbox (source, id) WHERE processed_at IS NULL;
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        body_hash TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+    CREATE TABLE items (
+        order_id TEXT NOT NULL,
+        item_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (order_id, item_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE item_endpoints (
+        order_id TEXT NOT NULL,
+        item_id INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (order_id, item_id, endpoint)
+    ) WITHOUT ROWID;
+    CREATE TABLE status_changes (
+        id INTEGER PRIMARY KEY,
+        order_id TEXT NOT NULL,
+        item_id INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        status TEXT NOT NULL,
+        date TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX status_changes_by_order ON status_changes (order_id, id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        order_id TEXT,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        done_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;
+    CREATE TABLE archived_orders (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        data TEXT NOT NULL,
+        archived_at TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameter rows (run with executemany)."""
+
+    sql: str
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass
+class Write:
+    """Statements that commit together or not at all."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def add(self, sql: str, *rows: Sequence[Any]) -> None:
+        """Append `sql` with parameter `rows`."""
+        if rows:
+            self.statements.append(Statement(sql, rows))
+
+    def extend(self, other: Write) -> None:
+        """Append the statements of another write."""
+        self.statements.extend(other.statements)
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+
+@dataclass
+class _Pending:
+    write: Write
+    done: asyncio.Future[None]
+
+
+class Store:
+    """SQLite with migrations, a group-committing writer and a read connection."""
+
+    name = "store"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_group: int = 512) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.max_group = max_group
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = True
+        self._last_error: str | None = None
+        self.commits = 0
+        self.writes = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open both connections, apply migrations, start the writer."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+        self._task = asyncio.create_task(self._write_loop(), name="store:writer")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA temp_store=MEMORY")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            (version,) = await cursor.fetchone()  # type: ignore[misc]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("store.migrate", version=number)
+            await conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then close."""
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    def health(self) -> dict[str, Any]:
+        """Whether the last commit succeeded."""
+        return {"ok": self._healthy, "lastError": self._last_error, "commits": self.commits}
+
+    # ----------------------------------------------------------------- writes
+
+    async def write(self, write: Write) -> None:
+        """Commit `write`; return only once it is durable. Raises Unavailable."""
+        if not write:
+            return
+        if self._task is None or self._task.done():
+            raise Unavailable("the store is not running")
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(write, done))
+        await done
+
+    async def barrier(self) -> None:
+        """Wait until every write queued so far has committed (or failed)."""
+        if self._queue.empty() and self._queue._unfinished_tasks == 0:  # type: ignore[attr-defined]
+            return
+        await self._queue.join()
+
+    async def _write_loop(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self.max_group and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                await self._commit_group(group)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        try:
+            await self._commit([p.write for p in group])
+        except Exception as err:  # noqa: BLE001 - any failure means "not durable"
+            if len(group) > 1:
+                # Isolate: one bad write must not fail the others that shared its transaction.
+                for pending in group:
+                    await self._commit_group([pending])
+                return
+            self._fail(group[0], err)
+        else:
+            self._healthy, self._last_error = True, None
+            self.commits += 1
+            self.writes += len(group)
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_result(None)
+
+    def _fail(self, pending: _Pending, err: Exception) -> None:
+        self._healthy, self._last_error = False, str(err)
+        log.error("store.commit_failed", error=str(err))
+        if not pending.done.done():
+            pending.done.set_exception(Unavailable(f"the store could not commit: {err}"))
+
+    async def _commit(self, writes: list[Write]) -> None:
+        assert self._writer is not None
+        grouped: dict[str, list[Sequence[Any]]] = {}
+        for write in writes:
+            for statement in write.statements:
+                grouped.setdefault(statement.sql, []).extend(statement.rows)
+        conn = self._writer
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in grouped.items():
+                await conn.executemany(sql, rows)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    # ----------------------------------------------------------------- reads
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query on the read connection."""
+        assert self._reader is not None, "store not started"
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a read query, or None."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def meta(self, key: str) -> str | None:
+        """A value of the meta table."""
+        row = await self.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else row["value"]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Durably set a value of the meta table."""
+        write = Write()
+        write.add(META_UPSERT, (key, value))
+        await self.write(write)
+
+    async def backup(self, target: str | Path) -> None:
+        """A consistent online copy of the database at `target`."""
+        assert self._reader is not None
+        async with aiosqlite.connect(str(target)) as dest:
+            await self._reader.backup(dest)
+
+
+META_UPSERT = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
