@@ -240,6 +240,10 @@ class TicketRenderer:
         if self.config.buzzer:
             p.buzzer(self.config.buzzer, 2)
         p.cut(mode="PART" if self.config.cut == "partial" else "FULL")
+        if not (p.profile.supports("paperFullCut") or p.profile.supports("paperPartCut")):
+            # No cutter: a tear-off line keeps tickets (and copies) apart.
+            p.textln("- " * (cols // 2))
+            p.print_and_feed(2)
         return p.output
 
     def _banners(self, ticket: Ticket, *, copy: int, copies: int) -> list[str]:
