@@ -1,0 +1,40 @@
+"""Layered fixtures: config → settings → daemon → a client of it on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from kds.app import Daemon
+from kds.config import Settings, settings_from_dict
+from kds.logs import setup_logging
+
+from .util import base_config
+
+setup_logging("warning", "json")
+
+
+@pytest.fixture
+def config_data(tmp_path: Path) -> dict[str, Any]:
+    """The test restaurant's config as a dict; tests may change it before use."""
+    return base_config(tmp_path)
+
+
+@pytest.fixture
+def settings(config_data: dict[str, Any]) -> Settings:
+    return settings_from_dict(config_data)
+
+
+@pytest.fixture
+def daemon(settings: Settings) -> Daemon:
+    return Daemon(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClient]:
+    """A client of the daemon's app served by a real server on 127.0.0.1."""
+    yield await aiohttp_client(daemon.app)

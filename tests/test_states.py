@@ -1,0 +1,87 @@
+"""The state machine is exactly DESIGN §4: every one of the 9×9 pairs, recall, repeats."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kds.model import OrderStatus as S
+from kds.states import FINAL, PROCESSABLE, TransitionError, apply_transition, summarize
+
+# The table of DESIGN §4, written out independently of kds.states.TRANSITIONS.
+ALLOWED = {
+    (S.UNKNOWN, S.CREATED), (S.UNKNOWN, S.PROCESS_SKIPPED),
+    (S.CREATED, S.SENT), (S.CREATED, S.FAILED), (S.CREATED, S.PROCESS_SKIPPED),
+    (S.SENT, S.DELIVERED), (S.SENT, S.FAILED), (S.SENT, S.PROCESS_SKIPPED),
+    (S.FAILED, S.SENT), (S.FAILED, S.PROCESS_SKIPPED),
+    (S.DELIVERED, S.ACCEPTED), (S.DELIVERED, S.PROCESSED), (S.DELIVERED, S.REFUSED), (S.DELIVERED, S.PROCESS_SKIPPED),
+    (S.ACCEPTED, S.PROCESSED), (S.ACCEPTED, S.REFUSED), (S.ACCEPTED, S.PROCESS_SKIPPED),
+}
+
+
+@pytest.mark.parametrize("current,target", list(itertools.product(S, S)))
+def test_every_pair(current: S, target: S) -> None:
+    # Every one of the 81 pairs: repeat = no-op, table = allowed, else a TransitionError naming the allowed targets.
+    if current is target:
+        assert apply_transition(current, target) is None
+    elif (current, target) in ALLOWED:
+        assert apply_transition(current, target) is target
+    else:
+        with pytest.raises(TransitionError) as err:
+            apply_transition(current, target)
+        assert err.value.allowed == {t for (c, t) in ALLOWED if c is current}
+        assert current.value in str(err.value) and target.value in str(err.value)
+
+
+@pytest.mark.parametrize("current,target", list(itertools.product(S, S)))
+def test_recall_is_the_only_exit_from_a_final_status(current: S, target: S) -> None:
+    # With recall set, exactly processed → accepted is added to the table.
+    expected_ok = (current, target) in ALLOWED or (current, target) == (S.PROCESSED, S.ACCEPTED)
+    if current is target:
+        assert apply_transition(current, target, recall=True) is None
+    elif expected_ok:
+        assert apply_transition(current, target, recall=True) is target
+    else:
+        with pytest.raises(TransitionError):
+            apply_transition(current, target, recall=True)
+
+
+def test_cancel_reaches_process_skipped_from_every_non_final_status() -> None:
+    for status in S:
+        if status not in FINAL:
+            assert apply_transition(status, S.PROCESS_SKIPPED) is S.PROCESS_SKIPPED
+
+
+def test_processable_and_final_sets() -> None:
+    assert PROCESSABLE == {S.CREATED, S.FAILED}
+    assert FINAL == {S.REFUSED, S.PROCESSED, S.PROCESS_SKIPPED}
+
+
+@given(st.lists(st.tuples(st.sampled_from(list(S)), st.booleans()), max_size=60))
+def test_random_sequences_follow_the_table(steps: list[tuple[S, bool]]) -> None:
+    # Drive one item endpoint with random targets: the status only ever moves along allowed edges,
+    # and once final it stays final unless recalled from processed.
+    status = S.CREATED
+    for target, recall in steps:
+        try:
+            new = apply_transition(status, target, recall=recall)
+        except TransitionError:
+            assert (status, target) not in ALLOWED
+            continue
+        if new is None:
+            assert target is status
+            continue
+        assert (status, new) in ALLOWED or (recall and (status, new) == (S.PROCESSED, S.ACCEPTED))
+        if status in FINAL:
+            assert (status, new) == (S.PROCESSED, S.ACCEPTED)
+        status = new
+
+
+def test_summary_is_the_least_advanced_open_item() -> None:
+    assert summarize([S.ACCEPTED, S.SENT, S.PROCESSED]) is S.SENT
+    assert summarize([S.PROCESSED, S.PROCESS_SKIPPED]) is S.PROCESSED
+    assert summarize([S.PROCESS_SKIPPED]) is S.PROCESS_SKIPPED
+    assert summarize([S.REFUSED, S.PROCESS_SKIPPED]) is S.REFUSED

@@ -1,0 +1,185 @@
+"""Helpers shared by the tests: configs, order bodies, waiting, a kds subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A small restaurant: grill, cold and bar screens, routing by product group."""
+    config: dict[str, Any] = {
+        "server": {"listen": "127.0.0.1:0"},
+        "database": {"path": str(tmp_path / "kds.sqlite3")},
+        "logging": {"level": "warning", "format": "json"},
+        "endpoints": [
+            {"name": "grill", "display": True, "timers": {"warn_after": "5m", "late_after": "10m"}},
+            {"name": "cold", "display": True},
+            {"name": "bar", "display": True},
+        ],
+        "routing": {
+            "default_endpoint": "grill",
+            "rules": [
+                {"product_group": "Drinks", "endpoint": "bar"},
+                {"product_code": 500, "endpoint": "cold"},
+                {"name_pattern": "*salad*", "endpoint": "cold"},
+            ],
+        },
+        "sources": [{"type": "native"}],
+    }
+    config.update(overrides)
+    return config
+
+
+def order_body(external_id: str = "pos-1", **overrides: Any) -> dict[str, Any]:
+    """A PORTOS-shaped order: a burger for the grill, a beer for the bar."""
+    body: dict[str, Any] = {
+        "id": external_id,
+        "number": None,
+        "deviceName": "POS1",
+        "user": {"userName": "anna"},
+        "ticket": {
+            "id": f"T-{external_id}",
+            "name": "Table 5",
+            "location": {"zoneName": "Terrace", "tableName": "5"},
+            "purchaseType": "walkIn",
+        },
+        "items": [
+            {
+                "id": 1,
+                "plu": {"name": "Cheeseburger", "code": 101},
+                "quantity": {"amount": 2, "unit": "pcs"},
+                "comment": "medium rare",
+                "courseNumber": 1,
+                "modifiers": ["no onion", "extra cheese"],
+            },
+            {"id": 2, "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"}, "quantity": {"amount": 1, "unit": "pcs"}},
+        ],
+    }
+    body.update(overrides)
+    if body["number"] is None:
+        del body["number"]
+    return body
+
+
+async def wait_until(predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    """Write `config` as TOML (the subset our configs use)."""
+    path.write_text(to_toml(config), encoding="utf-8")
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    """Tables and arrays of tables of scalars/inline tables — enough for config.toml."""
+    lines: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for entry in value:
+                lines.append(f"[[{key}]]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+        else:
+            lines.insert(0, f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+class KdsProcess:
+    """`kds run` as a subprocess on 127.0.0.1 — for crash and browser tests."""
+
+    def __init__(self, config_path: Path, db_path: Path, port: int | None = None, log_path: Path | None = None):
+        self.config_path = config_path
+        self.db_path = db_path
+        self.port = port or free_port()
+        self.log_path = log_path or db_path.with_suffix(".log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> KdsProcess:
+        """Start and wait until /readyz answers 200."""
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kds.cli", "run", "--config", str(self.config_path),
+             "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kds exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)  # polling a subprocess's readiness, not waiting for an effect
+        raise RuntimeError(f"kds not ready within {timeout}s: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, like a power cut for the process."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait for a clean exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode if self.proc else None
