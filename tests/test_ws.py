@@ -1,0 +1,92 @@
+"""The live feed with the `websockets` client: snapshot, deltas, resume without loss or duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+from aiohttp.test_utils import TestClient
+
+from .util import order_body
+
+
+def ws_url(client: TestClient, **params: Any) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"ws://127.0.0.1:{client.port}/api/v1/ws" + (f"?{query}" if query else "")
+
+
+async def recv(ws: Any) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+
+async def post(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/orders", json=body)
+    assert response.status == 201
+    return await response.json()
+
+
+async def test_snapshot_then_deltas_with_increasing_seq(client: TestClient) -> None:
+    # A screen first gets every open order, then each change once, in seq order.
+    first = await post(client, order_body("w1"))
+    async with websockets.connect(ws_url(client)) as ws:
+        snapshot = await recv(ws)
+        assert snapshot["type"] == "snapshot"
+        assert [o["id"] for o in snapshot["orders"]] == [first["id"]]
+        second = await post(client, order_body("w2"))
+        created = await recv(ws)
+        assert created["type"] == "order.created" and created["order"]["id"] == second["id"]
+        assert created["seq"] > snapshot["seq"]
+        await client.post(f"/api/v1/orders/{first['id']}/endpoints/grill/status", json={"status": "delivered"})
+        updated = await recv(ws)
+        assert updated["type"] == "order.updated" and updated["seq"] == created["seq"] + 1
+        assert updated["changes"] == [{"itemId": 1, "endpoint": "grill", "status": "delivered", "from": "sent"}]
+        assert updated["order"]["endpointStatuses"]["grill"] == "delivered"
+
+
+async def test_endpoint_filter_sends_only_that_stations_orders(client: TestClient) -> None:
+    async with websockets.connect(ws_url(client, endpoint="cold")) as ws:
+        assert (await recv(ws))["orders"] == []
+        await post(client, order_body("grill-only"))  # burger + beer: not for cold
+        salad = await post(client, order_body("salad", items=[{"id": 1, "plu": {"name": "Greek salad"}}]))
+        event = await recv(ws)
+        assert event["type"] == "order.created" and event["order"]["id"] == salad["id"]
+
+
+async def test_resume_with_since_gets_exactly_the_missed_events(client: TestClient) -> None:
+    # Disconnect, miss three changes, reconnect with since: exactly those three, no snapshot, no repeats.
+    order = await post(client, order_body("r1"))
+    async with websockets.connect(ws_url(client)) as ws:
+        last_seq = (await recv(ws))["seq"]
+    missed = [await post(client, order_body(f"r{i}")) for i in (2, 3)]
+    await client.post(f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"})
+    async with websockets.connect(ws_url(client, since=last_seq)) as ws:
+        events = [await recv(ws) for _ in range(3)]
+        assert [e["type"] for e in events] == ["order.created", "order.created", "order.updated"]
+        assert [e["order"]["id"] for e in events[:2]] == [o["id"] for o in missed]
+        assert [e["seq"] for e in events] == [last_seq + 1, last_seq + 2, last_seq + 3]
+        live = await post(client, order_body("r4"))
+        event = await recv(ws)
+        assert event["seq"] == last_seq + 4 and event["order"]["id"] == live["id"]
+
+
+async def test_resume_from_unknown_seq_gets_a_fresh_snapshot(client: TestClient) -> None:
+    await post(client, order_body("s1"))
+    async with websockets.connect(ws_url(client, since=10**15)) as ws:
+        snapshot = await recv(ws)
+        assert snapshot["type"] == "snapshot" and len(snapshot["orders"]) == 1
+
+
+async def test_many_concurrent_changes_arrive_once_each_in_order(client: TestClient) -> None:
+    async with websockets.connect(ws_url(client)) as ws:
+        start = (await recv(ws))["seq"]
+        await asyncio.gather(*(post(client, order_body(f"c{i}")) for i in range(40)))
+        events = [await recv(ws) for _ in range(40)]
+        assert [e["seq"] for e in events] == list(range(start + 1, start + 41))
+        assert len({e["order"]["externalId"] for e in events}) == 40
+
+
+async def test_bad_since_is_400(client: TestClient) -> None:
+    response = await client.get("/api/v1/ws", params={"since": "abc"})
+    assert response.status == 400
