@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Python packages in .venv, Debian's
+# chromium for the browser tests) and runs the whole suite. Extra arguments go
+# to pytest, e.g. `tests/run.sh -k ws` or `tests/run.sh --long`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium for the browser tests" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no tests (e.g. a -k that matches nothing).
+if [ "$status" -eq 5 ]; then
+    echo "no tests collected" >&2
+    exit 0
+fi
+exit "$status"
