@@ -508,8 +508,10 @@ class VirtualPrinter:
         control_port: int | None = None,
         mode: str = "online",
         answers_status: bool = True,
+        on_job: Callable[[PrintedJob], None] | None = None,
     ) -> None:
         self.host = host
+        self.on_job = on_job
         self.port = port
         self.name = name or f"virtual-printer:{port}"
         self.profile = profile
@@ -655,6 +657,10 @@ class VirtualPrinter:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Stopping: end quietly (asyncio's stream callback chokes on a
+            # cancelled client_connected_cb task).
+            pass
         finally:
             if task is not None:
                 self._handlers.discard(task)
@@ -738,6 +744,11 @@ class VirtualPrinter:
                 fh.write(json.dumps(job.to_json(), ensure_ascii=False) + "\n")
         log.info("virtual_printer.job", printer=self.name, seq=job.seq, printed=printed, complete=complete,
                  tickets=len(job.tickets))
+        if self.on_job is not None:
+            try:
+                self.on_job(job)
+            except Exception:  # noqa: BLE001 - an observer must not break the printer
+                log.exception("virtual_printer.on_job_failed", printer=self.name)
         async with self._changed:
             self._changed.notify_all()
 
@@ -833,19 +844,3 @@ class VirtualPrinter:
         if self.control_port == 0:
             self.control_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._control = runner
-
-
-async def run_forever(printer: VirtualPrinter, echo: Callable[[PrintedJob], None] | None = None) -> None:
-    """Run `printer` until cancelled, calling `echo` for every printed job."""
-    await printer.start()
-    seen = 0
-    try:
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await printer.wait_for(lambda p: len(p.jobs) > seen, timeout=3600)
-            for job in printer.jobs[seen:]:
-                if echo is not None:
-                    echo(job)
-            seen = len(printer.jobs)
-    finally:
-        await printer.stop()

@@ -1,0 +1,526 @@
+"""The print spooler: one queue per printer, fed from the outbox, never losing a ticket.
+
+The service writes a `print` outbox row in the same transaction as the change
+that needs a ticket; the outbox hands rows to `PrintSpooler._on_entry` (at
+start for everything still pending, then right after each commit). Each
+printer endpoint has one FIFO queue and one worker, so tickets print in the
+order they were created and the tickets of one order never interleave with
+another's. The head of a queue is retried with capped exponential backoff until
+it prints; the tickets behind it wait — a ticket is never skipped or dropped.
+
+Statuses go through `service.set_status(..., actor="printer", strict=False)`:
+`created|failed → sent` right before the ticket's bytes are written,
+`sent → delivered` when the printer confirmed it, `→ failed` after
+`attempts` failed tries (or at once when a write may have been cut off), and
+`delivered → processed` for endpoints with `auto_process`. Failed items stay
+processable: the queue keeps trying and they go `failed → sent → delivered`
+when the printer is back.
+
+Duplicates never pass as new orders: `outbox.attempted()` is called right
+before the first byte is written, so an entry handed out with `attempts > 0`
+after a restart — or a job whose write was cut off in this run — prints with a
+REPRINT banner.
+
+With `fallback` configured, a job that failed `fallback_after` times goes to the
+fallback printer (alternating with the primary, so whichever comes back first
+prints); later jobs go straight to the fallback until a probe finds the
+primary healthy again.
+
+Printer faults are published as `printer.status` events (the screens show a
+banner), kept in `printer_states()` for the websocket snapshot, and exported as
+Prometheus gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..model import OrderStatus, utcnow
+from .config import PrinterConfig, split_address
+from .render import Ticket, TicketKind, TicketRenderer
+from .transport import PrinterFault, PrinterStatus, probe, send_job
+
+if TYPE_CHECKING:
+    from ..bus import EventBus
+    from ..outbox import Outbox, OutboxEntry
+    from ..service import KitchenService
+
+log = structlog.get_logger(__name__)
+
+S = OrderStatus
+STATES = ("unknown", "ok", "offline", "timeout", "disconnected", "paper_out", "cover_open", "error")
+
+
+class EndpointLike(Protocol):
+    """What the spooler reads of an endpoint's config."""
+
+    name: str
+    display: bool | None
+    printer: PrinterConfig | None
+    auto_process: bool | None
+
+
+@dataclass
+class PrintJob:
+    """One outbox `print` entry on its way to paper."""
+
+    entry: OutboxEntry
+    kind: TicketKind
+    order_id: str
+    item_ids: tuple[int, ...] | None
+    maybe_printed: bool  # a previous try may have printed it: print as REPRINT
+    failures: int = 0
+    last_error: str | None = None
+    marked_failed: bool = False
+
+
+@dataclass
+class _Target:
+    """A physical printer a queue can print on."""
+
+    label: str
+    config: PrinterConfig
+    renderer: TicketRenderer
+
+
+@dataclass
+class PrinterQueue:
+    """The queue, worker and health of one printer endpoint."""
+
+    endpoint: EndpointLike
+    primary: _Target
+    fallback: _Target | None = None
+    jobs: deque[PrintJob] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    kicked: asyncio.Event = field(default_factory=asyncio.Event)
+    state: str = "unknown"
+    detail: str = "no ticket printed yet"
+    since: datetime = field(default_factory=utcnow)
+    fallback_active: bool = False
+    primary_checked: float = 0.0
+    printed: int = 0
+    last_printed_at: datetime | None = None
+    task: asyncio.Task[None] | None = None
+    entry_ids: set[int] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def config(self) -> PrinterConfig:
+        return self.primary.config
+
+
+class _Metrics:
+    """The spooler's Prometheus series, in the daemon's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.up = Gauge("kds_printer_up", "1 when the printer's last job or probe succeeded", ["endpoint"], registry=registry)
+        self.state = Gauge("kds_printer_state", "1 for the printer's current state", ["endpoint", "state"], registry=registry)
+        self.queue = Gauge("kds_printer_queue_length", "tickets waiting for the printer", ["endpoint"], registry=registry)
+        self.fallback = Gauge("kds_printer_fallback_active", "1 while tickets go to the fallback printer", ["endpoint"], registry=registry)
+        self.jobs = Counter("kds_print_jobs", "print attempts by result", ["endpoint", "result"], registry=registry)
+        self.reprints = Counter("kds_print_reprints", "tickets printed marked REPRINT", ["endpoint"], registry=registry)
+
+
+class PrintSpooler:
+    """Prints the `print` outbox entries on each endpoint's printer."""
+
+    name = "printers"
+
+    def __init__(
+        self,
+        service: KitchenService,
+        outbox: Outbox,
+        bus: EventBus,
+        endpoints: Sequence[EndpointLike],
+        metrics: CollectorRegistry,
+        *,
+        stop_grace: float = 3.0,
+    ) -> None:
+        self.service = service
+        self.outbox = outbox
+        self.bus = bus
+        self.stop_grace = stop_grace
+        self._metrics = _Metrics(metrics)
+        self._queues: dict[str, PrinterQueue] = {}
+        self._device_locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self._orphans: dict[str, int] = {}
+        self._stopping = False
+        by_name = {e.name: e for e in endpoints}
+        for endpoint in endpoints:
+            if endpoint.printer is None:
+                continue
+            config = endpoint.printer
+            self._queues[endpoint.name] = PrinterQueue(
+                endpoint=endpoint, primary=_Target(endpoint.name, config, TicketRenderer(config))
+            )
+        for queue in self._queues.values():
+            queue.fallback = self._fallback_target(queue, by_name)
+            self._publish_gauges(queue)
+
+    def _fallback_target(self, queue: PrinterQueue, by_name: dict[str, EndpointLike]) -> _Target | None:
+        fallback = queue.config.fallback
+        if not fallback:
+            return None
+        other = by_name.get(fallback)
+        if other is not None:
+            if other.printer is None:
+                raise ValueError(f"endpoints.{queue.name}.printer.fallback: endpoint {fallback!r} has no printer")
+            if other.name == queue.name:
+                raise ValueError(f"endpoints.{queue.name}.printer.fallback: a printer cannot be its own fallback")
+            return _Target(f"{other.name} printer", other.printer, TicketRenderer(other.printer))
+        try:
+            split_address(fallback)
+        except ValueError as err:
+            raise ValueError(
+                f"endpoints.{queue.name}.printer.fallback: {fallback!r} is neither an endpoint nor an address ({err})"
+            ) from None
+        config = queue.config.model_copy(update={"address": fallback, "fallback": None})
+        return _Target(fallback, config, TicketRenderer(config))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start one worker per printer, then take pending and new `print` entries."""
+        self._stopping = False
+        for queue in self._queues.values():
+            queue.task = asyncio.create_task(self._run(queue), name=f"printer:{queue.name}")
+            queue.task.add_done_callback(self._worker_done)
+        self.outbox.subscribe("print", self._on_entry)
+        log.info("printers.started", printers=[q.name for q in self._queues.values()],
+                 queued=sum(len(q.jobs) for q in self._queues.values()))
+
+    async def stop(self) -> None:
+        """Let each printer finish the ticket it is on (bounded), then stop."""
+        self._stopping = True
+        self.outbox.unsubscribe("print")
+        tasks = [q.task for q in self._queues.values() if q.task is not None and not q.task.done()]
+        for queue in self._queues.values():
+            queue.arrived.set()
+            queue.kicked.set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.stop_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        # Unprinted entries stay pending in the outbox and resume on the next start.
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("printer.worker_crashed", task=task.get_name(), exc_info=task.exception())
+
+    def health(self) -> dict[str, Any]:
+        """ok unless a worker died or a printer reports a fault."""
+        workers_ok = all(q.task is not None and not q.task.done() for q in self._queues.values())
+        printers = {q.name: {"state": q.state, "detail": q.detail, "queued": len(q.jobs)} for q in self._queues.values()}
+        faults = [q.name for q in self._queues.values() if q.state not in ("ok", "unknown")]
+        report: dict[str, Any] = {"ok": workers_ok and not faults, "printers": printers}
+        if faults:
+            report["faults"] = faults
+        if self._orphans:
+            report["unroutable"] = dict(self._orphans)
+        return report
+
+    def printer_states(self) -> list[dict[str, Any]]:
+        """Every printer's state, for the websocket snapshot and the screens' banner."""
+        return [self._state_of(q) for q in self._queues.values()]
+
+    def kick(self, endpoint: str | None = None) -> None:
+        """Retry now instead of waiting out the backoff (all printers, or one)."""
+        for queue in self._queues.values():
+            if endpoint is None or queue.name == endpoint:
+                queue.kicked.set()
+
+    def queued(self, endpoint: str) -> int:
+        """Tickets waiting for `endpoint`'s printer."""
+        queue = self._queues.get(endpoint)
+        return len(queue.jobs) if queue else 0
+
+    # ------------------------------------------------------------------ intake
+
+    def _on_entry(self, entry: OutboxEntry) -> None:
+        """Outbox handler: enqueue, never block."""
+        queue = self._queues.get(entry.target)
+        if queue is None:
+            # Not dropped: the entry stays pending and is handed out again once
+            # the endpoint has a printer in the config.
+            self._orphans[entry.target] = self._orphans.get(entry.target, 0) + 1
+            log.error("print.no_printer", endpoint=entry.target, entry=entry.id)
+            return
+        if entry.id in queue.entry_ids:
+            return
+        payload = entry.payload
+        try:
+            kind = TicketKind(payload.get("ticket", "new"))
+        except ValueError:
+            log.warning("print.unknown_ticket_kind", entry=entry.id, ticket=payload.get("ticket"))
+            kind = TicketKind.NEW
+        item_ids = payload.get("itemIds")
+        job = PrintJob(
+            entry=entry,
+            kind=kind,
+            order_id=str(payload.get("orderId") or entry.order_id),
+            item_ids=tuple(int(i) for i in item_ids) if item_ids is not None else None,
+            maybe_printed=entry.attempts > 0,
+        )
+        queue.jobs.append(job)
+        queue.entry_ids.add(entry.id)
+        self._metrics.queue.labels(queue.name).set(len(queue.jobs))
+        queue.arrived.set()
+
+    # ------------------------------------------------------------------ worker
+
+    async def _run(self, queue: PrinterQueue) -> None:
+        while not self._stopping:
+            if not queue.jobs:
+                queue.arrived.clear()
+                await queue.arrived.wait()
+                continue
+            job = queue.jobs[0]
+            try:
+                done = await self._attempt(queue, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug must not stop the kitchen's printer
+                log.exception("print.attempt_crashed", endpoint=queue.name, entry=job.entry.id)
+                job.failures += 1
+                done = False
+            if done:
+                queue.jobs.popleft()
+                queue.entry_ids.discard(job.entry.id)
+                self._metrics.queue.labels(queue.name).set(len(queue.jobs))
+                continue
+            if self._stopping:
+                break
+            await self._backoff(queue, job)
+
+    async def _backoff(self, queue: PrinterQueue, job: PrintJob) -> None:
+        config = queue.config
+        delay = min(config.retry_max, config.retry_initial * 2 ** max(job.failures - 1, 0))
+        delay *= random.uniform(0.9, 1.1)  # printers recovering together don't retry in lockstep
+        queue.kicked.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await queue.kicked.wait()
+
+    async def _attempt(self, queue: PrinterQueue, job: PrintJob) -> bool:
+        """Try the head job once; True when it is done (printed, or nothing left to print)."""
+        order = self.service.get(job.order_id)
+        if order is None:
+            # Archived or deleted: there is nothing left to render from.
+            log.error("print.order_gone", endpoint=queue.name, entry=job.entry.id, order=job.order_id)
+            self._metrics.jobs.labels(queue.name, "dropped").inc()
+            await self.outbox.complete(job.entry.id, error="order no longer available")
+            return True
+        target = await self._pick_target(queue, job)
+        on_fallback = target is not queue.primary
+        ticket = Ticket(
+            order=order,
+            endpoint=queue.name,
+            kind=job.kind,
+            item_ids=job.item_ids,
+            job_id=job.entry.id,
+            reprint=job.maybe_printed,
+            note=f"{queue.name} printer down - printed on {target.label}" if on_fallback else None,
+        )
+        items = ticket.items()
+        if job.kind is TicketKind.NEW and not items:
+            log.info("print.nothing_left", endpoint=queue.name, entry=job.entry.id, order=order.id)
+            await self.outbox.complete(job.entry.id)
+            return True
+        item_ids = [item.id for item in items]
+        data = target.renderer.render(ticket)
+        writing = False
+
+        async def before_write() -> None:
+            nonlocal writing
+            await self.outbox.attempted(job.entry.id, job.last_error)
+            if job.kind is TicketKind.NEW:
+                await self._set_status(order.id, queue.name, item_ids, S.SENT)
+            writing = True
+
+        try:
+            async with self._device_lock(target.config):
+                status = await send_job(target.config, data, before_write=before_write)
+        except PrinterFault as fault:
+            await self._failed(queue, job, target, fault, item_ids, writing)
+            return False
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - e.g. the store could not record the attempt
+            log.warning("print.attempt_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err))
+            fault = PrinterFault("error", f"{type(err).__name__}: {err}", maybe_printed=writing)
+            await self._failed(queue, job, target, fault, item_ids, writing, printer_fault=False)
+            return False
+        await self._printed(queue, job, target, status, item_ids)
+        return True
+
+    async def _pick_target(self, queue: PrinterQueue, job: PrintJob) -> _Target:
+        fallback = queue.fallback
+        if fallback is None:
+            return queue.primary
+        config = queue.config
+        if job.failures >= config.fallback_after:
+            # Both may be down: alternate, so whichever comes back first prints.
+            return fallback if (job.failures - config.fallback_after) % 2 == 0 else queue.primary
+        if queue.fallback_active:
+            if time.monotonic() - queue.primary_checked < config.retry_max:
+                return fallback
+            queue.primary_checked = time.monotonic()
+            try:
+                async with self._device_lock(config):
+                    status = await probe(config)
+            except PrinterFault as fault:
+                self._set_state(queue, fault.state, fault.detail)
+                return fallback
+            if status is not None and status.state != "ok":
+                self._set_state(queue, status.state, status.detail)
+                return fallback
+            queue.fallback_active = False
+            self._metrics.fallback.labels(queue.name).set(0)
+            log.info("printer.primary_back", endpoint=queue.name)
+        return queue.primary
+
+    async def _failed(
+        self,
+        queue: PrinterQueue,
+        job: PrintJob,
+        target: _Target,
+        fault: PrinterFault,
+        item_ids: list[int],
+        writing: bool,
+        *,
+        printer_fault: bool = True,
+    ) -> None:
+        job.failures += 1
+        job.last_error = str(fault)
+        if fault.maybe_printed or writing:
+            job.maybe_printed = True
+        self._metrics.jobs.labels(queue.name, "failed").inc()
+        if printer_fault and target is queue.primary:
+            self._set_state(queue, fault.state, fault.detail)
+        log.warning(
+            "print.failed", endpoint=queue.name, printer=target.label, entry=job.entry.id, order=job.order_id,
+            failures=job.failures, state=fault.state, detail=fault.detail, maybe_printed=job.maybe_printed,
+        )
+        if job.kind is TicketKind.NEW and (writing or job.failures >= queue.config.attempts):
+            # `sent` must not stay on a ticket that did not surely print.
+            await self._mark_failed(queue, job, item_ids, reason=fault.detail)
+        if job.failures >= queue.config.attempts:
+            # The printer is down: the tickets behind this one are stuck too.
+            for waiting in list(queue.jobs)[1:]:
+                if waiting.kind is TicketKind.NEW and not waiting.marked_failed:
+                    await self._mark_failed(queue, waiting, list(waiting.item_ids or ()) or None, reason=fault.detail)
+
+    async def _mark_failed(
+        self, queue: PrinterQueue, job: PrintJob, item_ids: list[int] | None, *, reason: str
+    ) -> None:
+        job.marked_failed = True
+        with contextlib.suppress(Exception):
+            await self._set_status(job.order_id, queue.name, item_ids, S.FAILED, reason=reason)
+
+    async def _printed(
+        self, queue: PrinterQueue, job: PrintJob, target: _Target, status: PrinterStatus | None, item_ids: list[int]
+    ) -> None:
+        if target is queue.primary:
+            detail = status.detail if status is not None else "printed (printer does not report status)"
+            self._set_state(queue, "ok", detail)
+        elif not queue.fallback_active:
+            queue.fallback_active = True
+            queue.primary_checked = time.monotonic()
+            self._metrics.fallback.labels(queue.name).set(1)
+            self._publish_state(queue)
+        queue.printed += 1
+        queue.last_printed_at = utcnow()
+        self._metrics.jobs.labels(queue.name, "printed").inc()
+        if job.maybe_printed:
+            self._metrics.reprints.labels(queue.name).inc()
+        log.info("print.printed", endpoint=queue.name, printer=target.label, entry=job.entry.id, order=job.order_id,
+                 ticket=job.kind.value, reprint=job.maybe_printed)
+        try:
+            if job.kind is TicketKind.NEW:
+                await self._set_status(job.order_id, queue.name, item_ids, S.DELIVERED)
+                if queue.endpoint.auto_process:
+                    await self._set_status(job.order_id, queue.name, item_ids, S.PROCESSED)
+        except Exception as err:  # noqa: BLE001 - it printed; the status catches up on its own
+            log.warning("print.status_failed", endpoint=queue.name, order=job.order_id, error=repr(err))
+        try:
+            await self.outbox.complete(job.entry.id)
+        except Exception as err:  # noqa: BLE001 - after a restart it prints again, marked REPRINT
+            log.error("print.complete_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err))
+
+    async def _set_status(
+        self, order_id: str, endpoint: str, item_ids: Iterable[int] | None, status: OrderStatus,
+        *, reason: str | None = None,
+    ) -> None:
+        from ..errors import NotFound
+
+        ids = list(item_ids) if item_ids is not None else None
+        try:
+            await self.service.set_status(
+                order_id, status, endpoint=endpoint, item_ids=ids or None, reason=reason, actor="printer", strict=False
+            )
+        except NotFound as err:
+            log.info("print.status_skipped", order=order_id, endpoint=endpoint, status=status.value, detail=str(err))
+
+    def _device_lock(self, config: PrinterConfig) -> asyncio.Lock:
+        # Two queues may share a physical printer (fallback): one job at a time.
+        key = (config.host, config.port)
+        lock = self._device_locks.get(key)
+        if lock is None:
+            lock = self._device_locks[key] = asyncio.Lock()
+        return lock
+
+    # ------------------------------------------------------------------ state
+
+    def _state_of(self, queue: PrinterQueue) -> dict[str, Any]:
+        return {
+            "endpoint": queue.name,
+            "address": queue.config.address,
+            "ok": queue.state in ("ok", "unknown"),
+            "state": queue.state,
+            "detail": queue.detail,
+            "since": queue.since.isoformat(),
+            "queued": len(queue.jobs),
+            "printed": queue.printed,
+            "fallback": queue.fallback.label if queue.fallback else None,
+            "fallbackActive": queue.fallback_active,
+        }
+
+    def _set_state(self, queue: PrinterQueue, state: str, detail: str) -> None:
+        changed = state != queue.state
+        queue.detail = detail
+        if not changed:
+            return
+        log.info("printer.state", endpoint=queue.name, state=state, previous=queue.state, detail=detail)
+        queue.state = state
+        queue.since = utcnow()
+        self._publish_gauges(queue)
+        self._publish_state(queue)
+
+    def _publish_state(self, queue: PrinterQueue) -> None:
+        try:
+            self.bus.publish("printer.status", {"printer": self._state_of(queue)})
+        except Exception:  # noqa: BLE001 - a screen banner is not worth a lost ticket
+            log.exception("printer.publish_failed", endpoint=queue.name)
+
+    def _publish_gauges(self, queue: PrinterQueue) -> None:
+        self._metrics.up.labels(queue.name).set(1 if queue.state == "ok" else 0)
+        for state in STATES:
+            self._metrics.state.labels(queue.name, state).set(1 if state == queue.state else 0)
+        self._metrics.queue.labels(queue.name).set(len(queue.jobs))
+        self._metrics.fallback.labels(queue.name).set(1 if queue.fallback_active else 0)
