@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, STORE
 from .api import health, openapi, orders
+from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, error_middleware
 from .api.ws import setup_ws
@@ -51,9 +52,10 @@ class Daemon:
         self.service = KitchenService(
             settings, self.store, self.bus, self.outbox, self.registry, writeback_sources=writeback
         )
+        self.access = AccessControl(settings.security)
         self.app = web.Application(
             client_max_size=settings.server.max_body_bytes,
-            middlewares=[error_middleware],
+            middlewares=[error_middleware, self.access.middleware],
         )
         self.hub = setup_ws(self.app, self.bus)
         self.printers = self._build_printers()
@@ -85,6 +87,8 @@ class Daemon:
         app[BUS] = self.bus
         app[STORE] = self.store
         app[METRICS] = self.registry
+        app[ACCESS] = self.access
+        app.router.add_get("/pair", handle_pair)
         app.setdefault(SNAPSHOT_EXTRAS, {})
         app.add_routes(orders.routes)
         app.add_routes(health.routes)

@@ -22,3 +22,6 @@ METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
 COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")
 #: Extra live state for websocket snapshots (e.g. printer states), name → callable.
 SNAPSHOT_EXTRAS: web.AppKey[dict[str, Any]] = web.AppKey("snapshot_extras")
+
+#: The role of the authenticated caller (recorded as the actor of status changes).
+ACTOR: web.RequestKey[str] = web.RequestKey("actor", str)

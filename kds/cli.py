@@ -87,6 +87,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Make a new API/screen token and print the config lines that allow it."""
+    from .api.auth import hash_token, new_token
+
+    token = new_token()
+    print(f"token (give it to the {args.role}; it is not stored anywhere): {token}")
+    print("add to config.toml:")
+    print("[[security.tokens]]")
+    print(f'name = "{args.name}"')
+    print(f'role = "{args.role}"')
+    print(f'sha256 = "{hash_token(token)}"')
+    print(f"pair a screen by opening: http://KDS-HOST:PORT/pair?token={token}&next=/screen/grill")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="kds", description="Kitchen order-endpoint daemon and display service")
@@ -108,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="where to write the copy")
     backup.add_argument("--db", help="database path (overrides [database] path)")
     backup.set_defaults(func=cmd_backup)
+
+    token = sub.add_parser("token", help="make an API/screen token for config.toml")
+    token.add_argument("--role", required=True, choices=["pos", "kitchen", "viewer", "admin"])
+    token.add_argument("--name", required=True, help="who the token is for, e.g. grill-screen")
+    token.set_defaults(func=cmd_token)
 
     for module_name in PLUGIN_COMMANDS:
         try:

@@ -140,6 +140,31 @@ class UiConfig(Section):
     sound: bool = True
 
 
+class TokenConfig(Section):
+    """One API/screen credential; only its SHA-256 is kept (`kds token` makes one)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    role: str = Field(pattern=r"^(pos|kitchen|viewer|admin)$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SecurityConfig(Section):
+    """[security]: who may do what.
+
+    access = "tokens": every request needs a token of the right role.
+    access = "loopback" (default): requests from this machine (127.0.0.1, ::1) are
+    trusted; everyone else on the network needs a token.
+    access = "open": no tokens at all — only on a trusted LAN (kds demo uses it).
+    """
+
+    access: str = Field(default="loopback", pattern=r"^(tokens|loopback|open)$")
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    ingest_rate: float = Field(default=100.0, ge=0)
+    ingest_burst: int = Field(default=500, ge=1)
+    secure_cookies: bool = False
+
+
 class LoggingConfig(Section):
     """[logging]"""
 
@@ -156,6 +181,7 @@ class Settings(Section):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     sources: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "native"}])
     ui: UiConfig = Field(default_factory=UiConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     # Set after validation: each [[sources]] entry as its module's Config model.
     source_configs: list[Any] = Field(default_factory=list, exclude=True)

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..appkeys import SERVICE, SETTINGS
+from ..appkeys import ACTOR, SERVICE, SETTINGS
 from ..errors import BadRequest, NotFound
 from ..model import OrderIn, OrderStatus
 from .body import read_json, validate
@@ -84,7 +84,7 @@ async def _change(request: web.Request, *, endpoint: str | None = None, item_id:
         item_ids=None if item_id is None else [item_id],
         reason=ctx.reason,
         recall=ctx.recall,
-        actor=request.get("actor", "api"),
+        actor=request.get(ACTOR, "api"),
     )
     return _order_json(order)
 
@@ -117,7 +117,7 @@ async def _handle_item_endpoint_status(request: web.Request) -> web.Response:
 async def _handle_delete(request: web.Request) -> web.Response:
     """Cancel the order: its open items go to processSkipped, VOID where printed."""
     reason = request.query.get("reason") or "cancelled"
-    order = await request.app[SERVICE].cancel(request.match_info["id"], reason=reason[:500], actor=request.get("actor", "api"))
+    order = await request.app[SERVICE].cancel(request.match_info["id"], reason=reason[:500], actor=request.get(ACTOR, "api"))
     return _order_json(order)
 
 

@@ -559,7 +559,14 @@ class PortosSimulator:
                 raise PermissionError(f"order endpoint {e['name']} is inactive")
         planned = []
         for item, e in targets:
-            new = apply_transition(OrderStatus(e["orderItemStatus"]), target)  # raises TransitionError
+            current = OrderStatus(e["orderItemStatus"])
+            try:
+                new = apply_transition(current, target)
+            except TransitionError:
+                # Like kds: a whole-order/endpoint change leaves final items alone.
+                if len(targets) > 1 and current in FINAL:
+                    continue
+                raise
             if new is not None:
                 planned.append((item, e, new))
         now = _now_iso()

@@ -1,0 +1,780 @@
+"""The PORTOS source: poll its orders, translate them, write every status back.
+
+PORTOS generates an Order after each ticket update and names, per item, the
+order endpoints (kitchen stations) that must make it. kds processes those
+endpoints:
+
+* **poll** — `GET {base_url}/orders?isProcessable=true`, paged with
+  `$skip/$take` (sorted by `number` so new orders append), every
+  `poll_interval`. Each order not yet known is kept raw in the inbox, then
+  translated to `OrderIn` (PORTOS ids, number, ticket, location, purchase type,
+  customer, course numbers, comments) and ingested idempotently. A later order
+  of the same ticket is its own kitchen order.
+* **deletions** — PORTOS drops a deleted order from its lists. Every
+  `reconcile_interval`, open kds orders of this source that are neither
+  processable nor unprocessed in PORTOS any more are looked up one by one; a 404
+  cancels them in kds.
+* **write-back** — the service writes a `writeback` outbox row for each status
+  change; it is sent with `POST /orders/{id}/endpoints/{name}/status` (all the
+  order's items at that endpoint changed) or `/items/{itemId}/status` (a single
+  item that PORTOS routes to this endpoint only). Per order strictly in order;
+  retried with capped backoff while PORTOS is down; given up (logged, outbox
+  row completed with the reason) on a 4xx answer such as 403/404.
+* **auth** — a static bearer token, or credentials exchanged for a token that is
+  refreshed before it expires and after a 401 (the request is then repeated), or
+  NWS4 request signing with an ApiKey (see `portos_auth`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from yarl import URL
+
+from ..config import Duration
+from ..errors import ConflictError, KdsError
+from ..model import MAX_TEXT, OrderIn, OrderStatus, PurchaseType
+from ..outbox import Outbox, OutboxEntry
+from ..states import FINAL
+from .base import Poller, SourceContext, SourceUnavailable
+from .portos_auth import AuthRejected, TokenManager, nws4_sign
+
+log = structlog.get_logger(__name__)
+
+WRITES_BACK = True
+MAX_PAGES = 1000
+ITEM_CACHE_SIZE = 5000
+_FINAL_VALUES = frozenset(s.value for s in FINAL)
+_PURCHASE_TYPES = frozenset(p.value for p in PurchaseType)
+
+
+class Config(BaseModel):
+    """[[sources]] type = "portos"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["portos"] = "portos"
+    name: str = Field(default="portos", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    base_url: str
+    # Auth: exactly one of a static token, credentials, or an ApiKey for NWS4 signing.
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    device_name: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    auth_path: str = "/auth"
+    refresh_path: str = "/auth/refresh"
+    # Polling.
+    poll_interval: Duration = 1.0
+    page_size: int = Field(default=100, ge=1, le=1000)
+    request_timeout: Duration = 10.0
+    max_backoff: Duration = 30.0
+    reconcile_interval: Duration = 10.0
+    # Which PORTOS endpoints this kds processes (empty: all), and renames to kds endpoints.
+    endpoints: list[str] = Field(default_factory=list)
+    endpoint_map: dict[str, str] = Field(default_factory=dict)
+    # Write-back.
+    writeback_retry: Duration = 0.5
+    writeback_max_backoff: Duration = 30.0
+    writeback_concurrency: int = Field(default=4, ge=1, le=32)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Config:
+        schemes = [
+            self.token is not None,
+            self.username is not None or self.password is not None,
+            self.client_id is not None or self.client_secret is not None,
+        ]
+        if sum(schemes) != 1:
+            raise ValueError("set exactly one of: token; username + password + device_name; client_id + client_secret")
+        if schemes[1] and not (self.username and self.password is not None and self.device_name):
+            raise ValueError("credentials need username, password and device_name (the PORTOS DeviceName)")
+        if schemes[2] and not (self.client_id and self.client_secret):
+            raise ValueError("request signing needs both client_id and client_secret")
+        targets = list(self.endpoint_map.values())
+        if len(targets) != len(set(targets)):
+            raise ValueError("endpoint_map must not map two PORTOS endpoints to one kds endpoint (write-back would be ambiguous)")
+        return self
+
+    def to_kds(self, portos_name: str) -> str:
+        """The kds endpoint for a PORTOS endpoint name."""
+        return self.endpoint_map.get(portos_name, portos_name)
+
+    def to_portos(self, kds_name: str) -> str:
+        """The PORTOS endpoint for a kds endpoint name."""
+        return next((p for p, k in self.endpoint_map.items() if k == kds_name), kds_name)
+
+
+class PortosRejected(Exception):
+    """PORTOS answered a 4xx other than 401/429: repeating the request will not help."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class PortosMetrics:
+    """Counters and gauges of PORTOS sources, one set per registry."""
+
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PortosMetrics] = weakref.WeakKeyDictionary()
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "kds_portos_requests", "Requests to PORTOS by outcome", ["source", "outcome"], registry=registry
+        )
+        self.writebacks = Counter(
+            "kds_portos_writebacks", "Status write-backs by outcome (sent, retried, given_up)", ["source", "outcome"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "kds_portos_writeback_pending", "Status changes waiting to be written back", ["source"], registry=registry
+        )
+        self.orders = Counter(
+            "kds_portos_orders", "PORTOS orders handled (ingested, cancelled, rejected)", ["source", "outcome"],
+            registry=registry,
+        )
+        self.auth = Counter("kds_portos_auth", "Logins and token refreshes", ["source", "kind"], registry=registry)
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> PortosMetrics:
+        """The one PortosMetrics of `registry`."""
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+def _query(params: Sequence[tuple[str, Any]]) -> str:
+    # `$` and NData's `:` `;` `,` stay readable; the exact string is what NWS4 signs.
+    return "&".join(f"{quote(k, safe='$')}={quote(str(v), safe=':;,')}" for k, v in params)
+
+
+class PortosClient:
+    """Talks HTTP to one PORTOS server: auth, JSON, and errors sorted into retry or not."""
+
+    def __init__(self, config: Config, metrics: PortosMetrics) -> None:
+        self.config = config
+        self._metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+        self.last_auth_error: str | None = None
+        credentials = config.username is not None
+        self.tokens = TokenManager(
+            static_token=config.token.get_secret_value() if config.token else None,
+            login=self._login if credentials else None,
+            refresh=self._refresh if credentials else None,
+        )
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout)
+        self._session = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
+
+    async def stop(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url(self, path: str, params: Sequence[tuple[str, Any]] = ()) -> str:
+        """The full URL of `path` under base_url."""
+        url = self.config.base_url + path
+        return f"{url}?{_query(params)}" if params else url
+
+    async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        assert self._session is not None, "client not started"
+        try:
+            async with self._session.request(method, URL(url, encoded=True), data=body, headers=headers) as resp:
+                return resp.status, await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            self._metrics.requests.labels(self.config.name, "unreachable").inc()
+            reason = "timed out" if isinstance(err, asyncio.TimeoutError) else f"{type(err).__name__}: {err}"
+            raise SourceUnavailable(f"PORTOS unreachable ({method} {URL(url).path}): {reason}") from err
+
+    async def request(self, method: str, path: str, *, params: Sequence[tuple[str, Any]] = (), body: Any = None) -> Any:
+        """Send one API request and return its JSON.
+
+        Raises SourceUnavailable when it should be retried later (down, timeout,
+        5xx, 429, garbage, auth failing) and PortosRejected for other 4xx.
+        """
+        url = self.url(path, params)
+        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        status, raw = 0, b""
+        for attempt in (1, 2):
+            headers = {"Accept": "application/json"}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            token: str | None = None
+            if self.config.client_id:
+                assert self.config.client_secret is not None
+                headers = nws4_sign(
+                    method, url, headers, data or b"", self.config.client_id, self.config.client_secret.get_secret_value()
+                )
+            else:
+                try:
+                    token = await self.tokens.token()
+                except AuthRejected as err:
+                    self.last_auth_error = str(err)
+                    raise SourceUnavailable(f"PORTOS login failed: {err}") from err
+                headers["Authorization"] = f"Bearer {token}"
+            status, raw = await self._send(method, url, data, headers)
+            if status == 401 and attempt == 1 and self.tokens.can_renew:
+                # Expired or revoked: renew once and repeat this same request.
+                self.tokens.invalidate(token)
+                continue
+            break
+        return self._answer(method, path, status, raw)
+
+    def _answer(self, method: str, path: str, status: int, raw: bytes) -> Any:
+        name = self.config.name
+        where = f"{method} {path}"
+        if status == 401:
+            self._metrics.requests.labels(name, "unauthorized").inc()
+            self.last_auth_error = "PORTOS answered 401 Unauthorized"
+            raise SourceUnavailable(f"{where}: 401 Unauthorized (check the token or credentials)")
+        if status == 429 or status >= 500:
+            self._metrics.requests.labels(name, f"http_{status // 100}xx").inc()
+            raise SourceUnavailable(f"{where}: HTTP {status}")
+        if status >= 400:
+            self._metrics.requests.labels(name, "http_4xx").inc()
+            raise PortosRejected(status, _error_detail(raw))
+        self.last_auth_error = None
+        if not raw.strip():
+            self._metrics.requests.labels(name, "ok").inc()
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as err:
+            self._metrics.requests.labels(name, "malformed").inc()
+            raise SourceUnavailable(f"{where}: malformed JSON in the answer") from err
+        self._metrics.requests.labels(name, "ok").inc()
+        return value
+
+    async def _auth_call(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        data = json.dumps(body).encode()
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        status, raw = await self._send("POST", self.url(path), data, headers)
+        if status == 429 or status >= 500:
+            raise SourceUnavailable(f"POST {path}: HTTP {status}")
+        try:
+            return status, json.loads(raw) if raw.strip() else None
+        except ValueError as err:
+            raise SourceUnavailable(f"POST {path}: malformed JSON in the answer") from err
+
+    async def _login(self) -> dict[str, Any]:
+        assert self.config.password is not None
+        body = {
+            "UserName": self.config.username,
+            "Password": self.config.password.get_secret_value(),
+            "DeviceName": self.config.device_name,
+        }
+        status, result = await self._auth_call(self.config.auth_path, body)
+        if status != 200 or not isinstance(result, dict):
+            raise AuthRejected(f"login as {self.config.username!r} refused (HTTP {status})")
+        self._metrics.auth.labels(self.config.name, "login").inc()
+        log.info("portos.logged_in", source=self.config.name, user=self.config.username)
+        return result
+
+    async def _refresh(self, refresh_token: str) -> dict[str, Any] | None:
+        status, result = await self._auth_call(self.config.refresh_path, {"refreshToken": refresh_token})
+        if status != 200 or not isinstance(result, dict):
+            return None  # refused: log in again
+        self._metrics.auth.labels(self.config.name, "refresh").inc()
+        return result
+
+    async def fetch_orders(self, filters: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every order matching `filters`, page by page (deduplicated by id)."""
+        take = self.config.page_size
+        found: dict[str, dict[str, Any]] = {}
+        skip = 0
+        for _ in range(MAX_PAGES):
+            page = await self.request(
+                "GET", "/orders", params=[*filters, ("$sort", "number"), ("$skip", skip), ("$take", take)]
+            )
+            items, total = _query_result(page)
+            for order in items:
+                found.setdefault(str(order["id"]), order)
+            skip += len(items)
+            if len(items) < take or (total is not None and skip >= total):
+                break
+        return list(found.values())
+
+
+def _error_detail(raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw[:200].decode("utf-8", "replace")
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("detail") or data.get("error") or data)[:200]
+    return str(data)[:200]
+
+
+def _query_result(page: Any) -> tuple[list[dict[str, Any]], int | None]:
+    """Items and totalCount of a QueryResult; anything else is garbage."""
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        raise SourceUnavailable("GET /orders: the answer is not a QueryResult")
+    items = page["items"]
+    if not all(isinstance(o, dict) and isinstance(o.get("id"), (str, int)) for o in items):
+        raise SourceUnavailable("GET /orders: an order without an id in the answer")
+    total = page.get("totalCount")
+    return items, total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+# --------------------------------------------------------------------------- translation
+
+
+def _text(value: Any) -> str | None:
+    # POS text is plain text; overlong text is cut, not a reason to lose the order.
+    if value is None:
+        return None
+    return str(value)[:MAX_TEXT]
+
+
+def portos_item_endpoints(raw: dict[str, Any]) -> dict[int, list[str]]:
+    """PORTOS endpoint names of each item of an Order (by item id)."""
+    result: dict[int, list[str]] = {}
+    for item in raw.get("items") or []:
+        if isinstance(item, dict) and isinstance(item.get("id"), int):
+            result[item["id"]] = [e["name"] for e in item.get("endpoints") or [] if isinstance(e, dict) and e.get("name")]
+    return result
+
+
+def translate(raw: dict[str, Any], config: Config) -> OrderIn | None:
+    """A PORTOS Order as kds's OrderIn; None when nothing in it is for this kds.
+
+    Item endpoints already final in PORTOS (processed, refused, skipped) and
+    endpoints not in `config.endpoints` are left out; an item left without
+    endpoints is not ours. Raises ValidationError/ValueError for an order that
+    cannot be read.
+    """
+    items = []
+    for item in raw.get("items") or []:
+        if not isinstance(item, dict):
+            raise ValueError("an order item is not an object")
+        endpoints = []
+        named = item.get("endpoints") or []
+        for ep in named:
+            name = ep.get("name") if isinstance(ep, dict) else None
+            if not name:
+                continue
+            status = ep.get("orderItemStatus") or ep.get("status")
+            if status in _FINAL_VALUES:
+                continue
+            if config.endpoints and name not in config.endpoints:
+                continue
+            endpoints.append(config.to_kds(str(name)))
+        if named and not endpoints:
+            continue
+        plu = item.get("plu") or {}
+        quantity = item.get("quantity")
+        amount = quantity.get("amount") if isinstance(quantity, dict) else quantity
+        if isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount <= 0:
+            log.info("portos.item_skipped", order=raw.get("id"), item=item.get("id"), reason="quantity not positive")
+            continue
+        items.append(
+            {
+                "id": item.get("id"),
+                "plu": {"name": _text(plu.get("name")) or "", "code": plu.get("code"), "stockName": _text(plu.get("stockName"))},
+                "quantity": quantity if quantity is not None else 1,
+                "comment": _text(item.get("comment")),
+                "courseNumber": item.get("courseNumber"),
+                "endpoints": endpoints,
+            }
+        )
+    if not items:
+        return None
+    ticket = raw.get("ticket") or {}
+    purchase = ticket.get("purchaseType")
+    return OrderIn.model_validate(
+        {
+            "id": str(raw["id"]),
+            "source": config.name,
+            "number": raw.get("number"),
+            "deviceName": _text(raw.get("deviceName")),
+            "user": raw.get("user"),
+            "ticket": {
+                "id": _text(ticket.get("id")),
+                "name": _text(ticket.get("name")),
+                "location": ticket.get("location"),
+                "purchaseType": purchase if purchase in _PURCHASE_TYPES else "unknown",
+                "customer": ticket.get("customer"),
+                "version": ticket.get("version"),
+            },
+            "items": items,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- write-back
+
+
+class _WritebackRouter:
+    """Shares the outbox's one `writeback` consumer among write-back sources, by target."""
+
+    _by_outbox: weakref.WeakKeyDictionary[Outbox, _WritebackRouter] = weakref.WeakKeyDictionary()
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._handlers: dict[str, Callable[[OutboxEntry], None]] = {}
+        self._unclaimed: dict[str, list[OutboxEntry]] = {}
+        outbox.subscribe("writeback", self._dispatch)
+
+    @classmethod
+    def for_outbox(cls, outbox: Outbox) -> _WritebackRouter:
+        if outbox not in cls._by_outbox:
+            cls._by_outbox[outbox] = cls(outbox)
+        return cls._by_outbox[outbox]
+
+    def _dispatch(self, entry: OutboxEntry) -> None:
+        handler = self._handlers.get(entry.target)
+        if handler is None:
+            self._unclaimed.setdefault(entry.target, []).append(entry)
+        else:
+            handler(entry)
+
+    def add(self, target: str, handler: Callable[[OutboxEntry], None]) -> None:
+        self._handlers[target] = handler
+        for entry in self._unclaimed.pop(target, []):
+            handler(entry)
+
+    def remove(self, target: str) -> None:
+        self._handlers.pop(target, None)
+
+
+class WriteBack:
+    """Sends status changes to PORTOS: one queue per order, in order, retried until answered."""
+
+    def __init__(self, source: PortosSource) -> None:
+        self._source = source
+        self._config = source.config
+        self._queues: dict[str, deque[OutboxEntry]] = {}
+        self._seen: set[int] = set()
+        self._semaphore = asyncio.Semaphore(self._config.writeback_concurrency)
+        self._wake = asyncio.Event()
+        self.failures = 0
+        self.last_error: str | None = None
+        self.pending = 0
+        self._gauge = source.metrics.pending.labels(self._config.name)
+        self._counter = source.metrics.writebacks
+
+    def start(self) -> None:
+        """Take `writeback` entries addressed to this source."""
+        _WritebackRouter.for_outbox(self._source.ctx.outbox).add(self._config.name, self.enqueue)
+
+    async def stop(self) -> None:
+        """Stop taking entries and cancel the senders (pending rows stay in the outbox)."""
+        _WritebackRouter.for_outbox(self._source.ctx.outbox).remove(self._config.name)
+        for key in list(self._queues):
+            await self._source.ctx.supervisor.cancel(self._task_name(key))
+        self._queues.clear()
+
+    def wake(self) -> None:
+        """PORTOS answers again: retry now instead of after the backoff."""
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    def _task_name(self, key: str) -> str:
+        return f"source:{self._config.name}:writeback:{key}"
+
+    def enqueue(self, entry: OutboxEntry) -> None:
+        """Outbox handler: queue the entry behind earlier ones of its order."""
+        if entry.id in self._seen:
+            return
+        self._seen.add(entry.id)
+        key = entry.order_id or str(entry.payload.get("externalId"))
+        queue = self._queues.get(key)
+        self.pending += 1
+        self._gauge.set(self.pending)
+        if queue is None:
+            self._queues[key] = deque([entry])
+            self._source.ctx.supervisor.spawn(self._task_name(key), self._drain(key))
+        else:
+            queue.append(entry)
+
+    async def _drain(self, key: str) -> None:
+        queue = self._queues[key]
+        while queue:
+            entry = queue[0]
+            await self._deliver(entry)
+            queue.popleft()
+            self._seen.discard(entry.id)
+            self.pending -= 1
+            self._gauge.set(self.pending)
+        del self._queues[key]
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        outbox = self._source.ctx.outbox
+        name = self._config.name
+        delay = self._config.writeback_retry
+        while True:
+            try:
+                async with self._semaphore:
+                    await outbox.attempted(entry.id)
+                    await self._send(entry)
+                    await outbox.complete(entry.id)
+            except PortosRejected as err:
+                log.warning(
+                    "portos.writeback_given_up", source=name, order=entry.payload.get("externalId"),
+                    endpoint=entry.payload.get("endpoint"), status=entry.payload.get("status"),
+                    http_status=err.status, reason=err.detail,
+                )
+                await outbox.complete(entry.id, error=str(err))
+                self._counter.labels(name, "given_up").inc()
+                return
+            except SourceUnavailable as err:
+                self._failed(str(err))
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a store hiccup or a bug: retry, never spin
+                log.exception("portos.writeback_error", source=name, entry=entry.id)
+                self._failed(repr(err))
+            else:
+                if self.failures:
+                    log.info("portos.writeback_recovered", source=name, after_failures=self.failures)
+                self.failures, self.last_error = 0, None
+                self._counter.labels(name, "sent").inc()
+                return
+            wake = self._wake
+            try:
+                await asyncio.wait_for(wake.wait(), delay * random.uniform(0.8, 1.0))
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, self._config.writeback_max_backoff)
+
+    def _failed(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        self._counter.labels(self._config.name, "retried").inc()
+        log.info("portos.writeback_retry", source=self._config.name, error=error, failures=self.failures)
+
+    async def _send(self, entry: OutboxEntry) -> None:
+        payload = entry.payload
+        external_id = str(payload.get("externalId") or "")
+        status = payload.get("status")
+        kds_endpoint = payload.get("endpoint")
+        if not external_id or status not in {s.value for s in OrderStatus} or not kds_endpoint:
+            raise PortosRejected(0, f"unusable writeback payload {payload!r}")
+        if external_id in self._source.deleted:
+            raise PortosRejected(404, "order was deleted in PORTOS")
+        client = self._source.client
+        order_path = f"/orders/{quote(external_id, safe='')}"
+        endpoint = self._config.to_portos(kds_endpoint)
+        body = {"status": status}
+        endpoint_path = f"{order_path}/endpoints/{quote(endpoint, safe='')}/status"
+        if payload.get("allItems"):
+            await client.request("POST", endpoint_path, body=body)
+            return
+        routed = await self._source.item_endpoints(external_id)
+        item_ids = [i for i in payload.get("itemIds") or [] if isinstance(i, int)]
+        shared = []
+        for item_id in item_ids:
+            if routed.get(item_id) == [endpoint]:
+                # PORTOS's item route changes every endpoint of the item: exact only here.
+                await client.request("POST", f"{order_path}/items/{item_id}/status", body=body)
+            else:
+                shared.append(item_id)
+        if not shared:
+            return
+        order = self._source.ctx.service.get(str(entry.order_id))
+        others = (
+            []
+            if order is None
+            else [e.status for i in order.items if i.id not in shared for e in i.endpoints if e.name == kds_endpoint]
+        )
+        if order is not None and all(s.value == status or s in FINAL for s in others):
+            # Every other item at the endpoint is there already: the endpoint route is exact.
+            await client.request("POST", endpoint_path, body=body)
+            return
+        # PORTOS has no item × endpoint route; the endpoint route will carry it once the rest catch up.
+        log.info(
+            "portos.writeback_deferred", source=self._config.name, order=external_id, endpoint=endpoint,
+            items=shared, status=status, reason="items shared with other endpoints; no exact PORTOS route",
+        )
+
+
+# --------------------------------------------------------------------------- the source
+
+
+class PortosSource(Poller):
+    """Polls PORTOS for processable orders and writes statuses back."""
+
+    def __init__(self, config: Config, ctx: SourceContext) -> None:
+        super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff)
+        self.config = config
+        self.metrics = PortosMetrics.for_registry(ctx.metrics)
+        self.client = PortosClient(config, self.metrics)
+        self.writeback = WriteBack(self)
+        self.deleted: set[str] = set()
+        self._skipped: set[str] = set()
+        self._items: OrderedDict[str, dict[int, list[str]]] = OrderedDict()
+        self._last_reconcile: float | None = None
+
+    async def start(self) -> None:
+        """Open the client, resume write-backs and unprocessed raw orders, start polling."""
+        await self.client.start()
+        self.writeback.start()
+        for entry in await self.ctx.service.pending_inbox(self.config.name):
+            try:
+                raw = json.loads(entry.payload)
+            except ValueError:
+                await self.ctx.service.inbox_done(entry.id, error="not JSON")
+                continue
+            await self._ingest_raw(raw, entry.id)
+        await super().start()
+
+    async def stop(self) -> None:
+        """Stop polling and sending; pending write-backs stay in the outbox."""
+        await super().stop()
+        await self.writeback.stop()
+        await self.client.stop()
+
+    def health(self) -> dict[str, Any]:
+        """Poll reachability plus the write-back backlog."""
+        health = super().health()
+        health.update(
+            {
+                "ok": health["ok"] and self.writeback.failures == 0,
+                "state": "ok" if health["ok"] else "unreachable",
+                "pendingWritebacks": self.writeback.pending,
+                "writebackFailures": self.writeback.failures,
+                "lastWritebackError": self.writeback.last_error,
+                "authError": self.client.last_auth_error,
+            }
+        )
+        if health["ok"] is False and health["state"] == "ok":
+            health["state"] = "writeback_failing"
+        return health
+
+    # ------------------------------------------------------------------ polling
+
+    async def poll(self) -> None:
+        """Ingest new processable orders; now and then, cancel those deleted in PORTOS."""
+        orders = await self.client.fetch_orders([("isProcessable", "true")])
+        for raw in orders:
+            await self._take(raw)
+        now = self._clock()
+        if self._last_reconcile is None or now - self._last_reconcile >= self.config.reconcile_interval:
+            await self._reconcile({str(o["id"]) for o in orders})
+            self._last_reconcile = now
+        if self.writeback.failures:
+            self.writeback.wake()
+
+    async def _take(self, raw: dict[str, Any]) -> None:
+        external_id = str(raw["id"])
+        if external_id in self._skipped or self.ctx.service.find(self.config.name, external_id) is not None:
+            return
+        payload = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
+        inbox_id = await self.ctx.service.receive_raw(self.config.name, f"order:{external_id}", payload)
+        await self._ingest_raw(raw, inbox_id)
+
+    async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int | None) -> None:
+        service = self.ctx.service
+        external_id = str(raw.get("id"))
+        if service.find(self.config.name, external_id) is not None:
+            if inbox_id is not None:
+                await service.inbox_done(inbox_id)
+            return
+        try:
+            order_in = translate(raw, self.config)
+        except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
+            # Kept pending in the inbox: replayed on the next start (after a fix).
+            self._skipped.add(external_id)
+            self.metrics.orders.labels(self.config.name, "rejected").inc()
+            log.error("portos.order_unreadable", source=self.config.name, order=external_id, error=str(err))
+            return
+        if order_in is None:
+            self._skipped.add(external_id)
+            if inbox_id is not None:
+                await service.inbox_done(inbox_id, error="no items for this kds's endpoints")
+            return
+        self._remember_items(external_id, portos_item_endpoints(raw))
+        try:
+            result = await service.ingest(order_in, actor="portos")
+        except ConflictError as err:
+            # An archived order came back with other content: keep what was cooked.
+            self._skipped.add(external_id)
+            log.warning("portos.order_conflict", source=self.config.name, order=external_id, error=err.detail)
+        else:
+            if result.created:
+                self.metrics.orders.labels(self.config.name, "ingested").inc()
+                log.info("portos.order_ingested", source=self.config.name, order=external_id, number=result.order.number)
+        if inbox_id is not None:
+            await service.inbox_done(inbox_id)
+
+    def _remember_items(self, external_id: str, routed: dict[int, list[str]]) -> None:
+        self._items[external_id] = routed
+        self._items.move_to_end(external_id)
+        while len(self._items) > ITEM_CACHE_SIZE:
+            self._items.popitem(last=False)
+
+    async def item_endpoints(self, external_id: str) -> dict[int, list[str]]:
+        """PORTOS endpoint names per item of an order (cached; fetched after a restart)."""
+        routed = self._items.get(external_id)
+        if routed is None:
+            raw = await self.client.request("GET", f"/orders/{quote(external_id, safe='')}")
+            if not isinstance(raw, dict):
+                raise SourceUnavailable("GET /orders/{id}: the answer is not an Order")
+            routed = portos_item_endpoints(raw)
+            self._remember_items(external_id, routed)
+        return routed
+
+    async def _reconcile(self, processable: set[str]) -> None:
+        """Cancel open orders that PORTOS no longer has."""
+        candidates = [
+            o
+            for o in self.ctx.service.orders()
+            if o.source == self.config.name
+            and o.external_id not in processable
+            and o.external_id not in self.deleted
+            and not all(e.status in FINAL for e in o.item_endpoints())
+        ]
+        if not candidates:
+            return
+        alive = {str(o["id"]) for o in await self.client.fetch_orders([("isProcessed", "false")])}
+        for order in candidates:
+            if order.external_id in alive:
+                continue
+            try:
+                await self.client.request("GET", f"/orders/{quote(order.external_id, safe='')}")
+            except PortosRejected as err:
+                if err.status != 404:
+                    raise SourceUnavailable(f"GET /orders/{order.external_id}: HTTP {err.status}") from err
+            else:
+                continue  # finished in PORTOS by someone else; the cooks still see it
+            self.deleted.add(order.external_id)
+            try:
+                await self.ctx.service.cancel(order.id, reason="deleted in PORTOS", actor="portos")
+            except KdsError as err:  # archived meanwhile: nothing left to cancel
+                log.info("portos.cancel_skipped", source=self.config.name, order=order.external_id, reason=err.detail)
+                continue
+            self.metrics.orders.labels(self.config.name, "cancelled").inc()
+            log.info("portos.order_deleted", source=self.config.name, order=order.external_id, kds_order=order.id)
+
+
+def create(config: Config, ctx: SourceContext) -> PortosSource:
+    """The PORTOS source component."""
+    return PortosSource(config, ctx)
