@@ -160,8 +160,8 @@ class SecurityConfig(Section):
     access: str = Field(default="loopback", pattern=r"^(tokens|loopback|open)$")
     tokens: list[TokenConfig] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
-    ingest_rate: float = Field(default=100.0, ge=0)
-    ingest_burst: int = Field(default=500, ge=1)
+    ingest_rate: float = Field(default=200.0, ge=0)
+    ingest_burst: int = Field(default=1000, ge=1)
     secure_cookies: bool = False
 
 
