@@ -31,6 +31,7 @@ from .service import KitchenService
 from .sources.base import SourceContext
 from .sources.registry import source_module
 from .store import Store
+from .systemd import notify, watchdog_interval, watchdog_loop
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
@@ -166,6 +167,11 @@ async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> No
         site = web.TCPSite(runner, host, port, shutdown_timeout=daemon.settings.server.shutdown_grace)
         await site.start()
         log.info("kds.listening", url=f"http://{host}:{port}")
+        notify("READY=1")
+        interval = watchdog_interval()
+        if interval:
+            daemon.supervisor.spawn("systemd:watchdog", watchdog_loop(interval))
         await stop.wait()
     finally:
+        notify("STOPPING=1")
         await runner.cleanup()

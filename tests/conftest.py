@@ -38,3 +38,13 @@ def daemon(settings: Settings) -> Daemon:
 async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClient]:
     """A client of the daemon's app served by a real server on 127.0.0.1."""
     yield await aiohttp_client(daemon.app)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False, help="long versions of the crash, fault and fuzz suites")
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True with --long: suites run more rounds / examples."""
+    return bool(request.config.getoption("--long"))
