@@ -181,6 +181,10 @@ class PortosSimulator:
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        # Stopping the listener leaves keep-alive connections open; a dead server has none.
+        if self._runner is not None and self._runner.server is not None:
+            for connection in list(self._runner.server.connections):
+                connection.force_close()
 
     async def come_up(self) -> None:
         """Accept connections again on the same port."""
