@@ -13,6 +13,7 @@ import websockets
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.config import settings_from_dict
 from kds.model import Order, OrderStatus
 from kds.simulators.portos import PortosSimulator
 from kds.sources.portos import PortosSource
@@ -269,3 +270,29 @@ async def test_writeback_to_an_inactive_endpoint_is_given_up_and_later_ones_stil
     assert sim.status_of(order.external_id, "bar") == ["sent"]
     assert [p.answer for p in sim.status_posts if p.endpoint == "bar"][-2:] == [403, 403]
     assert source.health()["ok"] is True
+
+
+async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(
+    aiohttp_client: Any, config_data: dict[str, Any], sim: PortosSimulator
+) -> None:
+    # kds stops while PORTOS is down with a bump unsent; after a restart the bump is sent once
+    # and the order is not ingested again.
+    first = Daemon(settings_from_dict(config_data))
+    client = await aiohttp_client(first.app)
+    sim.create_ticket([{"pluCode": 101}])
+    order = await wait_until(lambda: kds_orders(first) and kds_orders(first)[0])
+    await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent"])
+    await sim.go_down()
+    await bump(client, order.id, "grill")
+    await wait_until(lambda: portos(first).writeback.failures >= 1)
+    await client.close()
+    sim.create_ticket([{"pluCode": 201}])  # taken while kds was off
+
+    await sim.come_up()
+    second = Daemon(settings_from_dict(config_data))
+    await aiohttp_client(second.app)
+    await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
+    await wait_until(lambda: len(kds_orders(second)) == 2 and portos(second).writeback.pending == 0)
+    assert [o.id for o in kds_orders(second)][0] == order.id
+    assert sim.history(order.external_id, 1, "grill") == ["created", "sent", "delivered", "processed"]
+    assert histories_match(sim, second)

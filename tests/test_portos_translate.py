@@ -1,0 +1,94 @@
+"""PORTOS Order → kds OrderIn (recorded payload in tests/fixtures/portos) and the source's config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from kds.sources.portos import Config, _query, portos_item_endpoints, translate
+
+FIXTURE = Path(__file__).parent / "fixtures" / "portos" / "order_terrace.json"
+
+
+def recorded() -> dict[str, Any]:
+    return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def config(**extra: Any) -> Config:
+    return Config(type="portos", base_url="http://pos.example/api/", token="t", **extra)
+
+
+def test_translation_keeps_portos_ids_ticket_and_item_details() -> None:
+    order = translate(recorded(), config())
+    assert order is not None
+    assert order.id == "66a1f0c2e4b0a1d2c3f4a5b6" and order.source == "portos" and order.number == 42
+    assert order.device_name == "P01" and order.user == {"userName": "999", "name": "Majiteľ"}
+    ticket = order.ticket
+    assert ticket.id == "66a1f0b9e4b0a1d2c3f4a5b1" and ticket.name == "Stôl 12" and ticket.version == 3
+    assert ticket.location is not None and (ticket.location.zone_name, ticket.location.table_name) == ("Terasa", "12")
+    assert ticket.purchase_type.value == "walkIn" and ticket.customer and ticket.customer["fullName"] == "Ján Novák"
+    soup, steak = order.items  # the Kofola's only endpoint is already processSkipped: not ours
+    assert (soup.id, soup.plu.name, soup.plu.code, soup.comment, soup.course_number) == (1, "Cesnaková polievka", 105, "bez syra", 1)
+    assert (str(soup.quantity.amount), soup.quantity.unit) == ("2", "ks")
+    assert [e.name for e in soup.endpoints] == ["Kuchyna"]
+    assert [e.name for e in steak.endpoints] == ["Gril", "Kuchyna"]  # failed is still processable
+    assert steak.course_number == 2
+
+
+def test_endpoint_filter_and_map() -> None:
+    # Only the PORTOS endpoints this kds processes, renamed to kds's endpoint names.
+    order = translate(recorded(), config(endpoints=["Gril"], endpoint_map={"Gril": "grill", "Kuchyna": "kitchen"}))
+    assert order is not None
+    assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [(2, ["grill"])]
+    assert translate(recorded(), config(endpoints=["Pizza"])) is None
+    cfg = config(endpoint_map={"Gril": "grill"})
+    assert cfg.to_kds("Gril") == "grill" and cfg.to_portos("grill") == "Gril" and cfg.to_portos("bar") == "bar"
+
+
+def test_odd_values_are_tolerated_or_rejected_whole() -> None:
+    raw = recorded()
+    raw["ticket"]["purchaseType"] = "dineInSpecial"
+    raw["items"][0]["comment"] = "x" * 2000
+    raw["items"][0]["endpoints"] = []  # no routing from PORTOS: kds routes it
+    raw["items"].append({"id": 9, "plu": {"name": "Refund", "code": 1}, "quantity": {"amount": -1, "unit": "ks"}})
+    order = translate(raw, config())
+    assert order is not None
+    assert order.ticket.purchase_type.value == "unknown"
+    assert len(order.items[0].comment or "") == 500 and order.items[0].endpoints == []
+    assert [i.id for i in order.items] == [1, 2]
+    raw["items"][1]["id"] = 1  # repeated item ids: unreadable, not half-taken
+    with pytest.raises(ValidationError):
+        translate(raw, config())
+
+
+def test_item_endpoints_of_a_raw_order() -> None:
+    assert portos_item_endpoints(recorded()) == {1: ["Kuchyna"], 2: ["Gril", "Kuchyna"], 3: ["Bar"]}
+
+
+def test_config_needs_exactly_one_auth_scheme() -> None:
+    base = {"type": "portos", "base_url": "https://pos.example/api"}
+    assert Config(**base, username="u", password="p", device_name="P01").username == "u"
+    assert Config(**base, client_id="c", client_secret="s").client_id == "c"
+    for bad in (
+        {},
+        {"token": "t", "client_id": "c", "client_secret": "s"},
+        {"username": "u", "password": "p"},  # DeviceName is required by PORTOS
+        {"client_id": "c"},
+    ):
+        with pytest.raises(ValidationError):
+            Config(**base, **bad)
+    with pytest.raises(ValidationError):
+        Config(type="portos", base_url="pos.example", token="t")
+    with pytest.raises(ValidationError):
+        config(endpoint_map={"A": "grill", "B": "grill"})
+    assert "s3cr3t-value" not in repr(Config(**base, token="s3cr3t-value"))  # secrets stay out of logs
+
+
+def test_query_string_keeps_ndata_readable() -> None:
+    assert _query([("isProcessable", "true"), ("$skip", 0), ("number", "gte:2;lt:5"), ("id", "a b")]) == (
+        "isProcessable=true&$skip=0&number=gte:2;lt:5&id=a%20b"
+    )
