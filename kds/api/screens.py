@@ -1,0 +1,99 @@
+"""The kitchen screens: the page shell for every view and the static files under `/static/`.
+
+One HTML shell serves `/screen/{endpoint}`, `/expo`, `/board`, `/pickup` and `/`;
+the ES modules pick the view from the URL. Pages carry a strict
+Content-Security-Policy (no inline scripts or styles, connections only to this
+origin), so even a POS text that slipped into markup could not run. Static
+files are read from `web/` only, by extension, never outside it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # Kiosks must pick up a new build without anyone clearing a cache.
+    "Cache-Control": "no-cache",
+}
+
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SHELL = "index.html"
+
+WEB_ROOT_KEY: web.AppKey[Path] = web.AppKey("web_root")
+
+
+def _shell(request: web.Request) -> web.Response:
+    root = request.app[WEB_ROOT_KEY]
+    try:
+        body = (root / SHELL).read_bytes()
+    except FileNotFoundError:
+        raise web.HTTPServiceUnavailable(text="the screens are not installed (web/index.html missing)") from None
+    return web.Response(body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+
+async def _handle_page(request: web.Request) -> web.Response:
+    """A view page: the same shell, the view comes from the URL."""
+    return _shell(request)
+
+
+async def _handle_station(request: web.Request) -> web.Response:
+    """`/screen/{endpoint}`; unknown stations get the shell, which lists the real ones."""
+    if not ENDPOINT_NAME.match(request.match_info["endpoint"]):
+        raise web.HTTPNotFound(text="no such station")
+    return _shell(request)
+
+
+async def _handle_static(request: web.Request) -> web.FileResponse:
+    """A file under web/ with a known type; nothing outside web/, no directory listings."""
+    root = request.app[WEB_ROOT_KEY]
+    relative = request.match_info["path"]
+    path = (root / relative).resolve()
+    content_type = STATIC_TYPES.get(path.suffix)
+    if content_type is None or not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(text="no such file")
+    headers = {
+        "Content-Type": content_type,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.FileResponse(path, headers=headers)
+
+
+def screen_routes(web_root: Path) -> list[web.RouteDef]:
+    """The routes of the screens (the app must also carry WEB_ROOT_KEY; see setup_screens)."""
+    del web_root  # kept in the signature for callers that build the app themselves
+    return [
+        web.get("/", _handle_page),
+        web.get("/screen/{endpoint}", _handle_station),
+        web.get("/expo", _handle_page),
+        web.get("/board", _handle_page),
+        web.get("/pickup", _handle_page),
+        web.get("/static/{path:.+}", _handle_static),
+    ]
+
+
+def setup_screens(app: web.Application, web_root: Path) -> None:
+    """Serve the screens from `web_root` on `app`."""
+    app[WEB_ROOT_KEY] = Path(web_root).resolve()
+    app.add_routes(screen_routes(web_root))

@@ -1,0 +1,160 @@
+// HTTP actions: status changes go to the orders API; the feed shows the result.
+
+import { FINAL, itemEndpoint, itemsAt } from "./orders.js";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && (body.detail || body.error)) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** GET a JSON document. */
+export async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+/** POST JSON and return the answer's JSON. */
+export async function postJson(path, payload) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(payload),
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * Status changes for one screen. Changes to one order run one after another, so an
+ * acknowledgement always lands before the accept or bump that follows it.
+ */
+export class Actions {
+  constructor(feed, onError) {
+    this.feed = feed;
+    this.onError = onError;
+    this._queues = new Map();
+    this._acked = new Set();
+  }
+
+  _serial(orderId, task) {
+    const previous = this._queues.get(orderId) || Promise.resolve();
+    const next = previous.catch(() => {}).then(task);
+    this._queues.set(orderId, next);
+    next.finally(() => {
+      if (this._queues.get(orderId) === next) this._queues.delete(orderId);
+    }).catch(() => {});
+    return next;
+  }
+
+  async _post(path, payload) {
+    const order = await postJson(path, payload);
+    if (order && order.id) this.feed.absorb(order);
+    return order;
+  }
+
+  _current(order) {
+    return this.feed.orders.get(order.id) || order;
+  }
+
+  /** The item ids still `sent` at `endpoint` (not yet acknowledged by a screen). */
+  _unacked(order, endpoint) {
+    return itemsAt(order, endpoint)
+      .filter((item) => itemEndpoint(item, endpoint).status === "sent")
+      .map((item) => item.id);
+  }
+
+  /** sent → delivered for the items of `order` at `endpoint`: one request when it can. */
+  async _deliver(order, endpoint) {
+    const sent = this._unacked(order, endpoint);
+    if (!sent.length) return order;
+    const open = itemsAt(order, endpoint).filter((item) => !FINAL.has(itemEndpoint(item, endpoint).status));
+    const base = `/api/v1/orders/${enc(order.id)}/endpoints/${enc(endpoint)}`;
+    if (sent.length === open.length) return this._post(`${base}/status`, { status: "delivered" });
+    let latest = order;
+    for (const itemId of sent) latest = await this._post(`${base}/items/${itemId}/status`, { status: "delivered" });
+    return latest;
+  }
+
+  /** A screen that shows a ticket acknowledges it (once per order and screen). */
+  acknowledge(order, endpoint) {
+    if (!this._unacked(order, endpoint).length) return Promise.resolve();
+    const key = `${order.id}@${endpoint}`;
+    if (this._acked.has(key)) return Promise.resolve();
+    this._acked.add(key);
+    return this._serial(order.id, () => this._deliver(this._current(order), endpoint)).catch((err) => {
+      this._acked.delete(key);
+      this.onError(err);
+    });
+  }
+
+  _run(order, task) {
+    return this._serial(order.id, task).catch((err) => {
+      this.onError(err);
+      throw err;
+    });
+  }
+
+  /** Change the order's status at `endpoint` (delivering first where needed). */
+  setEndpointStatus(order, endpoint, status, extra = {}) {
+    return this._run(order, async () => {
+      const current = await this._deliver(this._current(order), endpoint);
+      return this._post(`/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/status`, { status, ...extra });
+    });
+  }
+
+  accept(order, endpoint) {
+    return this.setEndpointStatus(order, endpoint, "accepted");
+  }
+
+  bump(order, endpoint) {
+    return this.setEndpointStatus(order, endpoint, "processed");
+  }
+
+  refuse(order, endpoint, reason) {
+    return this.setEndpointStatus(order, endpoint, "refused", reason ? { reason } : {});
+  }
+
+  /** Bump one item at this station. */
+  bumpItem(order, endpoint, itemId) {
+    return this._run(order, async () => {
+      const current = await this._deliver(this._current(order), endpoint);
+      const path = `/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/items/${itemId}/status`;
+      return this._post(path, { status: "processed" });
+    });
+  }
+
+  /** Recall a bumped order: its processed items at `endpoint` go back to accepted. */
+  recall(order, endpoint) {
+    return this._run(order, async () => {
+      const current = this._current(order);
+      const base = `/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}`;
+      const processed = itemsAt(current, endpoint).filter((i) => itemEndpoint(i, endpoint).status === "processed");
+      const all = itemsAt(current, endpoint);
+      if (processed.length === all.length) return this._post(`${base}/status`, { status: "accepted", recall: true });
+      // Refused or cancelled lines stay as they are: recall the bumped ones one by one.
+      let latest = current;
+      for (const item of processed) {
+        latest = await this._post(`${base}/items/${item.id}/status`, { status: "accepted", recall: true });
+      }
+      return latest;
+    });
+  }
+
+  /** Expo: finish the whole order at every station. */
+  bumpOrder(order) {
+    return this._run(order, async () => {
+      let current = this._current(order);
+      const endpoints = [...new Set(itemsAt(current, null).flatMap((i) => (i.endpoints || []).map((e) => e.name)))];
+      for (const endpoint of endpoints) current = await this._deliver(current, endpoint);
+      return this._post(`/api/v1/orders/${enc(current.id)}/status`, { status: "processed" });
+    });
+  }
+}

@@ -1,0 +1,115 @@
+// Screen labels in en, sk, de, ru. POS text is never translated.
+
+const LABELS = {
+  en: {
+    disconnected: "Disconnected — reconnecting…",
+    connecting: "Connecting…",
+    station: "Station", expo: "Expo", board: "Orders", pickup: "Pickup",
+    preparing: "Preparing", ready: "Ready",
+    accept: "Accept", bump: "Bump", bumpOrder: "Bump order", refuse: "Refuse", recall: "Recall",
+    recallTitle: "Recall a bumped order", nothingToRecall: "Nothing to recall",
+    refuseTitle: "Refuse order", reason: "Reason", cancel: "Cancel", confirm: "Confirm",
+    reasons: ["Out of stock", "Cannot make", "Duplicate"],
+    allDay: "All day", nothingOpen: "No open orders",
+    table: "Table", takeAway: "Take away", delivery: "Delivery", walkIn: "Dine in",
+    course: "Course", page: "Page", of: "of",
+    soundOn: "Sound on", soundOff: "Sound off", enableSound: "Tap to enable sound",
+    done: "done", void: "VOID",
+    order: "Order", status: "Status", age: "Age", where: "Where",
+    unknownEndpoint: "Unknown station", chooseScreen: "Choose a screen",
+    failed: "Failed",
+    statuses: {
+      unknown: "unknown", created: "new", sent: "sent", delivered: "new", refused: "refused",
+      failed: "failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
+    },
+  },
+  sk: {
+    disconnected: "Odpojené — pripájam znova…",
+    connecting: "Pripájam…",
+    station: "Stanica", expo: "Expedícia", board: "Objednávky", pickup: "Výdaj",
+    preparing: "Pripravuje sa", ready: "Hotové",
+    accept: "Prijať", bump: "Hotovo", bumpOrder: "Vydať objednávku", refuse: "Odmietnuť", recall: "Vrátiť",
+    recallTitle: "Vrátiť hotovú objednávku", nothingToRecall: "Nie je čo vrátiť",
+    refuseTitle: "Odmietnuť objednávku", reason: "Dôvod", cancel: "Zrušiť", confirm: "Potvrdiť",
+    reasons: ["Vypredané", "Nedá sa pripraviť", "Duplicitné"],
+    allDay: "Celkom", nothingOpen: "Žiadne otvorené objednávky",
+    table: "Stôl", takeAway: "So sebou", delivery: "Rozvoz", walkIn: "Na mieste",
+    course: "Chod", page: "Strana", of: "z",
+    soundOn: "Zvuk zap.", soundOff: "Zvuk vyp.", enableSound: "Ťuknite pre zapnutie zvuku",
+    done: "hotovo", void: "STORNO",
+    order: "Objednávka", status: "Stav", age: "Čas", where: "Kde",
+    unknownEndpoint: "Neznáma stanica", chooseScreen: "Vyberte obrazovku",
+    failed: "Chyba",
+    statuses: {
+      unknown: "neznámy", created: "nová", sent: "odoslaná", delivered: "nová", refused: "odmietnutá",
+      failed: "chyba", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
+    },
+  },
+  de: {
+    disconnected: "Verbindung getrennt — verbinde neu…",
+    connecting: "Verbinde…",
+    station: "Station", expo: "Pass", board: "Bestellungen", pickup: "Abholung",
+    preparing: "In Zubereitung", ready: "Fertig",
+    accept: "Annehmen", bump: "Fertig", bumpOrder: "Bestellung fertig", refuse: "Ablehnen", recall: "Zurückholen",
+    recallTitle: "Fertige Bestellung zurückholen", nothingToRecall: "Nichts zurückzuholen",
+    refuseTitle: "Bestellung ablehnen", reason: "Grund", cancel: "Abbrechen", confirm: "Bestätigen",
+    reasons: ["Ausverkauft", "Nicht möglich", "Doppelt"],
+    allDay: "Gesamt", nothingOpen: "Keine offenen Bestellungen",
+    table: "Tisch", takeAway: "Zum Mitnehmen", delivery: "Lieferung", walkIn: "Im Haus",
+    course: "Gang", page: "Seite", of: "von",
+    soundOn: "Ton an", soundOff: "Ton aus", enableSound: "Tippen, um Ton zu aktivieren",
+    done: "fertig", void: "STORNO",
+    order: "Bestellung", status: "Status", age: "Zeit", where: "Wo",
+    unknownEndpoint: "Unbekannte Station", chooseScreen: "Bildschirm wählen",
+    failed: "Fehler",
+    statuses: {
+      unknown: "unbekannt", created: "neu", sent: "gesendet", delivered: "neu", refused: "abgelehnt",
+      failed: "Fehler", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
+    },
+  },
+  ru: {
+    disconnected: "Нет связи — переподключение…",
+    connecting: "Подключение…",
+    station: "Станция", expo: "Раздача", board: "Заказы", pickup: "Выдача",
+    preparing: "Готовится", ready: "Готово",
+    accept: "Принять", bump: "Готово", bumpOrder: "Выдать заказ", refuse: "Отказать", recall: "Вернуть",
+    recallTitle: "Вернуть готовый заказ", nothingToRecall: "Нечего вернуть",
+    refuseTitle: "Отказать в заказе", reason: "Причина", cancel: "Отмена", confirm: "Подтвердить",
+    reasons: ["Нет в наличии", "Невозможно приготовить", "Дубликат"],
+    allDay: "Всего", nothingOpen: "Нет открытых заказов",
+    table: "Стол", takeAway: "С собой", delivery: "Доставка", walkIn: "В зале",
+    course: "Подача", page: "Стр.", of: "из",
+    soundOn: "Звук вкл.", soundOff: "Звук выкл.", enableSound: "Нажмите, чтобы включить звук",
+    done: "готово", void: "ОТМЕНА",
+    order: "Заказ", status: "Статус", age: "Время", where: "Где",
+    unknownEndpoint: "Неизвестная станция", chooseScreen: "Выберите экран",
+    failed: "Ошибка",
+    statuses: {
+      unknown: "неизвестно", created: "новый", sent: "отправлен", delivered: "новый", refused: "отказ",
+      failed: "ошибка", accepted: "готовится", processSkipped: "отменён", processed: "готов",
+    },
+  },
+};
+
+export const LANGUAGES = Object.keys(LABELS);
+
+let current = LABELS.en;
+
+/** Choose the language: `?lang=` wins over the configured one; unknown → en. */
+export function setLanguage(configured) {
+  const wanted = new URLSearchParams(location.search).get("lang") || configured || "en";
+  const lang = LANGUAGES.includes(wanted) ? wanted : "en";
+  current = LABELS[lang];
+  document.documentElement.lang = lang;
+  return lang;
+}
+
+/** The label for `key` in the current language (English as fallback). */
+export function t(key) {
+  return current[key] ?? LABELS.en[key] ?? key;
+}
+
+/** The label of an order status. */
+export function tStatus(status) {
+  return current.statuses[status] ?? LABELS.en.statuses[status] ?? status;
+}

@@ -1,0 +1,68 @@
+// Entry point: reads the settings, picks the view from the URL, wires feed, actions and chrome.
+
+import { Actions, getJson } from "./api.js";
+import { Chrome } from "./chrome.js";
+import { Feed } from "./feed.js";
+import { setLanguage, t } from "./i18n.js";
+import { Sound } from "./sound.js";
+import { createBoardView } from "./views/board.js";
+import { createExpoView } from "./views/expo.js";
+import { createPickupView } from "./views/pickup.js";
+import { createMenuView, createStationView } from "./views/station.js";
+
+const UI_DEFAULTS = { lang: "en", pickupReadySeconds: 120, recallWindowSeconds: 600, soundDefault: true };
+
+/** /screen/grill → {view: "station", endpoint: "grill"}; /expo → {view: "expo"}. */
+export function route(pathname) {
+  const station = /^\/screen\/([^/]+)\/?$/.exec(pathname);
+  if (station) return { view: "station", endpoint: decodeURIComponent(station[1]) };
+  const name = pathname.replace(/^\/+|\/+$/g, "");
+  if (["expo", "board", "pickup"].includes(name)) return { view: name, endpoint: null };
+  return { view: "menu", endpoint: null };
+}
+
+/** Settings are retried until the daemon answers: a kiosk may boot before it. */
+async function loadSettings(chrome) {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      const [ui, endpoints] = await Promise.all([getJson("/api/v1/ui"), getJson("/api/v1/endpoints")]);
+      chrome.setConnected(true);
+      return { ui: { ...UI_DEFAULTS, ...ui }, endpoints: endpoints.items || [] };
+    } catch (err) {
+      chrome.setConnected(false);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function main() {
+  setLanguage(null);
+  const chrome = new Chrome(document);
+  const { ui, endpoints } = await loadSettings(chrome);
+  const lang = setLanguage(ui.lang);
+  const where = route(location.pathname);
+  document.body.dataset.view = where.view;
+  document.body.dataset.lang = lang;
+
+  if (where.view === "menu" || (where.view === "station" && !endpoints.some((e) => e.name === where.endpoint))) {
+    createMenuView({ chrome, endpoints, unknown: where.view === "station" ? where.endpoint : null });
+    return;
+  }
+
+  const feed = new Feed(where.endpoint);
+  const actions = new Actions(feed, (err) => chrome.toast(`${t("failed")}: ${err.message}`));
+  const sound = new Sound(ui.soundDefault);
+  const context = { chrome, feed, actions, sound, ui, endpoints, endpoint: where.endpoint };
+  const create = { station: createStationView, expo: createExpoView, board: createBoardView, pickup: createPickupView };
+  const view = create[where.view](context);
+  feed.onConnection((connected) => chrome.setConnected(connected));
+  feed.onChange((kind, detail) => view.update(kind, detail));
+  feed.start();
+  // For tests and diagnostics: the feed's position and the view, never used by the page itself.
+  window.kds = { feed, view, sound };
+}
+
+main().catch((err) => {
+  console.error("kds: failed to start", err);
+  document.body.dataset.error = String(err);
+});

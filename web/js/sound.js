@@ -1,0 +1,82 @@
+// New-ticket sound with Web Audio. Browsers start audio only after a user gesture,
+// so while the context is suspended the toolbar offers a one-tap "enable sound".
+
+const STORAGE_KEY = "kds.sound";
+
+export class Sound {
+  constructor(defaultOn) {
+    const stored = localStorage.getItem(STORAGE_KEY);
+    this.enabled = stored === null ? Boolean(defaultOn) : stored === "on";
+    this.context = null;
+    this.listeners = new Set();
+    this.played = 0;
+  }
+
+  onChange(listener) {
+    this.listeners.add(listener);
+  }
+
+  _changed() {
+    for (const listener of this.listeners) listener(this);
+  }
+
+  _ensureContext() {
+    if (!this.context) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return null;
+      this.context = new Ctx();
+      this.context.onstatechange = () => this._changed();
+    }
+    return this.context;
+  }
+
+  /** True when sound is on but the browser still blocks it. */
+  get blocked() {
+    if (!this.enabled) return false;
+    const ctx = this._ensureContext();
+    return !ctx || ctx.state !== "running";
+  }
+
+  /** Called from a click or key press: browsers allow resuming audio then. */
+  async unlock() {
+    const ctx = this._ensureContext();
+    if (ctx && ctx.state !== "running") {
+      try {
+        await ctx.resume();
+      } catch (err) {
+        console.warn("kds: audio blocked", err);
+      }
+    }
+    this._changed();
+  }
+
+  toggle() {
+    this.enabled = !this.enabled;
+    localStorage.setItem(STORAGE_KEY, this.enabled ? "on" : "off");
+    if (this.enabled) this.unlock();
+    this._changed();
+  }
+
+  /** Two short tones: the new-ticket chime. */
+  chime() {
+    if (!this.enabled) return;
+    const ctx = this._ensureContext();
+    if (!ctx || ctx.state !== "running") return;
+    const start = ctx.currentTime;
+    [880, 1320].forEach((frequency, index) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "sine";
+      osc.frequency.value = frequency;
+      const t0 = start + index * 0.16;
+      gain.gain.setValueAtTime(0.0001, t0);
+      gain.gain.exponentialRampToValueAtTime(0.4, t0 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.15);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t0);
+      osc.stop(t0 + 0.16);
+    });
+    this.played += 1;
+    document.body.dataset.chimes = String(this.played);
+  }
+}

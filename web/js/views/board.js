@@ -1,0 +1,93 @@
+// Cashier board /board: every open order with its status at each endpoint, live.
+// Finished orders stay (marked ready) for the pickup time, then leave.
+
+import { formatElapsed, h, replaceChildren } from "../dom.js";
+import { t, tStatus } from "../i18n.js";
+import { byAge, fingerprint, isOpen, isReady, readyAt, userName } from "../orders.js";
+import { ageSeconds, everySecond, placeBadge, statusChip } from "./common.js";
+
+export function createBoardView(ctx) {
+  const { chrome, feed, ui } = ctx;
+  const rows = new Map();
+  const body = h("div.board-rows");
+  const empty = h("div.empty", { text: t("nothingOpen") });
+  const openCount = h("span.count");
+  chrome.setToolbar(t("board"), openCount);
+  replaceChildren(
+    chrome.view,
+    h(
+      "div.board",
+      null,
+      h(
+        "div.board-head",
+        null,
+        h("span", { text: t("order") }),
+        h("span", { text: t("where") }),
+        h("span", { text: t("age") }),
+        h("span", { text: t("status") }),
+      ),
+      body,
+      empty,
+    ),
+  );
+
+  function shown(order, now) {
+    if (isOpen(order, null)) return true;
+    return isReady(order) && now - readyAt(order) < ui.pickupReadySeconds * 1000;
+  }
+
+  function renderRow(order) {
+    const age = h("span.age");
+    const ready = !isOpen(order, null);
+    const status = order.status || "unknown";
+    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const el = h(
+      `div.row.s-${status}${ready ? ".ready" : ""}`,
+      { dataset: { id: order.id, number: String(order.number), status } },
+      h("span.num", { text: `#${order.number}` }),
+      h("span.where", null, placeBadge(order), who ? h("span.who", { text: who }) : null),
+      age,
+      h(
+        "span.chips",
+        null,
+        Object.entries(order.endpointStatuses || {}).map(([name, s]) => statusChip(name, s)),
+        h(`span.overall.s-${status}`, { text: ready ? t("ready") : tStatus(status) }),
+      ),
+    );
+    return { el, age, order, fp: fingerprint(order) };
+  }
+
+  function render() {
+    const now = Date.now();
+    const list = [...feed.orders.values()].filter((o) => shown(o, now)).sort(byAge);
+    const wanted = new Set(list.map((o) => o.id));
+    for (const [id, row] of rows) {
+      if (!wanted.has(id)) {
+        row.el.remove();
+        rows.delete(id);
+      }
+    }
+    let previous = null;
+    for (const order of list) {
+      let row = rows.get(order.id);
+      const fp = fingerprint(order);
+      if (!row || row.fp !== fp) {
+        const fresh = renderRow(order);
+        if (row) row.el.replaceWith(fresh.el);
+        row = fresh;
+        rows.set(order.id, row);
+      }
+      row.order = order;
+      row.age.textContent = formatElapsed(ageSeconds(order, now));
+      const want = previous ? previous.nextSibling : body.firstChild;
+      if (want !== row.el) body.insertBefore(row.el, want);
+      previous = row.el;
+    }
+    empty.hidden = list.length > 0;
+    openCount.textContent = String(list.filter((o) => isOpen(o, null)).length);
+    document.body.dataset.open = String(list.length);
+  }
+
+  everySecond(render);
+  return { update: render };
+}

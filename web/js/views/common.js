@@ -1,0 +1,97 @@
+// Pieces shared by the views: where-badges, timers, item lines.
+
+import { formatElapsed, formatQuantity, h } from "../dom.js";
+import { t, tStatus } from "../i18n.js";
+import { placeOf } from "../orders.js";
+
+/** The table / take-away / delivery badge. */
+export function placeBadge(order) {
+  const place = placeOf(order);
+  if (place.type === "takeAway") return h("span.badge.place.takeaway", { text: t("takeAway") });
+  if (place.type === "delivery") return h("span.badge.place.delivery", { text: t("delivery") });
+  if (place.table) {
+    const label = place.zone ? `${place.zone} · ${t("table")} ${place.table}` : `${t("table")} ${place.table}`;
+    return h("span.badge.place.table", { text: label });
+  }
+  if (place.name) return h("span.badge.place.ticket", { text: place.name });
+  if (place.type === "walkIn") return h("span.badge.place.walkin", { text: t("walkIn") });
+  return null;
+}
+
+/** Seconds since the order was created. */
+export function ageSeconds(order, now = Date.now()) {
+  return (now - (Date.parse(order.createdAt) || now)) / 1000;
+}
+
+/** "ok" | "warn" | "late" for an age against thresholds in seconds. */
+export function timerState(age, timers) {
+  const warn = timers && Number.isFinite(timers.warnAfter) ? timers.warnAfter : 300;
+  const late = timers && Number.isFinite(timers.lateAfter) ? timers.lateAfter : 600;
+  if (age >= late) return "late";
+  if (age >= warn) return "warn";
+  return "ok";
+}
+
+/** Update a timer element (and its card's colour class) for `order`. */
+export function tickTimer(el, card, order, timers, now = Date.now()) {
+  const age = ageSeconds(order, now);
+  const text = formatElapsed(age);
+  if (el.textContent !== text) el.textContent = text;
+  const state = timerState(age, timers);
+  if (card.dataset.timer !== state) {
+    card.dataset.timer = state;
+    card.classList.remove("t-ok", "t-warn", "t-late");
+    card.classList.add(`t-${state}`);
+  }
+}
+
+/** One item line: quantity, name, modifiers, comment. */
+export function itemLine(item, status, props = {}) {
+  const cls = `li.item.s-${status || "none"}`;
+  return h(
+    cls,
+    { dataset: { itemId: String(item.id), status: status || "" }, ...props },
+    h(
+      "div.line",
+      null,
+      h("span.qty", { text: `${formatQuantity(item.quantity)}×` }),
+      h("span.name", { text: (item.plu && item.plu.name) || "?" }),
+      status === "processSkipped" ? h("span.void", { text: t("void") }) : null,
+      status === "refused" ? h("span.refused", { text: tStatus("refused") }) : null,
+    ),
+    item.modifiers && item.modifiers.length
+      ? h("ul.mods", null, item.modifiers.map((m) => h("li.mod", { text: m })))
+      : null,
+    item.comment ? h("div.comment", { text: item.comment }) : null,
+  );
+}
+
+/** Items sorted by course (stable), with a separator where the course changes. */
+export function withCourses(items, render) {
+  const sorted = items
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => (a.item.courseNumber ?? 0) - (b.item.courseNumber ?? 0) || a.index - b.index)
+    .map((entry) => entry.item);
+  const out = [];
+  const courses = new Set(sorted.map((item) => item.courseNumber ?? null));
+  let last;
+  for (const item of sorted) {
+    const course = item.courseNumber ?? null;
+    if (courses.size > 1 && course !== last && course !== null) {
+      out.push(h("li.course", { text: `${t("course")} ${course}` }));
+    }
+    last = course;
+    out.push(render(item));
+  }
+  return out;
+}
+
+/** A small status chip: "grill: cooking". */
+export function statusChip(name, status) {
+  return h(`span.chip.s-${status}`, { dataset: { endpoint: name, status } }, h("b", { text: name }), " ", tStatus(status));
+}
+
+/** Run `fn` once per second for the page's timers. */
+export function everySecond(fn) {
+  return setInterval(fn, 1000);
+}

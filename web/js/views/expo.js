@@ -1,0 +1,108 @@
+// Expo view /expo: every open order across all endpoints; each item shows which
+// stations have finished it; the pass bumps the whole order.
+
+import { h, replaceChildren } from "../dom.js";
+import { soundControls } from "../chrome.js";
+import { t } from "../i18n.js";
+import { FINAL, byAge, fingerprint, isOpen, itemEndpoints, userName } from "../orders.js";
+import { everySecond, itemLine, placeBadge, statusChip, tickTimer, withCourses } from "./common.js";
+
+export function createExpoView(ctx) {
+  const { chrome, feed, actions, sound } = ctx;
+  const timers = expoTimers(ctx.endpoints);
+  const cards = new Map();
+  const grid = h("section.expo-grid");
+  const empty = h("div.empty", { text: t("nothingOpen") });
+  const openCount = h("span.count");
+  chrome.setToolbar(t("expo"), openCount, ...soundControls(sound));
+  replaceChildren(chrome.view, h("div.expo", null, grid, empty));
+
+  function renderCard(order) {
+    const eps = itemEndpoints(order);
+    const done = eps.filter((ep) => FINAL.has(ep.status)).length;
+    const ready = done === eps.length;
+    const timer = h("span.timer");
+    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const el = h(
+      `article.card.expo-card${ready ? ".all-ready" : ""}`,
+      { dataset: { id: order.id, number: String(order.number), status: order.status || "" } },
+      h(
+        "header.card-head",
+        null,
+        h("span.num", { text: `#${order.number}` }),
+        placeBadge(order),
+        timer,
+        who ? h("div.who", { text: who }) : null,
+      ),
+      h(
+        "ol.items",
+        null,
+        withCourses(order.items || [], (item) => {
+          const line = itemLine(item, (item.endpoints || []).every((e) => FINAL.has(e.status)) ? "processed" : "open");
+          line.appendChild(h("div.chips", null, (item.endpoints || []).map((e) => statusChip(e.name, e.status))));
+          return line;
+        }),
+      ),
+      h(
+        "footer.card-actions",
+        null,
+        h("span.progress", { text: `${done}/${eps.length} ${t("done")}` }),
+        h("button.bump", { type: "button", text: t("bumpOrder"), onclick: () => actions.bumpOrder(order).catch(() => {}) }),
+      ),
+    );
+    tickTimer(timer, el, order, timers);
+    return { el, timer, order, fp: fingerprint(order) };
+  }
+
+  function render() {
+    const open = [...feed.orders.values()].filter((o) => isOpen(o, null)).sort(byAge);
+    const wanted = new Set(open.map((o) => o.id));
+    for (const [id, card] of cards) {
+      if (!wanted.has(id)) {
+        card.el.remove();
+        cards.delete(id);
+      }
+    }
+    let previous = null;
+    for (const order of open) {
+      let card = cards.get(order.id);
+      const fp = fingerprint(order);
+      if (!card || card.fp !== fp) {
+        const fresh = renderCard(order);
+        if (card) card.el.replaceWith(fresh.el);
+        card = fresh;
+        cards.set(order.id, card);
+      }
+      card.order = order;
+      // Keep DOM order = age order, moving only what is out of place.
+      const want = previous ? previous.nextSibling : grid.firstChild;
+      if (want !== card.el) grid.insertBefore(card.el, want);
+      previous = card.el;
+    }
+    empty.hidden = open.length > 0;
+    openCount.textContent = String(open.length);
+    document.body.dataset.open = String(open.length);
+  }
+
+  everySecond(() => {
+    const now = Date.now();
+    for (const card of cards.values()) tickTimer(card.timer, card.el, card.order, timers, now);
+  });
+
+  return {
+    update(kind, detail) {
+      if (kind === "created" && detail.event === "order.created") sound.chime();
+      render();
+    },
+  };
+}
+
+/** Expo colours an order by the most patient station's thresholds. */
+function expoTimers(endpoints) {
+  const screens = endpoints.filter((e) => e.timers);
+  if (!screens.length) return { warnAfter: 300, lateAfter: 600 };
+  return {
+    warnAfter: Math.max(...screens.map((e) => e.timers.warnAfter)),
+    lateAfter: Math.max(...screens.map((e) => e.timers.lateAfter)),
+  };
+}

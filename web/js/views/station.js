@@ -1,0 +1,449 @@
+// Station view /screen/{endpoint}: the open tickets of one endpoint, oldest first,
+// flowing in columns and paged; touch and bump-bar actions; all-day counts; recall.
+
+import { h, replaceChildren } from "../dom.js";
+import { soundControls } from "../chrome.js";
+import { t, tStatus } from "../i18n.js";
+import { bindKeys, keyMap } from "../keyboard.js";
+import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable, userName } from "../orders.js";
+import { everySecond, itemLine, placeBadge, tickTimer, withCourses } from "./common.js";
+
+const MIN_COLUMN = 290;
+const GAP = 10;
+
+export function createStationView(ctx) {
+  const { chrome, feed, actions, sound, ui, endpoints, endpoint } = ctx;
+  const config = endpoints.find((e) => e.name === endpoint) || {};
+  const timers = config.timers || { warnAfter: 300, lateAfter: 600 };
+  const keys = keyMap(config.keys);
+
+  const cards = new Map(); // order id → {order, el, timer, fp, height, width}
+  let pages = [[]]; // pages → columns → order ids
+  let page = 0;
+  let selectedId = null;
+  let scheduled = false;
+
+  const board = h("section.cards", { "aria-live": "polite" });
+  const measure = h("div.measure", { "aria-hidden": "true" });
+  const allDayList = h("ol.allday-list");
+  const allDayPanel = h("aside.allday", null, h("h2", { text: t("allDay") }), allDayList);
+  const pager = h("div.pager");
+  const empty = h("div.empty", { text: t("nothingOpen") });
+  const openCount = h("span.count");
+  const printerState = h("span.printer-state", { hidden: true });
+  const recallButton = h("button.recall-open", { type: "button", text: t("recall"), onclick: () => openRecall() });
+
+  chrome.setToolbar(
+    `${t("station")}: ${endpoint}`,
+    openCount,
+    printerState,
+    recallButton,
+    ...soundControls(sound),
+  );
+  replaceChildren(chrome.view, h("div.station", null, h("div.board-wrap", null, board, empty, pager), allDayPanel), measure);
+
+  // ------------------------------------------------------------------ cards
+
+  function renderCard(order) {
+    const items = itemsAt(order, endpoint);
+    const status = order.endpointStatuses ? order.endpointStatuses[endpoint] : null;
+    const timer = h("span.timer");
+    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const el = h(
+      `article.card.st-${status || "unknown"}`,
+      { dataset: { id: order.id, number: String(order.number), status: status || "" } },
+      h(
+        "header.card-head",
+        { onclick: () => tapCard(order.id), title: t("accept") },
+        h("span.slot"),
+        h("span.num", { text: `#${order.number}` }),
+        placeBadge(order),
+        timer,
+        who ? h("div.who", { text: who }) : null,
+        h("div.state", { text: tStatus(status || "unknown") }),
+      ),
+      h(
+        "ol.items",
+        null,
+        withCourses(items, (item) => {
+          const ep = itemEndpoint(item, endpoint);
+          return itemLine(item, ep.status, {
+            onclick: FINAL.has(ep.status) ? undefined : () => tapItem(order.id, item.id),
+          });
+        }),
+      ),
+      h(
+        "footer.card-actions",
+        null,
+        h("button.refuse", { type: "button", text: t("refuse"), onclick: () => openRefuse(order.id) }),
+        h("button.bump", { type: "button", text: t("bump"), onclick: () => bump(order.id) }),
+      ),
+    );
+    return { el, timer };
+  }
+
+  function upsertCard(order) {
+    const fp = fingerprint(order);
+    const known = cards.get(order.id);
+    if (known && known.fp === fp) {
+      known.order = order;
+      return known;
+    }
+    const { el, timer } = renderCard(order);
+    if (known && known.el.parentNode) known.el.replaceWith(el);
+    const card = { order, el, timer, fp, height: null, width: null };
+    cards.set(order.id, card);
+    tickTimer(timer, el, order, timers);
+    return card;
+  }
+
+  // ------------------------------------------------------------------ layout
+
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    // A microtask, not a frame: layout must not wait for a visible tab or a real clock.
+    queueMicrotask(() => {
+      scheduled = false;
+      layout();
+    });
+  }
+
+  function columnsFor(width) {
+    return Math.max(1, Math.floor((width + GAP) / (MIN_COLUMN + GAP)));
+  }
+
+  function layout() {
+    const open = [...feed.orders.values()].filter((o) => isOpen(o, endpoint)).sort(byAge);
+    const wanted = new Set(open.map((o) => o.id));
+    for (const [id, card] of cards) {
+      if (!wanted.has(id)) {
+        card.el.remove();
+        cards.delete(id);
+      }
+    }
+    const list = open.map(upsertCard);
+
+    const width = board.clientWidth || window.innerWidth;
+    const height = board.clientHeight || window.innerHeight - 120;
+    const cols = columnsFor(width);
+    const colWidth = Math.floor((width - GAP * (cols - 1)) / cols);
+    board.style.setProperty("--cols", String(cols));
+
+    // Measure new or changed cards in one batch, off screen, at the column width.
+    const unmeasured = list.filter((c) => c.height === null || c.width !== colWidth);
+    if (unmeasured.length) {
+      measure.style.setProperty("--col-width", `${colWidth}px`);
+      for (const card of unmeasured) measure.appendChild(card.el);
+      for (const card of unmeasured) {
+        card.height = card.el.offsetHeight;
+        card.width = colWidth;
+      }
+    }
+
+    // Fill columns top to bottom, then the next column, then the next page.
+    pages = [];
+    let columns = [];
+    let column = [];
+    let used = 0;
+    for (const card of list) {
+      const need = card.height + (column.length ? GAP : 0);
+      if (column.length && used + need > height) {
+        columns.push(column);
+        column = [];
+        used = 0;
+        if (columns.length === cols) {
+          pages.push(columns);
+          columns = [];
+        }
+      }
+      column.push(card.order.id);
+      used += card.height + (column.length > 1 ? GAP : 0);
+    }
+    if (column.length) columns.push(column);
+    if (columns.length || !pages.length) pages.push(columns);
+    page = Math.min(page, pages.length - 1);
+
+    // Only the current page is in the document: 300 open orders stay cheap.
+    const current = pages[page];
+    const colEls = [];
+    let slot = 0;
+    for (let c = 0; c < cols; c += 1) {
+      const colEl = h("div.col");
+      for (const id of current[c] || []) {
+        const card = cards.get(id);
+        slot += 1;
+        card.el.querySelector(".slot").textContent = slot <= 9 ? String(slot) : "";
+        card.el.dataset.slot = slot <= 9 ? String(slot) : "";
+        card.el.classList.toggle("selected", id === selectedId);
+        card.el.classList.toggle("tall", card.height > height);
+        colEl.appendChild(card.el);
+      }
+      colEls.push(colEl);
+    }
+    measure.textContent = "";
+    for (const card of list) {
+      if (!card.el.isConnected) continue;
+      if (!current.some((col) => col.includes(card.order.id))) card.el.remove();
+    }
+    replaceChildren(board, colEls);
+
+    empty.hidden = list.length > 0;
+    pager.textContent = pages.length > 1 ? `${t("page")} ${page + 1} ${t("of")} ${pages.length}  ◀ ▶` : "";
+    pager.hidden = pages.length <= 1;
+    openCount.textContent = String(list.length);
+    document.body.dataset.open = String(list.length);
+    document.body.dataset.page = String(page + 1);
+    document.body.dataset.pages = String(pages.length);
+    renderAllDay();
+    renderPrinter();
+  }
+
+  function renderAllDay() {
+    replaceChildren(
+      allDayList,
+      allDay(feed.orders.values(), endpoint).map(([name, count]) =>
+        h("li", { dataset: { product: name } }, h("span.ad-count", { text: String(count) }), h("span.ad-name", { text: name })),
+      ),
+    );
+  }
+
+  function renderPrinter() {
+    const printer = feed.printers.get(endpoint);
+    const bad = printer && printer.ok === false;
+    printerState.hidden = !bad;
+    printerState.textContent = bad ? `🖨 ${printer.state || ""} ${printer.detail || ""}`.trim() : "";
+  }
+
+  function visibleIds() {
+    return (pages[page] || []).flat();
+  }
+
+  function selected() {
+    const id = selectedId && cards.has(selectedId) ? selectedId : visibleIds()[0];
+    return id ? cards.get(id).order : null;
+  }
+
+  function select(id) {
+    selectedId = id;
+    for (const card of cards.values()) card.el.classList.toggle("selected", card.order.id === id);
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  function tapCard(id) {
+    const card = cards.get(id);
+    if (!card) return;
+    select(id);
+    const status = card.order.endpointStatuses ? card.order.endpointStatuses[endpoint] : null;
+    if (status !== "accepted") actions.accept(card.order, endpoint).catch(() => {});
+  }
+
+  function tapItem(orderId, itemId) {
+    const card = cards.get(orderId);
+    if (card) actions.bumpItem(card.order, endpoint, itemId).catch(() => {});
+  }
+
+  function bump(id) {
+    const card = cards.get(id);
+    if (!card) return;
+    if (selectedId === id) selectedId = null;
+    actions.bump(card.order, endpoint).catch(() => {});
+  }
+
+  function openRefuse(id) {
+    const card = cards.get(id);
+    if (!card) return;
+    const order = card.order;
+    const input = h("input.reason-input", { type: "text", maxlength: "200", placeholder: t("reason") });
+    const confirm = (reason) => {
+      chrome.closeModal();
+      actions.refuse(order, endpoint, reason || input.value.trim() || null).catch(() => {});
+    };
+    const reasons = t("reasons");
+    chrome.openModal(
+      h(
+        "div.refuse-panel",
+        null,
+        h("h2", { text: `${t("refuseTitle")} #${order.number}` }),
+        h(
+          "div.reasons",
+          null,
+          reasons.map((reason, index) =>
+            h("button.reason", { type: "button", onclick: () => confirm(reason) }, h("span.slot", { text: String(index + 1) }), reason),
+          ),
+        ),
+        input,
+        h(
+          "div.modal-actions",
+          null,
+          h("button.cancel", { type: "button", text: t("cancel"), onclick: () => chrome.closeModal() }),
+          h("button.confirm", { type: "button", text: t("confirm"), onclick: () => confirm(null) }),
+        ),
+      ),
+      (action) => {
+        const n = /^select(\d)$/.exec(action);
+        if (n && reasons[Number(n[1]) - 1]) confirm(reasons[Number(n[1]) - 1]);
+        else if (action === "bump") confirm(null);
+        else if (action === "cancel" || action === "refuse") chrome.closeModal();
+      },
+    );
+  }
+
+  function openRecall() {
+    const list = recallable(feed.orders.values(), endpoint, ui.recallWindowSeconds);
+    const recall = (order) => {
+      chrome.closeModal();
+      actions.recall(order, endpoint).catch(() => {});
+    };
+    chrome.openModal(
+      h(
+        "div.recall-panel",
+        null,
+        h("h2", { text: t("recallTitle") }),
+        list.length
+          ? h(
+              "ol.recall-list",
+              null,
+              list.map((order, index) =>
+                h(
+                  "li",
+                  null,
+                  h(
+                    "button.recall-item",
+                    { type: "button", dataset: { id: order.id, number: String(order.number) }, onclick: () => recall(order) },
+                    h("span.slot", { text: String(index === 9 ? 0 : index + 1) }),
+                    h("span.num", { text: `#${order.number}` }),
+                    placeBadge(order),
+                    h("span.summary", { text: itemsAt(order, endpoint).map((i) => (i.plu && i.plu.name) || "?").join(", ") }),
+                  ),
+                ),
+              ),
+            )
+          : h("p.empty", { text: t("nothingToRecall") }),
+        h("div.modal-actions", null, h("button.cancel", { type: "button", text: t("cancel"), onclick: () => chrome.closeModal() })),
+      ),
+      (action, event) => {
+        const n = /^select(\d)$/.exec(action);
+        if (n && list[Number(n[1]) - 1]) recall(list[Number(n[1]) - 1]);
+        else if (event && event.key === "0" && list[9]) recall(list[9]);
+        else if (action === "bump" && list[0]) recall(list[0]);
+        else if (action === "cancel" || action === "recall") chrome.closeModal();
+      },
+    );
+  }
+
+  bindKeys(keys, (action, event) => {
+    if (chrome.modal) {
+      if (chrome.modal.keys) chrome.modal.keys(action, event);
+      return;
+    }
+    const n = /^select(\d)$/.exec(action);
+    if (n) {
+      const id = visibleIds()[Number(n[1]) - 1];
+      if (id) select(id);
+      return;
+    }
+    const order = selected();
+    switch (action) {
+      case "bump":
+        if (order) bump(order.id);
+        break;
+      case "accept":
+        if (order) {
+          select(order.id);
+          actions.accept(order, endpoint).catch(() => {});
+        }
+        break;
+      case "bumpItem": {
+        if (!order) break;
+        const item = itemsAt(order, endpoint).find((i) => !FINAL.has(itemEndpoint(i, endpoint).status));
+        if (item) actions.bumpItem(order, endpoint, item.id).catch(() => {});
+        break;
+      }
+      case "refuse":
+        if (order) openRefuse(order.id);
+        break;
+      case "recall":
+        openRecall();
+        break;
+      case "nextPage":
+        if (page < pages.length - 1) {
+          page += 1;
+          layout();
+        }
+        break;
+      case "prevPage":
+        if (page > 0) {
+          page -= 1;
+          layout();
+        }
+        break;
+      case "cancel":
+        select(null);
+        break;
+      default:
+        break;
+    }
+  });
+
+  pager.addEventListener("click", (event) => {
+    const rect = pager.getBoundingClientRect();
+    page = event.clientX < rect.left + rect.width / 2 ? Math.max(0, page - 1) : Math.min(pages.length - 1, page + 1);
+    layout();
+  });
+
+  addEventListener("resize", () => {
+    for (const card of cards.values()) card.height = null;
+    schedule();
+  });
+
+  everySecond(() => {
+    const now = Date.now();
+    for (const id of visibleIds()) {
+      const card = cards.get(id);
+      if (card) tickTimer(card.timer, card.el, card.order, timers, now);
+    }
+  });
+
+  // ------------------------------------------------------------------ feed
+
+  function acknowledgeAll() {
+    for (const order of feed.orders.values()) {
+      if (isOpen(order, endpoint)) actions.acknowledge(order, endpoint);
+    }
+  }
+
+  return {
+    update(kind, detail) {
+      if (kind === "created" && detail.event === "order.created" && isOpen(detail.order, endpoint)) sound.chime();
+      if (kind === "snapshot") acknowledgeAll();
+      else if (detail && detail.order && isOpen(detail.order, endpoint)) actions.acknowledge(detail.order, endpoint);
+      schedule();
+    },
+    layout,
+  };
+}
+
+/** `/` or an unknown station: links to every screen. */
+export function createMenuView({ chrome, endpoints, unknown }) {
+  chrome.setConnected(true);
+  chrome.setToolbar(unknown ? `${t("unknownEndpoint")}: ${unknown}` : "kds");
+  const link = (href, label) => h("li", null, h("a", { href, text: label }));
+  replaceChildren(
+    chrome.view,
+    h(
+      "nav.menu",
+      null,
+      h("h2", { text: t("chooseScreen") }),
+      h(
+        "ul",
+        null,
+        endpoints.filter((e) => e.display !== false).map((e) => link(`/screen/${encodeURIComponent(e.name)}`, `${t("station")}: ${e.name}`)),
+        link("/expo", t("expo")),
+        link("/board", t("board")),
+        link("/pickup", t("pickup")),
+      ),
+    ),
+  );
+}
