@@ -31,12 +31,16 @@ _SEQ_KEY = "bus.seq_reserved"
 
 @dataclass(frozen=True)
 class Event:
-    """A published change: `type` like `order.created`, data, and its seq."""
+    """A published change: `type` like `order.created`, its seq and its JSON.
+
+    `endpoints` names the order endpoints an order event concerns (None: everyone).
+    """
 
     seq: int
     type: str
     data: dict[str, Any]
     json: str = field(repr=False)
+    endpoints: frozenset[str] | None = None
 
 
 Subscriber = Callable[[Event], None]
@@ -87,11 +91,25 @@ class EventBus:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
 
-    def publish(self, type_: str, data: dict[str, Any]) -> Event:
-        """Number, remember and fan out one event."""
+    def publish(
+        self,
+        type_: str,
+        data: dict[str, Any] | None = None,
+        *,
+        encoded: dict[str, str] | None = None,
+        endpoints: frozenset[str] | None = None,
+    ) -> Event:
+        """Number, remember and fan out one event.
+
+        `data` is encoded here; `encoded` holds fields already encoded as JSON
+        (an order's JSON is made once and reused, not encoded again).
+        """
         self._seq += 1
-        body = {"type": type_, "seq": self._seq, **data}
-        event = Event(self._seq, type_, data, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+        data = data or {}
+        body = json.dumps({"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False)
+        if encoded:
+            body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
+        event = Event(self._seq, type_, data, body, endpoints)
         self._history.append(event)
         self.published += 1
         for subscriber in list(self._subscribers):

@@ -14,6 +14,7 @@ No I/O here.
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
@@ -24,6 +25,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -66,13 +69,9 @@ def _decimal_to_json(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _datetime_to_json(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, millisecond precision."""
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 JsonDecimal = Annotated[Decimal, PlainSerializer(_decimal_to_json, when_used="json")]
-JsonDatetime = Annotated[datetime, PlainSerializer(_datetime_to_json, when_used="json")]
+#: Datetimes are kept in UTC; pydantic writes them as ISO 8601 with a `Z`.
+JsonDatetime = datetime
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
@@ -235,20 +234,21 @@ class ItemEndpoint(WireModel):
     status: OrderStatus
     status_changes: list[StatusChange] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def order_item_status(self) -> OrderStatus:
+        """The seed's own name for `status`."""
+        return self.status
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def is_processed(self) -> bool:
         return self.status is OrderStatus.PROCESSED
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def is_processable(self) -> bool:
         return self.status in (OrderStatus.CREATED, OrderStatus.FAILED)
-
-    def to_wire(self) -> dict[str, Any]:
-        data = super().to_wire()
-        data["orderItemStatus"] = data["status"]  # the seed's own name for the field
-        data["isProcessed"] = self.is_processed
-        data["isProcessable"] = self.is_processable
-        return data
 
 
 class OrderItem(WireModel):
@@ -266,11 +266,6 @@ class OrderItem(WireModel):
         """This item's state at endpoint `name`, if it is routed there."""
         return next((e for e in self.endpoints if e.name == name), None)
 
-    def to_wire(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", by_alias=True, exclude={"endpoints"})
-        data["endpoints"] = [e.to_wire() for e in self.endpoints]
-        return data
-
 
 class Order(WireModel):
     """A kitchen order: kds's stable `id` beside the POS's `source` + `external_id`."""
@@ -286,6 +281,8 @@ class Order(WireModel):
     created_at: JsonDatetime
     updated_at: JsonDatetime
     version: int = 1
+    # The wire JSON, encoded once per change and shared by the API and every screen.
+    _json: str | None = PrivateAttr(default=None)
 
     def item(self, item_id: int) -> OrderItem | None:
         """The item with `item_id`, if any."""
@@ -305,15 +302,44 @@ class Order(WireModel):
 
         return summarize([e.status for e in self.item_endpoints(endpoint)])
 
-    def to_wire(self) -> dict[str, Any]:
-        """PORTOS Order JSON plus kds's derived fields (status per endpoint)."""
-        from .states import FINAL, PROCESSABLE
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> OrderStatus:
+        """Least advanced status over all endpoints."""
+        return self.status_at()
 
-        data = self.model_dump(mode="json", by_alias=True, exclude={"items"})
-        data["items"] = [item.to_wire() for item in self.items]
-        statuses = [e.status for e in self.item_endpoints()]
-        data["status"] = self.status_at().value
-        data["endpointStatuses"] = {name: self.status_at(name).value for name in self.endpoint_names()}
-        data["isProcessed"] = all(s in FINAL for s in statuses)
-        data["isProcessable"] = any(s in PROCESSABLE for s in statuses)
-        return data
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def endpoint_statuses(self) -> dict[str, OrderStatus]:
+        """The order's status at each of its endpoints."""
+        return {name: self.status_at(name) for name in self.endpoint_names()}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_processed(self) -> bool:
+        """Every item endpoint is final."""
+        from .states import FINAL
+
+        return all(e.status in FINAL for e in self.item_endpoints())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_processable(self) -> bool:
+        """Some item endpoint still has to be delivered."""
+        from .states import PROCESSABLE
+
+        return any(e.status in PROCESSABLE for e in self.item_endpoints())
+
+    def wire_json(self) -> str:
+        """PORTOS Order JSON plus kds's derived fields, encoded once per change."""
+        if self._json is None:
+            self._json = self.model_dump_json(by_alias=True)
+        return self._json
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire JSON as a dict."""
+        return json.loads(self.wire_json())
+
+    def changed(self) -> None:
+        """Forget the encoded JSON after a change (the service calls it)."""
+        self._json = None

@@ -158,6 +158,9 @@ class KitchenService:
         self._orders: dict[str, Order] = {}
         self._hashes: dict[str, str] = {}
         self._by_external: dict[tuple[str, str], str] = {}
+        # hash() of archived (source, external_id) keys: a repeat of an archived order
+        # is found without a database read per new order (a hit is confirmed in the DB).
+        self._archived: set[int] = set()
         self._locks = KeyedLocks()
         self._next_number = 1
         self._next_inbox_id = 1
@@ -171,6 +174,8 @@ class KitchenService:
         self._next_inbox_id = (row["m"] if row else 0) + 1
         for order, body_hash in await self._load_orders():
             self._remember(order, body_hash)
+        for r in await self.store.fetchall("SELECT source, external_id FROM archived_orders"):
+            self._archived.add(hash((r["source"], r["external_id"])))
         log.info("service.loaded", orders=len(self._orders))
 
     async def stop(self) -> None:
@@ -262,7 +267,7 @@ class KitchenService:
         self.metrics.ingested.labels(order.source).inc()
         for change in changes:
             self.metrics.changes.labels(change.new.value).inc()
-        self.bus.publish("order.created", {"order": order.to_wire()})
+        self._publish("order.created", order)
         self.outbox.published(entries)
         return IngestResult(order, created=True)
 
@@ -270,6 +275,8 @@ class KitchenService:
         order_id = self._by_external.get(key)
         if order_id is not None:
             stored_hash, order = self._hashes[order_id], self._orders[order_id]
+        elif hash(key) not in self._archived:
+            return None
         else:
             row = await self.store.fetchone(
                 "SELECT body_hash, data FROM archived_orders WHERE source = ? AND external_id = ?", key
@@ -512,12 +519,18 @@ class KitchenService:
             ep.status = change.new
             ep.status_changes.append(StatusChange(status=change.new, date=now, reason=reason))
         order.updated_at = now
+        order.changed()
 
     def _after_changes(self, order: Order, changes: list[Change], entries: list[OutboxEntry]) -> None:
         for change in changes:
             self.metrics.changes.labels(change.new.value).inc()
-        self.bus.publish("order.updated", {"order": order.to_wire(), "changes": [c.to_wire() for c in changes]})
+        self._publish("order.updated", order, changes=[c.to_wire() for c in changes])
         self.outbox.published(entries)
+
+    def _publish(self, type_: str, order: Order, **data: Any) -> None:
+        self.bus.publish(
+            type_, data, encoded={"order": order.wire_json()}, endpoints=frozenset(order.endpoint_names())
+        )
 
     # ----------------------------------------------------------------- ticket changes
 
@@ -540,7 +553,8 @@ class KitchenService:
             ]
             await self.store.write(write)
             order.ticket, order.version, order.updated_at = ticket, updated.version, now
-        self.bus.publish("order.updated", {"order": order.to_wire(), "changes": []})
+            order.changed()
+        self._publish("order.updated", order, changes=[])
         self.outbox.published(entries)
         return order
 
@@ -648,13 +662,14 @@ class KitchenService:
                     "INSERT OR REPLACE INTO archived_orders (id, source, external_id, body_hash, data, archived_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (order.id, order.source, order.external_id, self._hashes[order.id],
-                     json.dumps(order.to_wire(), ensure_ascii=False), now.isoformat()),
+                     order.wire_json(), now.isoformat()),
                 )
                 for table in ("status_changes", "item_endpoints", "items"):
                     write.add(f"DELETE FROM {table} WHERE order_id = ?", (order.id,))
                 write.add("DELETE FROM orders WHERE id = ?", (order.id,))
                 await self.store.write(write)
                 self._forget(order)
+                self._archived.add(hash((order.source, order.external_id)))
             self.bus.publish("order.removed", {"orderId": order.id})
         inbox_cutoff = now - timedelta(seconds=self.settings.database.inbox_retention)
         write = Write()
@@ -676,5 +691,8 @@ def _all_final(order: Order) -> bool:
 
 
 def _header_json(order: Order) -> str:
-    """The order without its items (they have rows of their own)."""
-    return order.model_dump_json(by_alias=True, exclude={"items"})
+    """The order without its items (they have rows of their own) or derived fields."""
+    return order.model_dump_json(by_alias=True, exclude=_HEADER_EXCLUDE)
+
+
+_HEADER_EXCLUDE = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}

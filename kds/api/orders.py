@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from ..appkeys import ACTOR, SERVICE, SETTINGS
 from ..errors import BadRequest, NotFound
-from ..model import OrderIn, OrderStatus
+from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_order_query
 
@@ -31,8 +31,8 @@ class StatusContext(BaseModel):
     recall: bool = False
 
 
-def _order_json(order: Any) -> web.Response:
-    return web.json_response(order.to_wire())
+def _order_json(order: Order, status: int = 200) -> web.Response:
+    return web.Response(text=order.wire_json(), status=status, content_type="application/json")
 
 
 @routes.post("/api/v1/orders")
@@ -40,14 +40,14 @@ async def _handle_ingest(request: web.Request) -> web.Response:
     """Native ingest: store the order durably, then answer 201 (or 200 for a repeat)."""
     order_in = validate(OrderIn, await read_json(request))
     result = await request.app[SERVICE].ingest(order_in)
-    return web.json_response(result.order.to_wire(), status=201 if result.created else 200)
+    return _order_json(result.order, status=201 if result.created else 200)
 
 
 @routes.get("/api/v1/orders")
 async def _handle_list(request: web.Request) -> web.Response:
     """Orders matching the PORTOS filters, paged: QueryResult{items, count, totalCount}."""
     query = parse_order_query(request.query)
-    return web.json_response(query.run(request.app[SERVICE].orders()))
+    return web.Response(text=query.run(request.app[SERVICE].orders()), content_type="application/json")
 
 
 @routes.get("/api/v1/orders/{id}")

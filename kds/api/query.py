@@ -11,6 +11,7 @@ order's items at that endpoint.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,15 +69,16 @@ class OrderQuery:
     sort: list[tuple[Callable[[Order], Any], bool]] = field(default_factory=list)
     count_only: bool = False
 
-    def run(self, orders: Iterable[Order]) -> dict[str, Any]:
-        """Apply to `orders`; a QueryResult `{items, count, totalCount}`."""
+    def run(self, orders: Iterable[Order]) -> str:
+        """Apply to `orders`; the JSON of a QueryResult `{items, count, totalCount}`."""
         matched = [o for o in orders if all(p(o) for p in self.predicates)]
         for key, descending in reversed(self.sort):  # stable sorts, last key first
             matched.sort(key=key, reverse=descending)
         if self.count_only:
-            return {"count": len(matched), "totalCount": len(matched)}
+            return json.dumps({"count": len(matched), "totalCount": len(matched)})
         page = matched[self.skip : self.skip + self.take]
-        return {"items": [o.to_wire() for o in page], "count": len(page), "totalCount": len(matched)}
+        items = ",".join(o.wire_json() for o in page)  # each order's JSON is already encoded
+        return f'{{"items":[{items}],"count":{len(page)},"totalCount":{len(matched)}}}'
 
 
 def _values(raw: str) -> list[str]:

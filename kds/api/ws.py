@@ -41,10 +41,7 @@ class ScreenClient:
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoint."""
-        if self.endpoint is None:
-            return True
-        order = event.data.get("order")
-        return order is None or self.endpoint in order.get("endpointStatuses", {})
+        return self.endpoint is None or event.endpoints is None or self.endpoint in event.endpoints
 
     def offer(self, text: str) -> None:
         """Queue a message, or give up on a screen that stopped reading."""
@@ -90,11 +87,12 @@ class ScreenHub:
 
 def _snapshot(request: web.Request, endpoint: str | None) -> str:
     service = request.app[SERVICE]
-    orders = [o.to_wire() for o in service.orders() if endpoint is None or endpoint in o.endpoint_names()]
-    body: dict[str, Any] = {"type": "snapshot", "seq": request.app[BUS].seq, "orders": orders}
+    orders = [o.wire_json() for o in service.orders() if endpoint is None or endpoint in o.endpoint_names()]
+    body: dict[str, Any] = {"type": "snapshot", "seq": request.app[BUS].seq}
     for key, provider in request.app[SNAPSHOT_EXTRAS].items():
         body[key] = provider()
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    head = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return head[:-1] + ',"orders":[' + ",".join(orders) + "]}"
 
 
 def _since(request: web.Request) -> int | None:
