@@ -37,6 +37,7 @@ from .model import (
     OrderStatus,
     StatusChange,
     TicketInfo,
+    trusted,
     utcnow,
 )
 from .outbox import Outbox, OutboxEntry
@@ -189,32 +190,37 @@ class KitchenService:
         return sum(1 for o in self._orders.values() if not _all_final(o))
 
     async def _load_orders(self) -> list[tuple[Order, str]]:
-        # Four scans, joined in memory: faster than one query per order at 10k orders.
+        # Four scans joined in memory — far faster than a query per order at 10k
+        # orders. Rows were validated when written, so objects are constructed directly.
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
-        for r in await self.store.fetchall(
+        for order_id, item_id, endpoint, status, date, reason in await self.store.fetchall(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes ORDER BY id"
         ):
-            history[(r["order_id"], r["item_id"], r["endpoint"])].append(
-                StatusChange(status=S(r["status"]), date=datetime.fromisoformat(r["date"]), reason=r["reason"])
+            history[(order_id, item_id, endpoint)].append(
+                trusted(StatusChange, status=S(status), date=datetime.fromisoformat(date), reason=reason)
             )
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-        for r in await self.store.fetchall(
+        for order_id, item_id, endpoint, status in await self.store.fetchall(
             "SELECT order_id, item_id, endpoint, status FROM item_endpoints ORDER BY order_id, item_id, position"
         ):
-            key = (r["order_id"], r["item_id"], r["endpoint"])
-            endpoints[(r["order_id"], r["item_id"])].append(
-                ItemEndpoint(name=r["endpoint"], status=S(r["status"]), status_changes=history.get(key, []))
-            )
+            endpoints[(order_id, item_id)].append(trusted(
+                ItemEndpoint, name=endpoint, status=S(status),
+                status_changes=history.get((order_id, item_id, endpoint), []),
+            ))
         items: dict[str, list[OrderItem]] = defaultdict(list)
-        for r in await self.store.fetchall("SELECT order_id, item_id, data FROM items ORDER BY order_id, position"):
-            item = OrderItem.model_validate_json(r["data"])
-            item.endpoints = endpoints.get((r["order_id"], r["item_id"]), [])
-            items[r["order_id"]].append(item)
+        for order_id, item_id, data in await self.store.fetchall(
+            "SELECT order_id, item_id, data FROM items ORDER BY order_id, position"
+        ):
+            item = OrderItem.model_validate_json(data)
+            item.endpoints = endpoints.get((order_id, item_id), [])
+            items[order_id].append(item)
         orders = []
-        for r in await self.store.fetchall("SELECT id, body_hash, data FROM orders ORDER BY created_at, id"):
-            data = json.loads(r["data"])
-            data["items"] = items.get(r["id"], [])
-            orders.append((Order.model_validate(data), r["body_hash"]))
+        for order_id, body_hash, data in await self.store.fetchall(
+            "SELECT id, body_hash, data FROM orders ORDER BY created_at, id"
+        ):
+            order = Order.model_validate_json(data)
+            order.items = items.get(order_id, [])
+            orders.append((order, body_hash))
         return orders
 
     def _remember(self, order: Order, body_hash: str) -> None:

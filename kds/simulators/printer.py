@@ -18,6 +18,8 @@ Modes (`await printer.set_mode(...)`):
 * ``hang``         accepts and never reads (no status answer, nothing printed).
 * ``drop_mid_job`` reads `drop_after` bytes of the job, prints them, then resets the connection.
 * ``slow``         waits `delay` seconds before handling each received chunk.
+* ``stall``        answers status until the job starts, prints it, then never answers
+                   again (the client cannot know whether the job printed).
 
 `times=N` makes a mode apply to the next N connections only, then the printer
 is back online. `answers_status=False` models a printer that never answers
@@ -45,7 +47,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-MODES = ("online", "offline", "paper_out", "cover_open", "hang", "drop_mid_job", "slow")
+MODES = ("online", "offline", "paper_out", "cover_open", "hang", "drop_mid_job", "slow", "stall")
 
 ESC, GS, DLE, FS = 0x1B, 0x1D, 0x10, 0x1C
 EOT = 0x04
@@ -679,7 +681,8 @@ class VirtualPrinter:
                 self._hung.discard(writer)
             return
         started = _now()
-        decoder = EscPosDecoder(self.profile, on_status=lambda n: self._status(mode, n))
+        decoder = EscPosDecoder(self.profile)
+        decoder.on_status = lambda n: None if mode == "stall" and decoder.job_bytes else self._status(mode, n)
         complete = True
         while True:
             try:
