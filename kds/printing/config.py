@@ -88,6 +88,15 @@ class PrinterConfig(BaseModel):
         split_address(value)
         return value.strip()
 
+    @field_validator("fallback")
+    @classmethod
+    def _valid_fallback(cls, value: str | None) -> str | None:
+        # An endpoint name, or an address; a name is resolved when the daemon is built.
+        if value is not None:
+            value = value.strip()
+            split_address(value)
+        return value or None
+
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:

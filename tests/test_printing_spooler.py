@@ -1,0 +1,273 @@
+"""Printing end to end: the real daemon, its outbox and spooler, virtual printers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from kds.app import Daemon
+from kds.bus import Event
+from kds.printing.spooler import PrintSpooler
+from kds.simulators.printer import PrintedJob, VirtualPrinter
+
+from .util import base_config, order_body, wait_until
+
+FAST = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
+
+
+@pytest.fixture
+async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
+    vps = {name: VirtualPrinter(name=name) for name in ("grill", "bar", "spare")}
+    for vp in vps.values():
+        await vp.start()
+    yield vps
+    for vp in vps.values():
+        await vp.stop()
+
+
+@pytest.fixture
+def printer_options() -> dict[str, dict[str, Any]]:
+    """Extra printer settings per endpoint; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def config_data(tmp_path: Path, printers: dict[str, VirtualPrinter], printer_options: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def printer(name: str) -> dict[str, Any]:
+        return {"address": printers[name].address, **FAST, **printer_options.get(name, {})}
+
+    return base_config(tmp_path, endpoints=[
+        {"name": "grill", "display": True, "printer": printer("grill")},  # screen + printer
+        {"name": "cold", "display": True},
+        {"name": "bar", "printer": printer("bar")},  # printer only: auto-processed
+    ])
+
+
+def spooler(daemon: Daemon) -> PrintSpooler:
+    return next(c for c in daemon.components if isinstance(c, PrintSpooler))
+
+
+def history(daemon: Daemon, order_id: str, endpoint: str, item_id: int) -> list[str]:
+    order = daemon.service.get(order_id)
+    assert order is not None
+    ep = order.item(item_id).endpoint(endpoint)  # type: ignore[union-attr]
+    return [c.status.value for c in ep.status_changes]
+
+
+async def post(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/orders", json=body)
+    data = await response.json()
+    assert response.status == 201, data
+    return data
+
+
+def events(daemon: Daemon, type_: str) -> list[Event]:
+    seen: list[Event] = []
+    daemon.bus.subscribe(lambda e: seen.append(e) if e.type == type_ else None)
+    return seen
+
+
+def lines_after(job: PrintedJob, text: str) -> list[str]:
+    texts = [line.text for line in job.lines]
+    start = next(i for i, t in enumerate(texts) if text in t)
+    return texts[start:]
+
+
+async def test_ticket_has_everything_in_order_and_statuses_follow(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # The bytes that reach the printer decode to the order number, table, every item with its
+    # modifiers and comment, in order; the grill goes sent → delivered, the printer-only bar
+    # endpoint on to processed.
+    order = await post(client, order_body("p1"))
+    grill = (await printers["grill"].wait_for_jobs(1))[0]
+    bar = (await printers["bar"].wait_for_jobs(1))[0]
+    assert grill.complete and grill.cuts == 1
+    texts = [line.text for line in grill.lines]
+    assert texts[0] == "GRILL" and texts[1] == f"#{order['number']}" and texts[2] == "Table 5 / Terrace"
+    assert lines_after(grill, "2 x Cheeseburger")[:4] == [
+        "2 x Cheeseburger", "   + no onion", "   + extra cheese", "   ! medium rare",
+    ]
+    assert "Pilsner" not in grill.text and "Job " in grill.text
+    assert "1 x Pilsner" in bar.text and "Cheeseburger" not in bar.text
+    assert "REPRINT" not in grill.text + bar.text
+    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
+    assert history(daemon, order["id"], "bar", 2) == ["created", "sent", "delivered", "processed"]
+    await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
+    assert history(daemon, order["id"], "grill", 1) == ["created", "sent", "delivered"]
+
+
+async def test_void_and_transfer_tickets(client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]) -> None:
+    # A table change prints TRANSFER, a cancellation prints VOID with the cancelled items — where
+    # the ticket was printed before, and marked so no cook mistakes it for a new order.
+    order = await post(client, order_body("p2"))
+    await printers["grill"].wait_for_jobs(1)
+    await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
+    from kds.model import Location, TicketInfo
+
+    await daemon.service.update_ticket(order["id"], TicketInfo(name="Table 9", location=Location(table_name="9")))
+    transfer = (await printers["grill"].wait_for_jobs(2))[1]
+    assert transfer.lines[0].text.strip() == "TRANSFER" and transfer.lines[0].invert
+    assert "NOW AT: Table 9" in transfer.text and "2 x Cheeseburger" in transfer.text
+    response = await client.delete(f"/api/v1/orders/{order['id']}")
+    assert response.status in (200, 204)
+    void = (await printers["grill"].wait_for_jobs(3))[2]
+    assert void.lines[0].text.strip() == "VOID" and "VOID 2 x Cheeseburger" in void.text
+    assert f"#{order['number']}" in void.text
+    # (The bar's drink was auto-processed when its ticket printed: final, so the core does not
+    # cancel it and no VOID goes to the bar — see the printing report's request to the core.)
+
+
+async def test_offline_printer_comes_back_ticket_prints_once(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # Offline → failed after the configured attempts (still processable); back online →
+    # printed exactly once, failed → sent → delivered (→ processed: printer-only endpoint).
+    await printers["bar"].set_mode("offline")
+    order = await post(client, order_body("p3"))
+    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "failed")
+    assert daemon.service.get(order["id"]).item(2).endpoint("bar").is_processable  # type: ignore[union-attr]
+    state = next(p for p in spooler(daemon).printer_states() if p["endpoint"] == "bar")
+    assert state["state"] == "offline" and state["ok"] is False and state["queued"] == 1
+    await printers["bar"].set_mode("online")
+    jobs = await printers["bar"].wait_for_jobs(1)
+    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
+    assert history(daemon, order["id"], "bar", 2) == ["created", "failed", "sent", "delivered", "processed"]
+    assert len(printers["bar"].jobs) == 1 and "REPRINT" not in jobs[0].text
+    await wait_until(lambda: spooler(daemon).printer_states()[1]["state"] == "ok")
+
+
+@pytest.mark.parametrize(("mode", "state"), [("hang", "timeout"), ("paper_out", "paper_out"), ("cover_open", "cover_open")])
+async def test_faults_detected_within_timeout_published_and_in_metrics(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], mode: str, state: str
+) -> None:
+    # A hung printer is found out by its status timeout, paper out / cover open by its status;
+    # each is a printer.status event (the screens' banner), a snapshot state and a metric.
+    published = events(daemon, "printer.status")
+    await printers["grill"].set_mode(mode)
+    started = time.monotonic()
+    order = await post(client, order_body("p4"))
+    await wait_until(lambda: any(e.data["printer"]["state"] == state for e in published))
+    assert time.monotonic() - started < FAST["status_timeout"] + 2
+    event = next(e for e in published if e.data["printer"]["state"] == state)
+    assert event.data["printer"]["endpoint"] == "grill" and event.data["printer"]["ok"] is False
+    metrics = await (await client.get("/metrics")).text()
+    assert 'kds_printer_up{endpoint="grill"} 0.0' in metrics
+    assert f'kds_printer_state{{endpoint="grill",state="{state}"}} 1.0' in metrics
+    ready = await (await client.get("/readyz")).json()
+    assert ready["status"] == "degraded" and ready["components"]["printers"]["faults"] == ["grill"]
+    assert printers["grill"].jobs == []
+    await printers["grill"].set_mode("online")
+    job = (await printers["grill"].wait_for_jobs(1))[0]
+    assert "REPRINT" not in job.text  # nothing had been sent: a clean retry
+    await wait_until(lambda: published[-1].data["printer"]["state"] == "ok")
+    await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'kds_printer_up{endpoint="grill"} 1.0' in metrics
+    assert 'kds_print_jobs_total{endpoint="grill",result="printed"} 1.0' in metrics
+
+
+async def test_connection_dropped_mid_job_reprints_marked_reprint(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # The printer drops the connection while the ticket is being sent: it may have printed
+    # part of it, so the retry says REPRINT — never a second ticket that looks new.
+    await printers["bar"].set_mode("drop_mid_job", times=1, drop_after=40)
+    order = await post(client, order_body("p5"))
+    jobs = await printers["bar"].wait_for_jobs(2)
+    assert not jobs[0].complete and "REPRINT" not in jobs[0].text
+    assert jobs[1].complete and jobs[1].lines[0].text.strip() == "REPRINT" and "1 x Pilsner" in jobs[1].text
+    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
+    assert history(daemon, order["id"], "bar", 2) == ["created", "sent", "failed", "sent", "delivered", "processed"]
+
+
+class TestFallback:
+    @pytest.fixture
+    def printer_options(self, printers: dict[str, VirtualPrinter]) -> dict[str, dict[str, Any]]:
+        return {"bar": {"fallback": printers["spare"].address, "fallback_after": 2}}
+
+    async def test_fallback_takes_over_and_hands_back(
+        self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    ) -> None:
+        # The bar printer is out of paper: after 2 failures the ticket prints on the spare printer,
+        # the next ticket goes straight there; once the bar printer is back, tickets return to it.
+        await printers["bar"].set_mode("paper_out")
+        first = await post(client, order_body("f1"))
+        job = (await printers["spare"].wait_for_jobs(1))[0]
+        assert "BAR" in job.text and "1 x Pilsner" in job.text and "bar printer down" in job.text
+        await wait_until(lambda: history(daemon, first["id"], "bar", 2)[-1] == "processed")
+        assert spooler(daemon).printer_states()[1]["fallbackActive"] is True
+        await post(client, order_body("f2"))
+        await printers["spare"].wait_for_jobs(2)
+        assert printers["bar"].jobs == []
+        await printers["bar"].set_mode("online")
+        # The primary is probed again once retry_max has passed since the last check.
+        deadline = time.monotonic() + 5
+        n = 3
+        while not printers["bar"].jobs and time.monotonic() < deadline:
+            await post(client, order_body(f"f{n}"))
+            await wait_until(lambda: len(printers["spare"].jobs) + len(printers["bar"].jobs) >= n)
+            n += 1
+        assert printers["bar"].jobs, "tickets never returned to the bar printer"
+        assert spooler(daemon).printer_states()[1]["fallbackActive"] is False
+
+    async def test_fallback_must_be_a_printer(self, tmp_path: Path, printers: dict[str, VirtualPrinter]) -> None:
+        # A fallback naming an endpoint without a printer, or a malformed address, is refused up front.
+        from kds.config import ConfigError, settings_from_dict
+
+        def config(fallback: str) -> dict[str, Any]:
+            return base_config(tmp_path, routing={"default_endpoint": "grill"}, endpoints=[
+                {"name": "grill", "display": True, "printer": {"address": printers["grill"].address, "fallback": fallback}},
+                {"name": "cold", "display": True},
+            ])
+
+        with pytest.raises(ValueError, match="grill.printer.fallback: endpoint 'cold' has no printer"):
+            Daemon(settings_from_dict(config("cold")))
+        with pytest.raises(ConfigError, match="fallback"):
+            settings_from_dict(config("nowhere:"))
+
+
+async def test_hundred_tickets_queued_while_offline_print_in_order(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # 100 tickets for a printer that is offline for a while all print once it returns, in order,
+    # each exactly once, none marked REPRINT.
+    await printers["bar"].set_mode("offline")
+    numbers = []
+    for i in range(100):
+        body = order_body(f"h{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
+        numbers.append((await post(client, body))["number"])
+    await wait_until(lambda: spooler(daemon).queued("bar") == 100)
+    await printers["bar"].set_mode("online")
+    jobs = await printers["bar"].wait_for_jobs(100, timeout=60)
+    assert len(jobs) == 100
+    printed = [int(job.lines[1].text.lstrip("#")) for job in jobs]
+    assert printed == numbers
+    assert [f"1 x Drink {i}" in job.text for i, job in enumerate(jobs)] == [True] * 100
+    assert not any("REPRINT" in job.text for job in jobs)
+    await wait_until(lambda: spooler(daemon).queued("bar") == 0)
+
+
+async def test_websocket_snapshot_and_printer_events(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # Screens get the printers' states in the snapshot and each fault as it happens.
+    ws = await client.ws_connect("/api/v1/ws")
+    snapshot = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+    assert {p["endpoint"] for p in snapshot["printers"]} == {"grill", "bar"}
+    await printers["bar"].set_mode("paper_out")
+    await post(client, order_body("w1"))
+    while True:
+        message = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+        if message["type"] == "printer.status":
+            break
+    assert message["printer"]["endpoint"] == "bar" and message["printer"]["state"] == "paper_out"
+    assert message["printer"]["detail"] == "out of paper"
+    await ws.close()
