@@ -522,6 +522,7 @@ class VirtualPrinter:
         self.jobs: list[PrintedJob] = []
         self.discarded: list[PrintedJob] = []
         self.connections = 0
+        self.bytes_received = 0  # everything read, including jobs still in progress
         self.answers_status = answers_status
         self.mode = "online"
         self.times: int | None = None
@@ -692,6 +693,7 @@ class VirtualPrinter:
                 break
             if not data:
                 break
+            self.bytes_received += len(data)
             if mode == "slow":
                 await asyncio.sleep(self.delay)
             if mode == "drop_mid_job":

@@ -1,0 +1,110 @@
+"""Printing survives SIGKILL: queued tickets print after a restart, an interrupted one as REPRINT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kds.simulators.printer import VirtualPrinter
+
+from .util import KdsProcess, base_config, order_body, wait_until, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def bar() -> AsyncIterator[VirtualPrinter]:
+    async with VirtualPrinter(name="bar") as vp:
+        yield vp
+
+
+def kds_with_printer(tmp_path: Path, printer: VirtualPrinter, **options: Any) -> KdsProcess:
+    data = base_config(tmp_path, logging={"level": "info", "format": "json"}, endpoints=[
+        {"name": "grill", "display": True},
+        {"name": "cold", "display": True},
+        {"name": "bar", "printer": {"address": printer.address, "retry_initial": 0.05, "retry_max": 0.3,
+                                    "attempts": 2, "status_timeout": 1, **options}},
+    ])
+    return KdsProcess(write_config(tmp_path / "config.toml", data), tmp_path / "kds.sqlite3")
+
+
+async def bar_history(http: aiohttp.ClientSession, order_id: str) -> list[str]:
+    async with http.get(f"/api/v1/orders/{order_id}") as response:
+        order = await response.json()
+    item = next(i for i in order["items"] if i["endpoints"][0]["name"] == "bar")
+    return [c["status"] for c in item["endpoints"][0]["statusChanges"]]
+
+
+def drink(i: int) -> dict[str, Any]:
+    return order_body(f"c{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
+
+
+async def test_tickets_queued_at_sigkill_print_after_restart(tmp_path: Path, bar: VirtualPrinter) -> None:
+    # Ten tickets wait for an offline printer; kds is SIGKILLed; after the restart, with the
+    # printer back, all ten print once each, in order, and end processed. None is lost.
+    await bar.set_mode("offline")
+    kds = kds_with_printer(tmp_path, bar)
+    await asyncio.to_thread(kds.start)
+    try:
+        async with aiohttp.ClientSession(kds.url) as http:
+            orders = []
+            for i in range(10):
+                async with http.post("/api/v1/orders", json=drink(i)) as response:
+                    assert response.status == 201
+                    orders.append(await response.json())
+
+            async def all_failed() -> bool:
+                return all([(await bar_history(http, o["id"]))[-1] == "failed" for o in orders])
+
+            await wait_until(all_failed, timeout=10)
+        await asyncio.to_thread(kds.kill)
+        await bar.set_mode("online")
+        await asyncio.to_thread(kds.start)
+        jobs = await bar.wait_for_jobs(10, timeout=20)
+        assert [job.lines[1].text for job in jobs] == [f"#{o['number']}" for o in orders]
+        assert not any("REPRINT" in job.text for job in jobs)
+        async with aiohttp.ClientSession(kds.url) as http:
+            async def all_processed() -> bool:
+                return all([(await bar_history(http, o["id"]))[-1] == "processed" for o in orders])
+
+            await wait_until(all_processed, timeout=10)
+            assert await bar_history(http, orders[0]["id"]) == ["created", "failed", "sent", "delivered", "processed"]
+        assert len(bar.jobs) == 10
+    finally:
+        await asyncio.to_thread(kds.kill)
+
+
+async def test_ticket_interrupted_by_sigkill_reprints_marked_reprint(tmp_path: Path, bar: VirtualPrinter) -> None:
+    # kds is killed after writing a ticket but before the printer confirmed it: after the restart
+    # the ticket prints again, marked REPRINT — once plus a marked copy, never a silent duplicate.
+    await bar.set_mode("stall")
+    kds = kds_with_printer(tmp_path, bar, status_timeout=30)
+    await asyncio.to_thread(kds.start)
+    try:
+        async with aiohttp.ClientSession(kds.url) as http:
+            async with http.post("/api/v1/orders", json=drink(1)) as response:
+                order = await response.json()
+            await wait_until(lambda: bar.bytes_received > 100, timeout=10)
+            assert (await bar_history(http, order["id"]))[-1] == "sent"
+        await asyncio.to_thread(kds.kill)
+        first = (await bar.wait_for_jobs(1))[0]
+        assert "1 x Drink 1" in first.text and "REPRINT" not in first.text
+        await bar.set_mode("online")
+        await asyncio.to_thread(kds.start)
+        second = (await bar.wait_for_jobs(2, timeout=20))[1]
+        assert second.lines[0].text.strip() == "REPRINT" and "1 x Drink 1" in second.text
+        assert f"#{order['number']}" in second.text
+        async with aiohttp.ClientSession(kds.url) as http:
+            async def processed() -> bool:
+                return (await bar_history(http, order["id"]))[-1] == "processed"
+
+            await wait_until(processed, timeout=10)
+            assert await bar_history(http, order["id"]) == ["created", "sent", "delivered", "processed"]
+        assert len(bar.jobs) == 2
+    finally:
+        await asyncio.to_thread(kds.kill)
