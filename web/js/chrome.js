@@ -64,7 +64,7 @@ export function soundControls(sound) {
   const toggle = h("button.sound-toggle", { type: "button", onclick: () => sound.toggle() });
   const enable = h("button.enable-sound", { type: "button", onclick: () => sound.unlock() });
   const sync = () => {
-    toggle.textContent = sound.enabled ? `🔔 ${t("soundOn")}` : `🔕 ${t("soundOff")}`;
+    toggle.textContent = sound.enabled ? t("soundOn") : t("soundOff");
     toggle.setAttribute("aria-pressed", sound.enabled ? "true" : "false");
     enable.textContent = t("enableSound");
     enable.hidden = !sound.blocked;

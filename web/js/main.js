@@ -29,7 +29,8 @@ async function loadSettings(chrome) {
       chrome.setConnected(true);
       return { ui: { ...UI_DEFAULTS, ...ui }, endpoints: endpoints.items || [] };
     } catch (err) {
-      chrome.setConnected(false);
+      // A screen without the right token must say so, not look like a network fault.
+      chrome.setConnected(false, err.status === 401 || err.status === 403 ? err.message : null);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

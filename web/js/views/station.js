@@ -60,7 +60,7 @@ export function createStationView(ctx) {
         placeBadge(order),
         timer,
         who ? h("div.who", { text: who }) : null,
-        h("div.state", { text: tStatus(status || "unknown") }),
+        h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
       ),
       h(
         "ol.items",
@@ -212,7 +212,7 @@ export function createStationView(ctx) {
     const printer = feed.printers.get(endpoint);
     const bad = printer && printer.ok === false;
     printerState.hidden = !bad;
-    printerState.textContent = bad ? `🖨 ${printer.state || ""} ${printer.detail || ""}`.trim() : "";
+    printerState.textContent = bad ? `${t("printer")}: ${printer.state || ""} ${printer.detail || ""}`.trim() : "";
   }
 
   function visibleIds() {
