@@ -56,7 +56,7 @@ def portos_auth() -> dict[str, Any]:
 
 @pytest.fixture
 def config_data(tmp_path: Path, sim: PortosSimulator, portos_auth: dict[str, Any]) -> dict[str, Any]:
-    source = {"type": "portos", "base_url": sim.url, **portos_auth, **FAST}
+    source = {"type": "portos", "base_url": sim.url, **FAST, **portos_auth}
     return base_config(tmp_path, sources=[{"type": "native"}, source])
 
 
@@ -296,3 +296,20 @@ async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(
     assert [o.id for o in kds_orders(second)][0] == order.id
     assert sim.history(order.external_id, 1, "grill") == ["created", "sent", "delivered", "processed"]
     assert histories_match(sim, second)
+
+
+@pytest.mark.parametrize(
+    "portos_auth", [{"token": TOKEN, "poll_interval": "60s", "webhook_secret": "hook-secret"}], ids=["webhook"]
+)
+async def test_signed_webhook_brings_the_order_before_the_next_poll(
+    client: TestClient, daemon: Daemon, sim: PortosSimulator
+) -> None:
+    # With a 60 s poll interval only the webhook can bring the order in time; a bad signature is refused.
+    source = portos(daemon)
+    await wait_until(lambda: source.poll_count >= 1)
+    sim.set_webhook(f"http://127.0.0.1:{client.port}/hooks/portos/portos", "hook-secret")
+    sim.create_ticket([{"pluCode": 101}])
+    await wait_until(lambda: len(kds_orders(daemon)) == 1)
+    assert source.webhooks == 1 and sim.webhooks_sent == [("order.created", 202)]
+    bad = await client.post("/hooks/portos/portos", data=b"{}", headers={"X-PORTOS-WEBHOOK-SIGNATURE": "00"})
+    assert bad.status == 401 and source.webhooks == 1

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import structlog
 from aiohttp import web
 
@@ -140,6 +141,10 @@ class PortosSimulator:
         self._last_changed: list[tuple[int, str, str]] = []
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self.webhook_url: str | None = None
+        self.webhook_secret: str = ""
+        self.webhooks_sent: list[tuple[str, int]] = []  # (event, HTTP status or 0 when unreachable)
+        self._webhook_tasks: set[asyncio.Task[None]] = set()
         self.app = self._build_app()
         if demo_catalog:
             self._load_demo_catalog()
@@ -162,8 +167,38 @@ class PortosSimulator:
         await self._runner.setup()
         await self._listen()
 
+    def set_webhook(self, url: str | None, secret: str = "") -> None:
+        """Deliver order webhooks (signed with X-PORTOS-WEBHOOK-SIGNATURE) to `url`."""
+        self.webhook_url, self.webhook_secret = url, secret
+
+    def _fire_webhook(self, event: str, order_id: str) -> None:
+        if self.webhook_url is None:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._send_webhook(event, order_id))
+        except RuntimeError:
+            return
+        self._webhook_tasks.add(task)
+        task.add_done_callback(self._webhook_tasks.discard)
+
+    async def _send_webhook(self, event: str, order_id: str) -> None:
+        body = json.dumps({"event": event, "data": {"id": order_id}, "date": _now_iso()}).encode()
+        signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": JSON, "X-PORTOS-WEBHOOK-SIGNATURE": signature}
+        status = 0
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(self.webhook_url or "", data=body, headers=headers) as resp:
+                    status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            pass  # PORTOS does not retry here either; the poll is the net
+        self.webhooks_sent.append((event, status))
+        await self._notify()
+
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
+        for task in list(self._webhook_tasks):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -457,6 +492,7 @@ class PortosSimulator:
         }
         self.orders[order["id"]] = order
         self._schedule_notify()
+        self._fire_webhook("order.created", order["id"])
         return order
 
     def delete_order(self, order_id: str) -> None:
@@ -465,6 +501,7 @@ class PortosSimulator:
             raise KeyError(order_id)
         self.deleted_orders.add(order_id)
         self._schedule_notify()
+        self._fire_webhook("order.deleted", order_id)
 
     def _schedule_notify(self) -> None:
         try:

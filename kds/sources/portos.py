@@ -28,6 +28,9 @@ endpoints:
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import random
 import weakref
@@ -38,6 +41,7 @@ from urllib.parse import quote
 
 import aiohttp
 import structlog
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from yarl import URL
@@ -85,6 +89,8 @@ class Config(BaseModel):
     # Which PORTOS endpoints this kds processes (empty: all), and renames to kds endpoints.
     endpoints: list[str] = Field(default_factory=list)
     endpoint_map: dict[str, str] = Field(default_factory=dict)
+    # Optional PORTOS webhooks (X-PORTOS-WEBHOOK-SIGNATURE): each one triggers a poll at once.
+    webhook_secret: SecretStr | None = None
     # Write-back.
     writeback_retry: Duration = 0.5
     writeback_max_backoff: Duration = 30.0
@@ -632,6 +638,30 @@ class PortosSource(Poller):
         self._skipped: set[str] = set()
         self._items: OrderedDict[str, dict[int, list[str]]] = OrderedDict()
         self._last_reconcile: float | None = None
+        self.webhooks = 0
+        if config.webhook_secret is not None:
+            ctx.add_routes([web.post(self.webhook_path, self._handle_webhook)])
+
+    @property
+    def webhook_path(self) -> str:
+        """Where PORTOS delivers webhooks for this source (configure it in PORTOS's back office)."""
+        return f"/hooks/portos/{self.config.name}"
+
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        """A signed PORTOS webhook: poll now (the poll stays the source of truth)."""
+        assert self.config.webhook_secret is not None
+        body = await request.read()
+        given = request.headers.get("X-PORTOS-WEBHOOK-SIGNATURE", "").strip()
+        digest = hmac.new(self.config.webhook_secret.get_secret_value().encode(), body, hashlib.sha256).digest()
+        # The encoding of the signature is not documented: accept hex or base64.
+        if not given or not (
+            hmac.compare_digest(given.lower(), digest.hex()) or hmac.compare_digest(given, base64.b64encode(digest).decode())
+        ):
+            log.warning("portos.webhook_rejected", source=self.config.name, reason="bad signature")
+            return web.json_response({"error": "unauthorized", "detail": "bad webhook signature"}, status=401)
+        self.webhooks += 1
+        self.poll_now()
+        return web.json_response({"status": "accepted"}, status=202)
 
     async def start(self) -> None:
         """Open the client, resume write-backs and unprocessed raw orders, start polling."""
