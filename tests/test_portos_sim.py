@@ -208,3 +208,13 @@ async def test_wait_for_wakes_on_change(sim: PortosSimulator) -> None:
     await asyncio.sleep(0)
     sim.create_ticket([{"pluCode": 1}])
     await asyncio.wait_for(waiter, 5)
+
+
+async def test_feed_acts_like_a_till(sim: PortosSimulator) -> None:
+    # The demo feed keeps producing orders for known PLUs (for `kds demo`).
+    task = asyncio.create_task(sim.feed(0.001, seed=7))
+    try:
+        await sim.wait_for(lambda: len(sim.orders) >= 5)
+    finally:
+        task.cancel()
+    assert all(i["plu"]["code"] in sim.plus for o in sim.orders.values() for i in o["items"])

@@ -319,6 +319,38 @@ class PortosSimulator:
         self.add_plu(105, "Cesnaková polievka", [], category="FOD", course_number=1)
         self.add_plu(106, "Steak s prílohou", ["grill", "kitchen"], category="FOD", course_number=2)
 
+    async def feed(self, every: float, *, seed: int | None = None, max_open: int = 6) -> None:
+        """Act like a busy till (for `kds demo`): open tickets, add rounds, close tickets, forever."""
+        import random
+
+        rng = random.Random(seed)
+        if not self.plus:
+            self._load_demo_catalog()
+        codes = sorted(self.plus)
+        tables = [("Sála", str(n)) for n in range(1, 9)] + [("Terasa", str(n)) for n in range(1, 5)]
+        comments = [None, None, None, "bez cibule", "extra pikantné", "alergia: orechy", "medium rare"]
+        while True:
+            await asyncio.sleep(every)
+            open_ = [t for t in self.tickets.values() if t["state"] == "open"]
+            roll = rng.random()
+            items = [
+                {"pluCode": rng.choice(codes), "quantity": rng.choice([1, 1, 1, 2, 3]), "comment": rng.choice(comments)}
+                for _ in range(rng.randint(1, 4))
+            ]
+            if open_ and (len(open_) >= max_open or roll < 0.25):
+                self.close_ticket(rng.choice(open_)["id"])
+            elif open_ and roll < 0.5:
+                self.add_items(rng.choice(open_)["id"], items)
+            else:
+                takeaway = rng.random() < 0.3
+                zone, table = rng.choice(tables)
+                self.create_ticket(
+                    items,
+                    name=f"Objednávka {len(self.tickets) + 1}" if takeaway else f"Stôl {table}",
+                    location=None if takeaway else {"zoneName": zone, "tableName": table},
+                    purchase_type="takeAway" if takeaway else "walkIn",
+                )
+
     # ------------------------------------------------------------------ tickets → orders
 
     def _ticket_item(self, raw: dict[str, Any], used_ids: set[int]) -> dict[str, Any]:
@@ -1018,6 +1050,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds an issued token is valid")
     parser.add_argument("--default-endpoint", default="kitchen", help="DefaultOrderEndpointName of device P01")
     parser.add_argument("--no-demo-catalog", action="store_true", help="start without the demo PLUs")
+    parser.add_argument("--feed", type=float, default=0.0, metavar="SECONDS",
+                        help="act like a busy till: a ticket change every SECONDS (0: off)")
     parser.set_defaults(func=_run_cli)
 
 
@@ -1039,7 +1073,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         await sim.start()
         print(f"PORTOS simulator at {sim.url} (control routes under {sim.root}/_sim/)", flush=True)
         try:
-            await asyncio.Event().wait()
+            await (sim.feed(args.feed) if args.feed > 0 else asyncio.Event().wait())
         finally:
             await sim.stop()
 
