@@ -76,8 +76,9 @@ class TokenBucket:
         self._refill()
         now = self._clock()
         wait = max(0.0, self._blocked_until - now)
-        if self._tokens < 1:
-            wait = max(wait, (1 - self._tokens) / self.rate)
+        if self._tokens < 1 - 1e-9:
+            # Never wait less than a millisecond: float dust must not spin the loop.
+            wait = max(wait, (1 - self._tokens) / self.rate, 0.001)
         return wait
 
     async def acquire(self) -> None:
@@ -85,7 +86,7 @@ class TokenBucket:
         async with self._lock:
             while (wait := self.delay()) > 0:
                 await self._sleep(wait)
-            self._tokens -= 1
+            self._tokens = max(0.0, self._tokens - 1)
             self.acquired += 1
 
     def penalize(self, retry_after: float | None = None) -> float:
