@@ -97,8 +97,8 @@ let current = LABELS.en;
 
 /** Choose the language: `?lang=` wins over the configured one; unknown → en. */
 export function setLanguage(configured) {
-  const wanted = new URLSearchParams(location.search).get("lang") || configured || "en";
-  const lang = LANGUAGES.includes(wanted) ? wanted : "en";
+  const asked = new URLSearchParams(location.search).get("lang");
+  const lang = [asked, configured, "en"].find((l) => LANGUAGES.includes(l));
   current = LABELS[lang];
   document.documentElement.lang = lang;
   return lang;
