@@ -3,8 +3,8 @@
 
 import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
-import { byAge, fingerprint, isOpen, isReady, readyAt, userName } from "../orders.js";
-import { ageSeconds, everySecond, placeBadge, statusChip } from "./common.js";
+import { byAge, fingerprint, isOpen, isReady, readyAt } from "../orders.js";
+import { ageSeconds, everySecond, metaLine, placeBadge, statusChip } from "./common.js";
 
 export function createBoardView(ctx) {
   const { chrome, feed, ui } = ctx;
@@ -40,7 +40,7 @@ export function createBoardView(ctx) {
     const age = h("span.age");
     const ready = !isOpen(order, null);
     const status = order.status || "unknown";
-    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const who = metaLine(order);
     const el = h(
       `div.row.s-${status}${ready ? ".ready" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status } },

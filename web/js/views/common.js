@@ -2,20 +2,23 @@
 
 import { formatElapsed, formatQuantity, h } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
-import { placeOf } from "../orders.js";
+import { placeOf, userName } from "../orders.js";
 
 /** The table / take-away / delivery badge. */
 export function placeBadge(order) {
   const place = placeOf(order);
   if (place.type === "takeAway") return h("span.badge.place.takeaway", { text: t("takeAway") });
   if (place.type === "delivery") return h("span.badge.place.delivery", { text: t("delivery") });
-  if (place.table) {
-    const label = place.zone ? `${place.zone} · ${t("table")} ${place.table}` : `${t("table")} ${place.table}`;
-    return h("span.badge.place.table", { text: label });
-  }
+  if (place.table) return h("span.badge.place.table", { text: `${t("table")} ${place.table}` });
   if (place.name) return h("span.badge.place.ticket", { text: place.name });
   if (place.type === "walkIn") return h("span.badge.place.walkin", { text: t("walkIn") });
   return null;
+}
+
+/** The small line under the number: zone, server, device. */
+export function metaLine(order) {
+  const place = placeOf(order);
+  return [place.table ? place.zone : null, userName(order), order.deviceName].filter(Boolean).join(" · ");
 }
 
 /** Seconds since the order was created. */

@@ -4,8 +4,8 @@
 import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
-import { FINAL, byAge, fingerprint, isOpen, itemEndpoints, userName } from "../orders.js";
-import { everySecond, itemLine, placeBadge, statusChip, tickTimer, withCourses } from "./common.js";
+import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
+import { everySecond, itemLine, metaLine, placeBadge, statusChip, tickTimer, withCourses } from "./common.js";
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
@@ -22,16 +22,14 @@ export function createExpoView(ctx) {
     const done = eps.filter((ep) => FINAL.has(ep.status)).length;
     const ready = done === eps.length;
     const timer = h("span.timer");
-    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const who = metaLine(order);
     const el = h(
       `article.card.expo-card${ready ? ".all-ready" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status: order.status || "" } },
       h(
         "header.card-head",
         null,
-        h("span.num", { text: `#${order.number}` }),
-        placeBadge(order),
-        timer,
+        h("div.head-top", null, h("span.num", { text: `#${order.number}` }), placeBadge(order), timer),
         who ? h("div.who", { text: who }) : null,
       ),
       h(

@@ -5,8 +5,8 @@ import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t, tStatus } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
-import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable, userName } from "../orders.js";
-import { everySecond, itemLine, placeBadge, tickTimer, withCourses } from "./common.js";
+import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable } from "../orders.js";
+import { everySecond, itemLine, metaLine, placeBadge, tickTimer, withCourses } from "./common.js";
 
 const MIN_COLUMN = 290;
 const GAP = 10;
@@ -48,17 +48,14 @@ export function createStationView(ctx) {
     const items = itemsAt(order, endpoint);
     const status = order.endpointStatuses ? order.endpointStatuses[endpoint] : null;
     const timer = h("span.timer");
-    const who = [userName(order), order.deviceName].filter(Boolean).join(" · ");
+    const who = metaLine(order);
     const el = h(
       `article.card.st-${status || "unknown"}`,
       { dataset: { id: order.id, number: String(order.number), status: status || "" } },
       h(
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
-        h("span.slot"),
-        h("span.num", { text: `#${order.number}` }),
-        placeBadge(order),
-        timer,
+        h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order), timer),
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
       ),
