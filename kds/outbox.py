@@ -51,9 +51,10 @@ class Outbox:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._handlers: dict[str, Handler] = {}
+        # (kind, target) → handler; target None handles every target of the kind.
+        self._handlers: dict[tuple[str, str | None], Handler] = {}
         self._next_id = 1
-        self._unclaimed: dict[str, list[OutboxEntry]] = {}
+        self._unclaimed: list[OutboxEntry] = []
         self.pending_count = 0
 
     async def start(self) -> None:
@@ -78,20 +79,27 @@ class Outbox:
         """Nothing to release: pending rows stay in the store."""
 
     def health(self) -> dict[str, Any]:
-        unclaimed = {k: len(v) for k, v in self._unclaimed.items() if v}
+        unclaimed: dict[str, int] = {}
+        for entry in self._unclaimed:
+            unclaimed[f"{entry.kind}:{entry.target}"] = unclaimed.get(f"{entry.kind}:{entry.target}", 0) + 1
         return {"ok": True, "pending": self.pending_count, "unclaimed": unclaimed}
 
-    def subscribe(self, kind: str, handler: Handler) -> None:
-        """Hand every entry of `kind` to `handler`, starting with those already pending."""
-        if kind in self._handlers:
-            raise RuntimeError(f"outbox kind {kind!r} already has a consumer")
-        self._handlers[kind] = handler
-        for entry in self._unclaimed.pop(kind, []):
-            handler(entry)
+    def subscribe(self, kind: str, handler: Handler, target: str | None = None) -> None:
+        """Hand every entry of `kind` (for `target`, or any target) to `handler`.
 
-    def unsubscribe(self, kind: str) -> None:
+        Entries already pending are handed over at once, in id order.
+        """
+        key = (kind, target)
+        if key in self._handlers:
+            raise RuntimeError(f"outbox kind {kind!r} (target {target!r}) already has a consumer")
+        self._handlers[key] = handler
+        waiting, self._unclaimed = self._unclaimed, []
+        for entry in waiting:
+            self._dispatch(entry)
+
+    def unsubscribe(self, kind: str, target: str | None = None) -> None:
         """Stop handing out entries of `kind` (they stay pending)."""
-        self._handlers.pop(kind, None)
+        self._handlers.pop((kind, target), None)
 
     def stage(self, write: Write, kind: str, target: str, order_id: str | None, payload: dict[str, Any]) -> OutboxEntry:
         """Add an entry to `write`; hand it out with `published()` after the commit."""
@@ -110,9 +118,9 @@ class Outbox:
             self._dispatch(entry)
 
     def _dispatch(self, entry: OutboxEntry) -> None:
-        handler = self._handlers.get(entry.kind)
+        handler = self._handlers.get((entry.kind, entry.target)) or self._handlers.get((entry.kind, None))
         if handler is None:
-            self._unclaimed.setdefault(entry.kind, []).append(entry)
+            self._unclaimed.append(entry)
             return
         try:
             handler(entry)

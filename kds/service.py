@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 import json
 import uuid
 from collections import defaultdict
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -31,10 +33,14 @@ from .config import Settings
 from .errors import ConflictError, InvalidTransition, NotFound
 from .model import (
     ItemEndpoint,
+    Location,
     Order,
     OrderIn,
     OrderItem,
     OrderStatus,
+    Plu,
+    PurchaseType,
+    Quantity,
     StatusChange,
     TicketInfo,
     trusted,
@@ -204,23 +210,21 @@ class KitchenService:
             "SELECT order_id, item_id, endpoint, status FROM item_endpoints ORDER BY order_id, item_id, position"
         ):
             endpoints[(order_id, item_id)].append(trusted(
-                ItemEndpoint, name=endpoint, status=S(status),
+                ItemEndpoint, name=_shared(endpoint), status=S(status),
                 status_changes=history.get((order_id, item_id, endpoint), []),
             ))
         items: dict[str, list[OrderItem]] = defaultdict(list)
         for order_id, item_id, data in await self.store.fetchall(
             "SELECT order_id, item_id, data FROM items ORDER BY order_id, position"
         ):
-            item = OrderItem.model_validate_json(data)
-            item.endpoints = endpoints.get((order_id, item_id), [])
-            items[order_id].append(item)
+            items[order_id].append(_item_from_row(json.loads(data), endpoints.get((order_id, item_id), [])))
         orders = []
-        for order_id, body_hash, data in await self.store.fetchall(
-            "SELECT id, body_hash, data FROM orders ORDER BY created_at, id"
+        for order_id, body_hash, data, updated_at in await self.store.fetchall(
+            "SELECT id, body_hash, data, updated_at FROM orders ORDER BY created_at, id"
         ):
-            order = Order.model_validate_json(data)
-            order.items = items.get(order_id, [])
-            orders.append((order, body_hash))
+            header = json.loads(data)
+            header["updated_at"] = updated_at  # status changes touch only the column
+            orders.append((_order_from_row(header, items.get(order_id, [])), body_hash))
         return orders
 
     def _remember(self, order: Order, body_hash: str) -> None:
@@ -361,7 +365,7 @@ class KitchenService:
         write.add(META_UPSERT, (_NUMBER_KEY, str(self._next_number)))
         write.add(
             ITEM_INSERT,
-            *[(order.id, item.id, pos, item.model_dump_json(exclude={"endpoints"})) for pos, item in enumerate(order.items)],
+            *[(order.id, item.id, pos, _item_json(item)) for pos, item in enumerate(order.items)],
         )
         write.add(
             ITEM_ENDPOINT_UPSERT,
@@ -698,7 +702,67 @@ def _all_final(order: Order) -> bool:
 
 def _header_json(order: Order) -> str:
     """The order without its items (they have rows of their own) or derived fields."""
-    return order.model_dump_json(by_alias=True, exclude=_HEADER_EXCLUDE)
+    return order.model_dump_json(exclude=_HEADER_EXCLUDE)
+
+
+def _item_json(item: OrderItem) -> str:
+    """An item without its endpoints (they have rows of their own)."""
+    return item.model_dump_json(exclude={"endpoints"})
+
+
+def _shared(text: str | None) -> str | None:
+    """One copy of text that repeats across orders (product names, modifiers, endpoints)."""
+    if text is None or len(text) > 64:
+        return text
+    return sys.intern(text)
+
+
+def _item_from_row(data: dict[str, Any], endpoints: list[ItemEndpoint]) -> OrderItem:
+    """The inverse of `_item_json`, for rows kds wrote itself."""
+    quantity, plu = data["quantity"], data["plu"]
+    return trusted(
+        OrderItem,
+        id=data["id"],
+        plu=trusted(
+            Plu, name=_shared(plu["name"]), code=plu["code"],
+            stock_name=_shared(plu["stock_name"]), group=_shared(plu["group"]),
+        ),
+        quantity=trusted(Quantity, amount=Decimal(str(quantity["amount"])), unit=_shared(quantity["unit"])),
+        comment=_shared(data["comment"]),
+        course_number=data["course_number"],
+        modifiers=[_shared(m) for m in data["modifiers"]],
+        endpoints=endpoints,
+    )
+
+
+def _order_from_row(data: dict[str, Any], items: list[OrderItem]) -> Order:
+    """The inverse of `_header_json`, for rows kds wrote itself."""
+    ticket = data["ticket"]
+    location = ticket["location"]
+    return trusted(
+        Order,
+        id=data["id"],
+        number=data["number"],
+        source=_shared(data["source"]),
+        external_id=data["external_id"],
+        device_name=_shared(data["device_name"]),
+        user=data["user"],
+        ticket=trusted(
+            TicketInfo,
+            id=ticket["id"],
+            name=ticket["name"],
+            location=None if location is None else trusted(
+                Location, zone_name=_shared(location["zone_name"]), table_name=_shared(location["table_name"])
+            ),
+            purchase_type=PurchaseType(ticket["purchase_type"]),
+            customer=ticket["customer"],
+            version=ticket["version"],
+        ),
+        items=items,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        version=data["version"],
+    )
 
 
 _HEADER_EXCLUDE = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}

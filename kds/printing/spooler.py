@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..model import OrderStatus, utcnow
+from ..model import Order, OrderStatus, utcnow
 from .config import PrinterConfig, split_address
 from .render import Ticket, TicketKind, TicketRenderer
 from .transport import PrinterFault, PrinterStatus, probe, send_job
@@ -319,9 +319,9 @@ class PrintSpooler:
 
     async def _attempt(self, queue: PrinterQueue, job: PrintJob) -> bool:
         """Try the head job once; True when it is done (printed, or nothing left to print)."""
-        order = self.service.get(job.order_id)
+        order = self.service.get(job.order_id) or await self._archived(job.order_id)
         if order is None:
-            # Archived or deleted: there is nothing left to render from.
+            # Gone from the live view and the archive: nothing left to render from.
             log.error("print.order_gone", endpoint=queue.name, entry=job.entry.id, order=job.order_id)
             self._metrics.jobs.labels(queue.name, "dropped").inc()
             await self.outbox.complete(job.entry.id, error="order no longer available")
@@ -368,6 +368,15 @@ class PrintSpooler:
             return False
         await self._printed(queue, job, target, status, item_ids)
         return True
+
+    async def _archived(self, order_id: str) -> Order | None:
+        """An order archived while its ticket waited (e.g. a VOID during a long outage)."""
+        try:
+            data = await self.service.get_archived(order_id)
+            return Order.model_validate(data) if data is not None else None
+        except Exception as err:  # noqa: BLE001 - treated as gone
+            log.warning("print.archive_read_failed", order=order_id, error=repr(err))
+            return None
 
     async def _pick_target(self, queue: PrinterQueue, job: PrintJob) -> _Target:
         fallback = queue.fallback

@@ -1,0 +1,868 @@
+"""The ready2order source: table-order webhooks, a safety-net poll, 60 requests a minute.
+
+ready2order (seed 001) pushes `orderItem.created / cancelled / transferred`
+webhooks that carry only resource ids; item details come from the table-orders
+API (`GET /v1/orders`). How kds handles them:
+
+* **webhook** — `POST /hooks/ready2order/{secret}`: a wrong secret is a 404 and
+  nothing is stored; otherwise the raw body goes to the durable inbox (dedupe
+  key: the event id, else a hash of the body, so a retried delivery is kept
+  once) and the answer is 202 at once. A worker processes inbox entries in
+  order; entries left from before a crash are processed on start.
+* **created** — the ids wait for the next fetch. One fetch of the open table
+  orders (paged) serves every pending webhook at once, which is what keeps a
+  burst of 200 webhooks to a handful of requests. New items of one table are
+  held for `group_window` and become one kitchen ticket (items of one order
+  group, or created within the window of each other, stay together).
+* **cancelled** — known items go to processSkipped (VOID where printed); an
+  item still held is dropped; an id not seen yet is remembered, so a cancel
+  that overtakes its create still ends with nothing on the screens.
+* **transferred** — the kds order gets the new table (TRANSFER where printed).
+* **product / productGroup events** — update the catalogue kds routes by.
+* **poll** — every `poll_interval` the same fetch runs as a safety net: items a
+  lost webhook never announced are picked up, table changes are applied.
+  Absence from the open list is never read as a cancel: billed items leave it too.
+* **rate limit** — every request takes a token from one bucket per account
+  token (60 a minute); a 429 blocks the bucket for `Retry-After`.
+
+Webhook payloads are not fixed by the seed, so the reader accepts the
+plausible shapes (`resource` arrays of ids or objects, `ids`, `order_ids`,
+nested `data`) and logs — never drops — what it cannot read: the raw event
+stays in the inbox with the reason, and a poll runs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ..config import Duration
+from ..errors import ConflictError, KdsError, NotFound
+from ..model import MAX_TEXT, Location, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
+from ..states import FINAL
+from .base import Poller, SourceContext, SourceUnavailable
+from .ratelimit import TokenBucket, parse_retry_after
+
+log = structlog.get_logger(__name__)
+
+WRITES_BACK = False
+MAX_PAGES = 200
+TOMBSTONES = 10_000
+ITEM_EVENTS = ("orderItem.created", "orderItem.cancelled", "orderItem.transferred")
+CATALOG_EVENTS = (
+    "product.created", "product.updated", "product.deleted",
+    "productGroup.created", "productGroup.updated", "productGroup.deleted",
+)  # fmt: skip
+
+
+class Config(BaseModel):
+    """[[sources]] type = "ready2order"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ready2order"] = "ready2order"
+    name: str = Field(default="ready2order", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    base_url: str = "https://api.ready2order.com/v1"
+    # The account token (Bearer), or a file holding it (written by `kds ready2order connect`).
+    account_token: SecretStr | None = None
+    account_token_file: str | None = None
+    # The secret part of the webhook URL: /hooks/ready2order/{webhook_secret}.
+    webhook_secret: SecretStr = Field(min_length=16)
+    group_window: Duration = 3.0
+    poll_interval: Duration = 30.0
+    catalog_refresh: Duration = 900.0
+    rate_limit: int = Field(default=60, ge=1)
+    rate_period: Duration = 60.0
+    page_size: int = Field(default=100, ge=1, le=250)
+    request_timeout: Duration = 10.0
+    max_backoff: Duration = 60.0
+    # Training-mode orders: "ignore" them, or "mark" them on the ticket.
+    training: Literal["ignore", "mark"] = "ignore"
+    # How many fetches an announced item may be missing from before its webhook is closed.
+    missing_fetches: int = Field(default=3, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Config:
+        if (self.account_token is None) == (self.account_token_file is None):
+            raise ValueError("set exactly one of account_token or account_token_file (see `kds ready2order connect`)")
+        return self
+
+    def token(self) -> str:
+        """The account token (read from its file when configured so)."""
+        if self.account_token is not None:
+            return self.account_token.get_secret_value()
+        try:
+            text = Path(self.account_token_file or "").read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise SourceUnavailable(f"cannot read account_token_file: {err}") from err
+        if not text:
+            raise SourceUnavailable("account_token_file is empty")
+        return text
+
+    @property
+    def hook_path(self) -> str:
+        """The webhook route (one per source name)."""
+        base = "ready2order" if self.name == "ready2order" else self.name
+        return f"/hooks/{base}/{{secret}}"
+
+
+# --------------------------------------------------------------------------- the API client
+
+
+class Ready2OrderClient:
+    """Bearer-authenticated, rate-limited calls to the ready2order API."""
+
+    def __init__(self, config: Config, bucket: TokenBucket) -> None:
+        self.config = config
+        self.bucket = bucket
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0
+
+    async def start(self) -> None:
+        """Open the HTTP session."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
+
+    async def stop(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, path: str, params: dict[str, Any] | None = None, *, attempts: int = 4) -> Any:
+        """GET `path` as JSON; waits for the bucket, honours 429; SourceUnavailable otherwise."""
+        assert self._session is not None, "client not started"
+        url = f"{self.config.base_url}{path}"
+        headers = {"Authorization": f"Bearer {self.config.token()}", "Accept": "application/json"}
+        for _ in range(attempts):
+            await self.bucket.acquire()
+            self.requests += 1
+            try:
+                async with self._session.get(url, params=params, headers=headers) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                raise SourceUnavailable(f"ready2order unreachable: {type(err).__name__} {err}") from err
+            if status == 429:
+                wait = self.bucket.penalize(retry_after)
+                log.warning("ready2order.throttled", path=path, retry_after=wait)
+                continue
+            self.bucket.succeeded()
+            if status in (401, 403):
+                raise SourceUnavailable(f"ready2order rejected the account token (HTTP {status})")
+            if status >= 300:
+                raise SourceUnavailable(f"ready2order answered HTTP {status} for {path}")
+            try:
+                return json.loads(raw)
+            except ValueError as err:
+                raise SourceUnavailable(f"ready2order sent invalid JSON for {path}") from err
+        raise SourceUnavailable(f"ready2order kept answering 429 for {path}")
+
+    async def get_pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every row of a paged list (`page`, `limit`)."""
+        rows: list[dict[str, Any]] = []
+        limit = self.config.page_size
+        for page in range(1, MAX_PAGES + 1):
+            data = await self.get(path, {**(params or {}), "page": page, "limit": limit})
+            if isinstance(data, dict):  # some lists come wrapped
+                data = next((v for v in data.values() if isinstance(v, list)), [])
+            if not isinstance(data, list):
+                raise SourceUnavailable(f"ready2order sent a {type(data).__name__} for {path}, expected a list")
+            rows.extend(r for r in data if isinstance(r, dict))
+            if len(data) < limit:
+                break
+        return rows
+
+
+# --------------------------------------------------------------------------- webhook payloads
+
+_EVENT_KEYS = ("event", "eventName", "event_name", "webhookEvent", "type", "topic", "name", "action")
+_ID_KEYS = (
+    "order_ids", "orderIds", "orderItemIds", "order_item_ids", "resourceIds", "resource_ids",
+    "ids", "resource", "resources", "data", "items", "orderItems", "payload",
+)  # fmt: skip
+_EVENT_ID_KEYS = ("id", "eventId", "event_id", "webhookId", "webhook_id", "uuid", "deliveryId")
+
+
+@dataclass
+class WebhookEvent:
+    """What kds could read from one webhook body."""
+
+    name: str | None
+    ids: list[int] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    source_table: int | None = None
+    target_table: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _find_key(data: dict[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        if key in data:
+            return data[key]
+    return None
+
+
+def dedupe_key(body: bytes) -> str:
+    """The inbox key of a webhook: its event id when it has one, else a hash of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        event_id = _find_key(data, _EVENT_ID_KEYS)
+        if isinstance(event_id, (str, int)) and not isinstance(event_id, bool) and str(event_id):
+            # `id` may also be a resource id (`{"id": 5}`): keep the event name in the key.
+            return f"event:{_find_key(data, _EVENT_KEYS)}:{event_id}"
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def read_webhook(data: Any) -> WebhookEvent:
+    """Read the event name, item ids, full objects and tables from a webhook body."""
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        return WebhookEvent(None, problems=[f"body is a {type(data).__name__}, expected an object"])
+    name = _find_key(data, _EVENT_KEYS)
+    if isinstance(name, dict):  # {"event": {"name": ..., ...}}
+        name = _find_key(name, ("name", "type"))
+    event = WebhookEvent(name if isinstance(name, str) else None)
+    if event.name is None:
+        event.problems.append("no event name")
+    _collect(data, event, depth=0, top=True)
+    event.ids = list(dict.fromkeys(event.ids))
+    return event
+
+
+def _collect(value: Any, event: WebhookEvent, *, depth: int, top: bool = False) -> None:
+    """Gather ids, objects and tables from wherever the sender put them."""
+    if depth > 4:
+        return
+    if isinstance(value, list):
+        for element in value:
+            if (i := _as_int(element)) is not None:
+                event.ids.append(i)
+            else:
+                _collect(element, event, depth=depth + 1)
+        return
+    if not isinstance(value, dict):
+        if (i := _as_int(value)) is not None and not top:
+            event.ids.append(i)
+        return
+    for key in ("source_table_id", "sourceTableId", "from_table_id", "fromTableId"):
+        if (t := _as_int(value.get(key))) is not None:
+            event.source_table = t
+    for key in ("target_table_id", "targetTableId", "to_table_id", "toTableId"):
+        if (t := _as_int(value.get(key))) is not None:
+            event.target_table = t
+    if (oid := _as_int(value.get("order_id"))) is not None:
+        event.ids.append(oid)
+        if any(k.startswith(("order_", "product", "table_")) and k != "order_id" for k in value):
+            event.objects.append(value)
+        return
+    if any(k.startswith(("product_", "productgroup_")) for k in value):
+        event.objects.append(value)  # a catalogue object
+        return
+    found = False
+    for key in _ID_KEYS:
+        if key in value:
+            found = True
+            _collect(value[key], event, depth=depth + 1)
+    if not found and not top and (i := _as_int(value.get("id"))) is not None:
+        event.ids.append(i)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+@dataclass
+class HeldItem:
+    """A new item waiting for the rest of its table's order."""
+
+    data: dict[str, Any]
+    since: float
+    inbox_ids: set[int] = field(default_factory=set)
+
+
+def _created_at(item: dict[str, Any]) -> datetime | None:
+    value = item.get("order_created_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def group_items(items: list[dict[str, Any]], window: float) -> list[list[dict[str, Any]]]:
+    """Split one table's new items into kitchen tickets.
+
+    Items stay together when they share an order group or were created within
+    `window` seconds of each other (transitively); items without a creation
+    time join the first ticket.
+    """
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        parent[find(a)] = find(b)
+
+    by_group: dict[Any, int] = {}
+    for i, item in enumerate(items):
+        group = item.get("order_group")
+        if group is not None:
+            if group in by_group:
+                union(i, by_group[group])
+            else:
+                by_group[group] = i
+    timed = sorted((t, i) for i, item in enumerate(items) if (t := _created_at(item)) is not None)
+    for (t1, a), (t2, b) in zip(timed, timed[1:]):
+        if (t2 - t1).total_seconds() <= window:
+            union(a, b)
+    untimed = [i for i, item in enumerate(items) if _created_at(item) is None]
+    for i in untimed[1:]:
+        union(i, untimed[0])
+    if untimed and timed:
+        union(untimed[0], timed[0][1])
+    clusters: dict[int, list[dict[str, Any]]] = {}
+    for i, item in enumerate(items):
+        clusters.setdefault(find(i), []).append(item)
+    return sorted(clusters.values(), key=lambda c: min(_as_int(i.get("order_id")) or 0 for i in c))
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:MAX_TEXT] or None
+
+
+def _is_training(item: dict[str, Any]) -> bool:
+    for key in ("trainingMode", "training_mode", "trainingsMode", "order_trainingMode", "order_training"):
+        value = item.get(key)
+        if value in (True, 1, "1", "true", "True"):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- the source
+
+
+class Ready2OrderSource(Poller):
+    """Webhooks in, table orders fetched, kitchen tickets out."""
+
+    def __init__(self, config: Config, ctx: SourceContext, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock)
+        self.config = config
+        token_key = hashlib.sha256(f"{config.base_url}|{config.account_token_file or ''}|".encode()).hexdigest()
+        if config.account_token is not None:
+            token_key = hashlib.sha256(config.account_token.get_secret_value().encode()).hexdigest()
+        self.bucket = TokenBucket.shared(token_key, limit=config.rate_limit, period=config.rate_period)
+        self.client = Ready2OrderClient(config, self.bucket)
+        self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        self._queued: set[int] = set()
+        self._known: dict[int, tuple[str, int | None]] = {}  # r2o order_id -> (kds order id, table id)
+        self._held: dict[int, HeldItem] = {}
+        self._held_changed = asyncio.Event()
+        self._tombstones: OrderedDict[int, None] = OrderedDict()
+        self._awaiting: dict[int, set[int]] = {}  # r2o order_id -> inbox ids announcing it
+        self._inbox_refs: dict[int, int] = {}  # inbox id -> ids still unresolved
+        self._misses: dict[int, int] = {}
+        self._products: dict[int, dict[str, Any]] = {}
+        self._groups: dict[int, str] = {}
+        self._tables: dict[int, str] = {}
+        self._catalog_at: float | None = None
+        self._lock = asyncio.Lock()  # one writer of the adapter's maps at a time
+        self.idle = asyncio.Condition()
+        self.unreadable = 0
+        ctx.add_routes([web.post(config.hook_path, self._handle_webhook)])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Rebuild what kds already has, requeue unprocessed webhooks, start the workers."""
+        await self.client.start()
+        for order in self.ctx.service.orders():
+            if order.source == self.name:
+                self._remember_order(order.id, _as_int(order.ticket.id), [i.id for i in order.items])
+        for entry in await self.ctx.service.pending_inbox(self.name):
+            self._enqueue(entry.id, entry.payload)
+        self.ctx.supervisor.spawn(f"source:{self.name}:events", self._event_loop())
+        self.ctx.supervisor.spawn(f"source:{self.name}:tickets", self._ticket_loop())
+        await super().start()
+
+    async def stop(self) -> None:
+        """Stop the workers; unprocessed webhooks stay in the inbox for the next start."""
+        await super().stop()
+        await self.ctx.supervisor.cancel(f"source:{self.name}:events")
+        await self.ctx.supervisor.cancel(f"source:{self.name}:tickets")
+        await self.client.stop()
+
+    def health(self) -> dict[str, Any]:
+        """Poll health plus the rate-limit bucket and the backlog."""
+        return {
+            **super().health(),
+            "rateLimit": self.bucket.health(),
+            "queuedWebhooks": self._queue.qsize(),
+            "heldItems": len(self._held),
+            "awaitingItems": len(self._awaiting),
+            "requests": self.client.requests,
+        }
+
+    @property
+    def busy(self) -> bool:
+        """True while webhooks, held items or announced items are outstanding."""
+        return bool(self._queue.qsize() or self._queued or self._held or self._awaiting)
+
+    async def _notify_idle(self) -> None:
+        async with self.idle:
+            self.idle.notify_all()
+
+    # ------------------------------------------------------------------ webhook intake
+
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        """Store the raw event and answer 202 at once; a wrong secret is a 404."""
+        given = request.match_info["secret"].encode()
+        if not hmac.compare_digest(given, self.config.webhook_secret.get_secret_value().encode()):
+            return web.json_response({"error": "not_found", "detail": "no such webhook"}, status=404)
+        body = await request.read()
+        try:
+            inbox_id = await self.ctx.service.receive_raw(self.name, dedupe_key(body), body)
+        except KdsError as err:
+            return web.json_response(err.to_json(), status=err.status)
+        if inbox_id is not None:
+            self._enqueue(inbox_id, body)
+        return web.json_response({"accepted": True, "duplicate": inbox_id is None}, status=202)
+
+    def _enqueue(self, inbox_id: int, body: bytes) -> None:
+        if inbox_id not in self._queued:
+            self._queued.add(inbox_id)
+            self._queue.put_nowait((inbox_id, body))
+
+    async def _event_loop(self) -> None:
+        while True:
+            inbox_id, body = await self._queue.get()
+            try:
+                async with self._lock:
+                    await self._process(inbox_id, body)
+            except Exception:  # noqa: BLE001 - one bad event must not stop the others
+                log.exception("ready2order.event_failed", inbox_id=inbox_id)
+            finally:
+                self._queued.discard(inbox_id)
+                await self._notify_idle()
+
+    async def _process(self, inbox_id: int, body: bytes) -> None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+            event = WebhookEvent(None, problems=["body is not JSON"])
+        else:
+            event = read_webhook(data)
+        name = event.name or ""
+        if name in CATALOG_EVENTS:
+            self._apply_catalog_event(name, event)
+            await self.ctx.service.inbox_done(inbox_id)
+            return
+        if name not in ITEM_EVENTS or (not event.ids and not event.objects and event.source_table is None):
+            # Unreadable or unexpected: keep it (with the reason) and let a fetch find what it meant.
+            self.unreadable += 1
+            reason = "; ".join(event.problems) or f"no item ids in {name or 'event'}"
+            if name and name not in ITEM_EVENTS:
+                reason = f"event {name!r} not used"
+            log.warning("ready2order.webhook_unreadable", inbox_id=inbox_id, reason=reason, body=body[:300].decode("utf-8", "replace"))
+            await self.ctx.service.inbox_done(inbox_id, error=reason)
+            if not name or name in ITEM_EVENTS:
+                self.poll_now()
+            return
+        if name == "orderItem.created":
+            await self._on_created(inbox_id, event)
+        elif name == "orderItem.cancelled":
+            await self._on_cancelled(event)
+            await self.ctx.service.inbox_done(inbox_id)
+        else:
+            await self._on_transferred(event)
+            await self.ctx.service.inbox_done(inbox_id)
+
+    async def _on_created(self, inbox_id: int, event: WebhookEvent) -> None:
+        full = [o for o in event.objects if o.get("order_product_name") is not None and o.get("table_id") is not None]
+        for item in full:
+            self._consider(item, inbox_id=None)
+        pending = [
+            i for i in event.ids
+            if i not in self._known and i not in self._tombstones and i not in self._held
+        ]  # fmt: skip
+        if not pending:
+            await self.ctx.service.inbox_done(inbox_id)
+            return
+        for oid in pending:
+            self._awaiting.setdefault(oid, set()).add(inbox_id)
+        self._inbox_refs[inbox_id] = len(pending)
+        self.poll_now()
+
+    async def _on_cancelled(self, event: WebhookEvent) -> None:
+        by_order: dict[str, list[int]] = {}
+        for oid in event.ids:
+            if oid in self._known:
+                by_order.setdefault(self._known[oid][0], []).append(oid)
+            else:
+                # Not ingested yet: drop it if held, and make sure a late create is ignored.
+                held = self._held.pop(oid, None)
+                self._tombstone(oid)
+                await self._resolve(oid, done=True)
+                if held is not None:
+                    log.info("ready2order.cancelled_before_ticket", order_id=oid)
+        for kds_id, item_ids in by_order.items():
+            await self._cancel(kds_id, item_ids)
+
+    async def _cancel(self, kds_id: str, item_ids: list[int]) -> None:
+        try:
+            await self.ctx.service.cancel(kds_id, item_ids=item_ids, reason="cancelled in ready2order", actor=self.name)
+        except NotFound:
+            log.info("ready2order.cancel_of_archived_order", order=kds_id, items=item_ids)
+
+    async def _on_transferred(self, event: WebhookEvent) -> None:
+        ids = list(event.ids)
+        if not ids and event.source_table is not None:
+            # "omit order_ids to transfer every unbilled item on the source table"
+            ids = [oid for oid, (_, table) in self._known.items() if table == event.source_table]
+            ids += [oid for oid, held in self._held.items() if held.data.get("table_id") == event.source_table]
+        if event.target_table is None:
+            self.poll_now()  # the fetch will show where the items went
+            return
+        for oid in ids:
+            if oid in self._held:
+                self._held[oid].data["table_id"] = event.target_table
+        await self._move({oid: event.target_table for oid in ids if oid in self._known})
+
+    async def _move(self, moves: dict[int, int]) -> None:
+        """Apply table changes of known items to their kds orders."""
+        by_order: dict[str, dict[int, int]] = {}
+        for oid, table in moves.items():
+            kds_id, old = self._known[oid]
+            if old != table:
+                by_order.setdefault(kds_id, {})[oid] = table
+        for kds_id, moved in by_order.items():
+            order = self.ctx.service.get(kds_id)
+            for oid, table in moved.items():
+                self._known[oid] = (kds_id, table)
+            if order is None:
+                continue
+            await self._ensure_tables(moved.values())
+            live = {i.id for i in order.items if not all(e.status in FINAL for e in i.endpoints)} or {i.id for i in order.items}
+            tables = {self._known[i][1] for i in (i.id for i in order.items) if i in self._known and i in live}
+            names = [self._table_name(t) for t in sorted(t for t in tables if t is not None)]
+            table_name = " + ".join(names) if names else None
+            if order.ticket.location and order.ticket.location.table_name == table_name:
+                continue
+            single = next(iter(tables)) if len(tables) == 1 else None
+            ticket = order.ticket.model_copy(
+                update={
+                    "id": str(single) if single is not None else order.ticket.id,
+                    "name": self._ticket_name(table_name or "?", training=(order.ticket.name or "").startswith("TRAINING")),
+                    "location": Location(table_name=table_name),
+                }
+            )
+            try:
+                await self.ctx.service.update_ticket(kds_id, ticket, actor=self.name)
+            except NotFound:
+                pass
+            log.info("ready2order.transferred", order=kds_id, items=sorted(moved), table=table_name)
+
+    # ------------------------------------------------------------------ catalogue
+
+    def _apply_catalog_event(self, name: str, event: WebhookEvent) -> None:
+        for obj in event.objects or [{}]:
+            if name.startswith("productGroup."):
+                gid = _as_int(obj.get("productgroup_id"))
+                if gid is None:
+                    continue
+                if name.endswith("deleted"):
+                    self._groups.pop(gid, None)
+                elif obj.get("productgroup_name"):
+                    self._groups[gid] = str(obj["productgroup_name"])
+            else:
+                pid = _as_int(obj.get("product_id"))
+                if pid is None:
+                    continue
+                if name.endswith("deleted"):
+                    self._products.pop(pid, None)
+                else:
+                    self._remember_product(obj)
+        if name.endswith("deleted"):
+            for oid in event.ids:
+                self._products.pop(oid, None)
+                self._groups.pop(oid, None)
+
+    def _remember_product(self, obj: dict[str, Any]) -> None:
+        pid = _as_int(obj.get("product_id"))
+        if pid is None:
+            return
+        group = obj.get("productgroup") if isinstance(obj.get("productgroup"), dict) else {}
+        gid = _as_int(obj.get("productgroup_id")) or _as_int(group.get("productgroup_id"))
+        if gid is not None and group.get("productgroup_name"):
+            self._groups[gid] = str(group["productgroup_name"])
+        self._products[pid] = {"group_id": gid, "itemnumber": obj.get("product_itemnumber"), "name": obj.get("product_name")}
+
+    async def _refresh_catalog(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if not force and self._catalog_at is not None and now - self._catalog_at < self.config.catalog_refresh:
+            return
+        self._catalog_at = now  # also on failure: a broken catalogue must not eat the rate budget
+        try:
+            for row in await self.client.get_pages("/productgroups"):
+                gid = _as_int(row.get("productgroup_id"))
+                if gid is not None and row.get("productgroup_name"):
+                    self._groups[gid] = str(row["productgroup_name"])
+            for row in await self.client.get_pages("/products"):
+                self._remember_product(row)
+            for row in await self.client.get_pages("/tables"):
+                tid = _as_int(row.get("table_id"))
+                if tid is not None and row.get("table_name") is not None:
+                    self._tables[tid] = str(row["table_name"])
+        except SourceUnavailable as err:
+            log.warning("ready2order.catalog_unavailable", error=str(err))
+
+    async def _ensure_tables(self, tables: Iterable[int | None]) -> None:
+        if any(t is not None and t not in self._tables for t in tables) and self._catalog_at is None:
+            await self._refresh_catalog(force=True)
+
+    def _table_name(self, table: int | None) -> str:
+        if table is None:
+            return "?"
+        return self._tables.get(table, str(table))
+
+    def _ticket_name(self, table_name: str, *, training: bool) -> str:
+        name = f"Table {table_name}"
+        return f"TRAINING · {name}" if training else name
+
+    # ------------------------------------------------------------------ fetch (webhook follow-up and safety net)
+
+    async def poll(self) -> None:
+        """Fetch the open table orders; hold new items, apply table changes, close announced webhooks."""
+        await self._refresh_catalog()
+        rows = await self.client.get_pages("/orders", {"trainingsMode": "false"})
+        training_rows: list[dict[str, Any]] = []
+        if self.config.training == "mark":
+            training_rows = await self.client.get_pages("/orders", {"trainingsMode": "true"})
+            for row in training_rows:
+                row["trainingMode"] = True
+        async with self._lock:
+            seen: set[int] = set()
+            moves: dict[int, int] = {}
+            for row in [*rows, *training_rows]:
+                oid = _as_int(row.get("order_id"))
+                if oid is None:
+                    continue
+                seen.add(oid)
+                table = _as_int(row.get("table_id"))
+                if oid in self._known:
+                    if table is not None and self._known[oid][1] != table:
+                        moves[oid] = table
+                    await self._resolve(oid, done=True)
+                    continue
+                self._consider(row, inbox_id=None)
+            if moves:
+                await self._move(moves)
+            for oid in list(self._awaiting):
+                if oid in seen:
+                    continue
+                self._misses[oid] = self._misses.get(oid, 0) + 1
+                if self._misses[oid] >= self.config.missing_fetches:
+                    log.info("ready2order.announced_item_not_found", order_id=oid)
+                    await self._resolve(oid, done=True, error="not in the open table orders (cancelled or billed)")
+            self._forget_archived()
+        await self._notify_idle()
+
+    def _consider(self, row: dict[str, Any], *, inbox_id: int | None) -> None:
+        """Hold a new item for its table's ticket (unless known, cancelled or ignored)."""
+        oid = _as_int(row.get("order_id"))
+        if oid is None or oid in self._known or oid in self._tombstones:
+            return
+        if _is_training(row) and self.config.training == "ignore":
+            self._tombstone(oid)
+            return
+        quantity = _decimal(row.get("order_quantity"))
+        if quantity is not None and quantity <= 0:
+            log.info("ready2order.skip_return_item", order_id=oid, quantity=str(quantity))
+            self._tombstone(oid)
+            return
+        held = self._held.get(oid)
+        if held is None:
+            self._held[oid] = HeldItem(dict(row), self._clock())
+            self._held_changed.set()
+        else:
+            held.data.update(row)
+
+    async def _ticket_loop(self) -> None:
+        """Turn held items into kitchen tickets once their table's window closed."""
+        while True:
+            self._held_changed.clear()
+            now = self._clock()
+            tables: dict[int | None, list[HeldItem]] = {}
+            for held in self._held.values():
+                tables.setdefault(_as_int(held.data.get("table_id")), []).append(held)
+            due = {t: hs for t, hs in tables.items() if now - min(h.since for h in hs) >= self.config.group_window}
+            if due:
+                try:
+                    async with self._lock:
+                        await self._flush(due)
+                except Exception:  # noqa: BLE001 - keep the items held, retry on the next round
+                    log.exception("ready2order.flush_failed")
+                    await asyncio.sleep(1.0)  # back off a failing store instead of spinning
+                await self._notify_idle()
+                continue
+            waits = [self.config.group_window - (now - min(h.since for h in hs)) for hs in tables.values()]
+            try:
+                await asyncio.wait_for(self._held_changed.wait(), min(waits) if waits else None)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _flush(self, due: dict[int | None, list[HeldItem]]) -> None:
+        await self._ensure_tables(due)
+        for table, helds in due.items():
+            rows = [h.data for h in helds if _as_int(h.data.get("order_id")) in self._held]
+            for group in group_items(rows, self.config.group_window):
+                await self._ingest(table, group)
+
+    async def _ingest(self, table: int | None, rows: list[dict[str, Any]]) -> None:
+        ids = sorted(_as_int(r["order_id"]) or 0 for r in rows)
+        order_in = self._order_in(table, rows)
+        external = f"{table}-{ids[0]}"
+        try:
+            result = await self.ctx.service.ingest(order_in.model_copy(update={"id": external}), actor=self.name)
+        except ConflictError:
+            # Same first item, other items (regrouped after a restart): a distinct ticket id.
+            suffix = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:8]
+            result = await self.ctx.service.ingest(order_in.model_copy(update={"id": f"{external}-{suffix}"}), actor=self.name)
+        except KdsError as err:
+            log.error("ready2order.ingest_rejected", table=table, items=ids, error=err.detail)
+            for oid in ids:
+                self._held.pop(oid, None)
+                self._tombstone(oid)
+                await self._resolve(oid, done=True, error=f"rejected: {err.detail}")
+            return
+        self._remember_order(result.order.id, table, ids)
+        for oid in ids:
+            self._held.pop(oid, None)
+            await self._resolve(oid, done=True)
+        log.info("ready2order.ticket", order=result.order.id, table=table, items=ids, created=result.created)
+
+    def _order_in(self, table: int | None, rows: list[dict[str, Any]]) -> OrderIn:
+        training = any(_is_training(r) for r in rows)
+        table_name = self._table_name(table)
+        items = []
+        for row in sorted(rows, key=lambda r: _as_int(r.get("order_id")) or 0):
+            product = self._products.get(_as_int(row.get("product_id")) or -1, {})
+            gid = product.get("group_id") or _as_int(row.get("productgroup_id"))
+            group = self._groups.get(gid) if gid is not None else None
+            code = _text(row.get("order_product_itemnumber")) or _text(product.get("itemnumber")) or _text(row.get("product_id"))
+            quantity = _decimal(row.get("order_quantity")) or Decimal(1)
+            course = _as_int(row.get("order_course"))
+            items.append(
+                OrderItemIn(
+                    id=_as_int(row["order_id"]),
+                    plu=Plu(
+                        name=_text(row.get("order_product_name")) or _text(product.get("name")) or f"Product {row.get('product_id')}",
+                        code=code[:64] if code else None,
+                        group=group,
+                    ),
+                    quantity=Quantity(amount=quantity.quantize(Decimal("0.001")) if quantity.as_tuple().exponent < -3 else quantity),  # type: ignore[operator]
+                    comment=_text(row.get("order_comment")),
+                    course_number=course if course is not None and 0 <= course <= 99 else None,
+                )
+            )
+        return OrderIn(
+            source=self.name,
+            device_name="ready2order",
+            user=_text(rows[0].get("user_id")),
+            ticket=TicketInfo(
+                id=str(table) if table is not None else None,
+                name=self._ticket_name(table_name, training=training),
+                location=Location(table_name=table_name),
+                purchase_type=PurchaseType.WALK_IN,
+            ),
+            items=items,
+        )
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _remember_order(self, kds_id: str, table: int | None, item_ids: Iterable[int]) -> None:
+        for oid in item_ids:
+            self._known[oid] = (kds_id, table)
+
+    def _forget_archived(self) -> None:
+        """Drop items of orders that left the live view (bounded memory)."""
+        live = {o.id for o in self.ctx.service.orders()}
+        for oid in [oid for oid, (kds_id, _) in self._known.items() if kds_id not in live]:
+            del self._known[oid]
+
+    def _tombstone(self, oid: int) -> None:
+        self._tombstones[oid] = None
+        self._tombstones.move_to_end(oid)
+        while len(self._tombstones) > TOMBSTONES:
+            self._tombstones.popitem(last=False)
+
+    async def _resolve(self, oid: int, *, done: bool, error: str | None = None) -> None:
+        """An announced item was handled: close each webhook whose items are all handled."""
+        inbox_ids = self._awaiting.pop(oid, None)
+        self._misses.pop(oid, None)
+        if not inbox_ids or not done:
+            return
+        for inbox_id in inbox_ids:
+            self._inbox_refs[inbox_id] = self._inbox_refs.get(inbox_id, 1) - 1
+            if self._inbox_refs[inbox_id] <= 0:
+                del self._inbox_refs[inbox_id]
+                await self.ctx.service.inbox_done(inbox_id, error=error)
+
+
+def create(config: Config, ctx: SourceContext) -> Ready2OrderSource:
+    """The ready2order source component."""
+    return Ready2OrderSource(config, ctx)
