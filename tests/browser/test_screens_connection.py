@@ -79,3 +79,37 @@ def test_short_drop_replays_missed_events_by_sequence(api: Api, pages: Pages) ->
     expect(grill.locator("#banner")).to_be_hidden(timeout=10_000)
     assert_each_once(grill, [a, c])
     assert grill.evaluate("window.kds.feed.seq") > seq_before
+
+
+def test_silent_link_shows_banner_once_the_server_pings_stop(api: Api, pages: Pages) -> None:
+    # A pulled cable closes nothing. Once the daemon is known to send application pings,
+    # two seconds without any traffic count as disconnected; the screen then reconnects.
+    grill = pages.context.new_page()
+    grill.on("pageerror", lambda err: pages.errors.append(str(err)))
+    links: list[dict[str, Any]] = []
+    network = {"up": True}
+
+    def relay(route: Any) -> None:
+        if not network["up"]:
+            route.close(code=1006, reason="unreachable")
+            return
+        link = {"route": route, "alive": True}
+        server = route.connect_to_server()
+        server.on_message(lambda message: link["alive"] and route.send(message))
+        route.on_message(lambda message: server.send(message))
+        links.append(link)
+
+    grill.route_web_socket("**/api/v1/ws**", relay)
+    grill.goto(pages.base + "/screen/grill")
+    expect(grill.locator("body[data-connected=yes]")).to_be_attached()
+    a = api.post_order(order("a", item(1, "Cheeseburger")))
+    expect(grill.locator(f"article.card[data-id='{a['id']}']")).to_be_visible()
+
+    links[-1]["route"].send('{"type":"ping"}')
+    network["up"] = False
+    links[-1]["alive"] = False  # the link goes dead without closing
+    expect(grill.locator("#banner")).to_be_visible(timeout=3000)
+    network["up"] = True
+    expect(grill.locator("#banner")).to_be_hidden(timeout=10_000)  # a fresh connection through a live link
+    b = api.post_order(order("b", item(1, "Steak")))
+    assert_each_once(grill, [a, b])

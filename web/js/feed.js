@@ -4,6 +4,9 @@
 const MIN_BACKOFF = 250;
 const MAX_BACKOFF = 5000;
 const OPEN_TIMEOUT = 2000;
+// Once the server is seen to send application pings, silence this long means the link is dead
+// (a pulled cable closes nothing; only traffic can tell).
+const SILENCE_TIMEOUT = 2000;
 
 /** Which of two states of one order is newer: by version, then by updatedAt. */
 export function compareOrders(a, b) {
@@ -26,6 +29,8 @@ export class Feed {
     this._backoff = MIN_BACKOFF;
     this._retry = null;
     this._openTimer = null;
+    this._silenceTimer = null;
+    this._serverPings = false;
     this._stopped = false;
   }
 
@@ -70,8 +75,12 @@ export class Feed {
       return;
     }
     this._ws = ws;
-    // Say "disconnected" if the daemon does not answer soon, not only when it refuses.
-    this._openTimer = setTimeout(() => this._setConnected(false), OPEN_TIMEOUT);
+    this._serverPings = false;
+    // A daemon that does not answer soon counts as gone, not only one that refuses.
+    this._openTimer = setTimeout(() => {
+      this._drop(ws);
+      ws.close();
+    }, OPEN_TIMEOUT);
     ws.onopen = () => {
       clearTimeout(this._openTimer);
       this._backoff = MIN_BACKOFF;
@@ -79,6 +88,7 @@ export class Feed {
     };
     ws.onmessage = (msg) => {
       if (ws !== this._ws) return;
+      this._armSilence(ws);
       let data;
       try {
         data = JSON.parse(msg.data);
@@ -88,16 +98,30 @@ export class Feed {
       }
       this._handle(data);
     };
-    ws.onclose = () => {
-      clearTimeout(this._openTimer);
-      if (ws !== this._ws) return;
-      this._ws = null;
-      this._setConnected(false);
-      if (!this._stopped) this._scheduleReconnect();
-    };
+    ws.onclose = () => this._drop(ws);
     ws.onerror = () => {
       // onclose follows and handles it.
     };
+  }
+
+  _armSilence(ws) {
+    if (!this._serverPings) return;
+    clearTimeout(this._silenceTimer);
+    this._silenceTimer = setTimeout(() => {
+      // Do not wait for a close handshake on a dead link: give up on it now.
+      this._drop(ws);
+      ws.close(4000, "no traffic");
+    }, SILENCE_TIMEOUT);
+  }
+
+  /** The socket is gone (closed, or silent too long): say so and try again. */
+  _drop(ws) {
+    clearTimeout(this._openTimer);
+    clearTimeout(this._silenceTimer);
+    if (ws !== this._ws) return;
+    this._ws = null;
+    this._setConnected(false);
+    if (!this._stopped) this._scheduleReconnect();
   }
 
   _reconnectNow() {
@@ -130,6 +154,11 @@ export class Feed {
 
   /** Apply one message; events at or below the last seq are duplicates and ignored. */
   _handle(msg) {
+    if (msg.type === "ping") {
+      this._serverPings = true;
+      if (this._ws) this._armSilence(this._ws);
+      return;
+    }
     if (msg.type === "snapshot") {
       this.orders.clear();
       for (const order of msg.orders || []) this.orders.set(order.id, order);
