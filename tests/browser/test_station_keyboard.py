@@ -51,3 +51,22 @@ def test_recall_list_holds_the_last_ten_bumped(api: Api, pages: Pages) -> None:
     expect(grill.locator(".recall-item").first).to_have_attribute("data-id", made[-1]["id"])
     grill.keyboard.press("Escape")
     expect(grill.locator(".overlay")).to_be_hidden()
+
+
+def test_recall_brings_back_bumped_lines_and_leaves_refused_ones(api: Api, pages: Pages) -> None:
+    # An order with one refused line can still be recalled; the refused line stays refused.
+    a = api.post_order(order("rr", item(1, "Steak"), item(2, "Fries")))
+    base = f"/api/v1/orders/{a['id']}/endpoints/grill"
+    api.set_endpoint_status(a["id"], "grill", "delivered")
+    api.request("POST", f"{base}/items/2/status", {"status": "refused", "reason": "out of fries"})
+    api.set_endpoint_status(a["id"], "grill", "processed")
+    grill = pages.open("/screen/grill")
+    expect(grill.locator("article.card")).to_have_count(0)
+    grill.keyboard.press("r")
+    expect(grill.locator(".recall-item")).to_have_count(1)
+    grill.keyboard.press("Enter")
+    wait_for(lambda: api.item_status(a["id"], 1, "grill") == "accepted", what="bumped line recalled")
+    assert api.item_status(a["id"], 2, "grill") == "refused"
+    card = grill.locator(f"article.card[data-id='{a['id']}']")
+    expect(card).to_be_visible()
+    expect(card.locator(".item[data-item-id='2']")).to_have_attribute("data-status", "refused")
