@@ -495,7 +495,9 @@ class KitchenService:
             try:
                 new = apply_transition(ep.status, status, recall=recall)
             except TransitionError as err:
-                if not single and ep.status in FINAL and not recall:
+                # Whole order/endpoint: items already final stay as they are (a recall
+                # brings back what was processed, not what was refused or cancelled).
+                if not single and ep.status in FINAL and not (recall and ep.status is S.PROCESSED):
                     continue
                 errors.append(InvalidTransition(str(err), current=ep.status.value, allowed=sorted(s.value for s in err.allowed)))
                 continue

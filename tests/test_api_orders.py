@@ -204,6 +204,18 @@ async def test_recall_is_the_one_exit_from_processed(client: TestClient) -> None
     assert ep_status(recalled, 1, "grill") == "accepted"
 
 
+async def test_endpoint_recall_skips_refused_items(client: TestClient) -> None:
+    # Recalling a bumped ticket brings back the processed items; a refused one stays refused.
+    body = order_body("recall-mixed", items=[{"id": 1, "plu": {"name": "A"}}, {"id": 2, "plu": {"name": "B"}}])
+    order = await post_order(client, body)
+    path = f"/api/v1/orders/{order['id']}/endpoints/grill"
+    await post_status(client, f"{path}/status", "delivered")
+    await post_status(client, f"{path}/items/2/status", "refused", reason="sold out")
+    await post_status(client, f"{path}/status", "processed")
+    recalled = await post_status(client, f"{path}/status", "accepted", recall=True)
+    assert ep_status(recalled, 1, "grill") == "accepted" and ep_status(recalled, 2, "grill") == "refused"
+
+
 async def test_unknown_order_item_endpoint_are_404(client: TestClient) -> None:
     order = await post_order(client, order_body("nf"))
     for path in ("/api/v1/orders/nope/status", f"/api/v1/orders/{order['id']}/items/99/status",

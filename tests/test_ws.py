@@ -18,7 +18,11 @@ def ws_url(client: TestClient, **params: Any) -> str:
 
 
 async def recv(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+    """The next message that is not a keep-alive ping."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if message["type"] != "ping":
+            return message
 
 
 async def post(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -90,3 +94,11 @@ async def test_many_concurrent_changes_arrive_once_each_in_order(client: TestCli
 async def test_bad_since_is_400(client: TestClient) -> None:
     response = await client.get("/api/v1/ws", params={"since": "abc"})
     assert response.status == 400
+
+
+async def test_idle_screens_get_application_pings(client: TestClient) -> None:
+    # Browsers cannot see protocol pings; a visible ping lets a screen notice a dead link within 2 s.
+    async with websockets.connect(ws_url(client)) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "snapshot"
+        ping = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        assert ping == {"type": "ping"}

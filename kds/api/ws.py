@@ -26,6 +26,10 @@ log = structlog.get_logger(__name__)
 
 QUEUE_LIMIT = 20_000
 HEARTBEAT = 10.0
+#: An application-level ping browsers can see: a pulled cable closes nothing, and
+#: screens show "disconnected" after 2 s without any message.
+PING_INTERVAL = 1.0
+PING = '{"type":"ping"}'
 
 HUB: web.AppKey[ScreenHub] = web.AppKey("screen_hub")
 
@@ -63,14 +67,25 @@ class ScreenHub:
         self.bus = bus
         self.clients: set[ScreenClient] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._unsubscribe = self.bus.subscribe(self._on_event)
+        self._pinger = asyncio.create_task(self._ping_loop(), name="ws:ping")
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PING_INTERVAL)
+            for client in self.clients:
+                client.offer(PING)
 
     async def stop(self) -> None:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
         if self._unsubscribe:
             self._unsubscribe()
+        if self._pinger is not None:
+            self._pinger.cancel()
+            await asyncio.gather(self._pinger, return_exceptions=True)
         await asyncio.gather(
             *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for c in list(self.clients)),
             return_exceptions=True,

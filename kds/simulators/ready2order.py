@@ -136,6 +136,7 @@ class Ready2OrderSimulator:
                 web.post("/v1/orders/transfer", self._handle_transfer),
                 web.get("/v1/products", self._handle_products),
                 web.get("/v1/productgroups", self._handle_productgroups),
+                web.get("/v1/tables", self._handle_tables),
                 web.get("/v1/webhook", self._handle_get_webhook),
                 web.put("/v1/webhook", self._handle_put_webhook),
                 web.get("/v1/webhook/events", self._handle_get_webhook_events),
@@ -563,6 +564,10 @@ class Ready2OrderSimulator:
 
     async def _handle_productgroups(self, request: web.Request) -> web.Response:
         rows = [{"productgroup_id": g, "productgroup_name": n, "productgroup_type_id": 2} for g, n in self.groups.items()]
+        return web.json_response(self._page(request, rows))
+
+    async def _handle_tables(self, request: web.Request) -> web.Response:
+        rows = [{"table_id": t, "table_name": n, "table_description": None} for t, n in self.tables.items()]
         return web.json_response(self._page(request, rows))
 
     async def _handle_get_webhook(self, request: web.Request) -> web.Response:

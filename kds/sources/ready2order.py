@@ -377,6 +377,12 @@ def _decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+def _three_places(value: Decimal) -> Decimal:
+    """At most three decimals, as the canonical Quantity allows."""
+    exponent = value.as_tuple().exponent
+    return value.quantize(Decimal("0.001")) if isinstance(exponent, int) and exponent < -3 else value
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -535,10 +541,8 @@ class Ready2OrderSource(Poller):
         full = [o for o in event.objects if o.get("order_product_name") is not None and o.get("table_id") is not None]
         for item in full:
             self._consider(item, inbox_id=None)
-        pending = [
-            i for i in event.ids
-            if i not in self._known and i not in self._tombstones and i not in self._held
-        ]  # fmt: skip
+        # Held items count too: the webhook is closed once they are on a ticket.
+        pending = [i for i in event.ids if i not in self._known and i not in self._tombstones]
         if not pending:
             await self.ctx.service.inbox_done(inbox_id)
             return
@@ -596,8 +600,9 @@ class Ready2OrderSource(Poller):
             if order is None:
                 continue
             await self._ensure_tables(moved.values())
-            live = {i.id for i in order.items if not all(e.status in FINAL for e in i.endpoints)} or {i.id for i in order.items}
-            tables = {self._known[i][1] for i in (i.id for i in order.items) if i in self._known and i in live}
+            # The ticket's table: where its still-open items are now (all items when none is open).
+            open_items = [i.id for i in order.items if any(e.status not in FINAL for e in i.endpoints)]
+            tables = {self._known[i][1] for i in open_items or [i.id for i in order.items] if i in self._known}
             names = [self._table_name(t) for t in sorted(t for t in tables if t is not None)]
             table_name = " + ".join(names) if names else None
             if order.ticket.location and order.ticket.location.table_name == table_name:
@@ -814,7 +819,7 @@ class Ready2OrderSource(Poller):
                         code=code[:64] if code else None,
                         group=group,
                     ),
-                    quantity=Quantity(amount=quantity.quantize(Decimal("0.001")) if quantity.as_tuple().exponent < -3 else quantity),  # type: ignore[operator]
+                    quantity=Quantity(amount=_three_places(quantity)),
                     comment=_text(row.get("order_comment")),
                     course_number=course if course is not None and 0 <= course <= 99 else None,
                 )
