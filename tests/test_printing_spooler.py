@@ -271,3 +271,26 @@ async def test_websocket_snapshot_and_printer_events(
     assert message["printer"]["endpoint"] == "bar" and message["printer"]["state"] == "paper_out"
     assert message["printer"]["detail"] == "out of paper"
     await ws.close()
+
+
+async def test_void_waiting_through_an_outage_prints_even_after_the_order_was_archived(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
+    # The order is cancelled while the grill printer is down and archived before it returns:
+    # the VOID ticket is still printed, from the archive.
+    from datetime import timedelta
+
+    from kds.model import utcnow
+
+    order = await post(client, order_body("a1"))
+    await printers["grill"].wait_for_jobs(1)
+    await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
+    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
+    await printers["grill"].set_mode("offline")
+    assert (await client.delete(f"/api/v1/orders/{order['id']}")).status in (200, 204)
+    await wait_until(lambda: spooler(daemon).printer_states()[0]["state"] == "offline")
+    assert await daemon.service.archive_finished(now=utcnow() + timedelta(days=30)) == 1
+    assert daemon.service.get(order["id"]) is None
+    await printers["grill"].set_mode("online")
+    void = (await printers["grill"].wait_for_jobs(2))[1]
+    assert void.lines[0].text.strip() == "VOID" and "VOID 2 x Cheeseburger" in void.text
