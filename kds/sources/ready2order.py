@@ -93,8 +93,10 @@ class Config(BaseModel):
     max_backoff: Duration = 60.0
     # Training-mode orders: "ignore" them, or "mark" them on the ticket.
     training: Literal["ignore", "mark"] = "ignore"
-    # How many fetches an announced item may be missing from before its webhook is closed.
+    # How many fetches an announced item may be missing from before its webhook is closed,
+    # and how soon to fetch again while one is missing.
     missing_fetches: int = Field(default=3, ge=1)
+    refetch_delay: Duration = 2.0
 
     @field_validator("base_url")
     @classmethod
@@ -407,9 +409,9 @@ class Ready2OrderSource(Poller):
     def __init__(self, config: Config, ctx: SourceContext, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock)
         self.config = config
-        token_key = hashlib.sha256(f"{config.base_url}|{config.account_token_file or ''}|".encode()).hexdigest()
-        if config.account_token is not None:
-            token_key = hashlib.sha256(config.account_token.get_secret_value().encode()).hexdigest()
+        # One bucket per account (API root + token), shared by every source using it.
+        secret = config.account_token.get_secret_value() if config.account_token else f"file:{config.account_token_file}"
+        token_key = hashlib.sha256(f"{config.base_url}|{secret}".encode()).hexdigest()
         self.bucket = TokenBucket.shared(token_key, limit=config.rate_limit, period=config.rate_period)
         self.client = Ready2OrderClient(config, self.bucket)
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
@@ -428,6 +430,7 @@ class Ready2OrderSource(Poller):
         self._lock = asyncio.Lock()  # one writer of the adapter's maps at a time
         self.idle = asyncio.Condition()
         self.unreadable = 0
+        self._refetch: asyncio.TimerHandle | None = None
         ctx.add_routes([web.post(config.hook_path, self._handle_webhook)])
 
     # ------------------------------------------------------------------ lifecycle
@@ -447,6 +450,8 @@ class Ready2OrderSource(Poller):
     async def stop(self) -> None:
         """Stop the workers; unprocessed webhooks stay in the inbox for the next start."""
         await super().stop()
+        if self._refetch is not None:
+            self._refetch.cancel()
         await self.ctx.supervisor.cancel(f"source:{self.name}:events")
         await self.ctx.supervisor.cancel(f"source:{self.name}:tickets")
         await self.client.stop()
@@ -724,7 +729,14 @@ class Ready2OrderSource(Poller):
                     log.info("ready2order.announced_item_not_found", order_id=oid)
                     await self._resolve(oid, done=True, error="not in the open table orders (cancelled or billed)")
             self._forget_archived()
+            if self._awaiting and self._refetch is None:
+                # Announced but not listed yet (or gone): look again soon, not at the next interval.
+                self._refetch = asyncio.get_running_loop().call_later(self.config.refetch_delay, self._refetch_now)
         await self._notify_idle()
+
+    def _refetch_now(self) -> None:
+        self._refetch = None
+        self.poll_now()
 
     def _consider(self, row: dict[str, Any], *, inbox_id: int | None) -> None:
         """Hold a new item for its table's ticket (unless known, cancelled or ignored)."""
