@@ -160,12 +160,16 @@ export class Feed {
       return;
     }
     if (msg.type === "snapshot") {
+      const first = this.seq === null;
+      const before = new Set(this.orders.keys());
       this.orders.clear();
       for (const order of msg.orders || []) this.orders.set(order.id, order);
+      // Orders that arrived while we were away: views chime for them like for live ones.
+      const added = first ? [] : [...this.orders.values()].filter((o) => !before.has(o.id));
       this.printers.clear();
       for (const printer of msg.printers || []) this.printers.set(printer.endpoint, printer);
       this.seq = msg.seq;
-      this._emit("snapshot", null);
+      this._emit("snapshot", { added });
       return;
     }
     if (typeof msg.seq === "number") {

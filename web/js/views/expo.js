@@ -89,7 +89,7 @@ export function createExpoView(ctx) {
 
   return {
     update(kind, detail) {
-      if (kind === "created" && detail.event === "order.created") sound.chime();
+      if ((kind === "created" && detail.event === "order.created") || (kind === "snapshot" && detail.added.length)) sound.chime();
       render();
     },
   };

@@ -174,6 +174,7 @@ export function createStationView(ctx) {
         card.el.dataset.slot = slot <= 9 ? String(slot) : "";
         card.el.classList.toggle("selected", id === selectedId);
         card.el.classList.toggle("tall", card.height > height);
+        tickTimer(card.timer, card.el, card.order, timers);
         colEl.appendChild(card.el);
       }
       colEls.push(colEl);
@@ -414,6 +415,7 @@ export function createStationView(ctx) {
   return {
     update(kind, detail) {
       if (kind === "created" && detail.event === "order.created" && isOpen(detail.order, endpoint)) sound.chime();
+      if (kind === "snapshot" && detail.added.some((o) => isOpen(o, endpoint))) sound.chime();
       if (kind === "snapshot") acknowledgeAll();
       else if (detail && detail.order && isOpen(detail.order, endpoint)) actions.acknowledge(detail.order, endpoint);
       schedule();
