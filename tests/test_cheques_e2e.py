@@ -1,0 +1,200 @@
+"""kds with a cheques source against the cheques simulator (issue 7, "Done when")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from kds.app import Daemon
+from kds.config import settings_from_dict
+from kds.model import Order, OrderItem, OrderStatus
+from kds.simulators.cheques import ChequesSimulator
+from kds.sources.cheques import ChequesSource
+
+from .util import base_config
+
+
+@pytest.fixture
+def sim_options() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def source_options() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def sim(sim_options: dict[str, Any]) -> AsyncIterator[ChequesSimulator]:
+    sim = ChequesSimulator(seed=3, **sim_options)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def config_data(tmp_path: Path, sim: ChequesSimulator, source_options: dict[str, Any]) -> dict[str, Any]:
+    source = {"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms", "max_backoff": "100ms", **source_options}
+    return base_config(tmp_path, sources=[source])
+
+
+def cheques(daemon: Daemon) -> ChequesSource:
+    return next(s for s in daemon.sources if isinstance(s, ChequesSource))
+
+
+async def polls(daemon: Daemon, n: int = 2) -> None:
+    """Wait until `n` more polls finished (the second one surely saw the latest change)."""
+    src = cheques(daemon)
+    target = src.poll_count + n
+
+    async def enough() -> None:
+        async with src.polled:
+            await src.polled.wait_for(lambda: src.poll_count >= target)
+
+    await asyncio.wait_for(enough(), 5)
+
+
+def orders_of(daemon: Daemon, uuid: str) -> list[Order]:
+    return sorted(
+        (o for o in daemon.service.orders() if o.source == "cheques" and o.external_id.startswith(uuid)),
+        key=lambda o: o.created_at,
+    )
+
+
+def live(item: OrderItem) -> bool:
+    return any(e.status is not OrderStatus.PROCESS_SKIPPED for e in item.endpoints)
+
+
+def kitchen(daemon: Daemon, uuid: str) -> dict[str, Decimal]:
+    """What the kitchen has to make for a cheque: live quantity per label."""
+    totals: dict[str, Decimal] = {}
+    for order in orders_of(daemon, uuid):
+        for item in order.items:
+            if live(item):
+                totals[item.plu.name] = totals.get(item.plu.name, Decimal(0)) + Decimal(item.quantity.amount)
+    return totals
+
+
+async def test_cheque_gaining_and_losing_items_over_time(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: new items / higher quantities → new orders with only the difference; fewer → VOIDs.
+    uuid = sim.open_cheque("Чек 2", table=2, place=3)
+    tea = sim.add_item(uuid, "5", 1, name="Чай")
+    await polls(daemon)
+    (first,) = orders_of(daemon, uuid)
+    assert first.ticket.name == "Чек 2" and first.ticket.location and first.ticket.location.table_name == "2 · 3"
+    assert kitchen(daemon, uuid) == {"Чай": 1}
+
+    sim.add_item(uuid, "6.5", 2, name="Борщ", code=10)
+    sim.set_quantity(uuid, tea, 3)
+    await polls(daemon)
+    assert len(orders_of(daemon, uuid)) == 2
+    second = orders_of(daemon, uuid)[1]
+    assert sorted((i.plu.name, i.quantity.amount) for i in second.items) == [("Борщ", 2), ("Чай", 2)]
+    assert kitchen(daemon, uuid) == {"Чай": 3, "Борщ": 2}
+
+    sim.set_quantity(uuid, tea, 1)  # two teas fewer: the newest tea item (2) is voided
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Чай": 1, "Борщ": 2}
+    voided = [i for o in orders_of(daemon, uuid) for i in o.items if not live(i)]
+    assert [(i.plu.name, i.quantity.amount) for i in voided] == [("Чай", 2)]
+    assert len(orders_of(daemon, uuid)) == 2
+
+    sim.remove_item(uuid, tea)
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Борщ": 2}
+
+
+async def test_partial_reduction_voids_and_resends_the_rest(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: 3 → 1 of one item: that item is voided and 1 is sent again, so the kitchen makes exactly 1.
+    uuid = sim.open_cheque(table=4)
+    pos = sim.add_item(uuid, "7.2", 3, name="Драники", code=11)
+    await polls(daemon)
+    sim.set_quantity(uuid, pos, 1)
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Драники": 1}
+    assert len(orders_of(daemon, uuid)) == 2
+
+
+async def test_nameless_items_are_labelled_and_diffed_as_a_multiset(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: lines without name/code reach the kitchen by position and price; removing one of two equal lines voids one.
+    uuid = sim.open_cheque(cheque_type="Postponed")
+    sim.add_item(uuid, "5", 1)
+    sim.add_item(uuid, "5", 3, discount_percent="10")
+    sim.add_item(uuid, "5", 3, code=10)
+    await polls(daemon)
+    (order,) = orders_of(daemon, uuid)
+    names = sorted(i.plu.name for i in order.items)
+    assert names == ["#1 · 5.00", "#3 · 5.00 (code 10)"]
+    assert {i.plu.name: i.quantity.amount for i in order.items}["#1 · 5.00"] == 4
+    assert order.ticket.location is None
+    sim.remove_item(uuid, 0)  # positions shift; the multiset loses one nameless unit
+    await polls(daemon)
+    assert sum(kitchen(daemon, uuid).values()) == 6
+    assert kitchen(daemon, uuid)["#3 · 5.00 (code 10)"] == 3
+
+
+async def test_disappearing_cheque_is_finished_not_voided(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: a paid cheque leaves its tickets to the cooks; it is no longer tracked.
+    uuid = sim.open_cheque(table=1)
+    sim.add_item(uuid, "4.5", 1, name="Кофе", code=13)
+    await polls(daemon)
+    sim.close_cheque(uuid)
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Кофе": 1}
+    assert uuid in cheques(daemon).finished
+
+
+async def test_errors_change_nothing_and_polling_recovers(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: 500, garbage, HTML and resultCode 488 fail the poll without touching orders; no duplicates after.
+    uuid = sim.open_cheque(table=5)
+    sim.add_item(uuid, "8", 1, name="Салат оливье", code=500)
+    await polls(daemon)
+    sim.fail_next("500", "garbage", "488", "html")
+    await polls(daemon, 4)
+    errors = daemon.registry.get_sample_value("kds_source_polls_total", {"source": "cheques", "outcome": "error"})
+    assert errors is not None and errors >= 4
+    await polls(daemon, 2)
+    assert cheques(daemon).health()["ok"] is True
+    assert len(orders_of(daemon, uuid)) == 1 and kitchen(daemon, uuid) == {"Салат оливье": 1}
+    # routed by product code like any other item
+    assert [e.name for e in orders_of(daemon, uuid)[0].items[0].endpoints] == ["cold"]
+
+
+@pytest.mark.parametrize(
+    ("sim_options", "source_options"),
+    [({"pin": "4321", "method": "PUT"}, {"pin": "4321", "method": "PUT"})],
+)
+async def test_pin_auth_and_configurable_method(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+    # Guarantees: the AUTH intent's token is sent as Auth-token; method and URL come from config.
+    uuid = sim.open_cheque(table=3)
+    sim.add_item(uuid, "5", 2, name="Чай")
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Чай": 2}
+    intents = [r["intent"] for r in sim.requests]
+    assert intents[0] == "AUTH" and "GET_CHEQUES" in intents
+    assert all(r["token"] in sim.tokens for r in sim.requests if r["intent"] == "GET_CHEQUES")
+    sim.tokens.clear()  # the terminal forgot the session: kds logs in again
+    await polls(daemon, 3)
+    assert [r["intent"] for r in sim.requests].count("AUTH") >= 2
+    assert cheques(daemon).health()["ok"] is True
+
+
+async def test_restart_resumes_without_duplicates(config_data: dict[str, Any], sim: ChequesSimulator) -> None:
+    # Guarantees: after a restart the diff starts from what kds stored: nothing re-sent, later changes still seen.
+    uuid = sim.open_cheque(table=6)
+    sim.add_item(uuid, "5", 1, name="Чай")
+    first = Daemon(settings_from_dict(config_data))
+    async with TestClient(TestServer(first.app)):
+        await polls(first)
+    sim.add_item(uuid, "6.5", 1, name="Борщ", code=10)
+    second = Daemon(settings_from_dict(config_data))
+    async with TestClient(TestServer(second.app)):
+        await polls(second)
+        assert kitchen(second, uuid) == {"Чай": 1, "Борщ": 1}
+        assert len(orders_of(second, uuid)) == 2
