@@ -16,14 +16,16 @@ from .logs import setup_logging
 
 log = structlog.get_logger(__name__)
 
-#: Modules that add subcommands of their own with `register(subparsers)`.
-PLUGIN_COMMANDS = (
-    "kds.printing.cli",
-    "kds.simulators.portos",
-    "kds.sources.r2o_cli",
-    "kds.demo",
-    "kds.bench",
-)
+#: Subcommands defined by other modules (with `register(subparsers)`), imported only
+#: when used — `kds run` must not pay for simulators and the benchmark at start-up.
+PLUGIN_COMMANDS = {
+    "print-test": "kds.printing.cli",
+    "virtual-printer": "kds.printing.cli",
+    "portos-sim": "kds.simulators.portos",
+    "ready2order": "kds.sources.r2o_cli",
+    "demo": "kds.demo",
+    "bench": "kds.bench",
+}
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -102,7 +104,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="kds", description="Kitchen order-endpoint daemon and display service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,20 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True, help="who the token is for, e.g. grill-screen")
     token.set_defaults(func=cmd_token)
 
-    for module_name in PLUGIN_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue
-        module.register(sub)
+    command = next((a for a in (argv or []) if not a.startswith("-")), None)
+    if command in PLUGIN_COMMANDS:
+        wanted = [PLUGIN_COMMANDS[command]]
+    elif command in sub.choices:
+        wanted = []
+    else:  # help, or an unknown command: show everything
+        wanted = list(dict.fromkeys(PLUGIN_COMMANDS.values()))
+    for module_name in wanted:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kds` command."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:

@@ -196,6 +196,15 @@ class Settings(Section):
             self.routing.default_endpoint = names[0]
         elif self.routing.default_endpoint not in names:
             raise ValueError(f"routing.default_endpoint {self.routing.default_endpoint!r} is not an endpoint")
+        by_name = {e.name: e for e in self.endpoints}
+        for e in self.endpoints:
+            fallback = e.printer.fallback if e.printer else None
+            if fallback and ":" not in fallback:
+                other = by_name.get(fallback)
+                if other is None or other.printer is None:
+                    raise ValueError(f"endpoints.{e.name}.printer.fallback: {fallback!r} is not an endpoint with a printer")
+                if other is e:
+                    raise ValueError(f"endpoints.{e.name}.printer.fallback: a printer cannot be its own fallback")
         for i, rule in enumerate(self.routing.rules):
             unknown = [e for e in rule.endpoints if e not in names]
             if unknown:

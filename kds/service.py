@@ -419,13 +419,18 @@ class KitchenService:
             targets = self._targets(order, endpoint, item_ids)
             now = utcnow()
             changes = self._plan(targets, status, recall=recall, strict=strict, now=now)
-            if not changes:
-                await self.store.barrier()
-                return order
             write = Write()
             entries: list[OutboxEntry] = []
             if status is S.PROCESS_SKIPPED:
-                entries += self._stage_voids(write, order, changes)
+                voided = await self._voided(order.id)
+                entries += self._stage_voids(write, order, changes, targets, voided)
+            if not changes:
+                if write:
+                    await self.store.write(write)
+                    self.outbox.published(entries)
+                else:
+                    await self.store.barrier()
+                return order
             if not recall:
                 entries += self._stage_writebacks(write, order, changes, reason=reason, date=now)
             await self._commit_changes(order, changes, write, now=now, actor=actor, reason=reason)
@@ -590,11 +595,42 @@ class KitchenService:
                 printed[endpoint].append(item_id)
         return printed
 
-    def _stage_voids(self, write: Write, order: Order, changes: list[Change]) -> list[OutboxEntry]:
-        return [
-            self._stage_print(write, order, name, "void", item_ids)
-            for name, item_ids in self._printed_items(order, changes).items()
-        ]
+    async def _voided(self, order_id: str) -> set[tuple[str, int]]:
+        """(endpoint, item id) pairs that already had a VOID ticket queued."""
+        rows = await self.store.fetchall(
+            "SELECT target, payload FROM outbox WHERE order_id = ? AND kind = 'print'", (order_id,)
+        )
+        voided = set()
+        for row in rows:
+            payload = json.loads(row["payload"])
+            if payload.get("ticket") == "void":
+                voided.update((row["target"], item_id) for item_id in payload.get("itemIds", []))
+        return voided
+
+    def _stage_voids(
+        self,
+        write: Write,
+        order: Order,
+        changes: list[Change],
+        targets: list[tuple[OrderItem, ItemEndpoint]],
+        voided: set[tuple[str, int]],
+    ) -> list[OutboxEntry]:
+        """VOID tickets for cancelled items a printer already printed.
+
+        Printer-only endpoints process their items as soon as the ticket printed,
+        so a cancelled drink there is `processed`, not open: the bar still needs a
+        VOID (the status stays, it is final).
+        """
+        printed = self._printed_items(order, changes)
+        for item, ep in targets:
+            config = self.settings.endpoint(ep.name)
+            if (
+                ep.status is S.PROCESSED and config is not None and config.printer is not None
+                and config.auto_process and not config.display and item.id not in printed.get(ep.name, [])
+                and (ep.name, item.id) not in voided
+            ):
+                printed.setdefault(ep.name, []).append(item.id)
+        return [self._stage_print(write, order, name, "void", ids) for name, ids in printed.items()]
 
     def _stage_writebacks(
         self, write: Write, order: Order, changes: list[Change], *, reason: str | None, date: datetime

@@ -228,8 +228,10 @@ class TestFallback:
                 {"name": "cold", "display": True},
             ])
 
-        with pytest.raises(ValueError, match="grill.printer.fallback: endpoint 'cold' has no printer"):
-            Daemon(settings_from_dict(config("cold")))
+        with pytest.raises(ConfigError, match="grill.printer.fallback: 'cold' is not an endpoint with a printer"):
+            settings_from_dict(config("cold"))
+        with pytest.raises(ConfigError, match="grill.printer.fallback: a printer cannot be its own fallback"):
+            settings_from_dict(config("grill"))
         with pytest.raises(ConfigError, match="fallback"):
             settings_from_dict(config("nowhere:"))
 
