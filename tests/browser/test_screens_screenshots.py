@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from .conftest import SCREENSHOTS, Api, Pages, expect, item, order, wait_for
@@ -50,6 +51,7 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
 
     expo = pages.open("/expo")
     expect(expo.locator("article.card")).to_have_count(5)
+    expo.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")
     expo.screenshot(path=str(SCREENSHOTS / "expo.png"))
 
     pickup = pages.open("/pickup")
@@ -60,10 +62,11 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
     # Last, since the driven clock is the whole context's: the station with the oldest tickets amber.
     grill = pages.open("/screen/grill", clock=True)
     expect(grill.locator("article.card")).to_have_count(5)
-    grill.clock.fast_forward("06:10")
+    # Stop the page's clock 6:10 after the first order, so the picture is the same every run.
+    oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
+    grill.clock.pause_at(oldest + timedelta(minutes=6, seconds=10, milliseconds=500))
     expect(grill.locator("article.card.t-warn")).to_have_count(5)
-    grill.evaluate("window.kds.sound.enabled = false")  # hide the "enable sound" prompt in the picture
-    grill.evaluate("window.kds.sound._changed()")
+    grill.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")  # no sound prompt in the picture
     grill.screenshot(path=str(SCREENSHOTS / "station.png"))
 
     for name in ("station", "board", "expo", "pickup"):
