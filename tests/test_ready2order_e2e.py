@@ -273,3 +273,25 @@ async def test_unreadable_webhook_is_kept_logged_and_triggers_a_fetch(
     await wait_until(lambda: set(active_items(daemon)) == set(ids))
     row = await daemon.store.fetchone("SELECT payload, error FROM inbox WHERE source = 'ready2order'")
     assert bytes(row["payload"]) == b"<xml>orderItem</xml>" and "not JSON" in row["error"]
+
+
+async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
+    config_data: dict[str, Any], sim: Ready2OrderSimulator
+) -> None:
+    # Guarantees: a webhook whose fetch failed stays in the inbox and is processed on the next start.
+    from aiohttp.test_utils import TestServer
+
+    from kds.config import settings_from_dict
+
+    ids = sim.create_items(table(sim, "5"), [(product(sim, "Burger"), 1)], notify=False)
+    body = json.dumps({"event": "orderItem.created", "resource": ids})
+    broken = {**config_data, "sources": [{**config_data["sources"][1], "account_token": "revoked-token"}]}
+    first = Daemon(settings_from_dict(broken))
+    async with TestClient(TestServer(first.app)) as c:
+        assert (await c.post(f"/hooks/ready2order/{SECRET}", data=body)).status == 202
+        await wait_until(lambda: source(first).health()["consecutiveFailures"] >= 1)
+        assert not active_items(first)
+    second = Daemon(settings_from_dict(config_data))
+    async with TestClient(TestServer(second.app)):
+        await wait_until(lambda: set(active_items(second)) == set(ids))
+        assert not await second.service.pending_inbox("ready2order")
