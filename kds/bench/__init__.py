@@ -1,0 +1,58 @@
+"""`kds bench`: latency, throughput, memory and render figures beside bare baselines.
+
+Starts kds (and two bare aiohttp baselines) as subprocesses on 127.0.0.1 in a
+temporary directory, drives them from this process, and prints a table of each
+figure with its baseline, ratio, target and pass/fail (`--json`: the same as JSON).
+See docs/bench.md and `runner.py` for what each phase does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from .runner import Bench, Options
+
+
+def register(subparsers: Any) -> None:
+    """Add `kds bench` to the CLI."""
+    p = subparsers.add_parser("bench", help="measure ingest, live feed, restart, memory and render against baselines")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quick", action="store_true", help="a smaller run (2,000 orders, 3 s paced phases)")
+    p.add_argument("--orders", type=int, help="orders for ingest, restart and memory (default 10,000)")
+    p.add_argument("--concurrency", type=int, help="concurrent ingest connections (default 64)")
+    p.add_argument("--screens", type=int, help="screens for ingest → screen and memory (default 50)")
+    p.add_argument("--rate", type=float, help="orders or changes per second in the paced phases (default 50)")
+    p.add_argument("--duration", type=float, help="seconds of paced ingest → screen (default 10)")
+    p.add_argument("--fanout-screens", type=int, help="screens for the fan-out figure (default 200)")
+    p.add_argument("--fanout-changes", type=int, help="status changes fanned out (default 100)")
+    p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
+    p.add_argument("--synchronous", choices=["FULL", "NORMAL"], help="SQLite durability for kds and baseline (default FULL)")
+    p.add_argument("--profile", type=Path, metavar="DIR", help="record kds with py-spy per phase into DIR")
+    p.add_argument("--workdir", type=Path, metavar="DIR", help="keep databases and logs in DIR (default: a temp dir)")
+    p.set_defaults(func=cmd_bench)
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    """Options from the command line: --quick sizes, then explicit flags."""
+    names = ("orders", "concurrency", "screens", "rate", "duration", "fanout_screens", "fanout_changes", "renders",
+             "synchronous", "profile", "workdir")
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    options = Options.quick(**given) if args.quick else Options(**given)
+    for name in ("orders", "concurrency", "screens", "fanout_screens", "fanout_changes", "renders"):
+        if getattr(options, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if options.rate <= 0 or options.duration <= 0:
+        raise ValueError("--rate and --duration must be positive")
+    return options
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the bench; exit 0 when every target is met, 1 otherwise."""
+    options = options_from_args(args)
+    report = asyncio.run(Bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True)).run())
+    print(report.json() if args.json else report.table())
+    return 0 if report.passed else 1

@@ -1,0 +1,229 @@
+"""The load generator: tills posting orders and screens listening on websockets.
+
+Plain asyncio, aiohttp for HTTP and the `websockets` client for screens, in the
+bench's own process. Everything sent is encoded before the clock starts, and a
+screen only timestamps a message and picks the order's `externalId` out of it
+with a string search — the client stays lean so the server gets the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+_EXTERNAL = '"externalId":"'
+
+
+def order_body(external_id: str) -> dict[str, Any]:
+    """A PORTOS-shaped order with three items, one for each station."""
+    return {
+        "id": external_id,
+        "deviceName": "POS1",
+        "user": {"userName": "anna"},
+        "ticket": {
+            "id": f"T-{external_id}",
+            "name": "Table 5",
+            "location": {"zoneName": "Terrace", "tableName": "5"},
+            "purchaseType": "walkIn",
+        },
+        "items": [
+            {
+                "id": 1,
+                "plu": {"name": "Cheeseburger", "code": 101},
+                "quantity": {"amount": 2, "unit": "pcs"},
+                "comment": "medium rare",
+                "courseNumber": 1,
+                "modifiers": ["no onion", "extra cheese"],
+            },
+            {
+                "id": 2,
+                "plu": {"name": "Caesar salad", "code": 310},
+                "quantity": {"amount": 1, "unit": "pcs"},
+                "courseNumber": 1,
+                "modifiers": ["dressing on the side"],
+            },
+            {"id": 3, "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"}, "quantity": {"amount": 1, "unit": "pcs"}},
+        ],
+    }
+
+
+def encoded_orders(prefix: str, count: int) -> list[tuple[str, bytes]]:
+    """`count` distinct orders as (externalId, JSON bytes)."""
+    return [(f"{prefix}-{i}", json.dumps(order_body(f"{prefix}-{i}")).encode()) for i in range(count)]
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank `p`th percentile of `values` (not necessarily sorted)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def external_id(message: str) -> str | None:
+    """The first `externalId` in a message (an order event's own), without parsing the JSON."""
+    start = message.find(_EXTERNAL)
+    if start < 0:
+        return None
+    start += len(_EXTERNAL)
+    return message[start : message.find('"', start)]
+
+
+# --------------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestStats:
+    """Throughput and per-request latency of a burst of POSTs."""
+
+    count: int
+    seconds: float
+    latencies: list[float]
+    errors: dict[int, int] = field(default_factory=dict)
+    bodies: list[bytes] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else math.nan
+
+
+async def ingest(url: str, orders: Sequence[tuple[str, bytes]], concurrency: int, *, keep_bodies: bool = False) -> IngestStats:
+    """POST every order over `concurrency` keep-alive connections, as fast as answered."""
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    latencies: list[float] = []
+    errors: dict[int, int] = defaultdict(int)
+    bodies: list[bytes] = []
+    pending = iter(orders)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def till() -> None:
+            for _, body in pending:  # one shared iterator: each order is posted once
+                t0 = time.perf_counter()
+                async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+                    answer = await response.read()
+                    status = response.status
+                latencies.append(time.perf_counter() - t0)
+                if status != 201:
+                    errors[status] += 1
+                elif keep_bodies:
+                    bodies.append(answer)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(till() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return IngestStats(len(orders), seconds, latencies, dict(errors), bodies)
+
+
+# --------------------------------------------------------------------- screens
+
+
+class Screens:
+    """A set of websocket screens that timestamp each order event they receive."""
+
+    def __init__(self, urls: Sequence[str], event_type: str, *, snapshot: bool) -> None:
+        self.urls = list(urls)
+        self.prefix = f'{{"type":"{event_type}"'
+        self.snapshot = snapshot
+        self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.expected = math.inf
+        self.received = 0
+        self.snapshot_bytes = 0
+        self._all_in = asyncio.Event()
+        self._connections: list[ClientConnection] = []
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def open(self, timeout: float = 60.0) -> None:
+        """Connect every screen; with `snapshot`, wait until each has its snapshot."""
+        firsts = await asyncio.wait_for(asyncio.gather(*(self._open(url) for url in self.urls)), timeout)
+        self.snapshot_bytes = sum(firsts)
+
+    async def _open(self, url: str) -> int:
+        # Browsers offer permessage-deflate; so does the websockets client by default.
+        ws = await connect(url, max_size=None, open_timeout=30, ping_interval=None)
+        self._connections.append(ws)
+        size = 0
+        if self.snapshot:
+            first = await ws.recv()
+            if not first.startswith('{"type":"snapshot"'):
+                raise RuntimeError(f"expected a snapshot first, got {first[:80]!r}")
+            size = len(first)
+        self._readers.append(asyncio.create_task(self._read(ws), name="bench:screen"))
+        return size
+
+    async def _read(self, ws: ClientConnection) -> None:
+        prefix, arrivals = self.prefix, self.arrivals
+        async for message in ws:
+            now = time.perf_counter()
+            if isinstance(message, str) and message.startswith(prefix):
+                key = external_id(message)
+                if key is not None:
+                    arrivals[key].append(now)
+                    self.received += 1
+                    if self.received >= self.expected:
+                        self._all_in.set()
+
+    def expect(self, events: int) -> None:
+        """Each of `events` events should reach every screen."""
+        self.expected = events * len(self.urls)
+        if self.received >= self.expected:
+            self._all_in.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Until every expected delivery arrived, or `timeout` (missing ones are counted by the caller)."""
+        try:
+            await asyncio.wait_for(self._all_in.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def latencies(self, sent: dict[str, float]) -> tuple[list[float], int]:
+        """Delivery delays of every (event, screen) and how many deliveries are missing."""
+        delays: list[float] = []
+        missing = 0
+        for key, t0 in sent.items():
+            got = self.arrivals.get(key, [])
+            delays += [t - t0 for t in got]
+            missing += max(0, len(self.urls) - len(got))
+        return delays, missing
+
+    async def close(self) -> None:
+        """Close every screen."""
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in self._connections), return_exceptions=True)
+
+
+async def paced(
+    session: aiohttp.ClientSession, requests: Sequence[tuple[str, str, bytes]], rate: float
+) -> tuple[dict[str, float], dict[int, int]]:
+    """POST (key, url, body) at `rate` per second, not waiting for answers; return send times by key."""
+    sent: dict[str, float] = {}
+    errors: dict[int, int] = defaultdict(int)
+
+    async def post(url: str, body: bytes) -> None:
+        async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            await response.read()
+            if response.status >= 300:
+                errors[response.status] += 1
+
+    tasks = []
+    start = time.perf_counter() + 0.05
+    for i, (key, url, body) in enumerate(requests):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the till, not waiting for an effect
+        sent[key] = time.perf_counter()
+        tasks.append(asyncio.create_task(post(url, body)))
+    await asyncio.gather(*tasks)
+    return sent, dict(errors)

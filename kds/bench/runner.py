@@ -1,0 +1,362 @@
+"""The bench run: which servers start, in which order, and what each phase measures.
+
+1. kds "live" (fresh store): fan-out — 200 screens, one status change at a time
+   (paced at `rate`), delay until every screen has it; then ingest → screen —
+   50 screens, orders posted at `rate` for `duration`, delay from POST to each
+   screen's `order.created`.
+2. kds "ingest" (fresh store): `orders` orders posted over `concurrency`
+   connections, each acknowledged after commit; then RSS with those orders open
+   and 50 screens (their snapshots received); then a restart on that store, timed
+   from process start to `/readyz` 200, and RSS again with 50 screens.
+3. The bare ingest baseline with the same orders and connections.
+4. The bare broadcast baseline with the same screens, rate and payloads (the
+   order JSON kds sent).
+5. Ticket render, in this process: median of rendering one three-item ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .load import Screens, encoded_orders, ingest, paced, percentile
+from .profile import recording
+from .report import Figure, Report
+from .servers import (
+    ENDPOINTS,
+    Server,
+    baseline_broadcast_server,
+    baseline_ingest_server,
+    kds_server,
+    peak_rss_bytes,
+    rss_bytes,
+    write_config,
+)
+
+MB = 1024 * 1024
+_STATUS_BODY = b'{"status":"delivered"}'
+
+
+@dataclass
+class Options:
+    """The size of a run (defaults: the issue's figures)."""
+
+    orders: int = 10_000
+    concurrency: int = 64
+    screens: int = 50
+    rate: float = 50.0
+    duration: float = 10.0
+    fanout_screens: int = 200
+    fanout_changes: int = 100
+    renders: int = 300
+    synchronous: str = "FULL"
+    profile: Path | None = None
+    workdir: Path | None = None
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Options:
+        """A smaller run (~30 s): fewer orders, shorter paced phases."""
+        values: dict[str, Any] = {"orders": 2_000, "duration": 3.0, "fanout_changes": 30, "renders": 100}
+        values.update(overrides)
+        return cls(**values)
+
+
+class Bench:
+    """Runs every phase and collects the measurements into a Report."""
+
+    def __init__(self, options: Options, progress: Callable[[str], None] = lambda _: None) -> None:
+        self.options = options
+        self.progress = progress
+        self.m: dict[str, float] = {}
+        self.notes: dict[str, str] = {}
+        self.errors: list[str] = []
+        self._servers: list[Server] = []
+        self._templates: dict[str, str] = {}
+        self._run_id = f"{int(time.time()) % 100000}"
+
+    async def run(self) -> Report:
+        """Every phase, then the report; servers are always stopped."""
+        started = time.perf_counter()
+        if self.options.workdir is not None:
+            self.options.workdir.mkdir(parents=True, exist_ok=True)
+            await self._phases(self.options.workdir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="kds-bench-") as tmp:
+                await self._phases(Path(tmp))
+        report = self._report()
+        report.setup["seconds"] = round(time.perf_counter() - started, 1)
+        return report
+
+    async def _phases(self, workdir: Path) -> None:
+        self.workdir = workdir
+        phases = [
+            ("kds live feed", self._kds_live),
+            ("kds ingest, memory, restart", self._kds_ingest),
+            ("baseline ingest", self._baseline_ingest),
+            ("baseline broadcast", self._baseline_broadcast),
+            ("ticket render", self._render),
+        ]
+        try:
+            for name, phase in phases:
+                self.progress(f"bench: {name} …")
+                try:
+                    await phase()
+                except Exception as err:  # noqa: BLE001 - report it and go on with the other figures
+                    self.errors.append(f"{name}: {type(err).__name__}: {err}")
+                finally:
+                    for server in self._servers:
+                        await server.stop()
+                    self._servers.clear()
+        finally:
+            for server in self._servers:
+                server.kill()
+
+    def _start(self, server: Server) -> Server:
+        self._servers.append(server)
+        return server
+
+    def _screen_urls(self, port: int, count: int, path: str = "/api/v1/ws") -> list[str]:
+        if path == "/ws":
+            return [f"ws://127.0.0.1:{port}/ws"] * count
+        return [f"ws://127.0.0.1:{port}{path}?endpoint={ENDPOINTS[i % len(ENDPOINTS)]}" for i in range(count)]
+
+    def _record_delays(self, key: str, delays: list[float], missing: int, errors: dict[int, int]) -> None:
+        self.m[f"{key}.p50"] = percentile(delays, 50) * 1000
+        self.m[f"{key}.p99"] = percentile(delays, 99) * 1000
+        self.m[f"{key}.max"] = max(delays, default=math.nan) * 1000
+        if missing:
+            self.errors.append(f"{key}: {missing} deliveries did not arrive")
+        if errors:
+            self.errors.append(f"{key}: HTTP errors {errors}")
+
+    # ------------------------------------------------------------------ kds
+
+    async def _kds_live(self) -> None:
+        o = self.options
+        db = self.workdir / "live.sqlite3"
+        config = write_config(self.workdir, db, o.synchronous)
+        server = self._start(kds_server(self.workdir, config, db, "kds-live"))
+        await server.start()
+        api = server.url + "/api/v1/orders"
+        async with aiohttp.ClientSession() as session:
+            # Fan-out: orders exist before the screens connect; each change is one event to all.
+            stats = await ingest(api, encoded_orders(f"fan{self._run_id}", o.fanout_changes), 8, keep_bodies=True)
+            self._check_ingest("fan-out setup", stats.errors, len(stats.bodies), o.fanout_changes)
+            ids = {}
+            for body in stats.bodies:
+                order = json.loads(body)
+                ids[order["externalId"]] = order["id"]
+            screens = Screens(self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True)
+            await screens.open()
+            try:
+                requests = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
+                screens.expect(len(requests))
+                async with recording(server.pid, o.profile, "fanout"):
+                    sent, errors = await paced(session, requests, o.rate)
+                    await screens.wait(10 + len(requests) / o.rate)
+                self._record_delays("fanout", *screens.latencies(sent), errors)
+            finally:
+                await screens.close()
+            first = next(iter(ids.values()))
+            async with session.get(f"{api}/{first}") as response:
+                self._templates["order.updated"] = await response.text()
+
+            # Ingest → screen: orders posted at a steady rate while screens listen.
+            screens = Screens(self._screen_urls(server.port, o.screens), "order.created", snapshot=True)
+            await screens.open()
+            try:
+                orders = encoded_orders(f"lat{self._run_id}", max(1, round(o.rate * o.duration)))
+                screens.expect(len(orders))
+                async with recording(server.pid, o.profile, "screen"):
+                    sent, errors = await paced(session, [(ext, api, body) for ext, body in orders], o.rate)
+                    await screens.wait(10 + o.duration)
+                self._record_delays("screen", *screens.latencies(sent), errors)
+            finally:
+                await screens.close()
+            async with session.get(api, params={"externalId": orders[0][0]}) as response:
+                self._templates["order.created"] = json.dumps((await response.json())["items"][0], separators=(",", ":"))
+
+    def _check_ingest(self, what: str, errors: dict[int, int], stored: int, expected: int) -> None:
+        if errors or stored != expected:
+            raise RuntimeError(f"{what}: {stored} of {expected} orders stored, HTTP errors {errors}")
+
+    async def _kds_ingest(self) -> None:
+        o = self.options
+        db = self.workdir / "ingest.sqlite3"
+        config = write_config(self.workdir, db, o.synchronous)
+        server = self._start(kds_server(self.workdir, config, db, "kds-ingest"))
+        await server.start()
+        orders = encoded_orders(f"ing{self._run_id}", o.orders)
+        async with recording(server.pid, o.profile, "ingest"):
+            stats = await ingest(server.url + "/api/v1/orders", orders, o.concurrency)
+        self._check_ingest("ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
+        self.m["ingest.rate"] = stats.rate
+        self.m["ingest.p50"] = percentile(stats.latencies, 50) * 1000
+        self.m["ingest.p99"] = percentile(stats.latencies, 99) * 1000
+
+        live_rss, live_peak = await self._rss_with_screens(server, "memory-live")
+        await server.stop()
+
+        restarted = self._start(kds_server(self.workdir, config, db, "kds-restart"))
+        self.m["restart"] = await restarted.start()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(restarted.url + "/api/v1/orders", params={"$take": "1", "isProcessed": "false"}) as r:
+                open_orders = (await r.json())["totalCount"]
+        if open_orders != o.orders:
+            self.errors.append(f"restart: {open_orders} open orders after restart, expected {o.orders}")
+        restart_rss, restart_peak = await self._rss_with_screens(restarted, "memory-restart")
+        self.m["rss"] = max(live_rss, restart_rss) / MB
+        self.notes["rss"] = (
+            f"after ingest {live_rss / MB:.0f} MB (peak {live_peak / MB:.0f}), "
+            f"after restart {restart_rss / MB:.0f} MB (peak {restart_peak / MB:.0f})"
+        )
+
+    async def _rss_with_screens(self, server: Server, phase: str) -> tuple[int, int]:
+        """RSS once every screen has its snapshot, and the process's peak so far."""
+        screens = Screens(self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True)
+        started = time.perf_counter()
+        async with recording(server.pid, self.options.profile, phase):
+            await screens.open(timeout=120)
+        self.m[f"{phase}.snapshot_s"] = time.perf_counter() - started
+        self.m[f"{phase}.snapshot_mb"] = screens.snapshot_bytes / MB
+        try:
+            return rss_bytes(server.pid), peak_rss_bytes(server.pid)
+        finally:
+            await screens.close()
+
+    # ------------------------------------------------------------------ baselines
+
+    async def _baseline_ingest(self) -> None:
+        o = self.options
+        server = self._start(baseline_ingest_server(self.workdir, o.synchronous))
+        await server.start()
+        stats = await ingest(server.url + "/orders", encoded_orders(f"base{self._run_id}", o.orders), o.concurrency)
+        self._check_ingest("baseline ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
+        self.m["base.ingest.rate"] = stats.rate
+        self.m["base.ingest.p50"] = percentile(stats.latencies, 50) * 1000
+        self.m["base.ingest.p99"] = percentile(stats.latencies, 99) * 1000
+
+    async def _baseline_broadcast(self) -> None:
+        o = self.options
+        if not self._templates:
+            raise RuntimeError("no order JSON from the kds phase to broadcast")
+        server = self._start(baseline_broadcast_server(self.workdir))
+        await server.start()
+        async with aiohttp.ClientSession() as session:
+            for key, event_type, screens_n, count in (
+                ("base.fanout", "order.updated", o.fanout_screens, o.fanout_changes),
+                ("base.screen", "order.created", o.screens, max(1, round(o.rate * o.duration))),
+            ):
+                template = self._templates[event_type]
+                original = json.loads(template)["externalId"]
+                screens = Screens(self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False)
+                await screens.open()
+                try:
+                    await self._await_screens(session, server, screens_n)
+                    requests = []
+                    for i in range(count):
+                        ext = f"{key}-{i}"
+                        body = template.replace(f'"externalId":"{original}"', f'"externalId":"{ext}"').encode()
+                        requests.append((ext, f"{server.url}/publish?type={event_type}", body))
+                    screens.expect(count)
+                    sent, errors = await paced(session, requests, o.rate)
+                    await screens.wait(10 + count / o.rate)
+                    self._record_delays(key, *screens.latencies(sent), errors)
+                finally:
+                    await screens.close()
+
+    async def _await_screens(self, session: aiohttp.ClientSession, server: Server, count: int) -> None:
+        """Until the broadcast server counts every screen (it registers them after the handshake)."""
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline:
+            async with session.get(server.url + "/readyz") as response:
+                if (await response.json())["screens"] >= count:
+                    return
+            await _tick()
+        raise RuntimeError(f"the broadcast server did not register {count} screens")
+
+    # ------------------------------------------------------------------ render
+
+    async def _render(self) -> None:
+        from kds.model import Order
+        from kds.printing.config import PrinterConfig
+        from kds.printing.render import Ticket, TicketRenderer
+
+        template = self._templates.get("order.created")
+        if template is None:
+            raise RuntimeError("no order from the kds phase to render")
+        order = Order.model_validate_json(template)
+        renderer = TicketRenderer(PrinterConfig(address="127.0.0.1:9100"))
+        ticket = Ticket(order=order, endpoint=ENDPOINTS[0], item_ids=tuple(i.id for i in order.items), job_id=1)
+        for _ in range(5):  # warm caches (code pages, profile)
+            renderer.render(ticket)
+        times = []
+        for _ in range(self.options.renders):
+            t0 = time.perf_counter()
+            data = renderer.render(ticket)
+            times.append(time.perf_counter() - t0)
+        if not data:
+            raise RuntimeError("the renderer produced no bytes")
+        self.m["render"] = statistics.median(times) * 1000
+        self.notes["render"] = f"{len(order.items)} items, {len(data)} bytes"
+
+    # ------------------------------------------------------------------ report
+
+    def _report(self) -> Report:
+        o = self.options
+        m = self.m.get
+        nan = math.nan
+        report = Report(errors=list(self.errors))
+        report.setup = {
+            "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
+            "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
+            "renders": o.renders, "synchronous": o.synchronous,
+        }
+        report.add(Figure(
+            "ingest.rate", f"durable ingest, {o.concurrency} clients", "orders/s",
+            m("ingest.rate", nan), m("base.ingest.rate"), "≥ 2,000 and ≥ 0.5× baseline",
+            lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5),
+        ))
+        report.add(Figure("ingest.p50", "ingest latency p50", "ms", m("ingest.p50", nan), m("base.ingest.p50")))
+        report.add(Figure("ingest.p99", "ingest latency p99", "ms", m("ingest.p99", nan), m("base.ingest.p99")))
+        report.add(Figure(
+            "screen.p50", f"ingest → {o.screens} screens p50 at {o.rate:g}/s", "ms",
+            m("screen.p50", nan), m("base.screen.p50"),
+        ))
+        report.add(Figure(
+            "screen.p99", f"ingest → {o.screens} screens p99 at {o.rate:g}/s", "ms",
+            m("screen.p99", nan), m("base.screen.p99"), "≤ 25 and ≤ 3× baseline",
+            lambda f: f.value <= 25 and (f.ratio is None or f.ratio <= 3),
+        ))
+        report.add(Figure(
+            "fanout.p99", f"fan-out to {o.fanout_screens} screens p99", "ms",
+            m("fanout.p99", nan), m("base.fanout.p99"), "≤ 50", lambda f: f.value <= 50,
+        ))
+        report.add(Figure(
+            "restart", f"restart with {o.orders:,} open orders", "s", m("restart", nan), None, "≤ 2",
+            lambda f: f.value <= 2,
+        ))
+        report.add(Figure(
+            "rss", f"RSS, {o.orders:,} open orders, {o.screens} screens", "MB", m("rss", nan), None, "≤ 150",
+            lambda f: f.value <= 150, note=self.notes.get("rss", ""),
+        ))
+        report.add(Figure(
+            "render", "ticket render median", "ms", m("render", nan), None, "≤ 2", lambda f: f.value <= 2,
+            note=self.notes.get("render", ""),
+        ))
+        report.setup["details"] = {k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)}
+        return report
+
+
+async def _tick() -> None:
+    await asyncio.sleep(0.01)  # polling another process's state
