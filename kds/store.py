@@ -20,6 +20,7 @@ import asyncio
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,8 @@ class Store:
         self._task: asyncio.Task[None] | None = None
         self._healthy = True
         self._last_error: str | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.probe_interval = 1.0
         self.commits = 0
         self.writes = 0
 
@@ -189,6 +192,9 @@ class Store:
 
     async def stop(self) -> None:
         """Commit what is queued, then close."""
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
@@ -252,8 +258,22 @@ class Store:
     def _fail(self, pending: _Pending, err: Exception) -> None:
         self._healthy, self._last_error = False, str(err)
         log.error("store.commit_failed", error=str(err))
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_healthy(), name="store:probe")
         if not pending.done.done():
             pending.done.set_exception(Unavailable(f"the store could not commit: {err}"))
+
+    async def _probe_until_healthy(self) -> None:
+        """After a failed commit, try a tiny write every second so /readyz recovers
+        by itself when the disk has room again (no traffic needed to notice)."""
+        while not self._healthy:
+            await asyncio.sleep(self.probe_interval)
+            write = Write()
+            write.add(META_UPSERT, ("store.probe", datetime.now(timezone.utc).isoformat()))
+            try:
+                await self.write(write)
+            except Unavailable:
+                continue
 
     async def _commit(self, writes: list[Write]) -> None:
         assert self._writer is not None
@@ -268,7 +288,11 @@ class Store:
                 await conn.executemany(sql, rows)
             await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                try:
+                    await conn.execute("ROLLBACK")
+                except sqlite3.Error as err:
+                    log.error("store.rollback_failed", error=str(err))
             raise
 
     # ----------------------------------------------------------------- reads
