@@ -121,8 +121,16 @@ async def test_void_and_transfer_tickets(client: TestClient, daemon: Daemon, pri
     void = (await printers["grill"].wait_for_jobs(3))[2]
     assert void.lines[0].text.strip() == "VOID" and "VOID 2 x Cheeseburger" in void.text
     assert f"#{order['number']}" in void.text
-    # (The bar's drink was auto-processed when its ticket printed: final, so the core does not
-    # cancel it and no VOID goes to the bar — see the printing report's request to the core.)
+    # The bar's drink was auto-processed when its ticket printed: it stays processed, but the
+    # bar still gets a VOID (the drink was probably not poured yet) — once, however often cancelled.
+    bar_jobs = await printers["bar"].wait_for_jobs(3)  # new, transfer, void
+    assert bar_jobs[1].lines[0].text.strip() == "TRANSFER"
+    bar_void = bar_jobs[2]
+    assert bar_void.lines[0].text.strip() == "VOID" and "1 x Pilsner" in bar_void.text
+    assert history(daemon, order["id"], "bar", 2)[-1] == "processed"
+    assert (await client.delete(f"/api/v1/orders/{order['id']}")).status == 200
+    await wait_until(lambda: daemon.outbox.pending_count == 0)
+    assert len(printers["bar"].jobs) == 3
 
 
 async def test_offline_printer_comes_back_ticket_prints_once(
