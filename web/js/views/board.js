@@ -4,7 +4,7 @@
 import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
 import { byAge, fingerprint, isOpen, isReady, readyAt } from "../orders.js";
-import { ageSeconds, everySecond, metaLine, placeBadge, statusChip } from "./common.js";
+import { ageSeconds, everySecond, metaLine, placeBadge, printerAlert, statusChip } from "./common.js";
 
 export function createBoardView(ctx) {
   const { chrome, feed, ui } = ctx;
@@ -12,7 +12,8 @@ export function createBoardView(ctx) {
   const body = h("div.board-rows");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
-  chrome.setToolbar(t("board"), openCount);
+  const printer = printerAlert(feed);
+  chrome.setToolbar(t("board"), openCount, printer.el);
   replaceChildren(
     chrome.view,
     h(
@@ -84,6 +85,7 @@ export function createBoardView(ctx) {
       previous = row.el;
     }
     empty.hidden = list.length > 0;
+    printer.render();
     openCount.textContent = String(list.filter((o) => isOpen(o, null)).length);
     document.body.dataset.open = String(list.length);
   }

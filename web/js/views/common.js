@@ -98,3 +98,15 @@ export function statusChip(name, status) {
 export function everySecond(fn) {
   return setInterval(fn, 1000);
 }
+
+/** Toolbar alert for printers in trouble (`only`: one endpoint's printer). Returns {el, render}. */
+export function printerAlert(feed, only = null) {
+  const el = h("span.printer-state", { hidden: true, role: "status" });
+  const render = () => {
+    const bad = [...feed.printers.values()].filter((p) => p.ok === false && (!only || p.endpoint === only));
+    el.hidden = bad.length === 0;
+    el.textContent = bad.map((p) => `${t("printer")} ${p.endpoint}: ${p.state || ""}`.trim()).join(" · ");
+    el.title = bad.map((p) => p.detail || "").filter(Boolean).join("\n");
+  };
+  return { el, render };
+}

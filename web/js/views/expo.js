@@ -5,7 +5,7 @@ import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
 import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
-import { everySecond, itemLine, metaLine, placeBadge, statusChip, tickTimer, withCourses } from "./common.js";
+import { everySecond, itemLine, metaLine, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
@@ -14,7 +14,8 @@ export function createExpoView(ctx) {
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
-  chrome.setToolbar(t("expo"), openCount, ...soundControls(sound));
+  const printer = printerAlert(feed);
+  chrome.setToolbar(t("expo"), openCount, printer.el, ...soundControls(sound));
   replaceChildren(chrome.view, h("div.expo", null, grid, empty));
 
   function renderCard(order) {
@@ -78,6 +79,7 @@ export function createExpoView(ctx) {
       previous = card.el;
     }
     empty.hidden = open.length > 0;
+    printer.render();
     openCount.textContent = String(open.length);
     document.body.dataset.open = String(open.length);
   }

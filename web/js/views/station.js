@@ -6,7 +6,7 @@ import { soundControls } from "../chrome.js";
 import { t, tStatus } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
 import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable } from "../orders.js";
-import { everySecond, itemLine, metaLine, placeBadge, tickTimer, withCourses } from "./common.js";
+import { everySecond, itemLine, metaLine, placeBadge, printerAlert, tickTimer, withCourses } from "./common.js";
 
 const MIN_COLUMN = 290;
 const GAP = 10;
@@ -30,13 +30,13 @@ export function createStationView(ctx) {
   const pager = h("div.pager");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
-  const printerState = h("span.printer-state", { hidden: true });
+  const printer = printerAlert(feed, endpoint);
   const recallButton = h("button.recall-open", { type: "button", text: t("recall"), onclick: () => openRecall() });
 
   chrome.setToolbar(
     `${t("station")}: ${endpoint}`,
     openCount,
-    printerState,
+    printer.el,
     recallButton,
     ...soundControls(sound),
   );
@@ -194,7 +194,7 @@ export function createStationView(ctx) {
     document.body.dataset.page = String(page + 1);
     document.body.dataset.pages = String(pages.length);
     renderAllDay();
-    renderPrinter();
+    printer.render();
   }
 
   function renderAllDay() {
@@ -204,13 +204,6 @@ export function createStationView(ctx) {
         h("li", { dataset: { product: name } }, h("span.ad-count", { text: String(count) }), h("span.ad-name", { text: name })),
       ),
     );
-  }
-
-  function renderPrinter() {
-    const printer = feed.printers.get(endpoint);
-    const bad = printer && printer.ok === false;
-    printerState.hidden = !bad;
-    printerState.textContent = bad ? `${t("printer")}: ${printer.state || ""} ${printer.detail || ""}`.trim() : "";
   }
 
   function visibleIds() {

@@ -1,0 +1,39 @@
+"""Printer trouble reaches the screens: the station of that printer, the expo and the board say so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.util import free_port
+
+from .conftest import Api, Pages, expect, item, order
+
+
+@pytest.fixture
+def kds_config(kds_config: dict[str, Any]) -> dict[str, Any]:
+    # The bar has a screen and a kitchen printer that is switched off (nothing listens).
+    bar = next(e for e in kds_config["endpoints"] if e["name"] == "bar")
+    bar["printer"] = {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5, "retry_initial": 0.2}
+    return kds_config
+
+
+def test_printer_fault_shows_on_its_station_expo_and_board(api: Api, pages: Pages) -> None:
+    # A ticket for a dead printer makes it report a fault; screens show it live,
+    # the grill (another printer-less station) does not.
+    bar = pages.open("/screen/bar")
+    grill = pages.open("/screen/grill")
+    board = pages.open("/board")
+    expo = pages.open("/expo")
+    alert = bar.locator(".toolbar .printer-state")
+    expect(alert).to_be_hidden()
+    api.post_order(order("p", item(1, "Cheeseburger"), item(2, "Pilsner", group="Drinks")))
+    expect(alert).to_be_visible(timeout=10_000)
+    expect(alert).to_contain_text("bar")
+    expect(board.locator(".toolbar .printer-state")).to_contain_text("bar")
+    expect(expo.locator(".toolbar .printer-state")).to_contain_text("bar")
+    expect(grill.locator(".toolbar .printer-state")).to_be_hidden()
+    # A screen opened later learns it from the snapshot.
+    late = pages.open("/screen/bar")
+    expect(late.locator(".toolbar .printer-state")).to_contain_text("bar")
