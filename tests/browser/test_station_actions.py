@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .conftest import Api, Pages, expect, item, order, wait_for
@@ -108,3 +109,22 @@ def test_cancelled_item_is_struck_through(api: Api, pages: Pages) -> None:
     api.request("POST", f"/api/v1/orders/{a['id']}/items/2/status", {"status": "processSkipped"})
     expect(card(grill, a).locator(".item[data-item-id='2']")).to_have_attribute("data-status", "processSkipped")
     expect(card(grill, a).locator(".item[data-item-id='2'] .void")).to_have_text("VOID")
+
+
+def test_cancelled_order_stays_struck_through_until_cleared(api: Api, pages: Pages) -> None:
+    # A ticket the POS cancels after the station had it stays visible as VOID (so nobody keeps
+    # cooking it unaware) until a cook clears it with bump; a bump there changes nothing in the API.
+    grill = pages.open("/screen/grill")
+    a = api.post_order(order("v", item(1, "Cheeseburger")))
+    b = api.post_order(order("w", item(1, "Steak")))
+    expect(card(grill, a)).to_be_visible()
+    api.request("DELETE", f"/api/v1/orders/{a['id']}")
+    expect(card(grill, a).locator(".void-banner")).to_have_text("VOID")
+    expect(card(grill, a)).to_have_class(re.compile(r"\bvoided\b"))
+    expect(card(grill, a).locator("button.refuse")).to_have_count(0)
+    expect(grill.locator(".allday-list li")).to_have_count(1)  # the void no longer counts
+    grill.bring_to_front()
+    card(grill, a).locator("button.bump").click()
+    expect(card(grill, a)).to_have_count(0)
+    assert api.status_at(a["id"], "grill") == "processSkipped"
+    expect(card(grill, b)).to_be_visible()

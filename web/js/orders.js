@@ -117,3 +117,14 @@ export function userName(order) {
 export function fingerprint(order) {
   return `${order.version}|${order.updatedAt}|${itemEndpoints(order).map((ep) => ep.status).join(",")}`;
 }
+
+/**
+ * When the order was cancelled at `endpoint` after the station had it (ms), else 0.
+ * Such a ticket stays on screen struck through, so nobody keeps cooking it unaware.
+ */
+export function voidedAt(order, endpoint) {
+  const eps = itemEndpoints(order, endpoint);
+  if (!eps.length || eps.some((ep) => ep.status !== "processSkipped")) return 0;
+  const shown = eps.some((ep) => (ep.statusChanges || []).some((c) => ["sent", "delivered", "accepted"].includes(c.status)));
+  return shown ? lastChangeTo(eps, "processSkipped") : 0;
+}

@@ -5,10 +5,11 @@ import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t, tStatus } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
-import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable } from "../orders.js";
+import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable, voidedAt } from "../orders.js";
 import { everySecond, itemLine, metaLine, placeBadge, printerAlert, tickTimer, withCourses } from "./common.js";
 
 const MIN_COLUMN = 290;
+const VOID_SHOW_MS = 60_000;
 const GAP = 10;
 
 export function createStationView(ctx) {
@@ -22,6 +23,7 @@ export function createStationView(ctx) {
   let page = 0;
   let selectedId = null;
   let scheduled = false;
+  const dismissed = new Set(); // voided tickets a cook has cleared
 
   const board = h("section.cards", { "aria-live": "polite" });
   const measure = h("div.measure", { "aria-hidden": "true" });
@@ -49,13 +51,15 @@ export function createStationView(ctx) {
     const status = order.endpointStatuses ? order.endpointStatuses[endpoint] : null;
     const timer = h("span.timer");
     const who = metaLine(order);
+    const voided = !isOpen(order, endpoint);
     const el = h(
-      `article.card.st-${status || "unknown"}`,
+      `article.card.st-${status || "unknown"}${voided ? ".voided" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status: status || "" } },
       h(
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
         h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order), timer),
+        voided ? h("div.void-banner", { text: t("void") }) : null,
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
       ),
@@ -72,7 +76,7 @@ export function createStationView(ctx) {
       h(
         "footer.card-actions",
         null,
-        h("button.refuse", { type: "button", text: t("refuse"), onclick: () => openRefuse(order.id) }),
+        voided ? null : h("button.refuse", { type: "button", text: t("refuse"), onclick: () => openRefuse(order.id) }),
         h("button.bump", { type: "button", text: t("bump"), onclick: () => bump(order.id) }),
       ),
     );
@@ -106,12 +110,20 @@ export function createStationView(ctx) {
     });
   }
 
+  /** Open here, or cancelled here within the last minute and not dismissed yet. */
+  function shown(order) {
+    if (isOpen(order, endpoint)) return true;
+    if (dismissed.has(order.id)) return false;
+    const at = voidedAt(order, endpoint);
+    return at > 0 && Date.now() - at < VOID_SHOW_MS;
+  }
+
   function columnsFor(width) {
     return Math.max(1, Math.floor((width + GAP) / (MIN_COLUMN + GAP)));
   }
 
   function layout() {
-    const open = [...feed.orders.values()].filter((o) => isOpen(o, endpoint)).sort(byAge);
+    const open = [...feed.orders.values()].filter(shown).sort(byAge);
     const wanted = new Set(open.map((o) => o.id));
     for (const [id, card] of cards) {
       if (!wanted.has(id)) {
@@ -227,7 +239,7 @@ export function createStationView(ctx) {
     if (!card) return;
     select(id);
     const status = card.order.endpointStatuses ? card.order.endpointStatuses[endpoint] : null;
-    if (status !== "accepted") actions.accept(card.order, endpoint).catch(() => {});
+    if (status !== "accepted" && isOpen(card.order, endpoint)) actions.accept(card.order, endpoint).catch(() => {});
   }
 
   function tapItem(orderId, itemId) {
@@ -238,6 +250,12 @@ export function createStationView(ctx) {
   function bump(id) {
     const card = cards.get(id);
     if (!card) return;
+    if (!isOpen(card.order, endpoint)) {
+      // A voided ticket: bumping just clears it from this screen.
+      dismissed.add(id);
+      schedule();
+      return;
+    }
     if (selectedId === id) selectedId = null;
     actions.bump(card.order, endpoint).catch(() => {});
   }
@@ -341,7 +359,7 @@ export function createStationView(ctx) {
         if (order) bump(order.id);
         break;
       case "accept":
-        if (order) {
+        if (order && isOpen(order, endpoint)) {
           select(order.id);
           actions.accept(order, endpoint).catch(() => {});
         }
@@ -353,7 +371,7 @@ export function createStationView(ctx) {
         break;
       }
       case "refuse":
-        if (order) openRefuse(order.id);
+        if (order && isOpen(order, endpoint)) openRefuse(order.id);
         break;
       case "recall":
         openRecall();
@@ -391,6 +409,13 @@ export function createStationView(ctx) {
 
   everySecond(() => {
     const now = Date.now();
+    // Voided tickets leave after their minute.
+    for (const card of cards.values()) {
+      if (!isOpen(card.order, endpoint) && !shown(card.order)) {
+        schedule();
+        break;
+      }
+    }
     for (const id of visibleIds()) {
       const card = cards.get(id);
       if (card) tickTimer(card.timer, card.el, card.order, timers, now);
