@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     connect.add_argument("--api", default=DEFAULT_API, help=f"API root (default {DEFAULT_API})")
-    token = connect.add_mutually_exclusive_group(required=True)
+    token = connect.add_mutually_exclusive_group()
     token.add_argument("--developer-token", help="your integration's developer token (env R2O_DEVELOPER_TOKEN also works)")
     token.add_argument("--account-token", help="skip the grant: an account token you already have")
     connect.add_argument("--callback-uri", help="where ready2order sends the owner after approving (optional)")

@@ -82,7 +82,7 @@ class Config(BaseModel):
     account_token: SecretStr | None = None
     account_token_file: str | None = None
     # The secret part of the webhook URL: /hooks/ready2order/{webhook_secret}.
-    webhook_secret: SecretStr = Field(min_length=16)
+    webhook_secret: SecretStr
     group_window: Duration = 3.0
     poll_interval: Duration = 30.0
     catalog_refresh: Duration = 900.0
@@ -104,6 +104,14 @@ class Config(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if len(secret) < 16 or not all(c.isalnum() or c in "-_.~" for c in secret):
+            raise ValueError("must be at least 16 URL-safe characters (letters, digits, - _ . ~); `kds ready2order connect` makes one")
+        return value
 
     @model_validator(mode="after")
     def _one_token(self) -> Config:
