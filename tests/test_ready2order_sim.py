@@ -12,6 +12,8 @@ from aiohttp import web
 
 from kds.simulators.ready2order import Ready2OrderSimulator
 
+from .util import wait_until
+
 TOKEN = "sim-acc"
 
 
@@ -165,3 +167,20 @@ async def test_webhook_registration_routes(sim: Ready2OrderSimulator) -> None:
             assert "orderItem.created" in (await resp.json())["msg"]
     assert sim.webhook_url == "http://127.0.0.1:9/x" and sim.webhook_events == {"orderItem.created"}
     assert sim.deliveries == []  # nothing happened on the floor yet
+
+
+async def test_random_traffic_for_the_demo(sim: Ready2OrderSimulator, receiver: Receiver) -> None:
+    # Guarantees: step()/run_traffic() book, cancel, transfer and bill, and every change is announced.
+    sim.webhook_url = receiver.url
+    done = {sim.step() for _ in range(150)}
+    assert {"create", "cancel", "transfer", "bill"} <= done
+    await sim.wait_delivered(10)
+    events = {b["event"] for b in receiver.bodies}
+    assert events == {"orderItem.created", "orderItem.cancelled", "orderItem.transferred"}
+    stop = asyncio.Event()
+    before = len(sim.deliveries)
+    task = asyncio.create_task(sim.run_traffic(6000, stop))
+    await wait_until(lambda: len(sim.deliveries) > before + 3)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+

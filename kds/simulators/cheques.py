@@ -193,8 +193,10 @@ class ChequesSimulator:
         """Let hung requests finish."""
         self._hang.set()
 
-    def seed_menu(self) -> None:
-        """A small menu; some lines carry no name or code, as in the seed's example."""
+    def seed_menu(self, menu: list[tuple[str | None, int | None, Decimal | str]] | None = None) -> None:
+        """The menu `step()` picks from: (name, code, price); by default some lines lack name or code, as in the seed."""
+        if menu is not None:
+            self.menu = [(name, code, Decimal(str(price))) for name, code, price in menu]
         if not self.menu:
             self.menu = [
                 ("Борщ", 10, Decimal("6.5")),

@@ -289,11 +289,11 @@ class Ready2OrderSimulator:
             del self.items[oid]
         return billed
 
-    def seed_menu(self) -> None:
-        """A small menu over grill, cold kitchen and bar groups, and ten tables."""
+    def seed_menu(self, menu: dict[str, list[tuple[str, str]]] | None = None, tables: int = 10) -> None:
+        """A menu (product group → [(name, price)]; default: grill, cold kitchen, drinks) and tables 1..n."""
         if self.products:
             return
-        menu = {
+        menu = menu or {
             "Grill": [("Burger", "9.50"), ("Steak", "19.00"), ("Chicken wings", "7.80"), ("Grilled halloumi", "8.20")],
             "Cold kitchen": [("Caesar salad", "8.90"), ("Gazpacho", "5.50"), ("Tiramisu", "5.20")],
             "Drinks": [("Lemonade", "3.50"), ("Espresso", "2.40"), ("Pilsner", "3.90"), ("Mineral water", "2.20")],
@@ -301,7 +301,7 @@ class Ready2OrderSimulator:
         for group, products in menu.items():
             for name, price in products:
                 self.add_product(name, group, price)
-        for n in range(1, 11):
+        for n in range(1, tables + 1):
             self.add_table(n)
 
     def step(self) -> str:
