@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import Bench, Options
+from .runner import PHASES, Bench, Options
 
 
 def register(subparsers: Any) -> None:
@@ -32,6 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], help="SQLite durability for kds and baseline (default FULL)")
     p.add_argument("--profile", type=Path, metavar="DIR", help="record kds with py-spy per phase into DIR")
+    p.add_argument("--only", metavar="PHASES", help=f"run only these phases, comma-separated: {','.join(PHASES)}")
     p.add_argument("--workdir", type=Path, metavar="DIR", help="keep databases and logs in DIR (default: a temp dir)")
     p.set_defaults(func=cmd_bench)
 
@@ -41,6 +42,12 @@ def options_from_args(args: argparse.Namespace) -> Options:
     names = ("orders", "concurrency", "screens", "rate", "duration", "fanout_screens", "fanout_changes", "renders",
              "synchronous", "profile", "workdir")
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if getattr(args, "only", None):
+        phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
+        unknown = set(phases) - set(PHASES)
+        if unknown:
+            raise ValueError(f"--only: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
+        given["phases"] = phases
     options = Options.quick(**given) if args.quick else Options(**given)
     for name in ("orders", "concurrency", "screens", "fanout_screens", "fanout_changes", "renders"):
         if getattr(options, name) < 1:

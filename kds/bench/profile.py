@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +23,9 @@ _LINENO = re.compile(r":\d+\)$")
 
 
 def py_spy() -> str | None:
-    """The py-spy executable, if installed (`pip install py-spy`)."""
-    return shutil.which("py-spy")
+    """The py-spy executable, if installed (`pip install py-spy`), next to this Python or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
 @asynccontextmanager

@@ -122,5 +122,10 @@ class Report:
             out += "\n\n" + "\n".join(notes)
         if self.errors:
             out += "\n\nerrors:\n" + "\n".join(f"- {e}" for e in self.errors)
-        out += f"\n\nresult: {'all targets met' if self.passed else 'some targets missed'}"
+        load = self.setup.get("loadBefore")
+        if load is not None:
+            out += f"\n\nmachine: {self.setup.get('cpus')} CPUs, load average {load} before the run"
+            if load >= 0.5:
+                out += " (other work shared the CPUs: figures are worse than on an idle machine)"
+        out += f"\nresult: {'all targets met' if self.passed else 'some targets missed'}"
         return out

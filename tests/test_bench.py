@@ -1,0 +1,112 @@
+"""`kds bench` runs end to end at a tiny size and reports every figure (not its timings)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kds.bench import options_from_args
+from kds.bench.load import external_id, percentile
+from kds.bench.profile import summarise
+from kds.bench.report import Figure, Report
+from kds.cli import build_parser
+
+from .util import ROOT
+
+FIGURES = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99", "restart", "rss", "render"}
+WITH_BASELINE = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99"}
+TINY = ["--orders", "60", "--concurrency", "4", "--screens", "3", "--rate", "40", "--duration", "0.5",
+        "--fanout-screens", "4", "--fanout-changes", "5", "--renders", "5"]
+
+
+def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    # Guarantees: the whole bench (kds, both baselines, render) runs from the CLI, every figure
+    # has a value, the ones with a baseline have one, no phase failed, and nothing is left running.
+    proc = subprocess.run(
+        [sys.executable, "-m", "kds.cli", "bench", "--json", "--workdir", str(tmp_path), *TINY],
+        capture_output=True, text=True, cwd=ROOT, timeout=180,
+    )
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["errors"] == [], report["errors"]
+    figures = {f["key"]: f for f in report["figures"]}
+    assert set(figures) == FIGURES
+    for key, figure in figures.items():
+        assert isinstance(figure["value"], (int, float)) and figure["value"] > 0, figure
+        if key in WITH_BASELINE:
+            assert figure["baseline"] and figure["ratio"], figure
+        assert figure["passed"] in (True, False, None)
+    # Exit code says whether every target was met.
+    assert proc.returncode == (0 if report["passed"] else 1)
+    assert report["setup"]["orders"] == 60
+    # Every server was stopped: the logs say so and no process still holds the databases.
+    leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+def test_table_has_a_row_per_figure_and_a_verdict() -> None:
+    # Guarantees: the table shows value, baseline, ratio, target and pass/fail per figure.
+    report = Report()
+    report.add(Figure("a", "rate", "orders/s", 2500.0, 1000.0, "≥ 2,000", lambda f: f.value >= 2000))
+    report.add(Figure("b", "p99", "ms", 40.0, 10.0, "≤ 3× baseline", lambda f: (f.ratio or 0) <= 3))
+    report.add(Figure("c", "render", "ms", math.nan, None, "≤ 2", lambda f: f.value <= 2))
+    table = report.table()
+    assert "| rate (orders/s) | 2,500 | 1,000    | 2.50× | ≥ 2,000" in table
+    assert "| p99 (ms)" in table and "4.00×" in table and "FAIL" in table
+    assert report.figures[0].passed is True and report.figures[1].passed is False
+    assert report.figures[2].passed is False  # a figure that was not measured fails its target
+    assert not report.passed
+    data = json.loads(report.json())
+    assert data["figures"][2]["value"] is None and data["passed"] is False
+
+
+def test_percentile_and_event_matching() -> None:
+    # Guarantees: nearest-rank percentiles; the externalId is the order's own, found without parsing.
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+    message = '{"type":"order.created","seq":3,"order":{"id":"x","externalId":"ing-7","items":[]}}'
+    assert external_id(message) == "ing-7"
+    assert external_id('{"type":"ping"}') is None
+
+
+def test_profile_summary_counts_own_and_inclusive_time() -> None:
+    # Guarantees: py-spy raw stacks are summed per function (line numbers merged), by thread.
+    raw = (
+        "thread (1): MainThread;main (a.py:1);handle (b.py:10);encode (c.py:5) 30\n"
+        "thread (1): MainThread;main (a.py:1);handle (b.py:12) 10\n"
+        "thread (2): worker;run (d.py:3) 60\n"
+    )
+    text = summarise(raw)
+    assert text.startswith("100 samples")
+    assert " 60.0%  run (d.py)" in text
+    assert " 30.0%  encode (c.py)" in text
+    assert " 40.0%  handle (b.py)" in text.split("including callees:")[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["bench"], {"orders": 10_000, "duration": 10.0, "screens": 50, "fanout_screens": 200}),
+        (["bench", "--quick"], {"orders": 2_000, "duration": 3.0, "screens": 50}),
+        (["bench", "--quick", "--orders", "500", "--only", "ingest,render"], {"orders": 500, "phases": ("ingest", "render")}),
+    ],
+)
+def test_options_from_the_command_line(argv: list[str], expected: dict[str, object]) -> None:
+    # Guarantees: --quick sets smaller sizes, explicit flags win, --only picks phases.
+    options = options_from_args(build_parser().parse_args(argv))
+    for key, value in expected.items():
+        assert getattr(options, key) == value
+
+
+def test_bad_options_are_refused() -> None:
+    # Guarantees: sizes below one and unknown phases are errors, not silent no-ops.
+    with pytest.raises(ValueError, match="--orders"):
+        options_from_args(build_parser().parse_args(["bench", "--orders", "0"]))
+    with pytest.raises(ValueError, match="unknown phase"):
+        options_from_args(build_parser().parse_args(["bench", "--only", "ingest,warp"]))
