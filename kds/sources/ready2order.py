@@ -52,7 +52,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ..config import Duration
-from ..errors import ConflictError, KdsError, NotFound
+from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import MAX_TEXT, Location, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
 from ..states import FINAL
 from .base import Poller, SourceContext, SourceUnavailable
@@ -439,6 +439,7 @@ class Ready2OrderSource(Poller):
         self.idle = asyncio.Condition()
         self.unreadable = 0
         self._refetch: asyncio.TimerHandle | None = None
+        self._attempts: dict[int, int] = {}
         ctx.add_routes([web.post(config.hook_path, self._handle_webhook)])
 
     # ------------------------------------------------------------------ lifecycle
@@ -508,14 +509,33 @@ class Ready2OrderSource(Poller):
     async def _event_loop(self) -> None:
         while True:
             inbox_id, body = await self._queue.get()
+            retrying = False
             try:
                 async with self._lock:
                     await self._process(inbox_id, body)
-            except Exception:  # noqa: BLE001 - one bad event must not stop the others
-                log.exception("ready2order.event_failed", inbox_id=inbox_id)
+            except Exception as err:  # noqa: BLE001 - one bad event must not stop the others
+                retrying = await self._failed(inbox_id, body, err)
             finally:
-                self._queued.discard(inbox_id)
+                if not retrying:
+                    self._queued.discard(inbox_id)  # outstanding until processed or given up
                 await self._notify_idle()
+
+    async def _failed(self, inbox_id: int, body: bytes, err: Exception) -> bool:
+        """Retry an event whose processing failed (store down, ...); True when a retry is scheduled."""
+        attempts = self._attempts[inbox_id] = self._attempts.get(inbox_id, 0) + 1
+        log.error("ready2order.event_failed", inbox_id=inbox_id, attempt=attempts, exc_info=err)
+        if attempts < 5:
+            asyncio.get_running_loop().call_later(attempts, self._requeue, inbox_id, body)
+            return True
+        self._attempts.pop(inbox_id, None)
+        try:
+            await self.ctx.service.inbox_done(inbox_id, error=f"failed {attempts} times: {err}")
+        except KdsError:
+            pass  # still pending in the inbox: processed again on the next start
+        return False
+
+    def _requeue(self, inbox_id: int, body: bytes) -> None:
+        self._queue.put_nowait((inbox_id, body))  # still in `_queued` since it failed
 
     async def _process(self, inbox_id: int, body: bytes) -> None:
         try:
@@ -802,11 +822,14 @@ class Ready2OrderSource(Poller):
         order_in = self._order_in(table, rows)
         external = f"{table}-{ids[0]}"
         try:
-            result = await self.ctx.service.ingest(order_in.model_copy(update={"id": external}), actor=self.name)
-        except ConflictError:
-            # Same first item, other items (regrouped after a restart): a distinct ticket id.
-            suffix = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:8]
-            result = await self.ctx.service.ingest(order_in.model_copy(update={"id": f"{external}-{suffix}"}), actor=self.name)
+            try:
+                result = await self.ctx.service.ingest(order_in.model_copy(update={"id": external}), actor=self.name)
+            except ConflictError:
+                # Same first item, other items (regrouped after a restart): a distinct ticket id.
+                suffix = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:8]
+                result = await self.ctx.service.ingest(order_in.model_copy(update={"id": f"{external}-{suffix}"}), actor=self.name)
+        except Unavailable:
+            raise  # the store is down: keep the items held and try again
         except KdsError as err:
             log.error("ready2order.ingest_rejected", table=table, items=ids, error=err.detail)
             for oid in ids:
