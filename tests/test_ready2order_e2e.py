@@ -39,7 +39,7 @@ def r2o_options() -> dict[str, Any]:
 async def sim(sim_options: dict[str, Any]) -> AsyncIterator[Ready2OrderSimulator]:
     sim = Ready2OrderSimulator(account_token=TOKEN, retry_delays=(0.05, 0.1, 0.2), seed=7, **sim_options)
     sim.seed_menu()
-    sim.webhook_events.update(("orderItem.created", "orderItem.cancelled", "orderItem.transferred"))
+    sim.webhook_events.update(("orderItem.created", "orderItem.cancelled", "orderItem.transferred", "product.created"))
     await sim.start()
     yield sim
     await sim.stop()
@@ -295,3 +295,14 @@ async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
     async with TestClient(TestServer(second.app)):
         await wait_until(lambda: set(active_items(second)) == set(ids))
         assert not await second.service.pending_inbox("ready2order")
+
+
+async def test_product_created_webhook_routes_new_products(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+    # Guarantees: a product added after kds loaded the catalogue is routed by its group (from product.created).
+    await wait_until(lambda: source(daemon).poll_count >= 1)  # the catalogue was loaded at start
+    mojito = sim.add_product("Mojito", "Drinks", "7.50")
+    await sim.wait_delivered()
+    ids = sim.create_items(table(sim, "2"), [(mojito, 1)])
+    order = await wait_until(lambda: active_items(daemon).get(ids[0]))
+    item = order.item(ids[0])
+    assert item is not None and item.plu.group == "Drinks" and [e.name for e in item.endpoints] == ["bar"]

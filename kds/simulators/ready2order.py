@@ -189,6 +189,8 @@ class Ready2OrderSimulator:
             gid = group
         pid = next(self._product_ids)
         self.products[pid] = SimProduct(pid, name, gid, Decimal(str(price)), itemnumber=f"P{pid}")
+        # Product events carry the full object (DESIGN §5).
+        self._enqueue("product.created", json.dumps({"event": "product.created", "resource": [self._product_json(self.products[pid])]}).encode())
         return pid
 
     def add_table(self, name: str | int) -> int:

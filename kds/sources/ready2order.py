@@ -812,6 +812,10 @@ class Ready2OrderSource(Poller):
 
     async def _flush(self, due: dict[int | None, list[HeldItem]]) -> None:
         await self._ensure_tables(due)
+        unknown = any(_as_int(h.data.get("product_id")) not in self._products for hs in due.values() for h in hs)
+        if unknown and (self._catalog_at is None or self._clock() - self._catalog_at > 60):
+            # A product kds has not seen (no product webhook): its group decides the station.
+            await self._refresh_catalog(force=True)
         for table, helds in due.items():
             rows = [h.data for h in helds if _as_int(h.data.get("order_id")) in self._held]
             for group in group_items(rows, self.config.group_window):
