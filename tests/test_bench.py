@@ -71,8 +71,8 @@ def test_percentile_and_event_matching() -> None:
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([7.0], 99) == 7.0
     assert math.isnan(percentile([], 50))
     message = '{"type":"order.created","seq":3,"order":{"id":"x","externalId":"ing-7","items":[]}}'
-    assert external_id(message) == "ing-7"
-    assert external_id('{"type":"ping"}') is None
+    assert external_id(message.encode()) == "ing-7"
+    assert external_id(b'{"type":"ping"}') is None
 
 
 def test_profile_summary_counts_own_and_inclusive_time() -> None:

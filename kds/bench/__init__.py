@@ -31,6 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fanout-changes", type=int, help="status changes fanned out (default 100)")
     p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], help="SQLite durability for kds and baseline (default FULL)")
+    p.add_argument("--no-deflate", dest="deflate", action="store_false", default=None,
+                   help="screens do not offer permessage-deflate (browsers do; default: offer it)")
     p.add_argument("--profile", type=Path, metavar="DIR", help="record kds with py-spy per phase into DIR")
     p.add_argument("--only", metavar="PHASES", help=f"run only these phases, comma-separated: {','.join(PHASES)}")
     p.add_argument("--workdir", type=Path, metavar="DIR", help="keep databases and logs in DIR (default: a temp dir)")
@@ -40,7 +42,7 @@ def register(subparsers: Any) -> None:
 def options_from_args(args: argparse.Namespace) -> Options:
     """Options from the command line: --quick sizes, then explicit flags."""
     names = ("orders", "concurrency", "screens", "rate", "duration", "fanout_screens", "fanout_changes", "renders",
-             "synchronous", "profile", "workdir")
+             "synchronous", "deflate", "profile", "workdir")
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if getattr(args, "only", None):
         phases = tuple(p.strip() for p in args.only.split(",") if p.strip())

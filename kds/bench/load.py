@@ -1,9 +1,10 @@
 """The load generator: tills posting orders and screens listening on websockets.
 
-Plain asyncio, aiohttp for HTTP and the `websockets` client for screens, in the
-bench's own process. Everything sent is encoded before the clock starts, and a
-screen only timestamps a message and picks the order's `externalId` out of it
-with a string search — the client stays lean so the server gets the CPU.
+Plain asyncio, aiohttp for HTTP and the `websockets` client (its Sans-I/O
+protocol) for screens, in the bench's own process. Everything sent is encoded
+before the clock starts, and a screen only timestamps a message and picks the
+order's `externalId` out of it with a byte search — the client stays lean so
+the server gets the CPU.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-_EXTERNAL = '"externalId":"'
+_EXTERNAL = b'"externalId":"'
 
 
 def order_body(external_id: str) -> dict[str, Any]:
@@ -71,13 +76,13 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def external_id(message: str) -> str | None:
+def external_id(message: bytes) -> str | None:
     """The first `externalId` in a message (an order event's own), without parsing the JSON."""
     start = message.find(_EXTERNAL)
     if start < 0:
         return None
     start += len(_EXTERNAL)
-    return message[start : message.find('"', start)]
+    return message[start : message.find(b'"', start)].decode()
 
 
 # --------------------------------------------------------------------- ingest
@@ -128,50 +133,122 @@ async def ingest(url: str, orders: Sequence[tuple[str, bytes]], concurrency: int
 # --------------------------------------------------------------------- screens
 
 
+class _Screen(asyncio.Protocol):
+    """One websocket screen: the websockets library's Sans-I/O client on a plain asyncio transport.
+
+    No task, queue or future per message: a frame is timestamped in
+    `data_received` as it comes off the socket, so 200 screens in one process
+    cost little more than the decompression (screens offer permessage-deflate,
+    as browsers do).
+    """
+
+    def __init__(self, owner: Screens, url: str, deflate: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self.owner = owner
+        extensions = enable_client_permessage_deflate(None) if deflate else None
+        self.protocol = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.first: asyncio.Future[int] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self._parts: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Response):
+                if self.protocol.handshake_exc is not None:
+                    _settle(self.opened, self.protocol.handshake_exc)
+                else:
+                    _settle(self.opened)
+            elif isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.CONT):
+                self._parts.append(bytes(event.data))
+                if event.fin:
+                    message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+                    self._parts.clear()
+                    self.owner._message(self, message, now)
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = ConnectionError(f"screen connection lost: {exc}")
+        _settle(self.opened, error)
+        _settle(self.first, error)
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.protocol.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    def close(self) -> None:
+        """Send a close frame and drop the connection."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self.protocol.send_close()
+            self._flush()
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        self.transport.close()
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException | None = None, result: Any = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class Screens:
     """A set of websocket screens that timestamp each order event they receive."""
 
-    def __init__(self, urls: Sequence[str], event_type: str, *, snapshot: bool) -> None:
+    def __init__(self, urls: Sequence[str], event_type: str, *, snapshot: bool, deflate: bool = True) -> None:
         self.urls = list(urls)
-        self.prefix = f'{{"type":"{event_type}"'
+        self.deflate = deflate
+        self.prefix = f'{{"type":"{event_type}"'.encode()
         self.snapshot = snapshot
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self.expected = math.inf
         self.received = 0
         self.snapshot_bytes = 0
         self._all_in = asyncio.Event()
-        self._connections: list[ClientConnection] = []
-        self._readers: list[asyncio.Task[None]] = []
+        self._screens: list[_Screen] = []
 
     async def open(self, timeout: float = 60.0) -> None:
         """Connect every screen; with `snapshot`, wait until each has its snapshot."""
-        firsts = await asyncio.wait_for(asyncio.gather(*(self._open(url) for url in self.urls)), timeout)
-        self.snapshot_bytes = sum(firsts)
+        sizes = await asyncio.wait_for(asyncio.gather(*(self._open(url) for url in self.urls)), timeout)
+        self.snapshot_bytes = sum(sizes)
 
     async def _open(self, url: str) -> int:
-        # Browsers offer permessage-deflate; so does the websockets client by default.
-        ws = await connect(url, max_size=None, open_timeout=30, ping_interval=None)
-        self._connections.append(ws)
-        size = 0
-        if self.snapshot:
-            first = await ws.recv()
-            if not first.startswith('{"type":"snapshot"'):
-                raise RuntimeError(f"expected a snapshot first, got {first[:80]!r}")
-            size = len(first)
-        self._readers.append(asyncio.create_task(self._read(ws), name="bench:screen"))
-        return size
+        uri = parse_uri(url)
+        screen = _Screen(self, url, self.deflate)
+        self._screens.append(screen)
+        await asyncio.get_running_loop().create_connection(lambda: screen, uri.host, uri.port)
+        await screen.opened
+        return await screen.first if self.snapshot else 0
 
-    async def _read(self, ws: ClientConnection) -> None:
-        prefix, arrivals = self.prefix, self.arrivals
-        async for message in ws:
-            now = time.perf_counter()
-            if isinstance(message, str) and message.startswith(prefix):
-                key = external_id(message)
-                if key is not None:
-                    arrivals[key].append(now)
-                    self.received += 1
-                    if self.received >= self.expected:
-                        self._all_in.set()
+    def _message(self, screen: _Screen, message: bytes, now: float) -> None:
+        if self.snapshot and not screen.first.done():
+            if not message.startswith(b'{"type":"snapshot"'):
+                _settle(screen.first, RuntimeError(f"expected a snapshot first, got {message[:80]!r}"))
+            _settle(screen.first, result=len(message))
+            return
+        if not message.startswith(self.prefix):
+            return
+        key = external_id(message)
+        if key is not None:
+            self.arrivals[key].append(now)
+            self.received += 1
+            if self.received >= self.expected:
+                self._all_in.set()
 
     def expect(self, events: int) -> None:
         """Each of `events` events should reach every screen."""
@@ -198,10 +275,9 @@ class Screens:
 
     async def close(self) -> None:
         """Close every screen."""
-        for task in self._readers:
-            task.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
-        await asyncio.gather(*(ws.close() for ws in self._connections), return_exceptions=True)
+        for screen in self._screens:
+            screen.close()
+        await asyncio.sleep(0)  # let the transports flush their close frames
 
 
 async def paced(

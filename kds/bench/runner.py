@@ -30,7 +30,8 @@ from typing import Any
 
 import aiohttp
 
-from .load import Screens, encoded_orders, ingest, paced, percentile
+from .load import Screens, encoded_orders, ingest, percentile
+from .load import paced as _paced
 from .profile import recording
 from .report import Figure, Report
 from .servers import (
@@ -38,6 +39,7 @@ from .servers import (
     Server,
     baseline_broadcast_server,
     baseline_ingest_server,
+    cpu_seconds,
     kds_server,
     peak_rss_bytes,
     rss_bytes,
@@ -63,6 +65,7 @@ class Options:
     fanout_changes: int = 100
     renders: int = 300
     synchronous: str = "FULL"
+    deflate: bool = True
     profile: Path | None = None
     workdir: Path | None = None
     phases: tuple[str, ...] = PHASES
@@ -132,10 +135,24 @@ class Bench:
         self._servers.append(server)
         return server
 
+    def _screens(self, urls: list[str], event_type: str, *, snapshot: bool) -> Screens:
+        return Screens(urls, event_type, snapshot=snapshot, deflate=self.options.deflate)
+
     def _screen_urls(self, port: int, count: int, path: str = "/api/v1/ws") -> list[str]:
         if path == "/ws":
             return [f"ws://127.0.0.1:{port}/ws"] * count
         return [f"ws://127.0.0.1:{port}{path}?endpoint={ENDPOINTS[i % len(ENDPOINTS)]}" for i in range(count)]
+
+    async def _paced(
+        self, key: str, session: aiohttp.ClientSession, requests: list[tuple[str, str, bytes]], screens: Screens
+    ) -> tuple[dict[str, float], dict[int, int]]:
+        """Paced requests until every screen has every event; notes this process's CPU share."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        sent, errors = await _paced(session, requests, self.options.rate)
+        await screens.wait(10 + len(requests) / self.options.rate)
+        # Near 1.0 the load generator, not the server, may be what limits the figure.
+        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        return sent, errors
 
     def _record_delays(self, key: str, delays: list[float], missing: int, errors: dict[int, int]) -> None:
         self.m[f"{key}.p50"] = percentile(delays, 50) * 1000
@@ -163,14 +180,15 @@ class Bench:
             for body in stats.bodies:
                 order = json.loads(body)
                 ids[order["externalId"]] = order["id"]
-            screens = Screens(self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True)
+            screens = self._screens(self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True)
             await screens.open()
             try:
                 requests = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
                 screens.expect(len(requests))
+                cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "fanout"):
-                    sent, errors = await paced(session, requests, o.rate)
-                    await screens.wait(10 + len(requests) / o.rate)
+                    sent, errors = await self._paced("fanout", session, requests, screens)
+                self.m["fanout.cpu_ms_per_change"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
                 self._record_delays("fanout", *screens.latencies(sent), errors)
             finally:
                 await screens.close()
@@ -179,14 +197,15 @@ class Bench:
                 self._templates["order.updated"] = await response.text()
 
             # Ingest → screen: orders posted at a steady rate while screens listen.
-            screens = Screens(self._screen_urls(server.port, o.screens), "order.created", snapshot=True)
+            screens = self._screens(self._screen_urls(server.port, o.screens), "order.created", snapshot=True)
             await screens.open()
             try:
                 orders = encoded_orders(f"lat{self._run_id}", max(1, round(o.rate * o.duration)))
                 screens.expect(len(orders))
+                cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "screen"):
-                    sent, errors = await paced(session, [(ext, api, body) for ext, body in orders], o.rate)
-                    await screens.wait(10 + o.duration)
+                    sent, errors = await self._paced("screen", session, [(ext, api, body) for ext, body in orders], screens)
+                self.m["screen.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(orders)
                 self._record_delays("screen", *screens.latencies(sent), errors)
             finally:
                 await screens.close()
@@ -204,8 +223,14 @@ class Bench:
         server = self._start(kds_server(self.workdir, config, db, "kds-ingest"))
         await server.start()
         orders = encoded_orders(f"ing{self._run_id}", o.orders)
+        commits = await _store_commits(server)
+        cpu = cpu_seconds(server.pid)
         async with recording(server.pid, o.profile, "ingest"):
             stats = await ingest(server.url + "/api/v1/orders", orders, o.concurrency)
+        self.m["ingest.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / o.orders
+        commits = await _store_commits(server) - commits
+        if commits > 0:
+            self.m["ingest.orders_per_commit"] = o.orders / commits
         self._check_ingest("ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
         self.m["ingest.rate"] = stats.rate
         self.m["ingest.p50"] = percentile(stats.latencies, 50) * 1000
@@ -230,7 +255,8 @@ class Bench:
 
     async def _rss_with_screens(self, server: Server, phase: str) -> tuple[int, int]:
         """RSS once every screen has its snapshot, and the process's peak so far."""
-        screens = Screens(self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True)
+        screens = self._screens(self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True)
+        self.m[f"{phase}.rss_before_screens_mb"] = rss_bytes(server.pid) / MB
         started = time.perf_counter()
         async with recording(server.pid, self.options.profile, phase):
             await screens.open(timeout=120)
@@ -247,7 +273,9 @@ class Bench:
         o = self.options
         server = self._start(baseline_ingest_server(self.workdir, o.synchronous))
         await server.start()
+        cpu = cpu_seconds(server.pid)
         stats = await ingest(server.url + "/orders", encoded_orders(f"base{self._run_id}", o.orders), o.concurrency)
+        self.m["base.ingest.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / o.orders
         self._check_ingest("baseline ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
         self.m["base.ingest.rate"] = stats.rate
         self.m["base.ingest.p50"] = percentile(stats.latencies, 50) * 1000
@@ -266,7 +294,7 @@ class Bench:
             ):
                 template = self._templates[event_type]
                 original = json.loads(template)["externalId"]
-                screens = Screens(self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False)
+                screens = self._screens(self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False)
                 await screens.open()
                 try:
                     await self._await_screens(session, server, screens_n)
@@ -276,8 +304,9 @@ class Bench:
                         body = template.replace(f'"externalId":"{original}"', f'"externalId":"{ext}"').encode()
                         requests.append((ext, f"{server.url}/publish?type={event_type}", body))
                     screens.expect(count)
-                    sent, errors = await paced(session, requests, o.rate)
-                    await screens.wait(10 + count / o.rate)
+                    cpu = cpu_seconds(server.pid)
+                    sent, errors = await self._paced(key, session, requests, screens)
+                    self.m[f"{key}.cpu_ms_per_event"] = (cpu_seconds(server.pid) - cpu) * 1000 / count
                     self._record_delays(key, *screens.latencies(sent), errors)
                 finally:
                     await screens.close()
@@ -326,7 +355,7 @@ class Bench:
             "cpus": os.cpu_count(), "loadBefore": round(self.load_before, 2), "loadAfter": round(os.getloadavg()[0], 2),
             "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
             "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
-            "renders": o.renders, "synchronous": o.synchronous,
+            "renders": o.renders, "synchronous": o.synchronous, "deflate": o.deflate,
         }
         report.add(Figure(
             "ingest.rate", f"durable ingest, {o.concurrency} clients", "orders/s",
@@ -364,6 +393,13 @@ class Bench:
         # A partial run (--only) reports only what it measured.
         report.figures = [f for f in report.figures if not math.isnan(f.value)] if len(o.phases) < len(PHASES) else report.figures
         return report
+
+
+async def _store_commits(server: Server) -> int:
+    """Transactions kds's store has committed so far (from /readyz)."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/readyz") as response:
+            return int((await response.json())["components"]["store"].get("commits", 0))
 
 
 async def _tick() -> None:

@@ -85,6 +85,12 @@ def peak_rss_bytes(pid: int) -> int:
     return _status_kb(pid, "VmHWM") * 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time `pid` has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
