@@ -124,7 +124,9 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     endpoint = request.query.get("endpoint") or None
     since = _since(request)
     hub = request.app[HUB]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024)
+    # No permessage-deflate: compressing is per screen (its own context), so one encode per
+    # event would become one compression per screen; on a kitchen LAN bytes are cheap.
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
     client = ScreenClient(ws, endpoint)
     # No await between choosing the start point and subscribing: nothing slips between.
