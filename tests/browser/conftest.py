@@ -40,9 +40,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One Chromium for the session (Playwright's own download is not reachable here)."""
+    """One Chromium per test module (Playwright's own download is not reachable here).
+
+    Not per session: while Playwright's sync API is alive it holds the thread's event loop,
+    and the async tests of other modules need it back.
+    """
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: apt-get install -y chromium")
     with playwright_sync.sync_playwright() as pw:
