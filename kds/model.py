@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -77,6 +78,30 @@ JsonDatetime = datetime
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
+MAX_FREE_DEPTH = 8
+
+
+def json_depth(value: Any, level: int = 0) -> int:
+    """How deeply a JSON value nests (0 for a scalar)."""
+    if level > MAX_FREE_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((json_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((json_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _shallow(value: Any) -> Any:
+    """Free-form objects from a POS (customer, user) may not nest without bound."""
+    if json_depth(value) > MAX_FREE_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_FREE_DEPTH} levels")
+    return value
+
+
+FreeObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
+
+
 class WireModel(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown keys ignored."""
 
@@ -130,7 +155,7 @@ class TicketInfo(WireModel):
     name: Text | None = None
     location: Location | None = None
     purchase_type: PurchaseType = PurchaseType.UNKNOWN
-    customer: dict[str, Any] | None = None
+    customer: FreeObject | None = None
     version: int | None = None
 
     @field_validator("id", "name", mode="before")
@@ -235,7 +260,7 @@ class OrderIn(WireModel):
     source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = "native"
     number: int | None = Field(default=None, ge=0, le=10**9)
     device_name: Text | None = None
-    user: Text | dict[str, Any] | None = None
+    user: Text | FreeObject | None = None
     ticket: TicketInfo = Field(default_factory=TicketInfo)
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
 
@@ -339,8 +364,14 @@ class Order(WireModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def endpoint_statuses(self) -> dict[str, OrderStatus]:
-        """The order's status at each of its endpoints."""
-        return {name: self.status_at(name) for name in self.endpoint_names()}
+        """The order's status at each of its endpoints (one pass over the items)."""
+        from .states import summarize
+
+        grouped: dict[str, list[OrderStatus]] = {}
+        for item in self.items:
+            for ep in item.endpoints:
+                grouped.setdefault(ep.name, []).append(ep.status)
+        return {name: summarize(statuses) for name, statuses in grouped.items()}
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -137,6 +137,14 @@ class ServiceMetrics:
         self.repeats = Counter("kds_orders_repeated", "Idempotent repeats of stored orders", ["source"], registry=registry)
         self.changes = Counter("kds_status_changes", "Item endpoint status changes", ["status"], registry=registry)
         self.open_orders = Gauge("kds_open_orders", "Orders with an item endpoint not final", registry=registry)
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def count(self, counter: str, label: str) -> None:
+        """Increment `counter` for `label` (children cached: this runs per order)."""
+        child = self._children.get((counter, label))
+        if child is None:
+            child = self._children[(counter, label)] = getattr(self, counter).labels(label)
+        child.inc()
 
 
 class KitchenService:
@@ -159,6 +167,7 @@ class KitchenService:
         self.bus = bus
         self.outbox = outbox
         self.router = Router(settings.routing)
+        self._endpoints = {e.name: e for e in settings.endpoints}
         self.writeback_sources = frozenset(writeback_sources)
         self.metrics = ServiceMetrics(registry)
         self.metrics.open_orders.set_function(self._count_open)
@@ -268,15 +277,15 @@ class KitchenService:
             existing = await self._existing(key, body_hash)
             if existing is not None:
                 await self.store.barrier()  # a repeat is acknowledged only once the original is durable
-                self.metrics.repeats.labels(order_in.source).inc()
+                self.metrics.count("repeats", order_in.source)
                 return IngestResult(existing, created=False)
             order = self._build_order(order_in, external_id)
             write, entries, changes = self._ingest_write(order, body_hash)
             await self.store.write(write)
             self._remember(order, body_hash)
-        self.metrics.ingested.labels(order.source).inc()
+        self.metrics.count("ingested", order.source)
         for change in changes:
-            self.metrics.changes.labels(change.new.value).inc()
+            self.metrics.count("changes", change.new.value)
         self._publish("order.created", order)
         self.outbox.published(entries)
         return IngestResult(order, created=True)
@@ -313,7 +322,8 @@ class KitchenService:
                 item_id = item_in.id
             endpoints = [self._initial_endpoint(name, now) for name in self.router.route(item_in)]
             items.append(
-                OrderItem(
+                trusted(
+                    OrderItem,
                     id=item_id,
                     plu=item_in.plu,
                     quantity=item_in.quantity,
@@ -323,7 +333,9 @@ class KitchenService:
                     endpoints=endpoints,
                 )
             )
-        return Order(
+        # order_in was validated; the rest kds makes itself, so nothing is validated twice.
+        return trusted(
+            Order,
             id=uuid.uuid4().hex,
             number=number,
             source=order_in.source,
@@ -334,6 +346,7 @@ class KitchenService:
             items=items,
             created_at=now,
             updated_at=now,
+            version=1,
         )
 
     def _take_number(self) -> int:
@@ -343,15 +356,16 @@ class KitchenService:
 
     def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
         """created, then at once sent for screens (the live feed is the delivery)."""
-        config = self.settings.endpoint(name)
+        config = self._endpoints.get(name)
         if config is None:
             log.warning("routing.unknown_endpoint", endpoint=name)
-        history = [StatusChange(status=S.CREATED, date=now)]
+        # Values kds makes itself: built without re-validation (this runs per item per order).
+        history = [trusted(StatusChange, status=S.CREATED, date=now, reason=None)]
         if config is not None and not config.is_active:
-            history.append(StatusChange(status=S.PROCESS_SKIPPED, date=now, reason="endpoint inactive"))
+            history.append(trusted(StatusChange, status=S.PROCESS_SKIPPED, date=now, reason="endpoint inactive"))
         elif config is None or config.display:
-            history.append(StatusChange(status=S.SENT, date=now))
-        return ItemEndpoint(name=name, status=history[-1].status, status_changes=history)
+            history.append(trusted(StatusChange, status=S.SENT, date=now, reason=None))
+        return trusted(ItemEndpoint, name=name, status=history[-1].status, status_changes=history)
 
     def _ingest_write(self, order: Order, body_hash: str) -> tuple[Write, list[OutboxEntry], list[Change]]:
         write = Write()
@@ -386,7 +400,7 @@ class KitchenService:
         )
         entries = []
         for name in order.endpoint_names():
-            config = self.settings.endpoint(name)
+            config = self._endpoints.get(name)
             item_ids = [i.id for i in order.items if (e := i.endpoint(name)) and e.status is not S.PROCESS_SKIPPED]
             if config is not None and config.printer is not None and item_ids:
                 entries.append(self._stage_print(write, order, name, "new", item_ids))
@@ -540,7 +554,7 @@ class KitchenService:
 
     def _after_changes(self, order: Order, changes: list[Change], entries: list[OutboxEntry]) -> None:
         for change in changes:
-            self.metrics.changes.labels(change.new.value).inc()
+            self.metrics.count("changes", change.new.value)
         self._publish("order.updated", order, changes=[c.to_wire() for c in changes])
         self.outbox.published(entries)
 
@@ -590,7 +604,7 @@ class KitchenService:
             else [(i.id, e.name, e.status) for i in order.items for e in i.endpoints]
         )
         for item_id, endpoint, status in pairs:
-            config = self.settings.endpoint(endpoint)
+            config = self._endpoints.get(endpoint)
             if config is not None and config.printer is not None and status in PRINTED:
                 printed[endpoint].append(item_id)
         return printed
@@ -623,7 +637,7 @@ class KitchenService:
         """
         printed = self._printed_items(order, changes)
         for item, ep in targets:
-            config = self.settings.endpoint(ep.name)
+            config = self._endpoints.get(ep.name)
             if (
                 ep.status is S.PROCESSED and config is not None and config.printer is not None
                 and config.auto_process and not config.display and item.id not in printed.get(ep.name, [])

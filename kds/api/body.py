@@ -11,7 +11,6 @@ from pydantic import BaseModel, ValidationError
 from ..errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
-MAX_DEPTH = 32
 
 
 async def read_json(request: web.Request) -> Any:
@@ -32,23 +31,11 @@ async def read_json(request: web.Request) -> Any:
         raise BadRequest(f"the body is not valid JSON: {err}") from None
     except RecursionError:
         raise BadRequest("the JSON is nested too deeply") from None
-    if _depth(data) > MAX_DEPTH:
-        raise BadRequest(f"the JSON is nested deeper than {MAX_DEPTH} levels")
     return data
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
 
 
 def validate(model: type[M], data: Any) -> M:
