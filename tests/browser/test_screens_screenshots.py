@@ -44,7 +44,10 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
     api.set_endpoint_status(made[2]["id"], "bar", "delivered")
     api.set_endpoint_status(made[2]["id"], "bar", "processed")
 
-    board = pages.open("/board")
+    # The context's clock is driven so every run draws the same pictures.
+    oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
+    board = pages.open("/board", clock=True)
+    board.clock.pause_at(oldest + timedelta(seconds=42, milliseconds=500))
     expect(board.locator(".row")).to_have_count(6)
     expect(board.locator(".row.ready")).to_have_count(1)
     board.screenshot(path=str(SCREENSHOTS / "board.png"))
@@ -59,11 +62,9 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
     expect(pickup.locator(".preparing-list .number")).to_have_count(5)
     pickup.screenshot(path=str(SCREENSHOTS / "pickup.png"))
 
-    # Last, since the driven clock is the whole context's: the station with the oldest tickets amber.
-    grill = pages.open("/screen/grill", clock=True)
+    # Last, 6:10 after the first order: the station with its tickets amber.
+    grill = pages.open("/screen/grill")
     expect(grill.locator("article.card")).to_have_count(5)
-    # Stop the page's clock 6:10 after the first order, so the picture is the same every run.
-    oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
     grill.clock.pause_at(oldest + timedelta(minutes=6, seconds=10, milliseconds=500))
     expect(grill.locator("article.card.t-warn")).to_have_count(5)
     grill.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")  # no sound prompt in the picture
