@@ -299,7 +299,8 @@ def check_order_whole(order: dict[str, Any], body: dict[str, Any] | None) -> lis
             problems.append(f"{name}: items {sorted(stored)} stored, {sorted(sent)} sent")
         for item_id in set(sent) & set(stored):
             a, b = sent[item_id], stored[item_id]
-            if b["plu"]["name"] != a["plu"]["name"] or float(b["quantity"]["amount"]) != float(a["quantity"]["amount"]):
+            amount = float(a.get("quantity", {}).get("amount", 1))
+            if b["plu"]["name"] != a["plu"]["name"] or float(b["quantity"]["amount"]) != amount:
                 problems.append(f"{name} item {item_id}: stored {b['plu']} x {b['quantity']}, sent {a['plu']} x {a['quantity']}")
             if b.get("comment") != a.get("comment") or b["modifiers"] != a.get("modifiers", []):
                 problems.append(f"{name} item {item_id}: comment/modifiers differ from what was sent")
