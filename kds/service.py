@@ -64,7 +64,10 @@ ORDER_UPSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
 )
-ITEM_INSERT = "INSERT INTO items (order_id, item_id, position, data) VALUES (?, ?, ?, ?)"
+ITEM_INSERT = (
+    "INSERT INTO items (order_id, item_id, position, plu_name, plu_code, plu_stock_name, plu_group,"
+    " amount, unit, comment, course_number, modifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 ITEM_ENDPOINT_UPSERT = (
     "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (order_id, item_id, endpoint) DO UPDATE SET status = excluded.status"
@@ -223,10 +226,11 @@ class KitchenService:
                 status_changes=history.get((order_id, item_id, endpoint), []),
             ))
         items: dict[str, list[OrderItem]] = defaultdict(list)
-        for order_id, item_id, data in await self.store.fetchall(
-            "SELECT order_id, item_id, data FROM items ORDER BY order_id, position"
+        for row in await self.store.fetchall(
+            "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
+            " course_number, modifiers FROM items ORDER BY order_id, position"
         ):
-            items[order_id].append(_item_from_row(json.loads(data), endpoints.get((order_id, item_id), [])))
+            items[row[0]].append(_item_from_row(row, endpoints.get((row[0], row[1]), [])))
         orders = []
         for order_id, body_hash, data, updated_at in await self.store.fetchall(
             "SELECT id, body_hash, data, updated_at FROM orders ORDER BY created_at, id"
@@ -379,7 +383,7 @@ class KitchenService:
         write.add(META_UPSERT, (_NUMBER_KEY, str(self._next_number)))
         write.add(
             ITEM_INSERT,
-            *[(order.id, item.id, pos, _item_json(item)) for pos, item in enumerate(order.items)],
+            *[_item_row(order.id, pos, item) for pos, item in enumerate(order.items)],
         )
         write.add(
             ITEM_ENDPOINT_UPSERT,
@@ -757,11 +761,6 @@ def _header_json(order: Order) -> str:
     return order.model_dump_json(exclude=_HEADER_EXCLUDE)
 
 
-def _item_json(item: OrderItem) -> str:
-    """An item without its endpoints (they have rows of their own)."""
-    return item.model_dump_json(exclude={"endpoints"})
-
-
 def _shared(text: str | None) -> str | None:
     """One copy of text that repeats across orders (product names, modifiers, endpoints)."""
     if text is None or len(text) > 64:
@@ -769,20 +768,27 @@ def _shared(text: str | None) -> str | None:
     return sys.intern(text)
 
 
-def _item_from_row(data: dict[str, Any], endpoints: list[ItemEndpoint]) -> OrderItem:
-    """The inverse of `_item_json`, for rows kds wrote itself."""
-    quantity, plu = data["quantity"], data["plu"]
+def _item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
+    """An item as a row of the items table (its endpoints have rows of their own)."""
+    plu, quantity = item.plu, item.quantity
+    return (
+        order_id, item.id, position, plu.name, plu.code, plu.stock_name, plu.group,
+        str(quantity.amount), quantity.unit, item.comment, item.course_number,
+        json.dumps(item.modifiers, ensure_ascii=False),
+    )
+
+
+def _item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
+    """The inverse of `_item_row`, for rows kds wrote itself."""
+    _, item_id, name, code, stock_name, group, amount, unit, comment, course_number, modifiers = row
     return trusted(
         OrderItem,
-        id=data["id"],
-        plu=trusted(
-            Plu, name=_shared(plu["name"]), code=plu["code"],
-            stock_name=_shared(plu["stock_name"]), group=_shared(plu["group"]),
-        ),
-        quantity=trusted(Quantity, amount=Decimal(str(quantity["amount"])), unit=_shared(quantity["unit"])),
-        comment=_shared(data["comment"]),
-        course_number=data["course_number"],
-        modifiers=[_shared(m) for m in data["modifiers"]],
+        id=item_id,
+        plu=trusted(Plu, name=_shared(name), code=code, stock_name=_shared(stock_name), group=_shared(group)),
+        quantity=trusted(Quantity, amount=Decimal(amount), unit=_shared(unit)),
+        comment=_shared(comment),
+        course_number=course_number,
+        modifiers=[_shared(m) for m in json.loads(modifiers)],
         endpoints=endpoints,
     )
 

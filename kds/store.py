@@ -62,7 +62,15 @@ MIGRATIONS: list[str] = [
         order_id TEXT NOT NULL,
         item_id INTEGER NOT NULL,
         position INTEGER NOT NULL,
-        data TEXT NOT NULL,
+        plu_name TEXT NOT NULL,
+        plu_code,                          -- integer or text, as the POS sent it
+        plu_stock_name TEXT,
+        plu_group TEXT,
+        amount TEXT NOT NULL,              -- decimal as text: no float rounding
+        unit TEXT NOT NULL,
+        comment TEXT,
+        course_number INTEGER,
+        modifiers TEXT NOT NULL,           -- JSON array of strings
         PRIMARY KEY (order_id, item_id)
     ) WITHOUT ROWID;
     CREATE TABLE item_endpoints (

@@ -227,6 +227,11 @@ class Screens:
         sizes = await asyncio.wait_for(asyncio.gather(*(self._open(url) for url in self.urls)), timeout)
         self.snapshot_bytes = sum(sizes)
 
+    @property
+    def compressed(self) -> bool:
+        """Whether the server accepted permessage-deflate (on any screen)."""
+        return any(screen.protocol.extensions for screen in self._screens)
+
     async def _open(self, url: str) -> int:
         uri = parse_uri(url)
         screen = _Screen(self, url, self.deflate)

@@ -89,6 +89,7 @@ class Bench:
         self.errors: list[str] = []
         self._servers: list[Server] = []
         self._templates: dict[str, str] = {}
+        self.kds_compresses = False
         self._run_id = f"{int(time.time()) % 100000}"
 
     async def run(self) -> Report:
@@ -182,6 +183,8 @@ class Bench:
                 ids[order["externalId"]] = order["id"]
             screens = self._screens(self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True)
             await screens.open()
+            # The baseline broadcast speaks what kds agreed to: compressed or not.
+            self.kds_compresses = screens.compressed
             try:
                 requests = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
                 screens.expect(len(requests))
@@ -285,7 +288,7 @@ class Bench:
         o = self.options
         if not self._templates:
             raise RuntimeError("no order JSON from the kds phase to broadcast")
-        server = self._start(baseline_broadcast_server(self.workdir))
+        server = self._start(baseline_broadcast_server(self.workdir, self.kds_compresses))
         await server.start()
         async with aiohttp.ClientSession() as session:
             for key, event_type, screens_n, count in (
@@ -356,6 +359,7 @@ class Bench:
             "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
             "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
             "renders": o.renders, "synchronous": o.synchronous, "deflate": o.deflate,
+            "kdsCompresses": self.kds_compresses,
         }
         report.add(Figure(
             "ingest.rate", f"durable ingest, {o.concurrency} clients", "orders/s",

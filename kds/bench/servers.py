@@ -184,8 +184,8 @@ def baseline_ingest_server(directory: Path, synchronous: str = "FULL") -> Server
     return Server("baseline-ingest", argv, port, directory / "baseline-ingest.log")
 
 
-def baseline_broadcast_server(directory: Path) -> Server:
-    """The bare aiohttp websocket broadcast."""
+def baseline_broadcast_server(directory: Path, compress: bool) -> Server:
+    """The bare aiohttp websocket broadcast (with permessage-deflate when `compress`)."""
     port = free_port()
-    argv = [sys.executable, "-m", "kds.bench.baseline_broadcast", "--port", str(port)]
+    argv = [sys.executable, "-m", "kds.bench.baseline_broadcast", "--port", str(port)] + (["--compress"] if compress else [])
     return Server("baseline-broadcast", argv, port, directory / "baseline-broadcast.log")
