@@ -149,6 +149,9 @@ class _Screen(asyncio.Protocol):
         self.protocol = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
         self.opened: asyncio.Future[None] = loop.create_future()
         self.first: asyncio.Future[int] = loop.create_future()
+        for future in (self.opened, self.first):
+            # A screen that drops before anyone waits must not log "exception never retrieved".
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.transport: asyncio.Transport | None = None
         self._parts: list[bytes] = []
 
@@ -268,6 +271,10 @@ class Screens:
         except asyncio.TimeoutError:
             pass
 
+    def spreads(self) -> list[float]:
+        """Per event, first to last screen: the fan-out itself, without what came before it."""
+        return [max(times) - min(times) for times in self.arrivals.values() if len(times) == len(self.urls)]
+
     def latencies(self, sent: dict[str, float]) -> tuple[list[float], int]:
         """Delivery delays of every (event, screen) and how many deliveries are missing."""
         delays: list[float] = []
@@ -285,18 +292,28 @@ class Screens:
         await asyncio.sleep(0)  # let the transports flush their close frames
 
 
-async def paced(
-    session: aiohttp.ClientSession, requests: Sequence[tuple[str, str, bytes]], rate: float
-) -> tuple[dict[str, float], dict[int, int]]:
-    """POST (key, url, body) at `rate` per second, not waiting for answers; return send times by key."""
+@dataclass
+class Paced:
+    """When each paced request was sent (by key), how long its answer took, and HTTP errors."""
+
+    sent: dict[str, float]
+    answers: list[float]
+    errors: dict[int, int]
+
+
+async def paced(session: aiohttp.ClientSession, requests: Sequence[tuple[str, str, bytes]], rate: float) -> Paced:
+    """POST (key, url, body) at `rate` per second, not waiting for answers before the next."""
     sent: dict[str, float] = {}
+    answers: list[float] = []
     errors: dict[int, int] = defaultdict(int)
 
     async def post(url: str, body: bytes) -> None:
+        t0 = time.perf_counter()
         async with session.post(url, data=body, headers=JSON_HEADERS) as response:
             await response.read()
             if response.status >= 300:
                 errors[response.status] += 1
+        answers.append(time.perf_counter() - t0)
 
     tasks = []
     start = time.perf_counter() + 0.05
@@ -307,4 +324,4 @@ async def paced(
         sent[key] = time.perf_counter()
         tasks.append(asyncio.create_task(post(url, body)))
     await asyncio.gather(*tasks)
-    return sent, dict(errors)
+    return Paced(sent, answers, dict(errors))

@@ -124,7 +124,10 @@ class Report:
             out += "\n\nerrors:\n" + "\n".join(f"- {e}" for e in self.errors)
         load = self.setup.get("loadBefore")
         if load is not None:
+            fsync = self.setup.get("fsyncMs") or {}
             out += f"\n\nmachine: {self.setup.get('cpus')} CPUs, load average {load} before the run"
+            if fsync:
+                out += f", fsync p50 {fsync['p50']} ms / p99 {fsync['p99']} ms"
             if load >= 0.5:
                 out += " (other work shared the CPUs: figures are worse than on an idle machine)"
         out += f"\nresult: {'all targets met' if self.passed else 'some targets missed'}"

@@ -115,6 +115,7 @@ class Bench:
             ("render", "ticket render", self._render),
         ]
         self.load_before = os.getloadavg()[0]
+        self.fsync = await asyncio.to_thread(_fsync_latency, workdir)
         try:
             for group, name, phase in phases:
                 if group not in self.options.phases:
@@ -146,23 +147,26 @@ class Bench:
 
     async def _paced(
         self, key: str, session: aiohttp.ClientSession, requests: list[tuple[str, str, bytes]], screens: Screens
-    ) -> tuple[dict[str, float], dict[int, int]]:
-        """Paced requests until every screen has every event; notes this process's CPU share."""
-        wall, cpu = time.perf_counter(), time.process_time()
-        sent, errors = await _paced(session, requests, self.options.rate)
-        await screens.wait(10 + len(requests) / self.options.rate)
-        # Near 1.0 the load generator, not the server, may be what limits the figure.
-        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
-        return sent, errors
+    ) -> None:
+        """Paced requests until every screen has every event; records the delays under `key`.
 
-    def _record_delays(self, key: str, delays: list[float], missing: int, errors: dict[int, int]) -> None:
-        self.m[f"{key}.p50"] = percentile(delays, 50) * 1000
-        self.m[f"{key}.p99"] = percentile(delays, 99) * 1000
+        Beside the delivery delays: the HTTP answer time (for kds: the commit before
+        the event), first-to-last screen spread per event (the fan-out alone), and
+        this process's CPU share (near 1.0 the load generator may be the limit).
+        """
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = await _paced(session, requests, self.options.rate)
+        await screens.wait(10 + len(requests) / self.options.rate)
+        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        delays, missing = screens.latencies(result.sent)
+        for name, values in (("", delays), (".answer", result.answers), (".spread", screens.spreads())):
+            self.m[f"{key}{name}.p50"] = percentile(values, 50) * 1000
+            self.m[f"{key}{name}.p99"] = percentile(values, 99) * 1000
         self.m[f"{key}.max"] = max(delays, default=math.nan) * 1000
         if missing:
             self.errors.append(f"{key}: {missing} deliveries did not arrive")
-        if errors:
-            self.errors.append(f"{key}: HTTP errors {errors}")
+        if result.errors:
+            self.errors.append(f"{key}: HTTP errors {result.errors}")
 
     # ------------------------------------------------------------------ kds
 
@@ -190,9 +194,8 @@ class Bench:
                 screens.expect(len(requests))
                 cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "fanout"):
-                    sent, errors = await self._paced("fanout", session, requests, screens)
+                    await self._paced("fanout", session, requests, screens)
                 self.m["fanout.cpu_ms_per_change"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
-                self._record_delays("fanout", *screens.latencies(sent), errors)
             finally:
                 await screens.close()
             first = next(iter(ids.values()))
@@ -207,9 +210,8 @@ class Bench:
                 screens.expect(len(orders))
                 cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "screen"):
-                    sent, errors = await self._paced("screen", session, [(ext, api, body) for ext, body in orders], screens)
+                    await self._paced("screen", session, [(ext, api, body) for ext, body in orders], screens)
                 self.m["screen.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(orders)
-                self._record_delays("screen", *screens.latencies(sent), errors)
             finally:
                 await screens.close()
             async with session.get(api, params={"externalId": orders[0][0]}) as response:
@@ -308,9 +310,8 @@ class Bench:
                         requests.append((ext, f"{server.url}/publish?type={event_type}", body))
                     screens.expect(count)
                     cpu = cpu_seconds(server.pid)
-                    sent, errors = await self._paced(key, session, requests, screens)
+                    await self._paced(key, session, requests, screens)
                     self.m[f"{key}.cpu_ms_per_event"] = (cpu_seconds(server.pid) - cpu) * 1000 / count
-                    self._record_delays(key, *screens.latencies(sent), errors)
                 finally:
                     await screens.close()
 
@@ -356,6 +357,7 @@ class Bench:
         report = Report(errors=list(self.errors))
         report.setup = {
             "cpus": os.cpu_count(), "loadBefore": round(self.load_before, 2), "loadAfter": round(os.getloadavg()[0], 2),
+            "fsyncMs": {"p50": round(self.fsync[0], 2), "p99": round(self.fsync[1], 2)},
             "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
             "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
             "renders": o.renders, "synchronous": o.synchronous, "deflate": o.deflate,
@@ -397,6 +399,21 @@ class Bench:
         # A partial run (--only) reports only what it measured.
         report.figures = [f for f in report.figures if not math.isnan(f.value)] if len(o.phases) < len(PHASES) else report.figures
         return report
+
+
+def _fsync_latency(directory: Path, rounds: int = 50) -> tuple[float, float]:
+    """p50 and p99 ms of a 4 KiB write + fsync in `directory`: what one durable commit costs at least."""
+    path = directory / "fsync.probe"
+    times = []
+    with open(path, "wb") as f:
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+            times.append((time.perf_counter() - t0) * 1000)
+    path.unlink()
+    return percentile(times, 50), percentile(times, 99)
 
 
 async def _store_commits(server: Server) -> int:
