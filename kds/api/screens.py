@@ -40,60 +40,54 @@ STATIC_TYPES = {
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHELL = "index.html"
 
-WEB_ROOT_KEY: web.AppKey[Path] = web.AppKey("web_root")
 
+class ScreenFiles:
+    """Serves the shell and the static files of one web root."""
 
-def _shell(request: web.Request) -> web.Response:
-    root = request.app[WEB_ROOT_KEY]
-    try:
-        body = (root / SHELL).read_bytes()
-    except FileNotFoundError:
-        raise web.HTTPServiceUnavailable(text="the screens are not installed (web/index.html missing)") from None
-    return web.Response(body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+    def __init__(self, web_root: Path) -> None:
+        self.root = Path(web_root).resolve()
 
+    def _shell(self) -> web.Response:
+        try:
+            body = (self.root / SHELL).read_bytes()
+        except FileNotFoundError:
+            raise web.HTTPServiceUnavailable(text="the screens are not installed (web/index.html missing)") from None
+        return web.Response(body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
-async def _handle_page(request: web.Request) -> web.Response:
-    """A view page: the same shell, the view comes from the URL."""
-    return _shell(request)
+    async def handle_page(self, request: web.Request) -> web.Response:
+        """A view page: the same shell, the view comes from the URL."""
+        return self._shell()
 
+    async def handle_station(self, request: web.Request) -> web.Response:
+        """`/screen/{endpoint}`; unknown stations get the shell, which lists the real ones."""
+        if not ENDPOINT_NAME.match(request.match_info["endpoint"]):
+            raise web.HTTPNotFound(text="no such station")
+        return self._shell()
 
-async def _handle_station(request: web.Request) -> web.Response:
-    """`/screen/{endpoint}`; unknown stations get the shell, which lists the real ones."""
-    if not ENDPOINT_NAME.match(request.match_info["endpoint"]):
-        raise web.HTTPNotFound(text="no such station")
-    return _shell(request)
-
-
-async def _handle_static(request: web.Request) -> web.FileResponse:
-    """A file under web/ with a known type; nothing outside web/, no directory listings."""
-    root = request.app[WEB_ROOT_KEY]
-    relative = request.match_info["path"]
-    path = (root / relative).resolve()
-    content_type = STATIC_TYPES.get(path.suffix)
-    if content_type is None or not path.is_relative_to(root) or not path.is_file():
-        raise web.HTTPNotFound(text="no such file")
-    headers = {
-        "Content-Type": content_type,
-        "Cache-Control": "no-cache",
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
+    async def handle_static(self, request: web.Request) -> web.FileResponse:
+        """A file under web/ with a known type; nothing outside web/, no directory listings."""
+        path = (self.root / request.match_info["path"]).resolve()
+        content_type = STATIC_TYPES.get(path.suffix)
+        # resolve() follows links, so a link pointing out of web/ fails the containment check.
+        if content_type is None or not path.is_relative_to(self.root) or not path.is_file():
+            raise web.HTTPNotFound(text="no such file")
+        headers = {"Content-Type": content_type, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        return web.FileResponse(path, headers=headers)
 
 
 def screen_routes(web_root: Path) -> list[web.RouteDef]:
-    """The routes of the screens (the app must also carry WEB_ROOT_KEY; see setup_screens)."""
-    del web_root  # kept in the signature for callers that build the app themselves
+    """The routes of the screens, serving files from `web_root`."""
+    files = ScreenFiles(web_root)
     return [
-        web.get("/", _handle_page),
-        web.get("/screen/{endpoint}", _handle_station),
-        web.get("/expo", _handle_page),
-        web.get("/board", _handle_page),
-        web.get("/pickup", _handle_page),
-        web.get("/static/{path:.+}", _handle_static),
+        web.get("/", files.handle_page),
+        web.get("/screen/{endpoint}", files.handle_station),
+        web.get("/expo", files.handle_page),
+        web.get("/board", files.handle_page),
+        web.get("/pickup", files.handle_page),
+        web.get("/static/{path:.+}", files.handle_static),
     ]
 
 
 def setup_screens(app: web.Application, web_root: Path) -> None:
     """Serve the screens from `web_root` on `app`."""
-    app[WEB_ROOT_KEY] = Path(web_root).resolve()
     app.add_routes(screen_routes(web_root))
