@@ -114,6 +114,27 @@ async def kill_trigger(kind: str, rng: random.Random, ledger: Ledger, printer: V
     return f"{delay * 1000:.0f} ms into the load"
 
 
+def _start_quietly(kds: KdsProcess) -> bool:
+    try:
+        kds.start()
+        return True
+    except RuntimeError:  # killed while starting, as intended
+        return False
+
+
+async def kill_during_startup(kds: KdsProcess, rng: random.Random) -> str:
+    """Start the daemon and SIGKILL it at a random moment of its recovery (loading, outbox replay)."""
+    old = kds.proc
+    starting = asyncio.create_task(asyncio.to_thread(_start_quietly, kds))
+    await wait_until(lambda: kds.proc is not old)
+    delay = rng.uniform(0.0, 0.8)
+    await asyncio.sleep(delay)  # the random moment itself, not a wait for an effect
+    kds.kill()
+    ready = await starting
+    kds.kill()
+    return f", then {delay * 1000:.0f} ms into the restart ({'after' if ready else 'before'} it was ready)"
+
+
 async def settle(kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator) -> list[dict[str, Any]]:
     """After a restart: wait until queued prints printed and write-backs arrived; return every order."""
     async with aiohttp.ClientSession(kds.url) as http:
@@ -172,6 +193,8 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
                 kds.kill()
                 await load.stop()
             await bar.set_mode("online")
+            if rng.random() < 0.3:
+                moment += await kill_during_startup(kds, rng)
             await asyncio.to_thread(kds.start)
 
             orders = await settle(kds, bar, sim)
