@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .profile import py_spy
 from .runner import PHASES, Bench, Options
 
 
@@ -62,6 +63,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the bench; exit 0 when every target is met, 1 otherwise."""
     options = options_from_args(args)
+    if options.profile is not None and py_spy() is None:
+        print("kds bench: --profile needs py-spy (pip install py-spy); running without profiles", file=sys.stderr)
     report = asyncio.run(Bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True)).run())
     print(report.json() if args.json else report.table())
     return 0 if report.passed else 1
