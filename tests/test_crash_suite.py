@@ -46,7 +46,6 @@ from .crash.harness import (
     check_prints,
     check_writebacks,
     fetch_orders,
-    printed_job_ids,
     read_outbox,
 )
 from .util import KdsProcess, base_config, wait_until, write_config
@@ -106,7 +105,10 @@ async def kill_trigger(kind: str, rng: random.Random, ledger: Ledger, printer: V
     if kind == "print":
         # A ticket is being written to the printer right now (bytes arrived, job not recorded yet).
         received, jobs = printer.bytes_received, len(printer.jobs)
-        await wait_until(lambda: printer.bytes_received > received and len(printer.jobs) == jobs, timeout=15, interval=0.001)
+        try:
+            await wait_until(lambda: printer.bytes_received > received and len(printer.jobs) == jobs, timeout=10, interval=0.001)
+        except AssertionError:
+            return "after 10 s without a ticket in flight"
         return "while a ticket was printing"
     # The moment itself is what is random here, not a wait for an effect.
     delay = rng.uniform(0.0, 0.4)
@@ -190,8 +192,11 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
             try:
                 moment = await kill_trigger(trigger, rng, ledger, bar)
             finally:
+                assert kds.proc is not None
+                died = kds.proc.poll()
                 kds.kill()
                 await load.stop()
+            assert died is None, f"round {round_no}: kds died on its own ({died}): {kds.log_path.read_text()[-3000:]}"
             await bar.set_mode("online")
             if rng.random() < 0.3:
                 moment += await kill_during_startup(kds, rng)

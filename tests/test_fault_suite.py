@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -25,7 +24,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import websockets
 from aiohttp.test_utils import TestClient
@@ -120,7 +118,6 @@ def ext4(tmp_path: Path) -> Iterator[Ext4Image]:
 def fill(directory: Path) -> Path:
     """Fill the file system of `directory` to the last byte; returns the filler file."""
     filler = directory / "filler"
-    chunk = b"\0" * 65536
     with open(filler, "wb", buffering=0) as fh:
         for size in (65536, 512, 1):  # big chunks, then the last few bytes
             with contextlib.suppress(OSError):

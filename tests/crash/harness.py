@@ -74,7 +74,6 @@ class Ledger:
     max_seq: int = 0  # highest feed seq seen before the last kill
     problems: list[str] = field(default_factory=list)  # wrong answers seen during load
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def acknowledged(self) -> int:
         """Orders plus status changes acknowledged so far (the kill trigger counts these)."""
@@ -159,9 +158,6 @@ class Load:
         if self.http is not None:
             await self.http.close()
 
-    def _acked(self) -> None:
-        self.ledger.changed.set()
-
     async def _ingest(self) -> None:
         assert self.http is not None
         while True:
@@ -178,7 +174,6 @@ class Load:
                 order = json.loads(text)
                 self.ledger.orders[external_id] = order["id"]
                 self.flows.put_nowait((order["id"], _first_grill_item(order)))
-                self._acked()
             else:
                 self.ledger.problems.append(f"round {self.round}: ingest {external_id} answered {status}: {text[:200]}")
             if self.sim is not None and n % 3 == 0:
@@ -221,7 +216,6 @@ class Load:
             self.ledger.problems.append(f"round {self.round}: {route} {status} on {order_id} answered {code}: {text[:200]}")
             return False
         self.ledger.acks.append(Ack(order_id, route, status, item_id if route == "item" else None, self.round))
-        self._acked()
         return True
 
     async def _feed(self) -> None:
