@@ -26,6 +26,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
+    # What a browser does by default on a real screen: no sound before a tap.
+    "--autoplay-policy=document-user-activation-required",
     # Several screens share one browser here; each is a kiosk's foreground page in real life.
     "--disable-renderer-backgrounding", "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
 ]
@@ -143,7 +145,7 @@ class Pages:
         if clock:
             page.clock.install()
         page.goto(self.base + path)
-        expect(page.locator("body[data-connected=yes]")).to_be_attached()
+        expect(page.locator("body[data-connected=yes][data-synced=yes]")).to_be_attached()
         return page
 
 

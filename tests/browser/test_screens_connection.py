@@ -101,7 +101,7 @@ def test_silent_link_shows_banner_once_the_server_pings_stop(api: Api, pages: Pa
 
     grill.route_web_socket("**/api/v1/ws**", relay)
     grill.goto(pages.base + "/screen/grill")
-    expect(grill.locator("body[data-connected=yes]")).to_be_attached()
+    expect(grill.locator("body[data-connected=yes][data-synced=yes]")).to_be_attached()
     a = api.post_order(order("a", item(1, "Cheeseburger")))
     expect(grill.locator(f"article.card[data-id='{a['id']}']")).to_be_visible()
 

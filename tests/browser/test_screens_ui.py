@@ -36,6 +36,9 @@ def test_new_ticket_sound_with_one_tap_unlock_and_toggle(api: Api, pages: Pages)
     grill = pages.open("/screen/grill")
     grill.bring_to_front()
     enable = grill.locator("button.enable-sound")
+    # Chromium usually blocks audio until a gesture; when it lets a fresh page play anyway,
+    # suspend the context to put the page in the state the autoplay rule would.
+    grill.evaluate("async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }")
     expect(enable).to_be_visible()
     assert grill.evaluate("window.kds.sound.context.state") == "suspended"
     enable.click()

@@ -47,6 +47,7 @@ async function main() {
 
   if (where.view === "menu" || (where.view === "station" && !endpoints.some((e) => e.name === where.endpoint))) {
     createMenuView({ chrome, endpoints, unknown: where.view === "station" ? where.endpoint : null });
+    document.body.dataset.synced = "yes";
     return;
   }
 
@@ -57,7 +58,11 @@ async function main() {
   const create = { station: createStationView, expo: createExpoView, board: createBoardView, pickup: createPickupView };
   const view = create[where.view](context);
   feed.onConnection((connected) => chrome.setConnected(connected));
-  feed.onChange((kind, detail) => view.update(kind, detail));
+  feed.onChange((kind, detail) => {
+    view.update(kind, detail);
+    // The first snapshot is drawn: the screen shows the daemon's state (tests wait for this).
+    if (kind === "snapshot") document.body.dataset.synced = "yes";
+  });
   feed.start();
   // For tests and diagnostics: the feed's position and the view, never used by the page itself.
   window.kds = { feed, view, sound };
