@@ -246,6 +246,8 @@ class Bench:
 
         restarted = self._start(kds_server(self.workdir, config, db, "kds-restart"))
         self.m["restart"] = await restarted.start()
+        # CPU seconds to readiness: what the restart costs, whatever else the machine is doing.
+        self.m["restart.cpu_s"] = cpu_seconds(restarted.pid)
         async with aiohttp.ClientSession() as session:
             async with session.get(restarted.url + "/api/v1/orders", params={"$take": "1", "isProcessed": "false"}) as r:
                 open_orders = (await r.json())["totalCount"]
