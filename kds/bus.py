@@ -41,6 +41,8 @@ class Event:
     data: dict[str, Any]
     json: str = field(repr=False)
     endpoints: frozenset[str] | None = None
+    #: The JSON as UTF-8, encoded once for every screen.
+    payload: bytes = field(default=b"", repr=False)
 
 
 Subscriber = Callable[[Event], None]
@@ -109,7 +111,7 @@ class EventBus:
         body = json.dumps({"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False)
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
-        event = Event(self._seq, type_, data, body, endpoints)
+        event = Event(self._seq, type_, data, body, endpoints, body.encode())
         self._history.append(event)
         self.published += 1
         for subscriber in list(self._subscribers):

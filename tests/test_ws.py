@@ -102,3 +102,26 @@ async def test_idle_screens_get_application_pings(client: TestClient) -> None:
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "snapshot"
         ping = json.loads(await asyncio.wait_for(ws.recv(), 3))
         assert ping == {"type": "ping"}
+
+
+async def test_large_snapshot_comes_in_pages_then_live_events(client: TestClient, daemon: Any) -> None:
+    # 400 open orders (~600 KB) arrive as a "snapshot" page and "snapshot.more" pages of bounded
+    # size with one seq; together they hold every order once; live events follow the last page.
+    from kds.api import ws as ws_module
+    from kds.model import OrderIn
+
+    for i in range(400):
+        await daemon.service.ingest(OrderIn.model_validate(order_body(f"p{i}")))
+    async with websockets.connect(ws_url(client), max_size=None) as ws:
+        pages = [await recv(ws)]
+        while pages[-1]["more"]:
+            pages.append(await recv(ws))
+        assert pages[0]["type"] == "snapshot" and {p["type"] for p in pages[1:]} == {"snapshot.more"}
+        assert len(pages) >= 2 and len({p["seq"] for p in pages}) == 1
+        ids = [o["externalId"] for p in pages for o in p["orders"]]
+        assert sorted(ids) == sorted(f"p{i}" for i in range(400))
+        live = await post(client, order_body("after"))
+        event = await recv(ws)
+        assert event["type"] == "order.created" and event["order"]["id"] == live["id"]
+        assert event["seq"] == pages[0]["seq"] + 1
+    assert all(len(json.dumps(p, separators=(",", ":"), ensure_ascii=False)) < ws_module.PAGE_BYTES + 4096 for p in pages)

@@ -3,9 +3,15 @@
 A new screen gets a snapshot, then every event. A screen that reconnects
 with `since` gets exactly the events it missed (or a fresh snapshot when
 they are too old). Each event's JSON was encoded once by the bus; the hub only
-queues the same string for every screen that wants it. A screen too slow to
+queues the same bytes for every screen that wants it. A screen too slow to
 keep up is closed (1013) and resumes with `since`, so one stuck kiosk cannot
 grow the daemon's memory.
+
+Snapshots are sent in pages of about 256 KB (`{"type": "snapshot", …, "more":
+true}`, then `{"type": "snapshot.more", …}` until `"more": false`), each awaited
+before the next, so 50 screens reconnecting to 10,000 open orders hold a page
+each in the daemon instead of a whole copy each. The encoded pages are shared
+by every screen of the same endpoint while the sequence number stands still.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ HEARTBEAT = 10.0
 #: An application-level ping browsers can see: a pulled cable closes nothing, and
 #: screens show "disconnected" after 2 s without any message.
 PING_INTERVAL = 1.0
-PING = '{"type":"ping"}'
+PING = b'{"type":"ping"}'
+PAGE_BYTES = 256 * 1024
 
 HUB: web.AppKey[ScreenHub] = web.AppKey("screen_hub")
 
@@ -40,14 +47,14 @@ class ScreenClient:
     def __init__(self, ws: web.WebSocketResponse, endpoint: str | None) -> None:
         self.ws = ws
         self.endpoint = endpoint
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.overflowed = False
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoint."""
         return self.endpoint is None or event.endpoints is None or self.endpoint in event.endpoints
 
-    def offer(self, text: str) -> None:
+    def offer(self, payload: bytes) -> None:
         """Queue a message, or give up on a screen that stopped reading."""
         if self.overflowed:
             return
@@ -55,7 +62,7 @@ class ScreenClient:
             self.overflowed = True
             self.queue.put_nowait(None)
             return
-        self.queue.put_nowait(text)
+        self.queue.put_nowait(payload)
 
 
 class ScreenHub:
@@ -68,6 +75,19 @@ class ScreenHub:
         self.clients: set[ScreenClient] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        # endpoint → (seq, encoded pages): shared by screens connecting at the same seq.
+        self._snapshots: dict[str | None, tuple[int, list[bytes]]] = {}
+
+    def snapshot_pages(self, request: web.Request, endpoint: str | None) -> list[bytes]:
+        """The current snapshot for `endpoint`, paged and encoded (cached per seq)."""
+        seq = self.bus.seq
+        cached = self._snapshots.get(endpoint)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        pages = _snapshot_pages(request, endpoint, seq)
+        self._snapshots = {k: v for k, v in self._snapshots.items() if v[0] == seq}
+        self._snapshots[endpoint] = (seq, pages)
+        return pages
 
     async def start(self) -> None:
         self._unsubscribe = self.bus.subscribe(self._on_event)
@@ -97,17 +117,33 @@ class ScreenHub:
     def _on_event(self, event: Event) -> None:
         for client in self.clients:
             if client.wants(event):
-                client.offer(event.json)
+                client.offer(event.payload)
 
 
-def _snapshot(request: web.Request, endpoint: str | None) -> str:
-    service = request.app[SERVICE]
-    orders = [o.wire_json() for o in service.orders() if endpoint is None or endpoint in o.endpoint_names()]
-    body: dict[str, Any] = {"type": "snapshot", "seq": request.app[BUS].seq}
+def _snapshot_pages(request: web.Request, endpoint: str | None, seq: int) -> list[bytes]:
+    """Every open order (at `endpoint`) in pages of about PAGE_BYTES, printers on the first."""
+    first: dict[str, Any] = {"type": "snapshot", "seq": seq}
     for key, provider in request.app[SNAPSHOT_EXTRAS].items():
-        body[key] = provider()
-    head = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    return head[:-1] + ',"orders":[' + ",".join(orders) + "]}"
+        first[key] = provider()
+    heads = [json.dumps(first, separators=(",", ":"), ensure_ascii=False)[:-1]]
+    more_head = json.dumps({"type": "snapshot.more", "seq": seq}, separators=(",", ":"))[:-1]
+    pages: list[list[str]] = [[]]
+    size = 0
+    for order in request.app[SERVICE].orders():
+        if endpoint is not None and endpoint not in order.endpoint_names():
+            continue
+        text = order.wire_json()
+        if size and size + len(text) > PAGE_BYTES:
+            pages.append([])
+            heads.append(more_head)
+            size = 0
+        pages[-1].append(text)
+        size += len(text)
+    last = len(pages) - 1
+    return [
+        f'{head},"orders":[{",".join(page)}],"more":{"true" if i < last else "false"}}}'.encode()
+        for i, (head, page) in enumerate(zip(heads, pages))
+    ]
 
 
 def _since(request: web.Request) -> int | None:
@@ -131,14 +167,12 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     client = ScreenClient(ws, endpoint)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
-    if replay is None:
-        client.offer(_snapshot(request, endpoint))
-    else:
-        for event in replay:
-            if client.wants(event):
-                client.offer(event.json)
+    pages = hub.snapshot_pages(request, endpoint) if replay is None else []
+    for event in replay or []:
+        if client.wants(event):
+            client.offer(event.payload)
     hub.clients.add(client)
-    sender = asyncio.create_task(_send_loop(client), name="ws:send")
+    sender = asyncio.create_task(_send_loop(client, pages), name="ws:send")
     try:
         async for msg in ws:
             if msg.type is WSMsgType.ERROR:
@@ -151,17 +185,24 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _send_loop(client: ScreenClient) -> None:
-    while True:
-        text = await client.queue.get()
-        if text is None:
-            log.warning("ws.too_slow", endpoint=client.endpoint)
-            await client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since")
-            return
-        try:
-            await client.ws.send_str(text)
-        except (ConnectionResetError, RuntimeError):
-            return
+async def _send_loop(client: ScreenClient, snapshot: list[bytes]) -> None:
+    """The snapshot pages first (each awaited: backpressure), then queued events."""
+    send = client.ws.send_frame
+    try:
+        for page in snapshot:
+            await send(page, WSMsgType.TEXT)
+        while True:
+            batch = [await client.queue.get()]
+            while not client.queue.empty():  # a burst costs one wake-up per screen
+                batch.append(client.queue.get_nowait())
+            for payload in batch:
+                if payload is None:
+                    log.warning("ws.too_slow", endpoint=client.endpoint)
+                    await client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since")
+                    return
+                await send(payload, WSMsgType.TEXT)
+    except (ConnectionResetError, RuntimeError):
+        return
 
 
 def setup_ws(app: web.Application, bus: EventBus) -> ScreenHub:

@@ -66,6 +66,7 @@ export class Feed {
   }
 
   _connect() {
+    this._pending = null; // a half-received snapshot of an old connection is worthless
     clearTimeout(this._retry);
     let ws;
     try {
@@ -152,6 +153,20 @@ export class Feed {
     }
   }
 
+  /** Replace the state with a complete snapshot. */
+  _applySnapshot(snapshot) {
+    const first = this.seq === null;
+    const before = new Set(this.orders.keys());
+    this.orders.clear();
+    for (const order of snapshot.orders) this.orders.set(order.id, order);
+    // Orders that arrived while we were away: views chime for them like for live ones.
+    const added = first ? [] : [...this.orders.values()].filter((o) => !before.has(o.id));
+    this.printers.clear();
+    for (const printer of snapshot.printers) this.printers.set(printer.endpoint, printer);
+    this.seq = snapshot.seq;
+    this._emit("snapshot", { added });
+  }
+
   /** Apply one message; events at or below the last seq are duplicates and ignored. */
   _handle(msg) {
     if (msg.type === "ping") {
@@ -159,17 +174,15 @@ export class Feed {
       if (this._ws) this._armSilence(this._ws);
       return;
     }
-    if (msg.type === "snapshot") {
-      const first = this.seq === null;
-      const before = new Set(this.orders.keys());
-      this.orders.clear();
-      for (const order of msg.orders || []) this.orders.set(order.id, order);
-      // Orders that arrived while we were away: views chime for them like for live ones.
-      const added = first ? [] : [...this.orders.values()].filter((o) => !before.has(o.id));
-      this.printers.clear();
-      for (const printer of msg.printers || []) this.printers.set(printer.endpoint, printer);
-      this.seq = msg.seq;
-      this._emit("snapshot", { added });
+    if (msg.type === "snapshot" || msg.type === "snapshot.more") {
+      // A snapshot comes in pages ("snapshot", then "snapshot.more" until more is false);
+      // it replaces the state only once every page is in.
+      if (msg.type === "snapshot") this._pending = { seq: msg.seq, printers: msg.printers || [], orders: [] };
+      if (!this._pending || this._pending.seq !== msg.seq) return;
+      for (const order of msg.orders || []) this._pending.orders.push(order);
+      if (msg.more) return;
+      this._applySnapshot(this._pending);
+      this._pending = null;
       return;
     }
     if (typeof msg.seq === "number") {
