@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from kds.bench import options_from_args
-from kds.bench.load import external_id, percentile
+from kds.bench.load import Screens, external_id, percentile
 from kds.bench.profile import summarise
 from kds.bench.report import Figure, Report
 from kds.cli import build_parser
@@ -110,3 +113,37 @@ def test_bad_options_are_refused() -> None:
         options_from_args(build_parser().parse_args(["bench", "--orders", "0"]))
     with pytest.raises(ValueError, match="unknown phase"):
         options_from_args(build_parser().parse_args(["bench", "--only", "ingest,warp"]))
+
+
+async def test_screens_gather_a_paged_snapshot_then_time_events(aiohttp_server: Any) -> None:
+    # Guarantees: a screen's snapshot may come in pages ("more": true until the last); it is
+    # complete only after the last page, and events after it are timestamped per externalId.
+    pages = ['{"type":"snapshot","seq":1,"more":true,"orders":[]}', '{"type":"snapshot","seq":1,"orders":[],"more":false}']
+    event = '{"type":"order.created","seq":2,"order":{"id":"k1","externalId":"ext-1"}}'
+    go = asyncio.Event()
+
+    async def feed(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for page in pages:
+            await ws.send_str(page)
+        await go.wait()
+        await ws.send_str('{"type":"ping"}')
+        await ws.send_str(event)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", feed)
+    server = await aiohttp_server(app)
+    screens = Screens([f"ws://127.0.0.1:{server.port}/ws"] * 3, "order.created", snapshot=True)
+    await screens.open(timeout=5)
+    assert screens.snapshot_bytes == 3 * sum(len(p) for p in pages)
+    screens.expect(1)
+    go.set()
+    await screens.wait(5)
+    delays, missing = screens.latencies({"ext-1": 0.0})
+    assert missing == 0 and len(delays) == 3
+    assert len(screens.spreads()) == 1
+    await screens.close()

@@ -27,6 +27,7 @@ from websockets.uri import parse_uri
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 _EXTERNAL = b'"externalId":"'
+_MORE = b'"more":true'
 
 
 def order_body(external_id: str) -> dict[str, Any]:
@@ -153,6 +154,7 @@ class _Screen(asyncio.Protocol):
             # A screen that drops before anyone waits must not log "exception never retrieved".
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.transport: asyncio.Transport | None = None
+        self.snapshot_bytes = 0
         self._parts: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -245,9 +247,13 @@ class Screens:
 
     def _message(self, screen: _Screen, message: bytes, now: float) -> None:
         if self.snapshot and not screen.first.done():
-            if not message.startswith(b'{"type":"snapshot"'):
+            if not message.startswith(b'{"type":"snapshot'):
                 _settle(screen.first, RuntimeError(f"expected a snapshot first, got {message[:80]!r}"))
-            _settle(screen.first, result=len(message))
+                return
+            # A snapshot may come in pages ("more": true on all but the last).
+            screen.snapshot_bytes += len(message)
+            if _MORE not in message[:256] and _MORE not in message[-64:]:
+                _settle(screen.first, result=screen.snapshot_bytes)
             return
         if not message.startswith(self.prefix):
             return
