@@ -14,6 +14,7 @@ No I/O here.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -195,11 +196,16 @@ class Quantity(WireModel):
         return value
 
 
-class StatusChange(WireModel):
-    """PORTOS OrderItemEndpointStatusChange, plus who changed it and why."""
+@dataclass(slots=True)
+class StatusChange:
+    """PORTOS OrderItemEndpointStatusChange, plus why.
+
+    The most numerous object kds keeps (several per item endpoint), so a slotted
+    dataclass rather than a model; pydantic serializes it like one.
+    """
 
     status: OrderStatus
-    date: JsonDatetime
+    date: datetime
     reason: str | None = None
 
 

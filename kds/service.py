@@ -13,6 +13,8 @@ row. Different orders commit together.
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import hashlib
 import sys
 import json
@@ -191,8 +193,13 @@ class KitchenService:
         self._next_number = int(await self.store.meta(_NUMBER_KEY) or 1)
         row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
         self._next_inbox_id = (row["m"] if row else 0) + 1
-        for order, body_hash in await self._load_orders():
-            self._remember(order, body_hash)
+        # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
+        gc.disable()
+        try:
+            for order, body_hash in await self._load_orders():
+                self._remember(order, body_hash)
+        finally:
+            gc.enable()
         for r in await self.store.fetchall("SELECT source, external_id FROM archived_orders"):
             self._archived.add(hash((r["source"], r["external_id"])))
         log.info("service.loaded", orders=len(self._orders))
@@ -211,14 +218,14 @@ class KitchenService:
         # Four scans joined in memory — far faster than a query per order at 10k
         # orders. Rows were validated when written, so objects are constructed directly.
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
-        for order_id, item_id, endpoint, status, date, reason in await self.store.fetchall(
+        for order_id, item_id, endpoint, status, date, reason in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes ORDER BY id"
         ):
             history[(order_id, item_id, endpoint)].append(
-                trusted(StatusChange, status=S(status), date=datetime.fromisoformat(date), reason=reason)
+                StatusChange(S(status), datetime.fromisoformat(date), reason)
             )
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-        for order_id, item_id, endpoint, status in await self.store.fetchall(
+        for order_id, item_id, endpoint, status in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status FROM item_endpoints ORDER BY order_id, item_id, position"
         ):
             endpoints[(order_id, item_id)].append(trusted(
@@ -226,13 +233,13 @@ class KitchenService:
                 status_changes=history.get((order_id, item_id, endpoint), []),
             ))
         items: dict[str, list[OrderItem]] = defaultdict(list)
-        for row in await self.store.fetchall(
+        for row in await self.store.fetch_tuples(
             "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
             " course_number, modifiers FROM items ORDER BY order_id, position"
         ):
             items[row[0]].append(_item_from_row(row, endpoints.get((row[0], row[1]), [])))
         orders = []
-        for order_id, body_hash, data, updated_at in await self.store.fetchall(
+        for order_id, body_hash, data, updated_at in await self.store.fetch_tuples(
             "SELECT id, body_hash, data, updated_at FROM orders ORDER BY created_at, id"
         ):
             header = json.loads(data)
@@ -364,11 +371,11 @@ class KitchenService:
         if config is None:
             log.warning("routing.unknown_endpoint", endpoint=name)
         # Values kds makes itself: built without re-validation (this runs per item per order).
-        history = [trusted(StatusChange, status=S.CREATED, date=now, reason=None)]
+        history = [StatusChange(S.CREATED, now)]
         if config is not None and not config.is_active:
-            history.append(trusted(StatusChange, status=S.PROCESS_SKIPPED, date=now, reason="endpoint inactive"))
+            history.append(StatusChange(S.PROCESS_SKIPPED, now, "endpoint inactive"))
         elif config is None or config.display:
-            history.append(trusted(StatusChange, status=S.SENT, date=now, reason=None))
+            history.append(StatusChange(S.SENT, now))
         return trusted(ItemEndpoint, name=name, status=history[-1].status, status_changes=history)
 
     def _ingest_write(self, order: Order, body_hash: str) -> tuple[Write, list[OutboxEntry], list[Change]]:
@@ -768,6 +775,18 @@ def _shared(text: str | None) -> str | None:
     return sys.intern(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _shared_plu(name: str, code: int | str | None, stock_name: str | None, group: str | None) -> Plu:
+    """One Plu object per product: thousands of orders share a menu of dozens (never mutated)."""
+    return trusted(Plu, name=_shared(name), code=code, stock_name=_shared(stock_name), group=_shared(group))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_quantity(amount: str, unit: str) -> Quantity:
+    """One Quantity object per (amount, unit) — mostly "1 pcs" (never mutated)."""
+    return trusted(Quantity, amount=Decimal(amount), unit=_shared(unit))
+
+
 def _item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
     """An item as a row of the items table (its endpoints have rows of their own)."""
     plu, quantity = item.plu, item.quantity
@@ -784,8 +803,8 @@ def _item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
     return trusted(
         OrderItem,
         id=item_id,
-        plu=trusted(Plu, name=_shared(name), code=code, stock_name=_shared(stock_name), group=_shared(group)),
-        quantity=trusted(Quantity, amount=Decimal(amount), unit=_shared(unit)),
+        plu=_shared_plu(name, code, stock_name, group),
+        quantity=_shared_quantity(amount, unit),
         comment=_shared(comment),
         course_number=course_number,
         modifiers=[_shared(m) for m in json.loads(modifiers)],

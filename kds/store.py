@@ -311,6 +311,13 @@ class Store:
         async with self._reader.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
 
+    async def fetch_tuples(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Like fetchall, as plain tuples: for bulk reads (a Row per row costs at 100k rows)."""
+        assert self._reader is not None, "store not started"
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            cursor.row_factory = None
+            return list(await cursor.fetchall())
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""
         rows = await self.fetchall(sql, params)

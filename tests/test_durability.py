@@ -56,8 +56,10 @@ async def test_sigkill_after_last_ack_loses_no_order_or_status(tmp_path: Path) -
             assert len(numbers) == 200  # pickup numbers were not handed out twice
         # The feed's sequence numbers continue past anything the killed run could have issued.
         async with websockets.connect(kds.url.replace("http", "ws") + "/api/v1/ws") as ws:
-            snapshot = json.loads(await asyncio.wait_for(ws.recv(), 5))
-            assert snapshot["seq"] >= 100_000 and len(snapshot["orders"]) == 200
+            pages = [json.loads(await asyncio.wait_for(ws.recv(), 5))]
+            while pages[-1]["more"]:
+                pages.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            assert pages[0]["seq"] >= 100_000 and sum(len(p["orders"]) for p in pages) == 200
     finally:
         kds.kill()
 

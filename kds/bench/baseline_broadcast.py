@@ -1,9 +1,10 @@
 """The live-feed baseline: a bare aiohttp websocket broadcast.
 
 `python -m kds.bench.baseline_broadcast --port N [--compress]` serves `GET /ws`
-(permessage-deflate only with `--compress`: the bench matches what kds negotiated) and `POST /publish?type=order.created`: the body (an order's
-JSON) is wrapped once into `{"type", "seq", "order"}` and sent to every
-connected socket in turn, then the request is answered. No store, no queues,
+(permessage-deflate only with `--compress`: the bench matches what kds
+negotiated) and `POST /publish?type=order.created`: the body (an order's JSON)
+is wrapped once into `{"type", "seq", "order"}` and sent to every connected
+socket in turn, then the request is answered. No store, no queues,
 no filters — the floor for kds's ingest → screen and fan-out figures.
 """
 

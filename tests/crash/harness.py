@@ -228,7 +228,7 @@ class Load:
                     message = json.loads(text)
                     seq = message.get("seq")
                     if seq is not None:
-                        if message["type"] != "snapshot" and seq <= last:
+                        if not message["type"].startswith("snapshot") and seq <= last:
                             self.ledger.problems.append(f"round {self.round}: feed seq went from {last} to {seq}")
                         last = max(last, seq)
                         self.ledger.max_seq = max(self.ledger.max_seq, seq)
