@@ -399,7 +399,8 @@ class Bench:
         ))
         report.setup["details"] = {k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)}
         # A partial run (--only) reports only what it measured.
-        report.figures = [f for f in report.figures if not math.isnan(f.value)] if len(o.phases) < len(PHASES) else report.figures
+        if len(o.phases) < len(PHASES):
+            report.figures = [f for f in report.figures if not math.isnan(f.value)]
         return report
 
 
