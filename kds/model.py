@@ -287,27 +287,40 @@ class OrderIn(WireModel):
 
 
 class ItemEndpoint(WireModel):
-    """PORTOS OrderItemEndpoint: one item at one endpoint, with its history."""
+    """PORTOS OrderItemEndpoint: one item at one endpoint, with its history.
+
+    `order_item_status` (the seed's own name for `status`), `is_processed` and
+    `is_processable` follow `status`; they are stored, not computed, because
+    an order's JSON is encoded on every change and Python callbacks per field
+    per item endpoint were a third of the cost. Change the status with
+    `set_status()` (the service does) so they stay in step.
+    """
 
     name: str
     status: OrderStatus
     status_changes: list[StatusChange] = Field(default_factory=list)
+    order_item_status: OrderStatus = OrderStatus.UNKNOWN
+    is_processed: bool = False
+    is_processable: bool = False
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def order_item_status(self) -> OrderStatus:
-        """The seed's own name for `status`."""
-        return self.status
+    @model_validator(mode="after")
+    def _derived(self) -> ItemEndpoint:
+        self.set_status(self.status)
+        return self
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def is_processed(self) -> bool:
-        return self.status is OrderStatus.PROCESSED
+    def set_status(self, status: OrderStatus) -> None:
+        """Set the status and the fields derived from it."""
+        d = self.__dict__
+        d["status"] = d["order_item_status"] = status
+        d["is_processed"] = status is OrderStatus.PROCESSED
+        d["is_processable"] = status in (OrderStatus.CREATED, OrderStatus.FAILED)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def is_processable(self) -> bool:
-        return self.status in (OrderStatus.CREATED, OrderStatus.FAILED)
+    @classmethod
+    def build(cls, name: str, status: OrderStatus, status_changes: list[StatusChange]) -> ItemEndpoint:
+        """An item endpoint from values kds made itself (no validation)."""
+        ep = trusted(cls, name=name, status=status, status_changes=status_changes)
+        ep.set_status(status)
+        return ep
 
 
 class OrderItem(WireModel):
@@ -396,9 +409,28 @@ class Order(WireModel):
         return any(e.status in PROCESSABLE for e in self.item_endpoints())
 
     def wire_json(self) -> str:
-        """PORTOS Order JSON plus kds's derived fields, encoded once per change."""
+        """PORTOS Order JSON plus kds's derived fields, encoded once per change.
+
+        The four order-level derived fields are computed in one pass and spliced
+        in: pydantic calling back into Python per computed field costs more.
+        """
         if self._json is None:
-            self._json = self.model_dump_json(by_alias=True)
+            from .states import FINAL, PROCESSABLE, summarize
+
+            body = self.model_dump_json(by_alias=True, exclude_computed_fields=True)
+            grouped: dict[str, list[OrderStatus]] = {}
+            every: list[OrderStatus] = []
+            for item in self.items:
+                for ep in item.endpoints:
+                    grouped.setdefault(ep.name, []).append(ep.status)
+                    every.append(ep.status)
+            derived = {
+                "status": summarize(every).value,
+                "endpointStatuses": {name: summarize(statuses).value for name, statuses in grouped.items()},
+                "isProcessed": all(s in FINAL for s in every),
+                "isProcessable": any(s in PROCESSABLE for s in every),
+            }
+            self._json = body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
         return self._json
 
     def to_wire(self) -> dict[str, Any]:

@@ -228,9 +228,8 @@ class KitchenService:
         for order_id, item_id, endpoint, status in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status FROM item_endpoints ORDER BY order_id, item_id, position"
         ):
-            endpoints[(order_id, item_id)].append(trusted(
-                ItemEndpoint, name=_shared(endpoint), status=S(status),
-                status_changes=history.get((order_id, item_id, endpoint), []),
+            endpoints[(order_id, item_id)].append(ItemEndpoint.build(
+                _shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
             ))
         items: dict[str, list[OrderItem]] = defaultdict(list)
         for row in await self.store.fetch_tuples(
@@ -376,10 +375,11 @@ class KitchenService:
             history.append(StatusChange(S.PROCESS_SKIPPED, now, "endpoint inactive"))
         elif config is None or config.display:
             history.append(StatusChange(S.SENT, now))
-        return trusted(ItemEndpoint, name=name, status=history[-1].status, status_changes=history)
+        return ItemEndpoint.build(name, history[-1].status, history)
 
     def _ingest_write(self, order: Order, body_hash: str) -> tuple[Write, list[OutboxEntry], list[Change]]:
         write = Write()
+        stamp = order.created_at.isoformat()  # every first status change is dated at creation
         write.add(
             ORDER_UPSERT,
             (
@@ -403,7 +403,7 @@ class KitchenService:
         write.add(
             STATUS_CHANGE_INSERT,
             *[
-                (order.id, item.id, e.name, c.status.value, c.date.isoformat(), "kds", c.reason)
+                (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
                 for item in order.items
                 for e in item.endpoints
                 for c in e.status_changes
@@ -558,7 +558,7 @@ class KitchenService:
         # Committed: now the live view may change.
         for change in changes:
             ep = order.item(change.item_id).endpoint(change.endpoint)  # type: ignore[union-attr]
-            ep.status = change.new
+            ep.set_status(change.new)
             ep.status_changes.append(StatusChange(status=change.new, date=now, reason=reason))
         order.updated_at = now
         order.changed()
