@@ -14,11 +14,12 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import AfterValidator
 
 if TYPE_CHECKING:
     from ..bus import EventBus
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
     from ..tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+#: A POS URL in a source's config: http(s) only, without a trailing slash.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class SourceUnavailable(Exception):

@@ -35,12 +35,12 @@ from typing import Any, Literal
 
 import aiohttp
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound
 from ..model import MAX_TEXT, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity, TicketInfo
-from .base import Poller, SourceContext, SourceUnavailable
+from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ class Config(BaseModel):
 
     type: Literal["cheques"] = "cheques"
     name: str = Field(default="cheques", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    url: str
+    url: HttpUrl
     method: Literal["POST", "PUT", "GET"] = "POST"
     auth_token: SecretStr | None = None
     pin: SecretStr | None = None
@@ -65,12 +65,6 @@ class Config(BaseModel):
     max_backoff: Duration = 30.0
     cheque_types: list[str] = Field(default_factory=lambda: ["Postponed", "Order"])
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("url must start with http:// or https://")
-        return value
 
 
 class ChequesUnavailable(SourceUnavailable):

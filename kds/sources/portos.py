@@ -43,7 +43,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from yarl import URL
 
 from ..config import Duration
@@ -51,7 +51,7 @@ from ..errors import ConflictError, KdsError
 from ..model import MAX_TEXT, OrderIn, OrderStatus, PurchaseType
 from ..outbox import Outbox, OutboxEntry
 from ..states import FINAL
-from .base import Poller, SourceContext, SourceUnavailable
+from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ class Config(BaseModel):
 
     type: Literal["portos"] = "portos"
     name: str = Field(default="portos", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    base_url: str
+    base_url: HttpUrl
     # Auth: exactly one of a static token, credentials, or an ApiKey for NWS4 signing.
     token: SecretStr | None = None
     username: str | None = None
@@ -96,12 +96,6 @@ class Config(BaseModel):
     writeback_max_backoff: Duration = 30.0
     writeback_concurrency: int = Field(default=4, ge=1, le=32)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_auth(self) -> Config:

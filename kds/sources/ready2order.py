@@ -55,7 +55,7 @@ from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import MAX_TEXT, Location, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
 from ..states import FINAL
-from .base import Poller, SourceContext, SourceUnavailable
+from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 from .ratelimit import TokenBucket, parse_retry_after
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,7 @@ class Config(BaseModel):
 
     type: Literal["ready2order"] = "ready2order"
     name: str = Field(default="ready2order", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    base_url: str = "https://api.ready2order.com/v1"
+    base_url: HttpUrl = "https://api.ready2order.com/v1"
     # The account token (Bearer), or a file holding it (written by `kds ready2order connect`).
     account_token: SecretStr | None = None
     account_token_file: str | None = None
@@ -98,12 +98,6 @@ class Config(BaseModel):
     missing_fetches: int = Field(default=3, ge=1)
     refetch_delay: Duration = 2.0
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return value.rstrip("/")
 
     @field_validator("webhook_secret")
     @classmethod
