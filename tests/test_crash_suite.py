@@ -157,12 +157,20 @@ async def settle(kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator)
 async def check_feed(kds: KdsProcess, ledger: Ledger, orders: list[dict[str, Any]]) -> list[str]:
     """The restarted feed numbers past everything seen before and snapshots every live order."""
     async with websockets.connect(kds.url.replace("http://", "ws://") + "/api/v1/ws", max_size=None) as ws:
-        snapshot = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        pages = [json.loads(await asyncio.wait_for(ws.recv(), 10))]
+        while pages[-1].get("more"):  # a big snapshot comes in pages ("snapshot.more")
+            pages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
     problems = []
-    if snapshot["seq"] <= ledger.max_seq:
-        problems.append(f"feed seq {snapshot['seq']} after the restart is not above {ledger.max_seq} seen before")
-    if {o["id"] for o in snapshot["orders"]} != {o["id"] for o in orders}:
-        problems.append("the feed's snapshot and the orders API disagree about the live orders")
+    seq = pages[0]["seq"]
+    if seq <= ledger.max_seq:
+        problems.append(f"feed seq {seq} after the restart is not above {ledger.max_seq} seen before")
+    if any(p["seq"] != seq for p in pages) or [p["type"] for p in pages[1:]] != ["snapshot.more"] * (len(pages) - 1):
+        problems.append(f"snapshot pages disagree: {[(p['type'], p['seq']) for p in pages]}")
+    shown = [o["id"] for p in pages for o in p["orders"]]
+    if len(shown) != len(set(shown)) or set(shown) != {o["id"] for o in orders}:
+        missing = {o["id"] for o in orders} - set(shown)
+        problems.append(f"the feed's snapshot ({len(shown)} orders in {len(pages)} pages) and the orders API "
+                        f"({len(orders)}) disagree about the live orders; missing {sorted(missing)[:5]}")
     return problems
 
 

@@ -171,6 +171,30 @@ def check_acknowledged_order(status: int, answer: Any) -> None:
 # --------------------------------------------------------------------------- hypothesis
 
 
+def test_websocket_with_random_parameters(api: Http, examples: int) -> None:
+    # Real websocket handshakes with random `endpoint` and `since`: a snapshot (or the missed
+    # events) for sensible values, a 4xx handshake refusal otherwise — never a 5xx.
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    @fuzz_settings(max(10, examples // 3))
+    @given(
+        endpoint=st.none() | texts | st.sampled_from(ENDPOINTS),
+        since=st.none() | texts | st.integers(-(10**30), 10**30).map(str),
+    )
+    def check(endpoint: str | None, since: str | None) -> None:
+        params = {k: v for k, v in (("endpoint", endpoint), ("since", since)) if v is not None}
+        url = f"ws://127.0.0.1:{api.port}/api/v1/ws?{urllib.parse.urlencode(params)}"
+        try:
+            with connect(url, open_timeout=15, close_timeout=2, max_size=None) as ws:
+                first = json.loads(ws.recv(timeout=15))
+                assert first["type"] in ("snapshot", "ping") or "seq" in first, first
+        except InvalidStatus as err:
+            assert 400 <= err.response.status_code < 500, f"{url}: {err.response.status_code}"
+
+    check()
+
+
 def test_ingest_random_json_and_bytes(api: Http, examples: int) -> None:
     # Any JSON value or byte string posted as an order: a 4xx, or a 201/200 with a whole order.
     @fuzz_settings(examples)
@@ -271,30 +295,6 @@ def test_status_changes_on_real_orders(api: Http, examples: int) -> None:
             check_acknowledged_order(status, answer)
         else:
             assert after == before, f"{method} {path} answered {status} but changed the order"
-
-    check()
-
-
-def test_websocket_with_random_parameters(api: Http, examples: int) -> None:
-    # Real websocket handshakes with random `endpoint` and `since`: a snapshot (or the missed
-    # events) for sensible values, a 4xx handshake refusal otherwise — never a 5xx.
-    from websockets.exceptions import InvalidStatus
-    from websockets.sync.client import connect
-
-    @fuzz_settings(max(10, examples // 3))
-    @given(
-        endpoint=st.none() | texts | st.sampled_from(ENDPOINTS),
-        since=st.none() | texts | st.integers(-(10**30), 10**30).map(str),
-    )
-    def check(endpoint: str | None, since: str | None) -> None:
-        params = {k: v for k, v in (("endpoint", endpoint), ("since", since)) if v is not None}
-        url = f"ws://127.0.0.1:{api.port}/api/v1/ws?{urllib.parse.urlencode(params)}"
-        try:
-            with connect(url, open_timeout=5, close_timeout=1, max_size=None) as ws:
-                first = json.loads(ws.recv(timeout=5))
-                assert first["type"] in ("snapshot", "ping") or "seq" in first, first
-        except InvalidStatus as err:
-            assert 400 <= err.response.status_code < 500, f"{url}: {err.response.status_code}"
 
     check()
 

@@ -142,8 +142,14 @@ class Load:
     async def start(self) -> None:
         """Open the feed, then start the workers."""
         self.http = aiohttp.ClientSession(self.url, timeout=aiohttp.ClientTimeout(total=15))
-        self.tasks.append(asyncio.create_task(self._feed(), name="crash:feed"))
-        await asyncio.wait_for(self.feed_ready.wait(), 5)
+        feed = asyncio.create_task(self._feed(), name="crash:feed")
+        self.tasks.append(feed)
+        ready = asyncio.create_task(self.feed_ready.wait())
+        await asyncio.wait({feed, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if not self.feed_ready.is_set():
+            error = feed.exception() if feed.done() else "no snapshot within 20 s"
+            raise AssertionError(f"round {self.round}: the feed did not open: {error!r}")
         self.tasks += [asyncio.create_task(self._ingest(), name=f"crash:ingest{i}") for i in range(self.ingest_workers)]
         self.tasks += [asyncio.create_task(self._walk(), name=f"crash:flow{i}") for i in range(self.flow_workers)]
 
@@ -239,6 +245,8 @@ class Load:
                         self.ledger.portos_orders.add(order["id"])
                         self.flows.put_nowait((order["id"], _first_grill_item(order)))
         except (websockets.ConnectionClosed, OSError):
+            if not self.feed_ready.is_set():
+                raise
             return
 
 
