@@ -142,6 +142,8 @@ class Pages:
     def open(self, path: str, *, clock: bool = False) -> Any:
         page = self.context.new_page()
         page.on("pageerror", lambda err: self.errors.append(f"{path}: {err}"))
+        # Anything the page's CSP blocks is a bug in the screens (inline code or style, foreign hosts).
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and self.errors.append(f"{path}: {msg.text}"))
         if clock:
             page.clock.install()
         page.goto(self.base + path)
