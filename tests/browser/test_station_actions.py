@@ -84,7 +84,9 @@ def test_actions_change_the_api_and_every_other_view_live(api: Api, pages: Pages
     changes = api.order(b["id"])["items"][0]["endpoints"][0]["statusChanges"]
     assert changes[-1]["status"] == "refused" and changes[-1]["reason"] == "Out of stock"
     expect(card(grill, b)).to_have_count(0)
-    expect(board.locator(f".row[data-id='{b['id']}']")).to_have_count(0)
+    # The cashier sees how it ended, so the guest can be told.
+    expect(board.locator(f".row[data-id='{b['id']}']")).to_have_attribute("data-status", "refused")
+    expect(board.locator(f".row[data-id='{b['id']}'] .overall")).to_have_text("refused")
 
 
 def test_expo_bumps_the_whole_order(api: Api, pages: Pages) -> None:

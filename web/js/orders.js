@@ -51,6 +51,19 @@ export function readyAt(order) {
   return lastChangeTo(itemEndpoints(order), "processed");
 }
 
+/** When the order's last item endpoint reached a final status, in ms (0 while open). */
+export function finishedAt(order) {
+  const eps = itemEndpoints(order);
+  if (!eps.length || eps.some((ep) => !FINAL.has(ep.status))) return 0;
+  let last = 0;
+  for (const ep of eps) {
+    for (const change of ep.statusChanges || []) {
+      if (FINAL.has(change.status)) last = Math.max(last, Date.parse(change.date) || 0);
+    }
+  }
+  return last;
+}
+
 /** The order's status at `endpoint`: the server's summary, else derived. */
 export function statusAt(order, endpoint) {
   const known = order.endpointStatuses && order.endpointStatuses[endpoint];

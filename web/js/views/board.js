@@ -3,7 +3,7 @@
 
 import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
-import { byAge, fingerprint, isOpen, isReady, readyAt } from "../orders.js";
+import { byAge, finishedAt, fingerprint, isOpen, isReady } from "../orders.js";
 import { ageSeconds, everySecond, metaLine, placeBadge, printerAlert, statusChip } from "./common.js";
 
 export function createBoardView(ctx) {
@@ -32,14 +32,16 @@ export function createBoardView(ctx) {
     ),
   );
 
+  /** Open orders, and finished ones (ready, refused, cancelled) for the pickup time, so the
+   * cashier sees how each ended. */
   function shown(order, now) {
     if (isOpen(order, null)) return true;
-    return isReady(order) && now - readyAt(order) < ui.pickupReadySeconds * 1000;
+    return now - finishedAt(order) < ui.pickupReadySeconds * 1000;
   }
 
   function renderRow(order) {
     const age = h("span.age");
-    const ready = !isOpen(order, null);
+    const ready = isReady(order);
     const status = order.status || "unknown";
     const who = metaLine(order);
     const el = h(
