@@ -78,3 +78,30 @@ def test_key_map_defaults_and_overrides(pages: Pages) -> None:
         "1": "select1", "9": "select9", "enter": "none", "f1": "bump", "a": "accept", "r": "recall",
         "x": "refuse", " ": "accept", "arrowright": "nextPage",
     }
+
+
+def test_voided_and_finished_times(pages: Pages) -> None:
+    # A ticket counts as voided at a station only if the station had it before the cancel;
+    # an order is finished when its last item endpoint turned final.
+    page = pages.open("/")
+    result = run(page, """
+        const { voidedAt, finishedAt } = await import('/static/js/orders.js');
+        const ch = (status, at) => ({status, date: at});
+        const ep = (name, status, ...changes) => ({name, status, statusChanges: changes});
+        const shown = {id: 's', items: [{endpoints: [ep('grill', 'processSkipped',
+            ch('created', '2026-01-01T10:00:00Z'), ch('sent', '2026-01-01T10:00:00Z'), ch('processSkipped', '2026-01-01T10:05:00Z'))]}]};
+        const unseen = {id: 'u', items: [{endpoints: [ep('grill', 'processSkipped',
+            ch('created', '2026-01-01T10:00:00Z'), ch('processSkipped', '2026-01-01T10:05:00Z'))]}]};
+        const mixed = {id: 'm', items: [
+            {endpoints: [ep('grill', 'processed', ch('sent', '2026-01-01T10:00:00Z'), ch('processed', '2026-01-01T10:07:00Z'))]},
+            {endpoints: [ep('bar', 'refused', ch('sent', '2026-01-01T10:00:00Z'), ch('refused', '2026-01-01T10:09:00Z'))]}]};
+        const open = {id: 'o', items: [{endpoints: [ep('grill', 'accepted', ch('accepted', '2026-01-01T10:01:00Z'))]}]};
+        return {
+            shown: voidedAt(shown, 'grill'), unseen: voidedAt(unseen, 'grill'), mixedVoid: voidedAt(mixed, 'grill'),
+            mixed: finishedAt(mixed), open: finishedAt(open),
+        };
+    """)
+    assert result == {
+        "shown": 1767261900000, "unseen": 0, "mixedVoid": 0,
+        "mixed": 1767262140000, "open": 0,
+    }
