@@ -23,7 +23,7 @@ from .util import ROOT
 
 FIGURES = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99", "restart", "rss", "render"}
 WITH_BASELINE = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99"}
-TINY = ["--orders", "60", "--concurrency", "4", "--screens", "3", "--rate", "40", "--duration", "0.5",
+TINY = ["--orders", "60", "--restarts", "2", "--concurrency", "4", "--screens", "3", "--rate", "40", "--duration", "0.5",
         "--fanout-screens", "4", "--fanout-changes", "5", "--renders", "5"]
 
 

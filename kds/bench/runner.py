@@ -64,6 +64,7 @@ class Options:
     fanout_screens: int = 200
     fanout_changes: int = 100
     renders: int = 300
+    restarts: int = 3
     synchronous: str = "FULL"
     deflate: bool = True
     profile: Path | None = None
@@ -246,10 +247,18 @@ class Bench:
         live_rss, live_peak = await self._rss_with_screens(server, "memory-live")
         await server.stop()
 
-        restarted = self._start(kds_server(self.workdir, config, db, "kds-restart"))
-        self.m["restart"] = await restarted.start()
-        # CPU seconds to readiness: what the restart costs, whatever else the machine is doing.
-        self.m["restart.cpu_s"] = cpu_seconds(restarted.pid)
+        # The median of a few restarts: one start is a couple of seconds, easily hit by other work.
+        walls, cpus = [], []
+        for n in range(o.restarts):
+            restarted = self._start(kds_server(self.workdir, config, db, f"kds-restart-{n + 1}"))
+            walls.append(await restarted.start())
+            # CPU seconds to readiness: what the restart costs, whatever else the machine is doing.
+            cpus.append(cpu_seconds(restarted.pid))
+            if n < o.restarts - 1:
+                await restarted.stop()
+        self.m["restart"] = statistics.median(walls)
+        self.m["restart.cpu_s"] = statistics.median(cpus)
+        self.notes["restart"] = f"median of {len(walls)}: " + ", ".join(f"{w:.2f}" for w in walls) + " s"
         async with aiohttp.ClientSession() as session:
             async with session.get(restarted.url + "/api/v1/orders", params={"$take": "1", "isProcessed": "false"}) as r:
                 open_orders = (await r.json())["totalCount"]
@@ -365,7 +374,7 @@ class Bench:
             "fsyncMs": {"p50": round(self.fsync[0], 2), "p99": round(self.fsync[1], 2)},
             "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
             "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
-            "renders": o.renders, "synchronous": o.synchronous, "deflate": o.deflate,
+            "renders": o.renders, "restarts": o.restarts, "synchronous": o.synchronous, "deflate": o.deflate,
             "kdsCompresses": self.kds_compresses,
         }
         report.add(Figure(
@@ -390,7 +399,7 @@ class Bench:
         ))
         report.add(Figure(
             "restart", f"restart with {o.orders:,} open orders", "s", m("restart", nan), None, "≤ 2",
-            lambda f: f.value <= 2,
+            lambda f: f.value <= 2, note=self.notes.get("restart", ""),
         ))
         report.add(Figure(
             "rss", f"RSS, {o.orders:,} open orders, {o.screens} screens", "MB", m("rss", nan), None, "≤ 150",
