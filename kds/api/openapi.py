@@ -117,7 +117,7 @@ def build_openapi() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness", "responses": {"200": {"description": "OK"}, "503": {"description": "not ready"}}}},
     }
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "kds", "version": __version__, "description": "Kitchen order-endpoint daemon (PORTOS Orders dialect)"},
         "paths": paths,
         "components": {"schemas": schemas},

@@ -94,6 +94,10 @@ class _Target:
     renderer: TicketRenderer
 
 
+class _StaleTicket(Exception):
+    """The rendered ticket lists an item cancelled before it was written: render again."""
+
+
 @dataclass
 class PrinterQueue:
     """The queue, worker and health of one printer endpoint."""
@@ -348,14 +352,22 @@ class PrintSpooler:
 
         async def before_write() -> None:
             nonlocal writing
-            await self.outbox.attempted(job.entry.id, job.last_error)
             if job.kind is TicketKind.NEW:
                 await self._set_status(order.id, queue.name, item_ids, S.SENT)
+                # Rendered before the printer answered: an item cancelled meanwhile must not
+                # print (it was not `sent`, so no VOID would follow). From `sent` on, a
+                # cancel queues a VOID, so what is checked here is all that can slip through.
+                if self._cancelled_since_render(order.id, queue.name, item_ids):
+                    raise _StaleTicket
+            await self.outbox.attempted(job.entry.id, job.last_error)
             writing = True
 
         try:
             async with self._device_lock(target.config):
                 status = await send_job(target.config, data, before_write=before_write)
+        except _StaleTicket:
+            log.info("print.rerender", endpoint=queue.name, entry=job.entry.id, reason="item cancelled meanwhile")
+            return await self._attempt(queue, job)
         except PrinterFault as fault:
             await self._failed(queue, job, target, fault, item_ids, writing)
             return False
@@ -368,6 +380,18 @@ class PrintSpooler:
             return False
         await self._printed(queue, job, target, status, item_ids)
         return True
+
+    def _cancelled_since_render(self, order_id: str, endpoint: str, item_ids: list[int]) -> bool:
+        """True when one of the rendered items was cancelled before the ticket went out."""
+        order = self.service.get(order_id)
+        if order is None:
+            return False
+        for item_id in item_ids:
+            item = order.item(item_id)
+            ep = item.endpoint(endpoint) if item is not None else None
+            if ep is not None and ep.status is S.PROCESS_SKIPPED:
+                return True
+        return False
 
     async def _archived(self, order_id: str) -> Order | None:
         """An order archived while its ticket waited (e.g. a VOID during a long outage)."""
