@@ -39,10 +39,14 @@ class Event:
     seq: int
     type: str
     data: dict[str, Any]
-    json: str = field(repr=False)
+    #: The JSON as UTF-8, encoded once for every screen (the history keeps only this).
+    payload: bytes = field(repr=False)
     endpoints: frozenset[str] | None = None
-    #: The JSON as UTF-8, encoded once for every screen.
-    payload: bytes = field(default=b"", repr=False)
+
+    @property
+    def json(self) -> str:
+        """The event's JSON text."""
+        return self.payload.decode()
 
 
 Subscriber = Callable[[Event], None]
@@ -53,7 +57,7 @@ class EventBus:
 
     name = "bus"
 
-    def __init__(self, store: Store, history: int = 5000) -> None:
+    def __init__(self, store: Store, history: int = 1000) -> None:
         self._store = store
         self._history: deque[Event] = deque(maxlen=history)
         self._subscribers: list[Subscriber] = []
@@ -111,7 +115,7 @@ class EventBus:
         body = json.dumps({"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False)
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
-        event = Event(self._seq, type_, data, body, endpoints, body.encode())
+        event = Event(self._seq, type_, data, body.encode(), endpoints)
         self._history.append(event)
         self.published += 1
         for subscriber in list(self._subscribers):

@@ -218,11 +218,12 @@ class KitchenService:
         # Four scans joined in memory — far faster than a query per order at 10k
         # orders. Rows were validated when written, so objects are constructed directly.
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+        dates: dict[str, datetime] = {}  # one datetime per distinct stamp (an order's changes share a few)
         for order_id, item_id, endpoint, status, date, reason in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes ORDER BY id"
         ):
             history[(order_id, item_id, endpoint)].append(
-                StatusChange(S(status), datetime.fromisoformat(date), reason)
+                StatusChange(S(status), dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)), reason)
             )
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
         for order_id, item_id, endpoint, status in await self.store.fetch_tuples(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,16 @@ class ScreenClient:
         self.queue.put_nowait(payload)
 
 
+class SnapshotPages:
+    """The encoded pages of one snapshot (a class so the hub can hold it weakly)."""
+
+    __slots__ = ("seq", "pages", "__weakref__")
+
+    def __init__(self, seq: int, pages: list[bytes]) -> None:
+        self.seq = seq
+        self.pages = pages
+
+
 class ScreenHub:
     """Fans events out to connected screens."""
 
@@ -75,19 +86,19 @@ class ScreenHub:
         self.clients: set[ScreenClient] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._pinger: asyncio.Task[None] | None = None
-        # endpoint → (seq, encoded pages): shared by screens connecting at the same seq.
-        self._snapshots: dict[str | None, tuple[int, list[bytes]]] = {}
+        # Pages shared by screens that connect at the same seq (say, all of them after a
+        # restart); weakly held, so they are freed once the last such screen has them.
+        self._snapshots: weakref.WeakValueDictionary[str | None, SnapshotPages] = weakref.WeakValueDictionary()
 
-    def snapshot_pages(self, request: web.Request, endpoint: str | None) -> list[bytes]:
-        """The current snapshot for `endpoint`, paged and encoded (cached per seq)."""
+    def snapshot_pages(self, request: web.Request, endpoint: str | None) -> SnapshotPages:
+        """The current snapshot for `endpoint`, paged and encoded (shared per seq)."""
         seq = self.bus.seq
         cached = self._snapshots.get(endpoint)
-        if cached is not None and cached[0] == seq:
-            return cached[1]
-        pages = _snapshot_pages(request, endpoint, seq)
-        self._snapshots = {k: v for k, v in self._snapshots.items() if v[0] == seq}
-        self._snapshots[endpoint] = (seq, pages)
-        return pages
+        if cached is not None and cached.seq == seq:
+            return cached
+        snapshot = SnapshotPages(seq, _snapshot_pages(request, endpoint, seq))
+        self._snapshots[endpoint] = snapshot
+        return snapshot
 
     async def start(self) -> None:
         self._unsubscribe = self.bus.subscribe(self._on_event)
@@ -167,12 +178,13 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     client = ScreenClient(ws, endpoint)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
-    pages = hub.snapshot_pages(request, endpoint) if replay is None else []
+    snapshot = hub.snapshot_pages(request, endpoint) if replay is None else None
     for event in replay or []:
         if client.wants(event):
             client.offer(event.payload)
     hub.clients.add(client)
-    sender = asyncio.create_task(_send_loop(client, pages), name="ws:send")
+    sender = asyncio.create_task(_send_loop(client, snapshot), name="ws:send")
+    del snapshot  # the sender holds it only until its pages are out
     try:
         async for msg in ws:
             if msg.type is WSMsgType.ERROR:
@@ -185,12 +197,14 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _send_loop(client: ScreenClient, snapshot: list[bytes]) -> None:
+async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> None:
     """The snapshot pages first (each awaited: backpressure), then queued events."""
     send = client.ws.send_frame
     try:
-        for page in snapshot:
-            await send(page, WSMsgType.TEXT)
+        if snapshot is not None:
+            for page in snapshot.pages:
+                await send(page, WSMsgType.TEXT)
+            snapshot = None  # let the shared pages go once every screen has them
         while True:
             batch = [await client.queue.get()]
             while not client.queue.empty():  # a burst costs one wake-up per screen
