@@ -235,7 +235,9 @@ async def run_demo(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """`kds demo`."""
     setup_logging("warning" if not args.verbose else "info", "console")
-    return asyncio.run(run_demo(args))
+    from .cli import run_async
+
+    return run_async(run_demo(args))
 
 
 def _pos_kinds(value: str) -> list[str]:
