@@ -408,11 +408,13 @@ class Order(WireModel):
 
         return any(e.status in PROCESSABLE for e in self.item_endpoints())
 
-    def wire_json(self) -> str:
+    def wire_json(self, *, keep: bool = True) -> str:
         """PORTOS Order JSON plus kds's derived fields, encoded once per change.
 
         The four order-level derived fields are computed in one pass and spliced
         in: pydantic calling back into Python per computed field costs more.
+        With `keep=False` a JSON not already kept is made without keeping it
+        (a snapshot of 10,000 orders must not pin 20 MB of text for good).
         """
         if self._json is None:
             from .states import FINAL, PROCESSABLE, summarize
@@ -430,7 +432,10 @@ class Order(WireModel):
                 "isProcessed": all(s in FINAL for s in every),
                 "isProcessable": any(s in PROCESSABLE for s in every),
             }
-            self._json = body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
+            encoded = body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
+            if not keep:
+                return encoded
+            self._json = encoded
         return self._json
 
     def to_wire(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import hashlib
 import sys
 import json
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,6 +59,8 @@ S = OrderStatus
 #: Statuses at which a printer endpoint has (probably) printed the ticket already.
 PRINTED = frozenset({S.SENT, S.DELIVERED, S.ACCEPTED, S.PROCESSED, S.REFUSED})
 MAX_NUMBER = 999
+#: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
+KEEP_JSON = 1000
 _NUMBER_KEY = "orders.next_number"
 
 ORDER_UPSERT = (
@@ -183,6 +185,7 @@ class KitchenService:
         # is found without a database read per new order (a hit is confirmed in the DB).
         self._archived: set[int] = set()
         self._locks = KeyedLocks()
+        self._recent_json: OrderedDict[str, Order] = OrderedDict()
         self._next_number = 1
         self._next_inbox_id = 1
 
@@ -253,6 +256,7 @@ class KitchenService:
         self._by_external[(order.source, order.external_id)] = order.id
 
     def _forget(self, order: Order) -> None:
+        self._recent_json.pop(order.id, None)
         self._orders.pop(order.id, None)
         self._hashes.pop(order.id, None)
         self._by_external.pop((order.source, order.external_id), None)
@@ -332,15 +336,16 @@ class KitchenService:
             else:
                 item_id = item_in.id
             endpoints = [self._initial_endpoint(name, now) for name in self.router.route(item_in)]
+            plu = item_in.plu
             items.append(
                 trusted(
                     OrderItem,
                     id=item_id,
-                    plu=item_in.plu,
-                    quantity=item_in.quantity,
-                    comment=item_in.comment,
+                    plu=_shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                    quantity=_shared_quantity(str(item_in.quantity.amount), item_in.quantity.unit),
+                    comment=_shared(item_in.comment),
                     course_number=item_in.course_number,
-                    modifiers=[m for m in item_in.modifiers if m],
+                    modifiers=[_shared(m) for m in item_in.modifiers if m],
                     endpoints=endpoints,
                 )
             )
@@ -574,6 +579,16 @@ class KitchenService:
         self.bus.publish(
             type_, data, encoded={"order": order.wire_json()}, endpoints=frozenset(order.endpoint_names())
         )
+        self._keep_json(order)
+
+    def _keep_json(self, order: Order) -> None:
+        """Keep the encoded JSON of the most recently changed orders only (memory stays flat)."""
+        recent = self._recent_json
+        recent[order.id] = order
+        recent.move_to_end(order.id)
+        while len(recent) > KEEP_JSON:
+            _, old = recent.popitem(last=False)
+            old.changed()
 
     # ----------------------------------------------------------------- ticket changes
 

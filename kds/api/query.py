@@ -77,7 +77,7 @@ class OrderQuery:
         if self.count_only:
             return json.dumps({"count": len(matched), "totalCount": len(matched)})
         page = matched[self.skip : self.skip + self.take]
-        items = ",".join(o.wire_json() for o in page)  # each order's JSON is already encoded
+        items = ",".join(o.wire_json(keep=False) for o in page)  # reused where already encoded
         return f'{{"items":[{items}],"count":{len(page)},"totalCount":{len(matched)}}}'
 
 

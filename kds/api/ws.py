@@ -28,6 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from ..appkeys import BUS, SERVICE, SNAPSHOT_EXTRAS
 from ..bus import Event, EventBus
 from ..errors import BadRequest
+from ..memory import release_free_memory
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +99,8 @@ class ScreenHub:
             return cached
         snapshot = SnapshotPages(seq, _snapshot_pages(request, endpoint, seq))
         self._snapshots[endpoint] = snapshot
+        # When the last screen has its pages, give the memory back (see kds.memory).
+        weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
         return snapshot
 
     async def start(self) -> None:
@@ -143,7 +146,7 @@ def _snapshot_pages(request: web.Request, endpoint: str | None, seq: int) -> lis
     for order in request.app[SERVICE].orders():
         if endpoint is not None and endpoint not in order.endpoint_names():
             continue
-        text = order.wire_json()
+        text = order.wire_json(keep=False)
         if size and size + len(text) > PAGE_BYTES:
             pages.append([])
             heads.append(more_head)
