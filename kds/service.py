@@ -21,7 +21,6 @@ import json
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -61,7 +60,10 @@ PRINTED = frozenset({S.SENT, S.DELIVERED, S.ACCEPTED, S.PROCESSED, S.REFUSED})
 MAX_NUMBER = 999
 #: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
 KEEP_JSON = 1000
-_NUMBER_KEY = "orders.next_number"
+_NUMBER_KEY = "orders.numbers_reserved"
+#: Pickup numbers are reserved in blocks (one meta write per block, not per order);
+#: after a crash the unused rest of a block is skipped, never reused.
+NUMBER_BLOCK = 100
 
 ORDER_UPSERT = (
     "INSERT INTO orders (id, source, external_id, number, body_hash, data, created_at, updated_at)"
@@ -116,24 +118,47 @@ class InboxEntry:
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it.
+
+    `async with locks.hold(key):` — a small class rather than a generator-based
+    context manager, because it runs for every order and every status change.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[Any, asyncio.Lock] = {}
-        self._users: dict[Any, int] = defaultdict(int)
+        self._locks: dict[Any, tuple[asyncio.Lock, list[int]]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: Any) -> Any:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
+    def hold(self, key: Any) -> _Held:
+        """An async context manager holding the lock of `key`."""
+        return _Held(self, key)
+
+
+class _Held:
+    __slots__ = ("_owner", "_key", "_entry")
+
+    def __init__(self, owner: KeyedLocks, key: Any) -> None:
+        self._owner, self._key = owner, key
+
+    async def __aenter__(self) -> None:
+        entry = self._owner._locks.get(self._key)
+        if entry is None:
+            entry = self._owner._locks[self._key] = (asyncio.Lock(), [0])
+        entry[1][0] += 1  # users: holders and waiters
+        self._entry = entry
         try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                del self._locks[key]
+            await entry[0].acquire()
+        except BaseException:
+            self._release_user()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._entry[0].release()
+        self._release_user()
+
+    def _release_user(self) -> None:
+        users = self._entry[1]
+        users[0] -= 1
+        if not users[0]:
+            del self._owner._locks[self._key]
 
 
 class ServiceMetrics:
@@ -186,14 +211,16 @@ class KitchenService:
         self._archived: set[int] = set()
         self._locks = KeyedLocks()
         self._recent_json: OrderedDict[str, Order] = OrderedDict()
-        self._next_number = 1
+        self._issued = 0  # pickup numbers handed out, ever (the number is this modulo MAX_NUMBER)
+        self._reserved = 0  # reserved up to here in memory …
+        self._reserved_durably = 0  # … and in the store
         self._next_inbox_id = 1
 
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
         """Rebuild the in-memory view from the store."""
-        self._next_number = int(await self.store.meta(_NUMBER_KEY) or 1)
+        self._issued = self._reserved = self._reserved_durably = int(await self.store.meta(_NUMBER_KEY) or 0)
         row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
         self._next_inbox_id = (row["m"] if row else 0) + 1
         # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
@@ -287,7 +314,8 @@ class KitchenService:
         """Store a new order (201) or recognise a repeat (200); other body, same id: 409."""
         external_id = order_in.id or uuid.uuid4().hex
         key = (order_in.source, external_id)
-        body_hash = hashlib.sha256(order_in.model_dump_json(exclude={"id"}).encode()).hexdigest()
+        # The id is part of the key, so hashing the whole body compares the rest.
+        body_hash = hashlib.sha256(order_in.model_dump_json().encode()).hexdigest()
         async with self._locks.hold(key):
             existing = await self._existing(key, body_hash)
             if existing is not None:
@@ -296,7 +324,15 @@ class KitchenService:
                 return IngestResult(existing, created=False)
             order = self._build_order(order_in, external_id)
             write, entries, changes = self._ingest_write(order, body_hash)
-            await self.store.write(write)
+            reservation = self._reserve_numbers(write)
+            try:
+                await self.store.write(write)
+            except Exception:
+                if reservation is not None:  # not durable: the next order reserves again
+                    self._reserved = self._reserved_durably
+                raise
+            if reservation is not None:
+                self._reserved_durably = max(self._reserved_durably, reservation)
             self._remember(order, body_hash)
         self.metrics.count("ingested", order.source)
         for change in changes:
@@ -366,9 +402,16 @@ class KitchenService:
         )
 
     def _take_number(self) -> int:
-        number = self._next_number
-        self._next_number = number % MAX_NUMBER + 1
-        return number
+        self._issued += 1
+        return (self._issued - 1) % MAX_NUMBER + 1
+
+    def _reserve_numbers(self, write: Write) -> int | None:
+        """Add a reservation of the next block to `write` when the issued numbers need one."""
+        if self._issued <= self._reserved:
+            return None
+        self._reserved = self._issued + NUMBER_BLOCK
+        write.add(META_UPSERT, (_NUMBER_KEY, str(self._reserved)))
+        return self._reserved
 
     def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
         """created, then at once sent for screens (the live feed is the delivery)."""
@@ -393,7 +436,6 @@ class KitchenService:
                 order.created_at.isoformat(), order.updated_at.isoformat(),
             ),
         )
-        write.add(META_UPSERT, (_NUMBER_KEY, str(self._next_number)))
         write.add(
             ITEM_INSERT,
             *[_item_row(order.id, pos, item) for pos, item in enumerate(order.items)],

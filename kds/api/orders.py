@@ -6,7 +6,7 @@ themselves. Errors surface as `kds.errors` and become JSON in the middleware.
 
 from __future__ import annotations
 
-from typing import Any
+
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
