@@ -23,7 +23,7 @@ from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRA
 from .api import health, openapi, orders
 from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
-from .api.middleware import add_security_headers, error_middleware
+from .api.middleware import add_security_headers, request_middleware
 from .api.ws import setup_ws
 from .bus import EventBus
 from .config import Settings
@@ -57,7 +57,7 @@ class Daemon:
         self.access = AccessControl(settings.security)
         self.app = web.Application(
             client_max_size=settings.server.max_body_bytes,
-            middlewares=[error_middleware, self.access.middleware],
+            middlewares=[request_middleware(self.access)],
         )
         self.hub = setup_ws(self.app, self.bus)
         self.printers = self._build_printers()

@@ -14,7 +14,7 @@ import hashlib
 import ipaddress
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -32,9 +32,6 @@ CANCEL = frozenset({"pos", "kitchen", "admin"})
 
 #: Paths anyone may reach (webhooks check their own secret in the path).
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/static/", "/pair", "/hooks/", "/favicon")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest kept in config for `token`."""
@@ -109,9 +106,8 @@ class AccessControl:
             return "admin"
         return None
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Authenticate, authorise, rate-limit ingest, check websocket origins."""
+    def check(self, request: web.Request) -> None:
+        """Authenticate, authorise, rate-limit ingest, check websocket origins (raises KdsError)."""
         needed = required_roles(request)
         if needed is not None:
             role = self.role_of(request)
@@ -125,7 +121,6 @@ class AccessControl:
                 raise RateLimited("too many orders from this client; slow down")
         if request.path == "/api/v1/ws":
             self._check_origin(request)
-        return await handler(request)
 
     def _check_origin(self, request: web.Request) -> None:
         origin = request.headers.get("Origin")

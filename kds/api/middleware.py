@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from ..errors import KdsError
+from .auth import AccessControl
 
 log = structlog.get_logger(__name__)
 
@@ -21,27 +22,37 @@ SECURITY_HEADERS = {
 }
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure answers JSON with the right status; an unexpected one is a logged 500."""
-    try:
-        return await handler(request)
-    except KdsError as err:
-        return web.json_response(err.to_json(), status=err.status)
-    except web.HTTPRequestEntityTooLarge as err:
-        return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)
-    except web.HTTPException as err:
-        if err.status < 400:
-            raise
-        detail = err.reason if err.text is None or err.text.startswith(f"{err.status}:") else err.text
-        return web.json_response(
-            {"error": err.reason.lower().replace(" ", "_"), "detail": detail},
-            status=err.status,
-            headers={k: v for k, v in err.headers.items() if k.lower() == "allow"},
-        )
-    except Exception:
-        log.exception("http.unhandled", path=request.path, method=request.method)
-        return web.json_response({"error": "internal", "detail": "internal error; see the daemon log"}, status=500)
+def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The one middleware: access control, then the handler; every failure as JSON.
+
+    One layer rather than two because it wraps every request (each aiohttp
+    middleware adds coroutine frames to the hot path). An unexpected failure is
+    a logged 500, never a traceback to the client.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            access.check(request)
+            return await handler(request)
+        except KdsError as err:
+            return web.json_response(err.to_json(), status=err.status)
+        except web.HTTPRequestEntityTooLarge as err:
+            return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)
+        except web.HTTPException as err:
+            if err.status < 400:
+                raise
+            detail = err.reason if err.text is None or err.text.startswith(f"{err.status}:") else err.text
+            return web.json_response(
+                {"error": err.reason.lower().replace(" ", "_"), "detail": detail},
+                status=err.status,
+                headers={k: v for k, v in err.headers.items() if k.lower() == "allow"},
+            )
+        except Exception:
+            log.exception("http.unhandled", path=request.path, method=request.method)
+            return web.json_response({"error": "internal", "detail": "internal error; see the daemon log"}, status=500)
+
+    return middleware
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
