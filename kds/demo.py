@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import secrets
 import signal
@@ -24,6 +25,7 @@ import structlog
 
 from .config import Settings, load_settings, split_listen
 from .logs import setup_logging
+from .simulators.traffic import paced
 from .sources.registry import validate_source
 
 log = structlog.get_logger(__name__)
@@ -130,19 +132,17 @@ class DemoRestaurant:
             self._traffic.append(asyncio.create_task(factory(), name="demo:pos"))
 
     async def _native_traffic(self, kds_url: str) -> None:
+        numbers = itertools.count(1)
         async with aiohttp.ClientSession(kds_url) as http:
-            number = 0
-            while not self.stop.is_set():
-                number += 1
+
+            async def post_one() -> None:
                 try:
-                    async with http.post("/api/v1/orders", json=self.native_order(number)) as response:
+                    async with http.post("/api/v1/orders", json=self.native_order(next(numbers))) as response:
                         await response.read()
                 except aiohttp.ClientError as err:
                     log.warning("demo.native_post_failed", error=str(err))
-                try:
-                    await asyncio.wait_for(self.stop.wait(), self._rng.expovariate(self.rate / 60.0))
-                except asyncio.TimeoutError:
-                    pass
+
+            await paced(post_one, self.rate, self.stop, self._rng)
 
     def native_order(self, number: int) -> dict[str, Any]:
         """A random order like a till would send it."""

@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .traffic import paced
+
 
 @dataclass
 class SimChequeItem:
@@ -241,12 +243,7 @@ class ChequesSimulator:
 
     async def run_traffic(self, per_minute: float, stop: asyncio.Event) -> None:
         """Call `step()` about `per_minute` times a minute until `stop` is set."""
-        while not stop.is_set():
-            self.step()
-            try:
-                await asyncio.wait_for(stop.wait(), self._rng.expovariate(per_minute / 60.0))
-            except asyncio.TimeoutError:
-                pass
+        await paced(self.step, per_minute, stop, self._rng)
 
     async def wait_requests(self, count: int, timeout: float = 5.0) -> None:
         """Wait until at least `count` requests were received in total."""

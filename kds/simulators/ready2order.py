@@ -34,6 +34,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from .traffic import paced
+
 log = structlog.get_logger(__name__)
 
 ORDER_ITEM_EVENTS = ("orderItem.created", "orderItem.cancelled", "orderItem.transferred")
@@ -333,12 +335,7 @@ class Ready2OrderSimulator:
 
     async def run_traffic(self, per_minute: float, stop: asyncio.Event) -> None:
         """Call `step()` about `per_minute` times a minute until `stop` is set."""
-        while not stop.is_set():
-            self.step()
-            try:
-                await asyncio.wait_for(stop.wait(), self._rng.expovariate(per_minute / 60.0))
-            except asyncio.TimeoutError:
-                pass
+        await paced(self.step, per_minute, stop, self._rng)
 
     # ------------------------------------------------------------------ webhook control
 
