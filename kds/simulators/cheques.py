@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .server import serve_app
 from .traffic import paced
 
 
@@ -126,11 +127,7 @@ class ChequesSimulator:
         """Serve the API on 127.0.0.1."""
         app = web.Application()
         app.router.add_route(self.method, self.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_app(app, self._host, self._port)
         self.url = f"http://{self._host}:{port}"
 
     async def stop(self) -> None:

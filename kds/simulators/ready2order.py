@@ -34,6 +34,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from .server import serve_app
 from .traffic import paced
 
 log = structlog.get_logger(__name__)
@@ -149,11 +150,7 @@ class Ready2OrderSimulator:
                 web.post("/grant/{token}", self._handle_grant_approve),
             ]
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_app(app, self._host, self._port)
         self.url = f"http://{self._host}:{port}"
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         self._sender = asyncio.create_task(self._send_loop(), name="r2o-sim-webhooks")
