@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from .api import health, openapi, orders
 from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, request_middleware
+from .api.screens import setup_screens
 from .api.ws import setup_ws
 from .bus import EventBus
 from .config import Settings
@@ -76,6 +76,7 @@ class Daemon:
     def _build_printers(self) -> list[Any]:
         if not any(e.printer for e in self.settings.endpoints):
             return []
+        # Imported only when a printer is configured: python-escpos brings Pillow and more.
         from .printing.spooler import PrintSpooler
 
         spooler = PrintSpooler(self.service, self.outbox, self.bus, self.settings.endpoints, self.registry)
@@ -96,17 +97,11 @@ class Daemon:
         app.add_routes(health.routes)
         app.add_routes(openapi.routes)
         app.add_routes(self.source_ctx.routes)
-        self._setup_screens()
+        setup_screens(app, WEB_ROOT)
         app.on_response_prepare.append(add_security_headers)
         app.cleanup_ctx.append(self._lifecycle)
         self.registry.register(ComponentCollector(app))
 
-    def _setup_screens(self) -> None:
-        if importlib.util.find_spec("kds.api.screens") is None:
-            return
-        from .api.screens import setup_screens
-
-        setup_screens(self.app, WEB_ROOT)
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         started: list[Any] = []
