@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, STORE
+from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
 from .api import health, openapi, orders
 from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
@@ -88,7 +88,6 @@ class Daemon:
         app[SETTINGS] = self.settings
         app[SERVICE] = self.service
         app[BUS] = self.bus
-        app[STORE] = self.store
         app[METRICS] = self.registry
         app[ACCESS] = self.access
         app.router.add_get("/pair", handle_pair)

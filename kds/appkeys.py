@@ -11,12 +11,10 @@ if TYPE_CHECKING:
     from .bus import EventBus
     from .config import Settings
     from .service import KitchenService
-    from .store import Store
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICE: web.AppKey[KitchenService] = web.AppKey("service")
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
-STORE: web.AppKey[Store] = web.AppKey("store")
 METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
 #: Every started component, for /readyz and /metrics.
 COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")

@@ -49,7 +49,7 @@ from .model import (
 )
 from .outbox import Outbox, OutboxEntry
 from .routing import Router
-from .states import FINAL, TransitionError, allowed_targets, apply_transition
+from .states import FINAL, TransitionError, apply_transition
 from .store import META_UPSERT, Store, Write
 
 log = structlog.get_logger(__name__)
@@ -808,13 +808,6 @@ class KitchenService:
         write.add("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (inbox_cutoff.isoformat(),))
         await self.store.write(write)
         return len(done)
-
-    def allowed(self, order_id: str) -> dict[str, list[str]]:
-        """Per item endpoint (`itemId:endpoint`), the statuses it may move to."""
-        order = self._require(order_id)
-        return {
-            f"{i.id}:{e.name}": sorted(s.value for s in allowed_targets(e.status)) for i in order.items for e in i.endpoints
-        }
 
 
 def _all_final(order: Order) -> bool:

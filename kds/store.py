@@ -253,9 +253,7 @@ class Store:
 
     async def barrier(self) -> None:
         """Wait until every write queued so far has committed (or failed)."""
-        if self._queue.empty() and self._queue._unfinished_tasks == 0:  # type: ignore[attr-defined]
-            return
-        await self._queue.join()
+        await self._queue.join()  # returns at once when nothing is in flight
 
     async def _write_loop(self) -> None:
         while True:
