@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.simulators.printer import VirtualPrinter
 from kds.config import Settings, settings_from_dict
 from kds.logs import setup_logging
 
@@ -32,6 +33,15 @@ def settings(config_data: dict[str, Any]) -> Settings:
 @pytest.fixture
 def daemon(settings: Settings) -> Daemon:
     return Daemon(settings)
+
+
+@pytest.fixture
+async def printer() -> AsyncIterator[VirtualPrinter]:
+    """A virtual kitchen printer named grill on 127.0.0.1."""
+    vp = VirtualPrinter(name="grill")
+    await vp.start()
+    yield vp
+    await vp.stop()
 
 
 @pytest.fixture

@@ -13,18 +13,7 @@ from kds.app import Daemon
 from kds.simulators.cheques import ChequesSimulator
 from kds.simulators.printer import VirtualPrinter
 
-from .util import base_config
-
-FAST = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
-
-
-@pytest.fixture
-async def printer() -> AsyncIterator[VirtualPrinter]:
-    vp = VirtualPrinter(name="grill")
-    await vp.start()
-    yield vp
-    await vp.stop()
-
+from .util import FAST_PRINTER, base_config
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ChequesSimulator]:
@@ -38,7 +27,7 @@ async def sim() -> AsyncIterator[ChequesSimulator]:
 def config_data(tmp_path: Path, sim: ChequesSimulator, printer: VirtualPrinter) -> dict[str, Any]:
     return base_config(
         tmp_path,
-        endpoints=[{"name": "grill", "display": True, "printer": {"address": printer.address, **FAST}}],
+        endpoints=[{"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}}],
         routing={"default_endpoint": "grill", "rules": []},
         sources=[{"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms"}],
     )

@@ -17,10 +17,7 @@ from kds.bus import Event
 from kds.printing.spooler import PrintSpooler
 from kds.simulators.printer import PrintedJob, VirtualPrinter
 
-from .util import base_config, order_body, wait_until
-
-FAST = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
-
+from .util import FAST_PRINTER, base_config, order_body, wait_until
 
 @pytest.fixture
 async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
@@ -41,7 +38,7 @@ def printer_options() -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def config_data(tmp_path: Path, printers: dict[str, VirtualPrinter], printer_options: dict[str, dict[str, Any]]) -> dict[str, Any]:
     def printer(name: str) -> dict[str, Any]:
-        return {"address": printers[name].address, **FAST, **printer_options.get(name, {})}
+        return {"address": printers[name].address, **FAST_PRINTER, **printer_options.get(name, {})}
 
     return base_config(tmp_path, endpoints=[
         {"name": "grill", "display": True, "printer": printer("grill")},  # screen + printer
@@ -163,7 +160,7 @@ async def test_faults_detected_within_timeout_published_and_in_metrics(
     started = time.monotonic()
     order = await post(client, order_body("p4"))
     await wait_until(lambda: any(e.data["printer"]["state"] == state for e in published))
-    assert time.monotonic() - started < FAST["status_timeout"] + 2
+    assert time.monotonic() - started < FAST_PRINTER["status_timeout"] + 2
     event = next(e for e in published if e.data["printer"]["state"] == state)
     assert event.data["printer"]["endpoint"] == "grill" and event.data["printer"]["ok"] is False
     metrics = await (await client.get("/metrics")).text()

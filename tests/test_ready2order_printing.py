@@ -14,18 +14,7 @@ from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
 
 from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, table
-from .util import base_config, wait_until
-
-FAST = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
-
-
-@pytest.fixture
-async def printer() -> AsyncIterator[VirtualPrinter]:
-    vp = VirtualPrinter(name="grill")
-    await vp.start()
-    yield vp
-    await vp.stop()
-
+from .util import FAST_PRINTER, base_config, wait_until
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Ready2OrderSimulator]:
@@ -45,7 +34,7 @@ def config_data(tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrint
     return base_config(
         tmp_path,
         endpoints=[
-            {"name": "grill", "display": True, "printer": {"address": printer.address, **FAST}},
+            {"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}},
             {"name": "cold", "display": True},
             {"name": "bar", "display": True},
         ],

@@ -18,6 +18,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Printer settings that make retries quick in tests.
+FAST_PRINTER = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
+
+
 def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """A small restaurant: grill, cold and bar screens, routing by product group."""
     config: dict[str, Any] = {
