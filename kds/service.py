@@ -16,9 +16,8 @@ import asyncio
 import functools
 import gc
 import hashlib
-import sys
 import json
-import uuid
+import sys
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from .bus import EventBus
 from .config import Settings
 from .errors import ConflictError, InvalidTransition, NotFound
+from .ids import uuid7_hex
 from .model import (
     ItemEndpoint,
     Location,
@@ -312,7 +312,7 @@ class KitchenService:
 
     async def ingest(self, order_in: OrderIn, *, actor: str = "pos") -> IngestResult:
         """Store a new order (201) or recognise a repeat (200); other body, same id: 409."""
-        external_id = order_in.id or uuid.uuid4().hex
+        external_id = order_in.id or uuid7_hex()
         key = (order_in.source, external_id)
         # The id is part of the key, so hashing the whole body compares the rest.
         body_hash = hashlib.sha256(order_in.model_dump_json().encode()).hexdigest()
@@ -388,7 +388,7 @@ class KitchenService:
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
         return trusted(
             Order,
-            id=uuid.uuid4().hex,
+            id=uuid7_hex(),
             number=number,
             source=order_in.source,
             external_id=external_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ async def test_ingest_stores_portos_shaped_order_and_routes_items(client: TestCl
     order = await post_order(client, order_body("pos-1"))
     assert order["source"] == "native" and order["externalId"] == "pos-1"
     assert order["id"] != "pos-1" and isinstance(order["number"], int)
+    assert uuid.UUID(order["id"]).version == 7  # time-ordered: new rows append to the store's trees
     assert order["ticket"]["location"] == {"zoneName": "Terrace", "tableName": "5"}
     assert order["ticket"]["purchaseType"] == "walkIn"
     burger, beer = order["items"]

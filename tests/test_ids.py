@@ -1,0 +1,33 @@
+"""Order ids: UUIDv7, so new rows append to the store's B-trees instead of scattering."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from kds.ids import uuid7_hex
+
+
+def test_uuid7_hex_is_a_version_7_uuid_in_uuid4_hex_shape() -> None:
+    value = uuid7_hex()
+    assert len(value) == 32 and value == value.lower()
+    parsed = uuid.UUID(value)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+
+
+def test_uuid7_hex_leads_with_the_unix_milliseconds() -> None:
+    before = time.time_ns() // 1_000_000
+    value = uuid7_hex()
+    after = time.time_ns() // 1_000_000
+    assert before <= int(value[:12], 16) <= after
+
+
+def test_ids_made_in_later_milliseconds_sort_later_and_never_repeat() -> None:
+    first = uuid7_hex()
+    deadline = time.time_ns() // 1_000_000 + 2
+    while time.time_ns() // 1_000_000 < deadline:  # a busy-wait of 2 ms, not a sleep
+        pass
+    assert uuid7_hex() > first
+    many = {uuid7_hex() for _ in range(10_000)}
+    assert len(many) == 10_000
