@@ -82,25 +82,37 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 MAX_FREE_DEPTH = 8
 
 
-def json_depth(value: Any, level: int = 0) -> int:
-    """How deeply a JSON value nests (0 for a scalar)."""
-    if level > MAX_FREE_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((json_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((json_depth(v, level + 1) for v in value), default=level + 1)
-    return level
-
-
-def _shallow(value: Any) -> Any:
-    """Free-form objects from a POS (customer, user) may not nest without bound."""
-    if json_depth(value) > MAX_FREE_DEPTH:
+def _check_free(value: Any, level: int = 0) -> None:
+    """Raise ValueError if a free-form JSON value nests too deeply or holds text
+    that is not valid Unicode (an unpaired UTF-16 surrogate escape such as
+    "\\ud800" decodes to a str that cannot be stored or sent as UTF-8)."""
+    if isinstance(value, (dict, list)) and level >= MAX_FREE_DEPTH:
         raise ValueError(f"nested deeper than {MAX_FREE_DEPTH} levels")
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_free(item, level + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_free(item, level + 1)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"text with an unpaired UTF-16 surrogate at position {err.start}") from None
+
+
+def _free_object(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form objects from a POS (customer, user): bounded nesting, valid text."""
+    _check_free(value)
     return value
 
 
-FreeObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
+FreeObject = Annotated[dict[str, Any], AfterValidator(_free_object)]
 
 
 class WireModel(BaseModel):
