@@ -53,3 +53,30 @@ async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client:
     assert response.status == 200
     repeat = await client.post("/api/v1/orders", json=bodies[2])
     assert repeat.status == 200
+
+
+async def test_restart_loads_every_order_across_chunks_oldest_first(tmp_path: Path, aiohttp_client: Any) -> None:
+    # The view is read back a chunk of orders at a time: with several chunks' worth of orders
+    # (some finished, one cancelled) every order comes back, identical and in the same order.
+    from kds.model import OrderIn, OrderStatus
+    from kds.service import LOAD_CHUNK
+
+    settings = settings_from_dict(base_config(tmp_path))
+    first = Daemon(settings)
+    client = await aiohttp_client(first.app)
+    count = 2 * LOAD_CHUNK + 123
+    for i in range(count):
+        await first.service.ingest(OrderIn.model_validate(order_body(f"chunk-{i}")))
+    view = list(first.service.orders())
+    for status in (OrderStatus.DELIVERED, OrderStatus.ACCEPTED, OrderStatus.PROCESSED):
+        await first.service.set_status(view[LOAD_CHUNK].id, status)
+    await first.service.cancel(view[-1].id, reason="test")
+    before = [(o.id, o.wire_json()) for o in first.service.orders()]
+    await client.close()
+
+    second = Daemon(settings)
+    client = await aiohttp_client(second.app)
+    after = [(o.id, o.wire_json()) for o in second.service.orders()]
+    assert len(after) == count
+    assert after == before
+    await client.close()

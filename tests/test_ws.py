@@ -9,7 +9,7 @@ from typing import Any
 import websockets
 from aiohttp.test_utils import TestClient
 
-from .util import order_body
+from .util import order_body, wait_until
 
 
 def ws_url(client: TestClient, **params: Any) -> str:
@@ -125,3 +125,31 @@ async def test_large_snapshot_comes_in_pages_then_live_events(client: TestClient
         assert event["type"] == "order.created" and event["order"]["id"] == live["id"]
         assert event["seq"] == pages[0]["seq"] + 1
     assert all(len(json.dumps(p, separators=(",", ":"), ensure_ascii=False)) < ws_module.PAGE_BYTES + 4096 for p in pages)
+
+
+async def test_screens_at_one_seq_share_snapshot_pages_until_all_have_them(client: TestClient, daemon: Any) -> None:
+    # Screens connecting together get the same encoded pages (built once); once every screen has
+    # its pages kds lets go of them: /readyz counts the snapshots still being sent.
+    from kds.model import OrderIn
+
+    for i in range(300):
+        await daemon.service.ingest(OrderIn.model_validate(order_body(f"s{i}")))
+    sockets = [await websockets.connect(ws_url(client), max_size=None) for _ in range(3)]
+    try:
+        received = []
+        for ws in sockets:
+            pages = [await recv(ws)]
+            while pages[-1]["more"]:
+                pages.append(await recv(ws))
+            received.append(pages)
+        assert received[0] == received[1] == received[2]
+
+        async def no_snapshot_sending() -> bool:
+            report = await (await client.get("/readyz")).json()
+            return bool(report["components"]["screens"]["snapshotsSending"] == 0)
+
+        await wait_until(no_snapshot_sending)
+        assert (await (await client.get("/readyz")).json())["components"]["screens"]["screens"] == 3
+    finally:
+        for ws in sockets:
+            await ws.close()

@@ -126,7 +126,8 @@ class ScreenHub:
         )
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "screens": len(self.clients)}
+        # snapshotsSending: snapshots whose pages some screen is still being sent.
+        return {"ok": True, "screens": len(self.clients), "snapshotsSending": len(self._snapshots)}
 
     def _on_event(self, event: Event) -> None:
         for client in self.clients:

@@ -281,6 +281,10 @@ class Bench:
         self.m[f"{phase}.snapshot_s"] = time.perf_counter() - started
         self.m[f"{phase}.snapshot_mb"] = screens.snapshot_bytes / MB
         try:
+            # The screens have every page; the figure is the RSS of the connected, idle
+            # screens, so wait until kds has let go of the pages it shared among them.
+            self.m[f"{phase}.rss_last_page_mb"] = rss_bytes(server.pid) / MB
+            await _snapshots_sent(server)
             return rss_bytes(server.pid), peak_rss_bytes(server.pid)
         finally:
             await screens.close()
@@ -436,6 +440,18 @@ async def _store_commits(server: Server) -> int:
     async with aiohttp.ClientSession() as session:
         async with session.get(server.url + "/readyz") as response:
             return int((await response.json())["components"]["store"].get("commits", 0))
+
+
+async def _snapshots_sent(server: Server, timeout: float = 10.0) -> None:
+    """Until kds reports no snapshot still being sent to a screen (`/readyz`)."""
+    deadline = time.perf_counter() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() < deadline:
+            async with session.get(server.url + "/readyz") as response:
+                if (await response.json())["components"]["screens"]["snapshotsSending"] == 0:
+                    return
+            await _tick()
+    raise RuntimeError(f"kds was still sending snapshots {timeout:.0f} s after the screens had them")
 
 
 async def _tick() -> None:
