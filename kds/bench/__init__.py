@@ -65,7 +65,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the bench; exit 0 when every target is met, 1 otherwise."""
     options = options_from_args(args)
     if options.profile is not None and py_spy() is None:
-        print("kds bench: --profile needs py-spy (pip install py-spy); running without profiles", file=sys.stderr)
+        print("kds bench: --profile needs py-spy (pip install 'kds[profile]' or pip install py-spy); running without profiles", file=sys.stderr)
     report = asyncio.run(Bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True)).run())
     print(report.json() if args.json else report.table())
     return 0 if report.passed else 1

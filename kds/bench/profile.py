@@ -23,7 +23,7 @@ _LINENO = re.compile(r":\d+\)$")
 
 
 def py_spy() -> str | None:
-    """The py-spy executable, if installed (`pip install py-spy`), next to this Python or on PATH."""
+    """The py-spy executable, if installed (the `profile` extra), next to this Python or on PATH."""
     beside = Path(sys.executable).parent / "py-spy"
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
