@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
-from .api import health, openapi, orders
+from .api import health, openapi, orders, printers
 from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, request_middleware
@@ -81,6 +81,7 @@ class Daemon:
 
         spooler = PrintSpooler(self.service, self.outbox, self.bus, self.settings.endpoints, self.registry)
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
+        self.app[printers.SPOOLER] = spooler
         return [spooler]
 
     def _setup_app(self) -> None:
@@ -93,6 +94,7 @@ class Daemon:
         app.router.add_get("/pair", handle_pair)
         app.setdefault(SNAPSHOT_EXTRAS, {})
         app.add_routes(orders.routes)
+        app.add_routes(printers.routes)
         app.add_routes(health.routes)
         app.add_routes(openapi.routes)
         app.add_routes(self.source_ctx.routes)

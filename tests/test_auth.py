@@ -73,6 +73,10 @@ async def test_roles(client: TestClient) -> None:
     assert (await client.post(path, json={"status": "delivered"}, headers=auth("pos"))).status == 403
     assert (await client.post("/api/v1/orders", json=order_body("k"), headers=auth("kitchen"))).status == 403
     assert (await client.post(path, json={"status": "delivered"}, headers=auth("kitchen"))).status == 200
+    # "retry the printer now" is the kitchen's too (404 here: this restaurant has no printer).
+    assert (await client.post("/api/v1/printers/grill/retry", headers=auth("viewer"))).status == 403
+    assert (await client.post("/api/v1/printers/grill/retry", headers=auth("kitchen"))).status == 404
+    assert (await client.get("/api/v1/printers", headers=auth("viewer"))).status == 200
     assert (await client.get("/api/v1/orders", headers=auth("viewer"))).status == 200
     assert (await client.get("/api/v1/orders")).status == 401
     assert (await client.get("/healthz")).status == 200

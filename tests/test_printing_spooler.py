@@ -301,3 +301,35 @@ async def test_void_waiting_through_an_outage_prints_even_after_the_order_was_ar
     await printers["grill"].set_mode("online")
     void = (await printers["grill"].wait_for_jobs(2))[1]
     assert void.lines[0].text.strip() == "VOID" and "VOID 2 x Cheeseburger" in void.text
+
+
+class TestRetryNow:
+    @pytest.fixture
+    def printer_options(self) -> dict[str, dict[str, Any]]:
+        return {"bar": {"retry_initial": 30, "retry_max": 30, "attempts": 1}}  # only "retry now" beats the backoff
+
+    async def test_retry_route_prints_waiting_tickets_without_waiting_out_the_backoff(
+        self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    ) -> None:
+        # The bar printer was off; once it is back, POST …/retry prints the waiting ticket at
+        # once (the next automatic retry is 30 s away). GET /api/v1/printers shows each state.
+        await printers["bar"].set_mode("offline")
+        order = await post(client, order_body("r1"))
+        await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "failed")
+        listing = await (await client.get("/api/v1/printers")).json()
+        states = {p["endpoint"]: p for p in listing["items"]}
+        assert listing["totalCount"] == 2 and set(states) == {"grill", "bar"}
+        assert states["bar"]["state"] == "offline" and states["bar"]["ok"] is False and states["bar"]["queued"] == 1
+        await printers["bar"].set_mode("online")
+        started = time.monotonic()
+        response = await client.post("/api/v1/printers/bar/retry")
+        assert response.status == 202 and await response.json() == {"endpoint": "bar", "queued": 1}
+        job = (await printers["bar"].wait_for_jobs(1))[0]
+        assert time.monotonic() - started < 10 and "1 x Pilsner" in job.text
+        await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
+
+    @pytest.mark.parametrize("endpoint", ["cold", "nope"])
+    async def test_retry_for_an_endpoint_without_a_printer_is_404(self, client: TestClient, endpoint: str) -> None:
+        response = await client.post(f"/api/v1/printers/{endpoint}/retry")
+        assert response.status == 404
+        assert "has no printer" in (await response.json())["detail"]

@@ -113,6 +113,12 @@ def build_openapi() -> dict[str, Any]:
                      "requestBody": status_body, "responses": _responses("200", 400, 404, 409, 422)},
         },
         "/api/v1/endpoints": {"get": {"summary": "Order endpoints", "responses": {"200": {"description": "OK"}}}},
+        "/api/v1/printers": {"get": {"summary": "Printers and their state", "responses": {"200": {"description": "OK"}}}},
+        "/api/v1/printers/{endpoint}/retry": {
+            "post": {"summary": "Retry the endpoint's waiting tickets now", "parameters": [_path_param("endpoint")],
+                     "responses": {"202": {"description": "retrying"},
+                                   "404": {"description": "no printer", "content": _json(_ERROR)}}},
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
         "/readyz": {"get": {"summary": "Readiness", "responses": {"200": {"description": "OK"}, "503": {"description": "not ready"}}}},
     }

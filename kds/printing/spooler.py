@@ -249,6 +249,10 @@ class PrintSpooler:
             if endpoint is None or queue.name == endpoint:
                 queue.kicked.set()
 
+    def has_printer(self, endpoint: str) -> bool:
+        """Whether `endpoint` has a printer (a queue) here."""
+        return endpoint in self._queues
+
     def queued(self, endpoint: str) -> int:
         """Tickets waiting for `endpoint`'s printer."""
         queue = self._queues.get(endpoint)
