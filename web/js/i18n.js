@@ -17,7 +17,7 @@ const LABELS = {
     done: "done", void: "VOID",
     order: "Order", status: "Status", age: "Age", where: "Where",
     unknownEndpoint: "Unknown station", chooseScreen: "Choose a screen",
-    failed: "Failed", printer: "Printer",
+    failed: "Failed", printer: "Printer", retryPrinter: "Retry now",
     statuses: {
       unknown: "unknown", created: "new", sent: "sent", delivered: "seen", refused: "refused",
       failed: "failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
@@ -39,7 +39,7 @@ const LABELS = {
     done: "hotovo", void: "STORNO",
     order: "Objednávka", status: "Stav", age: "Čas", where: "Kde",
     unknownEndpoint: "Neznáma stanica", chooseScreen: "Vyberte obrazovku",
-    failed: "Chyba", printer: "Tlačiareň",
+    failed: "Chyba", printer: "Tlačiareň", retryPrinter: "Skúsiť znova",
     statuses: {
       unknown: "neznámy", created: "nová", sent: "odoslaná", delivered: "zobrazená", refused: "odmietnutá",
       failed: "chyba", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
@@ -61,7 +61,7 @@ const LABELS = {
     done: "fertig", void: "STORNO",
     order: "Bestellung", status: "Status", age: "Zeit", where: "Wo",
     unknownEndpoint: "Unbekannte Station", chooseScreen: "Bildschirm wählen",
-    failed: "Fehler", printer: "Drucker",
+    failed: "Fehler", printer: "Drucker", retryPrinter: "Jetzt erneut",
     statuses: {
       unknown: "unbekannt", created: "neu", sent: "gesendet", delivered: "angezeigt", refused: "abgelehnt",
       failed: "Fehler", printer: "Drucker", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
@@ -83,7 +83,7 @@ const LABELS = {
     done: "готово", void: "ОТМЕНА",
     order: "Заказ", status: "Статус", age: "Время", where: "Где",
     unknownEndpoint: "Неизвестная станция", chooseScreen: "Выберите экран",
-    failed: "Ошибка", printer: "Принтер",
+    failed: "Ошибка", printer: "Принтер", retryPrinter: "Повторить",
     statuses: {
       unknown: "неизвестно", created: "новый", sent: "отправлен", delivered: "получен", refused: "отказ",
       failed: "ошибка", accepted: "готовится", processSkipped: "отменён", processed: "готов",

@@ -1,6 +1,7 @@
 // Pieces shared by the views: where-badges, timers, item lines.
 
-import { formatElapsed, formatQuantity, h } from "../dom.js";
+import { postJson } from "../api.js";
+import { formatElapsed, formatQuantity, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
 import { placeOf, userName } from "../orders.js";
 
@@ -99,14 +100,33 @@ export function everySecond(fn) {
   return setInterval(fn, 1000);
 }
 
-/** Toolbar alert for printers in trouble (`only`: one endpoint's printer). Returns {el, render}. */
-export function printerAlert(feed, only = null) {
+/**
+ * Toolbar alert for printers in trouble (`only`: one endpoint's printer). With `retry`
+ * (kitchen screens) each printer gets a button that prints its waiting tickets now
+ * instead of after the backoff. Returns {el, render}.
+ */
+export function printerAlert(feed, only = null, { retry = false } = {}) {
   const el = h("span.printer-state", { hidden: true, role: "status" });
   const render = () => {
     const bad = [...feed.printers.values()].filter((p) => p.ok === false && (!only || p.endpoint === only));
     el.hidden = bad.length === 0;
-    el.textContent = bad.map((p) => `${t("printer")} ${p.endpoint}: ${p.state || ""}`.trim()).join(" · ");
+    replaceChildren(el, bad.map((p, i) => [
+      i > 0 ? " · " : null,
+      `${t("printer")} ${p.endpoint}: ${p.state || ""}`.trim(),
+      retry ? retryButton(p.endpoint) : null,
+    ]));
     el.title = bad.map((p) => p.detail || "").filter(Boolean).join("\n");
   };
   return { el, render };
+}
+
+function retryButton(endpoint) {
+  const button = h("button.printer-retry", { type: "button", text: t("retryPrinter"), dataset: { endpoint } });
+  button.addEventListener("click", () => {
+    button.disabled = true;
+    postJson(`/api/v1/printers/${encodeURIComponent(endpoint)}/retry`, {})
+      .catch(() => {}) // the printer's state on the feed says whether it worked
+      .finally(() => { button.disabled = false; });
+  });
+  return button;
 }

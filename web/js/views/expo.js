@@ -14,7 +14,7 @@ export function createExpoView(ctx) {
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
-  const printer = printerAlert(feed);
+  const printer = printerAlert(feed, null, { retry: true });
   chrome.setToolbar(t("expo"), openCount, printer.el, ...soundControls(sound));
   replaceChildren(chrome.view, h("div.expo", null, grid, empty));
 

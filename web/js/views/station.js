@@ -32,7 +32,7 @@ export function createStationView(ctx) {
   const pager = h("div.pager");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
-  const printer = printerAlert(feed, endpoint);
+  const printer = printerAlert(feed, endpoint, { retry: true });
   const recallButton = h("button.recall-open", { type: "button", text: t("recall"), onclick: () => openRecall() });
 
   chrome.setToolbar(
