@@ -71,7 +71,7 @@ class Daemon:
             *self.printers, *self.sources, _Archiver(self),
         ]
         self._setup_app()
-        self.ready = asyncio.Event()
+        self.listening = asyncio.Event()  # set by serve() once the port is bound
 
     def _build_printers(self) -> list[Any]:
         if not any(e.printer for e in self.settings.endpoints):
@@ -112,11 +112,9 @@ class Daemon:
                 started.append(component)
             app[COMPONENTS] = started
             _tune_gc()
-            self.ready.set()
             log.info("kds.ready", orders=self.service.health()["orders"], endpoints=len(self.settings.endpoints))
             yield
         finally:
-            self.ready.clear()
             for component in reversed(started):
                 try:
                     await asyncio.wait_for(component.stop(), self.settings.server.shutdown_grace)
@@ -175,6 +173,7 @@ async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> No
     try:
         site = web.TCPSite(runner, host, port, shutdown_timeout=daemon.settings.server.shutdown_grace)
         await site.start()
+        daemon.listening.set()
         log.info("kds.listening", url=f"http://{host}:{port}")
         notify("READY=1")
         interval = watchdog_interval()
@@ -182,5 +181,6 @@ async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> No
             daemon.supervisor.spawn("systemd:watchdog", watchdog_loop(interval))
         await stop.wait()
     finally:
+        daemon.listening.clear()
         notify("STOPPING=1")
         await runner.cleanup()

@@ -210,7 +210,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         await demo.start_pos()
         daemon = Daemon(settings)
         server = asyncio.create_task(serve(daemon, host, port, stop))
-        ready = asyncio.create_task(daemon.ready.wait())
+        ready = asyncio.create_task(daemon.listening.wait())  # screens may connect once it is bound
         await asyncio.wait({server, ready}, return_when=asyncio.FIRST_COMPLETED)
         if server.done():
             server.result()  # raises what stopped the daemon from starting
