@@ -19,7 +19,7 @@ import hashlib
 import json
 import sys
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -213,6 +213,7 @@ class KitchenService:
         self._archived: set[int] = set()
         self._locks = KeyedLocks()
         self._recent_json: OrderedDict[str, Order] = OrderedDict()
+        self._holds: list[Callable[[Order], bool]] = []
         self._issued = 0  # pickup numbers handed out, ever (the number is this modulo MAX_NUMBER)
         self._reserved = 0  # reserved up to here in memory …
         self._reserved_durably = 0  # … and in the store
@@ -802,11 +803,23 @@ class KitchenService:
 
     # ----------------------------------------------------------------- archive
 
+    def hold_while(self, holds: Callable[[Order], bool]) -> None:
+        """Keep finished orders for which `holds(order)` is true in the live view.
+
+        A source whose POS still shows an order as open (a cheque not yet paid, an
+        unbilled table item) needs it there: it diffs what the POS lists against the
+        live view, and an archived order would look like lines never sent.
+        """
+        self._holds.append(holds)
+
     async def archive_finished(self, now: datetime | None = None) -> int:
         """Move orders finished longer than `archive_after` out of the live tables."""
         now = now or utcnow()
         cutoff = now - timedelta(seconds=self.settings.database.archive_after)
-        done = [o for o in self._orders.values() if _all_final(o) and o.updated_at <= cutoff]
+        done = [
+            o for o in self._orders.values()
+            if _all_final(o) and o.updated_at <= cutoff and not any(holds(o) for holds in self._holds)
+        ]
         for order in done:
             async with self._locks.hold(order.id):
                 if self._orders.get(order.id) is not order:

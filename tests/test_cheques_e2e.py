@@ -150,6 +150,32 @@ async def test_disappearing_cheque_is_finished_not_voided(client: TestClient, da
     assert uuid in cheques(daemon).finished
 
 
+async def test_an_open_cheque_keeps_its_finished_orders_live_past_the_archive_age(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
+    # Guarantees: a cheque open longer than `archive_after` (a hotel tab) keeps its cooked
+    # orders in the live view, so its lines are not sent to the kitchen again; once paid, the
+    # orders are archived as usual.
+    from datetime import timedelta
+
+    from kds.model import OrderStatus, utcnow
+
+    uuid = sim.open_cheque(table=6)
+    sim.add_item(uuid, "4.5", 1, name="Кофе", code=13)
+    await polls(daemon)
+    (order,) = orders_of(daemon, uuid)
+    await daemon.service.set_status(order.id, OrderStatus.DELIVERED)
+    await daemon.service.set_status(order.id, OrderStatus.PROCESSED)
+    two_days_on = utcnow() + timedelta(days=2)
+    assert await daemon.service.archive_finished(now=two_days_on) == 0
+    await polls(daemon)
+    assert [o.id for o in orders_of(daemon, uuid)] == [order.id]  # nothing sent again
+    sim.close_cheque(uuid)
+    await polls(daemon)
+    assert await daemon.service.archive_finished(now=two_days_on) == 1
+    assert orders_of(daemon, uuid) == []
+
+
 async def test_errors_change_nothing_and_polling_recovers(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
     # Guarantees: 500, garbage, HTML and resultCode 488 fail the poll without touching orders; no duplicates after.
     uuid = sim.open_cheque(table=5)

@@ -310,3 +310,39 @@ async def test_product_created_webhook_routes_new_products(hooked: TestClient, d
     order = await wait_until(lambda: active_items(daemon).get(ids[0]))
     item = order.item(ids[0])
     assert item is not None and item.plu.group == "Drinks" and [e.name for e in item.endpoints] == ["bar"]
+
+
+@pytest.mark.parametrize("sim_options", [{"rate_period": 1.0}])  # 60 a second: polls need not queue
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms", "rate_period": "1s"}])
+async def test_unbilled_items_keep_their_finished_order_live_past_the_archive_age(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
+    # Guarantees: items still open on a table longer than `archive_after` keep their cooked
+    # order in the live view, so the safety-net poll does not send them to the kitchen again;
+    # once the table is billed the order is archived as usual.
+    from datetime import timedelta
+
+    from kds.model import utcnow
+
+    r2o = source(daemon)
+
+    async def polls(n: int = 2) -> None:
+        target = r2o.poll_count + n
+        async with r2o.polled:
+            await asyncio.wait_for(r2o.polled.wait_for(lambda: r2o.poll_count >= target), 5)
+
+    tid = table(sim, "4")
+    sim.create_items(tid, [(product(sim, "Burger"), 1)])
+    (order,) = await wait_until(lambda: r2o_orders(daemon), timeout=10)
+    for status in (OrderStatus.DELIVERED, OrderStatus.PROCESSED):
+        await daemon.service.set_status(order.id, status)
+    await polls()
+    two_days_on = utcnow() + timedelta(days=2)
+    assert await daemon.service.archive_finished(now=two_days_on) == 0
+    await polls()
+    assert [o.id for o in r2o_orders(daemon)] == [order.id]  # nothing sent again
+    sim.bill_table(tid)
+    await polls()
+    assert await daemon.service.archive_finished(now=two_days_on) == 1
+    await polls()
+    assert r2o_orders(daemon) == []

@@ -225,7 +225,13 @@ class ChequesSource(Poller):
         """Open the HTTP session and start polling."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
         self._tracked = {o.external_id.split("#")[0] for o in self.ctx.service.orders() if o.source == self.name}
+        # An open cheque's orders stay live however long it stays open: archived, its
+        # lines would look unsent and go to the kitchen again.
+        self.ctx.service.hold_while(self._is_open_cheque_order)
         await super().start()
+
+    def _is_open_cheque_order(self, order: Order) -> bool:
+        return order.source == self.name and order.external_id.rsplit("#", 1)[0] in self._tracked
 
     async def stop(self) -> None:
         """Stop polling and close the session."""

@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
-from ..model import MAX_TEXT, Location, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
+from ..model import MAX_TEXT, Location, Order, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 from .ratelimit import TokenBucket, parse_retry_after
@@ -419,6 +419,8 @@ class Ready2OrderSource(Poller):
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._queued: set[int] = set()
         self._known: dict[int, tuple[str, int | None]] = {}  # r2o order_id -> (kds order id, table id)
+        # kds orders with items the last poll still listed as open (None: no poll yet).
+        self._open_orders: set[str] | None = None
         self._held: dict[int, HeldItem] = {}
         self._held_changed = asyncio.Event()
         self._tombstones: OrderedDict[int, None] = OrderedDict()
@@ -446,6 +448,9 @@ class Ready2OrderSource(Poller):
                 self._remember_order(order.id, _as_int(order.ticket.id), [i.id for i in order.items])
         for entry in await self.ctx.service.pending_inbox(self.name):
             self._enqueue(entry.id, entry.payload)
+        # An order with items still open at the till stays live however old: archived,
+        # those items would look new to the next poll and go to the kitchen again.
+        self.ctx.service.hold_while(self._has_open_items)
         self.ctx.supervisor.spawn(f"source:{self.name}:events", self._event_loop())
         self.ctx.supervisor.spawn(f"source:{self.name}:tickets", self._ticket_loop())
         await super().start()
@@ -743,6 +748,7 @@ class Ready2OrderSource(Poller):
                 self._consider(row, inbox_id=None)
             if moves:
                 await self._move(moves)
+            self._open_orders = {self._known[oid][0] for oid in seen if oid in self._known}
             for oid in list(self._awaiting):
                 if oid in seen:
                     continue
@@ -883,6 +889,9 @@ class Ready2OrderSource(Poller):
     def _remember_order(self, kds_id: str, table: int | None, item_ids: Iterable[int]) -> None:
         for oid in item_ids:
             self._known[oid] = (kds_id, table)
+
+    def _has_open_items(self, order: Order) -> bool:
+        return order.source == self.name and (self._open_orders is None or order.id in self._open_orders)
 
     def _forget_archived(self) -> None:
         """Drop items of orders that left the live view (bounded memory)."""
