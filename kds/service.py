@@ -85,6 +85,8 @@ STATUS_CHANGE_INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 ORDER_TOUCH = "UPDATE orders SET updated_at = ? WHERE id = ?"
+#: The print entries of one order (a cancel checks which VOIDs are queued already).
+PRINT_ENTRIES_OF_ORDER = "SELECT target, payload FROM outbox WHERE order_id = ? AND kind = 'print'"
 
 
 @dataclass(frozen=True)
@@ -704,9 +706,7 @@ class KitchenService:
 
     async def _voided(self, order_id: str) -> set[tuple[str, int]]:
         """(endpoint, item id) pairs that already had a VOID ticket queued."""
-        rows = await self.store.fetchall(
-            "SELECT target, payload FROM outbox WHERE order_id = ? AND kind = 'print'", (order_id,)
-        )
+        rows = await self.store.fetchall(PRINT_ENTRIES_OF_ORDER, (order_id,))
         voided = set()
         for row in rows:
             payload = json.loads(row["payload"])

@@ -121,6 +121,11 @@ MIGRATIONS: list[str] = [
         UNIQUE (source, external_id)
     );
     """,
+    # 2: a cancel looks up the order's print entries (were VOIDs queued already?);
+    # without this the outbox, kept for days, was scanned whole for every cancel.
+    """
+    CREATE INDEX outbox_prints_by_order ON outbox (order_id) WHERE kind = 'print';
+    """,
 ]
 
 
