@@ -187,7 +187,8 @@ class Plu(WireModel):
     """PORTOS OrderItemPlu, plus `group` (product group/category) for routing."""
 
     name: Text = ""
-    code: int | Annotated[str, Field(max_length=64)] | None = None
+    # An integer code must fit SQLite's 64-bit INTEGER (the items table keeps it as sent).
+    code: Annotated[int, Field(ge=-(2**63), lt=2**63)] | Annotated[str, Field(max_length=64)] | None = None
     stock_name: Text | None = None
     group: Text | None = None
 

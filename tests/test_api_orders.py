@@ -265,6 +265,8 @@ async def test_delete_cancels_open_items_and_keeps_finished_ones(client: TestCli
     (b'{"id":"x","items":[{"plu":{"name":"A"},"endpoints":[{"name":"grill","status":"cooking"}]}]}', 422, "status"),
     (b"[" * 5000 + b"]" * 5000, 400, "nested"),
     (b'{"id":"x","ticket":{"customer":' + b'{"a":' * 20 + b"1" + b"}" * 20 + b'},"items":[{"plu":{"name":"A"}}]}', 422, "nested"),
+    # A product code beyond SQLite's 64-bit INTEGER: refused, not a failed commit (503).
+    (b'{"id":"x","items":[{"plu":{"name":"A","code":1180591620717411303424}}]}', 422, "plu.code"),
     # Unpaired surrogate escapes inside free-form objects: not valid Unicode, cannot be stored.
     (b'{"id":"x","user":{"name":"\\ud800"},"items":[{"plu":{"name":"A"}}]}', 422, "surrogate"),
     (b'{"id":"x","ticket":{"customer":{"\\udfff":1}},"items":[{"plu":{"name":"A"}}]}', 422, "surrogate"),
