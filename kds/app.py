@@ -103,7 +103,6 @@ class Daemon:
         app.cleanup_ctx.append(self._lifecycle)
         self.registry.register(ComponentCollector(app))
 
-
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         started: list[Any] = []
         try:

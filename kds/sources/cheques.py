@@ -224,14 +224,14 @@ class ChequesSource(Poller):
     async def start(self) -> None:
         """Open the HTTP session and start polling."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
-        self._tracked = {o.external_id.split("#")[0] for o in self.ctx.service.orders() if o.source == self.name}
+        self._tracked = {_cheque_uuid(o) for o in self.ctx.service.orders() if o.source == self.name}
         # An open cheque's orders stay live however long it stays open: archived, its
         # lines would look unsent and go to the kitchen again.
         self.ctx.service.hold_while(self._is_open_cheque_order)
         await super().start()
 
     def _is_open_cheque_order(self, order: Order) -> bool:
-        return order.source == self.name and order.external_id.rsplit("#", 1)[0] in self._tracked
+        return order.source == self.name and _cheque_uuid(order) in self._tracked
 
     async def stop(self) -> None:
         """Stop polling and close the session."""
@@ -313,7 +313,7 @@ class ChequesSource(Poller):
         by_uuid: dict[str, list[Order]] = defaultdict(list)
         for order in self.ctx.service.orders():
             if order.source == self.name and "#" in order.external_id:
-                by_uuid[order.external_id.rsplit("#", 1)[0]].append(order)
+                by_uuid[_cheque_uuid(order)].append(order)
         return by_uuid
 
     @staticmethod
@@ -415,6 +415,11 @@ class ChequesSource(Poller):
         else:
             raise SourceUnavailable(f"no free order number for cheque {cheque.uuid}")
         log.info("cheques.order", uuid=cheque.uuid, order=result.order.id, items=len(items), created=result.created)
+
+
+def _cheque_uuid(order: Order) -> str:
+    """The cheque an order came from (its external id is `{uuid}#{n}`)."""
+    return order.external_id.rsplit("#", 1)[0]
 
 
 def create(config: Config, ctx: SourceContext) -> ChequesSource:
