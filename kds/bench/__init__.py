@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fanout-changes", type=int, help="status changes fanned out (default 100)")
     p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
     p.add_argument("--restarts", type=int, help="restarts timed; the figure is their median (default 3)")
+    p.add_argument("--rounds", type=int,
+                   help="ingest rounds for kds and the baseline, each on a fresh database; the fastest counts (default 2)")
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], help="SQLite durability for kds and baseline (default FULL)")
     p.add_argument("--no-deflate", dest="deflate", action="store_false", default=None,
                    help="screens do not offer permessage-deflate (browsers do; default: offer it)")
@@ -44,7 +46,7 @@ def register(subparsers: Any) -> None:
 def options_from_args(args: argparse.Namespace) -> Options:
     """Options from the command line: --quick sizes, then explicit flags."""
     names = ("orders", "concurrency", "screens", "rate", "duration", "fanout_screens", "fanout_changes", "renders",
-             "restarts", "synchronous", "deflate", "profile", "workdir")
+             "restarts", "rounds", "synchronous", "deflate", "profile", "workdir")
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if getattr(args, "only", None):
         phases = tuple(p.strip() for p in args.only.split(",") if p.strip())
@@ -53,7 +55,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             raise ValueError(f"--only: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
         given["phases"] = phases
     options = Options.quick(**given) if args.quick else Options(**given)
-    for name in ("orders", "concurrency", "screens", "fanout_screens", "fanout_changes", "renders", "restarts"):
+    for name in ("orders", "concurrency", "screens", "fanout_screens", "fanout_changes", "renders", "restarts", "rounds"):
         if getattr(options, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if options.rate <= 0 or options.duration <= 0:

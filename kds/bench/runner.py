@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -65,6 +66,8 @@ class Options:
     fanout_changes: int = 100
     renders: int = 300
     restarts: int = 3
+    #: Ingest rounds, each on a fresh database; the fastest counts, for kds and baseline alike.
+    rounds: int = 2
     synchronous: str = "FULL"
     deflate: bool = True
     profile: Path | None = None
@@ -77,6 +80,18 @@ class Options:
         values: dict[str, Any] = {"orders": 2_000, "duration": 3.0, "fanout_changes": 30, "renders": 100}
         values.update(overrides)
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class IngestRound:
+    """What one ingest burst measured."""
+
+    rate: float
+    p50: float
+    p99: float
+    cpu_ms_per_order: float
+    client_cpu_ms_per_order: float
+    orders_per_commit: float | None = None  # kds only: how many orders shared a transaction
 
 
 class Bench:
@@ -226,23 +241,23 @@ class Bench:
         o = self.options
         db = self.workdir / "ingest.sqlite3"
         config = write_config(self.workdir, db, o.synchronous)
-        server = self._start(kds_server(self.workdir, config, db, "kds-ingest"))
-        await server.start()
-        orders = encoded_orders(f"ing{self._run_id}", o.orders)
-        commits = await _store_commits(server)
-        cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-        async with recording(server.pid, o.profile, "ingest"):
-            stats = await ingest(server.url + "/api/v1/orders", orders, o.concurrency)
-        self.m["ingest.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / o.orders
-        # The load generator's own cost: it shares the two cores with the server.
-        self.m["ingest.client_cpu_ms_per_order"] = (time.process_time() - client_cpu) * 1000 / o.orders
-        commits = await _store_commits(server) - commits
-        if commits > 0:
-            self.m["ingest.orders_per_commit"] = o.orders / commits
-        self._check_ingest("ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
-        self.m["ingest.rate"] = stats.rate
-        self.m["ingest.p50"] = percentile(stats.latencies, 50) * 1000
-        self.m["ingest.p99"] = percentile(stats.latencies, 99) * 1000
+        rounds = []
+        for n in range(1, o.rounds + 1):
+            # Earlier rounds on databases of their own; the last one's server and database go on
+            # to the memory and restart figures, so they always hold exactly `orders` orders.
+            last = n == o.rounds
+            server = self._start(kds_server(
+                self.workdir, config, db if last else self.workdir / f"ingest-round-{n}.sqlite3", f"kds-ingest-{n}"
+            ))
+            await server.start()
+            commits = await _store_commits(server)
+            async with recording(server.pid, o.profile if last else None, "ingest"):
+                burst = await self._ingest_round("ingest", server, "/api/v1/orders", f"ing{self._run_id}r{n}")
+            commits = await _store_commits(server) - commits
+            rounds.append(dataclasses.replace(burst, orders_per_commit=o.orders / commits if commits > 0 else None))
+            if not last:
+                await server.stop()
+        self._record_rounds("ingest", rounds)
 
         live_rss, live_peak = await self._rss_with_screens(server, "memory-live")
         await server.stop()
@@ -293,16 +308,40 @@ class Bench:
 
     async def _baseline_ingest(self) -> None:
         o = self.options
-        server = self._start(baseline_ingest_server(self.workdir, o.synchronous))
-        await server.start()
+        rounds = []
+        for n in range(1, o.rounds + 1):
+            server = self._start(baseline_ingest_server(self.workdir, o.synchronous, self.workdir / f"baseline-{n}.sqlite3"))
+            await server.start()
+            rounds.append(await self._ingest_round("baseline ingest", server, "/orders", f"base{self._run_id}r{n}"))
+            await server.stop()
+        self._record_rounds("base.ingest", rounds)
+
+    async def _ingest_round(self, what: str, server: Server, path: str, prefix: str) -> IngestRound:
+        """One burst of `orders` distinct orders over `concurrency` connections."""
+        o = self.options
+        orders = encoded_orders(prefix, o.orders)
         cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-        stats = await ingest(server.url + "/orders", encoded_orders(f"base{self._run_id}", o.orders), o.concurrency)
-        self.m["base.ingest.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / o.orders
-        self.m["base.ingest.client_cpu_ms_per_order"] = (time.process_time() - client_cpu) * 1000 / o.orders
-        self._check_ingest("baseline ingest", stats.errors, stats.count - sum(stats.errors.values()), o.orders)
-        self.m["base.ingest.rate"] = stats.rate
-        self.m["base.ingest.p50"] = percentile(stats.latencies, 50) * 1000
-        self.m["base.ingest.p99"] = percentile(stats.latencies, 99) * 1000
+        stats = await ingest(server.url + path, orders, o.concurrency)
+        self._check_ingest(what, stats.errors, stats.count - sum(stats.errors.values()), o.orders)
+        return IngestRound(
+            rate=stats.rate,
+            p50=percentile(stats.latencies, 50) * 1000,
+            p99=percentile(stats.latencies, 99) * 1000,
+            # CPU per order is steadier than the rate on a shared machine; the load
+            # generator's own share too, since it runs on the same two cores.
+            cpu_ms_per_order=(cpu_seconds(server.pid) - cpu) * 1000 / o.orders,
+            client_cpu_ms_per_order=(time.process_time() - client_cpu) * 1000 / o.orders,
+        )
+
+    def _record_rounds(self, key: str, rounds: list[IngestRound]) -> None:
+        """The fastest round is the figure (other work on a shared host only slows a round
+        down); every round's rate is in the details and the note."""
+        best = max(rounds, key=lambda r: r.rate)
+        for name, value in dataclasses.asdict(best).items():
+            if value is not None:
+                self.m[f"{key}.{name}"] = value
+        for n, r in enumerate(rounds, start=1):
+            self.m[f"{key}.round{n}.rate"] = r.rate
 
     async def _baseline_broadcast(self) -> None:
         o = self.options
@@ -368,6 +407,15 @@ class Bench:
 
     # ------------------------------------------------------------------ report
 
+    def _rounds_note(self) -> str:
+        """Every ingest round's rate, kds and baseline (the figure is the fastest of each)."""
+        parts = []
+        for key, who in (("ingest", "kds"), ("base.ingest", "baseline")):
+            rates = [self.m[k] for n in range(1, self.options.rounds + 1) if (k := f"{key}.round{n}.rate") in self.m]
+            if rates:
+                parts.append(f"{who} " + ", ".join(f"{r:,.0f}" for r in rates))
+        return f"fastest of {self.options.rounds} rounds, each on a fresh database: " + "; ".join(parts) if parts else ""
+
     def _report(self) -> Report:
         o = self.options
         m = self.m.get
@@ -378,13 +426,13 @@ class Bench:
             "fsyncMs": {"p50": round(self.fsync[0], 2), "p99": round(self.fsync[1], 2)},
             "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
             "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
-            "renders": o.renders, "restarts": o.restarts, "synchronous": o.synchronous, "deflate": o.deflate,
+            "renders": o.renders, "restarts": o.restarts, "rounds": o.rounds, "synchronous": o.synchronous, "deflate": o.deflate,
             "kdsCompresses": self.kds_compresses,
         }
         report.add(Figure(
             "ingest.rate", f"durable ingest, {o.concurrency} clients", "orders/s",
             m("ingest.rate", nan), m("base.ingest.rate"), "≥ 2,000 and ≥ 0.5× baseline",
-            lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5),
+            lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5), note=self._rounds_note(),
         ))
         report.add(Figure("ingest.p50", "ingest latency p50", "ms", m("ingest.p50", nan), m("base.ingest.p50")))
         report.add(Figure("ingest.p99", "ingest latency p99", "ms", m("ingest.p99", nan), m("base.ingest.p99")))

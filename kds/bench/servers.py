@@ -176,11 +176,11 @@ def kds_server(directory: Path, config: Path, db: Path, name: str = "kds") -> Se
     return Server(name, argv, port, directory / f"{name}.log")
 
 
-def baseline_ingest_server(directory: Path, synchronous: str = "FULL") -> Server:
-    """The bare aiohttp + SQLite ingest handler."""
+def baseline_ingest_server(directory: Path, synchronous: str = "FULL", db: Path | None = None) -> Server:
+    """The bare aiohttp + SQLite ingest handler (on `db`, default `baseline.sqlite3` in `directory`)."""
     port = free_port()
     argv = [sys.executable, "-m", "kds.bench.baseline_ingest", "--port", str(port),
-            "--db", str(directory / "baseline.sqlite3"), "--synchronous", synchronous]
+            "--db", str(db or directory / "baseline.sqlite3"), "--synchronous", synchronous]
     return Server("baseline-ingest", argv, port, directory / "baseline-ingest.log")
 
 
