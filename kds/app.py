@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
+from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .api import health, openapi, orders, printers
 from .api.auth import ACCESS, AccessControl, handle_pair
 from .api.health import ComponentCollector
@@ -81,7 +81,7 @@ class Daemon:
 
         spooler = PrintSpooler(self.service, self.outbox, self.bus, self.settings.endpoints, self.registry)
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
-        self.app[printers.SPOOLER] = spooler
+        self.app[SPOOLER] = spooler
         return [spooler]
 
     def _setup_app(self) -> None:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 if TYPE_CHECKING:
     from .bus import EventBus
     from .config import Settings
+    from .printing.spooler import PrintSpooler
     from .service import KitchenService
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -18,6 +19,8 @@ BUS: web.AppKey[EventBus] = web.AppKey("bus")
 METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
 #: Every started component, for /readyz and /metrics.
 COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")
+#: The print spooler; absent when no endpoint has a printer.
+SPOOLER: web.AppKey[PrintSpooler] = web.AppKey("spooler")
 #: Extra live state for websocket snapshots (e.g. printer states), name → callable.
 SNAPSHOT_EXTRAS: web.AppKey[dict[str, Any]] = web.AppKey("snapshot_extras")
 

@@ -6,8 +6,6 @@ themselves. Errors surface as `kds.errors` and become JSON in the middleware.
 
 from __future__ import annotations
 
-
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel

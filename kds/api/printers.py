@@ -7,19 +7,12 @@ default). When the cook has put paper in or switched the printer back on,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
+from ..appkeys import SPOOLER
 from ..errors import NotFound
 
-if TYPE_CHECKING:
-    from ..printing.spooler import PrintSpooler
-
 routes = web.RouteTableDef()
-
-#: The print spooler; absent when no endpoint has a printer.
-SPOOLER: web.AppKey[PrintSpooler] = web.AppKey("spooler")
 
 
 @routes.get("/api/v1/printers")

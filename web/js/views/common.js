@@ -121,12 +121,12 @@ export function printerAlert(feed, only = null, { retry = false } = {}) {
 }
 
 function retryButton(endpoint) {
-  const button = h("button.printer-retry", { type: "button", text: t("retryPrinter"), dataset: { endpoint } });
-  button.addEventListener("click", () => {
+  const retry = (event) => {
+    const button = event.currentTarget;
     button.disabled = true;
     postJson(`/api/v1/printers/${encodeURIComponent(endpoint)}/retry`, {})
       .catch(() => {}) // the printer's state on the feed says whether it worked
       .finally(() => { button.disabled = false; });
-  });
-  return button;
+  };
+  return h("button.printer-retry", { type: "button", text: t("retryPrinter"), dataset: { endpoint }, onclick: retry });
 }
