@@ -61,6 +61,7 @@ MAX_NUMBER = 999
 #: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
 KEEP_JSON = 1000
 _NUMBER_KEY = "orders.numbers_reserved"
+_LEGACY_NEXT_NUMBER_KEY = "orders.next_number"
 #: Pickup numbers are reserved in blocks (one meta write per block, not per order);
 #: after a crash the unused rest of a block is skipped, never reused.
 NUMBER_BLOCK = 100
@@ -225,7 +226,7 @@ class KitchenService:
 
     async def start(self) -> None:
         """Rebuild the in-memory view from the store."""
-        self._issued = self._reserved = self._reserved_durably = int(await self.store.meta(_NUMBER_KEY) or 0)
+        self._issued = self._reserved = self._reserved_durably = await self._numbers_reserved()
         row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
         self._next_inbox_id = (row["m"] if row else 0) + 1
         # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
@@ -238,6 +239,15 @@ class KitchenService:
         for r in await self.store.fetchall("SELECT source, external_id FROM archived_orders"):
             self._archived.add(hash((r["source"], r["external_id"])))
         log.info("service.loaded", orders=len(self._orders))
+
+    async def _numbers_reserved(self) -> int:
+        reserved = await self.store.meta(_NUMBER_KEY)
+        if reserved is not None:
+            return int(reserved)
+        # A database from before numbers were reserved in blocks kept the next number to hand
+        # out; continue from it rather than start again at 1 beside the open orders' numbers.
+        legacy = await self.store.meta(_LEGACY_NEXT_NUMBER_KEY)
+        return int(legacy) - 1 if legacy is not None else 0
 
     async def stop(self) -> None:
         """Wait for writes in flight."""

@@ -80,3 +80,22 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(tmp_path: Pa
     assert len(after) == count
     assert after == before
     await client.close()
+
+
+async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(tmp_path: Path, aiohttp_client: Any) -> None:
+    # Earlier kds kept the next pickup number in meta `orders.next_number`; after an upgrade
+    # numbering continues from there instead of starting again at 1.
+    import sqlite3
+
+    from kds.store import MIGRATIONS
+
+    settings = settings_from_dict(base_config(tmp_path))
+    conn = sqlite3.connect(settings.database.path, isolation_level=None)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version=1; COMMIT;")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('orders.next_number', '57')")
+    conn.close()
+    client = await aiohttp_client(Daemon(settings).app)
+    response = await client.post("/api/v1/orders", json=order_body("after-upgrade"))
+    assert response.status == 201
+    assert (await response.json())["number"] == 57
+    await client.close()
