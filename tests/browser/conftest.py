@@ -152,10 +152,20 @@ class Pages:
         return page
 
 
+#: The two screen sizes layout tests run at (`@pytest.mark.parametrize("viewport", VIEWPORTS)`).
+VIEWPORTS = [(1920, 1080), (1280, 800)]
+
+
 @pytest.fixture
-def pages(browser: Any, kds: KdsProcess) -> Iterator[Pages]:
+def viewport() -> tuple[int, int]:
+    """The browser window size of `pages`; parametrize it to run a test at several sizes."""
+    return (1280, 800)
+
+
+@pytest.fixture
+def pages(browser: Any, kds: KdsProcess, viewport: tuple[int, int]) -> Iterator[Pages]:
     """A fresh browser context; fails the test on any uncaught script error in its pages."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     opened = Pages(context, kds.url)
     yield opened
     context.close()

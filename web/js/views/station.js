@@ -132,6 +132,8 @@ export function createStationView(ctx) {
       }
     }
     const list = open.map(upsertCard);
+    // The placeholder must be gone before the board is measured, or it takes a row of room.
+    empty.hidden = list.length > 0;
 
     const width = board.clientWidth || window.innerWidth;
     const height = board.clientHeight || window.innerHeight - 120;
@@ -198,7 +200,6 @@ export function createStationView(ctx) {
     }
     replaceChildren(board, colEls);
 
-    empty.hidden = list.length > 0;
     pager.textContent = pages.length > 1 ? `${t("page")} ${page + 1} ${t("of")} ${pages.length}  ◀ ▶` : "";
     pager.hidden = pages.length <= 1;
     openCount.textContent = String(list.length);
