@@ -47,12 +47,17 @@ def test_decimal_parsing_and_key_normalisation() -> None:
     assert parse_decimal("60.5") == Decimal("60.5")
     assert parse_decimal("3,5") == Decimal("3.5")
     assert parse_decimal("abc") is None and parse_decimal(None) is None and parse_decimal("NaN") is None
-    assert line_key(None, "Чай", Decimal("5")) == line_key(None, "Чай", Decimal("5.00"))
+    assert line_key(None, None, Decimal("5")) == line_key(None, None, Decimal("5.00"))
     assert line_key(10, None, Decimal("5")) != line_key(None, None, Decimal("5"))
+    # A named or coded line is the same dish at another price (a price correction).
+    assert line_key(10, "Борщ", Decimal("6.5")) == line_key(10, "Борщ", Decimal("5.9"))
+    assert line_key(None, None, None) is None
 
 
-def test_bad_lines_are_skipped_not_fatal() -> None:
-    # Guarantees: one unreadable line or cheque does not hide the others.
+def test_bad_lines_are_reported_not_fatal() -> None:
+    # Guarantees: one unreadable line or cheque does not hide the others; a line whose key is
+    # readable keeps its key in the report (so only that dish is left alone), and a named line
+    # with a junk price is still the same dish.
     data = {
         "resultCode": 200,
         "cheques": [
@@ -60,10 +65,15 @@ def test_bad_lines_are_skipped_not_fatal() -> None:
                 {"name": "Soup", "price": "x", "quantity": "1"},
                 {"name": "Tea", "price": "2", "quantity": "2"},
                 {"name": "Zero", "price": "2", "quantity": "0"},
+                {"name": "Stew", "price": "2", "quantity": "lots"},
+                {"price": "?", "quantity": "1"},
+                "junk",
+                {"name": "Tea", "price": "2", "quantity": "-1"},
             ]},
             {"info": {}},
             "junk",
         ],
     }
     (cheque,) = parse_cheques(data)
-    assert [line.name for line in cheque.lines] == ["Tea"]
+    assert [(line.name, line.quantity) for line in cheque.lines] == [("Soup", 1), ("Tea", 2), ("Tea", -1)]
+    assert [(u.position, u.key) for u in cheque.unreadable] == [(3, line_key(None, "Stew", None)), (4, None), (5, None)]

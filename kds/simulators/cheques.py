@@ -40,6 +40,18 @@ class SimChequeItem:
     name: str | None = None
     code: int | None = None
     discount_percent: Decimal | None = None
+    # Fields sent as given instead of computed: a till that sends what kds cannot read.
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def discount(self) -> Decimal:
+        """The line's discount in money."""
+        if not self.discount_percent:
+            return Decimal(0)
+        return (self.price * self.quantity * self.discount_percent / 100).quantize(Decimal("0.01"))
+
+    def total(self) -> Decimal:
+        """The line's total after its discount."""
+        return self.price * self.quantity - self.discount()
 
     def to_json(self) -> dict[str, Any]:
         total = self.price * self.quantity
@@ -50,10 +62,9 @@ class SimChequeItem:
             data["name"] = self.name
         data.update(price=_money(self.price), quantity=_money(self.quantity), sum=_money(total))
         if self.discount_percent:
-            off = (total * self.discount_percent / 100).quantize(Decimal("0.01"))
-            data["discount"] = {"isPercent": True, "value": _money(self.discount_percent), "sum": _money(off)}
-            total -= off
-        data["total"] = _money(total)
+            data["discount"] = {"isPercent": True, "value": _money(self.discount_percent), "sum": _money(self.discount())}
+        data["total"] = _money(self.total())
+        data.update(self.raw)
         return data
 
 
@@ -75,7 +86,7 @@ class SimCheque:
         if self.place is not None:
             info["place"] = self.place
         items = [i.to_json() for i in self.items]
-        sub = sum((Decimal(i["total"]) for i in items), Decimal(0))
+        sub = sum((i.total() for i in self.items), Decimal(0))
         return {
             "info": info,
             "currency": "BYN",
@@ -175,6 +186,15 @@ class ChequesSimulator:
     def set_quantity(self, cheque: str, position: int, quantity: Decimal | str | float) -> None:
         """Change the quantity of a line."""
         self.cheques[cheque].items[position].quantity = Decimal(str(quantity))
+
+    def set_price(self, cheque: str, position: int, price: Decimal | str | float) -> None:
+        """Change the price of a line (a price correction, the dish is the same)."""
+        self.cheques[cheque].items[position].price = Decimal(str(price))
+
+    def set_raw(self, cheque: str, position: int, **fields: Any) -> None:
+        """Send these fields of a line as given (e.g. `quantity="abc"`); no fields: back to normal."""
+        item = self.cheques[cheque].items[position]
+        item.raw = dict(fields) if fields else {}
 
     def remove_item(self, cheque: str, position: int) -> None:
         """Delete a line (later lines move up)."""

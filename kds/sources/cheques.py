@@ -6,9 +6,11 @@ open cheque: `Postponed` ones and `Order` ones at a table and place, each with
 items whose money and quantities are strings. It says nothing about what
 changed, so every poll diffs each cheque, by uuid, against what kds already has:
 
-* the key of a line is (code, name, price) — lines may lack name and code (as
-  in the seed's example) and still reach the kitchen, labelled by position and
-  price; quantities of equal keys are summed (a multiset);
+* the key of a line is its (code, name): a price correction is the same dish.
+  Lines may lack name and code (as in the seed's example) and still reach the
+  kitchen, labelled by position and price; for them the price is the only
+  identity there is, so it is their key. Quantities of equal keys are summed
+  (a multiset); a negative line (a return or correction) subtracts;
 * more of a key than kds has → the difference becomes a new kitchen order of
   that cheque (`{uuid}#{n}`), routed like any other;
 * less of a key → whole kitchen items are cancelled (VOID where printed),
@@ -16,7 +18,10 @@ changed, so every poll diffs each cheque, by uuid, against what kds already has:
   is sent again as a new order, so the kitchen never makes too much;
 * a cheque that disappears is finished: kds stops tracking it and leaves its
   tickets to the cooks (paying a cheque does not un-cook it). A missing or
-  empty answer is never read as "everything was removed".
+  empty answer is never read as "everything was removed";
+* a line kds cannot read is never taken as removed: its key (or, when even
+  that is unknown, the whole cheque) voids nothing until it reads again, and it
+  is logged and listed in `/readyz` (`unreadableLines`).
 
 A non-200 `resultCode` (488 "cheque not found" included) or an unreadable
 answer fails the poll (`SourceUnavailable`); the base backs off and nothing
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -82,12 +87,25 @@ class ChequesUnavailable(SourceUnavailable):
 class Line:
     """One cheque line as kds reads it."""
 
-    key: str  # JSON [code, name, price]: what the diff compares
+    key: str  # JSON [code, name] (or [null, null, price]): what the diff compares
     code: int | str | None
     name: str | None
-    price: Decimal
-    quantity: Decimal
+    price: Decimal | None
+    quantity: Decimal  # negative for a return or correction line
     position: int
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A cheque line kds could not read: reported, and never taken as removed."""
+
+    position: int
+    reason: str
+    key: str | None  # the line's key when at least that was readable
+
+    def to_json(self, uuid: str) -> dict[str, Any]:
+        """The `/readyz` entry (position counted from 1, as on the kitchen label)."""
+        return {"cheque": uuid, "position": self.position + 1, "reason": self.reason}
 
 
 @dataclass
@@ -100,6 +118,7 @@ class Cheque:
     table: str | None
     place: str | None
     lines: list[Line]
+    unreadable: list[Unreadable] = field(default_factory=list)
 
 
 def parse_decimal(value: Any) -> Decimal | None:
@@ -131,9 +150,44 @@ def _code(value: Any) -> int | str | None:
     return text[:64] if text else None
 
 
-def line_key(code: int | str | None, name: str | None, price: Decimal) -> str:
-    """The diff key of a line: (code, name, price), price normalised ("5" == "5.00")."""
-    return json.dumps([code, name, format(price.normalize(), "f")], ensure_ascii=False)
+def line_key(code: int | str | None, name: str | None, price: Decimal | None) -> str | None:
+    """The diff key of a line: (code, name); a line with neither is known by its price ("5" == "5.00")."""
+    if code is not None or name is not None:
+        return json.dumps([code, name], ensure_ascii=False)
+    if price is None:
+        return None
+    return json.dumps([None, None, format(price.normalize(), "f")], ensure_ascii=False)
+
+
+def stored_key(stock_name: str | None) -> tuple[str, Decimal | None] | None:
+    """The key and price kept with a kitchen item; keys stored before price left the key are converted."""
+    if not stock_name or not stock_name.startswith(KEY_PREFIX):
+        return None
+    try:
+        parts = json.loads(stock_name[len(KEY_PREFIX) :])
+        code, name = parts[0], parts[1]
+        price = parse_decimal(parts[2]) if len(parts) > 2 else None
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    key = line_key(code, name, price)
+    return None if key is None else (key, price)
+
+
+def _read_line(item: Any, position: int) -> Line | Unreadable | None:
+    """One cheque line; None for a line of quantity 0 (nothing to make)."""
+    if not isinstance(item, dict):
+        return Unreadable(position, f"line is a {type(item).__name__}, expected an object", None)
+    code, name = _code(item.get("code")), _text(item.get("name"))
+    price = parse_decimal(item.get("price"))
+    quantity = parse_decimal(item.get("quantity"))
+    key = line_key(code, name, price)
+    if key is None:
+        return Unreadable(position, f"no name or code and an unreadable price {str(item.get('price'))[:40]!r}", None)
+    if quantity is None:
+        return Unreadable(position, f"unreadable quantity {str(item.get('quantity'))[:40]!r}", key)
+    if quantity == 0:
+        return None
+    return Line(key, code, name, price, quantity, position)
 
 
 def parse_cheques(data: Any) -> list[Cheque]:
@@ -159,19 +213,15 @@ def parse_cheques(data: Any) -> list[Cheque]:
             log.warning("cheques.unreadable_cheque", cheque=str(entry)[:200])
             continue
         assert isinstance(info, dict)
-        lines = []
-        for position, item in enumerate(entry.get("items") or []):
-            if not isinstance(item, dict):
-                continue
-            price = parse_decimal(item.get("price"))
-            quantity = parse_decimal(item.get("quantity"))
-            if price is None or quantity is None:
-                log.warning("cheques.unreadable_line", uuid=uuid, position=position, line=str(item)[:200])
-                continue
-            if quantity <= 0:
-                continue
-            code, name = _code(item.get("code")), _text(item.get("name"))
-            lines.append(Line(line_key(code, name, price), code, name, price, quantity, position))
+        lines, unreadable = [], []
+        items = entry.get("items") or []
+        for position, item in enumerate(items if isinstance(items, list) else [items]):
+            read = _read_line(item, position)
+            if isinstance(read, Unreadable):
+                log.warning("cheques.unreadable_line", uuid=uuid, position=position, reason=read.reason, line=str(item)[:200])
+                unreadable.append(read)
+            elif read is not None:
+                lines.append(read)
         cheques.append(
             Cheque(
                 uuid=uuid,
@@ -180,6 +230,7 @@ def parse_cheques(data: Any) -> list[Cheque]:
                 table=_text(info.get("table")),
                 place=_text(info.get("place")),
                 lines=lines,
+                unreadable=unreadable,
             )
         )
     return cheques
@@ -189,7 +240,7 @@ def _label(line: Line) -> str:
     """The kitchen's name of a line: its name, else its position and price."""
     if line.name:
         return line.name
-    price = format(line.price.quantize(Decimal("0.01")), "f")
+    price = format(line.price.quantize(Decimal("0.01")), "f") if line.price is not None else "?"
     return f"#{line.position + 1} · {price}" + (f" (code {line.code})" if line.code is not None else "")
 
 
@@ -219,6 +270,7 @@ class ChequesSource(Poller):
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = config.auth_token.get_secret_value() if config.auth_token else None
         self._tracked: set[str] = set()
+        self._unreadable: dict[str, list[Unreadable]] = {}
         self.finished: list[str] = []
 
     async def start(self) -> None:
@@ -241,8 +293,15 @@ class ChequesSource(Poller):
             self._session = None
 
     def health(self) -> dict[str, Any]:
-        """Poll health plus how many cheques are tracked."""
-        return {**super().health(), "trackedCheques": len(self._tracked)}
+        """Poll health, how many cheques are tracked, and the lines kds could not read."""
+        health = super().health()
+        unreadable = [u.to_json(uuid) for uuid, lines in sorted(self._unreadable.items()) for u in lines]
+        return {
+            **health,
+            "ok": health["ok"] and not unreadable,
+            "trackedCheques": len(self._tracked),
+            "unreadableLines": unreadable[:50],
+        }
 
     # ------------------------------------------------------------------ API
 
@@ -308,6 +367,7 @@ class ChequesSource(Poller):
             self.finished.append(uuid)
         del self.finished[:-1000]
         self._tracked = seen
+        self._unreadable = {c.uuid: c.unreadable for c in cheques if c.unreadable}
 
     def _orders_by_cheque(self) -> dict[str, list[Order]]:
         by_uuid: dict[str, list[Order]] = defaultdict(list)
@@ -324,11 +384,10 @@ class ChequesSource(Poller):
             for item in order.items:
                 if all(e.status is OrderStatus.PROCESS_SKIPPED for e in item.endpoints):
                     continue
-                stored = item.plu.stock_name or ""
-                if not stored.startswith(KEY_PREFIX):
+                stored = stored_key(item.plu.stock_name)
+                if stored is None:
                     continue
-                key = stored[len(KEY_PREFIX) :]
-                lines[key].append(KdsLine(order, item.id, Decimal(item.quantity.amount)))
+                lines[stored[0]].append(KdsLine(order, item.id, Decimal(item.quantity.amount)))
         return lines
 
     async def _sync(self, cheque: Cheque, orders: list[Order]) -> None:
@@ -336,17 +395,23 @@ class ChequesSource(Poller):
         sample: dict[str, Line] = {}
         for line in cheque.lines:
             wanted[line.key] += line.quantity
-            sample.setdefault(line.key, line)
+            if line.quantity > 0:
+                sample.setdefault(line.key, line)
+        # A line kds could not read may be any of the dishes: its key (or, unknown, every key) voids nothing.
+        frozen = {u.key for u in cheque.unreadable}
         have = self._live_lines(orders)
         additions: list[tuple[Line, Decimal]] = []
         cancels: dict[str, list[int]] = defaultdict(list)
         orders_by_id = {o.id: o for o in orders}
         for key in sorted(set(wanted) | set(have)):
+            if key in frozen:
+                continue
             kds_lines = have.get(key, [])
-            delta = wanted.get(key, Decimal(0)) - sum((k.quantity for k in kds_lines), Decimal(0))
-            if delta > 0:
+            # More returned than ordered cannot un-make more than the kitchen has.
+            delta = max(wanted.get(key, Decimal(0)), Decimal(0)) - sum((k.quantity for k in kds_lines), Decimal(0))
+            if delta > 0 and key in sample:
                 additions.append((sample[key], delta))
-            elif delta < 0:
+            elif delta < 0 and None not in frozen:
                 excess = -delta
                 # Whole items first, newest first; then split one item if some excess is left.
                 for kds_line in reversed(kds_lines):
@@ -375,8 +440,11 @@ class ChequesSource(Poller):
     def _line_from_item(kds_line: KdsLine) -> Line:
         item = kds_line.order.item(kds_line.item_id)
         assert item is not None
-        code, name, price = json.loads((item.plu.stock_name or "")[len(KEY_PREFIX) :])
-        return Line(line_key(code, name, Decimal(price)), code, name, Decimal(price), kds_line.quantity, 0)
+        stored = stored_key(item.plu.stock_name)
+        assert stored is not None
+        key, price = stored
+        code, name = json.loads(key)[:2]
+        return Line(key, code, name, price, kds_line.quantity, 0)
 
     async def _add(self, cheque: Cheque, orders: list[Order], additions: list[tuple[Line, Decimal]]) -> None:
         n = max((int(o.external_id.rsplit("#", 1)[1]) for o in orders if o.external_id.rsplit("#", 1)[1].isdigit()), default=0) + 1
