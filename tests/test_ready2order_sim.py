@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -184,3 +186,48 @@ async def test_random_traffic_for_the_demo(sim: Ready2OrderSimulator, receiver: 
     stop.set()
     await asyncio.wait_for(task, 5)
 
+
+
+SEED_FIELDS = json.loads((Path(__file__).parent / "fixtures" / "ready2order" / "seed001_fields.json").read_text())
+
+
+def outside_seed(rows: list[dict[str, Any]], resource: str, inferred: str | None = None) -> set[str]:
+    allowed = set(SEED_FIELDS[resource]) | set(SEED_FIELDS.get(inferred or "", []))
+    return {key for row in rows for key in row} - allowed
+
+
+async def test_every_field_the_simulator_returns_is_in_seed_001(sim: Ready2OrderSimulator) -> None:
+    # Guarantees: the fake adds no field the real API lacks (an order row has no productgroup_id,
+    # so kds cannot route by a field ready2order never sends); the two inferred fields are named.
+    sim.rate_limit = 100
+    table = next(iter(sim.tables))
+    food = sim.add_group("Food")
+    burgers = sim.add_group("Burgers", parent=food)
+    burger = sim.add_product("Veggie burger", burgers)
+    sim.create_items(table, [(burger, 1), (next(iter(sim.products)), 2, "no ice")], notify=False)
+    sim.return_items(table, [(burger, 1)], notify=False)
+    sim.bill_table(table)
+    sim.create_items(table, [(burger, 1)], notify=False)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
+
+        async def fetch(path: str, **params: Any) -> Any:
+            async with s.get(f"{sim.api_url}{path}", params=params) as resp:
+                assert resp.status == 200, path
+                return await resp.json()
+
+        orders = await fetch("/orders")
+        products = await fetch("/products")
+        one = await fetch(f"/products/{burger}")
+        groups = await fetch("/productgroups")
+        tables = await fetch("/tables")
+        invoices = await fetch("/document/invoice", tableId=str(table), items="true")
+    assert orders and "productgroup_id" not in orders[0]
+    assert outside_seed(orders, "order_row", "order_row_inferred") == set()
+    assert outside_seed([*products, one], "product") == set()
+    assert outside_seed(groups, "productgroup", "productgroup_inferred") == set()
+    assert {g["productgroup_parent"] for g in groups if "productgroup_parent" in g} == {food}
+    assert outside_seed(tables, "table") == set()
+    assert outside_seed([invoices], "invoice_list") == set()
+    assert outside_seed(invoices["invoices"], "invoice") == set()
+    assert outside_seed([i for inv in invoices["invoices"] for i in inv["items"]], "invoice_item") == set()
+    assert [i["item_retour"] for i in invoices["invoices"][0]["items"]] == [False, False, True]

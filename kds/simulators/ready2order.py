@@ -4,14 +4,22 @@ A real aiohttp server on 127.0.0.1 that speaks the parts of the ready2order
 API v1 kds uses (seed 001): Bearer account-token auth (401 without, 403 for a
 developer token), the developer-token → grantAccessToken flow, `GET/POST
 /v1/orders`, `POST /v1/orders/transfer`, `GET /v1/products`, `GET
-/v1/productgroups`, `PUT /v1/webhook` and `PUT /v1/webhook/events`, and the
+/v1/products/{id}`, `GET /v1/productgroups`, `GET /v1/tables`, `GET
+/v1/document/invoice`, `PUT /v1/webhook` and `PUT /v1/webhook/events`, and the
 documented limit of 60 requests a minute per account token (429 beyond it).
 
-Waiters are driven from Python (`create_items`, `cancel_items`,
-`transfer_items`, `bill_table`, or `step()` for random traffic). Each change
-fires a webhook to the registered URL; delivery retries on failure and can be
-told to duplicate, drop, hold and reorder events, so tests can reproduce what
-a real webhook sender does on a bad day.
+It returns only fields seed 001 shows for each resource (an order row has no
+`productgroup_id`: kds must find an item's group through its product). Two
+are inferred and marked where they are made: `productgroup_parent` on group
+rows (the seed has it only in the create/update body) and `trainingMode` on
+order rows (the seed's training-mode section, not its row example).
+
+Waiters are driven from Python (`create_items`, `return_items`,
+`cancel_items`, `set_order_status`, `transfer_items`, `bill_table`, or
+`step()` for random traffic). Each change fires a webhook to the registered
+URL; delivery retries on failure and can be told to duplicate, drop, hold and
+reorder events, so tests can reproduce what a real webhook sender does on a
+bad day.
 """
 
 from __future__ import annotations
@@ -51,6 +59,15 @@ class SimProduct:
     group_id: int
     price: Decimal
     itemnumber: str | None = None
+
+
+@dataclass
+class SimGroup:
+    """A product group, optionally inside a parent group."""
+
+    id: int
+    name: str
+    parent: int | None = None
 
 
 @dataclass
@@ -97,11 +114,13 @@ class Ready2OrderSimulator:
         self._sender: asyncio.Task[None] | None = None
         self.url = ""
         # catalogue and floor
-        self.groups: dict[int, str] = {}
+        self.groups: dict[int, SimGroup] = {}
         self.products: dict[int, SimProduct] = {}
         self.tables: dict[int, str] = {}
         self.items: dict[int, dict[str, Any]] = {}  # open (unbilled, not cancelled) order items
         self.cancelled: dict[int, dict[str, Any]] = {}
+        self.invoices: list[dict[str, Any]] = []
+        self._invoice_ids = itertools.count(9001)
         self._ids = itertools.count(1001)
         self._group_ids = itertools.count(1)
         self._product_ids = itertools.count(501)
@@ -138,6 +157,8 @@ class Ready2OrderSimulator:
                 web.post("/v1/orders", self._handle_create_orders),
                 web.post("/v1/orders/transfer", self._handle_transfer),
                 web.get("/v1/products", self._handle_products),
+                web.get("/v1/products/{id}", self._handle_product),
+                web.get("/v1/document/invoice", self._handle_invoices),
                 web.get("/v1/productgroups", self._handle_productgroups),
                 web.get("/v1/tables", self._handle_tables),
                 web.get("/v1/webhook", self._handle_get_webhook),
@@ -174,22 +195,25 @@ class Ready2OrderSimulator:
 
     # ------------------------------------------------------------------ catalogue and floor
 
-    def add_group(self, name: str) -> int:
-        """Add a product group; return its id."""
+    def add_group(self, name: str, parent: int | None = None) -> int:
+        """Add a product group (inside `parent`); return its id."""
         gid = next(self._group_ids)
-        self.groups[gid] = name
+        self.groups[gid] = SimGroup(gid, name, parent)
         return gid
 
-    def add_product(self, name: str, group: str | int, price: Decimal | str | float = "5.00") -> int:
+    def add_product(
+        self, name: str, group: str | int, price: Decimal | str | float = "5.00", *, notify: bool = True
+    ) -> int:
         """Add a product to `group` (a name creates the group); return its id."""
         if isinstance(group, str):
-            gid = next((g for g, n in self.groups.items() if n == group), None) or self.add_group(group)
+            gid = next((g for g, grp in self.groups.items() if grp.name == group), None) or self.add_group(group)
         else:
             gid = group
         pid = next(self._product_ids)
         self.products[pid] = SimProduct(pid, name, gid, Decimal(str(price)), itemnumber=f"P{pid}")
-        # Product events carry the full object (DESIGN §5).
-        self._enqueue("product.created", json.dumps({"event": "product.created", "resource": [self._product_json(self.products[pid])]}).encode())
+        if notify:  # product events carry the full object (DESIGN §5)
+            body = {"event": "product.created", "resource": [self._product_json(self.products[pid])]}
+            self._enqueue("product.created", json.dumps(body).encode())
         return pid
 
     def add_table(self, name: str | int) -> int:
@@ -205,12 +229,14 @@ class Ready2OrderSimulator:
         *,
         order_group: int | None = None,
         training: bool = False,
+        retour: bool = False,
         notify: bool = True,
     ) -> list[int]:
         """A waiter books items on a table; returns their order_ids and fires orderItem.created.
 
         Each line is `(product_id, quantity[, comment])` or a dict with
-        `product_id, quantity, comment, course`.
+        `product_id, quantity, comment, course`. A negative quantity is a
+        correction line; `retour=True` books return lines (`order_retour`).
         """
         group = order_group if order_group is not None else next(self._order_groups)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -230,8 +256,9 @@ class Ready2OrderSimulator:
             self.items[oid] = {
                 "order_id": oid,
                 "order_quantity": str(qty_d),
-                "order_priceGross": str(product.price * qty_d),
+                "order_priceGross": str(product.price * qty_d * (-1 if retour else 1)),
                 "order_product_priceGrossPerUnit": str(product.price),
+                "order_retour": retour,
                 "order_number": number,
                 "order_group": group,
                 "order_product_name": product.name,
@@ -242,15 +269,23 @@ class Ready2OrderSimulator:
                 "table_id": table_id,
                 "product_id": pid,
                 "user_id": 1,
-                "productgroup_type_id": 2 if product.group_id else None,
-                "productgroup_id": product.group_id,
+                "productgroup_type_id": 2,
                 "order_created_at": now,
-                "trainingMode": training,
+                "trainingMode": training,  # inferred: the seed's training-mode section
             }
             ids.append(oid)
         if notify and ids:
             self._emit("orderItem.created", {"ids": ids, "table_id": table_id, "training": training})
         return ids
+
+    def return_items(self, table_id: int, lines: Iterable[tuple[int, float | int | str]], *, notify: bool = True) -> list[int]:
+        """A waiter books returns (retour mode): rows with `order_retour` and a positive quantity."""
+        return self.create_items(table_id, lines, retour=True, notify=notify)
+
+    def set_order_status(self, ids: Iterable[int], status: int) -> None:
+        """Change `order_status` of open items (no webhook: the seed documents none for it)."""
+        for oid in ids:
+            self.items[oid]["order_status"] = status
 
     def cancel_items(self, ids: Iterable[int], *, notify: bool = True) -> list[int]:
         """Void open items before billing; fires orderItem.cancelled."""
@@ -284,11 +319,43 @@ class Ready2OrderSimulator:
         return moved
 
     def bill_table(self, table_id: int) -> list[int]:
-        """The guests pay: the table's items leave the open list (no orderItem event)."""
+        """The guests pay: the table's items leave the open list (no orderItem event) for an invoice."""
         billed = [oid for oid, item in self.items.items() if item["table_id"] == table_id]
+        if not billed:
+            return billed
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        invoice_id = next(self._invoice_ids)
+        items = []
+        training = False
         for oid in billed:
-            del self.items[oid]
+            row = self.items.pop(oid)
+            training = training or bool(row.get("trainingMode"))
+            items.append(
+                {
+                    "item_id": oid * 10,
+                    "item_timestamp": now,
+                    "item_quantity": row["order_quantity"],
+                    "item_retour": row["order_retour"],
+                    "item_name": row["order_product_name"],
+                    "item_price": row["order_product_priceGrossPerUnit"],
+                    "product_id": row["product_id"],
+                    "invoice_id": invoice_id,
+                    "table_id": table_id,
+                    "table_name": self.tables.get(table_id),
+                }
+            )
+        self.invoices.append(
+            {
+                "invoice_id": invoice_id,
+                "invoice_timestamp": now,
+                "invoice_numberFull": f"RG{invoice_id}",
+                "invoice_testMode": training,
+                "table_id": table_id,
+                "items": items,
+            }
+        )
         return billed
+
 
     def seed_menu(self, menu: dict[str, list[tuple[str, str]]] | None = None, tables: int = 10) -> None:
         """A menu (product group → [(name, price)]; default: grill, cold kitchen, drinks) and tables 1..n."""
@@ -300,6 +367,8 @@ class Ready2OrderSimulator:
             "Drinks": [("Lemonade", "3.50"), ("Espresso", "2.40"), ("Pilsner", "3.90"), ("Mineral water", "2.20")],
         }
         for group, products in menu.items():
+            if group not in (g.name for g in self.groups.values()):
+                self.add_group(group)
             for name, price in products:
                 self.add_product(name, group, price)
         for n in range(1, tables + 1):
@@ -544,8 +613,15 @@ class Ready2OrderSimulator:
         )
         return web.json_response([self.items[i] for i in moved])
 
+    def _group_json(self, g: SimGroup) -> dict[str, Any]:
+        row: dict[str, Any] = {"productgroup_id": g.id, "productgroup_name": g.name, "productgroup_type_id": 2}
+        if g.parent is not None:
+            row["productgroup_parent"] = g.parent  # inferred: the seed has it in the create/update body
+        return row
+
     def _product_json(self, p: SimProduct) -> dict[str, Any]:
-        group = {"productgroup_id": p.group_id, "productgroup_name": self.groups.get(p.group_id), "productgroup_type_id": 2}
+        grp = self.groups.get(p.group_id)
+        group = {"productgroup_id": p.group_id, "productgroup_name": grp.name if grp else None, "productgroup_type_id": 2}
         return {
             "product_id": p.id,
             "product_name": p.name,
@@ -558,9 +634,35 @@ class Ready2OrderSimulator:
     async def _handle_products(self, request: web.Request) -> web.Response:
         return web.json_response(self._page(request, [self._product_json(p) for p in self.products.values()]))
 
+    async def _handle_product(self, request: web.Request) -> web.Response:
+        try:
+            product = self.products.get(int(request.match_info["id"]))
+        except ValueError:
+            product = None
+        if product is None:
+            return web.json_response({"error": True, "msg": "Product not found"}, status=404)
+        return web.json_response(self._product_json(product))
+
     async def _handle_productgroups(self, request: web.Request) -> web.Response:
-        rows = [{"productgroup_id": g, "productgroup_name": n, "productgroup_type_id": 2} for g, n in self.groups.items()]
-        return web.json_response(self._page(request, rows))
+        return web.json_response(self._page(request, [self._group_json(g) for g in self.groups.values()]))
+
+    async def _handle_invoices(self, request: web.Request) -> web.Response:
+        """`GET /document/invoice` with the seed's filters kds uses: tableId, dateFrom (bill date), items."""
+        rows = self.invoices
+        if "tableId" in request.query:
+            rows = [r for r in rows if str(r["table_id"]) == request.query["tableId"]]
+        if "dateFrom" in request.query:
+            since = _parse_date(request.query["dateFrom"])
+            rows = [r for r in rows if _parse_date(r["invoice_timestamp"]) >= since]
+        if request.query.get("items", "false").lower() not in ("1", "true"):
+            rows = [{k: v for k, v in r.items() if k != "items"} for r in rows]
+        try:
+            offset = max(0, int(request.query.get("offset", "0")))
+            limit = max(1, min(int(request.query.get("limit", "50")), 255))
+        except ValueError:
+            raise web.HTTPBadRequest(text="offset and limit must be integers") from None
+        page = rows[offset : offset + limit]
+        return web.json_response({"invoices": page, "count": len(rows), "offset": offset, "limit": limit})
 
     async def _handle_tables(self, request: web.Request) -> web.Response:
         rows = [{"table_id": t, "table_name": n, "table_description": None} for t, n in self.tables.items()]
@@ -634,3 +736,9 @@ class Ready2OrderSimulator:
                 f"{grant['callback']}?accountToken={self.account_token}&grantAccessToken={token}&status=approved"
             )
         return web.Response(text="approved")
+
+
+def _parse_date(value: str) -> datetime:
+    """A whole date or an ISO 8601 datetime (the seed's dateFrom), as aware UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
