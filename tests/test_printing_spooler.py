@@ -333,3 +333,33 @@ class TestRetryNow:
         response = await client.post(f"/api/v1/printers/{endpoint}/retry")
         assert response.status == 404
         assert "has no printer" in (await response.json())["detail"]
+
+
+class TestProbe:
+    @pytest.fixture
+    def printer_options(self) -> dict[str, dict[str, Any]]:
+        return {"grill": {"probe_interval": 0.1}, "bar": {"probe_interval": 0.1}}
+
+    async def test_a_missing_printer_is_offline_at_start_not_ok_until_the_first_ticket(
+        self, aiohttp_client: Any, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    ) -> None:
+        # The bar printer is unplugged before kds starts: the screens must say so at once,
+        # not "ok" until a ticket fails. The grill's answers its status: ok.
+        await printers["bar"].set_mode("offline")
+        await aiohttp_client(daemon.app)
+        states = {p["endpoint"]: p for p in spooler(daemon).printer_states()}
+        assert states["bar"]["state"] == "offline" and states["bar"]["ok"] is False
+        assert states["grill"]["state"] == "ok" and states["grill"]["ok"] is True
+        assert printers["grill"].jobs == [] and printers["bar"].jobs == []  # a probe prints nothing
+
+    async def test_an_idle_printer_is_probed_and_its_fault_published(
+        self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    ) -> None:
+        # Paper runs out while no ticket is waiting: the periodic status query finds it and
+        # publishes it (the screens' banner); refilled, it is ok again — without a ticket.
+        published = events(daemon, "printer.status")
+        await printers["grill"].set_mode("paper_out")
+        await wait_until(lambda: any(e.data["printer"]["state"] == "paper_out" for e in published))
+        await printers["grill"].set_mode("online")
+        await wait_until(lambda: published[-1].data["printer"]["state"] == "ok")
+        assert printers["grill"].jobs == [] and printers["grill"].discarded == []

@@ -68,6 +68,9 @@ class PrinterConfig(BaseModel):
     attempts: int = Field(default=3, ge=1, le=100, description="failed tries before the items are marked failed")
     retry_initial: Seconds = Field(default=1.0, description="first retry delay; doubles up to retry_max")
     retry_max: Seconds = Field(default=30.0, description="cap of the retry delay")
+    probe_interval: Seconds | None = Field(
+        default=30.0, description="ask an idle printer's status this often (it is always asked once at start)"
+    )
     fallback: str | None = Field(default=None, description="another endpoint's name, or host:port of a printer")
     fallback_after: int = Field(default=3, ge=1, le=100, description="failed tries before the fallback takes over")
 

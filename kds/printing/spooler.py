@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 S = OrderStatus
+#: How long start() waits for the first status of every printer.
+START_PROBE_WAIT = 1.0
 STATES = ("unknown", "ok", "offline", "timeout", "disconnected", "paper_out", "cover_open", "error")
 
 
@@ -117,6 +119,7 @@ class PrinterQueue:
     last_printed_at: datetime | None = None
     task: asyncio.Task[None] | None = None
     entry_ids: set[int] = field(default_factory=set)
+    probed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -204,6 +207,12 @@ class PrintSpooler:
             queue.task = asyncio.create_task(self._run(queue), name=f"printer:{queue.name}")
             queue.task.add_done_callback(self._worker_done)
         self.outbox.subscribe("print", self._on_entry)
+        # A missing printer should read "offline" on the first screen, not "ok" until a
+        # ticket fails: wait briefly for the start probes (slow ones finish in the background).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(START_PROBE_WAIT):
+                for queue in self._queues.values():
+                    await queue.probed.wait()
         log.info("printers.started", printers=[q.name for q in self._queues.values()],
                  queued=sum(len(q.jobs) for q in self._queues.values()))
 
@@ -293,10 +302,16 @@ class PrintSpooler:
     # ------------------------------------------------------------------ worker
 
     async def _run(self, queue: PrinterQueue) -> None:
+        await self._probe_idle(queue)
+        queue.probed.set()
         while not self._stopping:
             if not queue.jobs:
                 queue.arrived.clear()
-                await queue.arrived.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(queue.config.probe_interval):
+                        await queue.arrived.wait()
+                if not queue.jobs and not self._stopping:
+                    await self._probe_idle(queue)
                 continue
             job = queue.jobs[0]
             try:
@@ -315,6 +330,22 @@ class PrintSpooler:
             if self._stopping:
                 break
             await self._backoff(queue, job)
+
+    async def _probe_idle(self, queue: PrinterQueue) -> None:
+        """Ask an idle printer's status, so a fault shows before a ticket fails on it."""
+        try:
+            async with self._device_lock(queue.config):
+                status = await probe(queue.config)
+        except PrinterFault as fault:
+            self._set_state(queue, fault.state, fault.detail)
+            return
+        except Exception:  # noqa: BLE001 - a probe must not stop the printer's worker
+            log.exception("printer.probe_crashed", endpoint=queue.name)
+            return
+        if status is None:
+            self._set_state(queue, "ok", "connected (printer does not report status)")
+        else:
+            self._set_state(queue, status.state, status.detail)
 
     async def _backoff(self, queue: PrinterQueue, job: PrintJob) -> None:
         config = queue.config
