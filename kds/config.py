@@ -138,6 +138,8 @@ class UiConfig(Section):
     pickup_ready_time: Duration = 120
     recall_window: Duration = 600
     sound: bool = True
+    # Pickup numbers count 1..max_pickup_number, then start again (kds.numbers).
+    max_pickup_number: int = Field(default=999, ge=2, le=999_999)
 
 
 class TokenConfig(Section):

@@ -356,7 +356,8 @@ class Order(WireModel):
     """A kitchen order: kds's stable `id` beside the POS's `source` + `external_id`."""
 
     id: str
-    number: int
+    number: int  # kds's pickup number, unique among the orders that hold one (kds.numbers)
+    pos_number: int | None = None  # the number the POS gave the order, shown beside it for reference
     source: str
     external_id: str
     device_name: str | None = None

@@ -32,6 +32,7 @@ from .bus import EventBus
 from .config import Settings
 from .errors import ConflictError, InvalidTransition, NotFound
 from .ids import uuid7_hex
+from .numbers import PickupNumbers
 from .model import (
     ItemEndpoint,
     Location,
@@ -57,7 +58,6 @@ log = structlog.get_logger(__name__)
 S = OrderStatus
 #: Statuses at which a printer endpoint has (probably) printed the ticket already.
 PRINTED = frozenset({S.SENT, S.DELIVERED, S.ACCEPTED, S.PROCESSED, S.REFUSED})
-MAX_NUMBER = 999
 #: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
 KEEP_JSON = 1000
 _NUMBER_KEY = "orders.numbers_reserved"
@@ -217,8 +217,11 @@ class KitchenService:
         self._locks = KeyedLocks()
         self._recent_json: OrderedDict[str, Order] = OrderedDict()
         self._holds: list[Callable[[Order], bool]] = []
-        self._issued = 0  # pickup numbers handed out, ever (the number is this modulo MAX_NUMBER)
-        self._reserved = 0  # reserved up to here in memory …
+        ui = settings.ui
+        self.numbers = PickupNumbers(
+            ui.max_pickup_number, max(ui.pickup_ready_time, ui.recall_window), self._orders.get, _all_final
+        )
+        self._reserved = 0  # pickup numbers reserved up to here in memory …
         self._reserved_durably = 0  # … and in the store
         self._next_inbox_id = 1
 
@@ -226,7 +229,7 @@ class KitchenService:
 
     async def start(self) -> None:
         """Rebuild the in-memory view from the store."""
-        self._issued = self._reserved = self._reserved_durably = await self._numbers_reserved()
+        self.numbers.issued = self._reserved = self._reserved_durably = await self._numbers_reserved()
         row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
         self._next_inbox_id = (row["m"] if row else 0) + 1
         # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
@@ -234,6 +237,7 @@ class KitchenService:
         try:
             for order, body_hash in await self._load_orders():
                 self._remember(order, body_hash)
+                self.numbers.holds(order)
         finally:
             gc.enable()
         for r in await self.store.fetchall("SELECT source, external_id FROM archived_orders"):
@@ -364,6 +368,7 @@ class KitchenService:
             try:
                 await self.store.write(write)
             except Exception:
+                self.numbers.forget(order.id, order.number)
                 if reservation is not None:  # not durable: the next order reserves again
                     self._reserved = self._reserved_durably
                 raise
@@ -399,7 +404,7 @@ class KitchenService:
 
     def _build_order(self, order_in: OrderIn, external_id: str) -> Order:
         now = utcnow()
-        number = order_in.number if order_in.number is not None else self._take_number()
+        order_id = uuid7_hex()
         items = []
         next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
         for item_in in order_in.items:
@@ -424,8 +429,9 @@ class KitchenService:
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
         return trusted(
             Order,
-            id=uuid7_hex(),
-            number=number,
+            id=order_id,
+            number=self.numbers.take(order_id, now),
+            pos_number=order_in.number,
             source=order_in.source,
             external_id=external_id,
             device_name=order_in.device_name,
@@ -437,15 +443,11 @@ class KitchenService:
             version=1,
         )
 
-    def _take_number(self) -> int:
-        self._issued += 1
-        return (self._issued - 1) % MAX_NUMBER + 1
-
     def _reserve_numbers(self, write: Write) -> int | None:
         """Add a reservation of the next block to `write` when the issued numbers need one."""
-        if self._issued <= self._reserved:
+        if self.numbers.issued <= self._reserved:
             return None
-        self._reserved = self._issued + NUMBER_BLOCK
+        self._reserved = self.numbers.issued + NUMBER_BLOCK
         write.add(META_UPSERT, (_NUMBER_KEY, str(self._reserved)))
         return self._reserved
 
@@ -646,6 +648,7 @@ class KitchenService:
             ep.status_changes.append(StatusChange(status=change.new, date=now, reason=reason))
         order.updated_at = now
         order.changed()
+        self.numbers.changed(order)
 
     def _after_changes(self, order: Order, changes: list[Change], entries: list[OutboxEntry]) -> None:
         for change in changes:
@@ -846,6 +849,7 @@ class KitchenService:
                 write.add("DELETE FROM orders WHERE id = ?", (order.id,))
                 await self.store.write(write)
                 self._forget(order)
+                self.numbers.forget(order.id, order.number)
                 self._archived.add(hash((order.source, order.external_id)))
             self.bus.publish("order.removed", {"orderId": order.id})
         inbox_cutoff = now - timedelta(seconds=self.settings.database.inbox_retention)
@@ -917,6 +921,7 @@ def _order_from_row(data: dict[str, Any], items: list[OrderItem]) -> Order:
         Order,
         id=data["id"],
         number=data["number"],
+        pos_number=data.get("pos_number"),
         source=_shared(data["source"]),
         external_id=data["external_id"],
         device_name=_shared(data["device_name"]),

@@ -119,7 +119,8 @@ async def test_query_filters(client: TestClient, three_orders: list[dict[str, An
     assert ids(await query(client, deviceName="POS2")) == ["q-b", "q-c"]
     assert ids(await query(client, deviceName="POS1,POS2")) == ["q-a", "q-b", "q-c"]
     assert ids(await query(client, id=b["id"])) == ["q-b"]
-    assert ids(await query(client, number=9)) == ["q-c"]
+    assert ids(await query(client, number=c["number"])) == ["q-c"]
+    assert ids(await query(client, posNumber=9)) == ["q-c"]  # the POS's own number
     assert ids(await query(client, ticketId="T9")) == ["q-c"]
     assert ids(await query(client, ticketName="Bar 1")) == ["q-c"]
     assert ids(await query(client, userUserName="anna")) == ["q-a", "q-b", "q-c"]
@@ -138,13 +139,13 @@ async def test_query_filters(client: TestClient, three_orders: list[dict[str, An
 
 
 async def test_query_paging_sorting_and_count(client: TestClient, three_orders: list[dict[str, Any]]) -> None:
-    page = await query(client, **{"$sort": "-number", "$skip": 1, "$take": 1})
-    assert [o["number"] for o in page["items"]] == [8]
+    page = await query(client, **{"$sort": "-posNumber", "$skip": 1, "$take": 1})
+    assert [o["posNumber"] for o in page["items"]] == [8]
     assert page["count"] == 1 and page["totalCount"] == 3
-    asc = await query(client, **{"$sort": "Number:asc"})
-    assert [o["number"] for o in asc["items"]] == [7, 8, 9]
-    multi = await query(client, **{"$sort": "deviceName:desc,number:desc"})
-    assert [o["number"] for o in multi["items"]] == [9, 8, 7]
+    asc = await query(client, **{"$sort": "PosNumber:asc"})
+    assert [o["posNumber"] for o in asc["items"]] == [7, 8, 9]
+    multi = await query(client, **{"$sort": "deviceName:desc,posNumber:desc"})
+    assert [o["posNumber"] for o in multi["items"]] == [9, 8, 7]
     counted = await query(client, **{"$count": "true", "deviceName": "POS2"})
     assert counted == {"count": 2, "totalCount": 2}
 

@@ -67,6 +67,7 @@ def build_openapi() -> dict[str, Any]:
         _query_param(n) for n in ("deviceName", "id", "ticketId", "ticketName", "userUserName", "source", "externalId", "endpoint")
     ] + [
         _query_param("number", "integer"),
+        _query_param("posNumber", "integer"),
         {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": [s.value for s in OrderStatus]}},
         _query_param("isProcessed", "boolean"),
         _query_param("isProcessable", "boolean"),

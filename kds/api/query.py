@@ -37,6 +37,7 @@ def _user_name(order: Order) -> str | None:
 SORT_KEYS: dict[str, Callable[[Order], Any]] = {
     "id": lambda o: o.id,
     "number": lambda o: o.number,
+    "posnumber": lambda o: o.pos_number if o.pos_number is not None else -1,
     "devicename": lambda o: o.device_name or "",
     "ticketid": lambda o: o.ticket.id or "",
     "ticketname": lambda o: o.ticket.name or "",
@@ -56,7 +57,7 @@ _TEXT_FILTERS: dict[str, Callable[[Order], str | None]] = {
     "source": lambda o: o.source,
     "externalId": lambda o: o.external_id,
 }
-_KNOWN = set(_TEXT_FILTERS) | {"number", "isProcessed", "isProcessable", "endpoint", "status", "$skip", "$take", "$sort", "$count"}
+_KNOWN = set(_TEXT_FILTERS) | {"number", "posNumber", "isProcessed", "isProcessable", "endpoint", "status", "$skip", "$take", "$sort", "$count"}
 
 
 @dataclass
@@ -124,6 +125,9 @@ def parse_order_query(params: Mapping[str, str]) -> OrderQuery:
     if "number" in params:
         numbers = {_int("number", v) for v in _values(params["number"])}
         query.predicates.append(lambda o: o.number in numbers)
+    if "posNumber" in params:
+        pos_numbers = {_int("posNumber", v) for v in _values(params["posNumber"])}
+        query.predicates.append(lambda o: o.pos_number in pos_numbers)
     endpoint = params.get("endpoint")
     if endpoint is not None:
         query.predicates.append(lambda o: endpoint in o.endpoint_names())

@@ -1,0 +1,89 @@
+"""Pickup numbers: the short number a cook calls and a customer watches for.
+
+kds numbers every order itself, whichever POS it came from (two tills both
+sending "#5" must not put two #5 tickets on one screen); the POS's own number
+stays on the order as `posNumber`. Numbers count up from 1 to `[ui]
+max_pickup_number` and start again at 1, skipping every number still held: an
+order holds its number while it is open, and after it is finished for as long
+as the pickup board shows it as ready or a cook may recall it. Only when every
+number of the range is held (a benchmark, not a kitchen) does kds count on past
+the range rather than hand out a number twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from .model import Order
+
+
+class PickupNumbers:
+    """Hands out pickup numbers; no two orders that still hold a number share it."""
+
+    def __init__(
+        self, maximum: int, hold_after_finish: float, lookup: Callable[[str], Order | None],
+        finished: Callable[[Order], bool],
+    ) -> None:
+        self.maximum = maximum
+        self.issued = 0  # numbers of the range handed out, ever: the cursor is this modulo `maximum`
+        self._hold = timedelta(seconds=hold_after_finish)
+        self._lookup = lookup
+        self._finished = finished
+        self._held: dict[int, str] = {}  # number of the range -> id of the order holding it
+        self._over: dict[int, str] = {}  # past the range, only while the range is full
+        self._next_over = maximum + 1
+        # (release time, tiebreak, order id) of finished orders, earliest first.
+        self._releases: list[tuple[datetime, int, str]] = []
+        self._tiebreak = itertools.count()
+
+    def take(self, order_id: str, now: datetime) -> int:
+        """A number no other order holds, held by `order_id` from now on."""
+        self._release_due(now)
+        if len(self._held) < self.maximum:
+            while True:
+                self.issued += 1
+                number = (self.issued - 1) % self.maximum + 1
+                if number not in self._held:
+                    self._held[number] = order_id
+                    return number
+        if not self._over:
+            self._next_over = self.maximum + 1
+        number, self._next_over = self._next_over, self._next_over + 1
+        self._over[number] = order_id
+        return number
+
+    def holds(self, order: Order) -> None:
+        """`order` (loaded from the store) holds its number; queue its release if finished."""
+        (self._held if order.number <= self.maximum else self._over)[order.number] = order.id
+        if order.number >= self._next_over:
+            self._next_over = order.number + 1
+        self.changed(order)
+
+    def changed(self, order: Order) -> None:
+        """Call after every change of `order`: a finished order's number is freed later."""
+        if self._finished(order):
+            heapq.heappush(self._releases, (order.updated_at + self._hold, next(self._tiebreak), order.id))
+
+    def forget(self, order_id: str, number: int) -> None:
+        """The order is gone (archived, or its ingest failed): its number is free."""
+        for held in (self._held, self._over):
+            if held.get(number) == order_id:
+                del held[number]
+
+    def _release_due(self, now: datetime) -> None:
+        releases = self._releases
+        while releases and releases[0][0] <= now:
+            _, _, order_id = heapq.heappop(releases)
+            order = self._lookup(order_id)
+            if order is None:
+                continue  # archived: forgotten already
+            if not self._finished(order):
+                continue  # recalled: open again, its next finish queues a new release
+            due = order.updated_at + self._hold
+            if due <= now:
+                self.forget(order.id, order.number)
+            else:  # changed since (a table move): later
+                heapq.heappush(releases, (due, next(self._tiebreak), order.id))
