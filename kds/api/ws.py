@@ -3,9 +3,12 @@
 A new screen gets a snapshot, then every event. A screen that reconnects
 with `since` gets exactly the events it missed (or a fresh snapshot when
 they are too old). Each event's JSON was encoded once by the bus; the hub only
-queues the same bytes for every screen that wants it. A screen too slow to
-keep up is closed (1013) and resumes with `since`, so one stuck kiosk cannot
-grow the daemon's memory.
+queues the same bytes for every screen that wants it. A screen that stops
+keeping up — more than `queue_limit` messages waiting, one send stalled for
+`send_timeout`, or no answer to a ping within `heartbeat` — is sent close 1013
+(try again later) and resumes with `since`, so one stuck kiosk cannot grow the
+daemon's memory. If the close frame is not taken within `close_grace` (the
+peer is gone), the link is cut.
 
 Snapshots are sent in pages of about 256 KB (`{"type": "snapshot", …, "more":
 true}`, then `{"type": "snapshot.more", …}` until `"more": false`), each awaited
@@ -17,9 +20,11 @@ by every screen of the same endpoint while the sequence number stands still.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -32,8 +37,6 @@ from ..memory import release_free_memory
 
 log = structlog.get_logger(__name__)
 
-QUEUE_LIMIT = 20_000
-HEARTBEAT = 10.0
 #: An application-level ping browsers can see: a pulled cable closes nothing, and
 #: screens show "disconnected" after 2 s without any message.
 PING_INTERVAL = 1.0
@@ -43,28 +46,58 @@ PAGE_BYTES = 256 * 1024
 HUB: web.AppKey[ScreenHub] = web.AppKey("screen_hub")
 
 
-class ScreenClient:
-    """One connected screen: its filter and its outgoing queue."""
+@dataclass(frozen=True)
+class ScreenLimits:
+    """How long and how far a screen may fall behind before it is closed."""
 
-    def __init__(self, ws: web.WebSocketResponse, endpoint: str | None) -> None:
+    #: Messages waiting for one screen.
+    queue_limit: int = 20_000
+    #: One send may wait this long for the screen to read.
+    send_timeout: float = 10.0
+    #: A ping (sent every heartbeat/2) must be answered within this.
+    heartbeat: float = 10.0
+    #: For the 1013 close frame to leave before the link is cut.
+    close_grace: float = 2.0
+
+
+class ScreenClient:
+    """One connected screen: its filter, its outgoing queue and how far behind it is."""
+
+    def __init__(self, ws: web.WebSocketResponse, endpoint: str | None, limits: ScreenLimits) -> None:
         self.ws = ws
         self.endpoint = endpoint
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.overflowed = False
+        self.limits = limits
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        #: Set when the screen must be closed at once (its queue overflowed).
+        self.overflowed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._clock = loop.time
+        self.heard = loop.time()  # last frame from the screen (a pong, at least)
+        self.sending_since: float | None = None  # a send in progress waits for the screen
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoint."""
         return self.endpoint is None or event.endpoints is None or self.endpoint in event.endpoints
 
     def offer(self, payload: bytes) -> None:
-        """Queue a message, or give up on a screen that stopped reading."""
-        if self.overflowed:
+        """Queue a message, or mark a screen that stopped reading for closing."""
+        if self.overflowed.is_set():
             return
-        if self.queue.qsize() >= QUEUE_LIMIT:
-            self.overflowed = True
-            self.queue.put_nowait(None)
+        if self.queue.qsize() >= self.limits.queue_limit:
+            self.overflowed.set()
             return
         self.queue.put_nowait(payload)
+
+    def lagging(self) -> str | None:
+        """Why this screen is too slow to keep, or None."""
+        now = self._clock()
+        if self.overflowed.is_set():
+            return f"more than {self.limits.queue_limit} messages waiting"
+        if self.sending_since is not None and now - self.sending_since > self.limits.send_timeout:
+            return f"a send waited over {self.limits.send_timeout:g}s"
+        if now - self.heard > self.limits.heartbeat:
+            return f"no answer to a ping within {self.limits.heartbeat:g}s"
+        return None
 
 
 class SnapshotPages:
@@ -85,6 +118,7 @@ class ScreenHub:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.clients: set[ScreenClient] = set()
+        self.limits = ScreenLimits()
         self._unsubscribe: Callable[[], None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         # Pages shared by screens that connect at the same seq (say, all of them after a
@@ -177,9 +211,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
     # No permessage-deflate: compressing is per screen (its own context), so one encode per
     # event would become one compression per screen; on a kitchen LAN bytes are cheap.
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024, compress=False)
+    # Our own heartbeat (the watchdog): aiohttp's drops a silent screen with no close frame.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
-    client = ScreenClient(ws, endpoint)
+    client = ScreenClient(ws, endpoint, hub.limits)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
     snapshot = hub.snapshot_pages(request, endpoint) if replay is None else None
@@ -188,39 +223,73 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
             client.offer(event.payload)
     hub.clients.add(client)
     sender = asyncio.create_task(_send_loop(client, snapshot), name="ws:send")
+    watchdog = asyncio.create_task(_watchdog(client, sender, request.transport), name="ws:watchdog")
     del snapshot  # the sender holds it only until its pages are out
     try:
         async for msg in ws:
-            if msg.type is WSMsgType.ERROR:
+            client.heard = client._clock()
+            if msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is WSMsgType.ERROR:
                 break
-            # Screens talk back over HTTP; anything they send here is ignored.
+            # Screens talk back over HTTP; anything else they send here is ignored.
     finally:
         hub.clients.discard(client)
         sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        if not watchdog.done() and client.lagging() is None:
+            watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
+        await asyncio.gather(sender, watchdog, return_exceptions=True)
     return ws
 
 
 async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> None:
     """The snapshot pages first (each awaited: backpressure), then queued events."""
-    send = client.ws.send_frame
+    ws = client.ws
+    clock = client._clock
+
+    async def send(payload: bytes) -> None:
+        client.sending_since = clock()
+        await ws.send_frame(payload, WSMsgType.TEXT)
+        client.sending_since = None
+
     try:
         if snapshot is not None:
             for page in snapshot.pages:
-                await send(page, WSMsgType.TEXT)
+                await send(page)
             snapshot = None  # let the shared pages go once every screen has them
         while True:
             batch = [await client.queue.get()]
             while not client.queue.empty():  # a burst costs one wake-up per screen
                 batch.append(client.queue.get_nowait())
             for payload in batch:
-                if payload is None:
-                    log.warning("ws.too_slow", endpoint=client.endpoint)
-                    await client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since")
-                    return
-                await send(payload, WSMsgType.TEXT)
+                if client.overflowed.is_set():
+                    return  # the watchdog closes it; the rest is resumed with since
+                await send(payload)
     except (ConnectionResetError, RuntimeError):
         return
+
+
+async def _watchdog(client: ScreenClient, sender: asyncio.Task[None], transport: asyncio.BaseTransport | None) -> None:
+    """Ping the screen; once it lags (see ScreenLimits), close it with 1013."""
+    limits = client.limits
+    ping: asyncio.Task[None] | None = None
+    while (why := client.lagging()) is None:
+        if ping is None or ping.done():  # a ping stuck behind unread data is not sent twice
+            ping = asyncio.ensure_future(client.ws.ping())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2)
+    log.warning("ws.too_slow", endpoint=client.endpoint, reason=why)
+    sender.cancel()  # it may wait on a screen that reads nothing; queued events are dropped
+    if ping is not None:
+        ping.cancel()
+    with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+        await asyncio.wait_for(
+            client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since"),
+            limits.close_grace,
+        )
+    # The close frame may still sit in the socket's buffer: the peer has the grace to read it.
+    if transport is not None:
+        asyncio.get_running_loop().call_later(limits.close_grace, transport.abort)
 
 
 def setup_ws(app: web.Application, bus: EventBus) -> ScreenHub:

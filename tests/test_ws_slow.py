@@ -1,0 +1,71 @@
+"""Screens that stop reading: closed with 1013 (try again later), never left to a silent drop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import websockets
+from aiohttp.test_utils import TestClient
+
+from kds.api.ws import ScreenLimits
+from kds.app import Daemon
+
+from .test_ws import recv, ws_url
+from .util import wait_until
+
+TRY_AGAIN_LATER = 1013
+
+
+async def closed_with(ws: websockets.ClientConnection, timeout: float = 10) -> tuple[int, list[str]]:
+    """Read on until the server's close frame: its code and the messages before it (bounded wait)."""
+    got: list[str] = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                got.append(str(await ws.recv()))
+    assert closed.value.rcvd is not None, f"no close frame from the server: {closed.value!r}"
+    return closed.value.rcvd.code, got
+
+
+async def test_a_screen_that_stops_reading_gets_1013_not_a_silent_drop(client: TestClient, daemon: Daemon) -> None:
+    # A kiosk whose browser hangs reads nothing, so it answers no ping: after `heartbeat`
+    # the daemon sends close 1013 (the screen resumes with since), not a dropped link (1006).
+    daemon.hub.limits = ScreenLimits(heartbeat=0.5, close_grace=5)
+    # max_queue=1: the client stops reading its socket once one message waits unread.
+    async with websockets.connect(ws_url(client), max_queue=1, ping_interval=None) as ws:
+        await wait_until(lambda: daemon.hub.clients, timeout=5)
+        started = time.monotonic()
+        await wait_until(lambda: not daemon.hub.clients, timeout=10)  # the daemon gave up on it
+        assert time.monotonic() - started < 5
+        code, _ = await closed_with(ws)
+        assert code == TRY_AGAIN_LATER
+        assert "too slow" in ws.close_reason
+
+
+async def test_a_screen_whose_queue_overflows_gets_1013(client: TestClient, daemon: Daemon) -> None:
+    # More events queued for one screen than `queue_limit`: it is closed with 1013 at once
+    # instead of after the whole backlog, and a resume with since gets what it missed.
+    daemon.hub.limits = ScreenLimits(queue_limit=5)
+    async with websockets.connect(ws_url(client)) as ws:
+        seq = (await recv(ws))["seq"]
+        for n in range(20):  # one burst: the send loop cannot run between these
+            daemon.bus.publish("test.burst", {"n": n})
+        code, got = await closed_with(ws)
+        assert code == TRY_AGAIN_LATER
+        assert not [m for m in got if "test.burst" in m]  # closed at once, not after the backlog
+    daemon.hub.limits = ScreenLimits()  # the replay of 20 events must fit now
+    async with websockets.connect(ws_url(client, since=seq)) as ws:
+        assert [(await recv(ws))["n"] for _ in range(20)] == list(range(20))
+
+
+async def test_a_reading_screen_stays_connected_past_the_heartbeat(client: TestClient, daemon: Daemon) -> None:
+    # A screen that reads answers the daemon's pings and is never closed as too slow.
+    daemon.hub.limits = ScreenLimits(heartbeat=0.3)
+    async with websockets.connect(ws_url(client)) as ws:
+        await recv(ws)
+        deadline = time.monotonic() + 1.5  # five heartbeats
+        while time.monotonic() < deadline:
+            await asyncio.wait_for(ws.recv(), 2)  # the daemon's once-a-second pings
+        assert daemon.hub.clients
