@@ -59,3 +59,23 @@ async def test_transfer_and_cancel_print_transfer_and_void(
     sim.cancel_items(ids)
     void = (await printer.wait_for_jobs(3))[2]
     assert void.lines[0].text.strip() == "VOID" and "Steak" in void.text
+
+
+async def test_waiter_comment_with_printer_commands_prints_as_text(
+    client: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, printer: VirtualPrinter
+) -> None:
+    # A waiter's comment carrying ESC/POS commands (cut, drawer kick, DLE DC4, a 127-line feed,
+    # a reset, NUL, DEL, a C1 control) and a line break prints as text: the ticket holds exactly
+    # the commands of the same ticket with a plain comment.
+    from .test_printing_sanitize import INJECTED, commands
+
+    sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
+    t3 = table(sim, "3")
+    sim.create_items(t3, [(product(sim, "Steak"), 1, "medium please")])
+    clean = (await printer.wait_for_jobs(1))[0]
+    sim.create_items(t3, [(product(sim, "Steak"), 1, f"medium{INJECTED} please\r\n{INJECTED}")])
+    dirty = (await printer.wait_for_jobs(2))[1]
+    assert commands(dirty) == commands(clean) and dirty.cuts == 1
+    texts = [line.text for line in dirty.lines]
+    comment = next(i for i, text in enumerate(texts) if text.startswith("   ! "))
+    assert texts[comment] == "   ! mediumipd@ please" and texts[comment + 1] == "     ipd@"

@@ -6,6 +6,10 @@ library's: it switches with `ESC t` to whichever of the profile's code pages
 holds a character. Characters none of them holds are transliterated first
 (`transliterate.py`), so python-escpos never falls back to printing `?`.
 
+POS text is untrusted: every string goes through `printable()`, whose first
+step is `sanitize.clean_text`, so no control character of a POS string reaches
+the printer as a command; line breaks in a POS string become lines of their own.
+
 Layout, top to bottom: a banner for VOID / TRANSFER / REPRINT / COPY tickets,
 the endpoint name, the order number in large type, the table or
 TAKEAWAY / DELIVERY, time and server, then the items in large type grouped by
@@ -31,6 +35,7 @@ from escpos.printer import Dummy
 
 from ..model import Order, OrderItem, OrderStatus, PurchaseType, utcnow
 from .config import PrinterConfig
+from .sanitize import clean_text
 from .transliterate import transliterate
 
 log = structlog.get_logger(__name__)
@@ -162,7 +167,12 @@ class TicketRenderer:
     # ------------------------------------------------------------------ text
 
     def printable(self, text: str) -> str:
-        """`text` with every character the printer cannot print transliterated."""
+        """`text` as one line of printable characters: cleaned, then transliterated where needed.
+
+        Every piece of text on a ticket passes here (`_line`, `_wrapped`,
+        `_two_columns`): this is what keeps POS text from carrying printer commands.
+        """
+        text = " ".join(clean_text(text).split())
         if self.config.ascii_only:
             return transliterate(text)
         return transliterate(text, self._charset.printable)
@@ -298,13 +308,16 @@ class TicketRenderer:
         p.textln(self.printable(text)[: max(width, 1)])
 
     def _wrapped(self, p: Dummy, text: str, width: int, *, lead: str = "", indent: str = "") -> None:
-        # POS text is one logical line: collapse its whitespace, then wrap.
-        body = self.printable(" ".join(text.split()))
-        lines = textwrap.wrap(
-            body, width=max(width, len(indent) + 8), initial_indent=lead, subsequent_indent=indent,
-            break_long_words=True, break_on_hyphens=False,
-        ) or [lead.rstrip()]
-        for line in lines:
+        # Each line of the POS text (blank ones dropped) is wrapped on its own; lines after
+        # the first start at the indentation of a wrapped line.
+        paragraphs = [body for line in clean_text(text).split("\n") if (body := self.printable(line))]
+        lines: list[str] = []
+        for body in paragraphs or [""]:
+            lines += textwrap.wrap(
+                body, width=max(width, len(indent) + 8), initial_indent=indent if lines else lead,
+                subsequent_indent=indent, break_long_words=True, break_on_hyphens=False,
+            )
+        for line in lines or [lead.rstrip()]:
             p.textln(line)
 
     def _two_columns(self, p: Dummy, left: str, right: str | None, width: int) -> None:

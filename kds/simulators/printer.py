@@ -132,6 +132,8 @@ class EscPosDecoder:
         self.status_queries: list[int] = []
         self.code_pages: list[str] = []
         self.unknown: list[str] = []
+        #: Every command received (not text): its bytes in hex, images cut short.
+        self.commands: list[str] = []
         self.job_bytes = 0  # bytes that are not real-time status queries
         self.raw = bytearray()
         self._buf = bytearray()
@@ -189,6 +191,12 @@ class EscPosDecoder:
 
     def _step(self, buf: bytearray, pos: int) -> int:
         """Decode one byte or command at `pos`; 0 when it is incomplete."""
+        used = self._decode(buf, pos)
+        if used and (buf[pos] < 0x20 or buf[pos] == 0x7F):
+            self.commands.append(buf[pos:pos + min(used, 8)].hex(" "))
+        return used
+
+    def _decode(self, buf: bytearray, pos: int) -> int:
         b = buf[pos]
         if b == DLE:
             return self._dle(buf, pos)
