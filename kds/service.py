@@ -50,7 +50,7 @@ from .model import (
 )
 from .outbox import Outbox, OutboxEntry
 from .routing import Router
-from .states import FINAL, TransitionError, apply_transition
+from .states import FINAL, PROCESSABLE, TransitionError, apply_transition
 from .store import META_UPSERT, Store, Write
 
 log = structlog.get_logger(__name__)
@@ -86,8 +86,8 @@ STATUS_CHANGE_INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 ORDER_TOUCH = "UPDATE orders SET updated_at = ? WHERE id = ?"
-#: The print entries of one order (a cancel checks which VOIDs are queued already).
-PRINT_ENTRIES_OF_ORDER = "SELECT target, payload FROM outbox WHERE order_id = ? AND kind = 'print'"
+#: The print entries of one order (which VOIDs are queued, which tickets may be on paper).
+PRINT_ENTRIES_OF_ORDER = "SELECT target, payload, attempts FROM outbox WHERE order_id = ? AND kind = 'print'"
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,20 @@ class IngestResult:
 
     order: Order
     created: bool
+
+
+@dataclass(frozen=True)
+class PrintRecord:
+    """What the outbox knows of an order's tickets: (endpoint, item id) pairs."""
+
+    voided: frozenset[tuple[str, int]] = frozenset()  # a VOID ticket was queued
+    # On a new ticket whose bytes may have reached the printer (its entry was attempted):
+    # a stalled or dropped job left the item `failed`, but it may well be on paper.
+    possibly_printed: frozenset[tuple[str, int]] = frozenset()
+
+    def printed(self, endpoint: str, item_id: int, status: OrderStatus) -> bool:
+        """Whether the kitchen may hold a ticket with this item (a cancel or move must tell it)."""
+        return status in PRINTED or (status in PROCESSABLE and (endpoint, item_id) in self.possibly_printed)
 
 
 @dataclass(frozen=True)
@@ -533,8 +547,8 @@ class KitchenService:
             write = Write()
             entries: list[OutboxEntry] = []
             if status is S.PROCESS_SKIPPED:
-                voided = await self._voided(order.id)
-                entries += self._stage_voids(write, order, changes, targets, voided)
+                record = await self._print_record(order)
+                entries += self._stage_voids(write, order, changes, targets, record)
             if not changes:
                 if write:
                     await self.store.write(write)
@@ -686,9 +700,10 @@ class KitchenService:
                 order.id, order.source, order.external_id, order.number, self._hashes[order.id],
                 _header_json(updated), order.created_at.isoformat(), now.isoformat(),
             ))
+            record = await self._print_record(order)
             entries = [
                 self._stage_print(write, updated, name, "transfer", item_ids)
-                for name, item_ids in self._printed_items(order).items()
+                for name, item_ids in self._printed_items(order, record).items()
             ]
             await self.store.write(write)
             order.ticket, order.version, order.updated_at = ticket, updated.version, now
@@ -703,8 +718,10 @@ class KitchenService:
         payload = {"orderId": order.id, "ticket": ticket, "itemIds": item_ids, "version": order.version}
         return self.outbox.stage(write, "print", endpoint, order.id, payload)
 
-    def _printed_items(self, order: Order, changes: list[Change] | None = None) -> dict[str, list[int]]:
-        """Per printer endpoint, the items whose ticket was (probably) printed."""
+    def _printed_items(
+        self, order: Order, record: PrintRecord, changes: list[Change] | None = None
+    ) -> dict[str, list[int]]:
+        """Per printer endpoint, the items whose ticket was (possibly) printed."""
         printed: dict[str, list[int]] = defaultdict(list)
         pairs = (
             [(c.item_id, c.endpoint, c.old) for c in changes]
@@ -713,19 +730,27 @@ class KitchenService:
         )
         for item_id, endpoint, status in pairs:
             config = self._endpoints.get(endpoint)
-            if config is not None and config.printer is not None and status in PRINTED:
+            if config is not None and config.printer is not None and record.printed(endpoint, item_id, status):
                 printed[endpoint].append(item_id)
         return printed
 
-    async def _voided(self, order_id: str) -> set[tuple[str, int]]:
-        """(endpoint, item id) pairs that already had a VOID ticket queued."""
-        rows = await self.store.fetchall(PRINT_ENTRIES_OF_ORDER, (order_id,))
-        voided = set()
+    async def _print_record(self, order: Order) -> PrintRecord:
+        """Which items had a VOID queued, and which a new ticket that may have printed."""
+        rows = await self.store.fetchall(PRINT_ENTRIES_OF_ORDER, (order.id,))
+        voided: set[tuple[str, int]] = set()
+        possibly_printed: set[tuple[str, int]] = set()
         for row in rows:
             payload = json.loads(row["payload"])
-            if payload.get("ticket") == "void":
-                voided.update((row["target"], item_id) for item_id in payload.get("itemIds", []))
-        return voided
+            target, ticket = row["target"], payload.get("ticket", "new")
+            item_ids = payload.get("itemIds")
+            if item_ids is None:  # every item of the endpoint
+                item_ids = [i.id for i in order.items if i.endpoint(target) is not None]
+            if ticket == "void":
+                voided.update((target, item_id) for item_id in item_ids)
+            elif ticket == "new" and row["attempts"] > 0:
+                # `attempted()` is committed right before the first byte is written.
+                possibly_printed.update((target, item_id) for item_id in item_ids)
+        return PrintRecord(frozenset(voided), frozenset(possibly_printed))
 
     def _stage_voids(
         self,
@@ -733,21 +758,21 @@ class KitchenService:
         order: Order,
         changes: list[Change],
         targets: list[tuple[OrderItem, ItemEndpoint]],
-        voided: set[tuple[str, int]],
+        record: PrintRecord,
     ) -> list[OutboxEntry]:
-        """VOID tickets for cancelled items a printer already printed.
+        """VOID tickets for cancelled items a printer (possibly) printed already.
 
         Printer-only endpoints process their items as soon as the ticket printed,
         so a cancelled drink there is `processed`, not open: the bar still needs a
         VOID (the status stays, it is final).
         """
-        printed = self._printed_items(order, changes)
+        printed = self._printed_items(order, record, changes)
         for item, ep in targets:
             config = self._endpoints.get(ep.name)
             if (
                 ep.status is S.PROCESSED and config is not None and config.printer is not None
                 and config.auto_process and not config.display and item.id not in printed.get(ep.name, [])
-                and (ep.name, item.id) not in voided
+                and (ep.name, item.id) not in record.voided
             ):
                 printed.setdefault(ep.name, []).append(item.id)
         return [self._stage_print(write, order, name, "void", ids) for name, ids in printed.items()]

@@ -19,7 +19,9 @@ when the printer is back.
 Duplicates never pass as new orders: `outbox.attempted()` is called right
 before the first byte is written, so an entry handed out with `attempts > 0`
 after a restart — or a job whose write was cut off in this run — prints with a
-REPRINT banner.
+REPRINT banner. The same durable count makes its items "possibly printed": a
+stalled or dropped job leaves them `failed`, yet the service still queues a
+VOID when they are cancelled and a TRANSFER when the table changes.
 
 With `fallback` configured, a job that failed `fallback_after` times goes to the
 fallback printer (alternating with the primary, so whichever comes back first
