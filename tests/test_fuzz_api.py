@@ -158,7 +158,12 @@ status_bodies = st.one_of(
                           optional={"reason": maybe(st.text(max_size=600)), "recall": maybe(st.booleans())}),
     json_values,
 )
-texts = st.text(max_size=60) | st.sampled_from(["..", "../../etc/passwd", "%00", "0", "-1", "99999999999", " ", "a" * 300])
+#: Strings that look like integers to `str.isdigit()` or `int()` but are none on the wire (Unicode
+#: digits, full-width, underscores, signs, spaces), NUL and other separators.
+TRICKY = ["²", "³", "٣", "１２", "1_000", "+1", " 1", "1 ", "1\x00", "\x00", "1\u2028", "\u00a01", "1,2", "1;2", "1/2",
+          "1\\2", "1\t", "\r\n", "%00", "%2F", "main.js\x00.css", "js/main.js\x00.css", "𝟙"]
+texts = (st.text(max_size=60) | st.sampled_from(["..", "../../etc/passwd", "%00", "0", "-1", "99999999999", " ", "a" * 300])
+         | st.sampled_from(TRICKY) | st.tuples(st.sampled_from(TRICKY), st.text(max_size=5)).map("".join))
 
 
 def check_acknowledged_order(status: int, answer: Any) -> None:
@@ -246,7 +251,8 @@ def test_random_path_ids_methods_and_paths(api: Http, examples: int) -> None:
         "/api/v1/orders/{id}", "/api/v1/orders/{id}/status", "/api/v1/orders/{id}/items/{item}/status",
         "/api/v1/orders/{id}/endpoints/{name}/status", "/api/v1/orders/{id}/endpoints/{name}/items/{item}/status",
         "/api/v1/ws?endpoint={name}&since={item}", "/screen/{name}", "/static/{id}", "/pair?token={id}&next={name}",
-        "/{id}", "/api/v1/{id}", "/hooks/{id}/{name}",
+        "/{id}", "/api/v1/{id}", "/hooks/{id}/{name}", "/static/js/{id}", "/static/{name}.css", "/api/v1/orders?number={item}",
+        "/api/v1/orders?$skip={item}&$take={item}", "/api/v1/printers/{name}/retry",
     ]
 
     @fuzz_settings(examples * 2)

@@ -14,7 +14,7 @@ from ..appkeys import ACTOR, SERVICE, SETTINGS
 from ..errors import BadRequest, NotFound
 from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
-from .query import parse_order_query
+from .query import parse_int, parse_order_query
 
 routes = web.RouteTableDef()
 
@@ -67,10 +67,7 @@ async def _status_context(request: web.Request) -> StatusContext:
 
 
 def _item_id(request: web.Request) -> int:
-    raw = request.match_info["itemId"]
-    if not raw.isdigit() or len(raw) > 10:
-        raise BadRequest(f"itemId must be a non-negative integer, got {raw!r}")
-    return int(raw)
+    return parse_int("itemId", request.match_info["itemId"], high=2**31 - 1)
 
 
 async def _change(request: web.Request, *, endpoint: str | None = None, item_id: int | None = None) -> web.Response:

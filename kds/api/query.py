@@ -12,6 +12,7 @@ order's items at that endpoint.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,11 +96,18 @@ def _bool(name: str, raw: str) -> bool:
     raise BadRequest(f"{name} must be true or false, got {raw!r}")
 
 
-def _int(name: str, raw: str, *, low: int = 0, high: int = 10**9) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+_ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_int(name: str, raw: str, *, low: int = 0, high: int = 10**9) -> int:
+    """An integer from a path or query value: ASCII digits and an optional minus only.
+
+    `str.isdigit()` and `int()` accept "²", "٣", "１", "1_000" and " 1 ";
+    none of them is an integer on our wire. BadRequest names `name`.
+    """
+    if not _ASCII_INT.fullmatch(raw):
+        raise BadRequest(f"{name} must be an integer (ASCII digits), got {raw[:40]!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -123,7 +131,7 @@ def parse_order_query(params: Mapping[str, str]) -> OrderQuery:
             wanted = set(_values(params[name]))
             query.predicates.append(lambda o, g=getter, w=wanted: g(o) in w)
     if "number" in params:
-        numbers = {_int("number", v) for v in _values(params["number"])}
+        numbers = {parse_int("number", v) for v in _values(params["number"])}
         query.predicates.append(lambda o: o.number in numbers)
     if "posNumber" in params:
         pos_numbers = {_int("posNumber", v) for v in _values(params["posNumber"])}
@@ -146,9 +154,9 @@ def parse_order_query(params: Mapping[str, str]) -> OrderQuery:
             lambda o: any(e.status in PROCESSABLE for e in o.item_endpoints(endpoint)) == wanted_processable
         )
     if "$skip" in params:
-        query.skip = _int("$skip", params["$skip"])
+        query.skip = parse_int("$skip", params["$skip"])
     if "$take" in params:
-        query.take = _int("$take", params["$take"], high=MAX_TAKE)
+        query.take = parse_int("$take", params["$take"], high=MAX_TAKE)
     if "$count" in params:
         query.count_only = _bool("$count", params["$count"])
     if "$sort" in params:

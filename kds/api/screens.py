@@ -37,6 +37,8 @@ STATIC_TYPES = {
     ".woff2": "font/woff2",
 }
 
+#: What a file name under web/ may contain: no control characters, spaces or backslashes.
+_SAFE_STATIC = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHELL = "index.html"
 
@@ -66,7 +68,10 @@ class ScreenFiles:
 
     async def handle_static(self, request: web.Request) -> web.FileResponse:
         """A file under web/ with a known type; nothing outside web/, no directory listings."""
-        path = (self.root / request.match_info["path"]).resolve()
+        name = request.match_info["path"]
+        if not _SAFE_STATIC.fullmatch(name):  # a NUL made pathlib raise (a 500); no file has odd bytes
+            raise web.HTTPNotFound(text="no such file")
+        path = (self.root / name).resolve()
         content_type = STATIC_TYPES.get(path.suffix)
         # resolve() follows links, so a link pointing out of web/ fails the containment check.
         if content_type is None or not path.is_relative_to(self.root) or not path.is_file():

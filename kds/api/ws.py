@@ -34,6 +34,7 @@ from ..appkeys import BUS, SERVICE, SNAPSHOT_EXTRAS
 from ..bus import Event, EventBus
 from ..errors import BadRequest
 from ..memory import release_free_memory
+from .query import parse_int
 
 log = structlog.get_logger(__name__)
 
@@ -199,9 +200,7 @@ def _since(request: web.Request) -> int | None:
     raw = request.query.get("since")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise BadRequest(f"since must be a sequence number, got {raw!r}")
-    return int(raw)
+    return parse_int("since", raw, high=2**63 - 1)
 
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
