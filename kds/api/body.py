@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -21,21 +22,42 @@ async def read_json(request: web.Request) -> Any:
         raise PayloadTooLarge(f"body over the limit of {request.app._client_max_size} bytes") from err
     if not raw:
         raise BadRequest("the request body is empty; expected JSON")
+    return loads(raw)
+
+
+class _NotFinite(ValueError):
+    """A number JSON cannot carry: NaN, Infinity, or one that overflows a float (1e400)."""
+
+
+def loads(raw: bytes) -> Any:
+    """Strict JSON from bytes: 400 for bad UTF-8, bad JSON or deep nesting; 422 for non-finite numbers.
+
+    Python's json reads `NaN`, `Infinity` and `1e400` (as inf) without a word;
+    stored, they came back as null. Every webhook and API body goes through here.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise BadRequest(f"the body is not valid UTF-8 (byte {err.start})") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as err:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _NotFinite as err:
+        raise ValidationFailed(str(err)) from None
+    except ValueError as err:  # JSONDecodeError is a ValueError
         raise BadRequest(f"the body is not valid JSON: {err}") from None
     except RecursionError:
         raise BadRequest("the JSON is nested too deeply") from None
-    return data
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
+    raise _NotFinite(f"{name} is not a finite number; JSON numbers must be finite")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"{text[:40]} is not a finite number (it overflows a double); JSON numbers must be finite")
+    return value
 
 
 def validate(model: type[M], data: Any) -> M:
