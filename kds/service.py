@@ -180,10 +180,17 @@ class _Held:
             del self._owner._locks[self._key]
 
 
+#: The source of orders posted to the native API without one; and the label of unknown sources.
+NATIVE_SOURCE = "native"
+OTHER_SOURCE = "other"
+
+
 class ServiceMetrics:
     """Prometheus metrics of the core."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, sources: Iterable[str] = ()) -> None:
+        # Labels only for sources kds knows: a client-chosen `source` must not mint series.
+        self.sources = frozenset(sources) | {NATIVE_SOURCE}
         self.ingested = Counter("kds_orders_ingested", "Orders stored, by source", ["source"], registry=registry)
         self.repeats = Counter("kds_orders_repeated", "Idempotent repeats of stored orders", ["source"], registry=registry)
         self.changes = Counter("kds_status_changes", "Item endpoint status changes", ["status"], registry=registry)
@@ -192,6 +199,8 @@ class ServiceMetrics:
 
     def count(self, counter: str, label: str) -> None:
         """Increment `counter` for `label` (children cached: this runs per order)."""
+        if counter != "changes" and label not in self.sources:
+            label = OTHER_SOURCE
         child = self._children.get((counter, label))
         if child is None:
             child = self._children[(counter, label)] = getattr(self, counter).labels(label)
@@ -220,7 +229,7 @@ class KitchenService:
         self.router = Router(settings.routing)
         self._endpoints = {e.name: e for e in settings.endpoints}
         self.writeback_sources = frozenset(writeback_sources)
-        self.metrics = ServiceMetrics(registry)
+        self.metrics = ServiceMetrics(registry, (c.name for c in settings.source_configs))
         self.metrics.open_orders.set_function(self._count_open)
         self._orders: dict[str, Order] = {}
         self._hashes: dict[str, str] = {}
