@@ -6,6 +6,7 @@ else in kds decides an HTTP status.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -14,6 +15,8 @@ class KdsError(Exception):
 
     status = 400
     error = "bad_request"
+    #: HTTP headers the answer carries (Retry-After, ...).
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -81,10 +84,14 @@ class PayloadTooLarge(KdsError):
 
 
 class RateLimited(KdsError):
-    """Too many requests from one client."""
+    """Too many requests from one client; `retry_after` seconds until the next is accepted."""
 
     status = 429
     error = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
 
 
 class Unavailable(KdsError):

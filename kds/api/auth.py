@@ -70,10 +70,10 @@ class TokenBucket:
         self.rate, self.burst, self._clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str) -> bool:
-        """Spend one token of `key`'s bucket; False when it is empty."""
+    def take(self, key: str) -> float:
+        """Spend one token of `key`'s bucket: 0.0, or the seconds until one is available."""
         if self.rate <= 0:
-            return True
+            return 0.0
         now = self._clock()
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
@@ -81,9 +81,9 @@ class TokenBucket:
             self._buckets.clear()
         if tokens < 1:
             self._buckets[key] = (tokens, now)
-            return False
+            return (1 - tokens) / self.rate
         self._buckets[key] = (tokens - 1, now)
-        return True
+        return 0.0
 
 
 class AccessControl:
@@ -117,8 +117,9 @@ class AccessControl:
                 raise Forbidden(f"role {role!r} may not do this (needs {' or '.join(sorted(needed))})")
             request[ACTOR] = role
         if request.path == "/api/v1/orders" and request.method == "POST":
-            if not self._ingest.take(request.remote or "?"):
-                raise RateLimited("too many orders from this client; slow down")
+            wait = self._ingest.take(request.remote or "?")
+            if wait:
+                raise RateLimited("too many orders from this client; slow down", retry_after=wait)
         if request.path == "/api/v1/ws":
             self._check_origin(request)
 
