@@ -200,3 +200,78 @@ async def test_bad_queries(client: TestClient, query: str) -> None:
         return
     data = await response.json()
     assert ("detail" in data) if response.status == 400 else isinstance(data, dict)
+
+
+# ----------------------------------------------------------------------------- secrets in the log
+
+LOG_TOKENS = {role: f"{role}-token-{'x' * 20}" for role in ("pos", "kitchen", "viewer", "admin")}
+R2O_SECRET = "r2o-webhook-secret-0123456789"
+PORTOS_SECRET = "portos-webhook-secret-98765"
+PORTOS_TOKEN = "portos-api-token-abcdefghij"
+R2O_TOKEN = "r2o-account-token-klmnopqrst"
+
+
+def test_no_secret_or_token_in_any_log_line_of_the_corpus(tmp_path: Path) -> None:
+    # A 10,000-deep webhook body raised RecursionError, a 500 logged with its path — and the
+    # ready2order secret is part of that path. Every corpus body and every monster goes to the
+    # ingest, status and webhook routes of a `kds run` at debug level with every kind of
+    # secret configured; then no log line may hold any of them.
+    import urllib.error
+    import urllib.request
+
+    from kds.api.auth import hash_token
+
+    from .util import KdsProcess, base_config, write_config
+
+    dead = "http://127.0.0.1:9"  # the POS is down: its adapters log failures, which must hold no secret either
+    config = base_config(
+        tmp_path,
+        logging={"level": "debug", "format": "json"},
+        security={
+            "access": "tokens", "ingest_rate": 0,
+            "tokens": [{"name": role, "role": role, "sha256": hash_token(t)} for role, t in LOG_TOKENS.items()],
+        },
+        sources=[
+            {"type": "native"},
+            {"type": "ready2order", "base_url": dead, "account_token": R2O_TOKEN, "webhook_secret": R2O_SECRET,
+             "poll_interval": "1h", "max_backoff": "1s"},
+            {"type": "portos", "base_url": dead, "token": PORTOS_TOKEN, "webhook_secret": PORTOS_SECRET,
+             "poll_interval": "1h", "max_backoff": "1s"},
+        ],
+    )
+    kds = KdsProcess(write_config(tmp_path / "config.toml", config), tmp_path / "kds.sqlite3").start()
+    statuses: list[int] = []
+
+    def post(path: str, body: bytes, token: str | None) -> None:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(kds.url + path, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as err:
+            statuses.append(err.code)
+            err.read()
+
+    bodies = [(CORPUS / c["file"]).read_bytes() for c in CASES] + [
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"id": "deep", "items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"event": "orderItem.created", "x": ' + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"}",
+    ]
+    try:
+        for body in bodies:
+            post("/api/v1/orders", body, LOG_TOKENS["pos"])
+            post("/api/v1/orders/nope/endpoints/grill/status", body, LOG_TOKENS["kitchen"])
+            post(f"/hooks/ready2order/{R2O_SECRET}", body, None)
+            post(f"/hooks/ready2order/{R2O_SECRET[:-1]}x", body, None)  # a wrong secret, close to the real one
+            post("/hooks/portos/portos", body, None)
+            post("/api/v1/orders", body, "not-" + LOG_TOKENS["pos"])
+    finally:
+        assert kds.stop() == 0
+    log = kds.log_path.read_text()
+    assert "kds.ready" in log
+    secrets = [*LOG_TOKENS.values(), R2O_SECRET, R2O_SECRET[:-1], PORTOS_SECRET, PORTOS_TOKEN, R2O_TOKEN]
+    leaks = [(secret, line[:300]) for line in log.splitlines() for secret in secrets if secret in line]
+    assert not leaks, leaks[:5]
+    assert statuses and max(statuses) < 500, sorted(set(statuses))

@@ -36,7 +36,7 @@ def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler]
             access.check(request)
             return await handler(request)
         except KdsError as err:
-            return web.json_response(err.to_json(), status=err.status)
+            return web.json_response(err.to_json(), status=err.status, headers=err.headers)
         except web.HTTPRequestEntityTooLarge as err:
             return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)
         except web.HTTPException as err:
@@ -48,11 +48,23 @@ def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler]
                 status=err.status,
                 headers={k: v for k, v in err.headers.items() if k.lower() == "allow"},
             )
+        except RecursionError:
+            # Deep input (a 10,000-level JSON body) in a parser that is not ours: bad input, not a crash.
+            log.warning("http.too_deep", path=loggable_path(request.path), method=request.method)
+            return web.json_response({"error": "bad_request", "detail": "the input is nested too deeply"}, status=400)
         except Exception:
-            log.exception("http.unhandled", path=request.path, method=request.method)
+            log.exception("http.unhandled", path=loggable_path(request.path), method=request.method)
             return web.json_response({"error": "internal", "detail": "internal error; see the daemon log"}, status=500)
 
     return middleware
+
+
+def loggable_path(path: str) -> str:
+    """`path` as it may appear in a log: webhook paths carry their secret, which is cut off."""
+    if path.startswith("/hooks/"):
+        head = "/".join(path.split("/", 3)[:3])  # "/hooks/<source>"
+        return f"{head}/<redacted>" if len(head) < len(path) else head
+    return path
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

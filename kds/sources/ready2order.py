@@ -249,7 +249,9 @@ def dedupe_key(body: bytes) -> str:
         event_id = _find_key(data, _EVENT_ID_KEYS)
         if isinstance(event_id, (str, int)) and not isinstance(event_id, bool) and str(event_id):
             # `id` may also be a resource id (`{"id": 5}`): keep the event name in the key.
-            return f"event:{_find_key(data, _EVENT_KEYS)}:{event_id}"
+            key = f"event:{_find_key(data, _EVENT_KEYS)}:{event_id}"
+            if key.encode("utf-8", "replace").decode() == key:  # a lone surrogate cannot be stored as text
+                return key
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
