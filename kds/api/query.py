@@ -134,7 +134,7 @@ def parse_order_query(params: Mapping[str, str]) -> OrderQuery:
         numbers = {parse_int("number", v) for v in _values(params["number"])}
         query.predicates.append(lambda o: o.number in numbers)
     if "posNumber" in params:
-        pos_numbers = {_int("posNumber", v) for v in _values(params["posNumber"])}
+        pos_numbers = {parse_int("posNumber", v) for v in _values(params["posNumber"])}
         query.predicates.append(lambda o: o.pos_number in pos_numbers)
     endpoint = params.get("endpoint")
     if endpoint is not None:
