@@ -18,6 +18,7 @@ const LABELS = {
     order: "Order", status: "Status", age: "Age", where: "Where",
     unknownEndpoint: "Unknown station", chooseScreen: "Choose a screen",
     failed: "Failed", printer: "Printer", retryPrinter: "Retry now",
+    posRef: "POS",
     statuses: {
       unknown: "unknown", created: "new", sent: "sent", delivered: "seen", refused: "refused",
       failed: "failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
@@ -40,6 +41,7 @@ const LABELS = {
     order: "Objednávka", status: "Stav", age: "Čas", where: "Kde",
     unknownEndpoint: "Neznáma stanica", chooseScreen: "Vyberte obrazovku",
     failed: "Chyba", printer: "Tlačiareň", retryPrinter: "Skúsiť znova",
+    posRef: "Pokladňa",
     statuses: {
       unknown: "neznámy", created: "nová", sent: "odoslaná", delivered: "zobrazená", refused: "odmietnutá",
       failed: "chyba", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
@@ -62,6 +64,7 @@ const LABELS = {
     order: "Bestellung", status: "Status", age: "Zeit", where: "Wo",
     unknownEndpoint: "Unbekannte Station", chooseScreen: "Bildschirm wählen",
     failed: "Fehler", printer: "Drucker", retryPrinter: "Jetzt erneut",
+    posRef: "Kasse",
     statuses: {
       unknown: "unbekannt", created: "neu", sent: "gesendet", delivered: "angezeigt", refused: "abgelehnt",
       failed: "Fehler", printer: "Drucker", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
@@ -84,6 +87,7 @@ const LABELS = {
     order: "Заказ", status: "Статус", age: "Время", where: "Где",
     unknownEndpoint: "Неизвестная станция", chooseScreen: "Выберите экран",
     failed: "Ошибка", printer: "Принтер", retryPrinter: "Повторить",
+    posRef: "Касса",
     statuses: {
       unknown: "неизвестно", created: "новый", sent: "отправлен", delivered: "получен", refused: "отказ",
       failed: "ошибка", accepted: "готовится", processSkipped: "отменён", processed: "готов",

@@ -16,6 +16,15 @@ export function placeBadge(order) {
   return null;
 }
 
+/** kds's pickup number, big, and the POS's own number smaller beside it when it differs. */
+export function orderNumber(order) {
+  const pos = order.posNumber;
+  return [
+    h("span.num", { text: `#${order.number}` }),
+    pos !== null && pos !== undefined && pos !== order.number ? h("span.pos-num", { text: `${t("posRef")} #${pos}` }) : null,
+  ];
+}
+
 /** The small line under the number: zone, server, device. */
 export function metaLine(order) {
   const place = placeOf(order);
