@@ -94,3 +94,28 @@ def test_shared_bucket_per_key_and_retry_after_parsing() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+async def test_order_fetches_go_ahead_of_waiting_background_requests() -> None:
+    # Guarantees: catalogue (background) requests queued first never delay an order fetch:
+    # it takes the next token, and background requests leave a spare token for it.
+    fake = FakeTime()
+    bucket = TokenBucket(60, 60.0, burst=3, clock=fake.clock, sleep=fake.sleep)
+    order: list[str] = []
+
+    async def take(name: str, background: bool) -> None:
+        await bucket.acquire(background=background)
+        order.append(name)
+
+    catalogue = [asyncio.create_task(take(f"catalogue-{n}", True)) for n in range(6)]
+    await asyncio.sleep(0)
+    fetch = asyncio.create_task(take("orders", False))
+    await asyncio.wait_for(asyncio.gather(fetch, *catalogue), 5)
+    assert order.index("orders") <= 3  # only what the catalogue took before the fetch was queued
+    assert order[order.index("orders") + 1 :] == [f"catalogue-{n}" for n in range(order.index("orders"), 6)]
+    # With the bucket drained by the catalogue, a spare token is still there for an order fetch.
+    while bucket.delay(spare=1) == 0:
+        await bucket.acquire(background=True)
+    before = len(fake.slept)
+    await bucket.acquire()
+    assert len(fake.slept) == before

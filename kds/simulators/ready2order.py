@@ -4,7 +4,7 @@ A real aiohttp server on 127.0.0.1 that speaks the parts of the ready2order
 API v1 kds uses (seed 001): Bearer account-token auth (401 without, 403 for a
 developer token), the developer-token → grantAccessToken flow, `GET/POST
 /v1/orders`, `POST /v1/orders/transfer`, `GET /v1/products`, `GET
-/v1/products/{id}`, `GET /v1/productgroups`, `GET /v1/tables`, `GET
+/v1/products/{id}`, `GET /v1/productgroups[/{id}]`, `GET /v1/tables[/{id}]`, `GET
 /v1/document/invoice`, `PUT /v1/webhook` and `PUT /v1/webhook/events`, and the
 documented limit of 60 requests a minute per account token (429 beyond it).
 
@@ -160,7 +160,9 @@ class Ready2OrderSimulator:
                 web.get("/v1/products/{id}", self._handle_product),
                 web.get("/v1/document/invoice", self._handle_invoices),
                 web.get("/v1/productgroups", self._handle_productgroups),
+                web.get("/v1/productgroups/{id}", self._handle_productgroup),
                 web.get("/v1/tables", self._handle_tables),
+                web.get("/v1/tables/{id}", self._handle_table),
                 web.get("/v1/webhook", self._handle_get_webhook),
                 web.put("/v1/webhook", self._handle_put_webhook),
                 web.get("/v1/webhook/events", self._handle_get_webhook_events),
@@ -634,14 +636,27 @@ class Ready2OrderSimulator:
     async def _handle_products(self, request: web.Request) -> web.Response:
         return web.json_response(self._page(request, [self._product_json(p) for p in self.products.values()]))
 
+    @staticmethod
+    def _by_id(request: web.Request, rows: dict[int, Any], what: str) -> Any:
+        """The row `{id}` names, or a 404 like the API's."""
+        key = request.match_info["id"]
+        row = rows.get(int(key)) if key.isdigit() else None
+        if row is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": True, "msg": f"{what} not found"}), content_type="application/json")
+        return row
+
     async def _handle_product(self, request: web.Request) -> web.Response:
-        try:
-            product = self.products.get(int(request.match_info["id"]))
-        except ValueError:
-            product = None
-        if product is None:
-            return web.json_response({"error": True, "msg": "Product not found"}, status=404)
-        return web.json_response(self._product_json(product))
+        return web.json_response(self._product_json(self._by_id(request, self.products, "Product")))
+
+    async def _handle_productgroup(self, request: web.Request) -> web.Response:
+        return web.json_response(self._group_json(self._by_id(request, self.groups, "Productgroup")))
+
+    def _table_json(self, tid: int) -> dict[str, Any]:
+        return {"table_id": tid, "table_name": self.tables[tid], "table_description": None}
+
+    async def _handle_table(self, request: web.Request) -> web.Response:
+        self._by_id(request, self.tables, "Table")
+        return web.json_response(self._table_json(int(request.match_info["id"])))
 
     async def _handle_productgroups(self, request: web.Request) -> web.Response:
         return web.json_response(self._page(request, [self._group_json(g) for g in self.groups.values()]))
@@ -665,7 +680,7 @@ class Ready2OrderSimulator:
         return web.json_response({"invoices": page, "count": len(rows), "offset": offset, "limit": limit})
 
     async def _handle_tables(self, request: web.Request) -> web.Response:
-        rows = [{"table_id": t, "table_name": n, "table_description": None} for t, n in self.tables.items()]
+        rows = [self._table_json(t) for t in self.tables]
         return web.json_response(self._page(request, rows))
 
     async def _handle_get_webhook(self, request: web.Request) -> web.Response:

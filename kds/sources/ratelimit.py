@@ -9,12 +9,17 @@ from the POS empties the bucket and blocks it for the server's `Retry-After`
 
 Every request of one account token (webhook fetches, the safety-net poll, the
 catalogue refresh) takes a token from the same bucket; `shared()` hands out one
-bucket per key so two sources on one token also share it.
+bucket per key so two sources on one token also share it. Requests are served
+in order, except that `background` ones (the catalogue refresh) wait behind
+every other waiter and leave `spare` tokens unused, so an order fetch that
+comes in while the catalogue is read takes the next token, not the last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -36,6 +41,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_backoff: float = 120.0,
+        spare: int = 1,
     ) -> None:
         if limit < 1 or period <= 0:
             raise ValueError("limit must be >= 1 and period > 0")
@@ -52,7 +58,11 @@ class TokenBucket:
         self._stamp = clock()
         self._blocked_until = 0.0
         self._throttles = 0
-        self._lock = asyncio.Lock()
+        # Background requests leave this many tokens for the others (never the whole bucket).
+        self.spare = max(0, min(spare, int(self.capacity) - 1))
+        self._queue: list[tuple[bool, int]] = []  # (background, arrival): the head is served next
+        self._arrivals = itertools.count()
+        self._turn: asyncio.Future[None] | None = None
         self.acquired = 0
         self.throttled = 0
 
@@ -71,23 +81,46 @@ class TokenBucket:
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
 
-    def delay(self) -> float:
-        """Seconds until a token is available (0 when one is available now)."""
+    def delay(self, spare: int = 0) -> float:
+        """Seconds until a token is available with `spare` more left (0 when now)."""
         self._refill()
         now = self._clock()
         wait = max(0.0, self._blocked_until - now)
-        if self._tokens < 1 - 1e-9:
+        needed = 1 + spare
+        if self._tokens < needed - 1e-9:
             # Never wait less than a millisecond: float dust must not spin the loop.
-            wait = max(wait, (1 - self._tokens) / self.rate, 0.001)
+            wait = max(wait, (needed - self._tokens) / self.rate, 0.001)
         return wait
 
-    async def acquire(self) -> None:
-        """Wait (FIFO) for a token and take it."""
-        async with self._lock:
-            while (wait := self.delay()) > 0:
-                await self._sleep(wait)
+    async def acquire(self, *, background: bool = False) -> None:
+        """Wait for a token and take it: in arrival order, background requests after all others."""
+        ticket = (background, next(self._arrivals))
+        heapq.heappush(self._queue, ticket)
+        try:
+            while True:
+                if self._queue[0] != ticket:
+                    await self._next_turn()
+                    continue
+                wait = self.delay(self.spare if background else 0)
+                if wait <= 0:
+                    break
+                await self._sleep(wait)  # a request queued meanwhile may be served first
             self._tokens = max(0.0, self._tokens - 1)
             self.acquired += 1
+        finally:
+            self._queue.remove(ticket)
+            heapq.heapify(self._queue)
+            self._pass_turn()
+
+    async def _next_turn(self) -> None:
+        """Wait until the head of the queue changes."""
+        if self._turn is None or self._turn.done():
+            self._turn = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._turn)
+
+    def _pass_turn(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.set_result(None)
 
     def penalize(self, retry_after: float | None = None) -> float:
         """The POS answered 429: empty the bucket and block it; returns the block in seconds."""

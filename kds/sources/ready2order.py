@@ -18,12 +18,16 @@ API (`GET /v1/orders`). How kds handles them:
   item still held is dropped; an id not seen yet is remembered, so a cancel
   that overtakes its create still ends with nothing on the screens.
 * **transferred** — the kds order gets the new table (TRANSFER where printed).
-* **product / productGroup events** — update the catalogue kds routes by.
+* **product / productGroup events** — update the catalogue kds routes by
+  (`r2o_catalog`): an item is routed by its product's group and the groups
+  that group is inside; a product, group or table kds has not seen is looked
+  up by id before its item is routed.
 * **poll** — every `poll_interval` the same fetch runs as a safety net: items a
   lost webhook never announced are picked up, table changes are applied.
   Absence from the open list is never read as a cancel: billed items leave it too.
 * **rate limit** — every request takes a token from one bucket per account
-  token (60 a minute); a 429 blocks the bucket for `Retry-After`.
+  token (60 a minute); a 429 blocks the bucket for `Retry-After`. The
+  catalogue is read in the background at low priority: order fetches first.
 
 Webhook payloads are not fixed by the seed, so the reader accepts the
 plausible shapes (`resource` arrays of ids or objects, `ids`, `order_ids`,
@@ -53,9 +57,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
-from ..model import MAX_TEXT, Location, Order, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo
+from ..model import (
+    MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo,
+)  # fmt: skip
+from ..routing import Router
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
+from .r2o_catalog import Catalogue
+from .r2o_catalog import as_int as _as_int
 from .ratelimit import TokenBucket, parse_retry_after
 
 log = structlog.get_logger(__name__)
@@ -154,13 +163,15 @@ class Ready2OrderClient:
             await self._session.close()
             self._session = None
 
-    async def get(self, path: str, params: dict[str, Any] | None = None, *, attempts: int = 4) -> Any:
-        """GET `path` as JSON; waits for the bucket, honours 429; SourceUnavailable otherwise."""
+    async def get(
+        self, path: str, params: dict[str, Any] | None = None, *, attempts: int = 4, background: bool = False
+    ) -> Any:
+        """GET `path` as JSON; waits for the bucket (`background`: after order fetches), honours 429."""
         assert self._session is not None, "client not started"
         url = f"{self.config.base_url}{path}"
         headers = {"Authorization": f"Bearer {self.config.token()}", "Accept": "application/json"}
         for _ in range(attempts):
-            await self.bucket.acquire()
+            await self.bucket.acquire(background=background)
             self.requests += 1
             try:
                 async with self._session.get(url, params=params, headers=headers) as resp:
@@ -184,12 +195,14 @@ class Ready2OrderClient:
                 raise SourceUnavailable(f"ready2order sent invalid JSON for {path}") from err
         raise SourceUnavailable(f"ready2order kept answering 429 for {path}")
 
-    async def get_pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def get_pages(
+        self, path: str, params: dict[str, Any] | None = None, *, background: bool = False
+    ) -> list[dict[str, Any]]:
         """Every row of a paged list (`page`, `limit`)."""
         rows: list[dict[str, Any]] = []
         limit = self.config.page_size
         for page in range(1, MAX_PAGES + 1):
-            data = await self.get(path, {**(params or {}), "page": page, "limit": limit})
+            data = await self.get(path, {**(params or {}), "page": page, "limit": limit}, background=background)
             if isinstance(data, dict):  # some lists come wrapped
                 data = next((v for v in data.values() if isinstance(v, list)), [])
             if not isinstance(data, list):
@@ -220,16 +233,6 @@ class WebhookEvent:
     source_table: int | None = None
     target_table: int | None = None
     problems: list[str] = field(default_factory=list)
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _find_key(data: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -429,10 +432,8 @@ class Ready2OrderSource(Poller):
         self._awaiting: dict[int, set[int]] = {}  # r2o order_id -> inbox ids announcing it
         self._inbox_refs: dict[int, int] = {}  # inbox id -> ids still unresolved
         self._misses: dict[int, int] = {}
-        self._products: dict[int, dict[str, Any]] = {}
-        self._groups: dict[int, str] = {}
-        self._tables: dict[int, str] = {}
-        self._catalog_at: float | None = None
+        self.catalog = Catalogue(self.client)
+        self._router = Router(ctx.settings.routing)
         self._lock = asyncio.Lock()  # one writer of the adapter's maps at a time
         self.idle = asyncio.Condition()
         self.unreadable = 0
@@ -455,6 +456,7 @@ class Ready2OrderSource(Poller):
         self.ctx.service.hold_while(self._has_open_items)
         self.ctx.supervisor.spawn(f"source:{self.name}:events", self._event_loop())
         self.ctx.supervisor.spawn(f"source:{self.name}:tickets", self._ticket_loop())
+        self.ctx.supervisor.spawn(f"source:{self.name}:catalog", self._catalog_loop())
         await super().start()
 
     async def stop(self) -> None:
@@ -464,6 +466,7 @@ class Ready2OrderSource(Poller):
             self._refetch.cancel()
         await self.ctx.supervisor.cancel(f"source:{self.name}:events")
         await self.ctx.supervisor.cancel(f"source:{self.name}:tickets")
+        await self.ctx.supervisor.cancel(f"source:{self.name}:catalog")
         await self.client.stop()
 
     def health(self) -> dict[str, Any]:
@@ -548,7 +551,7 @@ class Ready2OrderSource(Poller):
             event = read_webhook(data)
         name = event.name or ""
         if name in CATALOG_EVENTS:
-            self._apply_catalog_event(name, event)
+            self.catalog.apply_event(name, event.objects, event.ids)
             await self.ctx.service.inbox_done(inbox_id)
             return
         if name not in ITEM_EVENTS or (not event.ids and not event.objects and event.source_table is None):
@@ -633,11 +636,11 @@ class Ready2OrderSource(Poller):
                 self._known[oid] = (kds_id, table)
             if order is None:
                 continue
-            await self._ensure_tables(moved.values())
+            await self.catalog.ensure((), moved.values())
             # The ticket's table: where its still-open items are now (all items when none is open).
             open_items = [i.id for i in order.items if any(e.status not in FINAL for e in i.endpoints)]
             tables = {self._known[i][1] for i in open_items or [i.id for i in order.items] if i in self._known}
-            names = [self._table_name(t) for t in sorted(t for t in tables if t is not None)]
+            names = [self.catalog.table_name(t) for t in sorted(t for t in tables if t is not None)]
             table_name = " + ".join(names) if names else None
             if order.ticket.location and order.ticket.location.table_name == table_name:
                 continue
@@ -657,66 +660,16 @@ class Ready2OrderSource(Poller):
 
     # ------------------------------------------------------------------ catalogue
 
-    def _apply_catalog_event(self, name: str, event: WebhookEvent) -> None:
-        for obj in event.objects or [{}]:
-            if name.startswith("productGroup."):
-                gid = _as_int(obj.get("productgroup_id"))
-                if gid is None:
-                    continue
-                if name.endswith("deleted"):
-                    self._groups.pop(gid, None)
-                elif obj.get("productgroup_name"):
-                    self._groups[gid] = str(obj["productgroup_name"])
-            else:
-                pid = _as_int(obj.get("product_id"))
-                if pid is None:
-                    continue
-                if name.endswith("deleted"):
-                    self._products.pop(pid, None)
-                else:
-                    self._remember_product(obj)
-        if name.endswith("deleted"):
-            for oid in event.ids:
-                self._products.pop(oid, None)
-                self._groups.pop(oid, None)
-
-    def _remember_product(self, obj: dict[str, Any]) -> None:
-        pid = _as_int(obj.get("product_id"))
-        if pid is None:
-            return
-        group = obj.get("productgroup") if isinstance(obj.get("productgroup"), dict) else {}
-        gid = _as_int(obj.get("productgroup_id")) or _as_int(group.get("productgroup_id"))
-        if gid is not None and group.get("productgroup_name"):
-            self._groups[gid] = str(group["productgroup_name"])
-        self._products[pid] = {"group_id": gid, "itemnumber": obj.get("product_itemnumber"), "name": obj.get("product_name")}
-
-    async def _refresh_catalog(self, *, force: bool = False) -> None:
-        now = self._clock()
-        if not force and self._catalog_at is not None and now - self._catalog_at < self.config.catalog_refresh:
-            return
-        self._catalog_at = now  # also on failure: a broken catalogue must not eat the rate budget
-        try:
-            for row in await self.client.get_pages("/productgroups"):
-                gid = _as_int(row.get("productgroup_id"))
-                if gid is not None and row.get("productgroup_name"):
-                    self._groups[gid] = str(row["productgroup_name"])
-            for row in await self.client.get_pages("/products"):
-                self._remember_product(row)
-            for row in await self.client.get_pages("/tables"):
-                tid = _as_int(row.get("table_id"))
-                if tid is not None and row.get("table_name") is not None:
-                    self._tables[tid] = str(row["table_name"])
-        except SourceUnavailable as err:
-            log.warning("ready2order.catalog_unavailable", error=str(err))
-
-    async def _ensure_tables(self, tables: Iterable[int | None]) -> None:
-        if any(t is not None and t not in self._tables for t in tables) and self._catalog_at is None:
-            await self._refresh_catalog(force=True)
-
-    def _table_name(self, table: int | None) -> str:
-        if table is None:
-            return "?"
-        return self._tables.get(table, str(table))
+    async def _catalog_loop(self) -> None:
+        """Read the whole catalogue now and every `catalog_refresh` (sooner again after a failure)."""
+        while True:
+            try:
+                await self.catalog.refresh()
+            except SourceUnavailable as err:
+                log.warning("ready2order.catalog_unavailable", error=str(err))
+                await asyncio.sleep(min(self.config.catalog_refresh, self.config.max_backoff))
+                continue
+            await asyncio.sleep(self.config.catalog_refresh)
 
     def _ticket_name(self, table_name: str, *, training: bool) -> str:
         name = f"Table {table_name}"
@@ -726,7 +679,6 @@ class Ready2OrderSource(Poller):
 
     async def poll(self) -> None:
         """Fetch the open table orders; hold new items, apply table changes, close announced webhooks."""
-        await self._refresh_catalog()
         rows = await self.client.get_pages("/orders", {"trainingsMode": "false"})
         training_rows: list[dict[str, Any]] = []
         if self.config.training == "mark":
@@ -813,11 +765,8 @@ class Ready2OrderSource(Poller):
                 pass
 
     async def _flush(self, due: dict[int | None, list[HeldItem]]) -> None:
-        await self._ensure_tables(due)
-        unknown = any(_as_int(h.data.get("product_id")) not in self._products for hs in due.values() for h in hs)
-        if unknown and (self._catalog_at is None or self._clock() - self._catalog_at > 60):
-            # A product kds has not seen (no product webhook): its group decides the station.
-            await self._refresh_catalog(force=True)
+        # A product kds has not seen (no product webhook, catalogue not read yet): its group decides the station.
+        await self.catalog.ensure((_as_int(h.data.get("product_id")) for hs in due.values() for h in hs), due)
         for table, helds in due.items():
             rows = [h.data for h in helds if _as_int(h.data.get("order_id")) in self._held]
             for group in group_items(rows, self.config.group_window):
@@ -851,28 +800,28 @@ class Ready2OrderSource(Poller):
 
     def _order_in(self, table: int | None, rows: list[dict[str, Any]]) -> OrderIn:
         training = any(_is_training(r) for r in rows)
-        table_name = self._table_name(table)
+        table_name = self.catalog.table_name(table)
         items = []
         for row in sorted(rows, key=lambda r: _as_int(r.get("order_id")) or 0):
-            product = self._products.get(_as_int(row.get("product_id")) or -1, {})
-            gid = product.get("group_id") or _as_int(row.get("productgroup_id"))
-            group = self._groups.get(gid) if gid is not None else None
-            code = _text(row.get("order_product_itemnumber")) or _text(product.get("itemnumber")) or _text(row.get("product_id"))
+            product = self.catalog.products.get(_as_int(row.get("product_id")) or -1)
+            groups = self.catalog.group_chain(product.group_id if product else None)
+            code = _text(row.get("order_product_itemnumber")) or _text(product and product.itemnumber) or _text(row.get("product_id"))
             quantity = _decimal(row.get("order_quantity")) or Decimal(1)
             course = _as_int(row.get("order_course"))
-            items.append(
-                OrderItemIn(
-                    id=_as_int(row["order_id"]),
-                    plu=Plu(
-                        name=_text(row.get("order_product_name")) or _text(product.get("name")) or f"Product {row.get('product_id')}",
-                        code=code[:64] if code else None,
-                        group=group,
-                    ),
-                    quantity=Quantity(amount=_three_places(quantity)),
-                    comment=_text(row.get("order_comment")),
-                    course_number=course if course is not None and 0 <= course <= 99 else None,
-                )
+            item = OrderItemIn(
+                id=_as_int(row["order_id"]),
+                plu=Plu(
+                    name=_text(row.get("order_product_name")) or _text(product and product.name) or f"Product {row.get('product_id')}",
+                    code=code[:64] if code else None,
+                    group=groups[0] if groups else None,
+                ),
+                quantity=Quantity(amount=_three_places(quantity)),
+                comment=_text(row.get("order_comment")),
+                course_number=course if course is not None and 0 <= course <= 99 else None,
             )
+            # Routed here, where the group tree is known: a rule on a parent group matches its children.
+            item.endpoints = [ItemEndpointIn(name=e) for e in self._router.route(item, groups)]
+            items.append(item)
         return OrderIn(
             source=self.name,
             device_name="ready2order",
