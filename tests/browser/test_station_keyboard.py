@@ -32,10 +32,11 @@ def test_keyboard_only_select_accept_bump_recall(api: Api, pages: Pages) -> None
     expect(grill.locator(".overlay")).to_be_hidden()
     expect(grill.locator(f"article.card[data-id='{second['id']}']")).to_be_visible()
 
-    # Space bumps too; with nothing selected it bumps the first (oldest) card.
+    # Space bumps the selected card too.
     grill.keyboard.press("Escape")
+    grill.keyboard.press("1")
     grill.keyboard.press(" ")
-    wait_for(lambda: api.status_at(orders[0]["id"], "grill") == "processed", what="oldest bumped by space")
+    wait_for(lambda: api.status_at(orders[0]["id"], "grill") == "processed", what="first bumped by space")
 
 
 def test_recall_list_holds_the_last_ten_bumped(api: Api, pages: Pages) -> None:

@@ -131,12 +131,17 @@ export class Actions {
     });
   }
 
-  /** Recall a bumped order: its processed items at `endpoint` go back to accepted. */
-  recall(order, endpoint) {
+  /**
+   * Recall a bumped order: its processed items at `endpoint` go back to accepted
+   * (only `itemIds`, when given: the undo of one bump).
+   */
+  recall(order, endpoint, itemIds = null) {
     return this._run(order, async () => {
       const current = this._current(order);
       const base = `/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}`;
-      const processed = itemsAt(current, endpoint).filter((i) => itemEndpoint(i, endpoint).status === "processed");
+      const processed = itemsAt(current, endpoint).filter(
+        (i) => itemEndpoint(i, endpoint).status === "processed" && (!itemIds || itemIds.includes(i.id)),
+      );
       const all = itemsAt(current, endpoint);
       if (processed.length === all.length) return this._post(`${base}/status`, { status: "accepted", recall: true });
       // Refused or cancelled lines stay as they are: recall the bumped ones one by one.

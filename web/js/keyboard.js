@@ -1,18 +1,19 @@
 // Bump bar / keyboard: keys map to actions; an endpoint's `keys` config overrides them.
 
 export const DEFAULT_KEYS = {
-  "1": "select1", "2": "select2", "3": "select3", "4": "select4", "5": "select5",
+  "0": "select0", "1": "select1", "2": "select2", "3": "select3", "4": "select4", "5": "select5",
   "6": "select6", "7": "select7", "8": "select8", "9": "select9",
   enter: "bump", " ": "bump", space: "bump",
   a: "accept", r: "recall", x: "refuse", i: "bumpItem",
   arrowright: "nextPage", arrowdown: "nextPage", pagedown: "nextPage",
   arrowleft: "prevPage", arrowup: "prevPage", pageup: "prevPage",
-  escape: "cancel",
+  escape: "cancel", u: "undo", backspace: "undo",
 };
 
+// selectN types the digit N: one digit picks slots 1-9, two quick digits slots 10-99.
 export const ACTIONS = new Set([
-  "select1", "select2", "select3", "select4", "select5", "select6", "select7", "select8", "select9",
-  "bump", "accept", "recall", "refuse", "bumpItem", "nextPage", "prevPage", "cancel", "none",
+  "select0", "select1", "select2", "select3", "select4", "select5", "select6", "select7", "select8", "select9",
+  "bump", "accept", "recall", "refuse", "bumpItem", "nextPage", "prevPage", "cancel", "undo", "none",
 ]);
 
 /** Normalize a key name: "Enter" → "enter", "A" → "a", "Space" → " ". */

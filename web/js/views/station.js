@@ -11,6 +11,9 @@ import { everySecond, itemLine, metaLine, orderNumber, placeBadge, printerAlert,
 const MIN_COLUMN = 290;
 const VOID_SHOW_MS = 60_000;
 const GAP = 10;
+const DIGIT_MS = 1200; // a second digit this soon makes a two-digit slot (10-99)
+const UNDO_MS = 10_000; // how long a bump offers Undo
+const HINT_MS = 3000;
 
 export function createStationView(ctx) {
   const { chrome, feed, actions, sound, ui, endpoints, endpoint } = ctx;
@@ -22,6 +25,9 @@ export function createStationView(ctx) {
   let pages = [[]]; // pages → columns → order ids
   let page = 0;
   let selectedId = null;
+  let digit = null; // the first digit typed of a slot number, and when
+  let digitAt = 0;
+  let lastBump = null; // {order, itemIds, timer}: what Undo brings back
   let scheduled = false;
   const dismissed = new Set(); // voided tickets a cook has cleared
 
@@ -32,6 +38,14 @@ export function createStationView(ctx) {
   const pager = h("div.pager");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
+  const hintEl = h("div.select-hint", { role: "status", hidden: true });
+  const undoText = h("span.undo-text");
+  const undoBar = h(
+    "div.undo-bar",
+    { role: "status", hidden: true },
+    undoText,
+    h("button.undo", { type: "button", text: `${t("undo")} (U)`, onclick: () => undo() }),
+  );
   const printer = printerAlert(feed, endpoint, { retry: true });
   const recallButton = h("button.recall-open", { type: "button", text: t("recall"), onclick: () => openRecall() });
 
@@ -42,7 +56,7 @@ export function createStationView(ctx) {
     recallButton,
     ...soundControls(sound),
   );
-  replaceChildren(chrome.view, h("div.station", null, h("div.board-wrap", null, board, empty, pager), allDayPanel), measure);
+  replaceChildren(chrome.view, h("div.station", null, h("div.board-wrap", null, board, empty, pager), allDayPanel), measure, hintEl, undoBar);
 
   // ------------------------------------------------------------------ cards
 
@@ -132,6 +146,7 @@ export function createStationView(ctx) {
       }
     }
     const list = open.map(upsertCard);
+    if (selectedId && !wanted.has(selectedId)) selectedId = null; // a finished card takes its selection along
     // The placeholder must be gone before the board is measured, or it takes a row of room.
     empty.hidden = list.length > 0;
 
@@ -184,8 +199,8 @@ export function createStationView(ctx) {
       for (const id of current[c] || []) {
         const card = cards.get(id);
         slot += 1;
-        card.el.querySelector(".slot").textContent = slot <= 9 ? String(slot) : "";
-        card.el.dataset.slot = slot <= 9 ? String(slot) : "";
+        card.el.querySelector(".slot").textContent = String(slot);
+        card.el.dataset.slot = String(slot);
         card.el.classList.toggle("selected", id === selectedId);
         card.el.classList.toggle("tall", card.height > height);
         tickTimer(card.timer, card.el, card.order, timers);
@@ -223,9 +238,36 @@ export function createStationView(ctx) {
     return (pages[page] || []).flat();
   }
 
+  /** The card the cook selected; never a default one (keys act only on a chosen ticket). */
   function selected() {
-    const id = selectedId && cards.has(selectedId) ? selectedId : visibleIds()[0];
-    return id ? cards.get(id).order : null;
+    return selectedId && cards.has(selectedId) ? cards.get(selectedId).order : null;
+  }
+
+  /** A digit key: slots 1-9 at once; a second digit within DIGIT_MS makes 10-99. */
+  function typeDigit(d, event) {
+    const now = event ? event.timeStamp : performance.now();
+    const ids = visibleIds();
+    if (digit !== null && now - digitAt < DIGIT_MS && digit * 10 + d <= ids.length) {
+      select(ids[digit * 10 + d - 1]);
+      digit = null;
+      return;
+    }
+    digit = d;
+    digitAt = now;
+    if (d >= 1 && ids[d - 1]) select(ids[d - 1]);
+  }
+
+  function flash(el, ms) {
+    el.hidden = false;
+    clearTimeout(el._timer);
+    el._timer = setTimeout(() => {
+      el.hidden = true;
+    }, ms);
+  }
+
+  function hint() {
+    hintEl.textContent = t("selectFirst");
+    flash(hintEl, HINT_MS);
   }
 
   function select(id) {
@@ -245,7 +287,30 @@ export function createStationView(ctx) {
 
   function tapItem(orderId, itemId) {
     const card = cards.get(orderId);
-    if (card) actions.bumpItem(card.order, endpoint, itemId).catch(() => {});
+    if (card) bumpItem(card.order, itemId);
+  }
+
+  function bumpItem(order, itemId) {
+    actions.bumpItem(order, endpoint, itemId).then(() => offerUndo(order, [itemId]), () => {});
+  }
+
+  /** After a bump: Undo (toast button or key) recalls exactly what it finished. */
+  function offerUndo(order, itemIds) {
+    lastBump = { order, itemIds };
+    undoText.textContent = `${t("bumped")} #${order.number}`;
+    flash(undoBar, UNDO_MS);
+    clearTimeout(undoBar._forget);
+    undoBar._forget = setTimeout(() => {
+      lastBump = null;
+    }, UNDO_MS);
+  }
+
+  function undo() {
+    if (!lastBump) return;
+    const { order, itemIds } = lastBump;
+    lastBump = null;
+    undoBar.hidden = true;
+    actions.recall(order, endpoint, itemIds).catch(() => {});
   }
 
   function bump(id) {
@@ -258,7 +323,9 @@ export function createStationView(ctx) {
       return;
     }
     if (selectedId === id) selectedId = null;
-    actions.bump(card.order, endpoint).catch(() => {});
+    const order = card.order;
+    const open = itemsAt(order, endpoint).filter((i) => !FINAL.has(itemEndpoint(i, endpoint).status)).map((i) => i.id);
+    actions.bump(order, endpoint).then(() => offerUndo(order, open), () => {});
   }
 
   function openRefuse(id) {
@@ -350,29 +417,31 @@ export function createStationView(ctx) {
     }
     const n = /^select(\d)$/.exec(action);
     if (n) {
-      const id = visibleIds()[Number(n[1]) - 1];
-      if (id) select(id);
+      typeDigit(Number(n[1]), event);
       return;
     }
     const order = selected();
+    if (!order && ["bump", "accept", "bumpItem", "refuse"].includes(action)) {
+      hint(); // never a ticket the cook did not choose
+      return;
+    }
     switch (action) {
       case "bump":
-        if (order) bump(order.id);
+        bump(order.id);
         break;
       case "accept":
-        if (order && isOpen(order, endpoint)) {
-          select(order.id);
-          actions.accept(order, endpoint).catch(() => {});
-        }
+        if (isOpen(order, endpoint)) actions.accept(order, endpoint).catch(() => {});
         break;
       case "bumpItem": {
-        if (!order) break;
         const item = itemsAt(order, endpoint).find((i) => !FINAL.has(itemEndpoint(i, endpoint).status));
-        if (item) actions.bumpItem(order, endpoint, item.id).catch(() => {});
+        if (item) bumpItem(order, item.id);
         break;
       }
       case "refuse":
-        if (order && isOpen(order, endpoint)) openRefuse(order.id);
+        if (isOpen(order, endpoint)) openRefuse(order.id);
+        break;
+      case "undo":
+        undo();
         break;
       case "recall":
         openRecall();
@@ -390,6 +459,7 @@ export function createStationView(ctx) {
         }
         break;
       case "cancel":
+        digit = null;
         select(null);
         break;
       default:
