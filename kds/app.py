@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .api import health, openapi, orders, printers
-from .api.auth import ACCESS, AccessControl, handle_pair
+from .api.auth import ACCESS, AccessControl
+from .api.pairing import pairing_routes
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, request_middleware
 from .api.screens import setup_screens
@@ -54,7 +55,7 @@ class Daemon:
         self.service = KitchenService(
             settings, self.store, self.bus, self.outbox, self.registry, writeback_sources=writeback
         )
-        self.access = AccessControl(settings.security)
+        self.access = AccessControl(settings.security, settings.server)
         self.app = web.Application(
             client_max_size=settings.server.max_body_bytes,
             middlewares=[request_middleware(self.access)],
@@ -91,7 +92,7 @@ class Daemon:
         app[BUS] = self.bus
         app[METRICS] = self.registry
         app[ACCESS] = self.access
-        app.router.add_get("/pair", handle_pair)
+        app.add_routes(pairing_routes())
         app.setdefault(SNAPSHOT_EXTRAS, {})
         app.add_routes(orders.routes)
         app.add_routes(printers.routes)

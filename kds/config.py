@@ -49,6 +49,18 @@ class ServerConfig(Section):
     listen: str = "0.0.0.0:8080"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     shutdown_grace: Duration = 5.0
+    # Names (the Host header) kds answers to besides loopback names, IP addresses and this
+    # machine's hostname; anything else is refused where trust comes from the network (DNS rebinding).
+    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(default_factory=list)
+    # A connection must send a request's headers within header_timeout, and may sit idle
+    # between requests for keepalive_timeout; then it is closed.
+    header_timeout: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] = 10.0
+    keepalive_timeout: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] = 30.0
+    # Connections one client address may hold (0: no cap); loopback is exempt unless limit_loopback.
+    max_connections_per_client: int = Field(default=64, ge=0)
+    limit_loopback: bool = False
+    # Connections in all (0: the open-file limit less a reserve for the database, printers and POS).
+    max_connections: int = Field(default=0, ge=0)
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -83,6 +83,13 @@ class PayloadTooLarge(KdsError):
     error = "payload_too_large"
 
 
+class UnsupportedMediaType(KdsError):
+    """The body is not in a media type the route reads (the API reads application/json)."""
+
+    status = 415
+    error = "unsupported_media_type"
+
+
 class RateLimited(KdsError):
     """Too many requests from one client; `retry_after` seconds until the next is accepted."""
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from ..appkeys import ACTOR
-from ..config import SecurityConfig
-from ..errors import BadRequest, Forbidden, RateLimited, Unauthorized
+from ..config import SecurityConfig, ServerConfig
+from ..errors import Forbidden, KdsError, RateLimited, Unauthorized, UnsupportedMediaType
 
 COOKIE = "kds_token"
 ALL_ROLES = frozenset({"pos", "kitchen", "viewer", "admin"})
@@ -31,7 +32,9 @@ CHANGE = frozenset({"kitchen", "admin"})
 CANCEL = frozenset({"pos", "kitchen", "admin"})
 
 #: Paths anyone may reach (webhooks check their own secret in the path).
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/static/", "/pair", "/hooks/", "/favicon")
+#: /readyz answers its status to anyone and its details only to a caller with a role (see health.py);
+#: /metrics is a read like any other.
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/api/v1/openapi.json", "/static/", "/pair", "/hooks/", "/favicon")
 
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest kept in config for `token`."""
@@ -87,15 +90,35 @@ class TokenBucket:
 
 
 class AccessControl:
-    """Checks every request against the roles its route needs."""
+    """Checks every request against the roles its route needs, and where it comes from."""
 
-    def __init__(self, config: SecurityConfig) -> None:
+    def __init__(self, config: SecurityConfig, server: ServerConfig | None = None) -> None:
         self.config = config
         self._roles = {t.sha256: t.role for t in config.tokens}
+        self._names = {t.sha256: t.name for t in config.tokens}
         self._ingest = TokenBucket(config.ingest_rate, config.ingest_burst)
+        self._hosts = served_hosts(server or ServerConfig())
+
+    def token_role(self, token: str) -> tuple[str, str] | None:
+        """(name, role) of a configured token, or None."""
+        digest = hash_token(token)
+        role = self._roles.get(digest)
+        return None if role is None else (self._names[digest], role)
+
+    def may_read(self, request: web.Request) -> bool:
+        """True when the request carries a credential (or network trust) good for reading."""
+        try:
+            return self.role_of(request) in READ
+        except KdsError:
+            return False
 
     def role_of(self, request: web.Request) -> str | None:
-        """The role of the request's credential; raises Unauthorized for a bad one."""
+        """The role of the request's credential; raises Unauthorized for a bad one.
+
+        Without a credential, trust comes from the network (`open`, or `loopback`
+        from this machine) — and only for a name kds serves: a browser on the kds
+        box visiting a rebinding name (evil.example → 127.0.0.1) is no admin.
+        """
         token = _bearer(request) or request.cookies.get(COOKIE)
         if token:
             role = self._roles.get(hash_token(token))
@@ -103,11 +126,15 @@ class AccessControl:
                 raise Unauthorized("unknown token")
             return role
         if self.config.access == "open" or (self.config.access == "loopback" and _is_loopback(request.remote)):
+            self._check_host(request)
             return "admin"
         return None
 
     def check(self, request: web.Request) -> None:
-        """Authenticate, authorise, rate-limit ingest, check websocket origins (raises KdsError)."""
+        """Origins and media types of changes, roles, the ingest rate (raises KdsError)."""
+        if request.method not in SAFE_METHODS:
+            self._check_origin(request)
+            _check_json(request)
         needed = required_roles(request)
         if needed is not None:
             role = self.role_of(request)
@@ -124,12 +151,56 @@ class AccessControl:
             self._check_origin(request)
 
     def _check_origin(self, request: web.Request) -> None:
+        """A browser's request from another site (a page's fetch, form or websocket) is refused."""
         origin = request.headers.get("Origin")
         if origin is None:
-            return  # not a browser: the token check above is what counts
+            return  # not a browser (browsers send Origin on every change and websocket)
         own = f"{request.scheme}://{request.host}"
         if origin != own and origin not in self.config.allowed_origins:
-            raise Forbidden(f"websocket origin {origin!r} is not allowed")
+            raise Forbidden(f"requests from origin {origin[:100]!r} are not allowed ([security] allowed_origins)")
+
+    def _check_host(self, request: web.Request) -> None:
+        host = host_name(request.host)
+        if host not in self._hosts and not _is_ip(host) and not host.endswith(".localhost"):
+            raise Forbidden(f"this kds does not serve the name {host[:100]!r} (add it to [server] allowed_hosts)")
+
+
+#: Methods that change nothing; every other one is a change and must come from this origin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _check_json(request: web.Request) -> None:
+    """A body sent to the API must say it is JSON: a cross-site form or text/plain fetch is not."""
+    if request.path.startswith("/api/") and request.body_exists and request.content_type != "application/json":
+        raise UnsupportedMediaType(f"send the body as Content-Type: application/json, not {request.content_type!r}")
+
+
+def served_hosts(server: ServerConfig) -> frozenset[str]:
+    """The names kds answers to where trust comes from the network (IP addresses always pass)."""
+    names = {"localhost", socket.gethostname().lower(), *(h.lower().rstrip(".") for h in server.allowed_hosts)}
+    names.add(f"{socket.gethostname().lower()}.local")
+    host = server.host_port[0].lower()
+    if host:
+        names.add(host)
+    return frozenset(names)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without port, brackets or trailing dot, lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    name, sep, port = host.rpartition(":")
+    return (name if sep and port.isascii() and port.isdigit() else host).rstrip(".")
+
+
+@functools.lru_cache(maxsize=256)
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -144,23 +215,6 @@ def _is_loopback(remote: str | None) -> bool:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
-
-
-async def handle_pair(request: web.Request) -> web.StreamResponse:
-    """`/pair?token=…&next=/screen/grill`: remember the token in an HttpOnly cookie."""
-    access: AccessControl = request.app[ACCESS]
-    token = request.query.get("token", "")
-    if not token or access._roles.get(hash_token(token)) is None:
-        raise Unauthorized("unknown pairing token")
-    target = request.query.get("next", "/board")
-    if not target.startswith("/") or target.startswith("//"):
-        raise BadRequest("next must be a path on this server")
-    response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        COOKIE, token, max_age=365 * 86400, httponly=True, samesite="Strict",
-        secure=access.config.secure_cookies, path="/",
-    )
-    raise response
 
 
 ACCESS: web.AppKey[AccessControl] = web.AppKey("access")
