@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..appkeys import COMPONENTS, METRICS
+from .auth import ACCESS
 
 routes = web.RouteTableDef()
 
@@ -36,14 +37,21 @@ async def _handle_healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def _handle_readyz(request: web.Request) -> web.Response:
-    """Ready when every critical component is; degraded parts (a POS down) are listed."""
+    """Ready when every critical component is; degraded parts (a POS down) are listed.
+
+    Anyone gets the status; the components' details (sources, printers, counts)
+    only a caller who may read (a token, or the trust of the access mode).
+    """
     report = component_health(request.app)
     if not report:
         return web.json_response({"status": "starting", "components": {}}, status=503)
     critical_ok = all(h.get("ok") for name, h in report.items() if name in CRITICAL)
     all_ok = all(h.get("ok") for h in report.values())
     status = "ok" if all_ok else ("degraded" if critical_ok else "unavailable")
-    return web.json_response({"status": status, "components": report}, status=200 if critical_ok else 503)
+    body: dict[str, Any] = {"status": status}
+    if request.app[ACCESS].may_read(request):
+        body["components"] = report
+    return web.json_response(body, status=200 if critical_ok else 503)
 
 
 @routes.get("/metrics")
