@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import websockets
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from kds.app import Daemon
 from kds.config import settings_from_dict
@@ -164,3 +165,134 @@ def test_token_bucket_wait_is_the_time_until_a_token() -> None:
     assert bucket.take("a") == pytest.approx(0.15)
     now[0] += 0.15
     assert bucket.take("a") == 0
+
+
+# ----------------------------------------------------------------------------- item 5: browser-origin requests
+
+
+async def test_loopback_trust_needs_a_name_kds_serves(tmp_path: Path, aiohttp_client: Any) -> None:
+    # DNS rebinding: evil.example resolving to 127.0.0.1 made a page in a browser on the kds box
+    # an admin of the default "loopback" mode — it read /board and listed and deleted orders.
+    client = await daemon_client(aiohttp_client, base_config(tmp_path, server={"listen": "127.0.0.1:0", "allowed_hosts": ["kds.lan"]}))
+    order = await (await client.post("/api/v1/orders", json=order_body("rebind"))).json()
+    port = client.port
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}", "kds.lan.evil.example"):
+        for method, path in (("GET", "/api/v1/orders"), ("GET", "/board"), ("GET", f"/api/v1/orders/{order['id']}"),
+                             ("DELETE", f"/api/v1/orders/{order['id']}"), ("GET", "/metrics"),
+                             ("GET", "/api/v1/ws")):
+            response = await client.request(method, path, headers={"Host": host})
+            assert response.status == 403, (host, method, path, response.status)
+            assert "allowed_hosts" in (await response.json())["detail"]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "kds.lan", f"KDS.LAN.:{port}", "screen.localhost"):
+        response = await client.get("/api/v1/orders", headers={"Host": host})
+        assert response.status == 200, (host, await response.text())
+    assert (await client.get("/healthz", headers={"Host": "evil.example"})).status == 200  # liveness stays public
+    assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+async def test_api_bodies_must_be_json(client: TestClient, daemon: Daemon, content_type: str | None) -> None:
+    # A no-cors fetch may send text/plain without a preflight: it stored an order (201). Now 415.
+    order = await (await client.post("/api/v1/orders", json=order_body("typed"))).json()
+    headers = {"Content-Type": content_type} if content_type else {}
+    requests = [
+        ("/api/v1/orders", json.dumps(order_body("plain")).encode()),
+        (f"/api/v1/orders/{order['id']}/status", b'{"status": "processed"}'),
+        (f"/api/v1/orders/{order['id']}/endpoints/grill/status", b'{"status": "processed"}'),
+    ]
+    for path, body in requests:
+        response = await client.post(path, data=body, headers=headers, skip_auto_headers=["Content-Type"])
+        assert response.status == 415, (path, response.status, await response.text())
+        assert (await response.json())["error"] == "unsupported_media_type"
+    assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
+    assert (await (await client.get("/api/v1/orders")).json())["totalCount"] == 1
+
+
+async def test_changes_from_a_foreign_origin_are_refused(tmp_path: Path, aiohttp_client: Any) -> None:
+    # Browsers send Origin with every POST and DELETE: one that is not this kds (or an allowed
+    # origin) is a page elsewhere using this browser's access, and changes nothing.
+    config = base_config(tmp_path, security={"allowed_origins": ["https://pos.example"]})
+    client = await daemon_client(aiohttp_client, config)
+    order = await (await client.post("/api/v1/orders", json=order_body("origin"))).json()
+    own = f"http://127.0.0.1:{client.port}"
+    for origin in ("http://evil.example", "null", f"http://localhost:{client.port}", own + ".evil.example"):
+        headers = {"Origin": origin}
+        assert (await client.post("/api/v1/orders", json=order_body("x"), headers=headers)).status == 403
+        assert (await client.delete(f"/api/v1/orders/{order['id']}", headers=headers)).status == 403
+        response = await client.post(f"/api/v1/orders/{order['id']}/status", json={"status": "processed"}, headers=headers)
+        assert response.status == 403 and "origin" in (await response.json())["detail"]
+    assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
+    assert (await client.post("/api/v1/orders", json=order_body("own"), headers={"Origin": own})).status == 201
+    assert (await client.post("/api/v1/orders", json=order_body("pos"), headers={"Origin": "https://pos.example"})).status == 201
+    assert (await client.get("/api/v1/orders", headers={"Origin": "http://evil.example"})).status == 200  # reads: CORS guards them
+
+
+# ----------------------------------------------------------------------------- item 6: pairing
+
+PAIR_TOKENS = {"kitchen": "kitchen-pairing-token-1234", "viewer": "viewer-pairing-token-5678"}
+
+
+@pytest.fixture
+async def paired_client(tmp_path: Path, aiohttp_client: Any) -> TestClient:
+    from kds.api.auth import hash_token
+
+    tokens = [{"name": f"{r}-screen", "role": r, "sha256": hash_token(t)} for r, t in PAIR_TOKENS.items()]
+    return await daemon_client(aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens}))
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%09/%09/evil.example", "//evil.example", "/%5Cevil.example",
+                                    "%5C%5Cevil.example", "https://evil.example", "javascript:alert(1)", "/%0D%0ASet-Cookie:x=1",
+                                    "%20/screen/grill", "screen/grill", "/%5C/evil.example", "/%20/x", "/%00"])
+async def test_pair_next_is_a_path_on_this_server(paired_client: TestClient, target: str) -> None:
+    # /pair was an open redirect: next=/%09/host/ answered Location: //host/ (browsers drop the tab).
+    url = URL(f"/pair?token={PAIR_TOKENS['kitchen']}&next={target}", encoded=True)
+    response = await paired_client.get(url, allow_redirects=False)
+    assert response.status == 400, (target, response.status, response.headers.get("Location"))
+    assert "Set-Cookie" not in response.headers
+
+
+async def test_pairing_sets_the_cookies_and_redirects_within_the_site(paired_client: TestClient) -> None:
+    response = await paired_client.get("/pair", params={"token": PAIR_TOKENS["kitchen"], "next": "/screen/grill?x=1"},
+                                       allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/screen/grill?x=1"
+    cookies = response.headers.getall("Set-Cookie")
+    assert any(c.startswith("kds_token=") and "SameSite=Strict" in c and "HttpOnly" in c for c in cookies)
+    assert any(c.startswith("kds_paired=1") and "SameSite=Lax" in c for c in cookies)
+
+
+async def test_a_link_cannot_re_pair_a_screen_without_the_pages_own_confirmation(paired_client: TestClient) -> None:
+    # One click on a cross-site link re-paired a kitchen screen with a viewer token. Now a paired
+    # browser gets a page asking to confirm; only that page's own POST replaces the pairing.
+    client = paired_client
+    kitchen, viewer = PAIR_TOKENS["kitchen"], PAIR_TOKENS["viewer"]
+    assert (await client.get("/pair", params={"token": kitchen, "next": "/screen/grill"}, allow_redirects=False)).status == 303
+
+    def current() -> str:
+        return next(c.value for c in client.session.cookie_jar if c.key == "kds_token")
+
+    # The same token again: nothing to confirm.
+    assert (await client.get("/pair", params={"token": kitchen}, allow_redirects=False)).status == 303
+    page = await client.get("/pair", params={"token": viewer, "next": "/pickup"}, allow_redirects=False)
+    assert page.status == 200 and page.content_type == "text/html"
+    text = await page.text()
+    assert "already paired" in text and "viewer-screen" in text and current() == kitchen
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    nonce = text.split('name="confirm" value="')[1].split('"')[0]
+    own = f"http://127.0.0.1:{client.port}"
+    form = {"token": viewer, "next": "/pickup", "confirm": nonce}
+    # A cross-site form post (another page's Origin) and a post without the page's value change nothing.
+    assert (await client.post("/pair", data=form, headers={"Origin": "http://evil.example"}, allow_redirects=False)).status == 403
+    assert (await client.post("/pair", data={**form, "confirm": "guess"}, headers={"Origin": own}, allow_redirects=False)).status == 403
+    assert current() == kitchen
+    done = await client.post("/pair", data=form, headers={"Origin": own}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == "/pickup"
+    assert current() == viewer
+
+
+async def test_a_cross_site_click_is_noticed_by_the_lax_marker(paired_client: TestClient) -> None:
+    # A cross-site navigation carries the Lax marker but not the Strict token cookie: still a confirmation.
+    client = paired_client
+    client.session.cookie_jar.update_cookies({"kds_paired": "1"})
+    page = await client.get("/pair", params={"token": PAIR_TOKENS["viewer"]}, allow_redirects=False)
+    assert page.status == 200 and "already paired" in await page.text()
+    assert not any(c.key == "kds_token" for c in client.session.cookie_jar)
