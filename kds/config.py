@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .model import PurchaseType
 from .printing.config import PrinterConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -34,6 +35,17 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _purchase_type(value: Any) -> Any:
+    """"takeaway", "TakeAway" and "takeAway" all name PurchaseType.TAKE_AWAY."""
+    if isinstance(value, str):
+        by_lower = {t.value.lower(): t.value for t in PurchaseType}
+        return by_lower.get(value.strip().lower().replace("-", "").replace("_", ""), value)
+    return value
+
+
+PickupType = Annotated[PurchaseType, BeforeValidator(_purchase_type)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
@@ -152,6 +164,8 @@ class UiConfig(Section):
     sound: bool = True
     # Pickup numbers count 1..max_pickup_number, then start again (kds.numbers).
     max_pickup_number: int = Field(default=999, ge=2, le=999_999)
+    # Purchase types whose numbers the pickup board shows (table orders go to the table).
+    pickup_types: list[PickupType] = Field(default_factory=lambda: [PurchaseType.TAKE_AWAY, PurchaseType.DELIVERY])
 
 
 class TokenConfig(Section):

@@ -148,5 +148,6 @@ async def _handle_ui(request: web.Request) -> web.Response:
             "pickupReadySeconds": ui.pickup_ready_time,
             "recallWindowSeconds": ui.recall_window,
             "soundDefault": ui.sound,
+            "pickupTypes": [t.value for t in ui.pickup_types],
         }
     )

@@ -114,6 +114,8 @@ def kds_config(tmp_path: Path) -> dict[str, Any]:
     """The restaurant of the browser tests: grill, cold and bar screens; tests may tweak it."""
     config = base_config(tmp_path)
     config["ui"] = {"lang": "en", "pickup_ready_time": "2m", "recall_window": "10m", "sound": True}
+    # The tests' orders are mostly table orders: let the pickup board show every purchase type.
+    config["ui"]["pickup_types"] = ["walkIn", "takeAway", "delivery", "unknown"]
     return config
 
 
