@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .api import health, openapi, orders, printers
 from .api.auth import ACCESS, AccessControl
+from .api.connections import ConnectionGuard, GuardedSite
 from .api.pairing import pairing_routes
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, request_middleware
@@ -168,10 +169,15 @@ class _Archiver:
 
 async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> None:
     """Run the daemon's web app on host:port until `stop` is set."""
-    runner = web.AppRunner(daemon.app, handle_signals=False, access_log=None)
+    config = daemon.settings.server
+    runner = web.AppRunner(
+        daemon.app, handle_signals=False, access_log=None, keepalive_timeout=config.keepalive_timeout,
+        shutdown_timeout=config.shutdown_grace,
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=daemon.settings.server.shutdown_grace)
+        guard = ConnectionGuard(config, daemon.registry)
+        site = GuardedSite(runner, host, port, guard=guard)
         await site.start()
         daemon.listening.set()
         log.info("kds.listening", url=f"http://{host}:{port}")
