@@ -139,7 +139,9 @@ def to_toml(config: dict[str, Any]) -> str:
 class KdsProcess:
     """`kds run` as a subprocess on 127.0.0.1 — for crash and browser tests."""
 
-    def __init__(self, config_path: Path, db_path: Path, port: int | None = None, log_path: Path | None = None):
+    def __init__(self, config_path: Path, db_path: Path, port: int | None = None, log_path: Path | None = None,
+                 wrapper: list[str] | None = None):
+        self.wrapper = wrapper or []  # a command kds runs under, e.g. ["prlimit", "--nofile=256"]
         self.config_path = config_path
         self.db_path = db_path
         self.port = port or free_port()
@@ -154,7 +156,7 @@ class KdsProcess:
         """Start and wait until /readyz answers 200."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kds.cli", "run", "--config", str(self.config_path),
+            [*self.wrapper, sys.executable, "-m", "kds.cli", "run", "--config", str(self.config_path),
              "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db_path)],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
