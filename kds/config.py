@@ -7,12 +7,14 @@ source's section is validated by the `Config` model of its own module (see
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .model import PurchaseType
 from .printing.config import PrinterConfig
@@ -95,6 +97,32 @@ class TimersConfig(Section):
     warn_after: Duration = 300
     late_after: Duration = 600
 
+    @model_validator(mode="after")
+    def _late_after_warn(self) -> TimersConfig:
+        if self.late_after <= self.warn_after:
+            raise ValueError(
+                f"late_after ({format_duration(self.late_after)}) must be later than "
+                f"warn_after ({format_duration(self.warn_after)})"
+            )
+        return self
+
+
+#: What a bump-bar key can do (`keys = { "F1" = "bump" }`); the screens' web/js/keyboard.js
+#: knows the same list (a test keeps them equal).
+KEY_ACTIONS = (
+    "accept", "bump", "bumpItem", "recall", "refuse", "undo", "cancel", "nextPage", "prevPage", "none",
+    *(f"select{n}" for n in range(10)),
+)
+
+
+def _key_action(value: str) -> str:
+    if value not in KEY_ACTIONS:
+        raise ValueError(f"unknown action {value!r}{_suggest(value, KEY_ACTIONS)}")
+    return value
+
+
+KeyAction = Annotated[str, AfterValidator(_key_action)]
+
 
 class EndpointConfig(Section):
     """[[endpoints]]: a kitchen station — a screen, a printer, or both."""
@@ -105,7 +133,7 @@ class EndpointConfig(Section):
     auto_process: bool | None = None
     is_active: bool = True
     timers: TimersConfig = Field(default_factory=TimersConfig)
-    keys: dict[str, str] = Field(default_factory=dict)
+    keys: dict[str, KeyAction] = Field(default_factory=dict)
     type: str | None = None
 
     @model_validator(mode="after")
@@ -256,30 +284,115 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _format_errors(err: ValidationError, prefix: str = "") -> str:
+def format_duration(seconds: float) -> str:
+    """300 → "5m", 90 → "90s", 0.25 → "250ms": durations as config.toml writes them."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def _suggest(word: str, choices: typing.Iterable[str]) -> str:
+    """" — did you mean 'x'?" for the closest choice, else the choices themselves."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" — did you mean {close[0]!r}?" if close else f" (known: {', '.join(choices)})"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model inside an annotation such as `list[EndpointConfig]` or `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _model_at(model: type[BaseModel] | None, path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model of the section at `path` (list indexes are skipped)."""
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None
+        model = _model_in(field.annotation)
+    return model
+
+
+def _keys_of(model: type[BaseModel] | None) -> list[str]:
+    return [name for name, f in (model.model_fields if model else {}).items() if not f.exclude]
+
+
+def _label(path: tuple[Any, ...], data: Any) -> str:
+    """`("endpoints", 0, "timers")` → "endpoints.grill.timers": sections by their name."""
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int):
+            item = data[part] if isinstance(data, list) and 0 <= part < len(data) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                out.append(f".{name}")
+            else:
+                out.append(f"[{part}]")
+            data = item
+        else:
+            out.append(f".{part}" if out else str(part))
+            data = data.get(part) if isinstance(data, dict) else None
+    return "".join(out)
+
+
+def _join(section: str, key: str) -> str:
+    return f"{section}.{key}" if section and key and not key.startswith("[") else section + key
+
+
+def _format_errors(err: ValidationError, data: Any, model: type[BaseModel], prefix: str = "") -> str:
+    """One line per error: where (by name), what is wrong, and the key that was probably meant."""
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{prefix}{key}: {e['msg']}")
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            parent, key = loc[:-1], str(loc[-1])
+            where = _join(prefix, _label(parent, data))
+            reason = f"unknown key {key!r}{_suggest(key, _keys_of(_model_at(model, parent)))}"
+        else:
+            where = _join(prefix, _label(loc, data))
+            reason = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "missing":
+                reason = "required, but missing"
+        lines.append(f"{where}: {reason}" if where else reason)
     return "\n".join(lines)
+
+
+def _source_label(index: int, raw: Any, sources: list[Any]) -> str:
+    """`sources.portos` (its name, else its type when that is unique), else `sources[1]`."""
+    raw = raw if isinstance(raw, dict) else {}
+    for key in ("name", "type"):
+        value = raw.get(key)
+        same = [s for s in sources if isinstance(s, dict) and s.get(key) == value]
+        if isinstance(value, str) and len(same) == 1:
+            return f"sources.{value}"
+    return f"sources[{index}]"
 
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     """Validate a parsed config; raise ConfigError naming every bad key."""
-    from .sources.registry import validate_source
+    from .sources.registry import source_module, validate_source
 
     try:
         settings = Settings.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err)) from err
+        raise ConfigError(_format_errors(err, data, Settings)) from err
     errors, configs = [], []
     for i, raw in enumerate(settings.sources):
+        label = _source_label(i, raw, settings.sources)
         try:
             configs.append(validate_source(raw))
         except ValidationError as err:
-            errors.append(_format_errors(err, prefix=f"sources.{i}."))
+            errors.append(_format_errors(err, raw, source_module(raw["type"]).Config, prefix=label))
         except ValueError as err:
-            errors.append(f"sources.{i}: {err}")
+            errors.append(f"{label}: {err}")
     names = [c.name for c in configs]
     if len(names) != len(set(names)):
         errors.append("sources: each source needs a unique `name` (defaults to its type)")

@@ -29,15 +29,15 @@ def test_durations(text: Any, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda c: c["endpoints"][0].update(timers={"warn_after": "soon"}), "endpoints.0.timers.warn_after"),
+    (lambda c: c["endpoints"][0].update(timers={"warn_after": "soon"}), "endpoints.grill.timers.warn_after"),
     (lambda c: c["endpoints"].append({"name": "grill"}), "endpoint names must be unique"),
-    (lambda c: c["endpoints"][0].update(name="bad name!"), "endpoints.0.name"),
-    (lambda c: c["endpoints"][0].update(colour="red"), "endpoints.0.colour"),
+    (lambda c: c["endpoints"][0].update(name="bad name!"), "endpoints[0].name"),
+    (lambda c: c["endpoints"][0].update(colour="red"), "endpoints.grill: unknown key 'colour'"),
     (lambda c: c["routing"].update(default_endpoint="pizza"), "routing.default_endpoint 'pizza'"),
     (lambda c: c["routing"]["rules"].append({"product_group": "X", "endpoint": "pizza"}), "unknown endpoint(s): pizza"),
     (lambda c: c["routing"]["rules"].append({"endpoint": "bar"}), "product_code, product_group or name_pattern"),
-    (lambda c: c["sources"].append({"type": "carrier-pigeon"}), "sources.1: unknown source type 'carrier-pigeon'"),
-    (lambda c: c["sources"].append({"type": "portos"}), "sources.1.base_url"),
+    (lambda c: c["sources"].append({"type": "carrier-pigeon"}), "sources.carrier-pigeon: unknown source type 'carrier-pigeon'"),
+    (lambda c: c["sources"].append({"type": "portos"}), "sources.portos.base_url: required"),
     (lambda c: c.update(database={"synchronous": "OFF"}), "database.synchronous"),
     (lambda c: c.update(security={"access": "everyone"}), "security.access"),
     (lambda c: c.update(endpoints=[]), "endpoints"),
@@ -49,6 +49,46 @@ def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         settings_from_dict(config)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("change,message", [
+    # A section is named by its endpoint (or source), not by its position in the file.
+    (lambda c: c["endpoints"][1].update(dispaly=True), "endpoints.cold: unknown key 'dispaly' — did you mean 'display'?"),
+    (lambda c: c["endpoints"][0].update(timers={"late_afer": "9m"}),
+     "endpoints.grill.timers: unknown key 'late_afer' — did you mean 'late_after'?"),
+    (lambda c: c["endpoints"][2].update(printer={"adress": "10.0.0.9"}),
+     "endpoints.bar.printer: unknown key 'adress' — did you mean 'address'?"),
+    (lambda c: c.update(ui={"pickup_type": ["takeaway"]}), "ui: unknown key 'pickup_type' — did you mean 'pickup_types'?"),
+    (lambda c: c.update(databse={}), "unknown key 'databse' — did you mean 'database'?"),
+    (lambda c: c["sources"].append({"type": "portos", "base_url": "http://pos", "token": "t", "poll_intervall": "1s"}),
+     "sources.portos: unknown key 'poll_intervall' — did you mean 'poll_interval'?"),
+    # Timers that cannot work, and bump-bar keys mapped to actions that do not exist.
+    (lambda c: c["endpoints"][0].update(timers={"warn_after": "10m", "late_after": "5m"}),
+     "endpoints.grill.timers: late_after (5m) must be later than warn_after (10m)"),
+    (lambda c: c["endpoints"][0].update(timers={"warn_after": "5m", "late_after": 300}),
+     "endpoints.grill.timers: late_after (5m) must be later than warn_after (5m)"),
+    (lambda c: c["endpoints"][0].update(keys={"F1": "bumpp"}),
+     "endpoints.grill.keys.F1: unknown action 'bumpp' — did you mean 'bump'?"),
+    (lambda c: c["endpoints"][0].update(keys={"F2": "explode"}), "endpoints.grill.keys.F2: unknown action 'explode' (known: accept,"),
+])
+def test_errors_speak_kitchen(tmp_path: Path, change: Any, message: str) -> None:
+    config = base_config(tmp_path)
+    change(config)
+    with pytest.raises(ConfigError) as err:
+        settings_from_dict(config)
+    assert message in str(err.value)
+
+
+def test_key_actions_match_the_screens() -> None:
+    # config.toml's key actions are checked against the list the screens' keyboard.js knows.
+    import re
+
+    from kds.config import KEY_ACTIONS
+
+    source = (ROOT / "web" / "js" / "keyboard.js").read_text(encoding="utf-8")
+    block = re.search(r"export const ACTIONS = new Set\(\[(.*?)\]\)", source, re.S)
+    assert block is not None
+    assert set(re.findall(r'"([A-Za-z0-9]+)"', block.group(1))) == set(KEY_ACTIONS)
 
 
 def test_endpoint_defaults(tmp_path: Path) -> None:
@@ -66,7 +106,7 @@ def test_check_config_cli(tmp_path: Path) -> None:
     bad.write_text('[[endpoints]]\nname = "grill"\ntimers = { warn_after = "later" }\n')
     result = subprocess.run([sys.executable, "-m", "kds.cli", "check-config", "--config", str(bad)],
                             capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 2 and "endpoints.0.timers.warn_after" in result.stderr
+    assert result.returncode == 2 and "endpoints.grill.timers.warn_after" in result.stderr
     broken = tmp_path / "broken.toml"
     broken.write_text("[server\nlisten=")
     result = subprocess.run([sys.executable, "-m", "kds.cli", "check-config", "--config", str(broken)],

@@ -19,11 +19,11 @@ def settings(*sources: dict) -> object:
 
 def test_errors_name_the_key() -> None:
     # Guarantees: a typo or a weak secret is reported with its key before anything starts.
-    with pytest.raises(ConfigError, match="sources.0.webhook_secret"):
+    with pytest.raises(ConfigError, match="sources.ready2order.webhook_secret"):
         settings({"type": "ready2order", "account_token": "t", "webhook_secret": "short"})
     with pytest.raises(ConfigError, match="account_token"):
         settings({"type": "ready2order", "webhook_secret": SECRET})
-    with pytest.raises(ConfigError, match="sources.0.pol_interval"):
+    with pytest.raises(ConfigError, match="sources.cheques: unknown key .pol_interval. — did you mean .poll_interval."):
         settings({"type": "cheques", "url": "http://till/v1", "pol_interval": "1s"})
     ok = settings(
         {"type": "ready2order", "account_token": "t", "webhook_secret": SECRET, "group_window": "2s"},
