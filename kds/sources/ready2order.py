@@ -18,13 +18,27 @@ API (`GET /v1/orders`). How kds handles them:
   item still held is dropped; an id not seen yet is remembered, so a cancel
   that overtakes its create still ends with nothing on the screens.
 * **transferred** — the kds order gets the new table (TRANSFER where printed).
+* **returns** — a row booked in retour mode (`order_retour`) or with a
+  negative quantity takes that much of the same dish (name and item number)
+  off the table's kitchen items, newest first: whole items are voided, a part
+  is voided and the rest sent again (VOID, then the lower quantity). It is
+  never a new dish; applied once (its inbox key `return:{order_id}` survives
+  restarts); a return kds cannot match is logged and listed in `/readyz`.
+* **order_status** — `open_statuses` (default 1, the seed's value on an open
+  item) are made, `void_statuses` are voided (or never sent); any other value
+  is made, logged and listed in `/readyz` until it is mapped in the config.
+* **vanished items** — an item kds sent that has been missing from the open
+  list for `missing_fetches` polls was billed or removed: the table's bills
+  since the order (`GET /document/invoice?tableId=…&items=true`) tell which;
+  an item on no bill is voided ("removed in ready2order"), so a lost
+  `orderItem.cancelled` webhook never leaves a dish on the screens.
 * **product / productGroup events** — update the catalogue kds routes by
   (`r2o_catalog`): an item is routed by its product's group and the groups
   that group is inside; a product, group or table kds has not seen is looked
   up by id before its item is routed.
 * **poll** — every `poll_interval` the same fetch runs as a safety net: items a
-  lost webhook never announced are picked up, table changes are applied.
-  Absence from the open list is never read as a cancel: billed items leave it too.
+  lost webhook never announced are picked up, table changes and order_status
+  are applied, vanished items are checked against the bills.
 * **rate limit** — every request takes a token from one bucket per account
   token (60 a minute); a 429 blocks the bucket for `Retry-After`. The
   catalogue is read in the background at low priority: order fetches first.
@@ -42,10 +56,10 @@ import hashlib
 import hmac
 import json
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -58,7 +72,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import (
-    MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, Plu, PurchaseType, Quantity, TicketInfo,
+    MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity,
+    TicketInfo,
 )  # fmt: skip
 from ..routing import Router
 from ..states import FINAL
@@ -72,6 +87,8 @@ log = structlog.get_logger(__name__)
 WRITES_BACK = False
 MAX_PAGES = 200
 TOMBSTONES = 10_000
+RETURN_EVENT = "kds.return"  # an inbox entry kds writes itself: one return row, applied once
+BILL_SLACK = timedelta(minutes=10)  # POS and kds clocks differ: bills this much before the order count
 ITEM_EVENTS = ("orderItem.created", "orderItem.cancelled", "orderItem.transferred")
 CATALOG_EVENTS = (
     "product.created", "product.updated", "product.deleted",
@@ -106,6 +123,9 @@ class Config(BaseModel):
     # and how soon to fetch again while one is missing.
     missing_fetches: int = Field(default=3, ge=1)
     refetch_delay: Duration = 2.0
+    # `order_status` (undocumented; the seed shows 1 on an open item): values to make, values that void.
+    open_statuses: list[int] = Field(default_factory=lambda: [1])
+    void_statuses: list[int] = Field(default_factory=list)
 
 
     @field_validator("webhook_secret")
@@ -115,6 +135,13 @@ class Config(BaseModel):
         if len(secret) < 16 or not all(c.isalnum() or c in "-_.~" for c in secret):
             raise ValueError("must be at least 16 URL-safe characters (letters, digits, - _ . ~); `kds ready2order connect` makes one")
         return value
+
+    @model_validator(mode="after")
+    def _statuses_apart(self) -> Config:
+        both = sorted(set(self.open_statuses) & set(self.void_statuses))
+        if both:
+            raise ValueError(f"order_status {both} is in both open_statuses and void_statuses")
+        return self
 
     @model_validator(mode="after")
     def _one_token(self) -> Config:
@@ -399,6 +426,45 @@ def _text(value: Any) -> str | None:
     return text[:MAX_TEXT] or None
 
 
+def _is_return(row: dict[str, Any]) -> bool:
+    """A return or correction row: booked in retour mode, or a negative quantity."""
+    quantity = _decimal(row.get("order_quantity"))
+    return row.get("order_retour") in (True, 1, "1", "true") or (quantity is not None and quantity < 0)
+
+
+@dataclass
+class BilledLine:
+    """A line of a bill: what left the open list because it was paid for."""
+
+    product_id: int | None
+    name: str | None
+    quantity: Decimal
+
+
+def billed_lines(data: Any) -> list[BilledLine]:
+    """The sold (not returned) lines of a `GET /document/invoice?items=true` answer."""
+    invoices = data.get("invoices") if isinstance(data, dict) else None
+    lines = []
+    for invoice in invoices if isinstance(invoices, list) else []:
+        items = invoice.get("items") if isinstance(invoice, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or item.get("item_retour") in (True, 1, "1", "true"):
+                continue
+            quantity = _decimal(item.get("item_quantity")) or Decimal(1)
+            lines.append(BilledLine(_as_int(item.get("product_id")), _text(item.get("item_name")), quantity))
+    return lines
+
+
+def _take_billed(lines: list[BilledLine], product_id: int | None, name: str) -> bool:
+    """True (and that line used up) when a bill line covers the item: same product, else same name."""
+    for line in lines:
+        same = line.product_id == product_id if product_id is not None and line.product_id is not None else line.name == name
+        if same and line.quantity > 0:
+            line.quantity -= 1  # one unit is enough: a dish on a bill was paid for, not removed
+            return True
+    return False
+
+
 def _is_training(item: dict[str, Any]) -> bool:
     for key in ("trainingMode", "training_mode", "trainingsMode", "order_trainingMode", "order_training"):
         value = item.get(key)
@@ -439,6 +505,12 @@ class Ready2OrderSource(Poller):
         self.unreadable = 0
         self._refetch: asyncio.TimerHandle | None = None
         self._attempts: dict[int, int] = {}
+        self._returns: dict[int, dict[str, Any]] = {}  # return rows waiting to be applied
+        self._unmatched: deque[dict[str, Any]] = deque(maxlen=20)
+        self._unknown_status: dict[str, int] = {}  # open items with an unmapped order_status
+        self._products_of: dict[int, int] = {}  # known item -> product_id (to match bills)
+        self._gone: dict[int, int] = {}  # known item -> polls it has been missing from the open list
+        self._settled: set[int] = set()  # known items that left the open list and were handled
         ctx.add_routes([web.post(config.hook_path, self._handle_webhook)])
 
     # ------------------------------------------------------------------ lifecycle
@@ -470,9 +542,13 @@ class Ready2OrderSource(Poller):
         await self.client.stop()
 
     def health(self) -> dict[str, Any]:
-        """Poll health plus the rate-limit bucket and the backlog."""
+        """Poll health plus the rate-limit bucket, the backlog and what kds could not map."""
+        health = super().health()
         return {
-            **super().health(),
+            **health,
+            "ok": health["ok"] and not self._unknown_status,
+            "unknownOrderStatus": dict(self._unknown_status),
+            "unmatchedReturns": list(self._unmatched),
             "rateLimit": self.bucket.health(),
             "queuedWebhooks": self._queue.qsize(),
             "heldItems": len(self._held),
@@ -550,6 +626,12 @@ class Ready2OrderSource(Poller):
         else:
             event = read_webhook(data)
         name = event.name or ""
+        if name == RETURN_EVENT:  # left pending by a stop between storing and applying it
+            for row in event.objects:
+                if not self._return_applied(_as_int(row.get("order_id")) or 0):
+                    await self._apply_return(row)
+            await self.ctx.service.inbox_done(inbox_id)
+            return
         if name in CATALOG_EVENTS:
             self.catalog.apply_event(name, event.objects, event.ids)
             await self.ctx.service.inbox_done(inbox_id)
@@ -603,9 +685,9 @@ class Ready2OrderSource(Poller):
         for kds_id, item_ids in by_order.items():
             await self._cancel(kds_id, item_ids)
 
-    async def _cancel(self, kds_id: str, item_ids: list[int]) -> None:
+    async def _cancel(self, kds_id: str, item_ids: list[int], reason: str = "cancelled in ready2order") -> None:
         try:
-            await self.ctx.service.cancel(kds_id, item_ids=item_ids, reason="cancelled in ready2order", actor=self.name)
+            await self.ctx.service.cancel(kds_id, item_ids=item_ids, reason=reason, actor=self.name)
         except NotFound:
             log.info("ready2order.cancel_of_archived_order", order=kds_id, items=item_ids)
 
@@ -688,20 +770,34 @@ class Ready2OrderSource(Poller):
         async with self._lock:
             seen: set[int] = set()
             moves: dict[int, int] = {}
+            voided: dict[str, list[int]] = {}
+            unknown: Counter[str] = Counter()
             for row in [*rows, *training_rows]:
                 oid = _as_int(row.get("order_id"))
                 if oid is None:
                     continue
                 seen.add(oid)
                 table = _as_int(row.get("table_id"))
+                status = self._status_kind(row)
+                if status is None:
+                    unknown[str(row.get("order_status"))] += 1
                 if oid in self._known:
                     if table is not None and self._known[oid][1] != table:
                         moves[oid] = table
+                    if status == "void":
+                        voided.setdefault(self._known[oid][0], []).append(oid)
                     await self._resolve(oid, done=True)
                     continue
                 self._consider(row, inbox_id=None)
+                if oid in self._tombstones:  # not for the kitchen (training, void status, a return)
+                    await self._resolve(oid, done=True)
+            self._note_unknown_statuses(unknown)
             if moves:
                 await self._move(moves)
+            for kds_id, item_ids in voided.items():
+                await self._cancel(kds_id, item_ids, reason="voided in ready2order (order_status)")
+            await self._apply_returns()
+            await self._check_vanished(seen)
             self._open_orders = {self._known[oid][0] for oid in seen if oid in self._known}
             for oid in list(self._awaiting):
                 if oid in seen:
@@ -721,16 +817,19 @@ class Ready2OrderSource(Poller):
         self.poll_now()
 
     def _consider(self, row: dict[str, Any], *, inbox_id: int | None) -> None:
-        """Hold a new item for its table's ticket (unless known, cancelled or ignored)."""
+        """Hold a new item for its table's ticket (unless known, cancelled, ignored or a return)."""
         oid = _as_int(row.get("order_id"))
         if oid is None or oid in self._known or oid in self._tombstones:
             return
         if _is_training(row) and self.config.training == "ignore":
             self._tombstone(oid)
             return
-        quantity = _decimal(row.get("order_quantity"))
-        if quantity is not None and quantity <= 0:
-            log.info("ready2order.skip_return_item", order_id=oid, quantity=str(quantity))
+        if _is_return(row):
+            self._returns[oid] = dict(row)  # applied by the poll, once
+            self._tombstone(oid)
+            return
+        if self._status_kind(row) == "void" or _decimal(row.get("order_quantity")) == 0:
+            log.info("ready2order.not_for_the_kitchen", order_id=oid, status=row.get("order_status"), quantity=row.get("order_quantity"))
             self._tombstone(oid)
             return
         held = self._held.get(oid)
@@ -793,28 +892,42 @@ class Ready2OrderSource(Poller):
                 await self._resolve(oid, done=True, error=f"rejected: {err.detail}")
             return
         self._remember_order(result.order.id, table, ids)
+        for row in rows:
+            if (pid := _as_int(row.get("product_id"))) is not None:
+                self._products_of[_as_int(row["order_id"]) or 0] = pid
         for oid in ids:
             self._held.pop(oid, None)
             await self._resolve(oid, done=True)
         log.info("ready2order.ticket", order=result.order.id, table=table, items=ids, created=result.created)
+
+    def _groups_of(self, row: dict[str, Any]) -> list[str]:
+        """The row's product group and the groups it is inside, innermost first."""
+        product = self.catalog.products.get(_as_int(row.get("product_id")) or -1)
+        return self.catalog.group_chain(product.group_id if product else None)
+
+    def _plu(self, row: dict[str, Any]) -> Plu:
+        """The kds product of an order row: its name, item number and product group."""
+        product = self.catalog.products.get(_as_int(row.get("product_id")) or -1)
+        groups = self._groups_of(row)
+        code = _text(row.get("order_product_itemnumber")) or _text(product and product.itemnumber) or _text(row.get("product_id"))
+        return Plu(
+            name=_text(row.get("order_product_name")) or _text(product and product.name) or f"Product {row.get('product_id')}",
+            code=code[:64] if code else None,
+            group=groups[0] if groups else None,
+        )
 
     def _order_in(self, table: int | None, rows: list[dict[str, Any]]) -> OrderIn:
         training = any(_is_training(r) for r in rows)
         table_name = self.catalog.table_name(table)
         items = []
         for row in sorted(rows, key=lambda r: _as_int(r.get("order_id")) or 0):
-            product = self.catalog.products.get(_as_int(row.get("product_id")) or -1)
-            groups = self.catalog.group_chain(product.group_id if product else None)
-            code = _text(row.get("order_product_itemnumber")) or _text(product and product.itemnumber) or _text(row.get("product_id"))
             quantity = _decimal(row.get("order_quantity")) or Decimal(1)
             course = _as_int(row.get("order_course"))
+            plu = self._plu(row)
+            groups = self._groups_of(row)
             item = OrderItemIn(
                 id=_as_int(row["order_id"]),
-                plu=Plu(
-                    name=_text(row.get("order_product_name")) or _text(product and product.name) or f"Product {row.get('product_id')}",
-                    code=code[:64] if code else None,
-                    group=groups[0] if groups else None,
-                ),
+                plu=plu,
                 quantity=Quantity(amount=_three_places(quantity)),
                 comment=_text(row.get("order_comment")),
                 course_number=course if course is not None and 0 <= course <= 99 else None,
@@ -835,6 +948,147 @@ class Ready2OrderSource(Poller):
             items=items,
         )
 
+    # ------------------------------------------------------------------ order_status, returns, vanished items
+
+    def _status_kind(self, row: dict[str, Any]) -> Literal["open", "void"] | None:
+        """What `order_status` means by the config: open, void, or None when it is not mapped."""
+        status = _as_int(row.get("order_status"))
+        if row.get("order_status") is None or status in self.config.open_statuses:
+            return "open"
+        if status in self.config.void_statuses:
+            return "void"
+        return None
+
+    def _note_unknown_statuses(self, unknown: Counter[str]) -> None:
+        for status in sorted(set(unknown) - set(self._unknown_status)):
+            log.warning("ready2order.unknown_order_status", order_status=status, items=unknown[status],
+                        hint="map it with open_statuses or void_statuses; until then such items are made")  # fmt: skip
+        self._unknown_status = dict(unknown)
+
+    async def _apply_returns(self) -> None:
+        """Apply each new return row once: its inbox key makes a repeat (later polls, restarts) a no-op."""
+        for oid, row in list(self._returns.items()):
+            body = json.dumps({"event": RETURN_EVENT, "resource": [row]}).encode()
+            inbox_id = await self.ctx.service.receive_raw(self.name, f"return:{oid}", body)
+            del self._returns[oid]
+            if inbox_id is not None:
+                await self._apply_return(row)
+                await self.ctx.service.inbox_done(inbox_id)
+            await self._resolve(oid, done=True)
+
+    def _return_applied(self, return_id: int) -> bool:
+        """True when an earlier run already applied this return (a stop between apply and inbox_done)."""
+        mark = f"(line {return_id})"
+        return any(
+            o.source == self.name and (o.external_id.endswith(f"-r{return_id}") or any(
+                mark in (c.reason or "") for i in o.items for e in i.endpoints for c in e.status_changes
+            ))
+            for o in self.ctx.service.orders()
+        )  # fmt: skip
+
+    async def _apply_return(self, row: dict[str, Any]) -> None:
+        """Take the returned quantity of the dish off the table's kitchen items, newest first."""
+        return_id = _as_int(row.get("order_id")) or 0
+        table = _as_int(row.get("table_id"))
+        remaining = abs(_decimal(row.get("order_quantity")) or Decimal(1))
+        name, code = self._plu_identity(row)
+        candidates = []
+        for oid, (kds_id, item_table) in self._known.items():
+            order = self.ctx.service.get(kds_id)
+            item = order.item(oid) if order is not None and item_table == table else None
+            if item is None or all(e.status is OrderStatus.PROCESS_SKIPPED for e in item.endpoints):
+                continue
+            if (item.plu.name, item.plu.code) == (name, code):
+                candidates.append((order, item))
+        # Dishes the kitchen can still stop first, then the newest.
+        candidates.sort(key=lambda c: (all(e.status in FINAL for e in c[1].endpoints), -c[1].id))
+        reason = f"returned in ready2order (line {return_id})"
+        for order, item in candidates:
+            if remaining <= 0:
+                break
+            amount = Decimal(item.quantity.amount)
+            await self._cancel(order.id, [item.id], reason=reason)
+            if amount > remaining:
+                await self._resend(order, item, amount - remaining, return_id)
+            remaining -= min(amount, remaining)
+        log.info("ready2order.return", return_id=return_id, table=table, product=name, unmatched=str(remaining))
+        if remaining > 0:
+            log.warning("ready2order.return_unmatched", return_id=return_id, table=table, product=name, quantity=str(remaining))
+            self._unmatched.append(
+                {"returnId": return_id, "table": self.catalog.table_name(table), "product": name, "quantity": str(remaining)}
+            )
+
+    async def _resend(self, order: Order, item: Any, amount: Decimal, return_id: int) -> None:
+        """Send the part of an item a return left (the item itself was voided)."""
+        table = _as_int(order.ticket.id)
+        copy = OrderItemIn(
+            id=item.id,
+            plu=Plu(name=item.plu.name, code=item.plu.code, group=item.plu.group),
+            quantity=Quantity(amount=_three_places(amount), unit=item.quantity.unit),
+            comment=item.comment,
+            course_number=item.course_number,
+            modifiers=list(item.modifiers),
+            endpoints=[ItemEndpointIn(name=e.name) for e in item.endpoints],
+        )
+        order_in = OrderIn(
+            id=f"{order.external_id}-r{return_id}", source=self.name, device_name="ready2order",
+            user=order.user, ticket=order.ticket, items=[copy],
+        )  # fmt: skip
+        result = await self.ctx.service.ingest(order_in, actor=self.name)
+        self._known[item.id] = (result.order.id, table)
+
+    async def _check_vanished(self, seen: set[int]) -> None:
+        """Items kds sent that left the open list: billed ones stay, the others are voided."""
+        gone: dict[int | None, list[tuple[Order, Any]]] = {}
+        for oid, (kds_id, table) in self._known.items():
+            if oid in seen:
+                self._gone.pop(oid, None)
+                self._settled.discard(oid)
+                continue
+            if oid in self._settled:
+                continue
+            self._gone[oid] = self._gone.get(oid, 0) + 1
+            if self._gone[oid] < self.config.missing_fetches:
+                continue
+            order = self.ctx.service.get(kds_id)
+            item = order.item(oid) if order is not None else None
+            if order is None or item is None or all(e.status in FINAL for e in item.endpoints):
+                self._settled.add(oid)  # nothing the kitchen could still stop
+                continue
+            gone.setdefault(table, []).append((order, item))
+        for table, entries in gone.items():
+            since = min(order.created_at for order, _ in entries) - BILL_SLACK
+            lines = await self._billed(table, since) if table is not None else []
+            voids: dict[str, list[int]] = {}
+            for order, item in entries:
+                if not _take_billed(lines, self._products_of.get(item.id), item.plu.name):
+                    voids.setdefault(order.id, []).append(item.id)
+                self._settled.add(item.id)
+            for kds_id, item_ids in voids.items():
+                log.info("ready2order.vanished_voided", order=kds_id, items=item_ids, table=table)
+                await self._cancel(kds_id, item_ids, reason="removed in ready2order")
+
+    async def _billed(self, table: int, since: datetime) -> list[BilledLine]:
+        """The lines billed at `table` since `since` (`GET /document/invoice`, paged by offset)."""
+        params: dict[str, Any] = {
+            "tableId": table, "items": "true", "dateField": "bill",
+            "dateFrom": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": 255,
+        }  # fmt: skip
+        lines: list[BilledLine] = []
+        for page in range(MAX_PAGES):
+            data = await self.client.get("/document/invoice", {**params, "offset": page * 255})
+            lines += billed_lines(data)
+            invoices = data.get("invoices") if isinstance(data, dict) else None
+            count = _as_int(data.get("count")) if isinstance(data, dict) else None
+            if not isinstance(invoices, list) or count is None or (page + 1) * 255 >= count:
+                break
+        return lines
+
+    def _plu_identity(self, row: dict[str, Any]) -> tuple[str, str | None]:
+        """The name and code an item of this row gets in kds (what a return is matched by)."""
+        plu = self._plu(row)
+        return plu.name, (str(plu.code) if plu.code is not None else None)
+
     # ------------------------------------------------------------------ bookkeeping
 
     def _remember_order(self, kds_id: str, table: int | None, item_ids: Iterable[int]) -> None:
@@ -849,6 +1103,9 @@ class Ready2OrderSource(Poller):
         live = {o.id for o in self.ctx.service.orders()}
         for oid in [oid for oid, (kds_id, _) in self._known.items() if kds_id not in live]:
             del self._known[oid]
+            self._products_of.pop(oid, None)
+            self._gone.pop(oid, None)
+            self._settled.discard(oid)
 
     def _tombstone(self, oid: int) -> None:
         self._tombstones[oid] = None
