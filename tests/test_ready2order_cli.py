@@ -34,7 +34,8 @@ async def test_connect_gets_the_account_token_and_registers_the_webhook(tmp_path
         out = io.StringIO()
         running = asyncio.create_task(asyncio.to_thread(args.func, args, out))
         grant = await wait_until(lambda: next(iter(sim.grants), None))
-        assert f"{sim.url}/grant/{grant}" in out.getvalue()
+        # The sim knows the grant before the CLI (a thread) has printed its answer.
+        await wait_until(lambda: f"{sim.url}/grant/{grant}" in out.getvalue())
         sim.approve(grant)
         assert await asyncio.wait_for(running, 10) == 0
         assert token_file.read_text().strip() == "granted-account-token"
