@@ -57,10 +57,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _valid_listen(value: str) -> str:
+    split_listen(value)  # ValueError names the expected shape; pydantic adds the key
+    return value
+
+
 class ServerConfig(Section):
     """[server]"""
 
-    listen: str = "0.0.0.0:8080"
+    listen: Annotated[str, AfterValidator(_valid_listen)] = "0.0.0.0:8080"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     shutdown_grace: Duration = 5.0
     # Names (the Host header) kds answers to besides loopback names, IP addresses and this
@@ -276,11 +281,15 @@ class ConfigError(Exception):
     """The config cannot be used; the message names each bad key and why."""
 
 
+#: A host name, IPv4 address or IPv6 address (bracketed or not); empty means every address.
+_LISTEN_HOST = re.compile(r"^[A-Za-z0-9._:\[\]-]*$")
+
+
 def split_listen(listen: str) -> tuple[str, int]:
-    """`"host:port"` → (host, port)."""
+    """`"host:port"` (or `"[::1]:port"`) → (host, port); ValueError for anything kds cannot bind."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535 or not _LISTEN_HOST.match(host):
+        raise ValueError(f"expected HOST:PORT with a port 0-65535 (e.g. 0.0.0.0:8080), got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

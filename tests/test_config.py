@@ -42,6 +42,10 @@ def test_durations(text: Any, seconds: float) -> None:
     (lambda c: c.update(security={"access": "everyone"}), "security.access"),
     (lambda c: c.update(endpoints=[]), "endpoints"),
     (lambda c: c["endpoints"][0].update(display=False), "needs display = true or a printer"),
+    (lambda c: c.update(server={"listen": "abc"}), "server.listen"),
+    (lambda c: c.update(server={"listen": "1.2.3.4:99999"}), "server.listen"),
+    (lambda c: c.update(server={"listen": "host:"}), "server.listen"),
+    (lambda c: c.update(server={"listen": ":8080x"}), "server.listen"),
 ])
 def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
     config = base_config(tmp_path)
@@ -112,6 +116,16 @@ def test_check_config_cli(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "kds.cli", "check-config", "--config", str(broken)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_check_config_names_a_bad_listen(tmp_path: Path) -> None:
+    # A listen value `kds run` cannot bind is a check-config error naming the key, not "ok"
+    # followed by a daemon that exits (a crash loop under systemd).
+    bad = tmp_path / "listen.toml"
+    bad.write_text('[server]\nlisten = "1.2.3.4:99999"\n[[endpoints]]\nname = "grill"\n')
+    result = subprocess.run([sys.executable, "-m", "kds.cli", "check-config", "--config", str(bad)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "server.listen" in result.stderr, (result.stdout, result.stderr)
 
 
 def test_run_rejects_a_bad_listen_flag(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 import websockets
+from websockets.exceptions import InvalidStatus
 from aiohttp.test_utils import TestClient
 
 from .util import order_body, wait_until
@@ -94,6 +96,17 @@ async def test_many_concurrent_changes_arrive_once_each_in_order(client: TestCli
 async def test_bad_since_is_400(client: TestClient) -> None:
     response = await client.get("/api/v1/ws", params={"since": "abc"})
     assert response.status == 400
+
+
+async def test_unknown_endpoint_is_400_not_an_empty_feed(client: TestClient) -> None:
+    # A screen opened with a typo in its endpoint would otherwise wait forever on an empty feed.
+    with pytest.raises(InvalidStatus) as err:
+        async with websockets.connect(ws_url(client, endpoint="nosuch")):
+            pass
+    assert err.value.response.status_code == 400
+    assert b"nosuch" in err.value.response.body
+    async with websockets.connect(ws_url(client, endpoint="grill")) as ws:
+        assert (await recv(ws))["type"] == "snapshot"
 
 
 async def test_idle_screens_get_application_pings(client: TestClient) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ..appkeys import BUS, SERVICE, SNAPSHOT_EXTRAS
+from ..appkeys import BUS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
 from ..bus import Event, EventBus
 from ..errors import BadRequest
 from ..memory import release_free_memory
@@ -196,6 +196,15 @@ def _snapshot_pages(request: web.Request, endpoint: str | None, seq: int) -> lis
     ]
 
 
+def _endpoint(request: web.Request) -> str | None:
+    """The `endpoint` filter; an endpoint kds does not run is a 400, not a feed that stays empty."""
+    name = request.query.get("endpoint") or None
+    if name is not None and request.app[SETTINGS].endpoint(name) is None:
+        known = ", ".join(e.name for e in request.app[SETTINGS].endpoints)
+        raise BadRequest(f"unknown endpoint {name!r}; known: {known}")
+    return name
+
+
 def _since(request: web.Request) -> int | None:
     raw = request.query.get("since")
     if raw is None or raw == "":
@@ -205,7 +214,7 @@ def _since(request: web.Request) -> int | None:
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     """Snapshot or replay, then live events, until the screen goes away."""
-    endpoint = request.query.get("endpoint") or None
+    endpoint = _endpoint(request)
     since = _since(request)
     hub = request.app[HUB]
     # No permessage-deflate: compressing is per screen (its own context), so one encode per
