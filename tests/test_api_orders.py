@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import MultiDict
+
+from kds.api.query import FILTERS, PATTERNS, SORT_PATTERN, parse_order_query
+from kds.errors import BadRequest
 
 from .util import order_body
 
@@ -148,6 +155,78 @@ async def test_query_paging_sorting_and_count(client: TestClient, three_orders: 
     assert [o["posNumber"] for o in multi["items"]] == [9, 8, 7]
     counted = await query(client, **{"$count": "true", "deviceName": "POS2"})
     assert counted == {"count": 2, "totalCount": 2}
+
+
+async def test_query_ndata_operators(client: TestClient, three_orders: list[dict[str, Any]]) -> None:
+    # Seed 002: every filter supports NData — `op:arg`, several conditions with `;` or a
+    # repeated parameter (all must hold), `in:`/`nin:` lists; operators are case-insensitive.
+    a, b, c = three_orders
+    ids = lambda r: sorted(o["externalId"] for o in r["items"])  # noqa: E731
+    assert ids(await query(client, number="gt:7")) == ["q-b", "q-c"]
+    assert ids(await query(client, number="gte:8;lt:9")) == ["q-b"]
+    assert ids(await query(client, number="LE:8")) == ["q-a", "q-b"]
+    assert ids(await query(client, number="ne:8")) == ["q-a", "q-c"]
+    assert ids(await query(client, number="in:7,9")) == ["q-a", "q-c"]
+    assert ids(await query(client, number="nin:7,9")) == ["q-b"]
+    assert ids(await query(client, deviceName="neq:POS1")) == ["q-b", "q-c"]
+    assert ids(await query(client, deviceName="startswith:pos")) == ["q-a", "q-b", "q-c"]
+    assert ids(await query(client, externalId="endswith:-c")) == ["q-c"]
+    assert ids(await query(client, ticketName="contains:BAR")) == ["q-c"]
+    assert ids(await query(client, ticketId="eq:T9")) == ["q-c"]
+    assert ids(await query(client, isProcessed="eq:false")) == ["q-a", "q-b", "q-c"]
+    assert ids(await query(client, isProcessed="ne:false")) == []
+    assert ids(await query(client, status="in:sent,delivered")) == ["q-a", "q-b", "q-c"]
+    await post_status(client, f"/api/v1/orders/{b['id']}/endpoints/bar/status", "delivered")
+    assert ids(await query(client, endpoint="bar", status="ne:sent")) == ["q-b"]
+    assert ids(await query(client, endpoint="eq:bar", status="nin:sent")) == ["q-b"]
+    # A repeated parameter adds conditions (a range), like `;`.
+    response = await client.get("/api/v1/orders?number=gt:7&number=lt:9")
+    assert ids(await response.json()) == ["q-b"]
+    # Repeated $sort parameters concatenate; a key named again is ignored.
+    response = await client.get("/api/v1/orders?$sort=deviceName:desc&$sort=number:desc,deviceName")
+    assert [o["number"] for o in (await response.json())["items"]] == [9, 8, 7]
+    # A missing value: isnull / isnotnull.
+    await post_order(client, order_body("q-d", number=10, ticket={"name": "walk-in"}))
+    assert ids(await query(client, ticketId="isnull")) == ["q-d"]
+    assert ids(await query(client, ticketId="isnotnull;ne:T9")) == ["q-a", "q-b"]
+
+
+@pytest.mark.parametrize("name", ["number", "isProcessed", "status", "endpoint", "$sort"])
+def test_the_published_pattern_is_exactly_what_the_parser_takes(name: str) -> None:
+    # The OpenAPI document publishes each typed filter's pattern: a string near the grammar
+    # is parsed (no 400, no 500) exactly when the pattern admits it.
+    pattern = SORT_PATTERN if name == "$sort" else PATTERNS[FILTERS[name.lower()].kind]
+    words = st.sampled_from(["gt:", "LTE:", "in:", "nin:", "eq:", "ne:", "contains:", "isnull", "true", "False",
+                             "sent", "processSkipped", "grill", "number", "-createdAt", ":desc", "7", "-12", "x"])
+    near = st.lists(words | st.sampled_from(list(";,:- 0")), max_size=8).map("".join)
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(value=near)
+    def check(value: str) -> None:
+        try:
+            parse_order_query(MultiDict([(name, value)]))
+        except BadRequest:
+            assert not re.fullmatch(pattern, value), value
+        else:
+            assert re.fullmatch(pattern, value), value
+
+    check()
+
+
+@pytest.mark.parametrize("params,fragment", [
+    ({"number": "contains:7"}, "contains"), ({"isProcessed": "gt:true"}, "gt"), ({"status": "gt:sent"}, "gt"),
+    ({"number": "gt:seven"}, "number"), ({"number": "7;"}, "number"), ({"status": "in:sent,cooking"}, "cooking"),
+    ({"status": ""}, "status"), ({"number": ""}, "number"), ({"isProcessable": ""}, "isProcessable"),
+    ({"endpoint": "in:grill,bar"}, "endpoint"), ({"isProcessed": "1"}, "isProcessed"), ({"$count": "1"}, "$count"),
+    ({"number": "+7"}, "number"), ({"$skip": "1_0"}, "$skip"), ({"$sort": "+number"}, "$sort"),
+    ({"$skip": "1000000001"}, "$skip"), ({"$take": "1001"}, "$take"),
+])
+async def test_bad_ndata_is_400_naming_the_filter(client: TestClient, params: dict[str, str], fragment: str) -> None:
+    # Anything the NData grammar does not allow is a 400 naming the parameter, never an empty page.
+    response = await client.get("/api/v1/orders", params=params)
+    data = await response.json()
+    assert response.status == 400, data
+    assert fragment in data["detail"], data
 
 
 @pytest.mark.parametrize("params,fragment", [
@@ -306,6 +385,45 @@ async def test_bad_status_bodies(client: TestClient, body: dict[str, Any], statu
     assert response.status == status
     response = await client.post(f"/api/v1/orders/{order['id']}/items/abc/status", json={"status": "delivered"})
     assert response.status in (400, 404)
+
+
+async def test_status_context_takes_the_seeds_date_and_only_a_boolean_recall(client: TestClient) -> None:
+    # OrderItemEndpointStatusChange has `date`: a PORTOS client may send it with the status.
+    order = await post_order(client, order_body("ctx"))
+    path = f"/api/v1/orders/{order['id']}/endpoints/grill/status"
+    changed = await post_status(client, path, "delivered", date="2026-03-01T12:00:00Z")
+    assert ep_status(changed, 1, "grill") == "delivered"
+    for extra in ({"date": "yesterday"}, {"date": 1767225600}, {"recall": 0}, {"recall": "true"}, {"recall": None}):
+        response = await client.post(path, json={"status": "accepted", **extra})
+        assert response.status == 422, extra
+    fetched = await (await client.get(f"/api/v1/orders/{order['id']}")).json()
+    assert ep_status(fetched, 1, "grill") == "delivered"  # nothing applied
+
+
+async def test_item_and_endpoint_status_routes_take_an_optional_body(client: TestClient) -> None:
+    # Seed 002 marks the body optional on the item and endpoint routes (required on the order
+    # route). Without one there is no status to set: 200 with the order, nothing changed.
+    order = await post_order(client, order_body("nobody"))
+    oid = order["id"]
+    for path in (f"/api/v1/orders/{oid}/items/1/status", f"/api/v1/orders/{oid}/endpoints/grill/status",
+                 f"/api/v1/orders/{oid}/endpoints/grill/items/1/status"):
+        response = await client.post(path)
+        assert response.status == 200, await response.text()
+        assert await response.json() == order
+        response = await client.post(path, json={})  # a body without a status is still refused
+        assert response.status == 422
+    assert (await client.post(f"/api/v1/orders/{oid}/status")).status == 400
+    assert (await client.post(f"/api/v1/orders/{oid}/items/9/status")).status == 404
+    assert (await client.post(f"/api/v1/orders/{oid}/endpoints/pizza/status")).status == 404
+
+
+@pytest.mark.parametrize("item_id", ["-1", "2147483648", "99999999999", "%C2%B2", "1.0", "+1", "01x"])
+async def test_item_ids_outside_the_documented_range_are_400(client: TestClient, item_id: str) -> None:
+    # Item ids are 0..2^31-1 (as ingested); anything else is a 400, not a 404 or a 500.
+    order = await post_order(client, order_body("itemrange"))
+    response = await client.post(f"/api/v1/orders/{order['id']}/items/{item_id}/status", json={"status": "delivered"})
+    assert response.status == 400, await response.text()
+    assert "itemId" in (await response.json())["detail"]
 
 
 async def test_html_in_text_is_stored_as_text(client: TestClient) -> None:

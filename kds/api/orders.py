@@ -6,12 +6,14 @@ themselves. Errors surface as `kds.errors` and become JSON in the middleware.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from ..appkeys import ACTOR, SERVICE, SETTINGS
-from ..errors import BadRequest, NotFound
+from ..errors import NotFound
 from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_int, parse_order_query
@@ -19,14 +21,30 @@ from .query import parse_int, parse_order_query
 routes = web.RouteTableDef()
 
 
+def _iso_text(value: object) -> object:
+    # JSON has no dates: an ISO 8601 string, not a number pydantic would read as a timestamp.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("date must be an ISO 8601 date-time string")
+    return value
+
+
+#: The range of item ids kds stores (`OrderItemIn.id`), published in the OpenAPI document.
+MAX_ITEM_ID = 2**31 - 1
+
+
 class StatusContext(BaseModel):
-    """PORTOS OrderStatusContext, plus an optional reason and the recall flag."""
+    """PORTOS OrderStatusContext, plus `date` (seed 004's status change has one), a reason and recall.
+
+    `date` is when the client saw the change; it is validated and accepted, and kds records
+    the change at its own clock, so the audit log stays in order.
+    """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     status: OrderStatus
+    date: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = None
     reason: str | None = Field(default=None, max_length=500)
-    recall: bool = False
+    recall: Annotated[bool, Strict()] = False
 
 
 def _order_json(order: Order, status: int = 200) -> web.Response:
@@ -62,16 +80,31 @@ async def _handle_get(request: web.Request) -> web.Response:
     return web.json_response(archived)
 
 
-async def _status_context(request: web.Request) -> StatusContext:
-    return validate(StatusContext, await read_json(request))
-
-
 def _item_id(request: web.Request) -> int:
-    return parse_int("itemId", request.match_info["itemId"], high=2**31 - 1)
+    return parse_int("itemId", request.match_info["itemId"], high=MAX_ITEM_ID)
 
 
-async def _change(request: web.Request, *, endpoint: str | None = None, item_id: int | None = None) -> web.Response:
-    ctx = await _status_context(request)
+def _unchanged(request: web.Request, endpoint: str | None, item_id: int | None) -> Order:
+    """The open order, if it has the item/endpoint a status route names (404 like a change would)."""
+    order_id = request.match_info["id"]
+    order = request.app[SERVICE].get(order_id)
+    if order is None:
+        raise NotFound(f"no open order {order_id!r}")
+    if not any(
+        endpoint is None or e.name == endpoint for i in order.items if item_id is None or i.id == item_id for e in i.endpoints
+    ):
+        raise NotFound(f"order {order_id!r} has no item {item_id} at endpoint {endpoint!r}")
+    return order
+
+
+async def _change(
+    request: web.Request, *, endpoint: str | None = None, item_id: int | None = None, body_optional: bool = False
+) -> web.Response:
+    if body_optional and not await request.read():
+        # Seed 002: the item and endpoint routes take an optional body. Without one there is
+        # no status to set; answer the order (after checking it names a real item/endpoint).
+        return _order_json(_unchanged(request, endpoint, item_id))
+    ctx = validate(StatusContext, await read_json(request))
     order = await request.app[SERVICE].set_status(
         request.match_info["id"],
         ctx.status,
@@ -93,19 +126,19 @@ async def _handle_order_status(request: web.Request) -> web.Response:
 @routes.post("/api/v1/orders/{id}/items/{itemId}/status")
 async def _handle_item_status(request: web.Request) -> web.Response:
     """Change the status of one item at all its endpoints."""
-    return await _change(request, item_id=_item_id(request))
+    return await _change(request, item_id=_item_id(request), body_optional=True)
 
 
 @routes.post("/api/v1/orders/{id}/endpoints/{name}/status")
 async def _handle_endpoint_status(request: web.Request) -> web.Response:
     """Change the status of the order's items at one endpoint."""
-    return await _change(request, endpoint=request.match_info["name"])
+    return await _change(request, endpoint=request.match_info["name"], body_optional=True)
 
 
 @routes.post("/api/v1/orders/{id}/endpoints/{name}/items/{itemId}/status")
 async def _handle_item_endpoint_status(request: web.Request) -> web.Response:
     """Change the status of one item at one endpoint (a station bumping one line)."""
-    return await _change(request, endpoint=request.match_info["name"], item_id=_item_id(request))
+    return await _change(request, endpoint=request.match_info["name"], item_id=_item_id(request), body_optional=True)
 
 
 @routes.delete("/api/v1/orders/{id}")
