@@ -76,7 +76,7 @@ class Kind(enum.Enum):
 
 
 _STATUS_NAMES = {s.value.lower(): s for s in OrderStatus}
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_INTEGER = re.compile(r"[0-9]{1,18}")  # numbers are never negative
 _ENDPOINT = r"[A-Za-z0-9_-]{1,64}"
 
 #: Per typed kind: (operators that apply, regex of one argument, how to read one).
