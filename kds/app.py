@@ -68,6 +68,7 @@ class Daemon:
             metrics=self.registry, settings=settings,
         )
         self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs]
+        self.app.setdefault(SNAPSHOT_EXTRAS, {})["sourceAlerts"] = self.source_ctx.alerts.snapshot
         self.components: list[Any] = [
             self.supervisor, self.store, self.bus, self.outbox, self.service, self.hub,
             *self.printers, *self.sources, _Archiver(self),

@@ -387,21 +387,25 @@ def _source_label(index: int, raw: Any, sources: list[Any]) -> str:
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     """Validate a parsed config; raise ConfigError naming every bad key."""
-    from .sources.registry import source_module, validate_source
+    from .sources.registry import check_source, source_module, validate_source
 
     try:
         settings = Settings.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_errors(err, data, Settings)) from err
     errors, configs = [], []
+    kds_endpoints = {e.name for e in settings.endpoints}
     for i, raw in enumerate(settings.sources):
         label = _source_label(i, raw, settings.sources)
         try:
-            configs.append(validate_source(raw))
+            config = validate_source(raw)
         except ValidationError as err:
             errors.append(_format_errors(err, raw, source_module(raw["type"]).Config, prefix=label))
         except ValueError as err:
             errors.append(f"{label}: {err}")
+        else:
+            configs.append(config)
+            errors += [f"{label}.{e}" for e in check_source(config, kds_endpoints)]
     names = [c.name for c in configs]
     if len(names) != len(set(names)):
         errors.append("sources: each source needs a unique `name` (defaults to its type)")

@@ -38,6 +38,10 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_ITEMS_PER_ORDER = 500
 MAX_TEXT = 500
+#: PORTOS Quantity has no documented maximum; a million of anything is not a kitchen order.
+MAX_QUANTITY = 1_000_000
+#: PORTOS `courseNumber` is an `int?` (.NET Int32).
+MAX_COURSE = 2**31 - 1
 
 
 class OrderStatus(str, enum.Enum):
@@ -194,9 +198,13 @@ class Plu(WireModel):
 
 
 class Quantity(WireModel):
-    """PORTOS Quantity: an amount with up to 3 decimals and a short unit."""
+    """PORTOS Quantity: an amount with up to 3 decimals and a short unit.
 
-    amount: JsonDecimal = Field(gt=0, le=10_000, max_digits=9, decimal_places=3)
+    Large amounts are real (12 kg of beef sold in grams is 12000); the bound only
+    keeps absurd values out.
+    """
+
+    amount: JsonDecimal = Field(gt=0, le=MAX_QUANTITY, max_digits=10, decimal_places=3)
     unit: Annotated[str, Field(max_length=8)] = "pcs"
 
     @field_validator("amount", mode="before")
@@ -241,7 +249,7 @@ class OrderItemIn(WireModel):
     plu: Plu
     quantity: Quantity = Field(default_factory=lambda: Quantity(amount=Decimal(1)))
     comment: Text | None = None
-    course_number: int | None = Field(default=None, ge=0, le=99)
+    course_number: int | None = Field(default=None, ge=0, le=MAX_COURSE)
     modifiers: list[Text] = Field(default_factory=list, max_length=50)
     endpoints: list[ItemEndpointIn] = Field(default_factory=list, max_length=20)
 

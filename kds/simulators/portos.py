@@ -73,12 +73,15 @@ class Faults:
     delay: float = 0.0
     malformed_count: int = 0
     drop_count: int = 0
+    #: How POST /auth/refresh fails: text404, empty404, 401, garbage, drop (None: it works).
+    refresh: str | None = None
 
     def clear(self) -> None:
         """Behave again."""
         self.fail_count = self.malformed_count = self.drop_count = 0
         self.delay = 0.0
         self.fail_path = None
+        self.refresh = None
 
 
 @dataclass
@@ -130,6 +133,7 @@ class PortosSimulator:
         self.requests = 0
         self.auth_logins = 0
         self.auth_refreshes = 0
+        self.refresh_failures = 0
         self.unauthorized = 0
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}  # tokenId -> (user, expires)
@@ -527,6 +531,18 @@ class PortosSimulator:
         self._fire_webhook("order.created", order["id"])
         return order
 
+    def put_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Store an Order as given (tests of odd payloads); id and number are filled in if missing."""
+        order.setdefault("id", uuid.uuid4().hex[:24])
+        order.setdefault("number", next(self._numbers))
+        order.setdefault("deviceName", "P01")
+        order.setdefault("ticket", {"id": uuid.uuid4().hex[:24], "name": "Odd", "location": None,
+                                    "purchaseType": "walkIn", "customer": None, "version": 1})
+        order.setdefault("createdAt", _now_iso())
+        self.orders[order["id"]] = order
+        self._schedule_notify()
+        return order
+
     def delete_order(self, order_id: str) -> None:
         """Delete an order (DELETE /orders/{id})."""
         if self.orders.pop(order_id, None) is None:
@@ -772,6 +788,20 @@ class PortosSimulator:
         return web.json_response(result)
 
     async def _handle_refresh(self, request: web.Request) -> web.Response:
+        fault = self.faults.refresh
+        if fault is not None:
+            await request.read()
+            if fault == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError()
+            self.refresh_failures += 1
+            return {
+                "text404": web.Response(status=404, text="Not Found", content_type="text/plain"),
+                "empty404": web.Response(status=404),
+                "401": _error(401, "refresh token rejected"),
+                "garbage": web.Response(status=200, text="<html>proxy error</html>", content_type="text/html"),
+            }[fault]
         body = await self._json_body(request)
         refresh = body.get("refreshToken") if isinstance(body, dict) else None
         user = self._refresh_tokens.pop(refresh, None) if isinstance(refresh, str) else None

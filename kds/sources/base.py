@@ -21,6 +21,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import AfterValidator
 
+from .alerts import SourceAlerts
+
 if TYPE_CHECKING:
     from ..bus import EventBus
     from ..config import Settings
@@ -56,6 +58,11 @@ class SourceContext:
     metrics: CollectorRegistry
     settings: Settings
     routes: list[web.RouteDef] = field(default_factory=list)
+    #: Problems staff must see (refused write-backs, unreadable orders), shared by every source.
+    alerts: SourceAlerts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alerts = SourceAlerts(self.bus)
 
     def add_routes(self, routes: Iterable[web.RouteDef]) -> None:
         """Register HTTP routes (webhooks) on the daemon's web app."""
@@ -70,6 +77,10 @@ class SourceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.up = Gauge("kds_source_up", "1 when the last poll of a source succeeded", ["source"], registry=registry)
         self.polls = Counter("kds_source_polls", "Polls of a source", ["source", "outcome"], registry=registry)
+        self.unknown_endpoints = Counter(
+            "kds_source_unknown_endpoints", "Order lines at POS endpoints kds does not own (left to the POS)",
+            ["source", "endpoint"], registry=registry,
+        )
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> SourceMetrics:

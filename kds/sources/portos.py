@@ -35,7 +35,7 @@ import json
 import random
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -51,7 +51,7 @@ from ..errors import ConflictError, KdsError
 from ..model import MAX_TEXT, OrderIn, OrderStatus, PurchaseType
 from ..outbox import Outbox, OutboxEntry
 from ..states import FINAL
-from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
+from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
 
 log = structlog.get_logger(__name__)
@@ -86,7 +86,8 @@ class Config(BaseModel):
     request_timeout: Duration = 10.0
     max_backoff: Duration = 30.0
     reconcile_interval: Duration = 10.0
-    # Which PORTOS endpoints this kds processes (empty: all), and renames to kds endpoints.
+    # Which PORTOS endpoints this kds processes (empty: those named like a kds [[endpoints]]
+    # entry, through endpoint_map), and renames to kds endpoints.
     endpoints: list[str] = Field(default_factory=list)
     endpoint_map: dict[str, str] = Field(default_factory=dict)
     # Optional PORTOS webhooks (X-PORTOS-WEBHOOK-SIGNATURE): each one triggers a poll at once.
@@ -122,6 +123,32 @@ class Config(BaseModel):
     def to_portos(self, kds_name: str) -> str:
         """The PORTOS endpoint for a kds endpoint name."""
         return next((p for p, k in self.endpoint_map.items() if k == kds_name), kds_name)
+
+    def owns(self, portos_name: str, kds_endpoints: Collection[str]) -> bool:
+        """Whether kds processes this PORTOS endpoint (else it is left alone in PORTOS).
+
+        Named in `endpoints`, or — when that list is empty — mapped to a kds
+        endpoint by name or through `endpoint_map` (and written back to the same name).
+        """
+        if self.endpoints:
+            return portos_name in self.endpoints
+        kds_name = self.to_kds(portos_name)
+        return kds_name in kds_endpoints and self.to_portos(kds_name) == portos_name
+
+
+def check(config: Config, kds_endpoints: Collection[str]) -> list[str]:
+    """Cross-checks against the whole config: each endpoint kds claims must be a kds endpoint."""
+    errors = []
+    for name in config.endpoints:
+        if config.to_kds(name) not in kds_endpoints:
+            errors.append(
+                f"endpoints: PORTOS endpoint {name!r} is not a kds endpoint (add an [[endpoints]] entry"
+                f" named {config.to_kds(name)!r} or map it with endpoint_map)"
+            )
+    for portos_name, kds_name in config.endpoint_map.items():
+        if kds_name not in kds_endpoints:
+            errors.append(f"endpoint_map: {portos_name!r} maps to {kds_name!r}, which is not a kds endpoint")
+    return errors
 
 
 class PortosRejected(Exception):
@@ -302,6 +329,7 @@ class PortosClient:
     async def _refresh(self, refresh_token: str) -> dict[str, Any] | None:
         status, result = await self._auth_call(self.config.refresh_path, {"refreshToken": refresh_token})
         if status != 200 or not isinstance(result, dict):
+            log.info("portos.refresh_refused", source=self.config.name, http_status=status)
             return None  # refused: log in again
         self._metrics.auth.labels(self.config.name, "refresh").inc()
         return result
@@ -355,6 +383,28 @@ def _text(value: Any) -> str | None:
     return str(value)[:MAX_TEXT]
 
 
+def foreign_endpoints(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> list[str]:
+    """Names of open item endpoints in an Order that kds does not own, once each per item."""
+    names = []
+    for item in raw.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        for ep in item.get("endpoints") or []:
+            name = ep.get("name") if isinstance(ep, dict) else None
+            status = ep.get("orderItemStatus") or ep.get("status") if isinstance(ep, dict) else None
+            if name and status not in _FINAL_VALUES and not config.owns(str(name), kds_endpoints):
+                names.append(str(name)[:64])
+    return names
+
+
+def unreadable_reason(err: Exception) -> str:
+    """A short reason for staff: the first few bad fields, not pydantic's essay."""
+    if isinstance(err, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:3]]
+        return "; ".join(parts)
+    return (str(err) or type(err).__name__)[:300]
+
+
 def portos_item_endpoints(raw: dict[str, Any]) -> dict[int, list[str]]:
     """PORTOS endpoint names of each item of an Order (by item id)."""
     result: dict[int, list[str]] = {}
@@ -364,13 +414,14 @@ def portos_item_endpoints(raw: dict[str, Any]) -> dict[int, list[str]]:
     return result
 
 
-def translate(raw: dict[str, Any], config: Config) -> OrderIn | None:
+def translate(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> OrderIn | None:
     """A PORTOS Order as kds's OrderIn; None when nothing in it is for this kds.
 
     Item endpoints already final in PORTOS (processed, refused, skipped) and
-    endpoints not in `config.endpoints` are left out; an item left without
-    endpoints is not ours. Raises ValidationError/ValueError for an order that
-    cannot be read.
+    endpoints kds does not own (`Config.owns`) are left out; an item left
+    without endpoints is not ours. Lines with a quantity below zero (returns,
+    corrections) are not new dishes: see `returned_lines`. Raises
+    ValidationError/ValueError for an order that cannot be read.
     """
     items = []
     for item in raw.get("items") or []:
@@ -383,9 +434,7 @@ def translate(raw: dict[str, Any], config: Config) -> OrderIn | None:
             if not name:
                 continue
             status = ep.get("orderItemStatus") or ep.get("status")
-            if status in _FINAL_VALUES:
-                continue
-            if config.endpoints and name not in config.endpoints:
+            if status in _FINAL_VALUES or not config.owns(str(name), kds_endpoints):
                 continue
             endpoints.append(config.to_kds(str(name)))
         if named and not endpoints:
@@ -394,8 +443,7 @@ def translate(raw: dict[str, Any], config: Config) -> OrderIn | None:
         quantity = item.get("quantity")
         amount = quantity.get("amount") if isinstance(quantity, dict) else quantity
         if isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount <= 0:
-            log.info("portos.item_skipped", order=raw.get("id"), item=item.get("id"), reason="quantity not positive")
-            continue
+            continue  # a return or correction: handled as a VOID, never as a new dish
         items.append(
             {
                 "id": item.get("id"),
@@ -630,6 +678,10 @@ class PortosSource(Poller):
         self.writeback = WriteBack(self)
         self.deleted: set[str] = set()
         self._skipped: set[str] = set()
+        self._unreadable: dict[str, int | None] = {}  # PORTOS order id → its inbox entry
+        self.unknown_endpoints: set[str] = set()
+        self._kds_endpoints = frozenset(e.name for e in ctx.settings.endpoints)
+        self._source_metrics = SourceMetrics.for_registry(ctx.metrics)
         self._items: OrderedDict[str, dict[int, list[str]]] = OrderedDict()
         self._last_reconcile: float | None = None
         self.webhooks = 0
@@ -687,8 +739,12 @@ class PortosSource(Poller):
                 "writebackFailures": self.writeback.failures,
                 "lastWritebackError": self.writeback.last_error,
                 "authError": self.client.last_auth_error,
+                "unknownEndpoints": sorted(self.unknown_endpoints),
+                "alerts": self.ctx.alerts.of(self.config.name),
             }
         )
+        if health["alerts"]:
+            health["ok"] = False
         if health["ok"] is False and health["state"] == "ok":
             health["state"] = "writeback_failing"
         return health
@@ -700,9 +756,15 @@ class PortosSource(Poller):
         orders = await self.client.fetch_orders([("isProcessable", "true")])
         for raw in orders:
             await self._take(raw)
+        listed = {str(o["id"]) for o in orders}
+        # Forget what PORTOS no longer offers (memory stays bounded; a problem with it is over).
+        self._skipped &= listed
+        for gone in set(self._unreadable) - listed:
+            self._unreadable.pop(gone)
+        self.ctx.alerts.clear_where(self.config.name, "order_unreadable", {f"order:{i}" for i in self._unreadable})
         now = self._clock()
         if self._last_reconcile is None or now - self._last_reconcile >= self.config.reconcile_interval:
-            await self._reconcile({str(o["id"]) for o in orders})
+            await self._reconcile(listed)
             self._last_reconcile = now
         if self.writeback.failures:
             self.writeback.wake()
@@ -718,18 +780,20 @@ class PortosSource(Poller):
     async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int | None) -> None:
         service = self.ctx.service
         external_id = str(raw.get("id"))
+        if inbox_id is None:
+            inbox_id = self._unreadable.get(external_id)
         if service.find(self.config.name, external_id) is not None:
             if inbox_id is not None:
                 await service.inbox_done(inbox_id)
             return
+        self._note_foreign(raw)
         try:
-            order_in = translate(raw, self.config)
+            order_in = translate(raw, self.config, self._kds_endpoints)
         except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
-            # Kept pending in the inbox: replayed on the next start (after a fix).
-            self._skipped.add(external_id)
-            self.metrics.orders.labels(self.config.name, "rejected").inc()
-            log.error("portos.order_unreadable", source=self.config.name, order=external_id, error=str(err))
+            # Kept pending in the inbox and shown to staff; tried again on every poll.
+            self._unreadable_order(raw, inbox_id, err)
             return
+        self._readable(external_id)
         if order_in is None:
             self._skipped.add(external_id)
             if inbox_id is not None:
@@ -748,6 +812,33 @@ class PortosSource(Poller):
                 log.info("portos.order_ingested", source=self.config.name, order=external_id, number=result.order.number)
         if inbox_id is not None:
             await service.inbox_done(inbox_id)
+
+    def _unreadable_order(self, raw: dict[str, Any], inbox_id: int | None, err: Exception) -> None:
+        external_id = str(raw.get("id"))
+        if external_id not in self._unreadable:
+            self.metrics.orders.labels(self.config.name, "rejected").inc()
+        self._unreadable[external_id] = inbox_id
+        number = raw.get("number")
+        label = f"#{number} ({external_id})" if isinstance(number, int) else external_id
+        self.ctx.alerts.raise_alert(
+            self.config.name, f"order:{external_id}", "order_unreadable",
+            f"PORTOS order {label} cannot be read: {unreadable_reason(err)}", order=external_id,
+        )
+
+    def _readable(self, external_id: str) -> None:
+        self._unreadable.pop(external_id, None)
+        self.ctx.alerts.clear(self.config.name, f"order:{external_id}")
+
+    def _note_foreign(self, raw: dict[str, Any]) -> None:
+        """Report endpoints kds does not own: counted per item, logged once per name."""
+        for name in foreign_endpoints(raw, self.config, self._kds_endpoints):
+            self._source_metrics.unknown_endpoints.labels(self.config.name, name).inc()
+            if name not in self.unknown_endpoints and len(self.unknown_endpoints) < 100:
+                self.unknown_endpoints.add(name)
+                log.warning(
+                    "portos.unknown_endpoint", source=self.config.name, endpoint=name,
+                    detail="not a kds endpoint (or not in `endpoints`): its items are left to PORTOS, never acknowledged",
+                )
 
     def _remember_items(self, external_id: str, routed: dict[int, list[str]]) -> None:
         self._items[external_id] = routed

@@ -5,7 +5,7 @@ PORTOS documents two schemes. *JWT Bearer*: `POST {base}/auth` with
 refreshToken, user}`; requests carry `Authorization: Bearer {tokenId}`. The
 refresh route is not in our seeds; we use `POST {base}/auth/refresh` with
 `{refreshToken}` answering a RefreshTokenResult, and fall back to a fresh login
-when the refresh is refused. *HMAC* ("NWS4", SigV4-like, from PORTOS's public
+when the refresh fails in any way (refused, 404, garbage, unreachable). *HMAC* ("NWS4", SigV4-like, from PORTOS's public
 client libraries): every request is signed with an ApiKey's clientId/clientSecret.
 `nws4_sign` reproduces the reference PHP client byte for byte (pinned by its
 published test vector in our tests); `nws4_verify` is what the simulator checks.
@@ -26,6 +26,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 NWS4_ALGORITHM = "NWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -250,9 +254,16 @@ class TokenManager:
     async def _renew(self) -> None:
         result: dict[str, Any] | None = None
         if self._refresh is not None and self._refresh_token:
-            result = await self._refresh(self._refresh_token)
-            if result is not None:
+            refresh_token, self._refresh_token = self._refresh_token, None  # used once, whatever happens
+            try:
+                result = await self._refresh(refresh_token)
+            except Exception as err:  # noqa: BLE001 - any failed refresh (404 text, garbage, network): log in
+                log.info("portos.refresh_failed", error=str(err) or type(err).__name__)
+                result = None
+            if isinstance(result, dict) and isinstance(result.get("tokenId"), str) and result["tokenId"]:
                 self.refreshes += 1
+            else:
+                result = None
         if result is None:
             assert self._login is not None
             result = await self._login()

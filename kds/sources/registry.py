@@ -1,7 +1,8 @@
 """Which module handles each `[[sources]] type`.
 
 A source module exposes `Config` (a pydantic model with `type` and `name`),
-`WRITES_BACK` and `create(config, ctx) -> Component`. Modules are imported on
+`WRITES_BACK` and `create(config, ctx) -> Component`, and optionally
+`check(config, kds_endpoints) -> list[str]` for checks against the whole config. Modules are imported on
 demand so a broken optional integration cannot stop the others loading.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,3 +38,9 @@ def validate_source(raw: dict[str, Any]) -> BaseModel:
     if not isinstance(source_type, str):
         raise ValueError("`type` is required (native, portos, ready2order or cheques)")
     return source_module(source_type).Config.model_validate(raw)
+
+
+def check_source(config: BaseModel, kds_endpoints: Collection[str]) -> list[str]:
+    """Errors of a validated source config against the rest of the config (e.g. unknown endpoints)."""
+    check = getattr(source_module(config.type), "check", None)  # type: ignore[attr-defined]
+    return list(check(config, kds_endpoints)) if check is not None else []
