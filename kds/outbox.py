@@ -5,7 +5,9 @@ they belong to, so a crash between commit and side effect loses nothing: on
 start every pending row is handed out again. Consumers (the print spooler,
 a POS write-back) subscribe to a `kind`, get entries in id order, call
 `attempted()` before they try (so a retry after an unknown outcome is known)
-and `complete()` when the side effect is done.
+and `complete()` when the side effect is done. A receiver that refuses an entry
+for good (a POS answering 403) makes the consumer `refuse()` it: it stays in
+the outbox, marked refused, until staff fix the cause and it is `unrefuse()`d.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class OutboxEntry:
     payload: dict[str, Any]
     created_at: datetime
     attempts: int = 0
+    #: Why the receiver refused it (kept, not re-sent until retried); None while it is pending.
+    refused: str | None = None
 
 
 Handler = Callable[[OutboxEntry], None]
@@ -62,13 +66,14 @@ class Outbox:
         row = await self._store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM outbox")
         self._next_id = (row["m"] if row else 0) + 1
         rows = await self._store.fetchall(
-            "SELECT id, kind, target, order_id, payload, created_at, attempts FROM outbox"
+            "SELECT id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at FROM outbox"
             " WHERE done_at IS NULL ORDER BY id"
         )
         for r in rows:
             entry = OutboxEntry(
                 r["id"], r["kind"], r["target"], r["order_id"], json.loads(r["payload"]),
                 datetime.fromisoformat(r["created_at"]), r["attempts"],
+                (r["last_error"] or "refused") if r["refused_at"] else None,
             )
             self.pending_count += 1
             self._dispatch(entry)
@@ -131,6 +136,18 @@ class Outbox:
         """Durably count an attempt (before sending: an unknown outcome is then known)."""
         write = Write()
         write.add("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, entry_id))
+        await self._store.write(write)
+
+    async def refuse(self, entry_id: int, error: str) -> None:
+        """Durably mark the entry refused: kept pending, handed out again only after `unrefuse()`."""
+        write = Write()
+        write.add("UPDATE outbox SET refused_at = ?, last_error = ? WHERE id = ?", (utcnow().isoformat(), error, entry_id))
+        await self._store.write(write)
+
+    async def unrefuse(self, entry_ids: list[int]) -> None:
+        """Make refused entries ordinary pending ones again (staff retry them)."""
+        write = Write()
+        write.add("UPDATE outbox SET refused_at = NULL WHERE id = ?", *[(i,) for i in entry_ids])
         await self._store.write(write)
 
     async def complete(self, entry_id: int, error: str | None = None) -> None:

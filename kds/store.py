@@ -126,6 +126,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX outbox_prints_by_order ON outbox (order_id) WHERE kind = 'print';
     """,
+    # 3: a write-back the POS refused (403/404/409) is kept as refused — pending, not
+    # re-sent on its own — until staff retry it.
+    """
+    ALTER TABLE outbox ADD COLUMN refused_at TEXT;
+    """,
 ]
 
 

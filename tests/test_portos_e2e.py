@@ -254,10 +254,10 @@ async def test_rejected_token_shows_on_readyz(client: TestClient, daemon: Daemon
     assert health["ok"] is False and "401" in health["lastError"] and health["authError"]
 
 
-async def test_writeback_to_an_inactive_endpoint_is_given_up_and_later_ones_still_flow(
+async def test_writeback_to_an_inactive_endpoint_is_refused_and_later_ones_still_flow(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
 ) -> None:
-    # PORTOS answers 403 (inactive endpoint): logged and dropped, not retried forever.
+    # PORTOS answers 403 (inactive endpoint): kept as refused (shown, retried on request), not retried forever.
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 201}])
     order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     source = portos(daemon)
@@ -269,7 +269,7 @@ async def test_writeback_to_an_inactive_endpoint_is_given_up_and_later_ones_stil
     await wait_until(lambda: source.writeback.pending == 0)
     assert sim.status_of(order.external_id, "bar") == ["sent"]
     assert [p.answer for p in sim.status_posts if p.endpoint == "bar"][-2:] == [403, 403]
-    assert source.health()["ok"] is True
+    assert source.health()["ok"] is False and source.health()["refusedWritebacks"] == 2
 
 
 async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(

@@ -59,7 +59,7 @@ def required_roles(request: web.Request) -> frozenset[str] | None:
         return INGEST
     if path.startswith("/api/v1/orders/") and method == "DELETE":
         return CANCEL
-    if path.startswith(("/api/v1/orders/", "/api/v1/printers/")) and method == "POST":
+    if path.startswith(("/api/v1/orders/", "/api/v1/printers/", "/api/v1/sources/")) and method == "POST":
         return CHANGE
     if method in ("GET", "HEAD", "OPTIONS"):
         return READ

@@ -51,7 +51,17 @@ async def _handle_readyz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": status}
     if request.app[ACCESS].may_read(request):
         body["components"] = report
+        # One line per part that is not ok, so an operator sees why without reading every component.
+        body["reasons"] = {name: _reason(h) for name, h in report.items() if not h.get("ok")}
     return web.json_response(body, status=200 if critical_ok else 503)
+
+
+def _reason(health: dict[str, Any]) -> str:
+    """Why a component is not ok, from what its health() reports."""
+    for key in ("reason", "lastError", "error", "state"):
+        if health.get(key):
+            return str(health[key])
+    return "not ok"
 
 
 @routes.get("/metrics")

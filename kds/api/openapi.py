@@ -120,6 +120,14 @@ def build_openapi() -> dict[str, Any]:
                      "responses": {"202": {"description": "retrying"},
                                    "404": {"description": "no printer", "content": _json(_ERROR)}}},
         },
+        "/api/v1/sources/{name}/writebacks/retry": {
+            "post": {"summary": "Send the source's refused status write-backs again (after fixing the cause)",
+                     "parameters": [_path_param("name")],
+                     "responses": {"202": {"description": "retrying", "content": _json({
+                                       "type": "object", "required": ["source", "retried"],
+                                       "properties": {"source": {"type": "string"}, "retried": {"type": "integer"}}})},
+                                   "404": {"description": "no write-back source of that name", "content": _json(_ERROR)}}},
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
         "/readyz": {"get": {"summary": "Readiness", "responses": {"200": {"description": "OK"}, "503": {"description": "not ready"}}}},
     }

@@ -693,6 +693,7 @@ class PortosSimulator:
         app.router.add_post("/_sim/tickets", self._handle_sim_ticket)
         app.router.add_post("/_sim/tickets/{id}/items", self._handle_sim_items)
         app.router.add_post("/_sim/tickets/{id}/close", self._handle_sim_close)
+        app.router.add_post("/_sim/orders", self._handle_sim_put_order)
         app.router.add_delete("/_sim/orders/{id}", self._handle_sim_delete)
         app.router.add_post("/_sim/endpoints/{name}", self._handle_sim_endpoint)
         app.router.add_post("/_sim/faults", self._handle_sim_faults)
@@ -1026,6 +1027,12 @@ class PortosSimulator:
 
     async def _handle_sim_close(self, request: web.Request) -> web.Response:
         return await self._handle_close_ticket(request)
+
+    async def _handle_sim_put_order(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return _error(400, "an Order object is required")
+        return web.json_response(self.put_order(body))
 
     async def _handle_sim_delete(self, request: web.Request) -> web.Response:
         return await self._handle_delete_order(request)

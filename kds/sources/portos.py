@@ -53,6 +53,7 @@ from ..outbox import Outbox, OutboxEntry
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
+from .writeback import WritebackConsumer, WritebackDeferred, WritebackRefused
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,7 @@ WRITES_BACK = True
 MAX_PAGES = 1000
 ITEM_CACHE_SIZE = 5000
 _FINAL_VALUES = frozenset(s.value for s in FINAL)
+_STATUS_VALUES = frozenset(s.value for s in OrderStatus)
 _PURCHASE_TYPES = frozenset(p.value for p in PurchaseType)
 
 
@@ -151,13 +153,10 @@ def check(config: Config, kds_endpoints: Collection[str]) -> list[str]:
     return errors
 
 
-class PortosRejected(Exception):
+class PortosRejected(WritebackRefused):
     """PORTOS answered a 4xx other than 401/429: repeating the request will not help."""
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-        self.detail = detail
+    status: int
 
 
 # --------------------------------------------------------------------------- metrics
@@ -171,13 +170,6 @@ class PortosMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "kds_portos_requests", "Requests to PORTOS by outcome", ["source", "outcome"], registry=registry
-        )
-        self.writebacks = Counter(
-            "kds_portos_writebacks", "Status write-backs by outcome (sent, retried, given_up)", ["source", "outcome"],
-            registry=registry,
-        )
-        self.pending = Gauge(
-            "kds_portos_writeback_pending", "Status changes waiting to be written back", ["source"], registry=registry
         )
         self.orders = Counter(
             "kds_portos_orders", "PORTOS orders handled (ingested, cancelled, rejected)", ["source", "outcome"],
@@ -481,158 +473,38 @@ def translate(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str
 # --------------------------------------------------------------------------- write-back
 
 
-class _WritebackRouter:
-    """Shares the outbox's one `writeback` consumer among write-back sources, by target."""
+class PortosWriteback:
+    """Says each kds status change to PORTOS with a route that means exactly that change.
 
-    _by_outbox: weakref.WeakKeyDictionary[Outbox, _WritebackRouter] = weakref.WeakKeyDictionary()
-
-    def __init__(self, outbox: Outbox) -> None:
-        self._handlers: dict[str, Callable[[OutboxEntry], None]] = {}
-        self._unclaimed: dict[str, list[OutboxEntry]] = {}
-        outbox.subscribe("writeback", self._dispatch)
-
-    @classmethod
-    def for_outbox(cls, outbox: Outbox) -> _WritebackRouter:
-        if outbox not in cls._by_outbox:
-            cls._by_outbox[outbox] = cls(outbox)
-        return cls._by_outbox[outbox]
-
-    def _dispatch(self, entry: OutboxEntry) -> None:
-        handler = self._handlers.get(entry.target)
-        if handler is None:
-            self._unclaimed.setdefault(entry.target, []).append(entry)
-        else:
-            handler(entry)
-
-    def add(self, target: str, handler: Callable[[OutboxEntry], None]) -> None:
-        self._handlers[target] = handler
-        for entry in self._unclaimed.pop(target, []):
-            handler(entry)
-
-    def remove(self, target: str) -> None:
-        self._handlers.pop(target, None)
-
-
-class WriteBack:
-    """Sends status changes to PORTOS: one queue per order, in order, retried until answered."""
+    PORTOS has three routes: the whole order, one item (at every endpoint of
+    the item) and one endpoint (every item there). A change of every line at an
+    endpoint, or of a line PORTOS routes to that endpoint only, maps directly.
+    A line shared with other endpoints is said through the endpoint route or
+    the item route only once the rest of what that route touches is at the same
+    status or final in PORTOS (final lines are left alone); until then the
+    change is deferred (`WritebackDeferred`), never dropped.
+    """
 
     def __init__(self, source: PortosSource) -> None:
         self._source = source
         self._config = source.config
-        self._queues: dict[str, deque[OutboxEntry]] = {}
-        self._seen: set[int] = set()
-        self._semaphore = asyncio.Semaphore(self._config.writeback_concurrency)
-        self._wake = asyncio.Event()
-        self.failures = 0
-        self.last_error: str | None = None
-        self.pending = 0
-        self._gauge = source.metrics.pending.labels(self._config.name)
-        self._counter = source.metrics.writebacks
 
-    def start(self) -> None:
-        """Take `writeback` entries addressed to this source."""
-        _WritebackRouter.for_outbox(self._source.ctx.outbox).add(self._config.name, self.enqueue)
-
-    async def stop(self) -> None:
-        """Stop taking entries and cancel the senders (pending rows stay in the outbox)."""
-        _WritebackRouter.for_outbox(self._source.ctx.outbox).remove(self._config.name)
-        for key in list(self._queues):
-            await self._source.ctx.supervisor.cancel(self._task_name(key))
-        self._queues.clear()
-
-    def wake(self) -> None:
-        """PORTOS answers again: retry now instead of after the backoff."""
-        self._wake.set()
-        self._wake = asyncio.Event()
-
-    def _task_name(self, key: str) -> str:
-        return f"source:{self._config.name}:writeback:{key}"
-
-    def enqueue(self, entry: OutboxEntry) -> None:
-        """Outbox handler: queue the entry behind earlier ones of its order."""
-        if entry.id in self._seen:
-            return
-        self._seen.add(entry.id)
-        key = entry.order_id or str(entry.payload.get("externalId"))
-        queue = self._queues.get(key)
-        self.pending += 1
-        self._gauge.set(self.pending)
-        if queue is None:
-            self._queues[key] = deque([entry])
-            self._source.ctx.supervisor.spawn(self._task_name(key), self._drain(key))
-        else:
-            queue.append(entry)
-
-    async def _drain(self, key: str) -> None:
-        queue = self._queues[key]
-        while queue:
-            entry = queue[0]
-            await self._deliver(entry)
-            queue.popleft()
-            self._seen.discard(entry.id)
-            self.pending -= 1
-            self._gauge.set(self.pending)
-        del self._queues[key]
-
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        outbox = self._source.ctx.outbox
-        name = self._config.name
-        delay = self._config.writeback_retry
-        while True:
-            try:
-                async with self._semaphore:
-                    await outbox.attempted(entry.id)
-                    await self._send(entry)
-                    await outbox.complete(entry.id)
-            except PortosRejected as err:
-                log.warning(
-                    "portos.writeback_given_up", source=name, order=entry.payload.get("externalId"),
-                    endpoint=entry.payload.get("endpoint"), status=entry.payload.get("status"),
-                    http_status=err.status, reason=err.detail,
-                )
-                await outbox.complete(entry.id, error=str(err))
-                self._counter.labels(name, "given_up").inc()
-                return
-            except SourceUnavailable as err:
-                self._failed(str(err))
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - a store hiccup or a bug: retry, never spin
-                log.exception("portos.writeback_error", source=name, entry=entry.id)
-                self._failed(repr(err))
-            else:
-                if self.failures:
-                    log.info("portos.writeback_recovered", source=name, after_failures=self.failures)
-                self.failures, self.last_error = 0, None
-                self._counter.labels(name, "sent").inc()
-                return
-            wake = self._wake
-            try:
-                await asyncio.wait_for(wake.wait(), delay * random.uniform(0.8, 1.0))
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, self._config.writeback_max_backoff)
-
-    def _failed(self, error: str) -> None:
-        self.failures += 1
-        self.last_error = error
-        self._counter.labels(self._config.name, "retried").inc()
-        log.info("portos.writeback_retry", source=self._config.name, error=error, failures=self.failures)
-
-    async def _send(self, entry: OutboxEntry) -> None:
+    async def send(self, entry: OutboxEntry) -> None:
+        """Write one outbox `writeback` entry to PORTOS (raises to retry, defer or refuse)."""
         payload = entry.payload
         external_id = str(payload.get("externalId") or "")
         status = payload.get("status")
         kds_endpoint = payload.get("endpoint")
-        if not external_id or status not in {s.value for s in OrderStatus} or not kds_endpoint:
-            raise PortosRejected(0, f"unusable writeback payload {payload!r}")
+        if not external_id or status not in _STATUS_VALUES or not kds_endpoint:
+            raise WritebackRefused("unusable", f"unusable writeback payload {payload!r}")
         if external_id in self._source.deleted:
-            raise PortosRejected(404, "order was deleted in PORTOS")
+            log.info("portos.writeback_skipped", source=self._config.name, order=external_id, reason="deleted in PORTOS")
+            return
         client = self._source.client
-        order_path = f"/orders/{quote(external_id, safe='')}"
         endpoint = self._config.to_portos(kds_endpoint)
-        body = {"status": status}
+        order_path = f"/orders/{quote(external_id, safe='')}"
         endpoint_path = f"{order_path}/endpoints/{quote(endpoint, safe='')}/status"
+        body = {"status": status}
         if payload.get("allItems"):
             await client.request("POST", endpoint_path, body=body)
             return
@@ -641,27 +513,73 @@ class WriteBack:
         shared = []
         for item_id in item_ids:
             if routed.get(item_id) == [endpoint]:
-                # PORTOS's item route changes every endpoint of the item: exact only here.
                 await client.request("POST", f"{order_path}/items/{item_id}/status", body=body)
             else:
                 shared.append(item_id)
-        if not shared:
+        if shared:
+            await self._send_shared(entry, external_id, endpoint, shared, status)
+
+    async def _send_shared(self, entry: OutboxEntry, external_id: str, endpoint: str, items: list[int], status: str) -> None:
+        client = self._source.client
+        order_path = f"/orders/{quote(external_id, safe='')}"
+        raw = await client.request("GET", order_path)
+        if not isinstance(raw, dict):
+            raise SourceUnavailable(f"GET {order_path}: the answer is not an Order")
+        now = _statuses(raw)
+        remaining = []
+        for item_id in items:
+            current = now.get((item_id, endpoint))
+            if current is None:
+                raise WritebackRefused(404, f"PORTOS has no item {item_id} at endpoint {endpoint!r}")
+            if current == status:
+                continue
+            if current in _FINAL_VALUES:
+                raise WritebackRefused("conflict", f"item {item_id} at {endpoint} is already {current} in PORTOS")
+            remaining.append(item_id)
+        if not remaining:
             return
+        body = {"status": status}
+        others = [s for (i, e), s in now.items() if e == endpoint and i not in remaining]
+        if all(s == status or s in _FINAL_VALUES for s in others):
+            await client.request("POST", f"{order_path}/endpoints/{quote(endpoint, safe='')}/status", body=body)
+            return
+        waiting = []
+        for item_id in remaining:
+            elsewhere = [s for (i, e), s in now.items() if i == item_id and e != endpoint]
+            if all(s == status or s in _FINAL_VALUES for s in elsewhere):
+                await client.request("POST", f"{order_path}/items/{item_id}/status", body=body)
+            else:
+                waiting.append(item_id)
+        if waiting:
+            raise WritebackDeferred(
+                f"{status} of item(s) {waiting} at {endpoint}: PORTOS has no route for one line at one of its"
+                " endpoints; sent once the rest of the endpoint or the line's other endpoints catch up",
+                can_wait=self._may_change(entry, waiting),
+            )
+
+    def _may_change(self, entry: OutboxEntry, items: list[int]) -> bool:
+        """Whether kds may still change what blocks this write-back (else waiting is pointless)."""
         order = self._source.ctx.service.get(str(entry.order_id))
-        others = (
-            []
-            if order is None
-            else [e.status for i in order.items if i.id not in shared for e in i.endpoints if e.name == kds_endpoint]
-        )
-        if order is not None and all(s.value == status or s in FINAL for s in others):
-            # Every other item at the endpoint is there already: the endpoint route is exact.
-            await client.request("POST", endpoint_path, body=body)
-            return
-        # PORTOS has no item × endpoint route; the endpoint route will carry it once the rest catch up.
-        log.info(
-            "portos.writeback_deferred", source=self._config.name, order=external_id, endpoint=endpoint,
-            items=shared, status=status, reason="items shared with other endpoints; no exact PORTOS route",
-        )
+        if order is None:
+            return False
+        endpoint = entry.payload.get("endpoint")
+        blocking = [
+            e.status for i in order.items for e in i.endpoints
+            if (e.name == endpoint and i.id not in items) or (i.id in items and e.name != endpoint)
+        ]
+        return any(s not in FINAL for s in blocking)
+
+
+def _statuses(raw: dict[str, Any]) -> dict[tuple[int, str], str]:
+    """(item id, PORTOS endpoint) → current status, from an Order."""
+    found: dict[tuple[int, str], str] = {}
+    for item in raw.get("items") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+            continue
+        for ep in item.get("endpoints") or []:
+            if isinstance(ep, dict) and ep.get("name"):
+                found[(item["id"], str(ep["name"]))] = str(ep.get("orderItemStatus") or ep.get("status"))
+    return found
 
 
 # --------------------------------------------------------------------------- the source
@@ -675,7 +593,10 @@ class PortosSource(Poller):
         self.config = config
         self.metrics = PortosMetrics.for_registry(ctx.metrics)
         self.client = PortosClient(config, self.metrics)
-        self.writeback = WriteBack(self)
+        self.writeback = WritebackConsumer(
+            config.name, ctx, PortosWriteback(self).send, retry=config.writeback_retry,
+            max_backoff=config.writeback_max_backoff, concurrency=config.writeback_concurrency,
+        )
         self.deleted: set[str] = set()
         self._skipped: set[str] = set()
         self._unreadable: dict[str, int | None] = {}  # PORTOS order id → its inbox entry
@@ -729,24 +650,33 @@ class PortosSource(Poller):
         await self.client.stop()
 
     def health(self) -> dict[str, Any]:
-        """Poll reachability plus the write-back backlog."""
+        """Poll reachability, the write-back backlog and refusals, and the source's alerts."""
         health = super().health()
+        reachable = health["ok"]
+        health.update(self.writeback.health())
         health.update(
             {
-                "ok": health["ok"] and self.writeback.failures == 0,
-                "state": "ok" if health["ok"] else "unreachable",
-                "pendingWritebacks": self.writeback.pending,
-                "writebackFailures": self.writeback.failures,
-                "lastWritebackError": self.writeback.last_error,
                 "authError": self.client.last_auth_error,
                 "unknownEndpoints": sorted(self.unknown_endpoints),
                 "alerts": self.ctx.alerts.of(self.config.name),
             }
         )
-        if health["alerts"]:
-            health["ok"] = False
-        if health["ok"] is False and health["state"] == "ok":
-            health["state"] = "writeback_failing"
+        problems = [
+            (not reachable, "unreachable"),
+            (health["refusedWritebacks"] > 0, "writeback_refused"),
+            (self.writeback.failures > 0, "writeback_failing"),
+            (bool(health["alerts"]), "alert"),
+        ]
+        health["state"] = next((state for bad, state in problems if bad), "ok")
+        health["ok"] = health["state"] == "ok"
+        if not health["ok"]:
+            details = {
+                "unreachable": health["lastError"],
+                "writeback_refused": f"{health['refusedWritebacks']} write-back(s) refused: {health['lastWritebackError']}",
+                "writeback_failing": health["lastWritebackError"],
+                "alert": "; ".join(a["message"] for a in health["alerts"][:3]),
+            }
+            health["reason"] = f"{health['state']}: {details[health['state']]}"
         return health
 
     # ------------------------------------------------------------------ polling

@@ -21,6 +21,7 @@ export class Feed {
     this.endpoint = endpoint;
     this.orders = new Map();
     this.printers = new Map();
+    this.sourceAlerts = []; // POS problems for staff (see views/sourcealerts.js)
     this.seq = null;
     this.connected = false;
     this.listeners = new Set();
@@ -34,7 +35,7 @@ export class Feed {
     this._stopped = false;
   }
 
-  /** listener(kind, detail): kind is "snapshot" | "created" | "updated" | "removed" | "printer". */
+  /** listener(kind, detail): kind is "snapshot" | "created" | "updated" | "removed" | "printer" | "sourceAlerts". */
   onChange(listener) {
     this.listeners.add(listener);
   }
@@ -163,6 +164,7 @@ export class Feed {
     const added = first ? [] : [...this.orders.values()].filter((o) => !before.has(o.id));
     this.printers.clear();
     for (const printer of snapshot.printers) this.printers.set(printer.endpoint, printer);
+    this.sourceAlerts = snapshot.sourceAlerts || [];
     this.seq = snapshot.seq;
     this._emit("snapshot", { added });
   }
@@ -177,7 +179,9 @@ export class Feed {
     if (msg.type === "snapshot" || msg.type === "snapshot.more") {
       // A snapshot comes in pages ("snapshot", then "snapshot.more" until more is false);
       // it replaces the state only once every page is in.
-      if (msg.type === "snapshot") this._pending = { seq: msg.seq, printers: msg.printers || [], orders: [] };
+      if (msg.type === "snapshot") {
+        this._pending = { seq: msg.seq, printers: msg.printers || [], sourceAlerts: msg.sourceAlerts || [], orders: [] };
+      }
       if (!this._pending || this._pending.seq !== msg.seq) return;
       for (const order of msg.orders || []) this._pending.orders.push(order);
       if (msg.more) return;
@@ -209,6 +213,10 @@ export class Feed {
           this.printers.set(msg.printer.endpoint, msg.printer);
           this._emit("printer", { printer: msg.printer });
         }
+        break;
+      case "source.alerts":
+        this.sourceAlerts = msg.alerts || [];
+        this._emit("sourceAlerts", { alerts: this.sourceAlerts });
         break;
       default:
         break;

@@ -5,6 +5,7 @@ import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
 import { byAge, finishedAt, fingerprint, isOpen, isReady } from "../orders.js";
 import { ageSeconds, everySecond, metaLine, orderNumber, placeBadge, printerAlert, statusChip } from "./common.js";
+import { sourceAlertBanner } from "./sourcealerts.js";
 
 export function createBoardView(ctx) {
   const { chrome, feed, ui } = ctx;
@@ -12,6 +13,7 @@ export function createBoardView(ctx) {
   const body = h("div.board-rows");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
+  const alerts = sourceAlertBanner(feed);
   const printer = printerAlert(feed);
   chrome.setToolbar(t("board"), openCount, printer.el);
   replaceChildren(
@@ -19,6 +21,7 @@ export function createBoardView(ctx) {
     h(
       "div.board",
       null,
+      alerts.el,
       h(
         "div.board-head",
         null,
@@ -88,6 +91,7 @@ export function createBoardView(ctx) {
     }
     empty.hidden = list.length > 0;
     printer.render();
+    alerts.render();
     openCount.textContent = String(list.filter((o) => isOpen(o, null)).length);
     document.body.dataset.open = String(list.length);
   }

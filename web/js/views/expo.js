@@ -6,6 +6,7 @@ import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
 import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
 import { everySecond, itemLine, metaLine, orderNumber, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
+import { sourceAlertBanner } from "./sourcealerts.js";
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
@@ -14,9 +15,10 @@ export function createExpoView(ctx) {
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
+  const alerts = sourceAlertBanner(feed);
   const printer = printerAlert(feed, null, { retry: true });
   chrome.setToolbar(t("expo"), openCount, printer.el, ...soundControls(sound));
-  replaceChildren(chrome.view, h("div.expo", null, grid, empty));
+  replaceChildren(chrome.view, h("div.expo", null, alerts.el, grid, empty));
 
   function renderCard(order) {
     const eps = itemEndpoints(order);
@@ -80,6 +82,7 @@ export function createExpoView(ctx) {
     }
     empty.hidden = open.length > 0;
     printer.render();
+    alerts.render();
     openCount.textContent = String(open.length);
     document.body.dataset.open = String(open.length);
   }
