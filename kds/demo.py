@@ -2,16 +2,19 @@
 
 It starts the daemon on the given config (the repo's `config.toml` by default)
 with its own database, a virtual printer for every printer endpoint, the
-simulated POS systems chosen with `--pos`, and traffic from them at `--rate`
-orders a minute. Screens are open (`[security] access = "open"`): a demo is a
-trusted LAN by definition. It prints the screen URLs and runs until Ctrl-C
-(or `--duration`).
+simulated POS systems chosen with `--pos`, traffic from them at `--rate`
+orders a minute, and simulated cooks (`kds.simulators.cooks`) who accept and bump
+the tickets at every station screen so orders flow through to the pickup board.
+It listens on 127.0.0.1 unless `--listen` says otherwise, and is open (no
+tokens) only there. It prints the screen URLs and runs until Ctrl-C (or
+`--duration`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import itertools
 import random
 import secrets
@@ -25,12 +28,14 @@ import structlog
 
 from .config import Settings, load_settings, split_listen
 from .logs import setup_logging
+from .simulators.cooks import CookPace, SimulatedCooks
 from .simulators.traffic import paced
 from .sources.registry import validate_source
 
 log = structlog.get_logger(__name__)
 
 POS_KINDS = ("native", "portos", "ready2order", "cheques")
+DEFAULT_LISTEN = "127.0.0.1:8080"
 
 # The native POS's menu: ~30 products over grill, cold kitchen and bar (by product group).
 MENU: list[tuple[str, str, int]] = [
@@ -172,8 +177,15 @@ class DemoRestaurant:
             "items": items,
         }
 
+    async def start_cooks(self, kds_url: str, speed: float) -> None:
+        """A simulated cook at every station screen, working at `speed` times a real pace."""
+        stations = [e.name for e in self.settings.endpoints if e.display]
+        cooks = SimulatedCooks(kds_url, stations, CookPace(speed=speed), rng=random.Random(self.seed))
+        await cooks.start()
+        self._running.append(cooks)
+
     async def close(self) -> None:
-        """Stop traffic, then the simulators and printers."""
+        """Stop traffic, then the cooks, simulators and printers."""
         self.stop.set()
         for task in self._traffic:
             task.cancel()
@@ -183,6 +195,22 @@ class DemoRestaurant:
                 await asyncio.wait_for(part.stop(), 5)
             except Exception:  # noqa: BLE001 - keep closing the rest
                 log.exception("demo.stop_failed", part=type(part).__name__)
+
+
+def demo_server(listen: str | None) -> tuple[str, str]:
+    """The demo's listen address and access mode: open (no tokens) only on loopback."""
+    listen = listen or DEFAULT_LISTEN
+    host, _ = split_listen(listen)
+    return listen, "open" if _is_loopback(host) else "loopback"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _screen_urls(settings: Settings, base: str) -> list[str]:
@@ -196,9 +224,7 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     settings.database.path = args.db
-    settings.security.access = "open"
-    if args.listen:
-        settings.server.listen = args.listen
+    settings.server.listen, settings.security.access = demo_server(args.listen)
     host, port = split_listen(settings.server.listen)
     demo = DemoRestaurant(settings, args.pos, args.rate, Path(args.printer_log_dir), seed=args.seed)
     stop = asyncio.Event()
@@ -215,12 +241,17 @@ async def run_demo(args: argparse.Namespace) -> int:
         if server.done():
             server.result()  # raises what stopped the daemon from starting
             return 1
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
         demo.start_traffic(f"http://127.0.0.1:{port}")
+        if args.cook_speed > 0:
+            await demo.start_cooks(f"http://127.0.0.1:{port}", args.cook_speed)
         print(f"kds demo is running with {', '.join(args.pos)} traffic at {args.rate:g} orders/min. Screens:", flush=True)
         for url in _screen_urls(settings, f"http://{shown}:{port}"):
             print(f"  {url}", flush=True)
-        print(f"  printed tickets: {args.printer_log_dir}/<endpoint>.jsonl   (Ctrl-C to stop)", flush=True)
+        cooks = f"simulated cooks bump tickets ({args.cook_speed:g}× pace)" if args.cook_speed > 0 else "no simulated cooks"
+        print(f"  {cooks}; printed tickets: {args.printer_log_dir}/<endpoint>.jsonl   (Ctrl-C to stop)", flush=True)
+        if settings.security.access != "open":
+            print("  other machines need a token: kds token --role kitchen --name my-screen", flush=True)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except asyncio.TimeoutError:
@@ -256,8 +287,14 @@ def register(subparsers: Any) -> None:
         "--pos", type=_pos_kinds, default=list(POS_KINDS),
         help="which POS sends orders: native, portos, ready2order, cheques, a comma-separated list, or mix (default)",
     )
-    demo.add_argument("--rate", type=float, default=6.0, help="orders per minute from each POS (default 6)")
-    demo.add_argument("--listen", help="HOST:PORT (default: [server] listen of the config)")
+    demo.add_argument("--rate", type=float, default=2.0, help="orders per minute from each POS (default 2)")
+    demo.add_argument(
+        "--cook-speed", type=float, default=1.0,
+        help="simulated cooks work this many times faster than a real kitchen; 0: no cooks (default 1)",
+    )
+    demo.add_argument(
+        "--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN}; open access only on a loopback address)"
+    )
     demo.add_argument("--db", default="kds-demo.sqlite3", help="database of the demo (default kds-demo.sqlite3)")
     demo.add_argument("--printer-log-dir", default="demo-printers", help="where virtual printers log tickets")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")

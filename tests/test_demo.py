@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import websockets
 
-from .util import ROOT, free_port
+from kds.app import Daemon
+from kds.demo import demo_server
+from kds.simulators.cooks import CookPace, SimulatedCooks
+
+from .util import ROOT, free_port, order_body, wait_until
 
 POS = {"native", "portos", "ready2order", "cheques"}
 
@@ -51,3 +58,117 @@ async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
             proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
     assert proc.returncode == 0
+
+
+class ManualClock:
+    """Time that moves only when the test advances it (injected as the cooks' `sleep`)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, future))
+        await future
+
+    @property
+    def sleeping(self) -> int:
+        return sum(1 for _, f in self._sleepers if not f.done())
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for due, future in self._sleepers:
+            if due <= self.now and not future.done():
+                future.set_result(None)
+        self._sleepers = [(d, f) for d, f in self._sleepers if not f.done()]
+
+
+async def test_simulated_cooks_work_every_ticket_through_the_api(aiohttp_client: Any, daemon: Daemon) -> None:
+    # A cook per station sees each ticket on the live feed, acknowledges it at once like a screen,
+    # accepts it after the pace's look and bumps it after its cooking time — all through the HTTP
+    # API, with the clock in the test's hands.
+    client = await aiohttp_client(daemon.app)
+    clock = ManualClock()
+    pace = CookPace(accept_after=10, cook_base=60, cook_per_item=20)
+    cooks = SimulatedCooks(str(client.make_url("")), ["grill", "cold", "bar"], pace, rng=random.Random(3), sleep=clock.sleep)
+    await cooks.start()
+    try:
+        ids = []
+        for i in range(5):
+            response = await client.post("/api/v1/orders", json=order_body(f"c{i}"))
+            ids.append((await response.json())["id"])
+        tickets = 2 * len(ids)  # a burger at the grill and a beer at the bar each
+
+        async def statuses() -> set[str]:
+            found = set()
+            for order_id in ids:
+                order = await (await client.get(f"/api/v1/orders/{order_id}")).json()
+                found |= set(order["endpointStatuses"].values())
+            return found
+
+        await wait_until(lambda: clock.sleeping == tickets, timeout=10)
+        assert await statuses() == {"delivered"}  # seen, not yet started
+        clock.advance(pace.accept_after * 1.5)
+        await wait_until(lambda: clock.sleeping == tickets, timeout=10)
+        assert await statuses() == {"accepted"}
+        clock.advance(1.3 * (pace.cook_base + pace.cook_per_item))
+        await wait_until(lambda: cooks.bumped == tickets, timeout=10)
+        assert await statuses() == {"processed"}
+    finally:
+        await cooks.stop()
+
+
+async def test_demo_restaurant_flows(tmp_path: Path) -> None:
+    # `kds demo` with its cooks working fast: orders keep arriving, and they keep leaving —
+    # tickets reach processed and the number of open orders stays small.
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kds.cli", "demo", "--config", str(ROOT / "config.toml"), "--pos", "native",
+        "--rate", "120", "--cook-speed", "30", "--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "demo.sqlite3"),
+        "--printer-log-dir", str(tmp_path / "printers"), "--seed", "5",
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert "kds demo is running" in banner, banner + (await proc.stdout.read(4000)).decode()
+        orders: dict[str, dict[str, Any]] = {}
+        most_open = 0
+        async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws", max_size=None) as ws:
+
+            async def watch() -> None:
+                nonlocal most_open
+                while sum(1 for o in orders.values() if o["isProcessed"]) < 40:
+                    message = json.loads(await ws.recv())
+                    for order in message.get("orders") or ([message["order"]] if "order" in message else []):
+                        orders[order["id"]] = order
+                    most_open = max(most_open, sum(1 for o in orders.values() if not o["isProcessed"]))
+
+            await asyncio.wait_for(watch(), 90)
+        # At 2 orders a second and about 4 s per ticket, a dozen are open at a time; without
+        # cooks every order would stay open.
+        assert most_open <= 35, most_open
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("listen,expected", [
+    (None, ("127.0.0.1:8080", "open")),
+    ("127.0.0.1:9000", ("127.0.0.1:9000", "open")),
+    ("[::1]:9000", ("[::1]:9000", "open")),
+    ("localhost:9000", ("localhost:9000", "open")),
+    ("0.0.0.0:8080", ("0.0.0.0:8080", "loopback")),
+    ("192.168.1.5:8080", ("192.168.1.5:8080", "loopback")),
+])
+def test_demo_is_open_only_on_loopback(listen: str | None, expected: tuple[str, str]) -> None:
+    # The demo listens on 127.0.0.1 unless told otherwise, and is open (no tokens) only there:
+    # on a network address other machines need a token, as with `kds run`.
+    assert demo_server(listen) == expected
+
+
+def test_demo_printer_logs_are_ignored_by_git() -> None:
+    assert "demo-printers/" in (ROOT / ".gitignore").read_text().splitlines()
