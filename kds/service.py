@@ -51,7 +51,7 @@ from .model import (
 from .outbox import Outbox, OutboxEntry
 from .routing import Router
 from .states import FINAL, PROCESSABLE, TransitionError, apply_transition
-from .store import META_UPSERT, Store, Write
+from .store import META_UPSERT, ConstraintViolation, Store, Write
 
 log = structlog.get_logger(__name__)
 
@@ -815,10 +815,7 @@ class KitchenService:
     async def receive_raw(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
         """Durably keep a raw source event; None when its key was seen before."""
         async with self._locks.hold(("inbox", source, dedupe_key)):
-            row = await self.store.fetchone(
-                "SELECT id FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key)
-            )
-            if row is not None:
+            if await self._inbox_has(source, dedupe_key):
                 await self.store.barrier()
                 return None
             inbox_id, self._next_inbox_id = self._next_inbox_id, self._next_inbox_id + 1
@@ -827,8 +824,18 @@ class KitchenService:
                 "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)",
                 (inbox_id, source, dedupe_key, payload, utcnow().isoformat()),
             )
-            await self.store.write(write)
+            try:
+                await self.store.write(write)
+            except ConstraintViolation:
+                # Stored meanwhile by someone the lock does not cover: still a duplicate.
+                if await self._inbox_has(source, dedupe_key):
+                    return None
+                raise
             return inbox_id
+
+    async def _inbox_has(self, source: str, dedupe_key: str) -> bool:
+        row = await self.store.fetchone("SELECT 1 FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key))
+        return row is not None
 
     async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
         """Mark a raw event processed (with the reason when it could not be used)."""

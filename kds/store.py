@@ -12,11 +12,19 @@ serialises writes per order (and outbox rows are only updated after they were
 committed), so two writes in one group never touch the same row.
 
 Reads use a second connection (aiosqlite); WAL lets it read while the writer
-commits. The writer runs each group's whole transaction in one call on its own
+commits. One read runs at a time on it, start to end: a SELECT holds the
+connection's snapshot from its first step until its last row is fetched, and
+aiosqlite takes those in separate round trips, so a read slipped in between
+would see that older snapshot — a dedupe lookup would miss a row committed
+just before it (a duplicate webhook inserted twice, a VOID queued twice).
+
+The writer runs each group's whole transaction in one call on its own
 thread, with a plain sqlite3 connection that lives on that thread: going
 through aiosqlite a statement at a time cost a round trip through the busy
 event loop per statement (BEGIN, one per table, COMMIT), and those round trips,
-not the disk, limited throughput under load.
+not the disk, limited throughput under load. A write that breaks a constraint
+(a UNIQUE key) fails alone with `ConstraintViolation`: the caller's conflict,
+not a store failure.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
-from .errors import Unavailable
+from .errors import ConflictError, Unavailable
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -134,6 +142,10 @@ MIGRATIONS: list[str] = [
 ]
 
 
+class ConstraintViolation(ConflictError):
+    """A write broke a constraint of the schema (e.g. a UNIQUE key): rejected, the store is fine."""
+
+
 @dataclass(frozen=True)
 class Statement:
     """One SQL statement and its parameter rows (run with executemany)."""
@@ -179,6 +191,7 @@ class Store:
         self._writer: sqlite3.Connection | None = None  # used only on the writer thread
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kds-store-writer")
         self._reader: aiosqlite.Connection | None = None
+        self._read_lock = asyncio.Lock()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._healthy = True
@@ -295,6 +308,12 @@ class Store:
                     pending.done.set_result(None)
 
     def _fail(self, pending: _Pending, err: Exception) -> None:
+        if isinstance(err, sqlite3.IntegrityError):
+            # This write's own conflict (it was retried alone): the disk and the schema are fine.
+            log.warning("store.write_rejected", error=str(err))
+            if not pending.done.done():
+                pending.done.set_exception(ConstraintViolation(f"the write was rejected: {err}"))
+            return
         self._healthy, self._last_error = False, str(err)
         log.error("store.commit_failed", error=str(err))
         if self._probe is None or self._probe.done():
@@ -341,15 +360,15 @@ class Store:
     # ----------------------------------------------------------------- reads
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Run a read query on the read connection."""
+        """Run a read query on the read connection (in one round trip)."""
         assert self._reader is not None, "store not started"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        async with self._read_lock:
+            return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def fetch_tuples(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """Like fetchall, as plain tuples: for bulk reads (a Row per row costs at 100k rows)."""
         assert self._reader is not None, "store not started"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
             cursor.row_factory = None
             return list(await cursor.fetchall())
 
@@ -372,7 +391,7 @@ class Store:
     async def backup(self, target: str | Path) -> None:
         """A consistent online copy of the database at `target`."""
         assert self._reader is not None
-        async with aiosqlite.connect(str(target)) as dest:
+        async with aiosqlite.connect(str(target)) as dest, self._read_lock:
             await self._reader.backup(dest)
 
 
