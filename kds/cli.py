@@ -110,6 +110,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     """Make a new API/screen token and print the config lines that allow it."""
     from .api.auth import hash_token, new_token
 
+    endpoints = [e.strip() for e in (args.endpoints or "").split(",") if e.strip()]
+    if endpoints and args.role != "kitchen":
+        raise ValueError("--endpoints limits a kitchen token; use it with --role kitchen")
     token = new_token()
     print(f"token (give it to the {args.role}; it is not stored anywhere): {token}")
     print("add to config.toml:")
@@ -117,7 +120,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     print(f'name = "{args.name}"')
     print(f'role = "{args.role}"')
     print(f'sha256 = "{hash_token(token)}"')
-    print(f"pair a screen by opening: http://KDS-HOST:PORT/pair?token={token}&next=/screen/grill")
+    if endpoints:
+        print("endpoints = [" + ", ".join(f'"{e}"' for e in endpoints) + "]")
+    screen = endpoints[0] if endpoints else "grill"
+    print(f"pair a screen by opening: http://KDS-HOST:PORT/pair?token={token}&next=/screen/{screen}")
     return 0
 
 
@@ -146,6 +152,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="make an API/screen token for config.toml")
     token.add_argument("--role", required=True, choices=["pos", "kitchen", "viewer", "admin"])
     token.add_argument("--name", required=True, help="who the token is for, e.g. grill-screen")
+    token.add_argument("--endpoints", help="limit a kitchen token to these endpoints, comma-separated (e.g. grill,bar)")
     token.set_defaults(func=cmd_token)
 
     command = next((a for a in (argv or []) if not a.startswith("-")), None)

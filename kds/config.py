@@ -207,6 +207,14 @@ class TokenConfig(Section):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     role: str = Field(pattern=r"^(pos|kitchen|viewer|admin)$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # A kitchen token limited to these endpoints (their screens, feed and status routes); None: all.
+    endpoints: list[Name] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _kitchen_only(self) -> TokenConfig:
+        if self.endpoints is not None and self.role != "kitchen":
+            raise ValueError("endpoints limits a kitchen token; other roles cannot be limited to endpoints")
+        return self
 
 
 class SecurityConfig(Section):
@@ -266,6 +274,10 @@ class Settings(Section):
                     raise ValueError(f"endpoints.{e.name}.printer.fallback: {fallback!r} is not an endpoint with a printer")
                 if other is e:
                     raise ValueError(f"endpoints.{e.name}.printer.fallback: a printer cannot be its own fallback")
+        for token in self.security.tokens:
+            unknown = sorted(set(token.endpoints or ()) - set(names))
+            if unknown:
+                raise ValueError(f"security.tokens {token.name!r} names unknown endpoint(s): {', '.join(unknown)}")
         for i, rule in enumerate(self.routing.rules):
             unknown = [e for e in rule.endpoints if e not in names]
             if unknown:

@@ -6,6 +6,7 @@ on 127.0.0.1 (pytest-aiohttp); nothing of kds is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,129 @@ async def test_a_cross_site_click_is_noticed_by_the_lax_marker(paired_client: Te
     page = await client.get("/pair", params={"token": PAIR_TOKENS["viewer"]}, allow_redirects=False)
     assert page.status == 200 and "already paired" in await page.text()
     assert not any(c.key == "kds_token" for c in client.session.cookie_jar)
+
+
+# ----------------------------------------------------------------------------- item 10: least privilege
+
+ROLE_TOKENS = {"pos": "pos-token-least-0001", "kitchen": "kitchen-token-least-02", "viewer": "viewer-token-least-003",
+               "grill": "grill-only-token-00004"}
+CUSTOMER = {"name": "Eva Nováková", "phone": "+421 900 123 456", "address": "Hlavná 1, Košice", "email": "eva@example.sk"}
+
+
+def bearer(who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ROLE_TOKENS[who]}"}
+
+
+@pytest.fixture
+async def roles_client(tmp_path: Path, aiohttp_client: Any) -> TestClient:
+    from kds.api.auth import hash_token
+
+    tokens = [{"name": who, "role": who, "sha256": hash_token(ROLE_TOKENS[who])} for who in ("pos", "kitchen", "viewer")]
+    tokens.append({"name": "grill-screen", "role": "kitchen", "sha256": hash_token(ROLE_TOKENS["grill"]), "endpoints": ["grill"]})
+    return await daemon_client(aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens}))
+
+
+async def ws_messages(client: TestClient, who: str, query: str = "", until: int = 1) -> list[dict[str, Any]]:
+    url = f"ws://127.0.0.1:{client.port}/api/v1/ws{query}"
+    found = []
+    async with websockets.connect(url, additional_headers=bearer(who)) as ws:
+        while len(found) < until:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if message["type"] != "ping":
+                found.append(message)
+    return found
+
+
+async def test_viewers_see_orders_without_personal_data(roles_client: TestClient) -> None:
+    # The pickup and cashier boards' viewer tokens read the customer's phone and address.
+    client = roles_client
+    created = await (await client.post("/api/v1/orders", json=order_body("deliver", ticket={"name": "Delivery 7", "customer": CUSTOMER}),
+                                       headers=bearer("pos"))).json()
+    assert created["ticket"]["customer"] == CUSTOMER
+    url = f"ws://127.0.0.1:{client.port}/api/v1/ws"
+    async with websockets.connect(url, additional_headers=bearer("viewer")) as ws:
+        snapshot = json.loads(await ws.recv())
+        await client.post("/api/v1/orders", json=order_body("deliver-2", ticket={"customer": CUSTOMER}), headers=bearer("pos"))
+        event = json.loads(await ws.recv())
+        while event["type"] == "ping":
+            event = json.loads(await ws.recv())
+    seen = [
+        await (await client.get("/api/v1/orders", headers=bearer("viewer"))).text(),
+        await (await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("viewer"))).text(),
+        json.dumps(snapshot, ensure_ascii=False), json.dumps(event, ensure_ascii=False),
+    ]
+    for text in seen:
+        for secret in ("900 123 456", "Hlavná", "eva@example.sk", "Nováková"):
+            assert secret not in text, text[:300]
+    assert json.loads(seen[1])["ticket"]["name"] == "Delivery 7" and event["type"] == "order.created"
+    # The kitchen (and the POS) still see the whole order.
+    kitchen = await (await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("kitchen"))).json()
+    assert kitchen["ticket"]["customer"] == CUSTOMER
+
+
+async def test_a_kitchen_token_limited_to_an_endpoint(roles_client: TestClient) -> None:
+    # A grill screen's token bumps grill tickets only, and its feed and lists hold only grill orders.
+    client = roles_client
+    both = await (await client.post("/api/v1/orders", json=order_body("both"), headers=bearer("pos"))).json()
+    bar_only = order_body("bar-only", items=[{"id": 1, "plu": {"name": "Pils", "group": "Drinks"}}])
+    bar = await (await client.post("/api/v1/orders", json=bar_only, headers=bearer("pos"))).json()
+    grill = bearer("grill")
+    base = f"/api/v1/orders/{both['id']}"
+    assert (await client.post(f"{base}/endpoints/grill/status", json={"status": "delivered"}, headers=grill)).status == 200
+    assert (await client.post(f"{base}/endpoints/grill/items/1/status", json={"status": "processed"}, headers=grill)).status == 200
+    for method, path in (("POST", f"{base}/endpoints/bar/status"), ("POST", f"{base}/endpoints/bar/items/2/status"),
+                         ("POST", f"{base}/status"), ("POST", f"{base}/items/2/status"), ("DELETE", base),
+                         ("POST", "/api/v1/printers/bar/retry"), ("GET", "/screen/bar"), ("GET", "/expo")):
+        response = await client.request(method, path, json={"status": "processed"} if method == "POST" else None, headers=grill)
+        assert response.status == 403, (method, path, response.status)
+        assert "limited to grill" in (await response.json())["detail"]
+    assert (await client.get("/screen/grill", headers=grill)).status == 200
+    listing = await (await client.get("/api/v1/orders", headers=grill)).json()
+    assert [o["id"] for o in listing["items"]] == [both["id"]]
+    assert (await client.get(f"/api/v1/orders/{bar['id']}", headers=grill)).status == 404
+    snapshot = (await ws_messages(client, "grill"))[0]
+    assert [o["id"] for o in snapshot["orders"]] == [both["id"]]
+    with pytest.raises(websockets.InvalidStatus) as err:
+        await ws_messages(client, "grill", "?endpoint=bar")
+    assert err.value.response.status_code == 403
+    # The unlimited kitchen token still does all of it.
+    assert (await client.post(f"{base}/endpoints/bar/status", json={"status": "delivered"}, headers=bearer("kitchen"))).status == 200
+
+
+async def test_metrics_and_readiness_details_need_a_token(roles_client: TestClient) -> None:
+    # /metrics and /readyz's component details (sources, printers, counts) were public in "tokens" mode.
+    client = roles_client
+    assert (await client.get("/metrics")).status == 401
+    assert (await client.get("/metrics", headers=bearer("viewer"))).status == 200
+    bare = await client.get("/readyz")
+    assert bare.status == 200 and await bare.json() == {"status": "ok"}
+    detailed = await (await client.get("/readyz", headers=bearer("viewer"))).json()
+    assert detailed["status"] == "ok" and "store" in detailed["components"]
+    assert (await client.get("/healthz")).status == 200
+
+
+def test_kds_token_makes_a_limited_kitchen_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `kds token --endpoints` prints the config lines; config refuses unknown endpoints and limits on other roles.
+    import tomllib
+
+    from kds.cli import main
+    from kds.config import ConfigError
+
+    assert main(["token", "--role", "kitchen", "--name", "grill-screen", "--endpoints", "grill,cold"]) == 0
+    out = capsys.readouterr().out
+    snippet = out[out.index("[[security.tokens]]"):out.index("pair a screen")]
+    token = tomllib.loads(snippet)["security"]["tokens"][0]
+    assert token["endpoints"] == ["grill", "cold"] and token["role"] == "kitchen"
+    assert "next=/screen/grill" in out
+    settings_from_dict(base_config(tmp_path, security={"access": "tokens", "tokens": [token]}))
+    with pytest.raises(ConfigError, match="unknown endpoint"):
+        settings_from_dict(base_config(tmp_path, security={"tokens": [{**token, "endpoints": ["fryer"]}]}))
+    with pytest.raises(ConfigError, match="kitchen"):
+        settings_from_dict(base_config(tmp_path, security={"tokens": [{**token, "role": "viewer"}]}))
+    assert main(["token", "--role", "viewer", "--name", "board", "--endpoints", "grill"]) == 2
+
+
+async def test_pages_may_connect_to_their_own_origin_only(client: TestClient) -> None:
+    # connect-src allowed any ws: or wss: host; 'self' covers this origin's websocket (CSP 3).
+    csp = (await client.get("/board")).headers["Content-Security-Policy"]
+    assert "connect-src 'self';" in csp and "ws:" not in csp

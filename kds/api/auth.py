@@ -23,6 +23,7 @@ from aiohttp import web
 from ..appkeys import ACTOR
 from ..config import SecurityConfig, ServerConfig
 from ..errors import Forbidden, KdsError, RateLimited, Unauthorized, UnsupportedMediaType
+from .views import SCOPE
 
 COOKIE = "kds_token"
 ALL_ROLES = frozenset({"pos", "kitchen", "viewer", "admin"})
@@ -96,6 +97,7 @@ class AccessControl:
         self.config = config
         self._roles = {t.sha256: t.role for t in config.tokens}
         self._names = {t.sha256: t.name for t in config.tokens}
+        self._scopes = {t.sha256: frozenset(t.endpoints) for t in config.tokens if t.endpoints is not None}
         self._ingest = TokenBucket(config.ingest_rate, config.ingest_burst)
         self._hosts = served_hosts(server or ServerConfig())
 
@@ -121,9 +123,12 @@ class AccessControl:
         """
         token = _bearer(request) or request.cookies.get(COOKIE)
         if token:
-            role = self._roles.get(hash_token(token))
+            digest = hash_token(token)
+            role = self._roles.get(digest)
             if role is None:
                 raise Unauthorized("unknown token")
+            if digest in self._scopes:
+                request[SCOPE] = self._scopes[digest]
             return role
         if self.config.access == "open" or (self.config.access == "loopback" and _is_loopback(request.remote)):
             self._check_host(request)
@@ -143,6 +148,8 @@ class AccessControl:
             if role not in needed:
                 raise Forbidden(f"role {role!r} may not do this (needs {' or '.join(sorted(needed))})")
             request[ACTOR] = role
+            if SCOPE in request:
+                _check_scope(request, request[SCOPE])
         if request.path == "/api/v1/orders" and request.method == "POST":
             wait = self._ingest.take(request.remote or "?")
             if wait:
@@ -167,6 +174,18 @@ class AccessControl:
 
 #: Methods that change nothing; every other one is a change and must come from this origin.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _check_scope(request: web.Request, scope: frozenset[str]) -> None:
+    """A token limited to some endpoints uses their screens and routes only."""
+    named = request.match_info.get("endpoint") or request.match_info.get("name")
+    if request.path == "/api/v1/ws":
+        named = request.query.get("endpoint") or None
+    elif named is None and (request.path.startswith("/expo") or request.method not in SAFE_METHODS):
+        # The expo and order-wide changes (all items, every endpoint, a cancel) reach past the limit.
+        raise Forbidden(f"this token is limited to {', '.join(sorted(scope))}: use the routes of those endpoints")
+    if named is not None and named not in scope:
+        raise Forbidden(f"this token is limited to {', '.join(sorted(scope))}, not {named[:64]!r}")
 
 
 def _check_json(request: web.Request) -> None:

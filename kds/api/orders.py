@@ -17,6 +17,7 @@ from ..errors import NotFound
 from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_int, parse_order_query
+from .views import strip_personal, view_of
 
 routes = web.RouteTableDef()
 
@@ -63,7 +64,8 @@ async def _handle_ingest(request: web.Request) -> web.Response:
 async def _handle_list(request: web.Request) -> web.Response:
     """Orders matching the PORTOS filters, paged: QueryResult{items, count, totalCount}."""
     query = parse_order_query(request.query)
-    return web.Response(text=query.run(request.app[SERVICE].orders()), content_type="application/json")
+    text = query.run(request.app[SERVICE].orders(), view_of(request))
+    return web.Response(text=text, content_type="application/json")
 
 
 @routes.get("/api/v1/orders/{id}")
@@ -71,13 +73,14 @@ async def _handle_get(request: web.Request) -> web.Response:
     """One order, live or archived."""
     service = request.app[SERVICE]
     order_id = request.match_info["id"]
+    view = view_of(request)
     order = service.get(order_id)
-    if order is not None:
-        return _order_json(order)
-    archived = await service.get_archived(order_id)
-    if archived is None:
+    if order is not None and view.shows(order):
+        return web.Response(text=view.order_json(order), content_type="application/json")
+    archived = None if order is not None else await service.get_archived(order_id)
+    if archived is None or not view.shows_archived(archived):
         raise NotFound(f"no order {order_id!r}")
-    return web.json_response(archived)
+    return web.json_response(strip_personal(archived) if view.private else archived)
 
 
 def _item_id(request: web.Request) -> int:

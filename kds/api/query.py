@@ -39,6 +39,7 @@ from multidict import MultiMapping
 from ..errors import BadRequest
 from ..model import Order, OrderStatus
 from ..states import FINAL, PROCESSABLE
+from .views import View
 
 MAX_TAKE = 1000
 DEFAULT_TAKE = 100
@@ -268,15 +269,15 @@ class OrderQuery:
             return False
         return all(c.holds(self._value(spec, order)) for spec, c in self.conditions)
 
-    def run(self, orders: Iterable[Order]) -> str:
-        """Apply to `orders`; the JSON of a QueryResult `{items, count, totalCount}`."""
-        matched = [o for o in orders if self.matches(o)]
+    def run(self, orders: Iterable[Order], view: View = View()) -> str:
+        """Apply to `orders` as `view` sees them; the JSON of a QueryResult `{items, count, totalCount}`."""
+        matched = [o for o in orders if view.shows(o) and self.matches(o)]
         for key, descending in reversed(self.sort):  # stable sorts, last key first
             matched.sort(key=key, reverse=descending)
         if self.count_only:
             return json.dumps({"count": len(matched), "totalCount": len(matched)})
         page = matched[self.skip : self.skip + self.take]
-        items = ",".join(o.wire_json(keep=False) for o in page)  # reused where already encoded
+        items = ",".join(view.order_json(o) for o in page)  # reused where already encoded
         return f'{{"items":[{items}],"count":{len(page)},"totalCount":{len(matched)}}}'
 
 

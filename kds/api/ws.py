@@ -35,6 +35,7 @@ from ..bus import Event, EventBus
 from ..errors import BadRequest
 from ..memory import release_free_memory
 from .query import parse_int
+from .views import View, private_event, view_of
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +65,10 @@ class ScreenLimits:
 class ScreenClient:
     """One connected screen: its filter, its outgoing queue and how far behind it is."""
 
-    def __init__(self, ws: web.WebSocketResponse, endpoint: str | None, limits: ScreenLimits) -> None:
+    def __init__(self, ws: web.WebSocketResponse, view: View, limits: ScreenLimits) -> None:
         self.ws = ws
-        self.endpoint = endpoint
+        self.view = view
+        self.endpoint = ",".join(sorted(view.endpoints)) if view.endpoints is not None else None
         self.limits = limits
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         #: Set when the screen must be closed at once (its queue overflowed).
@@ -77,8 +79,16 @@ class ScreenClient:
         self.sending_since: float | None = None  # a send in progress waits for the screen
 
     def wants(self, event: Event) -> bool:
-        """Order events only for orders routed to this screen's endpoint."""
-        return self.endpoint is None or event.endpoints is None or self.endpoint in event.endpoints
+        """Order events only for orders routed to this screen's endpoints."""
+        endpoints = self.view.endpoints
+        return endpoints is None or event.endpoints is None or not endpoints.isdisjoint(event.endpoints)
+
+    def offer_event(self, event: Event, private: bytes | None = None) -> None:
+        """Queue an event as this screen may see it (`private`: its payload without personal data)."""
+        if self.view.private:
+            self.offer(private if private is not None else private_event(event.payload))
+        else:
+            self.offer(event.payload)
 
     def offer(self, payload: bytes) -> None:
         """Queue a message, or mark a screen that stopped reading for closing."""
@@ -124,16 +134,16 @@ class ScreenHub:
         self._pinger: asyncio.Task[None] | None = None
         # Pages shared by screens that connect at the same seq (say, all of them after a
         # restart); weakly held, so they are freed once the last such screen has them.
-        self._snapshots: weakref.WeakValueDictionary[str | None, SnapshotPages] = weakref.WeakValueDictionary()
+        self._snapshots: weakref.WeakValueDictionary[View, SnapshotPages] = weakref.WeakValueDictionary()
 
-    def snapshot_pages(self, request: web.Request, endpoint: str | None) -> SnapshotPages:
-        """The current snapshot for `endpoint`, paged and encoded (shared per seq)."""
+    def snapshot_pages(self, request: web.Request, view: View) -> SnapshotPages:
+        """The current snapshot for `view`, paged and encoded (shared per seq)."""
         seq = self.bus.seq
-        cached = self._snapshots.get(endpoint)
+        cached = self._snapshots.get(view)
         if cached is not None and cached.seq == seq:
             return cached
-        snapshot = SnapshotPages(seq, _snapshot_pages(request, endpoint, seq))
-        self._snapshots[endpoint] = snapshot
+        snapshot = SnapshotPages(seq, _snapshot_pages(request, view, seq))
+        self._snapshots[view] = snapshot
         # When the last screen has its pages, give the memory back (see kds.memory).
         weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
         return snapshot
@@ -165,13 +175,16 @@ class ScreenHub:
         return {"ok": True, "screens": len(self.clients), "snapshotsSending": len(self._snapshots)}
 
     def _on_event(self, event: Event) -> None:
+        private: bytes | None = None  # encoded once for every viewer screen
         for client in self.clients:
             if client.wants(event):
-                client.offer(event.payload)
+                if client.view.private and private is None:
+                    private = private_event(event.payload)
+                client.offer_event(event, private)
 
 
-def _snapshot_pages(request: web.Request, endpoint: str | None, seq: int) -> list[bytes]:
-    """Every open order (at `endpoint`) in pages of about PAGE_BYTES, printers on the first."""
+def _snapshot_pages(request: web.Request, view: View, seq: int) -> list[bytes]:
+    """Every open order the view shows in pages of about PAGE_BYTES, printers on the first."""
     first: dict[str, Any] = {"type": "snapshot", "seq": seq}
     for key, provider in request.app[SNAPSHOT_EXTRAS].items():
         first[key] = provider()
@@ -180,9 +193,9 @@ def _snapshot_pages(request: web.Request, endpoint: str | None, seq: int) -> lis
     pages: list[list[str]] = [[]]
     size = 0
     for order in request.app[SERVICE].orders():
-        if endpoint is not None and endpoint not in order.endpoint_names():
+        if not view.shows(order):
             continue
-        text = order.wire_json(keep=False)
+        text = view.order_json(order)
         if size and size + len(text) > PAGE_BYTES:
             pages.append([])
             heads.append(more_head)
@@ -214,7 +227,7 @@ def _since(request: web.Request) -> int | None:
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     """Snapshot or replay, then live events, until the screen goes away."""
-    endpoint = _endpoint(request)
+    view = view_of(request, _endpoint(request))
     since = _since(request)
     hub = request.app[HUB]
     # No permessage-deflate: compressing is per screen (its own context), so one encode per
@@ -222,13 +235,13 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # Our own heartbeat (the watchdog): aiohttp's drops a silent screen with no close frame.
     ws = web.WebSocketResponse(autoping=False, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
-    client = ScreenClient(ws, endpoint, hub.limits)
+    client = ScreenClient(ws, view, hub.limits)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
-    snapshot = hub.snapshot_pages(request, endpoint) if replay is None else None
+    snapshot = hub.snapshot_pages(request, view) if replay is None else None
     for event in replay or []:
         if client.wants(event):
-            client.offer(event.payload)
+            client.offer_event(event)
     hub.clients.add(client)
     sender = asyncio.create_task(_send_loop(client, snapshot), name="ws:send")
     watchdog = asyncio.create_task(_watchdog(client, sender, request.transport), name="ws:watchdog")
