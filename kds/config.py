@@ -101,6 +101,10 @@ class TimersConfig(Section):
 
     warn_after: Duration = 300
     late_after: Duration = 600
+    #: A late ticket's red header flashes (a slow pulse between two dark reds).
+    late_flash: bool = False
+    #: An alarm sounds once when a ticket on screen turns late.
+    late_sound: bool = False
 
     @model_validator(mode="after")
     def _late_after_warn(self) -> TimersConfig:

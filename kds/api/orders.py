@@ -165,7 +165,12 @@ async def _handle_endpoints(request: web.Request) -> web.Response:
             "display": e.display,
             "printer": e.printer is not None,
             "autoProcess": e.auto_process,
-            "timers": {"warnAfter": e.timers.warn_after, "lateAfter": e.timers.late_after},
+            "timers": {
+                "warnAfter": e.timers.warn_after,
+                "lateAfter": e.timers.late_after,
+                "lateFlash": e.timers.late_flash,
+                "lateSound": e.timers.late_sound,
+            },
             "keys": e.keys,
             "settings": {},
         }

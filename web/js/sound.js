@@ -57,6 +57,28 @@ export class Sound {
     this._changed();
   }
 
+  /** A falling three-tone call: a ticket on screen just turned late. */
+  lateAlarm() {
+    if (!this.enabled) return;
+    const ctx = this._ensureContext();
+    if (!ctx || ctx.state !== "running") return;
+    [740, 590, 440].forEach((frequency, index) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "triangle";
+      osc.frequency.value = frequency;
+      const t0 = ctx.currentTime + index * 0.22;
+      gain.gain.setValueAtTime(0.0001, t0);
+      gain.gain.exponentialRampToValueAtTime(0.5, t0 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.2);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t0);
+      osc.stop(t0 + 0.22);
+    });
+    this.lateAlarms = (this.lateAlarms || 0) + 1;
+    document.body.dataset.lateAlarms = String(this.lateAlarms);
+  }
+
   /** Two short tones: the new-ticket chime. */
   chime() {
     if (!this.enabled) return;

@@ -67,12 +67,12 @@ export function createStationView(ctx) {
     const who = metaLine(order);
     const voided = !isOpen(order, endpoint);
     const el = h(
-      `article.card.st-${status || "unknown"}${voided ? ".voided" : ""}`,
+      `article.card.st-${status || "unknown"}${voided ? ".voided" : ""}${timers.lateFlash ? ".late-flash" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status: status || "" } },
       h(
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
-        h("div.head-top", null, h("span.slot"), orderNumber(order), placeBadge(order), timer),
+        h("div.head-top", null, h("span.slot"), orderNumber(order), placeBadge(order), h("span.late-tag", { text: t("late") }), timer),
         voided ? h("div.void-banner", { text: t("void") }) : null,
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
@@ -108,8 +108,17 @@ export function createStationView(ctx) {
     if (known && known.el.parentNode) known.el.replaceWith(el);
     const card = { order, el, timer, fp, height: null, width: null };
     cards.set(order.id, card);
-    tickTimer(timer, el, order, timers);
+    tick(card);
     return card;
+  }
+
+  /** Update a card's timer; a ticket that turns late while on screen sounds the alarm (if configured). */
+  function tick(card, now = Date.now()) {
+    const before = card.el.dataset.timer;
+    tickTimer(card.timer, card.el, card.order, timers, now);
+    if (timers.lateSound && before && before !== "late" && card.el.dataset.timer === "late" && isOpen(card.order, endpoint)) {
+      sound.lateAlarm();
+    }
   }
 
   // ------------------------------------------------------------------ layout
@@ -203,7 +212,7 @@ export function createStationView(ctx) {
         card.el.dataset.slot = String(slot);
         card.el.classList.toggle("selected", id === selectedId);
         card.el.classList.toggle("tall", card.height > height);
-        tickTimer(card.timer, card.el, card.order, timers);
+        tick(card);
         colEl.appendChild(card.el);
       }
       colEls.push(colEl);
@@ -487,10 +496,8 @@ export function createStationView(ctx) {
         break;
       }
     }
-    for (const id of visibleIds()) {
-      const card = cards.get(id);
-      if (card) tickTimer(card.timer, card.el, card.order, timers, now);
-    }
+    // Every card, not only this page's: one on page 2 that turns late sounds too.
+    for (const card of cards.values()) tick(card, now);
   });
 
   // ------------------------------------------------------------------ feed
