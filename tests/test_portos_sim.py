@@ -97,8 +97,9 @@ async def test_query_filters_sort_paging_and_count(sim: PortosSimulator, http: a
         assert resp.status == 400
 
 
-async def test_status_routes_follow_kds_transition_table(sim: PortosSimulator, http: aiohttp.ClientSession) -> None:
-    # Same rules as kds: legal changes apply, illegal ones are 409 with nothing applied.
+async def test_status_routes_follow_the_seeds_rules(sim: PortosSimulator, http: aiohttp.ClientSession) -> None:
+    # Seed 004: final statuses (refused, processed, processSkipped) never change; nothing else is
+    # forbidden (its diagram is missing). A route over several item endpoints leaves final ones alone.
     sim.create_ticket([{"pluCode": 1}, {"pluCode": 4}])
     order = next(iter(sim.orders.values()))
     url = f"{sim.url}/orders/{order['id']}"
@@ -106,14 +107,19 @@ async def test_status_routes_follow_kds_transition_table(sim: PortosSimulator, h
         assert resp.status == 200
     assert sim.status_of(order["id"], "grill") == ["sent", "sent"]
     assert sim.status_of(order["id"], "kitchen") == ["created"]
-    async with http.post(f"{url}/items/2/status", json={"status": "delivered"}) as resp:
-        assert resp.status == 409  # kitchen is still created: all or nothing
-    assert sim.status_of(order["id"], "grill", 2) == ["sent"]
-    async with http.post(f"{url}/items/1/status", json={"status": "delivered"}) as resp:
-        assert resp.status == 200
+    async with http.post(f"{url}/items/2/status", json={"status": "processed"}) as resp:
+        assert resp.status == 200  # sent → processed and created → processed: the seed forbids neither
+    assert sim.status_of(order["id"], "kitchen") == ["processed"]
+    async with http.post(f"{url}/items/2/status", json={"status": "accepted"}) as resp:
+        assert resp.status == 409  # final at both endpoints: nothing can change
+    async with http.post(f"{url}/endpoints/grill/status", json={"status": "delivered"}) as resp:
+        assert resp.status == 200  # the processed steak is left alone, the burger moves
+    assert sim.status_of(order["id"], "grill") == ["delivered", "processed"]
     async with http.post(f"{url}/items/1/status", json={"status": "delivered"}) as resp:
         assert resp.status == 200  # repeating is a no-op
     assert sim.history(order["id"], 1, "grill") == ["created", "sent", "delivered"]
+    async with http.post(f"{url}/items/1/status", json={"status": "unknown"}) as resp:
+        assert resp.status == 409
     async with http.post(f"{url}/items/9/status", json={"status": "sent"}) as resp:
         assert resp.status == 404
     async with http.post(f"{url}/endpoints/nowhere/status", json={"status": "sent"}) as resp:
@@ -127,7 +133,40 @@ async def test_status_routes_follow_kds_transition_table(sim: PortosSimulator, h
         assert resp.status == 204
     async with http.post(f"{url}/status", json={"status": "sent"}) as resp:
         assert resp.status == 404
-    assert [p.answer for p in sim.status_posts] == [200, 409, 200, 200, 404, 404, 400, 403, 404]
+    assert [p.answer for p in sim.status_posts] == [200, 200, 409, 200, 200, 409, 404, 404, 400, 403, 404]
+
+
+def test_nws4_verifier_accepts_the_vendor_vector_and_nothing_else() -> None:
+    # The simulator's own NWS4 check against ninedigit/nws4-php's published test vector (the
+    # seeds have none): the library's request verifies at its time; any change breaks it.
+    from datetime import datetime, timedelta, timezone
+
+    from kds.simulators.portos.nws4 import verify
+
+    client, secret = "d948ec22e47790caacce234b792a0f117d85c365", "5070adfb2bedf1c0c97d5c8cfa8c794d513249b802ea10596a175d88828abc19"
+    url = "http://example.com:8080/api/user?i=1$ref=1&validate"
+    body = b'{"name":"John"}'
+    now = datetime(2023, 5, 30, 13, 17, 1, 992000, tzinfo=timezone.utc)
+    headers = {
+        "Content-Type": "application/json", "Accept": "application/json", "host": "example.com:8080",
+        "x-nd-date": "2023-05-30T13:17:01.992Z",
+        "x-nd-content-sha256": "f498513cc6d902a32254a1d795e2031636dea18dce65ba10e94e83189e50cbb8",
+        "Authorization": "NWS4-HMAC-SHA256 Credential%3Dd948ec22e47790caacce234b792a0f117d85c365%2CSignedHeaders%3Daccept%253B"
+        "content-type%253Bhost%253Bx-nd-content-sha256%253Bx-nd-date%2CTimestamp%3D2023-05-30T13%253A17%253A01.992Z"
+        "%2CSignature%3D87c7a2057285f0db8dc3b7c95c15fe5476f5ab44b73b3e15990d8b1a837d4ddb",
+    }
+    assert verify("POST", url, headers, body, {client: secret}, now=now) == client
+    for method, changed_url, changed_body, keys, when in [
+        ("PUT", url, body, {client: secret}, now),
+        ("POST", url.replace("user", "users"), body, {client: secret}, now),
+        ("POST", url.replace("i=1", "i=2"), body, {client: secret}, now),
+        ("POST", url, b"{}", {client: secret}, now),
+        ("POST", url, body, {client: "other"}, now),
+        ("POST", url, body, {}, now),
+        ("POST", url, body, {client: secret}, now + timedelta(hours=1)),
+    ]:
+        with pytest.raises(ValueError):
+            verify(method, changed_url, headers, changed_body, keys, now=when)
 
 
 async def test_login_refresh_and_expiry(sim: PortosSimulator) -> None:

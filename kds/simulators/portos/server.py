@@ -6,8 +6,8 @@ update the items added since the last order become a new Order whose item
 endpoints come from the PLU's `orderEndpointNames`, else the device's
 `DefaultOrderEndpointName`. `GET /orders` takes the seed-002 NData filters and
 `$skip/$take/$sort/$count`, answering QueryResult (or CountQueryResult). The
-three status routes apply kds's own transition table (`kds.states`), all or
-nothing. Auth is JWT bearer (`POST /auth` → AuthResult, tokens expire, 401)
+three status routes apply the seed's status rules (`rules`, not kds's own
+table), all or nothing. Auth is JWT bearer (`POST /auth` → AuthResult, tokens expire, 401)
 or NWS4 signing with an ApiKey.
 
 Everything lives under `{url}` (= `http://127.0.0.1:PORT/api`). Tests drive it
@@ -38,10 +38,9 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ..model import OrderStatus
-from ..sources import ndata
-from ..sources.portos_auth import nws4_verify
-from ..states import FINAL, PROCESSABLE, TransitionError, apply_transition
+from . import query as ndata
+from .nws4 import verify as nws4_verify
+from .rules import FINAL, PROCESSABLE, STATUSES, StatusConflict, next_status
 
 log = structlog.get_logger(__name__)
 
@@ -561,12 +560,12 @@ class PortosSimulator:
 
     @staticmethod
     def _endpoint_view(endpoint: dict[str, Any]) -> dict[str, Any]:
-        status = OrderStatus(endpoint["orderItemStatus"])
+        status = endpoint["orderItemStatus"]
         return {
             "name": endpoint["name"],
             "statusChanges": list(endpoint["statusChanges"]),
-            "orderItemStatus": status.value,
-            "isProcessed": status is OrderStatus.PROCESSED,
+            "orderItemStatus": status,
+            "isProcessed": status == "processed",
             "isProcessable": status in PROCESSABLE,
         }
 
@@ -580,8 +579,8 @@ class PortosSimulator:
         return view
 
     @staticmethod
-    def _statuses(order: dict[str, Any]) -> list[OrderStatus]:
-        return [OrderStatus(e["orderItemStatus"]) for i in order["items"] for e in i["endpoints"]]
+    def _statuses(order: dict[str, Any]) -> list[str]:
+        return [e["orderItemStatus"] for i in order["items"] for e in i["endpoints"]]
 
     def is_processed(self, order: dict[str, Any]) -> bool:
         """Every item at every endpoint is final."""
@@ -609,17 +608,18 @@ class PortosSimulator:
         ep = next(e for e in item["endpoints"] if e["name"] == endpoint)
         return [c["status"] for c in ep["statusChanges"]]
 
-    def _order_fields(self) -> dict[str, ndata.FieldSpec[dict[str, Any]]]:
+    def _order_fields(self) -> dict[str, ndata.Member]:
+        # The filters seed 002 documents for GET /orders (plus createdAt for sorting).
         return {
-            "deviceName": ndata.FieldSpec(lambda o: o["deviceName"]),
-            "id": ndata.FieldSpec(lambda o: o["id"]),
-            "number": ndata.FieldSpec(lambda o: o["number"], int),
-            "ticketId": ndata.FieldSpec(lambda o: o["ticket"]["id"]),
-            "ticketName": ndata.FieldSpec(lambda o: o["ticket"]["name"]),
-            "userUserName": ndata.FieldSpec(lambda o: (o.get("user") or {}).get("userName")),
-            "isProcessed": ndata.FieldSpec(self.is_processed, bool),
-            "isProcessable": ndata.FieldSpec(self.is_processable, bool),
-            "createdAt": ndata.FieldSpec(lambda o: o["createdAt"]),
+            "deviceName": ndata.Member(lambda o: o.get("deviceName")),
+            "id": ndata.Member(lambda o: o["id"]),
+            "number": ndata.Member(lambda o: o.get("number"), ndata.integer),
+            "ticketId": ndata.Member(lambda o: (o.get("ticket") or {}).get("id")),
+            "ticketName": ndata.Member(lambda o: (o.get("ticket") or {}).get("name")),
+            "userUserName": ndata.Member(lambda o: (o.get("user") or {}).get("userName")),
+            "isProcessed": ndata.Member(self.is_processed, ndata.boolean),
+            "isProcessable": ndata.Member(self.is_processable, ndata.boolean),
+            "createdAt": ndata.Member(lambda o: o.get("createdAt")),
         }
 
     # ------------------------------------------------------------------ status changes
@@ -627,11 +627,20 @@ class PortosSimulator:
     def apply_status(
         self, order_id: str, status: str, *, item_id: int | None = None, endpoint: str | None = None
     ) -> dict[str, Any]:
-        """Change statuses all-or-nothing with kds's table; raises KeyError/PermissionError/TransitionError."""
+        """Change statuses all or nothing by the seed's rules (`rules`).
+
+        A route that touches several item endpoints (order, endpoint, an item
+        at several endpoints) leaves final ones alone; when none can change it
+        is a conflict. Raises KeyError (404), PermissionError (403: inactive
+        endpoint), StatusConflict (409) or ValueError (400: unknown status).
+        """
         order = self.orders.get(order_id)
         if order is None:
             raise KeyError("order")
-        target = OrderStatus(status)
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        if item_id is not None and not any(i["id"] == item_id for i in order["items"]):
+            raise KeyError("item")
         targets = [
             (item, e)
             for item in order["items"]
@@ -639,30 +648,27 @@ class PortosSimulator:
             for e in item["endpoints"]
             if endpoint is None or e["name"] == endpoint
         ]
-        if item_id is not None and not any(i["id"] == item_id for i in order["items"]):
-            raise KeyError("item")
         if endpoint is not None and not targets:
             raise KeyError("endpoint")
         for _, e in targets:
             if not self.order_endpoints.get(e["name"], {"isActive": True})["isActive"]:
                 raise PermissionError(f"order endpoint {e['name']} is inactive")
-        planned = []
+        planned, conflicts = [], []
         for item, e in targets:
-            current = OrderStatus(e["orderItemStatus"])
             try:
-                new = apply_transition(current, target)
-            except TransitionError:
-                # Like kds: a whole-order/endpoint change leaves final items alone.
-                if len(targets) > 1 and current in FINAL:
-                    continue
-                raise
+                new = next_status(e["orderItemStatus"], status)
+            except StatusConflict as err:
+                conflicts.append(err)
+                continue
             if new is not None:
                 planned.append((item, e, new))
+        if conflicts and (len(targets) == 1 or len(conflicts) == len(targets)):
+            raise conflicts[0]
         now = _now_iso()
         for _, e, new in planned:
-            e["orderItemStatus"] = new.value
-            e["statusChanges"].append({"status": new.value, "date": now})
-        self._last_changed = [(item["id"], e["name"], new.value) for item, e, new in planned]
+            e["orderItemStatus"] = new
+            e["statusChanges"].append({"status": new, "date": now})
+        self._last_changed = [(item["id"], e["name"], new) for item, e, new in planned]
         self._schedule_notify()
         return self.order_view(order)
 
@@ -814,11 +820,11 @@ class PortosSimulator:
     async def _handle_list_orders(self, request: web.Request) -> web.Response:
         fields = self._order_fields()
         try:
-            query = ndata.parse_query(request.query, fields)
+            query = ndata.parse(request.query, fields)
             if not query.sort:
-                query.sort = [ndata.SortKey("number")]
-            page, matched = ndata.apply(query, list(self.orders.values()), fields)
-        except ndata.NDataError as err:
+                query.sort = [(fields["number"].get, False)]
+            page, matched = query.run(list(self.orders.values()))
+        except ndata.QueryError as err:
             return _error(400, str(err))
         if query.count_only:
             return web.json_response({"count": matched, "totalCount": matched})
@@ -849,7 +855,7 @@ class PortosSimulator:
             if order["ticket"]["id"] in ticket_ids and self.is_processable(order):
                 for item in order["items"]:
                     for e in item["endpoints"]:
-                        if OrderStatus(e["orderItemStatus"]) in PROCESSABLE:
+                        if e["orderItemStatus"] in PROCESSABLE:
                             e["orderItemStatus"] = "sent"
                             e["statusChanges"].append({"status": "sent", "date": _now_iso()})
                 affected.append(self.order_view(order))
@@ -866,15 +872,15 @@ class PortosSimulator:
         self.status_posts.append(post)
         self._last_changed = []
         try:
-            OrderStatus(status)
-            view = self.apply_status(order_id, status, item_id=item_id, endpoint=endpoint)
+            if status not in STATUSES:
+                raise ValueError(f"unknown status {status!r}")
+            view = self.apply_status(order_id, str(status), item_id=item_id, endpoint=endpoint)
+        except StatusConflict as err:
+            post.answer = 409
+            response = _error(409, str(err))
         except ValueError as err:
-            if isinstance(err, TransitionError):
-                post.answer = 409
-                response = _error(409, str(err))
-            else:
-                post.answer = 400
-                response = _error(400, f"unknown status {status!r}")
+            post.answer = 400
+            response = _error(400, str(err))
         except KeyError as err:
             post.answer = 404
             response = _error(404, f"{err.args[0]} not found")
@@ -909,24 +915,25 @@ class PortosSimulator:
         items = list(self.plus.values())
         return web.json_response({"items": items, "count": len(items), "totalCount": len(items)})
 
-    def _ticket_fields(self) -> dict[str, ndata.FieldSpec[dict[str, Any]]]:
+    def _ticket_fields(self) -> dict[str, ndata.Member]:
+        # A few of the filters seed 000 documents for GET /tickets.
         return {
-            "isClosed": ndata.FieldSpec(lambda t: t["state"] == "closed", bool),
-            "id": ndata.FieldSpec(lambda t: t["id"]),
-            "name": ndata.FieldSpec(lambda t: t["name"]),
-            "originDeviceName": ndata.FieldSpec(lambda t: t["originDeviceName"]),
-            "purchaseType": ndata.FieldSpec(lambda t: t["purchaseType"]),
-            "openDate": ndata.FieldSpec(lambda t: t["openDate"]),
-            "locationTableName": ndata.FieldSpec(lambda t: (t["location"] or {}).get("tableName")),
-            "locationZoneName": ndata.FieldSpec(lambda t: (t["location"] or {}).get("zoneName")),
+            "isClosed": ndata.Member(lambda t: t["state"] == "closed", ndata.boolean),
+            "id": ndata.Member(lambda t: t["id"]),
+            "name": ndata.Member(lambda t: t["name"]),
+            "originDeviceName": ndata.Member(lambda t: t["originDeviceName"]),
+            "purchaseType": ndata.Member(lambda t: t["purchaseType"]),
+            "openDate": ndata.Member(lambda t: t["openDate"]),
+            "locationTableName": ndata.Member(lambda t: (t["location"] or {}).get("tableName")),
+            "locationZoneName": ndata.Member(lambda t: (t["location"] or {}).get("zoneName")),
         }
 
     async def _handle_list_tickets(self, request: web.Request) -> web.Response:
         fields = self._ticket_fields()
         try:
-            query = ndata.parse_query(request.query, fields)
-            page, matched = ndata.apply(query, list(self.tickets.values()), fields)
-        except ndata.NDataError as err:
+            query = ndata.parse(request.query, fields)
+            page, matched = query.run(list(self.tickets.values()))
+        except ndata.QueryError as err:
             return _error(400, str(err))
         if query.count_only:
             return web.json_response({"count": matched, "totalCount": matched})
