@@ -45,6 +45,17 @@ async def printer() -> AsyncIterator[VirtualPrinter]:
 
 
 @pytest.fixture
+async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
+    """Virtual printers named grill, bar and spare on 127.0.0.1."""
+    vps = {name: VirtualPrinter(name=name) for name in ("grill", "bar", "spare")}
+    for vp in vps.values():
+        await vp.start()
+    yield vps
+    for vp in vps.values():
+        await vp.stop()
+
+
+@pytest.fixture
 async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClient]:
     """A client of the daemon's app served by a real server on 127.0.0.1."""
     yield await aiohttp_client(daemon.app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,6 @@ UNKNOWN_OUTCOME = [
     pytest.param({"mode": "stall", "times": 1}, id="stall"),
     pytest.param({"mode": "drop_mid_job", "times": 1, "drop_after": 60}, id="drop_mid_job"),
 ]
-
-
-@pytest.fixture
-async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
-    vps = {name: VirtualPrinter(name=name) for name in ("grill", "bar")}
-    for vp in vps.values():
-        await vp.start()
-    yield vps
-    for vp in vps.values():
-        await vp.stop()
 
 
 @pytest.fixture
@@ -65,10 +54,10 @@ async def print_uncertainly(
     client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], mode: dict[str, Any]
 ) -> dict[str, Any]:
     """An order whose tickets reached both printers, which then stalled or dropped: items `failed`."""
-    for printer in printers.values():
+    for printer in (printers["grill"], printers["bar"]):
         await printer.set_mode(**mode)
     order = await post(client, "u1")
-    for printer in printers.values():
+    for printer in (printers["grill"], printers["bar"]):
         await printer.wait_for(lambda p: p.jobs or p.discarded)
     await wait_until(lambda: status(daemon, order["id"], "grill", 1) == "failed")
     await wait_until(lambda: status(daemon, order["id"], "bar", 2) == "failed")

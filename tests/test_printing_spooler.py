@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,6 @@ from kds.printing.spooler import PrintSpooler
 from kds.simulators.printer import PrintedJob, VirtualPrinter
 
 from .util import FAST_PRINTER, base_config, order_body, wait_until
-
-@pytest.fixture
-async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
-    vps = {name: VirtualPrinter(name=name) for name in ("grill", "bar", "spare")}
-    for vp in vps.values():
-        await vp.start()
-    yield vps
-    for vp in vps.values():
-        await vp.stop()
-
 
 @pytest.fixture
 def printer_options() -> dict[str, dict[str, Any]]:

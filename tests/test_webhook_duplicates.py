@@ -81,4 +81,5 @@ async def test_duplicate_webhooks_together_are_202_and_stored_once(
     assert max(stored_items().values()) == 1
     assert daemon.store.health()["ok"] and daemon.store.health()["lastError"] is None
     ready = await client.get("/readyz")
-    assert ready.status == 200 and (await ready.json())["components"]["store"]["ok"]
+    report = await ready.json()
+    assert ready.status == 200 and report["status"] == "ok" and report["components"]["store"]["ok"], report
