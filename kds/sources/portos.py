@@ -36,6 +36,8 @@ import random
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -48,7 +50,7 @@ from yarl import URL
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError
-from ..model import MAX_TEXT, OrderIn, OrderStatus, PurchaseType
+from ..model import MAX_TEXT, Order, OrderIn, OrderStatus, PurchaseType
 from ..outbox import Outbox, OutboxEntry
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
@@ -389,6 +391,41 @@ def foreign_endpoints(raw: dict[str, Any], config: Config, kds_endpoints: Collec
     return names
 
 
+@dataclass(frozen=True)
+class ReturnedLine:
+    """An Order line with a negative quantity: a return, correction or storno of a dish."""
+
+    id: int
+    code: Any
+    stock_name: str | None
+    name: str
+    amount: Decimal
+    kds_endpoints: tuple[str, ...]
+    acknowledge: bool  # every endpoint of the line is kds's: its item route may be set
+
+
+def returned_lines(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> list[ReturnedLine]:
+    """The negative lines of an Order at endpoints kds owns (PORTOS marks returns by the sign)."""
+    lines = []
+    for item in raw.get("items") or []:
+        quantity = item.get("quantity") if isinstance(item, dict) else None
+        amount = quantity.get("amount") if isinstance(quantity, dict) else quantity
+        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount >= 0:
+            continue
+        named = [e for e in item.get("endpoints") or [] if isinstance(e, dict) and e.get("name")]
+        open_ = [str(e["name"]) for e in named if (e.get("orderItemStatus") or e.get("status")) not in _FINAL_VALUES]
+        owned = [n for n in open_ if config.owns(n, kds_endpoints)]
+        if not owned or not isinstance(item.get("id"), int):
+            continue
+        plu = item.get("plu") or {}
+        lines.append(ReturnedLine(
+            id=item["id"], code=plu.get("code"), stock_name=plu.get("stockName"), name=_text(plu.get("name")) or "",
+            amount=Decimal(str(-amount)), kds_endpoints=tuple(config.to_kds(n) for n in owned),
+            acknowledge=len(owned) == len(open_),
+        ))
+    return lines
+
+
 def unreadable_reason(err: Exception) -> str:
     """A short reason for staff: the first few bad fields, not pydantic's essay."""
     if isinstance(err, ValidationError):
@@ -600,6 +637,7 @@ class PortosSource(Poller):
         self.deleted: set[str] = set()
         self._skipped: set[str] = set()
         self._unreadable: dict[str, int | None] = {}  # PORTOS order id → its inbox entry
+        self._unapplied: dict[str, str] = {}  # alert key of a return kds could not apply → ticket id
         self.unknown_endpoints: set[str] = set()
         self._kds_endpoints = frozenset(e.name for e in ctx.settings.endpoints)
         self._source_metrics = SourceMetrics.for_registry(ctx.metrics)
@@ -692,6 +730,7 @@ class PortosSource(Poller):
         for gone in set(self._unreadable) - listed:
             self._unreadable.pop(gone)
         self.ctx.alerts.clear_where(self.config.name, "order_unreadable", {f"order:{i}" for i in self._unreadable})
+        self._clear_unapplied()
         now = self._clock()
         if self._last_reconcile is None or now - self._last_reconcile >= self.config.reconcile_interval:
             await self._reconcile(listed)
@@ -724,6 +763,9 @@ class PortosSource(Poller):
             self._unreadable_order(raw, inbox_id, err)
             return
         self._readable(external_id)
+        returns = returned_lines(raw, self.config, self._kds_endpoints)
+        if returns and not await self._apply_returns(raw, returns):
+            return  # PORTOS did not take the acknowledgement: again on the next poll
         if order_in is None:
             self._skipped.add(external_id)
             if inbox_id is not None:
@@ -742,6 +784,72 @@ class PortosSource(Poller):
                 log.info("portos.order_ingested", source=self.config.name, order=external_id, number=result.order.number)
         if inbox_id is not None:
             await service.inbox_done(inbox_id)
+
+    async def _apply_returns(self, raw: dict[str, Any], lines: list[ReturnedLine]) -> bool:
+        """Cancel the kitchen lines a return takes back (VOID where printed); acknowledge it in PORTOS."""
+        external_id = str(raw.get("id"))
+        ticket_id = str((raw.get("ticket") or {}).get("id"))
+        acknowledged = True
+        for line in lines:
+            tag = f"returned in PORTOS order {external_id} line {line.id}"
+            earlier = [
+                o for o in self.ctx.service.orders()
+                if o.source == self.config.name and o.ticket.id == ticket_id and o.external_id != external_id
+            ]
+            done = any(c.reason == tag for o in earlier for e in o.item_endpoints() for c in e.status_changes)
+            if not done:
+                await self._void_returned(raw, line, earlier, tag)
+            if line.acknowledge:
+                path = f"/orders/{quote(external_id, safe='')}/items/{line.id}/status"
+                try:
+                    await self.client.request("POST", path, body={"status": OrderStatus.PROCESS_SKIPPED.value})
+                except (SourceUnavailable, PortosRejected) as err:
+                    log.info("portos.return_ack_failed", source=self.config.name, order=external_id, error=str(err))
+                    acknowledged = False
+        return acknowledged
+
+    async def _void_returned(self, raw: dict[str, Any], line: ReturnedLine, earlier: list[Order], tag: str) -> None:
+        matches = [
+            (order, item)
+            for order in reversed(earlier)  # the newest kitchen order first
+            for item in order.items
+            if item.plu.code == line.code
+            and (line.stock_name is None or item.plu.stock_name in (None, line.stock_name))
+            and any(e.name in line.kds_endpoints and e.status not in FINAL for e in item.endpoints)
+        ]
+        matches.sort(key=lambda m: m[1].id != line.id)  # the same PORTOS line first (a storno)
+        remaining = line.amount
+        voids: dict[str, list[int]] = {}
+        for order, item in matches:
+            if item.quantity.amount <= remaining:
+                voids.setdefault(order.id, []).append(item.id)
+                remaining -= item.quantity.amount
+            if remaining <= 0:
+                break
+        for order_id, item_ids in voids.items():
+            await self.ctx.service.cancel(order_id, item_ids=item_ids, reason=tag, actor="portos")
+            log.info("portos.return_voided", source=self.config.name, order=order_id, items=item_ids, reason=tag)
+        if remaining > 0:
+            # A quantity cannot be lowered in kds: say so rather than void too much or nothing.
+            number = raw.get("number")
+            left = f"{remaining.normalize():f}"
+            self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str((raw.get("ticket") or {}).get("id"))
+            self.ctx.alerts.raise_alert(
+                self.config.name, f"return:{raw.get('id')}:{line.id}", "line_unapplied",
+                f"PORTOS order #{number} takes back {left} × {line.name}: kds cannot lower a quantity on a"
+                " kitchen ticket it still shows — tell the kitchen", order=str(raw.get("id")),
+            )
+
+    def _clear_unapplied(self) -> None:
+        """A return alert stays until no kitchen order of its ticket is open any more."""
+        open_tickets = {
+            o.ticket.id for o in self.ctx.service.orders()
+            if o.source == self.config.name and not all(e.status in FINAL for e in o.item_endpoints())
+        }
+        for key, ticket_id in list(self._unapplied.items()):
+            if ticket_id not in open_tickets:
+                del self._unapplied[key]
+                self.ctx.alerts.clear(self.config.name, key)
 
     def _unreadable_order(self, raw: dict[str, Any], inbox_id: int | None, err: Exception) -> None:
         external_id = str(raw.get("id"))

@@ -4,7 +4,10 @@ Faithful where the seeds speak (000 Tickets, 002 Orders, 004 models): tickets
 are created and updated, a closed ticket answers 403, and after every ticket
 update the items added since the last order become a new Order whose item
 endpoints come from the PLU's `orderEndpointNames`, else the device's
-`DefaultOrderEndpointName`. `GET /orders` takes the seed-002 NData filters and
+`DefaultOrderEndpointName`. What is taken back — a `returned`/`correction`
+ticket item (negative quantity), a lower quantity, a line deleted from the
+ticket — becomes an Order line with a negative quantity (our inference: seed
+004's OrderItem has no type, so the sign is what can carry it). `GET /orders` takes the seed-002 NData filters and
 `$skip/$take/$sort/$count`, answering QueryResult (or CountQueryResult). The
 three status routes apply the seed's status rules (`rules`, not kds's own
 table), all or nothing. Auth is JWT bearer (`POST /auth` → AuthResult, tokens expire, 401)
@@ -45,6 +48,8 @@ from .rules import FINAL, PROCESSABLE, STATUSES, StatusConflict, next_status
 log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api"
+#: Ticket item types whose quantity is negative (seed 004 TicketItemType).
+NEGATIVE_TYPES = frozenset({"returned", "correction"})
 JSON = "application/json"
 
 
@@ -140,6 +145,7 @@ class PortosSimulator:
         self._numbers = itertools.count(1)
         self._secret = secrets.token_bytes(16)
         self._ordered: dict[str, dict[int, float]] = {}  # ticket -> item id -> quantity already ordered
+        self._lines: dict[str, dict[int, dict[str, Any]]] = {}  # ticket -> item id -> the line last seen
         self._changed = asyncio.Condition()
         self._last_changed: list[tuple[int, str, str]] = []
         self._runner: web.AppRunner | None = None
@@ -377,8 +383,11 @@ class PortosSimulator:
         if not isinstance(quantity, dict):
             quantity = {"amount": quantity, "unit": (catalog or {}).get("unit", "pcs")}
         amount = quantity.get("amount")
-        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
-            raise ValueError("item.quantity.amount must be a positive number")
+        kind = raw.get("type", "positive")
+        # TicketItemType: returns and corrections take back what was sold (negative quantity).
+        negative = kind in NEGATIVE_TYPES
+        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount == 0 or (amount < 0) != negative:
+            raise ValueError(f"item.quantity.amount must be a {'negative' if negative else 'positive'} number for type {kind}")
         item_id = raw.get("id")
         if item_id is None:
             item_id = max(used_ids, default=0) + 1
@@ -484,12 +493,22 @@ class PortosSimulator:
         """The items added since the last order (by quantity) become a new order."""
         ordered = self._ordered.setdefault(ticket["id"], {})
         default = (self.devices.get(device) or {}).get("DefaultOrderEndpointName") or None
+        known = self._lines.setdefault(ticket["id"], {})
+        present = {i["id"] for i in ticket["items"]}
+        # A line deleted from the ticket (storno) takes back everything ordered of it.
+        removed = [
+            {**line, "quantity": {**line["quantity"], "amount": 0}} for line_id, line in known.items() if line_id not in present
+        ]
         items = []
-        for item in ticket["items"]:
-            if item.get("type", "positive") != "positive":
-                continue
+        for item in [*ticket["items"], *removed]:
+            known[item["id"]] = item
+            kind = item.get("type", "positive")
+            if kind != "positive" and kind not in NEGATIVE_TYPES:
+                continue  # discounts, vouchers, containers: nothing for a kitchen
+            # What changed since the last order: more of a line, less of it (a storno shows as a
+            # negative line), or a return/correction line (negative from the start).
             delta = round(float(item["quantity"]["amount"]) - ordered.get(item["id"], 0.0), 3)
-            if delta <= 0:
+            if delta == 0:
                 continue
             ordered[item["id"]] = float(item["quantity"]["amount"])
             names = item["plu"]["orderEndpointNames"] or ([default] if default else [])
