@@ -32,16 +32,50 @@ export async function postJson(path, payload) {
 
 const enc = encodeURIComponent;
 
+/** A failure worth trying again (no answer, or the daemon busy), not a refusal. */
+export function isTransient(err) {
+  return !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
+}
+
+const REPLAY_RETRY_MS = 1000;
+
 /**
  * Status changes for one screen. Changes to one order run one after another, so an
  * acknowledgement always lands before the accept or bump that follows it.
+ *
+ * A cook's action that cannot reach the daemon (link down, daemon restarting) is not lost:
+ * it waits in `pending`, is shown as waiting, and is replayed in order once the feed is
+ * connected again. The daemon treats a repeated status as a no-op, so an action whose
+ * answer was lost is harmless to send again; one the kitchen no longer allows (409) is
+ * reported through `onError(err, action)`.
  */
 export class Actions {
   constructor(feed, onError) {
     this.feed = feed;
     this.onError = onError;
+    this.pending = []; // {order, label, task, resolve, reject}
+    this._pendingListeners = new Set();
     this._queues = new Map();
     this._acked = new Set();
+    this._unsentAcks = new Map(); // key → [order, endpoint]: acknowledgements to send again
+    this._replaying = false;
+    feed.onConnection((connected) => {
+      if (connected) this.replay();
+    });
+  }
+
+  /** listener(): the pending actions changed. */
+  onPending(listener) {
+    this._pendingListeners.add(listener);
+  }
+
+  /** True while an action on `orderId` waits for the link. */
+  isPending(orderId) {
+    return this.pending.some((action) => action.order.id === orderId);
+  }
+
+  _pendingChanged() {
+    for (const listener of this._pendingListeners) listener();
   }
 
   _serial(orderId, task) {
@@ -91,35 +125,92 @@ export class Actions {
     this._acked.add(key);
     return this._serial(order.id, () => this._deliver(this._current(order), endpoint)).catch((err) => {
       this._acked.delete(key);
-      this.onError(err);
+      if (isTransient(err)) this._unsentAcks.set(key, [order, endpoint]); // sent again on reconnect
+      else this.onError(err);
     });
   }
 
-  _run(order, task) {
-    return this._serial(order.id, task).catch((err) => {
-      this.onError(err);
-      throw err;
+  /**
+   * Run a cook's action (`label`: what it was, for a refusal message); while the link is
+   * down, or others still wait, it joins the queue. Settles when it finally ran or was refused.
+   */
+  _run(order, task, label) {
+    return new Promise((resolve, reject) => {
+      const action = { order, label, task, resolve, reject };
+      if (this.pending.length || !this.feed.connected) this._enqueue(action);
+      else this._attempt(action);
     });
+  }
+
+  _enqueue(action) {
+    this.pending.push(action);
+    this._pendingChanged();
+  }
+
+  _attempt(action) {
+    this._serial(action.order.id, action.task).then(action.resolve, (err) => {
+      if (isTransient(err)) {
+        this._enqueue(action);
+        if (this.feed.connected) this._retryLater();
+      } else {
+        this.onError(err, action);
+        action.reject(err);
+      }
+    });
+  }
+
+  _retryLater() {
+    clearTimeout(this._retry);
+    this._retry = setTimeout(() => this.replay(), REPLAY_RETRY_MS);
+  }
+
+  /** Send the waiting actions in the order they were made; stop at the first that cannot get through. */
+  async replay() {
+    if (this._replaying) return;
+    this._replaying = true;
+    try {
+      for (const [key, [order, endpoint]] of this._unsentAcks) {
+        this._unsentAcks.delete(key);
+        this.acknowledge(this._current(order), endpoint);
+      }
+      while (this.pending.length && this.feed.connected) {
+        const action = this.pending[0];
+        try {
+          action.resolve(await this._serial(action.order.id, action.task));
+        } catch (err) {
+          if (isTransient(err)) {
+            this._retryLater();
+            return;
+          }
+          this.onError(err, action);
+          action.reject(err);
+        }
+        this.pending.shift();
+        this._pendingChanged();
+      }
+    } finally {
+      this._replaying = false;
+    }
   }
 
   /** Change the order's status at `endpoint` (delivering first where needed). */
-  setEndpointStatus(order, endpoint, status, extra = {}) {
+  setEndpointStatus(order, endpoint, status, extra = {}, label = status) {
     return this._run(order, async () => {
       const current = await this._deliver(this._current(order), endpoint);
       return this._post(`/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/status`, { status, ...extra });
-    });
+    }, label);
   }
 
   accept(order, endpoint) {
-    return this.setEndpointStatus(order, endpoint, "accepted");
+    return this.setEndpointStatus(order, endpoint, "accepted", {}, "accept");
   }
 
   bump(order, endpoint) {
-    return this.setEndpointStatus(order, endpoint, "processed");
+    return this.setEndpointStatus(order, endpoint, "processed", {}, "bump");
   }
 
   refuse(order, endpoint, reason) {
-    return this.setEndpointStatus(order, endpoint, "refused", reason ? { reason } : {});
+    return this.setEndpointStatus(order, endpoint, "refused", reason ? { reason } : {}, "refuse");
   }
 
   /** Bump one item at this station. */
@@ -128,7 +219,7 @@ export class Actions {
       const current = await this._deliver(this._current(order), endpoint);
       const path = `/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/items/${itemId}/status`;
       return this._post(path, { status: "processed" });
-    });
+    }, "bump item");
   }
 
   /**
@@ -150,7 +241,7 @@ export class Actions {
         latest = await this._post(`${base}/items/${item.id}/status`, { status: "accepted", recall: true });
       }
       return latest;
-    });
+    }, "recall");
   }
 
   /** Expo: finish the whole order at every station. */
@@ -160,6 +251,6 @@ export class Actions {
       const endpoints = [...new Set(itemsAt(current, null).flatMap((i) => (i.endpoints || []).map((e) => e.name)))];
       for (const endpoint of endpoints) current = await this._deliver(current, endpoint);
       return this._post(`/api/v1/orders/${enc(current.id)}/status`, { status: "processed" });
-    });
+    }, "bump");
   }
 }

@@ -52,7 +52,10 @@ async function main() {
   }
 
   const feed = new Feed(where.endpoint);
-  const actions = new Actions(feed, (err) => chrome.toast(`${t("failed")}: ${err.message}`));
+  // A refused action names its ticket: it may have waited for the link and be long forgotten.
+  const actions = new Actions(feed, (err, action) =>
+    chrome.toast(action ? `${t("notDone")}: #${action.order.number} ${action.label} — ${err.message}` : `${t("failed")}: ${err.message}`),
+  );
   const sound = new Sound(ui.soundDefault);
   const context = { chrome, feed, actions, sound, ui, endpoints, endpoint: where.endpoint };
   const create = { station: createStationView, expo: createExpoView, board: createBoardView, pickup: createPickupView };

@@ -73,6 +73,7 @@ export function createStationView(ctx) {
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
         h("div.head-top", null, h("span.slot"), orderNumber(order), placeBadge(order), h("span.late-tag", { text: t("late") }), timer),
+        h("div.pending-tag", { text: t("queued"), hidden: true }),
         voided ? h("div.void-banner", { text: t("void") }) : null,
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
@@ -110,6 +111,13 @@ export function createStationView(ctx) {
     cards.set(order.id, card);
     tick(card);
     return card;
+  }
+
+  /** A card with an action waiting for the link says so. */
+  function markPending(card) {
+    const waiting = actions.isPending(card.order.id);
+    card.el.classList.toggle("pending", waiting);
+    card.el.querySelector(".pending-tag").hidden = !waiting;
   }
 
   /** Update a card's timer; a ticket that turns late while on screen sounds the alarm (if configured). */
@@ -212,6 +220,7 @@ export function createStationView(ctx) {
         card.el.dataset.slot = String(slot);
         card.el.classList.toggle("selected", id === selectedId);
         card.el.classList.toggle("tall", card.height > height);
+        markPending(card);
         tick(card);
         colEl.appendChild(card.el);
       }
@@ -480,6 +489,15 @@ export function createStationView(ctx) {
     const rect = pager.getBoundingClientRect();
     page = event.clientX < rect.left + rect.width / 2 ? Math.max(0, page - 1) : Math.min(pages.length - 1, page + 1);
     layout();
+  });
+
+  actions.onPending(() => {
+    for (const card of cards.values()) {
+      if (card.el.classList.contains("pending") === actions.isPending(card.order.id)) continue;
+      markPending(card);
+      card.height = null; // the tag changes its height: measure again
+    }
+    schedule();
   });
 
   addEventListener("resize", () => {
