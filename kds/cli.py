@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import signal
 import sys
@@ -55,14 +56,35 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
         return runner.run(main)
 
 
+#: Why a server cannot listen, in words (the rest of an OSError is noise to an operator).
+_LISTEN_PROBLEMS = {
+    errno.EADDRINUSE: "the address is already in use (is kds, or a printer, already running there?); "
+    "stop it or choose another port",
+    errno.EACCES: "permission denied (ports below 1024 need root; choose a port above 1024)",
+    errno.EADDRNOTAVAIL: "this machine has no such address",
+}
+
+
+def listen_problem(err: OSError, address: str) -> str | None:
+    """One line saying why nothing can listen on `address`; None for other errors."""
+    reason = _LISTEN_PROBLEMS.get(err.errno or 0)
+    return None if reason is None else f"kds: cannot listen on {address}: {reason}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     settings = _load(args)
     setup_logging(settings.logging.level, settings.logging.format)
-    return run_async(run_daemon(settings))
+    try:
+        return run_async(run_daemon(settings, banner=sys.stdout.isatty()))
+    except OSError as err:
+        if (problem := listen_problem(err, settings.server.listen)) is None:
+            raise
+        print(problem, file=sys.stderr)
+        return 1
 
 
-async def run_daemon(settings: Settings) -> int:
+async def run_daemon(settings: Settings, *, banner: bool = False) -> int:
     """Serve until a stop signal; in-flight requests finish, the store closes."""
     from .app import Daemon, serve
 
@@ -71,8 +93,46 @@ async def run_daemon(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     host, port = settings.server.host_port
-    await serve(Daemon(settings), host, port, stop)
+    daemon = Daemon(settings)
+    shown = asyncio.create_task(_banner_once_listening(daemon.listening, settings)) if banner else None
+    try:
+        await serve(daemon, host, port, stop)
+    finally:
+        if shown is not None:
+            shown.cancel()
     return 0
+
+
+async def _banner_once_listening(listening: asyncio.Event, settings: Settings) -> None:
+    await listening.wait()
+    print(start_banner(settings), flush=True)
+
+
+def screen_urls(settings: Settings, base: str) -> list[str]:
+    """The URL of every screen: each station, expo, cashier board, pickup board."""
+    urls = [f"{base}/screen/{e.name}" for e in settings.endpoints if e.display]
+    return urls + [f"{base}/expo", f"{base}/board", f"{base}/pickup"]
+
+
+def start_banner(settings: Settings) -> str:
+    """What a person who started kds in a terminal needs: where the screens are, how to pair one."""
+    host, port = settings.server.host_port
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    remote = "KDS-HOST" if host in ("0.0.0.0", "::", "") else local
+    station = next((e.name for e in settings.endpoints if e.display), "grill")
+    pairing = (
+        f"  kds token --role kitchen --name {station}-screen   (prints a token and the lines for config.toml)\n"
+        f"  then open on that screen: http://{remote}:{port}/pair?token=TOKEN&next=/screen/{station}"
+    )
+    access = settings.security.access
+    if access == "open":
+        who = "Access is open: every machine on the network may use every screen and the API."
+    elif access == "loopback":
+        who = "Screens on this machine need nothing; a screen on another machine is paired once:\n" + pairing
+    else:
+        who = "Every screen is paired once (access = \"tokens\"):\n" + pairing
+    urls = "\n".join(f"  {url}" for url in screen_urls(settings, f"http://{local}:{port}"))
+    return f"kds is running. Open a screen in a browser:\n{urls}\n{who}\nCtrl-C stops kds."
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

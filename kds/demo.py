@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from .cli import screen_urls
 from .config import Settings, load_settings, split_listen
 from .logs import setup_logging
 from .simulators.cooks import CookPace, SimulatedCooks
@@ -213,11 +214,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _screen_urls(settings: Settings, base: str) -> list[str]:
-    urls = [f"{base}/screen/{e.name}" for e in settings.endpoints if e.display]
-    return urls + [f"{base}/expo", f"{base}/board", f"{base}/pickup"]
-
-
 async def run_demo(args: argparse.Namespace) -> int:
     """Run the demo restaurant until Ctrl-C or --duration."""
     from .app import Daemon, serve
@@ -246,7 +242,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         if args.cook_speed > 0:
             await demo.start_cooks(f"http://127.0.0.1:{port}", args.cook_speed)
         print(f"kds demo is running with {', '.join(args.pos)} traffic at {args.rate:g} orders/min. Screens:", flush=True)
-        for url in _screen_urls(settings, f"http://{shown}:{port}"):
+        for url in screen_urls(settings, f"http://{shown}:{port}"):
             print(f"  {url}", flush=True)
         cooks = f"simulated cooks bump tickets ({args.cook_speed:g}× pace)" if args.cook_speed > 0 else "no simulated cooks"
         print(f"  {cooks}; printed tickets: {args.printer_log_dir}/<endpoint>.jsonl   (Ctrl-C to stop)", flush=True)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..errors import KdsError
 from .auth import AccessControl
+from .screens import not_paired_page, wants_page
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +37,8 @@ def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler]
             access.check(request)
             return await handler(request)
         except KdsError as err:
+            if err.status in (401, 403) and wants_page(request):
+                return not_paired_page(request, err)  # a person at a screen, not an API client
             return web.json_response(err.to_json(), status=err.status, headers=err.headers)
         except web.HTTPRequestEntityTooLarge as err:
             return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)

@@ -9,10 +9,13 @@ files are read from `web/` only, by extension, never outside it.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 from aiohttp import web
+
+from ..errors import KdsError
 
 #: connect-src 'self' covers this origin's own ws:/wss: (CSP 3); "ws: wss:" allowed any host.
 PAGE_CSP = (
@@ -79,6 +82,50 @@ class ScreenFiles:
             raise web.HTTPNotFound(text="no such file")
         headers = {"Content-Type": content_type, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
         return web.FileResponse(path, headers=headers)
+
+
+def wants_page(request: web.Request) -> bool:
+    """True for a browser opening a page (it asks for HTML), not for an API call."""
+    accept = request.headers.get("Accept", "")
+    return (
+        request.method in ("GET", "HEAD") and not request.path.startswith(("/api/", "/hooks/"))
+        and "text/html" in accept and not accept.lstrip().startswith("application/json")
+    )
+
+
+def not_paired_page(request: web.Request, err: KdsError) -> web.Response:
+    """The 401/403 of a screen as a page that tells the person in front of it how to pair it."""
+    from .auth import required_roles
+
+    roles = sorted((required_roles(request) or frozenset({"viewer"})) - {"admin"}) or ["admin"]
+    role = roles[0]
+    screen = request.path.strip("/").replace("/", "-") or "menu"
+    pair = f"http://{request.host}/pair?token=TOKEN&next={request.path_qs}"
+    title = "This screen is not paired yet" if err.status == 401 else "This screen's token may not open this page"
+    body = f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="color-scheme" content="dark">
+  <title>kds — {html.escape(title)}</title>
+  <link rel="stylesheet" href="/static/css/kds.css">
+</head>
+<body>
+<main class="pairing-help">
+  <h1>{html.escape(title)}</h1>
+  <p>kds shows orders only to screens it knows. Pair this screen once with a <b>{html.escape(role)}</b> token:</p>
+  <ol>
+    <li>On the kds machine run <code>kds token --role {html.escape(role)} --name {html.escape(screen)}</code>,
+      add the lines it prints to <code>config.toml</code> and restart kds.</li>
+    <li>On this screen open <code>{html.escape(pair)}</code> with the token it printed.</li>
+  </ol>
+  <p class="pairing-detail">{html.escape(err.detail)}</p>
+</main>
+</body>
+</html>
+"""
+    return web.Response(text=body, status=err.status, content_type="text/html", headers=PAGE_HEADERS)
 
 
 def screen_routes(web_root: Path) -> list[web.RouteDef]:

@@ -119,5 +119,13 @@ def cmd_virtual_printer(args: argparse.Namespace) -> int:
         finally:
             await printer.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except OSError as err:
+        from ..cli import listen_problem
+
+        if (problem := listen_problem(err, f"{args.host}:{args.port}")) is None:
+            raise
+        print(problem, file=sys.stderr)
+        return 1
     return 0

@@ -67,7 +67,9 @@ export function soundControls(sound) {
     toggle.textContent = sound.enabled ? t("soundOn") : t("soundOff");
     toggle.setAttribute("aria-pressed", sound.enabled ? "true" : "false");
     enable.textContent = t("enableSound");
+    // While the browser blocks audio the prompt stands in for the toggle, never beside "Sound on".
     enable.hidden = !sound.blocked;
+    toggle.hidden = sound.blocked;
   };
   sound.onChange(sync);
   // Any tap or key on the page counts as the gesture browsers want before audio.
