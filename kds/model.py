@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import (
     AfterValidator,
     AliasChoices,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -119,6 +120,34 @@ def _free_object(value: dict[str, Any]) -> dict[str, Any]:
 FreeObject = Annotated[dict[str, Any], AfterValidator(_free_object)]
 
 
+def _json_integer(value: Any) -> Any:
+    # pydantic would read true as 1 and "7" as 7; on the wire an integer is a JSON number.
+    if isinstance(value, (bool, str)):
+        raise ValueError("expected an integer")
+    return value
+
+
+#: Marks an integer field of POS input as a JSON integer (7 or 7.0), never true or "7". It
+#: goes after the field's bounds, so they stay plain JSON Schema minimum/maximum.
+JSON_INT = BeforeValidator(_json_integer)
+JsonInt = Annotated[int, JSON_INT]
+
+
+def _or_integer(schema: dict[str, Any]) -> None:
+    # Published schema of a text field that also takes an integer (kept as its text).
+    schema["anyOf"] = [{"type": "integer"}, *schema["anyOf"]]
+
+
+def _or_name(schema: dict[str, Any]) -> None:
+    # Endpoints may be given by name alone; modifiers as objects with a name.
+    items = schema["items"]
+    if "$ref" in items:
+        schema["items"] = {"anyOf": [items, {"type": "string", "minLength": 1, "maxLength": 64}]}
+    else:
+        name = {"type": "object", "required": ["name"], "properties": {"name": dict(items)}}
+        schema["items"] = {"anyOf": [items, name]}
+
+
 class WireModel(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown keys ignored."""
 
@@ -168,12 +197,12 @@ class Location(WireModel):
 class TicketInfo(WireModel):
     """PORTOS OrderTicketInfo: the POS ticket the order belongs to."""
 
-    id: Text | None = None
-    name: Text | None = None
+    id: Text | None = Field(default=None, json_schema_extra=_or_integer)
+    name: Text | None = Field(default=None, json_schema_extra=_or_integer)
     location: Location | None = None
     purchase_type: PurchaseType = PurchaseType.UNKNOWN
-    customer: FreeObject | None = None
-    version: int | None = None
+    customer: FreeObject | None = Field(default=None, json_schema_extra=lambda s: s["anyOf"].insert(0, {"type": "string"}))
+    version: JsonInt | None = None
 
     @field_validator("id", "name", mode="before")
     @classmethod
@@ -192,7 +221,7 @@ class Plu(WireModel):
 
     name: Text = ""
     # An integer code must fit SQLite's 64-bit INTEGER (the items table keeps it as sent).
-    code: Annotated[int, Field(ge=-(2**63), lt=2**63)] | Annotated[str, Field(max_length=64)] | None = None
+    code: Annotated[int, Field(ge=-(2**63), lt=2**63), JSON_INT] | Annotated[str, Field(max_length=64)] | None = None
     stock_name: Text | None = None
     group: Text | None = None
 
@@ -210,8 +239,8 @@ class Quantity(WireModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _no_bool_or_nan(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("amount must be a number")
+        if isinstance(value, (bool, str)):
+            raise ValueError("amount must be a JSON number")
         if isinstance(value, float) and value != value:
             raise ValueError("amount must be a finite number")
         return value
@@ -245,20 +274,20 @@ class ItemEndpointIn(WireModel):
 class OrderItemIn(WireModel):
     """An order item as a POS sends it."""
 
-    id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    id: Annotated[int, Field(ge=0, le=2**31 - 1), JSON_INT] | None = None
     plu: Plu
     quantity: Quantity = Field(default_factory=lambda: Quantity(amount=Decimal(1)))
     comment: Text | None = None
-    course_number: int | None = Field(default=None, ge=0, le=MAX_COURSE)
-    modifiers: list[Text] = Field(default_factory=list, max_length=50)
-    endpoints: list[ItemEndpointIn] = Field(default_factory=list, max_length=20)
+    course_number: Annotated[int, Field(ge=0, le=MAX_COURSE), JSON_INT] | None = None
+    modifiers: list[Text] = Field(default_factory=list, max_length=50, json_schema_extra=_or_name)
+    endpoints: list[ItemEndpointIn] = Field(default_factory=list, max_length=20, json_schema_extra=_or_name)
 
     @field_validator("quantity", mode="before")
     @classmethod
     def _bare_quantity(cls, value: Any) -> Any:
         # `"quantity": 2` is accepted as shorthand for {"amount": 2}.
         if isinstance(value, (int, float, str, Decimal)) and not isinstance(value, bool):
-            return {"amount": value}
+            return {"amount": value}  # a text amount is refused there, naming `amount`
         return value
 
     @field_validator("modifiers", mode="before")
@@ -283,9 +312,9 @@ class OrderIn(WireModel):
     `id` is the POS's own id (kept as `external_id`); kds assigns its own.
     """
 
-    id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(default=None, json_schema_extra=_or_integer)
     source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = "native"
-    number: int | None = Field(default=None, ge=0, le=10**9)
+    number: Annotated[int, Field(ge=0, le=10**9), JSON_INT] | None = None
     device_name: Text | None = None
     user: Text | FreeObject | None = None
     ticket: TicketInfo = Field(default_factory=TicketInfo)
