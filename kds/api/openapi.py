@@ -60,7 +60,7 @@ def _error(description: str) -> dict[str, Any]:
 _ERRORS = {
     400: "bad path or query parameter",
     404: "no such order, item, endpoint or printer",
-    409: "a transition the state machine does not allow, or a different body under the same id",
+    409: "a transition the state machine does not allow; a different body under the same id; two items with one id",
     413: "body over [server] max_body_bytes",
     415: "the body is not Content-Type: application/json",
     422: "the body does not validate",
@@ -164,26 +164,37 @@ def build_openapi() -> dict[str, Any]:
     optional_status = {"required": False, "content": _json(status_body)}
     query_result = {"anyOf": [{"$ref": "#/components/schemas/QueryResult"}, {"$ref": "#/components/schemas/CountQueryResult"}]}
     change = (400, 404, 409, 413, 415, 422)
+    # The stored order is addressed by kds's id from the answer, not the POS's `id` in the body.
+    links = {
+        name: {"operationId": op, "parameters": {"id": "$response.body#/id"}}
+        for name, op in (("GetOrder", "getOrder"), ("CancelOrder", "cancelOrder"), ("SetOrderStatus", "setOrderStatus"))
+    }
+    stored = _ok(_ORDER, "201", "stored")
+    stored["201"]["links"] = links
+    again = _ok(_ORDER, "200", "the same order again")
+    again["200"]["links"] = links
     paths = {
         "/api/v1/orders": {
             "post": _operation(
                 "Ingest an order (idempotent on source + id)",
-                {**_ok(_ORDER, "201", "stored"), **_ok(_ORDER, "200", "the same order again")},
+                {**stored, **again},
                 400, 409, 413, 415, 422,
+                operationId="ingestOrder",
                 requestBody={"required": True, "content": _json({"$ref": "#/components/schemas/OrderIn"})},
             ),
             "get": _operation("Query orders (NData filters)", _ok(query_result), 400, parameters=_filter_parameters()),
         },
         "/api/v1/orders/{id}": {
-            "get": _operation("One order, live or archived", _ok(_ORDER), 404, parameters=[order_id]),
+            "get": _operation("One order, live or archived", _ok(_ORDER), 404, parameters=[order_id], operationId="getOrder"),
             "delete": _operation(
                 "Cancel an order: open items → processSkipped, VOID where printed",
-                _ok(_ORDER), 404,
+                _ok(_ORDER), 404, operationId="cancelOrder",
                 parameters=[order_id, _query("reason", {"type": "string"}, "why (kept in the audit log, first 500 characters)")],
             ),
         },
         "/api/v1/orders/{id}/status": {
-            "post": _operation("Status of the whole order", _ok(_ORDER), *change, parameters=[order_id], requestBody=required_status),
+            "post": _operation("Status of the whole order", _ok(_ORDER), *change, parameters=[order_id],
+                               requestBody=required_status, operationId="setOrderStatus"),
         },
         "/api/v1/orders/{id}/items/{itemId}/status": {
             "post": _operation("Status of one item at all its endpoints", _ok(_ORDER), *change,

@@ -6,14 +6,14 @@ themselves. Errors surface as `kds.errors` and become JSON in the middleware.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from ..appkeys import ACTOR, SERVICE, SETTINGS
-from ..errors import NotFound
+from ..errors import ConflictError, NotFound
 from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_int, parse_order_query
@@ -55,9 +55,23 @@ def _order_json(order: Order, status: int = 200) -> web.Response:
 @routes.post("/api/v1/orders")
 async def _handle_ingest(request: web.Request) -> web.Response:
     """Native ingest: store the order durably, then answer 201 (or 200 for a repeat)."""
-    order_in = validate(OrderIn, await read_json(request))
+    data = await read_json(request)
+    _unique_item_ids(data)
+    order_in = validate(OrderIn, data)
     result = await request.app[SERVICE].ingest(order_in)
     return _order_json(result.order, status=201 if result.created else 200)
+
+
+def _unique_item_ids(data: Any) -> None:
+    """Two items under one id are a uniqueness conflict (409), as for orders under one id."""
+    items = data.get("items") if isinstance(data, dict) else None
+    seen: set[float] = set()
+    for item in items if isinstance(items, list) else []:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(item_id, (int, float)) and not isinstance(item_id, bool):
+            if item_id in seen:
+                raise ConflictError(f"two items have id {item_id}: item ids must be unique within an order")
+            seen.add(item_id)
 
 
 @routes.get("/api/v1/orders")
