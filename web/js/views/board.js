@@ -4,7 +4,7 @@
 import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tStatus } from "../i18n.js";
 import { byAge, finishedAt, fingerprint, isOpen, isReady } from "../orders.js";
-import { ageSeconds, everySecond, metaLine, orderNumber, placeBadge, printerAlert, statusChip } from "./common.js";
+import { ageSeconds, everySecond, metaLine, placeBadge, printerAlert, statusChip } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 
 export function createBoardView(ctx) {
@@ -50,7 +50,7 @@ export function createBoardView(ctx) {
     const el = h(
       `div.row.s-${status}${ready ? ".ready" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status } },
-      h("span.nums", null, orderNumber(order)),
+      h("span.num", { text: `#${order.number}` }),
       h("span.where", null, placeBadge(order), who ? h("span.who", { text: who }) : null),
       age,
       h(

@@ -16,19 +16,17 @@ export function placeBadge(order) {
   return null;
 }
 
-/** kds's pickup number, big, and the POS's own number smaller beside it when it differs. */
-export function orderNumber(order) {
-  const pos = order.posNumber;
-  return [
-    h("span.num", { text: `#${order.number}` }),
-    pos !== null && pos !== undefined && pos !== order.number ? h("span.pos-num", { text: `${t("posRef")} #${pos}` }) : null,
-  ];
-}
-
-/** The small line under the number: zone, server, device. */
+/** The small line under the number: zone, server, device with the POS's own number ("Till 1 #5"). */
 export function metaLine(order) {
   const place = placeOf(order);
-  return [place.table ? place.zone : null, userName(order), order.deviceName].filter(Boolean).join(" · ");
+  return [place.table ? place.zone : null, userName(order), posReference(order)].filter(Boolean).join(" · ");
+}
+
+/** Where the order came from and the number its POS gave it, when that is not kds's number. */
+function posReference(order) {
+  const pos = order.posNumber;
+  if (pos === null || pos === undefined || pos === order.number) return order.deviceName || null;
+  return `${order.deviceName || t("posRef")} #${pos}`;
 }
 
 /** Seconds since the order was created. */

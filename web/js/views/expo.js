@@ -5,7 +5,7 @@ import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
 import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
-import { everySecond, itemLine, metaLine, orderNumber, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
+import { everySecond, itemLine, metaLine, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 
 export function createExpoView(ctx) {
@@ -32,7 +32,7 @@ export function createExpoView(ctx) {
       h(
         "header.card-head",
         null,
-        h("div.head-top", null, orderNumber(order), placeBadge(order), timer),
+        h("div.head-top", null, h("span.num", { text: `#${order.number}` }), placeBadge(order), timer),
         who ? h("div.who", { text: who }) : null,
       ),
       h(

@@ -6,7 +6,7 @@ import { soundControls } from "../chrome.js";
 import { t, tStatus } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
 import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable, voidedAt } from "../orders.js";
-import { everySecond, itemLine, metaLine, orderNumber, placeBadge, printerAlert, tickTimer, withCourses } from "./common.js";
+import { everySecond, itemLine, metaLine, placeBadge, printerAlert, tickTimer, withCourses } from "./common.js";
 
 const MIN_COLUMN = 290;
 const VOID_SHOW_MS = 60_000;
@@ -72,7 +72,7 @@ export function createStationView(ctx) {
       h(
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
-        h("div.head-top", null, h("span.slot"), orderNumber(order), placeBadge(order), h("span.late-tag", { text: t("late") }), timer),
+        h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order), h("span.late-tag", { text: t("late") }), timer),
         h("div.pending-tag", { text: t("queued"), hidden: true }),
         voided ? h("div.void-banner", { text: t("void") }) : null,
         who ? h("div.who", { text: who }) : null,
