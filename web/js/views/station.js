@@ -14,6 +14,10 @@ const GAP = 10;
 const DIGIT_MS = 1200; // a second digit this soon makes a two-digit slot (10-99)
 const UNDO_MS = 10_000; // how long a bump offers Undo
 const HINT_MS = 3000;
+// Fixed heights (kds.css) of a continued part's header and of the "continues" mark, so a long
+// ticket can be cut into columns from its measured lines alone.
+const CONT_FIXED = 64;
+const MARK_H = 36;
 
 export function createStationView(ctx) {
   const { chrome, feed, actions, sound, ui, endpoints, endpoint } = ctx;
@@ -78,16 +82,8 @@ export function createStationView(ctx) {
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
       ),
-      h(
-        "ol.items",
-        null,
-        withCourses(items, (item) => {
-          const ep = itemEndpoint(item, endpoint);
-          return itemLine(item, ep.status, {
-            onclick: FINAL.has(ep.status) ? undefined : () => tapItem(order.id, item.id),
-          });
-        }),
-      ),
+      h("ol.items", null, itemLines(order, items)),
+      h("div.cont-mark", { text: `${t("continues")} →`, hidden: true }),
       h(
         "footer.card-actions",
         null,
@@ -96,6 +92,58 @@ export function createStationView(ctx) {
       ),
     );
     return { el, timer };
+  }
+
+  /** The card's lines (items and course separators); a tap on an open item bumps it. */
+  function itemLines(order, items = itemsAt(order, endpoint)) {
+    return withCourses(items, (item) => {
+      const ep = itemEndpoint(item, endpoint);
+      return itemLine(item, ep.status, {
+        onclick: FINAL.has(ep.status) ? undefined : () => tapItem(order.id, item.id),
+      });
+    });
+  }
+
+  /** Lines [from, to) of a long ticket, in the next column: "#12 · continued". */
+  function renderPart(card, from, to, more) {
+    const order = card.order;
+    return h(
+      `article.card-cont.t-${card.el.dataset.timer || "ok"}`,
+      { dataset: { contOf: order.id } },
+      h("header.cont-head", { onclick: () => tapCard(order.id) }, `#${order.number} · ${t("continued")}`),
+      h("ol.items", null, itemLines(order).slice(from, to)),
+      more ? h("div.cont-mark", { text: `${t("continues")} →` }) : null,
+    );
+  }
+
+  /** Show only lines [from, to) of the card itself, marked when more follows. */
+  function showLines(card, from, to, more) {
+    card.el.querySelectorAll(".items > li").forEach((li, index) => {
+      li.hidden = index < from || index >= to;
+    });
+    card.el.querySelector(".cont-mark").hidden = !more;
+  }
+
+  /**
+   * Cut a ticket taller than a column into parts of whole lines, each at most `height`:
+   * [{from, to, height}]. The first part keeps the header and buttons.
+   */
+  function splitCard(card, height) {
+    const parts = [];
+    let from = 0;
+    let used = 0;
+    let fixed = card.fixed;
+    card.lines.forEach((line, index) => {
+      if (index > from && fixed + used + line + MARK_H > height) {
+        parts.push({ from, to: index, height: fixed + used + MARK_H });
+        from = index;
+        used = 0;
+        fixed = CONT_FIXED;
+      }
+      used += line;
+    });
+    parts.push({ from, to: card.lines.length, height: fixed + used });
+    return parts;
   }
 
   function upsertCard(order) {
@@ -178,30 +226,47 @@ export function createStationView(ctx) {
     if (unmeasured.length) {
       measure.style.setProperty("--col-width", `${colWidth}px`);
       for (const card of unmeasured) measure.appendChild(card.el);
+      for (const card of unmeasured) showLines(card, 0, Infinity, false);
       for (const card of unmeasured) {
         card.height = card.el.offsetHeight;
         card.width = colWidth;
+        // A ticket taller than the board continues in the next column: its lines' heights.
+        card.lines = card.height > height ? [...card.el.querySelectorAll(".items > li")].map((li) => li.offsetHeight) : null;
+        card.fixed = card.lines ? card.height - card.lines.reduce((a, b) => a + b, 0) : 0;
       }
     }
 
-    // Fill columns top to bottom, then the next column, then the next page.
+    // Fill columns top to bottom, then the next column, then the next page. Entries are
+    // {id, part}: part is null for a whole card, else {from, to, index} of a long one.
     pages = [];
     let columns = [];
     let column = [];
     let used = 0;
-    for (const card of list) {
-      const need = card.height + (column.length ? GAP : 0);
-      if (column.length && used + need > height) {
-        columns.push(column);
-        column = [];
-        used = 0;
-        if (columns.length === cols) {
-          pages.push(columns);
-          columns = [];
-        }
+    const nextColumn = () => {
+      columns.push(column);
+      column = [];
+      used = 0;
+      if (columns.length === cols) {
+        pages.push(columns);
+        columns = [];
       }
-      column.push(card.order.id);
-      used += card.height + (column.length > 1 ? GAP : 0);
+    };
+    const place = (id, part, size) => {
+      if (column.length && used + GAP + size > height) nextColumn();
+      used += size + (column.length ? GAP : 0);
+      column.push({ id, part });
+    };
+    for (const card of list) {
+      if (!card.lines || card.height <= height) {
+        place(card.order.id, null, card.height);
+        continue;
+      }
+      const parts = splitCard(card, height);
+      if (column.length) nextColumn(); // a long ticket starts at the top of a column
+      parts.forEach((part, index) => {
+        place(card.order.id, { ...part, index, more: index < parts.length - 1 }, part.height);
+        if (index < parts.length - 1) nextColumn();
+      });
     }
     if (column.length) columns.push(column);
     if (columns.length || !pages.length) pages.push(columns);
@@ -213,13 +278,18 @@ export function createStationView(ctx) {
     let slot = 0;
     for (let c = 0; c < cols; c += 1) {
       const colEl = h("div.col");
-      for (const id of current[c] || []) {
+      for (const { id, part } of current[c] || []) {
         const card = cards.get(id);
+        if (part && part.index > 0) {
+          colEl.appendChild(renderPart(card, part.from, part.to, part.more));
+          continue;
+        }
+        if (part) showLines(card, part.from, part.to, part.more);
+        else showLines(card, 0, Infinity, false);
         slot += 1;
         card.el.querySelector(".slot").textContent = String(slot);
         card.el.dataset.slot = String(slot);
         card.el.classList.toggle("selected", id === selectedId);
-        card.el.classList.toggle("tall", card.height > height);
         markPending(card);
         tick(card);
         colEl.appendChild(card.el);
@@ -229,7 +299,7 @@ export function createStationView(ctx) {
     measure.textContent = "";
     for (const card of list) {
       if (!card.el.isConnected) continue;
-      if (!current.some((col) => col.includes(card.order.id))) card.el.remove();
+      if (!current.some((col) => col.some((entry) => entry.id === card.order.id))) card.el.remove();
     }
     replaceChildren(board, colEls);
 
@@ -252,8 +322,9 @@ export function createStationView(ctx) {
     );
   }
 
+  /** The cards whose header is on this page, in slot order. */
   function visibleIds() {
-    return (pages[page] || []).flat();
+    return (pages[page] || []).flat().filter((entry) => !entry.part || entry.part.index === 0).map((entry) => entry.id);
   }
 
   /** The card the cook selected; never a default one (keys act only on a chosen ticket). */
