@@ -4,6 +4,7 @@
 import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
+import { bindKeys, keyMap } from "../keyboard.js";
 import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
 import { everySecond, itemLine, metaLine, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
@@ -14,11 +15,14 @@ export function createExpoView(ctx) {
   const cards = new Map();
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
+  const pager = h("div.pager", { hidden: true });
+  let pages = [[]]; // pages → card elements
+  let page = 0;
   const openCount = h("span.count");
   const alerts = sourceAlertBanner(feed);
   const printer = printerAlert(feed, null, { retry: true });
   chrome.setToolbar(t("expo"), openCount, printer.el, ...soundControls(sound));
-  replaceChildren(chrome.view, h("div.expo", null, alerts.el, grid, empty));
+  replaceChildren(chrome.view, h("div.expo", null, alerts.el, grid, empty), pager);
 
   function renderCard(order) {
     const eps = itemEndpoints(order);
@@ -81,11 +85,66 @@ export function createExpoView(ctx) {
       previous = card.el;
     }
     empty.hidden = open.length > 0;
+    paginate();
     printer.render();
     alerts.render();
     openCount.textContent = String(open.length);
     document.body.dataset.open = String(open.length);
   }
+
+  /**
+   * Pages of whole grid rows, like a station's pages: rows are cut at a page's bottom, never
+   * a card. Hiding whole rows before a page keeps every later row as it was.
+   */
+  function paginate() {
+    const els = [...grid.children];
+    for (const el of els) el.hidden = false;
+    const room = grid.parentElement.clientHeight - grid.offsetTop - 10; // less the bottom padding
+    const rows = [];
+    for (const el of els) {
+      const last = rows[rows.length - 1];
+      if (last && last.top === el.offsetTop) {
+        last.els.push(el);
+        last.bottom = Math.max(last.bottom, el.offsetTop + el.offsetHeight);
+      } else {
+        rows.push({ top: el.offsetTop, bottom: el.offsetTop + el.offsetHeight, els: [el] });
+      }
+    }
+    pages = [[]];
+    let start = rows.length ? rows[0].top : 0;
+    for (const row of rows) {
+      if (pages[pages.length - 1].length && row.bottom - start > room) {
+        pages.push([]);
+        start = row.top;
+      }
+      pages[pages.length - 1].push(...row.els);
+    }
+    page = Math.min(page, pages.length - 1);
+    pages.forEach((cardsOnPage, index) => {
+      for (const el of cardsOnPage) el.hidden = index !== page;
+    });
+    pager.textContent = `${t("page")} ${page + 1} ${t("of")} ${pages.length}  ◀ ▶`;
+    pager.hidden = pages.length <= 1;
+    document.body.dataset.page = String(page + 1);
+    document.body.dataset.pages = String(pages.length);
+  }
+
+  function turn(to) {
+    const next = Math.max(0, Math.min(pages.length - 1, to));
+    if (next === page) return;
+    page = next;
+    paginate();
+  }
+
+  bindKeys(keyMap(null), (action) => {
+    if (action === "nextPage") turn(page + 1);
+    else if (action === "prevPage") turn(page - 1);
+  });
+  pager.addEventListener("click", (event) => {
+    const rect = pager.getBoundingClientRect();
+    turn(event.clientX < rect.left + rect.width / 2 ? page - 1 : page + 1);
+  });
+  addEventListener("resize", paginate);
 
   everySecond(() => {
     const now = Date.now();
