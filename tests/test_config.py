@@ -46,16 +46,6 @@ def test_durations(text: Any, seconds: float) -> None:
     (lambda c: c.update(server={"listen": "1.2.3.4:99999"}), "server.listen"),
     (lambda c: c.update(server={"listen": "host:"}), "server.listen"),
     (lambda c: c.update(server={"listen": ":8080x"}), "server.listen"),
-])
-def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
-    config = base_config(tmp_path)
-    change(config)
-    with pytest.raises(ConfigError) as err:
-        settings_from_dict(config)
-    assert message in str(err.value)
-
-
-@pytest.mark.parametrize("change,message", [
     # A section is named by its endpoint (or source), not by its position in the file.
     (lambda c: c["endpoints"][1].update(dispaly=True), "endpoints.cold: unknown key 'dispaly' — did you mean 'display'?"),
     (lambda c: c["endpoints"][0].update(timers={"late_afer": "9m"}),
@@ -75,7 +65,7 @@ def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
      "endpoints.grill.keys.F1: unknown action 'bumpp' — did you mean 'bump'?"),
     (lambda c: c["endpoints"][0].update(keys={"F2": "explode"}), "endpoints.grill.keys.F2: unknown action 'explode' (known: accept,"),
 ])
-def test_errors_speak_kitchen(tmp_path: Path, change: Any, message: str) -> None:
+def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
     config = base_config(tmp_path)
     change(config)
     with pytest.raises(ConfigError) as err:

@@ -7,6 +7,8 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +24,37 @@ from .util import ROOT, free_port, order_body, wait_until
 POS = {"native", "portos", "ready2order", "cheques"}
 
 
-async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
-    # The demo on the repo's config.toml: the live feed shows orders from all four POS kinds and
-    # bar tickets delivered by the virtual printer, whose log holds the decoded ticket text.
+@asynccontextmanager
+async def running_demo(tmp_path: Path, *args: str) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """`kds demo` on the repo's config.toml and a free port, past its banner; stopped cleanly after."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kds.cli", "demo", "--config", str(ROOT / "config.toml"), "--rate", "240",
+        sys.executable, "-m", "kds.cli", "demo", "--config", str(ROOT / "config.toml"), *args,
         "--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "demo.sqlite3"),
-        "--printer-log-dir", str(tmp_path / "printers"), "--seed", "7",
+        "--printer-log-dir", str(tmp_path / "printers"),
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     assert proc.stdout is not None
     try:
         banner = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
         assert "kds demo is running" in banner, banner + (await proc.stdout.read(4000)).decode()
+        yield port, proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0
+
+
+def _orders_in(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return message.get("orders") or ([message["order"]] if "order" in message else [])
+
+
+async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
+    # The demo on the repo's config.toml: the live feed shows orders from all four POS kinds and
+    # bar tickets delivered by the virtual printer, whose log holds the decoded ticket text.
+    async with running_demo(tmp_path, "--rate", "240", "--seed", "7") as (port, proc):
+        assert proc.stdout is not None
         assert f"http://127.0.0.1:{port}/screen/grill" in (await proc.stdout.readline()).decode()
         seen: set[str] = set()
         printed = False
@@ -44,20 +63,13 @@ async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
             async def watch() -> None:
                 nonlocal printed
                 while not (seen >= POS and printed):
-                    message = json.loads(await ws.recv())
-                    orders = message.get("orders") or ([message["order"]] if "order" in message else [])
-                    for order in orders:
+                    for order in _orders_in(json.loads(await ws.recv())):
                         seen.add(order["source"])
                         printed |= order.get("endpointStatuses", {}).get("bar") in ("delivered", "processed")
 
             await asyncio.wait_for(watch(), 60)
         log = (tmp_path / "printers" / "bar.jsonl").read_text().splitlines()
         assert log and "BAR" in json.loads(log[0])["text"]
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
-    assert proc.returncode == 0
 
 
 class ManualClock:
@@ -122,17 +134,8 @@ async def test_simulated_cooks_work_every_ticket_through_the_api(aiohttp_client:
 async def test_demo_restaurant_flows(tmp_path: Path) -> None:
     # `kds demo` with its cooks working fast: orders keep arriving, and they keep leaving —
     # tickets reach processed and the number of open orders stays small.
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kds.cli", "demo", "--config", str(ROOT / "config.toml"), "--pos", "native",
-        "--rate", "120", "--cook-speed", "30", "--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "demo.sqlite3"),
-        "--printer-log-dir", str(tmp_path / "printers"), "--seed", "5",
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    try:
-        banner = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-        assert "kds demo is running" in banner, banner + (await proc.stdout.read(4000)).decode()
+    args = ("--pos", "native", "--rate", "120", "--cook-speed", "30", "--seed", "5")
+    async with running_demo(tmp_path, *args) as (port, _):
         orders: dict[str, dict[str, Any]] = {}
         most_open = 0
         async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws", max_size=None) as ws:
@@ -140,8 +143,7 @@ async def test_demo_restaurant_flows(tmp_path: Path) -> None:
             async def watch() -> None:
                 nonlocal most_open
                 while sum(1 for o in orders.values() if o["isProcessed"]) < 40:
-                    message = json.loads(await ws.recv())
-                    for order in message.get("orders") or ([message["order"]] if "order" in message else []):
+                    for order in _orders_in(json.loads(await ws.recv())):
                         orders[order["id"]] = order
                     most_open = max(most_open, sum(1 for o in orders.values() if not o["isProcessed"]))
 
@@ -149,11 +151,6 @@ async def test_demo_restaurant_flows(tmp_path: Path) -> None:
         # At 2 orders a second and about 4 s per ticket, a dozen are open at a time; without
         # cooks every order would stay open.
         assert most_open <= 35, most_open
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
-    assert proc.returncode == 0
 
 
 @pytest.mark.parametrize("listen,expected", [
