@@ -104,7 +104,7 @@ function fittedColumn(sectionClass, listClass, title) {
     if (now >= turnAt) turnAt = now + PAGE_MS;
     replaceChildren(list, pages[page].map(numberEl));
     pageOf.hidden = pages.length < 2;
-    pageOf.textContent = `${page + 1}/${pages.length}`;
+    pageOf.textContent = pages.length < 2 ? "" : `${page + 1}/${pages.length}`;
   }
 
   return { el, show, relayout: () => { key = null; } };
