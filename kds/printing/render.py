@@ -312,7 +312,7 @@ class TicketRenderer:
         # the first start at the indentation of a wrapped line.
         paragraphs = [body for line in clean_text(text).split("\n") if (body := self.printable(line))]
         lines: list[str] = []
-        for body in paragraphs or [""]:
+        for body in paragraphs:
             lines += textwrap.wrap(
                 body, width=max(width, len(indent) + 8), initial_indent=indent if lines else lead,
                 subsequent_indent=indent, break_long_words=True, break_on_hyphens=False,
