@@ -20,6 +20,12 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# axe-core (npm) checks the screens' accessibility in tests/browser/test_screens_a11y.py.
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+    echo "installing axe-core for the accessibility tests" >&2
+    npm install --silent --prefix tests/browser --no-save --no-package-lock --no-audit --no-fund axe-core@4 >/dev/null
+fi
+
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

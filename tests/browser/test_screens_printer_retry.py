@@ -62,11 +62,11 @@ def test_retry_now_prints_the_waiting_ticket(api: Api, pages: Pages, bar_printer
     bar = pages.open("/screen/bar")
     board = pages.open("/board")
     created = api.post_order(order("r", item(1, "Pilsner", group="Drinks")))
-    alert = bar.locator(".toolbar .printer-state")
-    expect(alert).to_contain_text("bar", timeout=10_000)
+    alert = bar.locator(".printer-banner")
+    expect(alert).to_contain_text("Bar printer: offline", timeout=10_000)
     wait_for(lambda: api.item_status(created["id"], 1, "bar") == "failed", what="the bar item failed")
     # The board (a viewer's screen) shows the fault but offers no button; the station does.
-    expect(board.locator(".toolbar .printer-state")).to_contain_text("bar")
+    expect(board.locator(".printer-banner")).to_contain_text("Bar printer: offline")
     expect(board.locator(".printer-retry")).to_have_count(0)
     assert _control(bar_printer["control"], "POST", "/mode", {"mode": "online"}) is not None
     started = time.monotonic()

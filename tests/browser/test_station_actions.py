@@ -86,7 +86,7 @@ def test_actions_change_the_api_and_every_other_view_live(api: Api, pages: Pages
     expect(card(grill, b)).to_have_count(0)
     # The cashier sees how it ended, so the guest can be told.
     expect(board.locator(f".row[data-id='{b['id']}']")).to_have_attribute("data-status", "refused")
-    expect(board.locator(f".row[data-id='{b['id']}'] .overall")).to_have_text("refused")
+    expect(board.locator(f".row[data-id='{b['id']}'] .overall")).to_have_text("Refused")
 
 
 def test_expo_bumps_the_whole_order(api: Api, pages: Pages) -> None:

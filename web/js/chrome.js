@@ -17,9 +17,15 @@ export class Chrome {
     this.connected = null;
     // Until the feed says otherwise, we are connecting.
     this.setConnected(false, t("connecting"));
+    // A tap on the backdrop (outside the panel) or Esc closes the dialog.
     this.overlay.addEventListener("click", (event) => {
       if (event.target === this.overlay) this.closeModal();
     });
+    this.overlay.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      this.closeModal();
+    });
+    applyTextSize(storedTextSize());
   }
 
   /** Show or hide the banner; the body carries the state for styling and tests. */
@@ -40,23 +46,62 @@ export class Chrome {
     }, TOAST_MS);
   }
 
-  /** Fill the toolbar: a title, then left and right groups of controls. */
+  /** Fill the toolbar: a title, then the view's controls and the text size. */
   setToolbar(title, ...controls) {
-    replaceChildren(this.toolbar, h("h1.title", { text: title }), h("div.controls", null, ...controls));
+    replaceChildren(this.toolbar, h("h1.title", { text: title }), h("div.controls", null, ...controls, textSizeControl()));
   }
 
-  /** Open a modal: `content` is an element; `keys(action)` gets bump-bar actions while it is open. */
+  /**
+   * Open a modal <dialog> named by the content's heading: focus moves into it and goes back
+   * where it was on close. `keys(action)` gets bump-bar actions while it is open.
+   */
   openModal(content, keys) {
-    this.modal = { keys: keys || null };
-    replaceChildren(this.overlay, h("div.modal", { role: "dialog", "aria-modal": "true" }, content));
-    this.overlay.hidden = false;
+    if (this.modal) this.closeModal();
+    this.modal = { keys: keys || null, returnTo: document.activeElement };
+    const heading = content.querySelector("h1, h2, h3");
+    if (heading && !heading.id) heading.id = "modal-title";
+    if (heading) this.overlay.setAttribute("aria-labelledby", heading.id);
+    else this.overlay.removeAttribute("aria-labelledby");
+    replaceChildren(this.overlay, h("div.modal", null, content));
+    this.overlay.showModal();
   }
 
   closeModal() {
+    if (!this.modal) return;
+    const { returnTo } = this.modal;
     this.modal = null;
-    this.overlay.hidden = true;
+    if (this.overlay.open) this.overlay.close();
     this.overlay.textContent = "";
+    if (returnTo && returnTo.isConnected && typeof returnTo.focus === "function") returnTo.focus();
   }
+}
+
+const TEXT_SIZES = ["s", "m", "l"];
+
+/** This screen's text size (each screen URL keeps its own, in localStorage). */
+function storedTextSize() {
+  const stored = localStorage.getItem(`kds.textSize:${location.pathname}`);
+  return TEXT_SIZES.includes(stored) ? stored : "m";
+}
+
+function applyTextSize(size) {
+  document.documentElement.dataset.textSize = size;
+}
+
+/** S / M / L for screens read from two metres; a relayout follows like after a resize. */
+function textSizeControl() {
+  const select = h(
+    "select.text-size",
+    { "aria-label": t("textSize"), title: t("textSize") },
+    TEXT_SIZES.map((size) => h("option", { value: size, text: size.toUpperCase() })),
+  );
+  select.value = storedTextSize();
+  select.addEventListener("change", () => {
+    localStorage.setItem(`kds.textSize:${location.pathname}`, select.value);
+    applyTextSize(select.value);
+    dispatchEvent(new Event("resize"));
+  });
+  return select;
 }
 
 /** The sound toggle and the one-tap "enable sound" button, kept in sync with `sound`. */

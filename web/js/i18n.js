@@ -22,9 +22,19 @@ const LABELS = {
     unknownEndpoint: "Unknown station", chooseScreen: "Choose a screen",
     failed: "Failed", printer: "Printer", retryPrinter: "Retry now",
     posRef: "POS",
+    // Printer alerts, kitchen words for the cashier, marks, titles, text size.
+    printerLine: "{name} printer: {state}",
+    printerStates: {
+      offline: "offline", timeout: "not responding", disconnected: "connection lost", paper_out: "out of paper",
+      cover_open: "cover open", error: "printer error", unknown: "unknown",
+    },
+    kitchen: { waiting: "In kitchen", cooking: "Cooking", ready: "Ready", refused: "Refused", cancelled: "Cancelled" },
+    recalled: "RECALLED", refusedBecause: "Refused: {reason}",
+    titleStation: "{name} — kds station", titleView: "{name} — kds", screens: "Screens",
+    textSize: "Text size",
     statuses: {
       unknown: "unknown", created: "new", sent: "sent", delivered: "seen", refused: "refused",
-      failed: "failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
+      failed: "print failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
     },
   },
   sk: {
@@ -47,9 +57,18 @@ const LABELS = {
     unknownEndpoint: "Neznáma stanica", chooseScreen: "Vyberte obrazovku",
     failed: "Chyba", printer: "Tlačiareň", retryPrinter: "Skúsiť znova",
     posRef: "Pokladňa",
+    printerLine: "Tlačiareň {name}: {state}",
+    printerStates: {
+      offline: "odpojená", timeout: "neodpovedá", disconnected: "spojenie prerušené", paper_out: "došiel papier",
+      cover_open: "otvorený kryt", error: "chyba tlačiarne", unknown: "neznámy stav",
+    },
+    kitchen: { waiting: "V kuchyni", cooking: "Pripravuje sa", ready: "Hotové", refused: "Odmietnuté", cancelled: "Zrušené" },
+    recalled: "VRÁTENÉ", refusedBecause: "Odmietnuté: {reason}",
+    titleStation: "{name} — kds stanica", titleView: "{name} — kds", screens: "Obrazovky",
+    textSize: "Veľkosť textu",
     statuses: {
       unknown: "neznámy", created: "nová", sent: "odoslaná", delivered: "zobrazená", refused: "odmietnutá",
-      failed: "chyba", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
+      failed: "tlač zlyhala", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
     },
   },
   de: {
@@ -72,9 +91,18 @@ const LABELS = {
     unknownEndpoint: "Unbekannte Station", chooseScreen: "Bildschirm wählen",
     failed: "Fehler", printer: "Drucker", retryPrinter: "Jetzt erneut",
     posRef: "Kasse",
+    printerLine: "Drucker {name}: {state}",
+    printerStates: {
+      offline: "offline", timeout: "antwortet nicht", disconnected: "Verbindung verloren", paper_out: "kein Papier",
+      cover_open: "Deckel offen", error: "Druckerfehler", unknown: "unbekannt",
+    },
+    kitchen: { waiting: "In der Küche", cooking: "In Arbeit", ready: "Fertig", refused: "Abgelehnt", cancelled: "Storniert" },
+    recalled: "ZURÜCKGEHOLT", refusedBecause: "Abgelehnt: {reason}",
+    titleStation: "{name} — kds Station", titleView: "{name} — kds", screens: "Bildschirme",
+    textSize: "Textgröße",
     statuses: {
       unknown: "unbekannt", created: "neu", sent: "gesendet", delivered: "angezeigt", refused: "abgelehnt",
-      failed: "Fehler", printer: "Drucker", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
+      failed: "Druck fehlgeschlagen", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
     },
   },
   ru: {
@@ -97,9 +125,18 @@ const LABELS = {
     unknownEndpoint: "Неизвестная станция", chooseScreen: "Выберите экран",
     failed: "Ошибка", printer: "Принтер", retryPrinter: "Повторить",
     posRef: "Касса",
+    printerLine: "Принтер {name}: {state}",
+    printerStates: {
+      offline: "не в сети", timeout: "не отвечает", disconnected: "связь потеряна", paper_out: "нет бумаги",
+      cover_open: "открыта крышка", error: "ошибка принтера", unknown: "неизвестно",
+    },
+    kitchen: { waiting: "На кухне", cooking: "Готовится", ready: "Готово", refused: "Отказ", cancelled: "Отменён" },
+    recalled: "ВОЗВРАЩЁН", refusedBecause: "Отказ: {reason}",
+    titleStation: "{name} — kds станция", titleView: "{name} — kds", screens: "Экраны",
+    textSize: "Размер текста",
     statuses: {
       unknown: "неизвестно", created: "новый", sent: "отправлен", delivered: "получен", refused: "отказ",
-      failed: "ошибка", accepted: "готовится", processSkipped: "отменён", processed: "готов",
+      failed: "ошибка печати", accepted: "готовится", processSkipped: "отменён", processed: "готов",
     },
   },
 };
@@ -120,6 +157,16 @@ export function setLanguage(configured) {
 /** The label for `key` in the current language (English as fallback). */
 export function t(key) {
   return current[key] ?? LABELS.en[key] ?? key;
+}
+
+/** The label for `key` with `{name}` placeholders filled from `values` (text, never HTML). */
+export function tf(key, values) {
+  return String(t(key)).replace(/\{(\w+)\}/g, (all, name) => (name in values ? String(values[name]) : all));
+}
+
+/** A label from a group of labels (`printerStates`, `kitchen`), else `fallback`. */
+export function tOf(group, key, fallback = key) {
+  return (current[group] && current[group][key]) ?? (LABELS.en[group] && LABELS.en[group][key]) ?? fallback;
 }
 
 /** The label of an order status. */

@@ -3,7 +3,8 @@
 import { Actions, getJson } from "./api.js";
 import { Chrome } from "./chrome.js";
 import { Feed } from "./feed.js";
-import { setLanguage, t } from "./i18n.js";
+import { setLanguage, t, tf } from "./i18n.js";
+import { endpointLabel } from "./orders.js";
 import { Sound } from "./sound.js";
 import { createBoardView } from "./views/board.js";
 import { createExpoView } from "./views/expo.js";
@@ -19,6 +20,13 @@ export function route(pathname) {
   const name = pathname.replace(/^\/+|\/+$/g, "");
   if (["expo", "board", "pickup"].includes(name)) return { view: name, endpoint: null };
   return { view: "menu", endpoint: null };
+}
+
+/** The page title names the screen and the station: "Grill — kds station". */
+export function pageTitle(where, known) {
+  if (where.view === "station" && known) return tf("titleStation", { name: endpointLabel(where.endpoint) });
+  const name = where.view === "station" ? t("unknownEndpoint") : where.view === "menu" ? t("screens") : t(where.view);
+  return tf("titleView", { name });
 }
 
 /** Settings are retried until the daemon answers: a kiosk may boot before it. */
@@ -44,6 +52,7 @@ async function main() {
   const where = route(location.pathname);
   document.body.dataset.view = where.view;
   document.body.dataset.lang = lang;
+  document.title = pageTitle(where, endpoints.some((e) => e.name === where.endpoint));
 
   if (where.view === "menu" || (where.view === "station" && !endpoints.some((e) => e.name === where.endpoint))) {
     createMenuView({ chrome, endpoints, unknown: where.view === "station" ? where.endpoint : null });

@@ -141,3 +141,47 @@ export function voidedAt(order, endpoint) {
   const shown = eps.some((ep) => (ep.statusChanges || []).some((c) => ["sent", "delivered", "accepted"].includes(c.status)));
   return shown ? lastChangeTo(eps, "processSkipped") : 0;
 }
+
+/** "grill" → "Grill": an endpoint's name as a heading. */
+export function endpointLabel(name) {
+  const text = String(name || "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The customer's name of a take-away / delivery ticket (a POS sends a string or an object). */
+export function customerName(order) {
+  const customer = order.ticket && order.ticket.customer;
+  if (!customer) return null;
+  if (typeof customer === "string") return customer;
+  const full = [customer.firstName, customer.lastName].filter(Boolean).join(" ");
+  return customer.name || customer.displayName || full || null;
+}
+
+/** The reasons given for refusing items of `order` (at `endpoint`), distinct, in order. */
+export function refusalReasons(order, endpoint = null) {
+  const reasons = [];
+  for (const ep of itemEndpoints(order, endpoint)) {
+    if (ep.status !== "refused") continue;
+    const change = [...(ep.statusChanges || [])].reverse().find((c) => c.status === "refused");
+    if (change && change.reason && !reasons.includes(change.reason)) reasons.push(change.reason);
+  }
+  return reasons;
+}
+
+/** True when an item (at `endpoint`) is back in the works after it was bumped: recalled. */
+export function isRecalled(order, endpoint = null) {
+  return itemEndpoints(order, endpoint).some((ep) => {
+    if (FINAL.has(ep.status)) return false;
+    const changes = ep.statusChanges || [];
+    return changes.some((c) => c.status === "processed");
+  });
+}
+
+/** What a cashier needs to know of a status: waiting | cooking | ready | refused | cancelled. */
+export function kitchenState(status) {
+  if (status === "accepted") return "cooking";
+  if (status === "processed") return "ready";
+  if (status === "refused") return "refused";
+  if (status === "processSkipped") return "cancelled";
+  return "waiting"; // new, sent, seen, and a failed print: the kitchen still has to make it
+}

@@ -10,6 +10,7 @@ export class Sound {
     this.context = null;
     this.listeners = new Set();
     this.played = 0;
+    this.alarms = 0;
   }
 
   onChange(listener) {
@@ -81,24 +82,37 @@ export class Sound {
 
   /** Two short tones: the new-ticket chime. */
   chime() {
-    if (!this.enabled) return;
-    const ctx = this._ensureContext();
-    if (!ctx || ctx.state !== "running") return;
-    const start = ctx.currentTime;
-    [880, 1320].forEach((frequency, index) => {
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      osc.type = "sine";
-      osc.frequency.value = frequency;
-      const t0 = start + index * 0.16;
-      gain.gain.setValueAtTime(0.0001, t0);
-      gain.gain.exponentialRampToValueAtTime(0.4, t0 + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.15);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start(t0);
-      osc.stop(t0 + 0.16);
-    });
+    if (!this._tones([880, 1320], "sine", 0.16)) return;
     this.played += 1;
     document.body.dataset.chimes = String(this.played);
+  }
+
+  /** Three low, longer tones: a printer needs someone (unlike any chime). */
+  alarm() {
+    if (!this._tones([520, 390, 520], "square", 0.28)) return;
+    this.alarms += 1;
+    document.body.dataset.alarms = String(this.alarms);
+  }
+
+  /** Play `frequencies` one after another, `step` seconds each; false when sound is off or blocked. */
+  _tones(frequencies, type, step) {
+    if (!this.enabled) return false;
+    const ctx = this._ensureContext();
+    if (!ctx || ctx.state !== "running") return false;
+    const start = ctx.currentTime;
+    frequencies.forEach((frequency, index) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = type;
+      osc.frequency.value = frequency;
+      const t0 = start + index * step;
+      gain.gain.setValueAtTime(0.0001, t0);
+      gain.gain.exponentialRampToValueAtTime(0.4, t0 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + step - 0.01);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t0);
+      osc.stop(t0 + step);
+    });
+    return true;
   }
 }

@@ -2,10 +2,13 @@
 // Finished orders stay (marked ready) for the pickup time, then leave.
 
 import { formatElapsed, h, replaceChildren } from "../dom.js";
-import { t, tStatus } from "../i18n.js";
-import { byAge, finishedAt, fingerprint, isOpen, isReady } from "../orders.js";
-import { ageSeconds, everySecond, metaLine, placeBadge, printerAlert, statusChip } from "./common.js";
+import { t, tOf } from "../i18n.js";
+import { byAge, finishedAt, fingerprint, isOpen, isReady, kitchenState } from "../orders.js";
+import { ageSeconds, customerLine, everySecond, metaLine, placeBadge, printerAlert, refusalLine, statusChip } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
+
+/** A status in a cashier's words: "In kitchen", "Cooking", "Ready" (a failed print is still in the kitchen). */
+const kitchenWord = (status) => tOf("kitchen", kitchenState(status));
 
 export function createBoardView(ctx) {
   const { chrome, feed, ui } = ctx;
@@ -15,7 +18,7 @@ export function createBoardView(ctx) {
   const openCount = h("span.count");
   const alerts = sourceAlertBanner(feed);
   const printer = printerAlert(feed);
-  chrome.setToolbar(t("board"), openCount, printer.el);
+  chrome.setToolbar(t("board"), openCount);
   replaceChildren(
     chrome.view,
     h(
@@ -51,13 +54,14 @@ export function createBoardView(ctx) {
       `div.row.s-${status}${ready ? ".ready" : ""}`,
       { dataset: { id: order.id, number: String(order.number), status } },
       h("span.num", { text: `#${order.number}` }),
-      h("span.where", null, placeBadge(order), who ? h("span.who", { text: who }) : null),
+      h("span.where", null, placeBadge(order), customerLine(order), who ? h("span.who", { text: who }) : null),
       age,
       h(
         "span.chips",
         null,
-        Object.entries(order.endpointStatuses || {}).map(([name, s]) => statusChip(name, s)),
-        h(`span.overall.s-${status}`, { text: ready ? t("ready") : tStatus(status) }),
+        Object.entries(order.endpointStatuses || {}).map(([name, s]) => statusChip(name, s, kitchenWord)),
+        h(`span.overall.s-${status}`, { text: ready ? t("ready") : kitchenWord(status) }),
+        refusalLine(order),
       ),
     );
     return { el, age, order, fp: fingerprint(order) };

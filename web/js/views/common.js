@@ -2,8 +2,8 @@
 
 import { postJson } from "../api.js";
 import { formatElapsed, formatQuantity, h, replaceChildren } from "../dom.js";
-import { t, tStatus } from "../i18n.js";
-import { placeOf, userName } from "../orders.js";
+import { t, tOf, tStatus, tf } from "../i18n.js";
+import { customerName, endpointLabel, isRecalled, placeOf, refusalReasons, userName } from "../orders.js";
 
 /** The table / take-away / delivery badge. */
 export function placeBadge(order) {
@@ -14,6 +14,23 @@ export function placeBadge(order) {
   if (place.name) return h("span.badge.place.ticket", { text: place.name });
   if (place.type === "walkIn") return h("span.badge.place.walkin", { text: t("walkIn") });
   return null;
+}
+
+/** The take-away / delivery customer's name, when the POS sent one. */
+export function customerLine(order) {
+  const name = customerName(order);
+  return name ? h("div.customer", { text: name }) : null;
+}
+
+/** RECALLED, on a ticket a cook brought back after bumping it (at `endpoint`, or anywhere). */
+export function recalledMark(order, endpoint = null) {
+  return isRecalled(order, endpoint) ? h("span.mark.recalled", { text: t("recalled") }) : null;
+}
+
+/** "Refused: out of stock" for the refused items of `order` (at `endpoint`), or null. */
+export function refusalLine(order, endpoint = null) {
+  const reasons = refusalReasons(order, endpoint);
+  return reasons.length ? h("div.refusal", { text: tf("refusedBecause", { reason: reasons.join("; ") }) }) : null;
 }
 
 /** The small line under the number: zone, server, device with the POS's own number ("Till 1 #5"). */
@@ -70,6 +87,7 @@ export function itemLine(item, status, props = {}) {
       status === "processSkipped" ? h("span.void", { text: t("void") }) : null,
       status === "refused" ? h("span.refused", { text: tStatus("refused") }) : null,
     ),
+    status === "refused" ? refusalLine({ items: [item] }) : null,
     item.modifiers && item.modifiers.length
       ? h("ul.mods", null, item.modifiers.map((m) => h("li.mod", { text: m })))
       : null,
@@ -97,9 +115,9 @@ export function withCourses(items, render) {
   return out;
 }
 
-/** A small status chip: "grill: cooking". */
-export function statusChip(name, status) {
-  return h(`span.chip.s-${status}`, { dataset: { endpoint: name, status } }, h("b", { text: name }), " ", tStatus(status));
+/** A small status chip: "grill: cooking" (`label` words the status). */
+export function statusChip(name, status, label = tStatus) {
+  return h(`span.chip.s-${status}`, { dataset: { endpoint: name, status } }, h("b", { text: name }), " ", label(status));
 }
 
 /** Run `fn` once per second for the page's timers. */
@@ -107,22 +125,39 @@ export function everySecond(fn) {
   return setInterval(fn, 1000);
 }
 
+/** "Bar printer: out of paper", in the screen's language. */
+export function printerText(printer) {
+  const state = tOf("printerStates", printer.state, printer.detail || printer.state);
+  return tf("printerLine", { name: endpointLabel(printer.endpoint), state });
+}
+
 /**
- * Toolbar alert for printers in trouble (`only`: one endpoint's printer). With `retry`
- * (kitchen screens) each printer gets a button that prints its waiting tickets now
- * instead of after the backoff. Returns {el, render}.
+ * The banner under the toolbar for printers in trouble, those `shows(endpoint)` picks. With
+ * `retry` (kitchen screens) each printer gets a button that prints its waiting tickets now
+ * instead of after the backoff; with `sound`, a printer that turns faulty sounds the alarm.
+ * Returns {el, render}.
  */
-export function printerAlert(feed, only = null, { retry = false } = {}) {
-  const el = h("span.printer-state", { hidden: true, role: "status" });
+export function printerAlert(feed, { shows = () => true, retry = false, sound = null } = {}) {
+  const el = document.getElementById("printer-banner");
+  let drawn = null; // what is on screen: re-drawn only on a change, so a focused button stays
+  let faulty = null; // "endpoint:state" keys at the last render (null before the first)
   const render = () => {
-    const bad = [...feed.printers.values()].filter((p) => p.ok === false && (!only || p.endpoint === only));
-    el.hidden = bad.length === 0;
-    replaceChildren(el, bad.map((p, i) => [
-      i > 0 ? " · " : null,
-      `${t("printer")} ${p.endpoint}: ${p.state || ""}`.trim(),
-      retry ? retryButton(p.endpoint) : null,
-    ]));
-    el.title = bad.map((p) => p.detail || "").filter(Boolean).join("\n");
+    const bad = [...feed.printers.values()].filter((p) => p.ok === false && shows(p.endpoint));
+    const key = JSON.stringify(bad.map((p) => [p.endpoint, p.state, p.detail]));
+    if (key !== drawn) {
+      drawn = key;
+      el.hidden = bad.length === 0;
+      replaceChildren(el, bad.map((p) => h(
+        "div.printer-state",
+        { dataset: { endpoint: p.endpoint, state: p.state }, title: p.detail || "" },
+        h("span.printer-text", { text: printerText(p) }),
+        retry ? retryButton(p.endpoint) : null,
+      )));
+    }
+    const now = new Set(bad.map((p) => `${p.endpoint}:${p.state}`));
+    // Not for faults already there when the screen loads: nobody could have tapped for sound yet.
+    if (sound && faulty && [...now].some((k) => !faulty.has(k))) sound.alarm();
+    faulty = now;
   };
   return { el, render };
 }

@@ -6,7 +6,9 @@ import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
 import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
-import { everySecond, itemLine, metaLine, placeBadge, printerAlert, statusChip, tickTimer, withCourses } from "./common.js";
+import {
+  customerLine, everySecond, itemLine, metaLine, placeBadge, printerAlert, recalledMark, statusChip, tickTimer, withCourses,
+} from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 
 export function createExpoView(ctx) {
@@ -20,8 +22,8 @@ export function createExpoView(ctx) {
   let page = 0;
   const openCount = h("span.count");
   const alerts = sourceAlertBanner(feed);
-  const printer = printerAlert(feed, null, { retry: true });
-  chrome.setToolbar(t("expo"), openCount, printer.el, ...soundControls(sound));
+  const printer = printerAlert(feed, { retry: true, sound });
+  chrome.setToolbar(t("expo"), openCount, ...soundControls(sound));
   replaceChildren(chrome.view, h("div.expo", null, alerts.el, grid, empty), pager);
 
   function renderCard(order) {
@@ -36,14 +38,16 @@ export function createExpoView(ctx) {
       h(
         "header.card-head",
         null,
-        h("div.head-top", null, h("span.num", { text: `#${order.number}` }), placeBadge(order), timer),
+        h("div.head-top", null, h("span.num", { text: `#${order.number}` }), placeBadge(order), recalledMark(order),
+          h("span.late-tag", { text: t("late") }), timer),
+        customerLine(order),
         who ? h("div.who", { text: who }) : null,
       ),
       h(
         "ol.items",
         null,
         withCourses(order.items || [], (item) => {
-          const line = itemLine(item, (item.endpoints || []).every((e) => FINAL.has(e.status)) ? "processed" : "open");
+          const line = itemLine(item, expoItemStatus(item));
           line.appendChild(h("div.chips", null, (item.endpoints || []).map((e) => statusChip(e.name, e.status))));
           return line;
         }),
@@ -157,6 +161,14 @@ export function createExpoView(ctx) {
       render();
     },
   };
+}
+
+/** One word for an item over all its stations: refused (with its reason), cancelled, done or open. */
+function expoItemStatus(item) {
+  const eps = item.endpoints || [];
+  if (eps.some((e) => e.status === "refused")) return "refused";
+  if (eps.length && eps.every((e) => e.status === "processSkipped")) return "processSkipped";
+  return eps.every((e) => FINAL.has(e.status)) ? "processed" : "open";
 }
 
 /** Expo colours an order by the most patient station's thresholds. */

@@ -6,7 +6,9 @@ import { soundControls } from "../chrome.js";
 import { t, tStatus } from "../i18n.js";
 import { bindKeys, keyMap } from "../keyboard.js";
 import { FINAL, allDay, byAge, fingerprint, isOpen, itemEndpoint, itemsAt, recallable, voidedAt } from "../orders.js";
-import { everySecond, itemLine, metaLine, placeBadge, printerAlert, tickTimer, withCourses } from "./common.js";
+import {
+  customerLine, everySecond, itemLine, metaLine, placeBadge, printerAlert, recalledMark, tickTimer, withCourses,
+} from "./common.js";
 
 const MIN_COLUMN = 290;
 const VOID_SHOW_MS = 60_000;
@@ -50,13 +52,14 @@ export function createStationView(ctx) {
     undoText,
     h("button.undo", { type: "button", text: `${t("undo")} (U)`, onclick: () => undo() }),
   );
-  const printer = printerAlert(feed, endpoint, { retry: true });
+  // This station's printer, and printers nobody watches a screen of (printer-only endpoints).
+  const unwatched = new Set(endpoints.filter((e) => e.display === false).map((e) => e.name));
+  const printer = printerAlert(feed, { shows: (name) => name === endpoint || unwatched.has(name), retry: true, sound });
   const recallButton = h("button.recall-open", { type: "button", text: t("recall"), onclick: () => openRecall() });
 
   chrome.setToolbar(
     `${t("station")}: ${endpoint}`,
     openCount,
-    printer.el,
     recallButton,
     ...soundControls(sound),
   );
@@ -76,8 +79,10 @@ export function createStationView(ctx) {
       h(
         "header.card-head",
         { onclick: () => tapCard(order.id), title: t("accept") },
-        h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order), h("span.late-tag", { text: t("late") }), timer),
+        h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order),
+          recalledMark(order, endpoint), h("span.late-tag", { text: t("late") }), timer),
         h("div.pending-tag", { text: t("queued"), hidden: true }),
+        customerLine(order),
         voided ? h("div.void-banner", { text: t("void") }) : null,
         who ? h("div.who", { text: who }) : null,
         h("div.state", { text: tStatus(status === "sent" || status === "delivered" ? "created" : status || "unknown") }),
@@ -198,7 +203,9 @@ export function createStationView(ctx) {
   }
 
   function columnsFor(width) {
-    return Math.max(1, Math.floor((width + GAP) / (MIN_COLUMN + GAP)));
+    // Columns widen with the screen's text size (S/M/L), so a card keeps its words per line.
+    const scale = (parseFloat(getComputedStyle(document.body).fontSize) || 18) / 18;
+    return Math.max(1, Math.floor((width + GAP) / (MIN_COLUMN * scale + GAP)));
   }
 
   function layout() {

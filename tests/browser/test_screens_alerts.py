@@ -1,0 +1,96 @@
+"""Printer alerts in words, where the kitchen looks, with a sound; a failed print is not a failed order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.util import free_port
+
+from .conftest import Api, Pages, expect, item, order, wait_for
+from .test_screens_printer_retry import _control, bar_printer  # noqa: F401 - a fixture
+
+
+@pytest.fixture
+def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    # The bar has a screen and a printer (probed every 0.2 s); "pass" is a printer-only endpoint
+    # whose printer is unplugged. Desserts go to the pass.
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "online"}) is not None
+    bar = next(e for e in kds_config["endpoints"] if e["name"] == "bar")
+    bar["printer"] = {"address": bar_printer["address"], "connect_timeout": 0.5, "attempts": 1, "probe_interval": 0.2}
+    kds_config["endpoints"].append(
+        {"name": "pass", "display": False, "printer": {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5}}
+    )
+    kds_config["routing"]["rules"].append({"product_group": "Desserts", "endpoint": "pass"})
+    return kds_config
+
+
+def banner(page: Any) -> Any:
+    """The lines of the printer banner (text only, without the Retry buttons)."""
+    return page.locator("#printer-banner .printer-text")
+
+
+def unlock_sound(page: Any) -> None:
+    """Put the page in the browser's no-sound-before-a-tap state, then tap 'enable sound'."""
+    page.bring_to_front()
+    page.evaluate("async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }")
+    page.locator("button.enable-sound").click()
+    expect(page.locator("button.enable-sound")).to_be_hidden()
+
+
+def test_printer_faults_in_words_on_the_screens_that_need_them_with_an_alarm(
+    api: Api, pages: Pages, bar_printer: dict[str, Any]  # noqa: F811
+) -> None:
+    # The unplugged printer-only "pass" printer shows at once (probed at start) on every station
+    # (nobody watches a pass screen), the expo and the board; the bar's paper running out shows on
+    # the bar's screen, the expo and the board — not on the grill — and sounds the alarm.
+    bar = pages.open("/screen/bar")
+    grill = pages.open("/screen/grill")
+    expo = pages.open("/expo")
+    board = pages.open("/board")
+    pickup = pages.open("/pickup")
+    for page in (bar, grill, expo, board):
+        expect(banner(page)).to_have_text(["Pass printer: offline"])
+    expect(pickup.locator("#printer-banner")).to_be_hidden()
+
+    unlock_sound(bar)
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "paper_out"}) is not None
+    expect(banner(bar)).to_have_text(["Bar printer: out of paper", "Pass printer: offline"])
+    expect(bar.locator("body[data-alarms='1']")).to_be_attached()
+    expect(banner(expo)).to_have_text(["Bar printer: out of paper", "Pass printer: offline"])
+    expect(banner(board)).to_have_text(["Bar printer: out of paper", "Pass printer: offline"])
+    expect(banner(grill)).to_have_text(["Pass printer: offline"])
+    german = pages.open("/screen/bar?lang=de")
+    expect(banner(german)).to_have_text(["Drucker Bar: kein Papier", "Drucker Pass: offline"])
+
+    # Refilled: the bar's line goes (the next probe finds it), the pass's stays.
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "online"}) is not None
+    expect(banner(bar)).to_have_text(["Pass printer: offline"])
+
+
+def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
+    api: Api, pages: Pages, bar_printer: dict[str, Any]  # noqa: F811
+) -> None:
+    # The bar printer is off: its items go `failed`. The bar screen and the expo say the *print*
+    # failed; the cashier board says where the order is in the kitchen, never FAILED or SEEN.
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "offline"}) is not None
+    bar = pages.open("/screen/bar")
+    expo = pages.open("/expo")
+    board = pages.open("/board")
+    made = api.post_order(order("f", item(1, "Cheeseburger"), item(2, "Pilsner", group="Drinks")))
+    wait_for(lambda: api.item_status(made["id"], 2, "bar") == "failed", what="the bar item failed")
+    card = bar.locator(f"article.card[data-id='{made['id']}']")
+    expect(card.locator(".state")).to_have_text("print failed")
+    expect(expo.locator(f"article.card[data-id='{made['id']}'] .chip[data-endpoint='bar']")).to_have_text("bar print failed")
+    row = board.locator(f".row[data-id='{made['id']}']")
+    expect(row.locator(".chip[data-endpoint='bar']")).to_have_text("bar In kitchen")
+    expect(row.locator(".overall")).to_have_text("In kitchen")
+
+    api.set_endpoint_status(made["id"], "grill", "delivered")
+    api.set_endpoint_status(made["id"], "grill", "accepted")
+    expect(row.locator(".chip[data-endpoint='grill']")).to_have_text("grill Cooking")
+    api.set_endpoint_status(made["id"], "grill", "processed")
+    expect(row.locator(".chip[data-endpoint='grill']")).to_have_text("grill Ready")
+    for word in ("FAILED", "SEEN", "SENT", "failed", "seen", "sent"):
+        assert word not in row.inner_text()
