@@ -94,3 +94,34 @@ def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
     expect(row.locator(".chip[data-endpoint='grill']")).to_have_text("grill Ready")
     for word in ("FAILED", "SEEN", "SENT", "failed", "seen", "sent"):
         assert word not in row.inner_text()
+
+
+def test_screenshot_of_the_printer_banner(api: Api, pages: Pages, bar_printer: dict[str, Any]) -> None:  # noqa: F811
+    # The README's picture of printer trouble: the bar out of paper, the pass printer unplugged,
+    # a take-away customer's name and a recalled ticket, the clock stopped so every run matches.
+    from datetime import datetime, timedelta
+
+    from .conftest import SCREENSHOTS
+    from .test_screens_screenshots import freeze
+
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "paper_out"}) is not None
+    made = [
+        api.post_order(order("b1", item(1, "Pilsner", group="Drinks", qty=2), item(2, "Lemonade", group="Drinks"))),
+        api.post_order(order("b2", item(1, "Espresso", group="Drinks"), item(2, "Tiramisu", group="Desserts"),
+                             ticket={"name": "Pickup", "purchaseType": "takeAway", "customer": {"name": "Eva Nováková"}})),
+        api.post_order(order("b3", item(1, "Mojito", group="Drinks", modifiers=["no sugar"]))),
+    ]
+    wait_for(lambda: api.item_status(made[2]["id"], 1, "bar") == "failed", timeout=10, what="the bar prints failed")
+    for status in ("sent", "delivered", "processed"):
+        api.request("POST", f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status", {"status": status})
+    api.request("POST", f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status", {"status": "accepted", "recall": True})
+    oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
+    bar = pages.open("/screen/bar", clock=True)
+    freeze(bar, oldest + timedelta(minutes=2, seconds=5, milliseconds=500))
+    expect(banner(bar)).to_have_text(["Bar printer: out of paper", "Pass printer: offline"])
+    expect(bar.locator("article.card .recalled")).to_have_count(1)
+    expect(bar.locator("article.card .customer")).to_have_text("Eva Nováková")
+    bar.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")  # no sound prompt in the picture
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    bar.screenshot(path=str(SCREENSHOTS / "printer-alert.png"))
+    assert (SCREENSHOTS / "printer-alert.png").stat().st_size > 10_000
