@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -139,34 +140,26 @@ async def test_status_routes_follow_the_seeds_rules(sim: PortosSimulator, http: 
 def test_nws4_verifier_accepts_the_vendor_vector_and_nothing_else() -> None:
     # The simulator's own NWS4 check against ninedigit/nws4-php's published test vector (the
     # seeds have none): the library's request verifies at its time; any change breaks it.
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from kds.simulators.portos.nws4 import verify
 
-    client, secret = "d948ec22e47790caacce234b792a0f117d85c365", "5070adfb2bedf1c0c97d5c8cfa8c794d513249b802ea10596a175d88828abc19"
-    url = "http://example.com:8080/api/user?i=1$ref=1&validate"
-    body = b'{"name":"John"}'
-    now = datetime(2023, 5, 30, 13, 17, 1, 992000, tzinfo=timezone.utc)
+    from .test_portos_auth import AUTHORIZATION, BODY, NOW, PUBLIC, SECRET, URL
+
     headers = {
         "Content-Type": "application/json", "Accept": "application/json", "host": "example.com:8080",
-        "x-nd-date": "2023-05-30T13:17:01.992Z",
-        "x-nd-content-sha256": "f498513cc6d902a32254a1d795e2031636dea18dce65ba10e94e83189e50cbb8",
-        "Authorization": "NWS4-HMAC-SHA256 Credential%3Dd948ec22e47790caacce234b792a0f117d85c365%2CSignedHeaders%3Daccept%253B"
-        "content-type%253Bhost%253Bx-nd-content-sha256%253Bx-nd-date%2CTimestamp%3D2023-05-30T13%253A17%253A01.992Z"
-        "%2CSignature%3D87c7a2057285f0db8dc3b7c95c15fe5476f5ab44b73b3e15990d8b1a837d4ddb",
+        "x-nd-date": "2023-05-30T13:17:01.992Z", "x-nd-content-sha256": hashlib.sha256(BODY).hexdigest(),
+        "Authorization": AUTHORIZATION,
     }
-    assert verify("POST", url, headers, body, {client: secret}, now=now) == client
-    for method, changed_url, changed_body, keys, when in [
-        ("PUT", url, body, {client: secret}, now),
-        ("POST", url.replace("user", "users"), body, {client: secret}, now),
-        ("POST", url.replace("i=1", "i=2"), body, {client: secret}, now),
-        ("POST", url, b"{}", {client: secret}, now),
-        ("POST", url, body, {client: "other"}, now),
-        ("POST", url, body, {}, now),
-        ("POST", url, body, {client: secret}, now + timedelta(hours=1)),
-    ]:
+    assert verify("POST", URL, headers, BODY, {PUBLIC: SECRET}, now=NOW) == PUBLIC
+    changes = [
+        {"method": "PUT"}, {"url": URL.replace("user", "users")}, {"url": URL.replace("i=1", "i=2")},
+        {"body": b"{}"}, {"keys": {PUBLIC: "other"}}, {"keys": {}}, {"now": NOW + timedelta(hours=1)},
+    ]
+    for change in changes:
+        args = {"method": "POST", "url": URL, "body": BODY, "keys": {PUBLIC: SECRET}, "now": NOW, **change}
         with pytest.raises(ValueError):
-            verify(method, changed_url, headers, changed_body, keys, now=when)
+            verify(args["method"], args["url"], headers, args["body"], args["keys"], now=args["now"])
 
 
 async def test_login_refresh_and_expiry(sim: PortosSimulator) -> None:

@@ -755,7 +755,6 @@ class PortosSource(Poller):
             if inbox_id is not None:
                 await service.inbox_done(inbox_id)
             return
-        self._note_foreign(raw)
         try:
             order_in = translate(raw, self.config, self._kds_endpoints)
         except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
@@ -763,6 +762,7 @@ class PortosSource(Poller):
             self._unreadable_order(raw, inbox_id, err)
             return
         self._readable(external_id)
+        self._note_foreign(raw)
         returns = returned_lines(raw, self.config, self._kds_endpoints)
         if returns and not await self._apply_returns(raw, returns):
             return  # PORTOS did not take the acknowledgement: again on the next poll
