@@ -1,28 +1,31 @@
 """The PORTOS source: poll its orders, translate them, write every status back.
 
 PORTOS generates an Order after each ticket update and names, per item, the
-order endpoints (kitchen stations) that must make it. kds processes those
-endpoints:
+order endpoints (kitchen stations) that must make it. kds processes the
+endpoints it owns (`Config.owns`: named in `endpoints`, else those that are kds
+endpoints); lines elsewhere are left to PORTOS and the names reported.
 
 * **poll** — `GET {base_url}/orders?isProcessable=true`, paged with
   `$skip/$take` (sorted by `number` so new orders append), every
   `poll_interval`. Each order not yet known is kept raw in the inbox, then
   translated to `OrderIn` (PORTOS ids, number, ticket, location, purchase type,
   customer, course numbers, comments) and ingested idempotently. A later order
-  of the same ticket is its own kitchen order.
+  of the same ticket is its own kitchen order. An order that cannot be read is
+  a source alert and is tried again on every poll. A negative line (a return,
+  correction or storno) cancels the matching kitchen lines of the ticket.
 * **deletions** — PORTOS drops a deleted order from its lists. Every
   `reconcile_interval`, open kds orders of this source that are neither
   processable nor unprocessed in PORTOS any more are looked up one by one; a 404
   cancels them in kds.
 * **write-back** — the service writes a `writeback` outbox row for each status
-  change; it is sent with `POST /orders/{id}/endpoints/{name}/status` (all the
-  order's items at that endpoint changed) or `/items/{itemId}/status` (a single
-  item that PORTOS routes to this endpoint only). Per order strictly in order;
-  retried with capped backoff while PORTOS is down; given up (logged, outbox
-  row completed with the reason) on a 4xx answer such as 403/404.
+  change; the shared `WritebackConsumer` sends it with `PortosWriteback.send`
+  (`POST /orders/{id}/endpoints/{name}/status`, or `/items/{itemId}/status`),
+  per order strictly in order, retried while PORTOS is down, kept as refused on
+  a 4xx, parked while a shared line cannot be said exactly.
 * **auth** — a static bearer token, or credentials exchanged for a token that is
-  refreshed before it expires and after a 401 (the request is then repeated), or
-  NWS4 request signing with an ApiKey (see `portos_auth`).
+  refreshed before it expires and after a 401 (the request is then repeated;
+  any failed refresh logs in again), or NWS4 request signing with an ApiKey
+  (see `portos_auth`).
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ import base64
 import hashlib
 import hmac
 import json
-import random
 import weakref
-from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -44,14 +46,14 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from yarl import URL
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError
 from ..model import MAX_TEXT, Order, OrderIn, OrderStatus, PurchaseType
-from ..outbox import Outbox, OutboxEntry
+from ..outbox import OutboxEntry
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
