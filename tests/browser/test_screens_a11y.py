@@ -156,3 +156,31 @@ def test_a_late_ticket_says_late_in_words_on_station_and_expo(api: Api, pages: P
         expect(card).to_have_class(re.compile(r"\bt-late\b"))
         expect(card.locator(".late-tag")).to_be_visible()
         expect(card.locator(".late-tag")).to_have_text("LATE")
+
+
+class TestPairingPages:
+    """The pages the daemon renders itself (not-paired help, re-pairing confirmation) pass axe too."""
+
+    @pytest.fixture
+    def kds_config(self, kds_config: dict[str, Any]) -> dict[str, Any]:
+        from kds.api.auth import hash_token
+
+        kds_config["security"] = {"access": "tokens", "tokens": [
+            {"name": "grill-screen", "role": "kitchen", "sha256": hash_token("kitchen-token")},
+            {"name": "bar-screen", "role": "kitchen", "sha256": hash_token("bar-token")},
+        ]}
+        return kds_config
+
+    @pytest.mark.parametrize("axe_pages", VIEWPORTS[1:], indirect=True, ids=["1280x800"])
+    def test_not_paired_and_confirm_pages_have_no_serious_axe_violations(self, axe_pages: Pages) -> None:
+        page = axe_pages.context.new_page()
+        response = page.goto(f"{axe_pages.base}/screen/grill")
+        assert response is not None and response.status == 401
+        expect(page.locator(".pairing-help")).to_be_visible()
+        report = [f"not paired: {v}" for v in axe_violations(page)]
+        page.goto(f"{axe_pages.base}/pair?token=kitchen-token&next=/screen/grill")
+        expect(page.locator("body[data-synced=yes]")).to_be_attached()
+        page.goto(f"{axe_pages.base}/pair?token=bar-token&next=/screen/bar")
+        expect(page.locator("form")).to_be_visible()
+        report += [f"confirm: {v}" for v in axe_violations(page)]
+        assert not report, "\n".join(report)
