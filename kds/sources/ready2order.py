@@ -660,6 +660,7 @@ class Ready2OrderSource(Poller):
         full = [o for o in event.objects if o.get("order_product_name") is not None and o.get("table_id") is not None]
         for item in full:
             self._consider(item, inbox_id=None)
+        await self._apply_returns()  # full objects: a return needs no fetch
         # Held items count too: the webhook is closed once they are on a ticket.
         pending = [i for i in event.ids if i not in self._known and i not in self._tombstones]
         if not pending:
