@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
@@ -15,25 +12,7 @@ from kds.simulators.cheques import ChequesSimulator
 from kds.simulators.printer import VirtualPrinter
 
 from .test_cheques_e2e import cheques, kitchen, live, orders_of, polls
-from .util import FAST_PRINTER, base_config
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[ChequesSimulator]:
-    sim = ChequesSimulator(seed=5)
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-def config_data(tmp_path: Path, sim: ChequesSimulator, printer: VirtualPrinter) -> dict[str, Any]:
-    return base_config(
-        tmp_path,
-        endpoints=[{"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}}],
-        routing={"default_endpoint": "grill", "rules": []},
-        sources=[{"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms", "max_backoff": "100ms"}],
-    )
+from .test_cheques_printing import config_data, sim  # noqa: F401 - fixtures: one printed grill
 
 
 def voided(daemon: Daemon, uuid: str) -> list[tuple[str, Any]]:

@@ -12,17 +12,14 @@ from aiohttp.test_utils import TestClient
 from kds.app import Daemon
 from kds.simulators.printer import VirtualPrinter
 
-from .util import FAST_PRINTER, base_config, order_body, wait_until
+from .util import base_config, order_body, printed_grill, wait_until
 
 
 @pytest.fixture
 def config_data(tmp_path: Path, printer: VirtualPrinter) -> dict[str, Any]:
     return base_config(
         tmp_path,
-        endpoints=[
-            {"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}},
-            {"name": "bar", "display": True},
-        ],
+        endpoints=printed_grill(printer.address),
         routing={"default_endpoint": "grill", "rules": [{"product_group": "Drinks", "endpoint": "bar"}]},
     )
 

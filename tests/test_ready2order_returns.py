@@ -17,7 +17,7 @@ from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
 
 from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, r2o_orders, settled, source, table
-from .util import FAST_PRINTER, base_config, wait_until
+from .util import base_config, printed_grill, wait_until
 
 
 @pytest.fixture
@@ -43,11 +43,7 @@ def config_data(tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrint
     }  # fmt: skip
     return base_config(
         tmp_path,
-        endpoints=[
-            {"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}},
-            {"name": "cold", "display": True},
-            {"name": "bar", "display": True},
-        ],
+        endpoints=printed_grill(printer.address),
         sources=[source],
     )
 

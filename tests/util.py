@@ -22,6 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST_PRINTER = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
 
 
+def printed_grill(address: str) -> list[dict[str, Any]]:
+    """The test restaurant's stations with a (virtual) printer at the grill."""
+    return [
+        {"name": "grill", "display": True, "printer": {"address": address, **FAST_PRINTER}},
+        {"name": "cold", "display": True},
+        {"name": "bar", "display": True},
+    ]
+
+
 def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """A small restaurant: grill, cold and bar screens, routing by product group."""
     config: dict[str, Any] = {
