@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from aiohttp.test_utils import TestClient
 
@@ -93,7 +94,7 @@ async def test_returned_line_voids_the_dish(
 async def test_lines_stored_before_the_upgrade_still_match(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
     # Guarantees: kitchen items keyed the old way (code, name, price) are recognised, so an
     # upgrade neither voids nor re-sends the open cheques.
-    uuid = sim.open_cheque(table=5)
+    uuid = str(uuid4())  # the cheque opens only once its old kitchen order is stored (no poll in between)
     old = OrderIn.model_validate(
         {
             "id": f"{uuid}#1",
@@ -102,6 +103,7 @@ async def test_lines_stored_before_the_upgrade_still_match(client: TestClient, d
         }
     )
     await daemon.service.ingest(old, actor="cheques")
+    sim.open_cheque(table=5, cheque_uuid=uuid)
     sim.add_item(uuid, "6.5", 1, name="Борщ", code=10)
     await polls(daemon, 3)
     assert len(orders_of(daemon, uuid)) == 1 and voided(daemon, uuid) == []

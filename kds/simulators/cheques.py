@@ -155,10 +155,16 @@ class ChequesSimulator:
     # ------------------------------------------------------------------ cheques
 
     def open_cheque(
-        self, name: str | None = None, *, cheque_type: str = "Order", table: int | None = None, place: int | None = None
+        self,
+        name: str | None = None,
+        *,
+        cheque_type: str = "Order",
+        table: int | None = None,
+        place: int | None = None,
+        cheque_uuid: str | None = None,
     ) -> str:
-        """Open a cheque; return its uuid."""
-        cid = str(uuid.uuid4())
+        """Open a cheque (with the given uuid, else a new one); return its uuid."""
+        cid = cheque_uuid or str(uuid.uuid4())
         self.cheques[cid] = SimCheque(cid, name or f"Чек {next(self._numbers)}", cheque_type, table, place)
         return cid
 

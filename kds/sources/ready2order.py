@@ -1014,6 +1014,7 @@ class Ready2OrderSource(Poller):
             remaining -= min(amount, remaining)
         log.info("ready2order.return", return_id=return_id, table=table, product=name, unmatched=str(remaining))
         if remaining > 0:
+            await self.catalog.ensure((), [table])  # the report names the table as staff know it
             log.warning("ready2order.return_unmatched", return_id=return_id, table=table, product=name, quantity=str(remaining))
             self._unmatched.append(
                 {"returnId": return_id, "table": self.catalog.table_name(table), "product": name, "quantity": str(remaining)}
