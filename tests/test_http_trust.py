@@ -423,3 +423,13 @@ async def test_pages_may_connect_to_their_own_origin_only(client: TestClient) ->
     # connect-src allowed any ws: or wss: host; 'self' covers this origin's websocket (CSP 3).
     csp = (await client.get("/board")).headers["Content-Security-Policy"]
     assert "connect-src 'self';" in csp and "ws:" not in csp
+
+
+async def test_a_request_without_host_is_not_a_browser(tmp_path: Path, aiohttp_client: Any) -> None:
+    # HTTP/1.0 tools may send no Host; browsers (and so rebinding pages) always do.
+    client = await daemon_client(aiohttp_client, base_config(tmp_path))
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /api/v1/orders HTTP/1.0\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200"), answer[:200]

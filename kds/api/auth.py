@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ..appkeys import ACTOR
 from ..config import SecurityConfig, ServerConfig
@@ -167,6 +167,8 @@ class AccessControl:
             raise Forbidden(f"requests from origin {origin[:100]!r} are not allowed ([security] allowed_origins)")
 
     def _check_host(self, request: web.Request) -> None:
+        if hdrs.HOST not in request.headers:
+            return  # browsers always send Host; without it aiohttp would answer with this machine's FQDN
         host = host_name(request.host)
         if host not in self._hosts and not _is_ip(host) and not host.endswith(".localhost"):
             raise Forbidden(f"this kds does not serve the name {host[:100]!r} (add it to [server] allowed_hosts)")
