@@ -77,3 +77,10 @@ def test_bad_lines_are_reported_not_fatal() -> None:
     (cheque,) = parse_cheques(data)
     assert [(line.name, line.quantity) for line in cheque.lines] == [("Soup", 1), ("Tea", 2), ("Tea", -1)]
     assert [(u.position, u.key) for u in cheque.unreadable] == [(3, line_key(None, "Stew", None)), (4, None), (5, None)]
+
+
+@pytest.mark.parametrize("code", ["²", "٣", "１"])
+def test_a_unicode_digit_result_code_is_unavailable_not_a_crash(code: str) -> None:
+    # str.isdigit() accepts these, int() does not: the answer must be a clear error, not ValueError.
+    with pytest.raises(ChequesUnavailable):
+        parse_cheques({"resultCode": code, "cheques": []})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kds.sources.ready2order import dedupe_key, group_items, read_webhook
+from kds.sources.r2o_catalog import as_int
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ready2order"
 
@@ -82,3 +83,10 @@ def test_seed_table_order_rows_are_grouped_even_without_times() -> None:
     assert isinstance(rows, list)
     assert [len(g) for g in group_items(rows, 3.0)] == [1]
     assert [len(g) for g in group_items([item(1, None), item(2, None), item(3, "2024-01-01")], 3.0)] == [3]
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "１", " 7\u00b2"])
+def test_catalogue_ids_take_ascii_digits_only(raw: str) -> None:
+    # An id the POS spells with a Unicode digit is no id (was a ValueError from int()).
+    assert as_int(raw) is None
+    assert as_int(" 42 ") == 42

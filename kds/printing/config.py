@@ -42,7 +42,7 @@ def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, 
         host, port = address, str(default_port)
     if not host:
         raise ValueError(f"no host in printer address {address!r}")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"bad port in printer address {address!r}")
     return host, int(port)
 

@@ -640,7 +640,7 @@ class Ready2OrderSimulator:
     def _by_id(request: web.Request, rows: dict[int, Any], what: str) -> Any:
         """The row `{id}` names, or a 404 like the API's."""
         key = request.match_info["id"]
-        row = rows.get(int(key)) if key.isdigit() else None
+        row = rows.get(int(key)) if key.isascii() and key.isdigit() else None
         if row is None:
             raise web.HTTPNotFound(text=json.dumps({"error": True, "msg": f"{what} not found"}), content_type="application/json")
         return row

@@ -195,7 +195,7 @@ def parse_cheques(data: Any) -> list[Cheque]:
     if not isinstance(data, dict):
         raise ChequesUnavailable(None, f"answer is a {type(data).__name__}, expected an object")
     code = data.get("resultCode")
-    if isinstance(code, str) and code.strip().isdigit():
+    if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
         code = int(code)
     if code != 200:
         detail = _text(data.get("messageDetail")) or _text(data.get("messageTitle")) or "no detail"
@@ -447,7 +447,7 @@ class ChequesSource(Poller):
         return Line(key, code, name, price, kds_line.quantity, 0)
 
     async def _add(self, cheque: Cheque, orders: list[Order], additions: list[tuple[Line, Decimal]]) -> None:
-        n = max((int(o.external_id.rsplit("#", 1)[1]) for o in orders if o.external_id.rsplit("#", 1)[1].isdigit()), default=0) + 1
+        n = max((_part_number(o) for o in orders), default=0) + 1
         items = [
             OrderItemIn(
                 id=i,
@@ -493,3 +493,9 @@ def _cheque_uuid(order: Order) -> str:
 def create(config: Config, ctx: SourceContext) -> ChequesSource:
     """The cheques source component."""
     return ChequesSource(config, ctx)
+
+
+def _part_number(order: Order) -> int:
+    """The n of an order kds made as `<cheque>#<n>`; 0 for any other id."""
+    suffix = order.external_id.rsplit("#", 1)[-1]
+    return int(suffix) if suffix.isascii() and suffix.isdigit() else 0

@@ -34,8 +34,9 @@ def as_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if isinstance(value, str) and (digits := value.strip()).isascii() and digits.isdigit():
+        return int(digits)
     return None
 
 
