@@ -25,7 +25,7 @@ async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client:
         order_body("b", ticket={"id": 7, "name": "Takeaway 7", "purchaseType": "takeAway", "customer": "Jana"}, number=42),
         order_body("c", items=[
             {"id": 5, "plu": {"name": LONG_NAME, "code": "X-1", "stockName": "Main", "group": "Desserts"},
-             "quantity": {"amount": "1.5", "unit": "kg"}, "comment": "<b>no</b> nuts", "modifiers": [{"name": "Борщ"}]},
+             "quantity": {"amount": 1.5, "unit": "kg"}, "comment": "<b>no</b> nuts", "modifiers": [{"name": "Борщ"}]},
             {"id": 9, "plu": {"name": "Cola"}, "quantity": 3, "endpoints": ["bar", "grill"]},
         ]),
         order_body("d", deviceName=None, user="waiter-2", ticket={"purchaseType": "delivery", "customer": {"name": "Eva", "phone": "123"}}),
