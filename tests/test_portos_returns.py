@@ -3,14 +3,21 @@ never silently (issue 14, item 5)."""
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
+from pathlib import Path
+
+import websockets
+from aiohttp.test_utils import TestClient, TestServer
 
 from kds.app import Daemon
+from kds.config import settings_from_dict
 from kds.model import OrderStatus
 from kds.simulators.portos import PortosSimulator
+from kds.simulators.printer import VirtualPrinter
 
-from .test_portos_e2e import config_data, kds_orders, portos, portos_auth, sim  # noqa: F401
-from .util import wait_until
+from .test_portos_e2e import (  # noqa: F401
+    FAST, TOKEN, config_data, kds_orders, portos, portos_auth, recv_until, sim, ws_url,
+)
+from .util import base_config, printed_grill, wait_until
 
 S = OrderStatus
 
@@ -50,13 +57,40 @@ async def test_a_line_taken_off_the_ticket_voids_the_dish(
     assert statuses(first, 2) == [S.SENT] and len(kds_orders(daemon)) == 1
 
 
-async def test_a_partial_return_is_shown_to_staff(client: TestClient, daemon: Daemon, sim: PortosSimulator) -> None:
-    # One of three burgers is returned: kds cannot lower a quantity, so it says so on the screens
-    # and /readyz instead of voiding all three or saying nothing.
-    ticket = sim.create_ticket([{"pluCode": 101, "quantity": 3}])
-    first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
-    sim.update_ticket(ticket["id"], [{"id": 1, "pluCode": 101, "quantity": 2}])
-    health = await wait_until(lambda: portos(daemon).health()["alerts"] and portos(daemon).health())
-    (alert,) = health["alerts"]
-    assert alert["kind"] == "line_unapplied" and "1 × Cheeseburger" in alert["message"]
-    assert statuses(first, 1) == [S.SENT]
+async def test_a_partial_return_lowers_the_quantity_once(
+    tmp_path: Path, sim: PortosSimulator, printer: VirtualPrinter
+) -> None:
+    # One of three burgers is returned: the kitchen line is voided (VOID of the 3, printed) and
+    # the 2 are sent again; acknowledged in PORTOS; neither later polls nor a restart repeat it.
+    source = {"type": "portos", "base_url": sim.url, **FAST, "token": TOKEN}
+    settings = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source]))
+    for run in range(2):
+        daemon = Daemon(settings)
+        async with TestClient(TestServer(daemon.app)) as client:
+            if run == 0:
+                ticket = sim.create_ticket([{"pluCode": 101, "quantity": 3}])
+                first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])  # noqa: B023
+                await printer.wait_for_jobs(1)
+                async with websockets.connect(ws_url(client, "grill")) as ws:
+                    await recv_until(ws, lambda m: m["type"] == "snapshot")
+                    returned = sim.add_items(ticket["id"], [{"pluCode": 101, "quantity": -1, "type": "returned"}])
+                    assert returned is not None
+                    shown = await recv_until(ws, lambda m: m["type"] == "order.created")
+                assert [(i["plu"]["name"], i["quantity"]["amount"]) for i in shown["order"]["items"]] == [
+                    ("Cheeseburger", 2)
+                ]
+                jobs = await printer.wait_for_jobs(3)
+                assert jobs[1].lines[0].text.strip() == "VOID" and "3 x Cheeseburger" in jobs[1].text
+                assert "2 x Cheeseburger" in jobs[2].text
+                assert statuses(first, 1) == [S.PROCESS_SKIPPED]
+                await sim.wait_for(lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"])  # noqa: B023
+            polls = portos(daemon).poll_count
+            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
+            making = [
+                (i.plu.name, i.quantity.amount) for o in kds_orders(daemon) for i in o.items
+                if any(e.status is not S.PROCESS_SKIPPED for e in i.endpoints)
+            ]  # fmt: skip
+            assert making == [("Cheeseburger", 2)]
+            health = portos(daemon).health()
+            assert health["alerts"] == [] and health["ok"], health  # the rest is kds's own: no refused write-back
+    assert len(printer.jobs) == 3

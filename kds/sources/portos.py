@@ -52,11 +52,12 @@ from yarl import URL
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError
-from ..model import MAX_TEXT, Order, OrderIn, OrderStatus, PurchaseType
+from ..model import MAX_TEXT, Order, OrderIn, OrderItem, OrderStatus, PurchaseType
 from ..outbox import OutboxEntry
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
+from .returns import resend_rest
 from .writeback import WritebackConsumer, WritebackDeferred, WritebackRefused
 
 log = structlog.get_logger(__name__)
@@ -393,6 +394,11 @@ def foreign_endpoints(raw: dict[str, Any], config: Config, kds_endpoints: Collec
     return names
 
 
+#: In the external id of the rest of a partly returned line: kds's own kitchen order, not PORTOS's
+#: (no PORTOS id has a "/": they are path segments), so it is neither written back nor reconciled.
+REST_MARK = "/rest-of-line-"
+
+
 @dataclass(frozen=True)
 class ReturnedLine:
     """An Order line with a negative quantity: a return, correction or storno of a dish."""
@@ -536,8 +542,9 @@ class PortosWriteback:
         kds_endpoint = payload.get("endpoint")
         if not external_id or status not in _STATUS_VALUES or not kds_endpoint:
             raise WritebackRefused("unusable", f"unusable writeback payload {payload!r}")
-        if external_id in self._source.deleted:
-            log.info("portos.writeback_skipped", source=self._config.name, order=external_id, reason="deleted in PORTOS")
+        if external_id in self._source.deleted or REST_MARK in external_id:
+            reason = "deleted in PORTOS" if external_id in self._source.deleted else "rest of a returned line"
+            log.info("portos.writeback_skipped", source=self._config.name, order=external_id, reason=reason)
             return
         client = self._source.client
         endpoint = self._config.to_portos(kds_endpoint)
@@ -822,24 +829,30 @@ class PortosSource(Poller):
         matches.sort(key=lambda m: m[1].id != line.id)  # the same PORTOS line first (a storno)
         remaining = line.amount
         voids: dict[str, list[int]] = {}
+        partial: tuple[Order, OrderItem, Decimal] | None = None
         for order, item in matches:
-            if item.quantity.amount <= remaining:
-                voids.setdefault(order.id, []).append(item.id)
-                remaining -= item.quantity.amount
+            voids.setdefault(order.id, []).append(item.id)
+            if item.quantity.amount > remaining:
+                partial = (order, item, item.quantity.amount - remaining)  # VOID, then the rest again
+            remaining -= min(item.quantity.amount, remaining)
             if remaining <= 0:
                 break
         for order_id, item_ids in voids.items():
             await self.ctx.service.cancel(order_id, item_ids=item_ids, reason=tag, actor="portos")
             log.info("portos.return_voided", source=self.config.name, order=order_id, items=item_ids, reason=tag)
+        if partial is not None:
+            order, item, rest = partial
+            await resend_rest(self.ctx.service, order, item, rest, external_id=f"{raw.get('id')}{REST_MARK}{line.id}",
+                              device_name=order.device_name, actor="portos")  # fmt: skip
         if remaining > 0:
-            # A quantity cannot be lowered in kds: say so rather than void too much or nothing.
+            # Nothing left to take it from (sold before kds ran, or already cooked): say so.
             number = raw.get("number")
             left = f"{remaining.normalize():f}"
             self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str((raw.get("ticket") or {}).get("id"))
             self.ctx.alerts.raise_alert(
                 self.config.name, f"return:{raw.get('id')}:{line.id}", "line_unapplied",
-                f"PORTOS order #{number} takes back {left} × {line.name}: kds cannot lower a quantity on a"
-                " kitchen ticket it still shows — tell the kitchen", order=str(raw.get("id")),
+                f"PORTOS order #{number} takes back {left} × {line.name}: kds found no open kitchen line of it"
+                " — tell the kitchen", order=str(raw.get("id")),
             )
 
     def _clear_unapplied(self) -> None:
@@ -905,6 +918,7 @@ class PortosSource(Poller):
             if o.source == self.config.name
             and o.external_id not in processable
             and o.external_id not in self.deleted
+            and REST_MARK not in o.external_id
             and not all(e.status in FINAL for e in o.item_endpoints())
         ]
         if not candidates:

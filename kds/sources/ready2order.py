@@ -81,6 +81,7 @@ from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 from .r2o_catalog import Catalogue
 from .r2o_catalog import as_int as _as_int
 from .ratelimit import TokenBucket, parse_retry_after
+from .returns import resend_rest
 
 log = structlog.get_logger(__name__)
 
@@ -1022,22 +1023,10 @@ class Ready2OrderSource(Poller):
 
     async def _resend(self, order: Order, item: Any, amount: Decimal, return_id: int) -> None:
         """Send the part of an item a return left (the item itself was voided)."""
-        table = _as_int(order.ticket.id)
-        copy = OrderItemIn(
-            id=item.id,
-            plu=Plu(name=item.plu.name, code=item.plu.code, group=item.plu.group),
-            quantity=Quantity(amount=_three_places(amount), unit=item.quantity.unit),
-            comment=item.comment,
-            course_number=item.course_number,
-            modifiers=list(item.modifiers),
-            endpoints=[ItemEndpointIn(name=e.name) for e in item.endpoints],
-        )
-        order_in = OrderIn(
-            id=f"{order.external_id}-r{return_id}", source=self.name, device_name="ready2order",
-            user=order.user, ticket=order.ticket, items=[copy],
-        )  # fmt: skip
-        result = await self.ctx.service.ingest(order_in, actor=self.name)
-        self._known[item.id] = (result.order.id, table)
+        external_id = f"{order.external_id}-r{return_id}"
+        sent = await resend_rest(self.ctx.service, order, item, _three_places(amount), external_id=external_id,
+                                 device_name="ready2order", actor=self.name)  # fmt: skip
+        self._known[item.id] = (sent.id, _as_int(order.ticket.id))
 
     async def _check_vanished(self, seen: set[int]) -> None:
         """Items kds sent that left the open list: billed ones stay, the others are voided."""
