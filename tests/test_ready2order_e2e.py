@@ -120,6 +120,15 @@ async def test_items_of_one_table_become_one_routed_ticket(hooked: TestClient, d
     assert by_id[ids[1]].plu.group == "Drinks" and [e.name for e in by_id[ids[1]].endpoints] == ["bar"]
 
 
+async def test_course_numbers_are_taken_as_given(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+    # Guarantees: `order_course` reaches the kitchen as sent, also above 99 (the model takes any course ≥ 0).
+    burger = product(sim, "Burger")
+    ids = sim.create_items(table(sim, "6"), [{"product_id": burger, "course": 2}, {"product_id": burger, "course": 150}])
+    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    (order,) = r2o_orders(daemon)
+    assert [order.item(i).course_number for i in ids] == [2, 150]  # type: ignore[union-attr]
+
+
 async def test_webhook_answers_202_fast_and_wrong_secret_is_404(hooked: TestClient, daemon: Daemon) -> None:
     # Guarantees: 202 once stored (well under 100 ms here); a wrong secret stores nothing.
     body = json.dumps({"event": "orderItem.created", "resource": [999999]})

@@ -12,7 +12,8 @@ endpoints); lines elsewhere are left to PORTOS and the names reported.
   customer, course numbers, comments) and ingested idempotently. A later order
   of the same ticket is its own kitchen order. An order that cannot be read is
   a source alert and is tried again on every poll. A negative line (a return,
-  correction or storno) cancels the matching kitchen lines of the ticket.
+  correction or storno) cancels the matching kitchen lines of the ticket; a
+  part of a line is voided and the rest sent again (`returns.resend_rest`).
 * **deletions** — PORTOS drops a deleted order from its lists. Every
   `reconcile_interval`, open kds orders of this source that are neither
   processable nor unprocessed in PORTOS any more are looked up one by one; a 404

@@ -72,7 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import (
-    MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity,
+    MAX_COURSE, MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity,
     TicketInfo,
 )  # fmt: skip
 from ..routing import Router
@@ -932,7 +932,8 @@ class Ready2OrderSource(Poller):
                 plu=plu,
                 quantity=Quantity(amount=_three_places(quantity)),
                 comment=_text(row.get("order_comment")),
-                course_number=course if course is not None and 0 <= course <= 99 else None,
+                # As given; a value the model cannot hold never drops the dish.
+                course_number=course if course is not None and 0 <= course <= MAX_COURSE else None,
             )
             # Routed here, where the group tree is known: a rule on a parent group matches its children.
             item.endpoints = [ItemEndpointIn(name=e) for e in self._router.route(item, groups)]
