@@ -62,7 +62,9 @@ async def test_a_partial_return_lowers_the_quantity_once(
 ) -> None:
     # One of three burgers is returned: the kitchen line is voided (VOID of the 3, printed) and
     # the 2 are sent again; acknowledged in PORTOS; neither later polls nor a restart repeat it.
-    source = {"type": "portos", "base_url": sim.url, **FAST, "token": TOKEN}
+    # The rest is kds's own order: not written back (no refused 404s), not cancelled by the
+    # deletion reconcile (which runs every 50 ms here).
+    source = {"type": "portos", "base_url": sim.url, **FAST, "reconcile_interval": "50ms", "token": TOKEN}
     settings = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source]))
     for run in range(2):
         daemon = Daemon(settings)
