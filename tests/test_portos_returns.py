@@ -96,3 +96,39 @@ async def test_a_partial_return_lowers_the_quantity_once(
             health = portos(daemon).health()
             assert health["alerts"] == [] and health["ok"], health  # the rest is kds's own: no refused write-back
     assert len(printer.jobs) == 3
+
+
+async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
+    tmp_path: Path, sim: PortosSimulator, printer: VirtualPrinter
+) -> None:
+    # A kill -9 after the void of a partial return committed but before the rest was sent: the
+    # next run sends the 2 left (printed once), and later polls and restarts do not send it again.
+    source = {"type": "portos", "base_url": sim.url, **FAST, "token": TOKEN}
+    with_portos = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source]))
+    without = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address)))
+    daemon = Daemon(with_portos)
+    async with TestClient(TestServer(daemon.app)):
+        ticket = sim.create_ticket([{"pluCode": 101, "quantity": 3}])
+        first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+        await printer.wait_for_jobs(1)
+    returned = sim.add_items(ticket["id"], [{"pluCode": 101, "quantity": -1, "type": "returned"}])
+    assert returned is not None
+    # The state the crash leaves: the void committed with the adapter's reason, no rest order.
+    daemon = Daemon(without)
+    async with TestClient(TestServer(daemon.app)):
+        reason = f"returned in PORTOS order {returned['id']} line {returned['items'][0]['id']}"
+        await daemon.service.cancel(first.id, item_ids=[1], reason=reason, actor="portos")
+        await printer.wait_for_jobs(2)
+    for _run in range(2):
+        daemon = Daemon(with_portos)
+        async with TestClient(TestServer(daemon.app)):
+            await printer.wait_for_jobs(3)
+            polls = portos(daemon).poll_count
+            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
+            making = [
+                (i.plu.name, i.quantity.amount) for o in kds_orders(daemon) for i in o.items
+                if any(e.status is not S.PROCESS_SKIPPED for e in i.endpoints)
+            ]  # fmt: skip
+            assert making == [("Cheeseburger", 2)]
+    jobs = printer.jobs
+    assert len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Cheeseburger" in jobs[2].text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from kds.config import settings_from_dict
 from kds.model import OrderStatus
 from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
+from kds.sources.ready2order import RETURN_EVENT
 
 from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, r2o_orders, settled, source, table
 from .util import base_config, printed_grill, wait_until
@@ -105,6 +107,46 @@ async def test_negative_correction_lowers_the_quantity_once(
             await wait_until(lambda: source(daemon).poll_count >= polls + 3)  # noqa: B023 - awaited here
             assert kitchen(daemon) == {"Burger": 2}
     assert len(printer.jobs) == 3
+
+
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms"}])
+async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
+    sim: Ready2OrderSimulator, printer: VirtualPrinter, config_data: dict[str, Any]
+) -> None:
+    # A kill -9 after the void of a correction (3 -> 2) committed but before the rest was sent or
+    # the return's inbox entry was done: the next run sends the 2 (printed once), later polls and
+    # restarts do not send it again.
+    t2 = table(sim, "2")
+    burger = product(sim, "Burger")
+    with_r2o = settings_from_dict(config_data)
+    without = settings_from_dict({**config_data, "sources": [{"type": "native"}]})
+    daemon = Daemon(with_r2o)
+    async with TestClient(TestServer(daemon.app)) as client:
+        sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
+        sim.create_items(t2, [(burger, 3)])
+        await printer.wait_for_jobs(1)
+        await settled(daemon, sim)
+        (order,) = r2o_orders(daemon)
+    (neg,) = sim.create_items(t2, [(burger, -1)], notify=False)
+    # The state the crash leaves: the return stored, the void committed with the adapter's reason.
+    daemon = Daemon(without)
+    async with TestClient(TestServer(daemon.app)):
+        body = json.dumps({"event": RETURN_EVENT, "resource": [sim.items[neg]]}).encode()
+        assert await daemon.service.receive_raw("ready2order", f"return:{neg}", body) is not None
+        reason = f"returned in ready2order (line {neg})"
+        await daemon.service.cancel(order.id, item_ids=[order.items[0].id], reason=reason, actor="ready2order")
+        await printer.wait_for_jobs(2)
+    for _run in range(2):
+        daemon = Daemon(with_r2o)
+        async with TestClient(TestServer(daemon.app)) as client:
+            sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
+            await printer.wait_for_jobs(3)
+            await settled(daemon, sim)
+            polls = source(daemon).poll_count
+            await wait_until(lambda: source(daemon).poll_count >= polls + 3)  # noqa: B023 - awaited here
+            assert kitchen(daemon) == {"Burger": 2}
+    jobs = printer.jobs
+    assert len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Burger" in jobs[2].text
 
 
 async def test_return_of_a_dish_kds_never_had_is_reported(

@@ -58,7 +58,7 @@ from ..outbox import OutboxEntry
 from ..states import FINAL
 from .base import HttpUrl, Poller, SourceContext, SourceMetrics, SourceUnavailable
 from .portos_auth import AuthRejected, TokenManager, nws4_sign
-from .returns import resend_rest
+from .returns import resend_rest, resume_rest, voided_by
 from .writeback import WritebackConsumer, WritebackDeferred, WritebackRefused
 
 log = structlog.get_logger(__name__)
@@ -806,9 +806,13 @@ class PortosSource(Poller):
                 o for o in self.ctx.service.orders()
                 if o.source == self.config.name and o.ticket.id == ticket_id and o.external_id != external_id
             ]
-            done = any(c.reason == tag for o in earlier for e in o.item_endpoints() for c in e.status_changes)
-            if not done:
+            voided = voided_by(reversed(earlier), tag)
+            if not voided:
                 await self._void_returned(raw, line, earlier, tag)
+            else:  # applied before; a stop may have come between the void and the rest
+                voided.sort(key=lambda m: m[1].id != line.id)  # the order _void_returned voided them in
+                await resume_rest(self.ctx.service, voided, line.amount, external_id=self._rest_id(raw, line),
+                                  device_name=voided[-1][0].device_name, actor="portos")  # fmt: skip
             if line.acknowledge:
                 path = f"/orders/{quote(external_id, safe='')}/items/{line.id}/status"
                 try:
@@ -817,6 +821,11 @@ class PortosSource(Poller):
                     log.info("portos.return_ack_failed", source=self.config.name, order=external_id, error=str(err))
                     acknowledged = False
         return acknowledged
+
+    @staticmethod
+    def _rest_id(raw: dict[str, Any], line: ReturnedLine) -> str:
+        """The external id of the rest of a partly returned line: the same on every pass."""
+        return f"{raw.get('id')}{REST_MARK}{line.id}"
 
     async def _void_returned(self, raw: dict[str, Any], line: ReturnedLine, earlier: list[Order], tag: str) -> None:
         matches = [
@@ -843,7 +852,7 @@ class PortosSource(Poller):
             log.info("portos.return_voided", source=self.config.name, order=order_id, items=item_ids, reason=tag)
         if partial is not None:
             order, item, rest = partial
-            await resend_rest(self.ctx.service, order, item, rest, external_id=f"{raw.get('id')}{REST_MARK}{line.id}",
+            await resend_rest(self.ctx.service, order, item, rest, external_id=self._rest_id(raw, line),
                               device_name=order.device_name, actor="portos")  # fmt: skip
         if remaining > 0:
             # Nothing left to take it from (sold before kds ran, or already cooked): say so.

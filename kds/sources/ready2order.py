@@ -72,8 +72,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import (
-    MAX_COURSE, MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity,
-    TicketInfo,
+    MAX_COURSE, MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItem, OrderItemIn, OrderStatus, Plu, PurchaseType,
+    Quantity, TicketInfo,
 )  # fmt: skip
 from ..routing import Router
 from ..states import FINAL
@@ -81,7 +81,7 @@ from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 from .r2o_catalog import Catalogue
 from .r2o_catalog import as_int as _as_int
 from .ratelimit import TokenBucket, parse_retry_after
-from .returns import resend_rest
+from .returns import resend_rest, resume_rest, voided_by
 
 log = structlog.get_logger(__name__)
 
@@ -414,6 +414,31 @@ def _decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+def _returned_quantity(row: dict[str, Any]) -> Decimal:
+    """How much of a dish a return row takes back."""
+    return abs(_decimal(row.get("order_quantity")) or Decimal(1))
+
+
+def _return_reason(return_id: int) -> str:
+    """The reason of a return's voids: it marks the return as applied (see `_return_applied`)."""
+    return f"returned in ready2order (line {return_id})"
+
+
+def _rest_id(order: Order, return_id: int) -> str:
+    """The external id of what a return left of an item: the same on every pass."""
+    return f"{order.external_id}-r{return_id}"
+
+
+def _was_final(item: OrderItem, reason: str) -> bool:
+    """Whether every station had finished the item before the void with `reason`."""
+    before = []
+    for endpoint in item.endpoints:
+        changes = endpoint.status_changes
+        at = next((n for n, c in enumerate(changes) if c.reason == reason), 0)
+        before.append(changes[at - 1].status if at > 0 else endpoint.status)
+    return all(status in FINAL for status in before)
+
+
 def _three_places(value: Decimal) -> Decimal:
     """At most three decimals, as the canonical Quantity allows."""
     exponent = value.as_tuple().exponent
@@ -631,6 +656,8 @@ class Ready2OrderSource(Poller):
             for row in event.objects:
                 if not self._return_applied(_as_int(row.get("order_id")) or 0):
                     await self._apply_return(row)
+                else:
+                    await self._resume_return(row)
             await self.ctx.service.inbox_done(inbox_id)
             return
         if name in CATALOG_EVENTS:
@@ -993,7 +1020,7 @@ class Ready2OrderSource(Poller):
         """Take the returned quantity of the dish off the table's kitchen items, newest first."""
         return_id = _as_int(row.get("order_id")) or 0
         table = _as_int(row.get("table_id"))
-        remaining = abs(_decimal(row.get("order_quantity")) or Decimal(1))
+        remaining = _returned_quantity(row)
         name, code = self._plu_identity(row)
         candidates = []
         for oid, (kds_id, item_table) in self._known.items():
@@ -1005,7 +1032,7 @@ class Ready2OrderSource(Poller):
                 candidates.append((order, item))
         # Dishes the kitchen can still stop first, then the newest.
         candidates.sort(key=lambda c: (all(e.status in FINAL for e in c[1].endpoints), -c[1].id))
-        reason = f"returned in ready2order (line {return_id})"
+        reason = _return_reason(return_id)
         for order, item in candidates:
             if remaining <= 0:
                 break
@@ -1024,10 +1051,25 @@ class Ready2OrderSource(Poller):
 
     async def _resend(self, order: Order, item: Any, amount: Decimal, return_id: int) -> None:
         """Send the part of an item a return left (the item itself was voided)."""
-        external_id = f"{order.external_id}-r{return_id}"
-        sent = await resend_rest(self.ctx.service, order, item, _three_places(amount), external_id=external_id,
+        rest_id = _rest_id(order, return_id)
+        sent = await resend_rest(self.ctx.service, order, item, _three_places(amount), external_id=rest_id,
                                  device_name="ready2order", actor=self.name)  # fmt: skip
         self._known[item.id] = (sent.id, _as_int(order.ticket.id))
+
+    async def _resume_return(self, row: dict[str, Any]) -> None:
+        """Send the rest of an applied return if a stop came between its void and the re-send."""
+        return_id = _as_int(row.get("order_id")) or 0
+        reason = _return_reason(return_id)
+        voided = voided_by((o for o in self.ctx.service.orders() if o.source == self.name), reason)
+        voided.sort(key=lambda m: (_was_final(m[1], reason), -m[1].id))  # the order _apply_return voided them in
+        if not voided:
+            return
+        order, item = voided[-1]
+        rest_id = _rest_id(order, return_id)
+        sent = await resume_rest(self.ctx.service, voided, _returned_quantity(row), external_id=rest_id,
+                                 device_name="ready2order", actor=self.name)  # fmt: skip
+        if sent is not None:
+            self._known[item.id] = (sent.id, _as_int(order.ticket.id))
 
     async def _check_vanished(self, seen: set[int]) -> None:
         """Items kds sent that left the open list: billed ones stay, the others are voided."""
