@@ -22,6 +22,14 @@ from .util import base_config, printed_grill, wait_until
 S = OrderStatus
 
 
+def making(daemon: Daemon) -> list[tuple[str, object]]:
+    """What the kitchen has to make: (dish, quantity) of every item not voided."""
+    return [
+        (i.plu.name, i.quantity.amount) for o in kds_orders(daemon) for i in o.items
+        if any(e.status is not S.PROCESS_SKIPPED for e in i.endpoints)
+    ]  # fmt: skip
+
+
 def statuses(order, item_id: int) -> list[OrderStatus]:  # type: ignore[no-untyped-def]
     return [e.status for e in order.item(item_id).endpoints]
 
@@ -88,11 +96,7 @@ async def test_a_partial_return_lowers_the_quantity_once(
                 await sim.wait_for(lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"])  # noqa: B023
             polls = portos(daemon).poll_count
             await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
-            making = [
-                (i.plu.name, i.quantity.amount) for o in kds_orders(daemon) for i in o.items
-                if any(e.status is not S.PROCESS_SKIPPED for e in i.endpoints)
-            ]  # fmt: skip
-            assert making == [("Cheeseburger", 2)]
+            assert making(daemon) == [("Cheeseburger", 2)]
             health = portos(daemon).health()
             assert health["alerts"] == [] and health["ok"], health  # the rest is kds's own: no refused write-back
     assert len(printer.jobs) == 3
@@ -125,10 +129,6 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
             await printer.wait_for_jobs(3)
             polls = portos(daemon).poll_count
             await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
-            making = [
-                (i.plu.name, i.quantity.amount) for o in kds_orders(daemon) for i in o.items
-                if any(e.status is not S.PROCESS_SKIPPED for e in i.endpoints)
-            ]  # fmt: skip
-            assert making == [("Cheeseburger", 2)]
+            assert making(daemon) == [("Cheeseburger", 2)]
     jobs = printer.jobs
     assert len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Cheeseburger" in jobs[2].text
