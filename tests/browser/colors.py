@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 #: JS: the contrast ratio of an element's text colour against the background behind it.
 CONTRAST = """(el) => {
+  if (!el.isConnected) return null;  // replaced by a re-render: no computed style to read
   const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
   const background = (node) => {
     for (; node; node = node.parentElement) {
@@ -24,6 +26,14 @@ CONTRAST = """(el) => {
 }"""
 
 
-def contrast(locator: Any) -> float:
-    """The contrast ratio of the first element matched by a Playwright `locator`."""
-    return float(locator.first.evaluate(CONTRAST))
+def contrast(locator: Any, timeout: float = 5.0) -> float:
+    """The contrast ratio of the first element matched by a Playwright `locator`.
+
+    A screen re-renders as the feed and its clock tick; an element replaced between being
+    found and being measured has no computed style, so it is found again (bounded).
+    """
+    deadline = time.monotonic() + timeout
+    while (ratio := locator.first.evaluate(CONTRAST)) is None and time.monotonic() < deadline:
+        pass
+    assert ratio is not None, "the element kept being replaced while its contrast was measured"
+    return float(ratio)
