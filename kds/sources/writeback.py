@@ -35,7 +35,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..outbox import Outbox, OutboxEntry
+from ..outbox import OutboxEntry
 from .base import SourceContext, SourceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -98,38 +98,6 @@ class WritebackMetrics:
         return cls._by_registry[registry]
 
 
-class _Router:
-    """Shares the outbox's one `writeback` consumer among write-back sources, by target."""
-
-    _by_outbox: weakref.WeakKeyDictionary[Outbox, _Router] = weakref.WeakKeyDictionary()
-
-    def __init__(self, outbox: Outbox) -> None:
-        self._handlers: dict[str, Callable[[OutboxEntry], None]] = {}
-        self._unclaimed: dict[str, list[OutboxEntry]] = {}
-        outbox.subscribe("writeback", self._dispatch)
-
-    @classmethod
-    def for_outbox(cls, outbox: Outbox) -> _Router:
-        if outbox not in cls._by_outbox:
-            cls._by_outbox[outbox] = cls(outbox)
-        return cls._by_outbox[outbox]
-
-    def _dispatch(self, entry: OutboxEntry) -> None:
-        handler = self._handlers.get(entry.target)
-        if handler is None:
-            self._unclaimed.setdefault(entry.target, []).append(entry)
-        else:
-            handler(entry)
-
-    def add(self, target: str, handler: Callable[[OutboxEntry], None]) -> None:
-        self._handlers[target] = handler
-        for entry in self._unclaimed.pop(target, []):
-            handler(entry)
-
-    def remove(self, target: str) -> None:
-        self._handlers.pop(target, None)
-
-
 @dataclass
 class _OrderQueue:
     """The write-backs of one order: waiting in order, and parked (deferred)."""
@@ -177,11 +145,11 @@ class WritebackConsumer:
 
     def start(self) -> None:
         """Take the `writeback` entries addressed to this source."""
-        _Router.for_outbox(self._ctx.outbox).add(self.source, self.enqueue)
+        self._ctx.outbox.subscribe("writeback", self.enqueue, target=self.source)
 
     async def stop(self) -> None:
         """Stop taking entries and cancel the senders (pending rows stay in the outbox)."""
-        _Router.for_outbox(self._ctx.outbox).remove(self.source)
+        self._ctx.outbox.unsubscribe("writeback", target=self.source)
         for key in list(self._queues):
             await self._ctx.supervisor.cancel(self._task_name(key))
         self._queues.clear()
