@@ -18,15 +18,15 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .api import health, openapi, orders, printers
 from .api.auth import ACCESS, AccessControl
 from .api.connections import ConnectionGuard, GuardedSite
-from .api.pairing import pairing_routes
 from .api.health import ComponentCollector
 from .api.middleware import add_security_headers, request_middleware
+from .api.pairing import pairing_routes
 from .api.screens import setup_screens
 from .api.ws import setup_ws
+from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .bus import EventBus
 from .config import Settings
 from .outbox import Outbox
@@ -64,14 +64,27 @@ class Daemon:
         self.hub = setup_ws(self.app, self.bus)
         self.printers = self._build_printers()
         self.source_ctx = SourceContext(
-            service=self.service, outbox=self.outbox, supervisor=self.supervisor, bus=self.bus,
-            metrics=self.registry, settings=settings,
+            service=self.service,
+            outbox=self.outbox,
+            supervisor=self.supervisor,
+            bus=self.bus,
+            metrics=self.registry,
+            settings=settings,
         )
-        self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs]
+        self.sources = [
+            source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs
+        ]
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["sourceAlerts"] = self.source_ctx.alerts.snapshot
         self.components: list[Any] = [
-            self.supervisor, self.store, self.bus, self.outbox, self.service, self.hub,
-            *self.printers, *self.sources, _Archiver(self),
+            self.supervisor,
+            self.store,
+            self.bus,
+            self.outbox,
+            self.service,
+            self.hub,
+            *self.printers,
+            *self.sources,
+            _Archiver(self),
         ]
         self._setup_app()
         self.listening = asyncio.Event()  # set by serve() once the port is bound
@@ -82,7 +95,9 @@ class Daemon:
         # Imported only when a printer is configured: python-escpos brings Pillow and more.
         from .printing.spooler import PrintSpooler
 
-        spooler = PrintSpooler(self.service, self.outbox, self.bus, self.settings.endpoints, self.registry)
+        spooler = PrintSpooler(
+            self.service, self.outbox, self.bus, self.settings.endpoints, self.registry
+        )
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
         self.app[SPOOLER] = spooler
         return [spooler]
@@ -114,13 +129,17 @@ class Daemon:
                 started.append(component)
             app[COMPONENTS] = started
             _tune_gc()
-            log.info("kds.ready", orders=self.service.health()["orders"], endpoints=len(self.settings.endpoints))
+            log.info(
+                "kds.ready",
+                orders=self.service.health()["orders"],
+                endpoints=len(self.settings.endpoints),
+            )
             yield
         finally:
             for component in reversed(started):
                 try:
                     await asyncio.wait_for(component.stop(), self.settings.server.shutdown_grace)
-                except Exception:  # noqa: BLE001 - keep stopping the rest
+                except Exception:
                     log.exception("kds.stop_failed", component=component.name)
             log.info("kds.stopped")
 
@@ -162,7 +181,7 @@ class _Archiver:
                 self._last_error = None
                 if archived:
                     log.info("orders.archived", count=archived)
-            except Exception as err:  # noqa: BLE001 - retried next interval
+            except Exception as err:
                 self._last_error = str(err)
                 log.warning("orders.archive_failed", error=str(err))
             await asyncio.sleep(interval)
@@ -172,7 +191,10 @@ async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> No
     """Run the daemon's web app on host:port until `stop` is set."""
     config = daemon.settings.server
     runner = web.AppRunner(
-        daemon.app, handle_signals=False, access_log=None, keepalive_timeout=config.keepalive_timeout,
+        daemon.app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=config.keepalive_timeout,
         shutdown_timeout=config.shutdown_grace,
     )
     await runner.setup()

@@ -95,7 +95,9 @@ class EventBus:
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber(event)` for each event; returns an unsubscribe function."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
+        return lambda: (
+            self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
+        )
 
     def publish(
         self,
@@ -112,7 +114,9 @@ class EventBus:
         """
         self._seq += 1
         data = data or {}
-        body = json.dumps({"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(
+            {"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False
+        )
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
         event = Event(self._seq, type_, data, body.encode(), endpoints)
@@ -121,7 +125,7 @@ class EventBus:
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
-            except Exception:  # noqa: BLE001 - one failing subscriber never breaks the others
+            except Exception:
                 log.exception("bus.subscriber_failed", event=type_)
         if self._seq >= self._reserved - SEQ_BLOCK // 2 and not self._reserving:
             self._schedule_reserve()

@@ -94,7 +94,9 @@ async def run_daemon(settings: Settings, *, banner: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     host, port = settings.server.host_port
     daemon = Daemon(settings)
-    shown = asyncio.create_task(_banner_once_listening(daemon.listening, settings)) if banner else None
+    shown = (
+        asyncio.create_task(_banner_once_listening(daemon.listening, settings)) if banner else None
+    )
     try:
         await serve(daemon, host, port, stop)
     finally:
@@ -128,9 +130,12 @@ def start_banner(settings: Settings) -> str:
     if access == "open":
         who = "Access is open: every machine on the network may use every screen and the API."
     elif access == "loopback":
-        who = "Screens on this machine need nothing; a screen on another machine is paired once:\n" + pairing
+        who = (
+            "Screens on this machine need nothing; a screen on another machine is paired once:\n"
+            + pairing
+        )
     else:
-        who = "Every screen is paired once (access = \"tokens\"):\n" + pairing
+        who = 'Every screen is paired once (access = "tokens"):\n' + pairing
     urls = "\n".join(f"  {url}" for url in screen_urls(settings, f"http://{local}:{port}"))
     return f"kds is running. Open a screen in a browser:\n{urls}\n{who}\nCtrl-C stops kds."
 
@@ -143,7 +148,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"  endpoint {endpoint.name}: {endpoint.kind}")
     for source in settings.source_configs:
         print(f"  source {source.name}: {source.type}")
-    print(f"  default endpoint: {settings.routing.default_endpoint}, {len(settings.routing.rules)} routing rule(s)")
+    print(
+        f"  default endpoint: {settings.routing.default_endpoint}, {len(settings.routing.rules)} routing rule(s)"
+    )
     return 0
 
 
@@ -183,13 +190,17 @@ def cmd_token(args: argparse.Namespace) -> int:
     if endpoints:
         print("endpoints = [" + ", ".join(f'"{e}"' for e in endpoints) + "]")
     screen = endpoints[0] if endpoints else "grill"
-    print(f"pair a screen by opening: http://KDS-HOST:PORT/pair?token={token}&next=/screen/{screen}")
+    print(
+        f"pair a screen by opening: http://KDS-HOST:PORT/pair?token={token}&next=/screen/{screen}"
+    )
     return 0
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="kds", description="Kitchen order-endpoint daemon and display service")
+    parser = argparse.ArgumentParser(
+        prog="kds", description="Kitchen order-endpoint daemon and display service"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -212,7 +223,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="make an API/screen token for config.toml")
     token.add_argument("--role", required=True, choices=["pos", "kitchen", "viewer", "admin"])
     token.add_argument("--name", required=True, help="who the token is for, e.g. grill-screen")
-    token.add_argument("--endpoints", help="limit a kitchen token to these endpoints, comma-separated (e.g. grill,bar)")
+    token.add_argument(
+        "--endpoints",
+        help="limit a kitchen token to these endpoints, comma-separated (e.g. grill,bar)",
+    )
     token.set_defaults(func=cmd_token)
 
     command = next((a for a in (argv or []) if not a.startswith("-")), None)

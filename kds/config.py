@@ -14,7 +14,15 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from .model import PurchaseType
 from .printing.config import PrinterConfig
@@ -33,14 +41,16 @@ def parse_duration(value: Any) -> float:
         return float(value)
     if isinstance(value, str) and (match := _DURATION.match(value)):
         return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    raise ValueError(f"expected a duration like '500ms', '1s', '5m', '24h' or seconds, got {value!r}")
+    raise ValueError(
+        f"expected a duration like '500ms', '1s', '5m', '24h' or seconds, got {value!r}"
+    )
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _purchase_type(value: Any) -> Any:
-    """"takeaway", "TakeAway" and "takeAway" all name PurchaseType.TAKE_AWAY."""
+    """ "takeaway", "TakeAway" and "takeAway" all name PurchaseType.TAKE_AWAY."""
     if isinstance(value, str):
         by_lower = {t.value.lower(): t.value for t in PurchaseType}
         return by_lower.get(value.strip().lower().replace("-", "").replace("_", ""), value)
@@ -70,7 +80,9 @@ class ServerConfig(Section):
     shutdown_grace: Duration = 5.0
     # Names (the Host header) kds answers to besides loopback names, IP addresses and this
     # machine's hostname; anything else is refused where trust comes from the network (DNS rebinding).
-    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(default_factory=list)
+    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list
+    )
     # A connection must send a request's headers within header_timeout, and may sit idle
     # between requests for keepalive_timeout; then it is closed.
     header_timeout: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] = 10.0
@@ -119,7 +131,16 @@ class TimersConfig(Section):
 #: What a bump-bar key can do (`keys = { "F1" = "bump" }`); the screens' web/js/keyboard.js
 #: knows the same list (a test keeps them equal).
 KEY_ACTIONS = (
-    "accept", "bump", "bumpItem", "recall", "refuse", "undo", "cancel", "nextPage", "prevPage", "none",
+    "accept",
+    "bump",
+    "bumpItem",
+    "recall",
+    "refuse",
+    "undo",
+    "cancel",
+    "nextPage",
+    "prevPage",
+    "none",
     *(f"select{n}" for n in range(10)),
 )
 
@@ -202,7 +223,9 @@ class UiConfig(Section):
     # Pickup numbers count 1..max_pickup_number, then start again (kds.numbers).
     max_pickup_number: int = Field(default=999, ge=2, le=999_999)
     # Purchase types whose numbers the pickup board shows (table orders go to the table).
-    pickup_types: list[PickupType] = Field(default_factory=lambda: [PurchaseType.TAKE_AWAY, PurchaseType.DELIVERY])
+    pickup_types: list[PickupType] = Field(
+        default_factory=lambda: [PurchaseType.TAKE_AWAY, PurchaseType.DELIVERY]
+    )
 
 
 class TokenConfig(Section):
@@ -217,7 +240,9 @@ class TokenConfig(Section):
     @model_validator(mode="after")
     def _kitchen_only(self) -> TokenConfig:
         if self.endpoints is not None and self.role != "kitchen":
-            raise ValueError("endpoints limits a kitchen token; other roles cannot be limited to endpoints")
+            raise ValueError(
+                "endpoints limits a kitchen token; other roles cannot be limited to endpoints"
+            )
         return self
 
 
@@ -268,24 +293,34 @@ class Settings(Section):
         if self.routing.default_endpoint is None:
             self.routing.default_endpoint = names[0]
         elif self.routing.default_endpoint not in names:
-            raise ValueError(f"routing.default_endpoint {self.routing.default_endpoint!r} is not an endpoint")
+            raise ValueError(
+                f"routing.default_endpoint {self.routing.default_endpoint!r} is not an endpoint"
+            )
         by_name = {e.name: e for e in self.endpoints}
         for e in self.endpoints:
             fallback = e.printer.fallback if e.printer else None
             if fallback and ":" not in fallback:
                 other = by_name.get(fallback)
                 if other is None or other.printer is None:
-                    raise ValueError(f"endpoints.{e.name}.printer.fallback: {fallback!r} is not an endpoint with a printer")
+                    raise ValueError(
+                        f"endpoints.{e.name}.printer.fallback: {fallback!r} is not an endpoint with a printer"
+                    )
                 if other is e:
-                    raise ValueError(f"endpoints.{e.name}.printer.fallback: a printer cannot be its own fallback")
+                    raise ValueError(
+                        f"endpoints.{e.name}.printer.fallback: a printer cannot be its own fallback"
+                    )
         for token in self.security.tokens:
             unknown = sorted(set(token.endpoints or ()) - set(names))
             if unknown:
-                raise ValueError(f"security.tokens {token.name!r} names unknown endpoint(s): {', '.join(unknown)}")
+                raise ValueError(
+                    f"security.tokens {token.name!r} names unknown endpoint(s): {', '.join(unknown)}"
+                )
         for i, rule in enumerate(self.routing.rules):
             unknown = [e for e in rule.endpoints if e not in names]
             if unknown:
-                raise ValueError(f"routing.rules[{i}] names unknown endpoint(s): {', '.join(unknown)}")
+                raise ValueError(
+                    f"routing.rules[{i}] names unknown endpoint(s): {', '.join(unknown)}"
+                )
         return self
 
     def endpoint(self, name: str) -> EndpointConfig | None:
@@ -304,8 +339,15 @@ _LISTEN_HOST = re.compile(r"^[A-Za-z0-9._:\[\]-]*$")
 def split_listen(listen: str) -> tuple[str, int]:
     """`"host:port"` (or `"[::1]:port"`) → (host, port); ValueError for anything kds cannot bind."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535 or not _LISTEN_HOST.match(host):
-        raise ValueError(f"expected HOST:PORT with a port 0-65535 (e.g. 0.0.0.0:8080), got {listen!r}")
+    if (
+        not sep
+        or not (port.isascii() and port.isdigit())
+        or not 0 <= int(port) <= 65535
+        or not _LISTEN_HOST.match(host)
+    ):
+        raise ValueError(
+            f"expected HOST:PORT with a port 0-65535 (e.g. 0.0.0.0:8080), got {listen!r}"
+        )
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
@@ -318,7 +360,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _suggest(word: str, choices: typing.Iterable[str]) -> str:
-    """" — did you mean 'x'?" for the closest choice, else the choices themselves."""
+    """ " — did you mean 'x'?" for the closest choice, else the choices themselves."""
     choices = sorted(choices)
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" — did you mean {close[0]!r}?" if close else f" (known: {', '.join(choices)})"
@@ -372,7 +414,9 @@ def _join(section: str, key: str) -> str:
     return f"{section}.{key}" if section and key and not key.startswith("[") else section + key
 
 
-def _format_errors(err: ValidationError, data: Any, model: type[BaseModel], prefix: str = "") -> str:
+def _format_errors(
+    err: ValidationError, data: Any, model: type[BaseModel], prefix: str = ""
+) -> str:
     """One line per error: where (by name), what is wrong, and the key that was probably meant."""
     lines = []
     for e in err.errors():

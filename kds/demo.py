@@ -40,26 +40,67 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 
 # The native POS's menu: ~30 products over grill, cold kitchen and bar (by product group).
 MENU: list[tuple[str, str, int]] = [
-    ("Cheeseburger", "Mains", 101), ("Double smash burger", "Mains", 102), ("Ribeye steak 300 g", "Mains", 103),
-    ("Chicken wings", "Mains", 104), ("Grilled halloumi", "Mains", 105), ("Pork ribs", "Mains", 106),
-    ("Fish & chips", "Mains", 107), ("Veggie burger", "Mains", 108), ("Fries", "Sides", 109),
-    ("Sweet potato fries", "Sides", 110), ("Onion rings", "Sides", 111), ("Grilled corn", "Sides", 112),
-    ("Caesar salad", "Salads", 201), ("Greek salad", "Salads", 202), ("Čučoriedkový koláč", "Desserts", 203),
-    ("Tiramisu", "Desserts", 204), ("Gazpacho", "Salads", 205), ("Beef tartare", "Salads", 206),
-    ("Burrata", "Salads", 207), ("Cheesecake", "Desserts", 208), ("Борщ", "Salads", 209),
-    ("Pilsner 0.5 l", "Drinks", 301), ("Kofola 0.5 l", "Drinks", 302), ("Espresso", "Drinks", 303),
-    ("Cappuccino", "Drinks", 304), ("Lemonade", "Drinks", 305), ("Mineral water", "Drinks", 306),
-    ("House red 0.2 l", "Drinks", 307), ("Aperol spritz", "Drinks", 308), ("Größe Apfelschorle", "Drinks", 309),
+    ("Cheeseburger", "Mains", 101),
+    ("Double smash burger", "Mains", 102),
+    ("Ribeye steak 300 g", "Mains", 103),
+    ("Chicken wings", "Mains", 104),
+    ("Grilled halloumi", "Mains", 105),
+    ("Pork ribs", "Mains", 106),
+    ("Fish & chips", "Mains", 107),
+    ("Veggie burger", "Mains", 108),
+    ("Fries", "Sides", 109),
+    ("Sweet potato fries", "Sides", 110),
+    ("Onion rings", "Sides", 111),
+    ("Grilled corn", "Sides", 112),
+    ("Caesar salad", "Salads", 201),
+    ("Greek salad", "Salads", 202),
+    ("Čučoriedkový koláč", "Desserts", 203),
+    ("Tiramisu", "Desserts", 204),
+    ("Gazpacho", "Salads", 205),
+    ("Beef tartare", "Salads", 206),
+    ("Burrata", "Salads", 207),
+    ("Cheesecake", "Desserts", 208),
+    ("Борщ", "Salads", 209),
+    ("Pilsner 0.5 l", "Drinks", 301),
+    ("Kofola 0.5 l", "Drinks", 302),
+    ("Espresso", "Drinks", 303),
+    ("Cappuccino", "Drinks", 304),
+    ("Lemonade", "Drinks", 305),
+    ("Mineral water", "Drinks", 306),
+    ("House red 0.2 l", "Drinks", 307),
+    ("Aperol spritz", "Drinks", 308),
+    ("Größe Apfelschorle", "Drinks", 309),
 ]
-MODIFIERS = ["no onion", "extra cheese", "gluten free", "no ice", "well done", "spicy", "sauce on the side"]
-COMMENTS = [None, None, None, "allergy: nuts", "birthday — bring a candle", "kids portion", "medium rare"]
+MODIFIERS = [
+    "no onion",
+    "extra cheese",
+    "gluten free",
+    "no ice",
+    "well done",
+    "spicy",
+    "sauce on the side",
+]
+COMMENTS = [
+    None,
+    None,
+    None,
+    "allergy: nuts",
+    "birthday — bring a candle",
+    "kids portion",
+    "medium rare",
+]
 
 
 class DemoRestaurant:
     """The simulators, virtual printers and traffic around one daemon."""
 
     def __init__(
-        self, settings: Settings, pos: list[str], rate: float, printer_log_dir: Path, seed: int | None = None
+        self,
+        settings: Settings,
+        pos: list[str],
+        rate: float,
+        printer_log_dir: Path,
+        seed: int | None = None,
     ) -> None:
         self.settings = settings
         self.pos = pos
@@ -81,7 +122,9 @@ class DemoRestaurant:
         for endpoint in self.settings.endpoints:
             if endpoint.printer is None:
                 continue
-            printer = VirtualPrinter(port=0, log_path=self.printer_log_dir / f"{endpoint.name}.jsonl")
+            printer = VirtualPrinter(
+                port=0, log_path=self.printer_log_dir / f"{endpoint.name}.jsonl"
+            )
             await printer.start()
             self._running.append(printer)
             endpoint.printer.address = printer.address
@@ -96,10 +139,19 @@ class DemoRestaurant:
             portos = PortosSimulator(demo_catalog=True)
             await portos.start()
             self._running.append(portos)
-            sources.append(validate_source({
-                "type": "portos", "base_url": portos.url, "username": "kds", "password": "kds",
-                "device_name": "P01", "poll_interval": "1s", "endpoint_map": {"kitchen": "cold"},
-            }))
+            sources.append(
+                validate_source(
+                    {
+                        "type": "portos",
+                        "base_url": portos.url,
+                        "username": "kds",
+                        "password": "kds",
+                        "device_name": "P01",
+                        "poll_interval": "1s",
+                        "endpoint_map": {"kitchen": "cold"},
+                    }
+                )
+            )
             self._traffic_factories.append(lambda: portos.feed(60.0 / self.rate, seed=self.seed))
         if "ready2order" in self.pos:
             from .simulators.ready2order import Ready2OrderSimulator
@@ -109,10 +161,18 @@ class DemoRestaurant:
             r2o.seed_menu()
             self._running.append(r2o)
             secret = secrets.token_hex(16)
-            sources.append(validate_source({
-                "type": "ready2order", "base_url": r2o.api_url, "account_token": r2o.account_token,
-                "webhook_secret": secret, "poll_interval": "30s", "group_window": "2s",
-            }))
+            sources.append(
+                validate_source(
+                    {
+                        "type": "ready2order",
+                        "base_url": r2o.api_url,
+                        "account_token": r2o.account_token,
+                        "webhook_secret": secret,
+                        "poll_interval": "30s",
+                        "group_window": "2s",
+                    }
+                )
+            )
             self._r2o = (r2o, secret)
             self._traffic_factories.append(lambda: r2o.run_traffic(self.rate, self.stop))
         if "cheques" in self.pos:
@@ -122,7 +182,11 @@ class DemoRestaurant:
             await cheques.start()
             cheques.seed_menu()
             self._running.append(cheques)
-            sources.append(validate_source({"type": "cheques", "url": cheques.endpoint_url, "poll_interval": "2s"}))
+            sources.append(
+                validate_source(
+                    {"type": "cheques", "url": cheques.endpoint_url, "poll_interval": "2s"}
+                )
+            )
             self._traffic_factories.append(lambda: cheques.run_traffic(self.rate, self.stop))
         self.settings.source_configs = sources
 
@@ -131,9 +195,13 @@ class DemoRestaurant:
         if self._r2o is not None:
             r2o, secret = self._r2o
             r2o.webhook_url = f"{kds_url}/hooks/ready2order/{secret}"
-            r2o.webhook_events.update({"orderItem.created", "orderItem.cancelled", "orderItem.transferred"})
+            r2o.webhook_events.update(
+                {"orderItem.created", "orderItem.cancelled", "orderItem.transferred"}
+            )
         if "native" in self.pos:
-            self._traffic.append(asyncio.create_task(self._native_traffic(kds_url), name="demo:native"))
+            self._traffic.append(
+                asyncio.create_task(self._native_traffic(kds_url), name="demo:native")
+            )
         for factory in self._traffic_factories:
             self._traffic.append(asyncio.create_task(factory(), name="demo:pos"))
 
@@ -143,7 +211,9 @@ class DemoRestaurant:
 
             async def post_one() -> None:
                 try:
-                    async with http.post("/api/v1/orders", json=self.native_order(next(numbers))) as response:
+                    async with http.post(
+                        "/api/v1/orders", json=self.native_order(next(numbers))
+                    ) as response:
                         await response.read()
                 except aiohttp.ClientError as err:
                     log.warning("demo.native_post_failed", error=str(err))
@@ -156,13 +226,16 @@ class DemoRestaurant:
         purchase = rng.choices(["walkIn", "takeAway", "delivery"], weights=[6, 3, 1])[0]
         items = []
         for item_id, (name, group, code) in enumerate(rng.sample(MENU, rng.randint(1, 5)), start=1):
-            items.append({
-                "id": item_id, "plu": {"name": name, "code": code, "group": group},
-                "quantity": {"amount": rng.choice([1, 1, 1, 2, 3]), "unit": "pcs"},
-                "comment": rng.choice(COMMENTS),
-                "courseNumber": 1 if group in ("Salads", "Drinks") else 2,
-                "modifiers": rng.sample(MODIFIERS, rng.choice([0, 0, 1, 2])),
-            })
+            items.append(
+                {
+                    "id": item_id,
+                    "plu": {"name": name, "code": code, "group": group},
+                    "quantity": {"amount": rng.choice([1, 1, 1, 2, 3]), "unit": "pcs"},
+                    "comment": rng.choice(COMMENTS),
+                    "courseNumber": 1 if group in ("Salads", "Drinks") else 2,
+                    "modifiers": rng.sample(MODIFIERS, rng.choice([0, 0, 1, 2])),
+                }
+            )
         table = str(rng.randint(1, 20))
         return {
             "id": f"demo-{secrets.token_hex(4)}-{number}",
@@ -171,9 +244,13 @@ class DemoRestaurant:
             "ticket": {
                 "id": f"T{number}",
                 "name": f"Table {table}" if purchase == "walkIn" else f"{purchase} {number}",
-                "location": {"zoneName": rng.choice(["Hall", "Terrace"]), "tableName": table} if purchase == "walkIn" else None,
+                "location": {"zoneName": rng.choice(["Hall", "Terrace"]), "tableName": table}
+                if purchase == "walkIn"
+                else None,
                 "purchaseType": purchase,
-                "customer": {"name": rng.choice(["Eva", "Marek", "Lucia"])} if purchase == "delivery" else None,
+                "customer": {"name": rng.choice(["Eva", "Marek", "Lucia"])}
+                if purchase == "delivery"
+                else None,
             },
             "items": items,
         }
@@ -181,7 +258,9 @@ class DemoRestaurant:
     async def start_cooks(self, kds_url: str, speed: float) -> None:
         """A simulated cook at every station screen, working at `speed` times a real pace."""
         stations = [e.name for e in self.settings.endpoints if e.display]
-        cooks = SimulatedCooks(kds_url, stations, CookPace(speed=speed), rng=random.Random(self.seed))
+        cooks = SimulatedCooks(
+            kds_url, stations, CookPace(speed=speed), rng=random.Random(self.seed)
+        )
         await cooks.start()
         self._running.append(cooks)
 
@@ -194,7 +273,7 @@ class DemoRestaurant:
         for part in reversed(self._running):
             try:
                 await asyncio.wait_for(part.stop(), 5)
-            except Exception:  # noqa: BLE001 - keep closing the rest
+            except Exception:
                 log.exception("demo.stop_failed", part=type(part).__name__)
 
 
@@ -241,16 +320,29 @@ async def run_demo(args: argparse.Namespace) -> int:
         demo.start_traffic(f"http://127.0.0.1:{port}")
         if args.cook_speed > 0:
             await demo.start_cooks(f"http://127.0.0.1:{port}", args.cook_speed)
-        print(f"kds demo is running with {', '.join(args.pos)} traffic at {args.rate:g} orders/min. Screens:", flush=True)
+        print(
+            f"kds demo is running with {', '.join(args.pos)} traffic at {args.rate:g} orders/min. Screens:",
+            flush=True,
+        )
         for url in screen_urls(settings, f"http://{shown}:{port}"):
             print(f"  {url}", flush=True)
-        cooks = f"simulated cooks bump tickets ({args.cook_speed:g}× pace)" if args.cook_speed > 0 else "no simulated cooks"
-        print(f"  {cooks}; printed tickets: {args.printer_log_dir}/<endpoint>.jsonl   (Ctrl-C to stop)", flush=True)
+        cooks = (
+            f"simulated cooks bump tickets ({args.cook_speed:g}× pace)"
+            if args.cook_speed > 0
+            else "no simulated cooks"
+        )
+        print(
+            f"  {cooks}; printed tickets: {args.printer_log_dir}/<endpoint>.jsonl   (Ctrl-C to stop)",
+            flush=True,
+        )
         if settings.security.access != "open":
-            print("  other machines need a token: kds token --role kitchen --name my-screen", flush=True)
+            print(
+                "  other machines need a token: kds token --role kitchen --name my-screen",
+                flush=True,
+            )
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             stop.set()
         await server
         return 0
@@ -268,10 +360,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _pos_kinds(value: str) -> list[str]:
-    kinds = list(POS_KINDS) if value == "mix" else [v.strip() for v in value.split(",") if v.strip()]
+    kinds = (
+        list(POS_KINDS) if value == "mix" else [v.strip() for v in value.split(",") if v.strip()]
+    )
     unknown = [k for k in kinds if k not in POS_KINDS]
     if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown POS {', '.join(unknown) or value!r}; choose from {', '.join(POS_KINDS)} or mix")
+        raise argparse.ArgumentTypeError(
+            f"unknown POS {', '.join(unknown) or value!r}; choose from {', '.join(POS_KINDS)} or mix"
+        )
     return kinds
 
 
@@ -280,19 +376,30 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="run a simulated restaurant around the real daemon")
     demo.add_argument("--config", default="config.toml", type=Path, help="path of config.toml")
     demo.add_argument(
-        "--pos", type=_pos_kinds, default=list(POS_KINDS),
+        "--pos",
+        type=_pos_kinds,
+        default=list(POS_KINDS),
         help="which POS sends orders: native, portos, ready2order, cheques, a comma-separated list, or mix (default)",
     )
-    demo.add_argument("--rate", type=float, default=2.0, help="orders per minute from each POS (default 2)")
     demo.add_argument(
-        "--cook-speed", type=float, default=1.0,
+        "--rate", type=float, default=2.0, help="orders per minute from each POS (default 2)"
+    )
+    demo.add_argument(
+        "--cook-speed",
+        type=float,
+        default=1.0,
         help="simulated cooks work this many times faster than a real kitchen; 0: no cooks (default 1)",
     )
     demo.add_argument(
-        "--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN}; open access only on a loopback address)"
+        "--listen",
+        help=f"HOST:PORT (default {DEFAULT_LISTEN}; open access only on a loopback address)",
     )
-    demo.add_argument("--db", default="kds-demo.sqlite3", help="database of the demo (default kds-demo.sqlite3)")
-    demo.add_argument("--printer-log-dir", default="demo-printers", help="where virtual printers log tickets")
+    demo.add_argument(
+        "--db", default="kds-demo.sqlite3", help="database of the demo (default kds-demo.sqlite3)"
+    )
+    demo.add_argument(
+        "--printer-log-dir", default="demo-printers", help="where virtual printers log tickets"
+    )
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--seed", type=int, default=None, help="random seed for reproducible traffic")
     demo.add_argument("--verbose", action="store_true", help="log at info level")

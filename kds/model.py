@@ -14,17 +14,17 @@ No I/O here.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 import json
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     AliasChoices,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -70,7 +70,7 @@ class PurchaseType(str, enum.Enum):
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _decimal_to_json(value: Decimal) -> int | float:
@@ -108,7 +108,9 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise ValueError(f"text with an unpaired UTF-16 surrogate at position {err.start}") from None
+        raise ValueError(
+            f"text with an unpaired UTF-16 surrogate at position {err.start}"
+        ) from None
 
 
 def _free_object(value: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +172,9 @@ def trusted(cls: type[M], **fields: Any) -> M:
     # are already in it, and a set per instance costs 216 bytes × 16 models × 10k orders.
     object.__setattr__(obj, "__pydantic_fields_set__", _all_fields(cls))
     object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", {k: None for k in cls.__private_attributes__} or None)
+    object.__setattr__(
+        obj, "__pydantic_private__", {k: None for k in cls.__private_attributes__} or None
+    )
     return obj
 
 
@@ -201,7 +205,9 @@ class TicketInfo(WireModel):
     name: Text | None = Field(default=None, json_schema_extra=_or_integer)
     location: Location | None = None
     purchase_type: PurchaseType = PurchaseType.UNKNOWN
-    customer: FreeObject | None = Field(default=None, json_schema_extra=lambda s: s["anyOf"].insert(0, {"type": "string"}))
+    customer: FreeObject | None = Field(
+        default=None, json_schema_extra=lambda s: s["anyOf"].insert(0, {"type": "string"})
+    )
     version: JsonInt | None = None
 
     @field_validator("id", "name", mode="before")
@@ -221,7 +227,11 @@ class Plu(WireModel):
 
     name: Text = ""
     # An integer code must fit SQLite's 64-bit INTEGER (the items table keeps it as sent).
-    code: Annotated[int, Field(ge=-(2**63), lt=2**63), JSON_INT] | Annotated[str, Field(max_length=64)] | None = None
+    code: (
+        Annotated[int, Field(ge=-(2**63), lt=2**63), JSON_INT]
+        | Annotated[str, Field(max_length=64)]
+        | None
+    ) = None
     stock_name: Text | None = None
     group: Text | None = None
 
@@ -280,7 +290,9 @@ class OrderItemIn(WireModel):
     comment: Text | None = None
     course_number: Annotated[int, Field(ge=0, le=MAX_COURSE), JSON_INT] | None = None
     modifiers: list[Text] = Field(default_factory=list, max_length=50, json_schema_extra=_or_name)
-    endpoints: list[ItemEndpointIn] = Field(default_factory=list, max_length=20, json_schema_extra=_or_name)
+    endpoints: list[ItemEndpointIn] = Field(
+        default_factory=list, max_length=20, json_schema_extra=_or_name
+    )
 
     @field_validator("quantity", mode="before")
     @classmethod
@@ -312,8 +324,12 @@ class OrderIn(WireModel):
     `id` is the POS's own id (kept as `external_id`); kds assigns its own.
     """
 
-    id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(default=None, json_schema_extra=_or_integer)
-    source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = "native"
+    id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, json_schema_extra=_or_integer
+    )
+    source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = (
+        "native"
+    )
     number: Annotated[int, Field(ge=0, le=10**9), JSON_INT] | None = None
     device_name: Text | None = None
     user: Text | FreeObject | None = None
@@ -366,7 +382,9 @@ class ItemEndpoint(WireModel):
         d["is_processable"] = status in (OrderStatus.CREATED, OrderStatus.FAILED)
 
     @classmethod
-    def build(cls, name: str, status: OrderStatus, status_changes: list[StatusChange]) -> ItemEndpoint:
+    def build(
+        cls, name: str, status: OrderStatus, status_changes: list[StatusChange]
+    ) -> ItemEndpoint:
         """An item endpoint from values kds made itself (no validation)."""
         ep = trusted(cls, name=name, status=status, status_changes=status_changes)
         ep.set_status(status)
@@ -394,7 +412,9 @@ class Order(WireModel):
 
     id: str
     number: int  # kds's pickup number, unique among the orders that hold one (kds.numbers)
-    pos_number: int | None = None  # the number the POS gave the order, shown beside it for reference
+    pos_number: int | None = (
+        None  # the number the POS gave the order, shown beside it for reference
+    )
     source: str
     external_id: str
     device_name: str | None = None
@@ -413,7 +433,9 @@ class Order(WireModel):
 
     def item_endpoints(self, endpoint: str | None = None) -> list[ItemEndpoint]:
         """Every item endpoint of the order, or those at `endpoint`."""
-        return [e for i in self.items for e in i.endpoints if endpoint is None or e.name == endpoint]
+        return [
+            e for i in self.items for e in i.endpoints if endpoint is None or e.name == endpoint
+        ]
 
     def endpoint_names(self) -> list[str]:
         """The endpoints this order is routed to, in first-seen order."""
@@ -479,11 +501,15 @@ class Order(WireModel):
                     every.append(ep.status)
             derived = {
                 "status": summarize(every).value,
-                "endpointStatuses": {name: summarize(statuses).value for name, statuses in grouped.items()},
+                "endpointStatuses": {
+                    name: summarize(statuses).value for name, statuses in grouped.items()
+                },
                 "isProcessed": all(s in FINAL for s in every),
                 "isProcessable": any(s in PROCESSABLE for s in every),
             }
-            encoded = body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
+            encoded = (
+                body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
+            )
             if not keep:
                 return encoded
             self._json = encoded

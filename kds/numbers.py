@@ -24,11 +24,16 @@ class PickupNumbers:
     """Hands out pickup numbers; no two orders that still hold a number share it."""
 
     def __init__(
-        self, maximum: int, hold_after_finish: float, lookup: Callable[[str], Order | None],
+        self,
+        maximum: int,
+        hold_after_finish: float,
+        lookup: Callable[[str], Order | None],
         finished: Callable[[Order], bool],
     ) -> None:
         self.maximum = maximum
-        self.issued = 0  # numbers of the range handed out, ever: the cursor is this modulo `maximum`
+        self.issued = (
+            0  # numbers of the range handed out, ever: the cursor is this modulo `maximum`
+        )
         self._hold = timedelta(seconds=hold_after_finish)
         self._lookup = lookup
         self._finished = finished
@@ -65,7 +70,9 @@ class PickupNumbers:
     def changed(self, order: Order) -> None:
         """Call after every change of `order`: a finished order's number is freed later."""
         if self._finished(order):
-            heapq.heappush(self._releases, (order.updated_at + self._hold, next(self._tiebreak), order.id))
+            heapq.heappush(
+                self._releases, (order.updated_at + self._hold, next(self._tiebreak), order.id)
+            )
 
     def forget(self, order_id: str, number: int) -> None:
         """The order is gone (archived, or its ingest failed): its number is free."""

@@ -71,8 +71,13 @@ class Outbox:
         )
         for r in rows:
             entry = OutboxEntry(
-                r["id"], r["kind"], r["target"], r["order_id"], json.loads(r["payload"]),
-                datetime.fromisoformat(r["created_at"]), r["attempts"],
+                r["id"],
+                r["kind"],
+                r["target"],
+                r["order_id"],
+                json.loads(r["payload"]),
+                datetime.fromisoformat(r["created_at"]),
+                r["attempts"],
                 (r["last_error"] or "refused") if r["refused_at"] else None,
             )
             self.pending_count += 1
@@ -86,7 +91,9 @@ class Outbox:
     def health(self) -> dict[str, Any]:
         unclaimed: dict[str, int] = {}
         for entry in self._unclaimed:
-            unclaimed[f"{entry.kind}:{entry.target}"] = unclaimed.get(f"{entry.kind}:{entry.target}", 0) + 1
+            unclaimed[f"{entry.kind}:{entry.target}"] = (
+                unclaimed.get(f"{entry.kind}:{entry.target}", 0) + 1
+            )
         return {"ok": True, "pending": self.pending_count, "unclaimed": unclaimed}
 
     def subscribe(self, kind: str, handler: Handler, target: str | None = None) -> None:
@@ -106,13 +113,22 @@ class Outbox:
         """Stop handing out entries of `kind` (they stay pending)."""
         self._handlers.pop((kind, target), None)
 
-    def stage(self, write: Write, kind: str, target: str, order_id: str | None, payload: dict[str, Any]) -> OutboxEntry:
+    def stage(
+        self, write: Write, kind: str, target: str, order_id: str | None, payload: dict[str, Any]
+    ) -> OutboxEntry:
         """Add an entry to `write`; hand it out with `published()` after the commit."""
         entry = OutboxEntry(self._next_id, kind, target, order_id, payload, utcnow())
         self._next_id += 1
         write.add(
             INSERT_SQL,
-            (entry.id, kind, target, order_id, json.dumps(payload, ensure_ascii=False), entry.created_at.isoformat()),
+            (
+                entry.id,
+                kind,
+                target,
+                order_id,
+                json.dumps(payload, ensure_ascii=False),
+                entry.created_at.isoformat(),
+            ),
         )
         return entry
 
@@ -123,25 +139,33 @@ class Outbox:
             self._dispatch(entry)
 
     def _dispatch(self, entry: OutboxEntry) -> None:
-        handler = self._handlers.get((entry.kind, entry.target)) or self._handlers.get((entry.kind, None))
+        handler = self._handlers.get((entry.kind, entry.target)) or self._handlers.get(
+            (entry.kind, None)
+        )
         if handler is None:
             self._unclaimed.append(entry)
             return
         try:
             handler(entry)
-        except Exception:  # noqa: BLE001 - the entry stays pending and is retried on restart
+        except Exception:
             log.exception("outbox.handler_failed", kind=entry.kind, entry=entry.id)
 
     async def attempted(self, entry_id: int, error: str | None = None) -> None:
         """Durably count an attempt (before sending: an unknown outcome is then known)."""
         write = Write()
-        write.add("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, entry_id))
+        write.add(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error, entry_id),
+        )
         await self._store.write(write)
 
     async def refuse(self, entry_id: int, error: str) -> None:
         """Durably mark the entry refused: kept pending, handed out again only after `unrefuse()`."""
         write = Write()
-        write.add("UPDATE outbox SET refused_at = ?, last_error = ? WHERE id = ?", (utcnow().isoformat(), error, entry_id))
+        write.add(
+            "UPDATE outbox SET refused_at = ?, last_error = ? WHERE id = ?",
+            (utcnow().isoformat(), error, entry_id),
+        )
         await self._store.write(write)
 
     async def unrefuse(self, entry_ids: list[int]) -> None:

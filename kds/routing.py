@@ -53,12 +53,12 @@ class Router:
         return [self.default_endpoint]
 
     @staticmethod
-    def _matches(rule: RoutingRule, pattern: re.Pattern[str] | None, item: OrderItemIn, groups: set[str]) -> bool:
+    def _matches(
+        rule: RoutingRule, pattern: re.Pattern[str] | None, item: OrderItemIn, groups: set[str]
+    ) -> bool:
         plu = item.plu
         if rule.product_code is not None and str(rule.product_code) != str(plu.code):
             return False
         if rule.product_group is not None and rule.product_group.casefold() not in groups:
             return False
-        if pattern is not None and not pattern.match(plu.name.casefold()):
-            return False
-        return True
+        return pattern is None or pattern.match(plu.name.casefold()) is not None

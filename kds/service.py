@@ -32,7 +32,6 @@ from .bus import EventBus
 from .config import Settings
 from .errors import ConflictError, InvalidTransition, NotFound
 from .ids import uuid7_hex
-from .numbers import PickupNumbers
 from .model import (
     ItemEndpoint,
     Location,
@@ -48,6 +47,7 @@ from .model import (
     trusted,
     utcnow,
 )
+from .numbers import PickupNumbers
 from .outbox import Outbox, OutboxEntry
 from .routing import Router
 from .states import FINAL, PROCESSABLE, TransitionError, apply_transition
@@ -87,7 +87,9 @@ STATUS_CHANGE_INSERT = (
 )
 ORDER_TOUCH = "UPDATE orders SET updated_at = ? WHERE id = ?"
 #: The print entries of one order (which VOIDs are queued, which tickets may be on paper).
-PRINT_ENTRIES_OF_ORDER = "SELECT target, payload, attempts FROM outbox WHERE order_id = ? AND kind = 'print'"
+PRINT_ENTRIES_OF_ORDER = (
+    "SELECT target, payload, attempts FROM outbox WHERE order_id = ? AND kind = 'print'"
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,9 @@ class PrintRecord:
 
     def printed(self, endpoint: str, item_id: int, status: OrderStatus) -> bool:
         """Whether the kitchen may hold a ticket with this item (a cancel or move must tell it)."""
-        return status in PRINTED or (status in PROCESSABLE and (endpoint, item_id) in self.possibly_printed)
+        return status in PRINTED or (
+            status in PROCESSABLE and (endpoint, item_id) in self.possibly_printed
+        )
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,12 @@ class Change:
     new: OrderStatus
 
     def to_wire(self) -> dict[str, Any]:
-        return {"itemId": self.item_id, "endpoint": self.endpoint, "status": self.new.value, "from": self.old.value}
+        return {
+            "itemId": self.item_id,
+            "endpoint": self.endpoint,
+            "status": self.new.value,
+            "from": self.old.value,
+        }
 
 
 @dataclass
@@ -152,7 +161,7 @@ class KeyedLocks:
 
 
 class _Held:
-    __slots__ = ("_owner", "_key", "_entry")
+    __slots__ = ("_entry", "_key", "_owner")
 
     def __init__(self, owner: KeyedLocks, key: Any) -> None:
         self._owner, self._key = owner, key
@@ -191,10 +200,21 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry, sources: Iterable[str] = ()) -> None:
         # Labels only for sources kds knows: a client-chosen `source` must not mint series.
         self.sources = frozenset(sources) | {NATIVE_SOURCE}
-        self.ingested = Counter("kds_orders_ingested", "Orders stored, by source", ["source"], registry=registry)
-        self.repeats = Counter("kds_orders_repeated", "Idempotent repeats of stored orders", ["source"], registry=registry)
-        self.changes = Counter("kds_status_changes", "Item endpoint status changes", ["status"], registry=registry)
-        self.open_orders = Gauge("kds_open_orders", "Orders with an item endpoint not final", registry=registry)
+        self.ingested = Counter(
+            "kds_orders_ingested", "Orders stored, by source", ["source"], registry=registry
+        )
+        self.repeats = Counter(
+            "kds_orders_repeated",
+            "Idempotent repeats of stored orders",
+            ["source"],
+            registry=registry,
+        )
+        self.changes = Counter(
+            "kds_status_changes", "Item endpoint status changes", ["status"], registry=registry
+        )
+        self.open_orders = Gauge(
+            "kds_open_orders", "Orders with an item endpoint not final", registry=registry
+        )
         self._children: dict[tuple[str, str], Any] = {}
 
     def count(self, counter: str, label: str) -> None:
@@ -242,7 +262,10 @@ class KitchenService:
         self._holds: list[Callable[[Order], bool]] = []
         ui = settings.ui
         self.numbers = PickupNumbers(
-            ui.max_pickup_number, max(ui.pickup_ready_time, ui.recall_window), self._orders.get, _all_final
+            ui.max_pickup_number,
+            max(ui.pickup_ready_time, ui.recall_window),
+            self._orders.get,
+            _all_final,
         )
         self._reserved = 0  # pickup numbers reserved up to here in memory …
         self._reserved_durably = 0  # … and in the store
@@ -252,7 +275,9 @@ class KitchenService:
 
     async def start(self) -> None:
         """Rebuild the in-memory view from the store."""
-        self.numbers.issued = self._reserved = self._reserved_durably = await self._numbers_reserved()
+        self.numbers.issued = self._reserved = (
+            self._reserved_durably
+        ) = await self._numbers_reserved()
         row = await self.store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM inbox")
         self._next_inbox_id = (row["m"] if row else 0) + 1
         # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
@@ -295,10 +320,13 @@ class KitchenService:
         15-30 MB above the ingesting process's); chunks reuse the same memory.
         """
         orders: list[tuple[Order, str]] = []
-        dates: dict[str, datetime] = {}  # one datetime per distinct stamp (an order's changes share a few)
+        dates: dict[
+            str, datetime
+        ] = {}  # one datetime per distinct stamp (an order's changes share a few)
         after = ""
         while chunk := await self.store.fetch_tuples(
-            "SELECT id, body_hash, data, updated_at FROM orders WHERE id > ? ORDER BY id LIMIT ?", (after, LOAD_CHUNK)
+            "SELECT id, body_hash, data, updated_at FROM orders WHERE id > ? ORDER BY id LIMIT ?",
+            (after, LOAD_CHUNK),
         ):
             orders += await self._load_chunk(chunk, dates)
             after = chunk[-1][0]
@@ -314,23 +342,32 @@ class KitchenService:
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
         for order_id, item_id, endpoint, status, date, reason in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
-            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, id", span
+            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, id",
+            span,
         ):
             history[(order_id, item_id, endpoint)].append(
-                StatusChange(S(status), dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)), reason)
+                StatusChange(
+                    S(status),
+                    dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)),
+                    reason,
+                )
             )
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
         for order_id, item_id, endpoint, status in await self.store.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status FROM item_endpoints"
-            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, item_id, position", span
+            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, item_id, position",
+            span,
         ):
-            endpoints[(order_id, item_id)].append(ItemEndpoint.build(
-                _shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
-            ))
+            endpoints[(order_id, item_id)].append(
+                ItemEndpoint.build(
+                    _shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
+                )
+            )
         items: dict[str, list[OrderItem]] = defaultdict(list)
         for row in await self.store.fetch_tuples(
             "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
-            " course_number, modifiers FROM items WHERE order_id BETWEEN ? AND ? ORDER BY order_id, position", span
+            " course_number, modifiers FROM items WHERE order_id BETWEEN ? AND ? ORDER BY order_id, position",
+            span,
         ):
             items[row[0]].append(_item_from_row(row, endpoints.get((row[0], row[1]), [])))
         orders = []
@@ -368,7 +405,9 @@ class KitchenService:
 
     async def get_archived(self, order_id: str) -> dict[str, Any] | None:
         """The wire JSON of an archived order."""
-        row = await self.store.fetchone("SELECT data FROM archived_orders WHERE id = ?", (order_id,))
+        row = await self.store.fetchone(
+            "SELECT data FROM archived_orders WHERE id = ?", (order_id,)
+        )
         return None if row is None else json.loads(row["data"])
 
     # ----------------------------------------------------------------- ingest
@@ -382,7 +421,9 @@ class KitchenService:
         async with self._locks.hold(key):
             existing = await self._existing(key, body_hash)
             if existing is not None:
-                await self.store.barrier()  # a repeat is acknowledged only once the original is durable
+                await (
+                    self.store.barrier()
+                )  # a repeat is acknowledged only once the original is durable
                 self.metrics.count("repeats", order_in.source)
                 return IngestResult(existing, created=False)
             order = self._build_order(order_in, external_id)
@@ -413,7 +454,8 @@ class KitchenService:
             return None
         else:
             row = await self.store.fetchone(
-                "SELECT body_hash, data FROM archived_orders WHERE source = ? AND external_id = ?", key
+                "SELECT body_hash, data FROM archived_orders WHERE source = ? AND external_id = ?",
+                key,
             )
             if row is None:
                 return None
@@ -487,14 +529,22 @@ class KitchenService:
             history.append(StatusChange(S.SENT, now))
         return ItemEndpoint.build(name, history[-1].status, history)
 
-    def _ingest_write(self, order: Order, body_hash: str) -> tuple[Write, list[OutboxEntry], list[Change]]:
+    def _ingest_write(
+        self, order: Order, body_hash: str
+    ) -> tuple[Write, list[OutboxEntry], list[Change]]:
         write = Write()
         stamp = order.created_at.isoformat()  # every first status change is dated at creation
         write.add(
             ORDER_UPSERT,
             (
-                order.id, order.source, order.external_id, order.number, body_hash, _header_json(order),
-                order.created_at.isoformat(), order.updated_at.isoformat(),
+                order.id,
+                order.source,
+                order.external_id,
+                order.number,
+                body_hash,
+                _header_json(order),
+                order.created_at.isoformat(),
+                order.updated_at.isoformat(),
             ),
         )
         write.add(
@@ -521,7 +571,11 @@ class KitchenService:
         entries = []
         for name in order.endpoint_names():
             config = self._endpoints.get(name)
-            item_ids = [i.id for i in order.items if (e := i.endpoint(name)) and e.status is not S.PROCESS_SKIPPED]
+            item_ids = [
+                i.id
+                for i in order.items
+                if (e := i.endpoint(name)) and e.status is not S.PROCESS_SKIPPED
+            ]
             if config is not None and config.printer is not None and item_ids:
                 entries.append(self._stage_print(write, order, name, "new", item_ids))
         changes = [
@@ -572,11 +626,21 @@ class KitchenService:
         return order
 
     async def cancel(
-        self, order_id: str, *, item_ids: Sequence[int] | None = None, reason: str | None = None, actor: str = "api"
+        self,
+        order_id: str,
+        *,
+        item_ids: Sequence[int] | None = None,
+        reason: str | None = None,
+        actor: str = "api",
     ) -> Order:
         """Cancel the order (or some items): non-final → processSkipped, VOID where printed."""
         return await self.set_status(
-            order_id, S.PROCESS_SKIPPED, item_ids=item_ids, reason=reason or "cancelled", actor=actor, strict=False
+            order_id,
+            S.PROCESS_SKIPPED,
+            item_ids=item_ids,
+            reason=reason or "cancelled",
+            actor=actor,
+            strict=False,
         )
 
     def _require(self, order_id: str) -> Order:
@@ -625,11 +689,13 @@ class KitchenService:
         changes, errors = [], []
         for item, ep in targets:
             if recall and ep.status is S.PROCESSED and not self._within_recall_window(ep, now):
-                errors.append(InvalidTransition(
-                    f"item {item.id} at {ep.name} was processed more than "
-                    f"{int(self.settings.ui.recall_window)}s ago and can no longer be recalled",
-                    allowed=[],
-                ))
+                errors.append(
+                    InvalidTransition(
+                        f"item {item.id} at {ep.name} was processed more than "
+                        f"{int(self.settings.ui.recall_window)}s ago and can no longer be recalled",
+                        allowed=[],
+                    )
+                )
                 continue
             try:
                 new = apply_transition(ep.status, status, recall=recall)
@@ -638,7 +704,13 @@ class KitchenService:
                 # brings back what was processed, not what was refused or cancelled).
                 if not single and ep.status in FINAL and not (recall and ep.status is S.PROCESSED):
                     continue
-                errors.append(InvalidTransition(str(err), current=ep.status.value, allowed=sorted(s.value for s in err.allowed)))
+                errors.append(
+                    InvalidTransition(
+                        str(err),
+                        current=ep.status.value,
+                        allowed=sorted(s.value for s in err.allowed),
+                    )
+                )
                 continue
             if new is not None:
                 changes.append(Change(item.id, ep.name, ep.status, new))
@@ -649,18 +721,33 @@ class KitchenService:
         return changes
 
     def _within_recall_window(self, ep: ItemEndpoint, now: datetime) -> bool:
-        processed_at = next((c.date for c in reversed(ep.status_changes) if c.status is S.PROCESSED), None)
+        processed_at = next(
+            (c.date for c in reversed(ep.status_changes) if c.status is S.PROCESSED), None
+        )
         window = timedelta(seconds=self.settings.ui.recall_window)
         return processed_at is not None and now - processed_at <= window
 
     async def _commit_changes(
-        self, order: Order, changes: list[Change], write: Write, *, now: datetime, actor: str, reason: str | None
+        self,
+        order: Order,
+        changes: list[Change],
+        write: Write,
+        *,
+        now: datetime,
+        actor: str,
+        reason: str | None,
     ) -> None:
         # position only matters on insert; these rows exist, so it is ignored.
-        write.add(ITEM_ENDPOINT_UPSERT, *[(order.id, c.item_id, c.endpoint, 0, c.new.value) for c in changes])
+        write.add(
+            ITEM_ENDPOINT_UPSERT,
+            *[(order.id, c.item_id, c.endpoint, 0, c.new.value) for c in changes],
+        )
         write.add(
             STATUS_CHANGE_INSERT,
-            *[(order.id, c.item_id, c.endpoint, c.new.value, now.isoformat(), actor, reason) for c in changes],
+            *[
+                (order.id, c.item_id, c.endpoint, c.new.value, now.isoformat(), actor, reason)
+                for c in changes
+            ],
         )
         write.add(ORDER_TOUCH, (now.isoformat(), order.id))
         await self.store.write(write)
@@ -673,7 +760,9 @@ class KitchenService:
         order.changed()
         self.numbers.changed(order)
 
-    def _after_changes(self, order: Order, changes: list[Change], entries: list[OutboxEntry]) -> None:
+    def _after_changes(
+        self, order: Order, changes: list[Change], entries: list[OutboxEntry]
+    ) -> None:
         for change in changes:
             self.metrics.count("changes", change.new.value)
         self._publish("order.updated", order, changes=[c.to_wire() for c in changes])
@@ -681,7 +770,10 @@ class KitchenService:
 
     def _publish(self, type_: str, order: Order, **data: Any) -> None:
         self.bus.publish(
-            type_, data, encoded={"order": order.wire_json()}, endpoints=frozenset(order.endpoint_names())
+            type_,
+            data,
+            encoded={"order": order.wire_json()},
+            endpoints=frozenset(order.endpoint_names()),
         )
         self._keep_json(order)
 
@@ -696,19 +788,32 @@ class KitchenService:
 
     # ----------------------------------------------------------------- ticket changes
 
-    async def update_ticket(self, order_id: str, ticket: TicketInfo, *, actor: str = "pos") -> Order:
+    async def update_ticket(
+        self, order_id: str, ticket: TicketInfo, *, actor: str = "pos"
+    ) -> Order:
         """Move the order to another table (or change its ticket); TRANSFER where printed."""
         async with self._locks.hold(order_id):
             order = self._require(order_id)
             if ticket == order.ticket:
                 return order
             now = utcnow()
-            updated = order.model_copy(update={"ticket": ticket, "version": order.version + 1, "updated_at": now})
+            updated = order.model_copy(
+                update={"ticket": ticket, "version": order.version + 1, "updated_at": now}
+            )
             write = Write()
-            write.add(ORDER_UPSERT, (
-                order.id, order.source, order.external_id, order.number, self._hashes[order.id],
-                _header_json(updated), order.created_at.isoformat(), now.isoformat(),
-            ))
+            write.add(
+                ORDER_UPSERT,
+                (
+                    order.id,
+                    order.source,
+                    order.external_id,
+                    order.number,
+                    self._hashes[order.id],
+                    _header_json(updated),
+                    order.created_at.isoformat(),
+                    now.isoformat(),
+                ),
+            )
             record = await self._print_record(order)
             entries = [
                 self._stage_print(write, updated, name, "transfer", item_ids)
@@ -723,8 +828,15 @@ class KitchenService:
 
     # ----------------------------------------------------------------- outbox staging
 
-    def _stage_print(self, write: Write, order: Order, endpoint: str, ticket: str, item_ids: list[int]) -> OutboxEntry:
-        payload = {"orderId": order.id, "ticket": ticket, "itemIds": item_ids, "version": order.version}
+    def _stage_print(
+        self, write: Write, order: Order, endpoint: str, ticket: str, item_ids: list[int]
+    ) -> OutboxEntry:
+        payload = {
+            "orderId": order.id,
+            "ticket": ticket,
+            "itemIds": item_ids,
+            "version": order.version,
+        }
         return self.outbox.stage(write, "print", endpoint, order.id, payload)
 
     def _printed_items(
@@ -739,7 +851,11 @@ class KitchenService:
         )
         for item_id, endpoint, status in pairs:
             config = self._endpoints.get(endpoint)
-            if config is not None and config.printer is not None and record.printed(endpoint, item_id, status):
+            if (
+                config is not None
+                and config.printer is not None
+                and record.printed(endpoint, item_id, status)
+            ):
                 printed[endpoint].append(item_id)
         return printed
 
@@ -779,15 +895,25 @@ class KitchenService:
         for item, ep in targets:
             config = self._endpoints.get(ep.name)
             if (
-                ep.status is S.PROCESSED and config is not None and config.printer is not None
-                and config.auto_process and not config.display and item.id not in printed.get(ep.name, [])
+                ep.status is S.PROCESSED
+                and config is not None
+                and config.printer is not None
+                and config.auto_process
+                and not config.display
+                and item.id not in printed.get(ep.name, [])
                 and (ep.name, item.id) not in record.voided
             ):
                 printed.setdefault(ep.name, []).append(item.id)
         return [self._stage_print(write, order, name, "void", ids) for name, ids in printed.items()]
 
     def _stage_writebacks(
-        self, write: Write, order: Order, changes: list[Change], *, reason: str | None, date: datetime
+        self,
+        write: Write,
+        order: Order,
+        changes: list[Change],
+        *,
+        reason: str | None,
+        date: datetime,
     ) -> list[OutboxEntry]:
         if order.source not in self.writeback_sources or not changes:
             return []
@@ -834,13 +960,18 @@ class KitchenService:
             return inbox_id
 
     async def _inbox_has(self, source: str, dedupe_key: str) -> bool:
-        row = await self.store.fetchone("SELECT 1 FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key))
+        row = await self.store.fetchone(
+            "SELECT 1 FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key)
+        )
         return row is not None
 
     async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
         """Mark a raw event processed (with the reason when it could not be used)."""
         write = Write()
-        write.add("UPDATE inbox SET processed_at = ?, error = ? WHERE id = ?", (utcnow().isoformat(), error, inbox_id))
+        write.add(
+            "UPDATE inbox SET processed_at = ?, error = ? WHERE id = ?",
+            (utcnow().isoformat(), error, inbox_id),
+        )
         await self.store.write(write)
 
     async def pending_inbox(self, source: str) -> list[InboxEntry]:
@@ -851,7 +982,13 @@ class KitchenService:
             (source,),
         )
         return [
-            InboxEntry(r["id"], r["source"], r["dedupe_key"], bytes(r["payload"]), datetime.fromisoformat(r["received_at"]))
+            InboxEntry(
+                r["id"],
+                r["source"],
+                r["dedupe_key"],
+                bytes(r["payload"]),
+                datetime.fromisoformat(r["received_at"]),
+            )
             for r in rows
         ]
 
@@ -871,8 +1008,11 @@ class KitchenService:
         now = now or utcnow()
         cutoff = now - timedelta(seconds=self.settings.database.archive_after)
         done = [
-            o for o in self._orders.values()
-            if _all_final(o) and o.updated_at <= cutoff and not any(holds(o) for holds in self._holds)
+            o
+            for o in self._orders.values()
+            if _all_final(o)
+            and o.updated_at <= cutoff
+            and not any(holds(o) for holds in self._holds)
         ]
         for order in done:
             async with self._locks.hold(order.id):
@@ -882,8 +1022,14 @@ class KitchenService:
                 write.add(
                     "INSERT OR REPLACE INTO archived_orders (id, source, external_id, body_hash, data, archived_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (order.id, order.source, order.external_id, self._hashes[order.id],
-                     order.wire_json(), now.isoformat()),
+                    (
+                        order.id,
+                        order.source,
+                        order.external_id,
+                        self._hashes[order.id],
+                        order.wire_json(),
+                        now.isoformat(),
+                    ),
                 )
                 for table in ("status_changes", "item_endpoints", "items"):
                     write.add(f"DELETE FROM {table} WHERE order_id = ?", (order.id,))
@@ -895,8 +1041,14 @@ class KitchenService:
             self.bus.publish("order.removed", {"orderId": order.id})
         inbox_cutoff = now - timedelta(seconds=self.settings.database.inbox_retention)
         write = Write()
-        write.add("DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?", (inbox_cutoff.isoformat(),))
-        write.add("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (inbox_cutoff.isoformat(),))
+        write.add(
+            "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
+            (inbox_cutoff.isoformat(),),
+        )
+        write.add(
+            "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?",
+            (inbox_cutoff.isoformat(),),
+        )
         await self.store.write(write)
         return len(done)
 
@@ -918,9 +1070,13 @@ def _shared(text: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _shared_plu(name: str, code: int | str | None, stock_name: str | None, group: str | None) -> Plu:
+def _shared_plu(
+    name: str, code: int | str | None, stock_name: str | None, group: str | None
+) -> Plu:
     """One Plu object per product: thousands of orders share a menu of dozens (never mutated)."""
-    return trusted(Plu, name=_shared(name), code=code, stock_name=_shared(stock_name), group=_shared(group))
+    return trusted(
+        Plu, name=_shared(name), code=code, stock_name=_shared(stock_name), group=_shared(group)
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -933,8 +1089,17 @@ def _item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
     """An item as a row of the items table (its endpoints have rows of their own)."""
     plu, quantity = item.plu, item.quantity
     return (
-        order_id, item.id, position, plu.name, plu.code, plu.stock_name, plu.group,
-        str(quantity.amount), quantity.unit, item.comment, item.course_number,
+        order_id,
+        item.id,
+        position,
+        plu.name,
+        plu.code,
+        plu.stock_name,
+        plu.group,
+        str(quantity.amount),
+        quantity.unit,
+        item.comment,
+        item.course_number,
         json.dumps(item.modifiers, ensure_ascii=False),
     )
 
@@ -971,8 +1136,12 @@ def _order_from_row(data: dict[str, Any], items: list[OrderItem]) -> Order:
             TicketInfo,
             id=ticket["id"],
             name=ticket["name"],
-            location=None if location is None else trusted(
-                Location, zone_name=_shared(location["zone_name"]), table_name=_shared(location["table_name"])
+            location=None
+            if location is None
+            else trusted(
+                Location,
+                zone_name=_shared(location["zone_name"]),
+                table_name=_shared(location["table_name"]),
             ),
             purchase_type=PurchaseType(ticket["purchase_type"]),
             customer=ticket["customer"],

@@ -57,7 +57,9 @@ class TransitionError(ValueError):
         self.target = target
         self.allowed = allowed
         names = ", ".join(sorted(s.value for s in allowed)) or "none (final status)"
-        super().__init__(f"cannot change status from {current.value} to {target.value}; allowed: {names}")
+        super().__init__(
+            f"cannot change status from {current.value} to {target.value}; allowed: {names}"
+        )
 
 
 def allowed_targets(current: OrderStatus, *, recall: bool = False) -> frozenset[OrderStatus]:
@@ -68,7 +70,9 @@ def allowed_targets(current: OrderStatus, *, recall: bool = False) -> frozenset[
     return allowed
 
 
-def apply_transition(current: OrderStatus, target: OrderStatus, *, recall: bool = False) -> OrderStatus | None:
+def apply_transition(
+    current: OrderStatus, target: OrderStatus, *, recall: bool = False
+) -> OrderStatus | None:
     """Return the new status, or None when `target` is the current status (a no-op).
 
     Raises TransitionError for any change the table does not allow. `recall`

@@ -34,7 +34,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,12 +184,16 @@ class Store:
 
     name = "store"
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", max_group: int = 512) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", max_group: int = 512
+    ) -> None:
         self.path = str(path)
         self.synchronous = synchronous
         self.max_group = max_group
         self._writer: sqlite3.Connection | None = None  # used only on the writer thread
-        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kds-store-writer")
+        self._writer_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="kds-store-writer"
+        )
         self._reader: aiosqlite.Connection | None = None
         self._read_lock = asyncio.Lock()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -292,7 +296,7 @@ class Store:
     async def _commit_group(self, group: list[_Pending]) -> None:
         try:
             await self._commit([p.write for p in group])
-        except Exception as err:  # noqa: BLE001 - any failure means "not durable"
+        except Exception as err:
             if len(group) > 1:
                 # Isolate: one bad write must not fail the others that shared its transaction.
                 for pending in group:
@@ -327,7 +331,7 @@ class Store:
         while not self._healthy:
             await asyncio.sleep(self.probe_interval)
             write = Write()
-            write.add(META_UPSERT, ("store.probe", datetime.now(timezone.utc).isoformat()))
+            write.add(META_UPSERT, ("store.probe", datetime.now(UTC).isoformat()))
             try:
                 await self.write(write)
             except Unavailable:

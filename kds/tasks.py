@@ -66,4 +66,8 @@ class TaskSupervisor:
 
     def health(self) -> dict[str, Any]:
         """Running task names and any that crashed."""
-        return {"ok": not self._crashed, "running": sorted(self._tasks), "crashed": dict(self._crashed)}
+        return {
+            "ok": not self._crashed,
+            "running": sorted(self._tasks),
+            "crashed": dict(self._crashed),
+        }

@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
-from kds.simulators.printer import VirtualPrinter
 from kds.config import Settings, settings_from_dict
 from kds.logs import setup_logging
+from kds.simulators.printer import VirtualPrinter
 
 from .util import base_config
 
@@ -62,7 +62,12 @@ async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClien
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--long", action="store_true", default=False, help="long versions of the crash, fault and fuzz suites")
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="long versions of the crash, fault and fuzz suites",
+    )
 
 
 @pytest.fixture

@@ -26,6 +26,10 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
     npm install --silent --prefix tests/browser --no-save --no-package-lock --no-audit --no-fund axe-core@4 >/dev/null
 fi
 
+# Lint and format checks first: they take a second and name the line.
+.venv/bin/ruff check kds tests
+.venv/bin/ruff format --check kds tests
+
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -20,22 +20,34 @@ from .util import ROOT, KdsProcess, base_config, order_body, write_config
 
 def live_rows(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as conn:
-        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("orders", "items", "item_endpoints", "status_changes", "archived_orders")}
+        return {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("orders", "items", "item_endpoints", "status_changes", "archived_orders")
+        }
 
 
-async def test_finished_orders_are_archived_and_still_answer(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_finished_orders_are_archived_and_still_answer(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
     # 300 processed orders and one open one: after the retention the live tables hold only the open
     # order; archived orders still answer GET by id and a repeat POST is recognised (200, not a new order).
-    settings = settings_from_dict(base_config(tmp_path, database={"path": str(tmp_path / "kds.sqlite3"), "archive_after": "1h"}))
+    settings = settings_from_dict(
+        base_config(
+            tmp_path, database={"path": str(tmp_path / "kds.sqlite3"), "archive_after": "1h"}
+        )
+    )
     daemon = Daemon(settings)
     client = await aiohttp_client(daemon.app)
     finished = []
     for i in range(300):
         response = await client.post("/api/v1/orders", json=order_body(f"done{i}"))
         order = await response.json()
-        await client.post(f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"})
-        await client.post(f"/api/v1/orders/{order['id']}/endpoints/bar/status", json={"status": "delivered"})
+        await client.post(
+            f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"}
+        )
+        await client.post(
+            f"/api/v1/orders/{order['id']}/endpoints/bar/status", json={"status": "delivered"}
+        )
         await client.post(f"/api/v1/orders/{order['id']}/status", json={"status": "processed"})
         finished.append(order["id"])
     open_order = await (await client.post("/api/v1/orders", json=order_body("open"))).json()
@@ -64,9 +76,21 @@ async def test_backup_of_a_running_daemon(tmp_path: Path) -> None:
                 async with http.post("/api/v1/orders", json=order_body(f"b{i}")) as response:
                     assert response.status == 201
         result = subprocess.run(
-            [sys.executable, "-m", "kds.cli", "backup", str(tmp_path / "copy.sqlite3"), "--config", str(config),
-             "--db", str(tmp_path / "kds.sqlite3")],
-            capture_output=True, text=True, cwd=ROOT, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "kds.cli",
+                "backup",
+                str(tmp_path / "copy.sqlite3"),
+                "--config",
+                str(config),
+                "--db",
+                str(tmp_path / "kds.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         copy = live_rows(tmp_path / "copy.sqlite3")

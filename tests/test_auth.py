@@ -14,13 +14,20 @@ from kds.api.auth import hash_token
 
 from .util import KdsProcess, base_config, order_body, write_config
 
-TOKENS = {"pos": "pos-secret-token", "kitchen": "kitchen-secret-token", "viewer": "viewer-secret-token"}
+TOKENS = {
+    "pos": "pos-secret-token",
+    "kitchen": "kitchen-secret-token",
+    "viewer": "viewer-secret-token",
+}
 
 
 def secured(config: dict[str, Any], **security: Any) -> dict[str, Any]:
     config["security"] = {
         "access": "tokens",
-        "tokens": [{"name": f"{role}-1", "role": role, "sha256": hash_token(t)} for role, t in TOKENS.items()],
+        "tokens": [
+            {"name": f"{role}-1", "role": role, "sha256": hash_token(t)}
+            for role, t in TOKENS.items()
+        ],
         **security,
     }
     return config
@@ -50,14 +57,18 @@ STATE_CHANGING = [
 ]
 
 
-async def test_every_state_changing_route_refuses_unauthenticated_requests(client: TestClient) -> None:
+async def test_every_state_changing_route_refuses_unauthenticated_requests(
+    client: TestClient,
+) -> None:
     # No token, a wrong token: 401 and nothing changes; ingest too.
     order = await make_order(client)
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         response = await client.post("/api/v1/orders", json=order_body("x"), headers=headers)
         assert response.status == 401 and (await response.json())["error"] == "unauthorized"
         for method, path in STATE_CHANGING:
-            response = await client.request(method, path.format(id=order["id"]), json={"status": "delivered"}, headers=headers)
+            response = await client.request(
+                method, path.format(id=order["id"]), json={"status": "delivered"}, headers=headers
+            )
             assert response.status == 401, (method, path)
     after = await (await client.get(f"/api/v1/orders/{order['id']}", headers=auth("viewer"))).json()
     assert after == order
@@ -69,13 +80,23 @@ async def test_roles(client: TestClient) -> None:
     # viewer reads only; pos ingests and cancels but cannot bump; kitchen bumps but cannot ingest.
     order = await make_order(client)
     path = f"/api/v1/orders/{order['id']}/endpoints/grill/status"
-    assert (await client.post(path, json={"status": "delivered"}, headers=auth("viewer"))).status == 403
-    assert (await client.post(path, json={"status": "delivered"}, headers=auth("pos"))).status == 403
-    assert (await client.post("/api/v1/orders", json=order_body("k"), headers=auth("kitchen"))).status == 403
-    assert (await client.post(path, json={"status": "delivered"}, headers=auth("kitchen"))).status == 200
+    assert (
+        await client.post(path, json={"status": "delivered"}, headers=auth("viewer"))
+    ).status == 403
+    assert (
+        await client.post(path, json={"status": "delivered"}, headers=auth("pos"))
+    ).status == 403
+    assert (
+        await client.post("/api/v1/orders", json=order_body("k"), headers=auth("kitchen"))
+    ).status == 403
+    assert (
+        await client.post(path, json={"status": "delivered"}, headers=auth("kitchen"))
+    ).status == 200
     # "retry the printer now" is the kitchen's too (404 here: this restaurant has no printer).
     assert (await client.post("/api/v1/printers/grill/retry", headers=auth("viewer"))).status == 403
-    assert (await client.post("/api/v1/printers/grill/retry", headers=auth("kitchen"))).status == 404
+    assert (
+        await client.post("/api/v1/printers/grill/retry", headers=auth("kitchen"))
+    ).status == 404
     assert (await client.get("/api/v1/printers", headers=auth("viewer"))).status == 200
     assert (await client.get("/api/v1/orders", headers=auth("viewer"))).status == 200
     assert (await client.get("/api/v1/orders")).status == 401
@@ -84,14 +105,24 @@ async def test_roles(client: TestClient) -> None:
 
 
 async def test_pairing_sets_an_httponly_cookie_that_authenticates(client: TestClient) -> None:
-    response = await client.get("/pair", params={"token": TOKENS["kitchen"], "next": "/api/v1/endpoints"}, allow_redirects=False)
+    response = await client.get(
+        "/pair",
+        params={"token": TOKENS["kitchen"], "next": "/api/v1/endpoints"},
+        allow_redirects=False,
+    )
     assert response.status == 303 and response.headers["Location"] == "/api/v1/endpoints"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert (await client.get("/api/v1/endpoints")).status == 200  # the client's cookie jar sends it now
+    assert (
+        await client.get("/api/v1/endpoints")
+    ).status == 200  # the client's cookie jar sends it now
     bad = await client.get("/pair", params={"token": "nope"}, allow_redirects=False)
     assert bad.status == 401
-    offsite = await client.get("/pair", params={"token": TOKENS["kitchen"], "next": "//evil.example"}, allow_redirects=False)
+    offsite = await client.get(
+        "/pair",
+        params={"token": TOKENS["kitchen"], "next": "//evil.example"},
+        allow_redirects=False,
+    )
     assert offsite.status == 400
 
 
@@ -103,14 +134,20 @@ async def test_websocket_needs_a_token_and_a_matching_origin(client: TestClient)
     assert err.value.response.status_code == 401
     headers = auth("viewer")
     with pytest.raises(websockets.InvalidStatus) as err:
-        async with websockets.connect(url, additional_headers=headers, origin="http://evil.example"):
+        async with websockets.connect(
+            url, additional_headers=headers, origin="http://evil.example"
+        ):
             pass
     assert err.value.response.status_code == 403
-    async with websockets.connect(url, additional_headers=headers, origin=f"http://127.0.0.1:{client.port}") as ws:
+    async with websockets.connect(
+        url, additional_headers=headers, origin=f"http://127.0.0.1:{client.port}"
+    ) as ws:
         assert "snapshot" in await ws.recv()
 
 
-async def test_loopback_access_trusts_this_machine_only(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_loopback_access_trusts_this_machine_only(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
     # The default: same-machine tools need no token, but a presented wrong token is still refused.
     from kds.app import Daemon
     from kds.config import settings_from_dict
@@ -118,7 +155,9 @@ async def test_loopback_access_trusts_this_machine_only(tmp_path: Path, aiohttp_
     daemon = Daemon(settings_from_dict(base_config(tmp_path)))
     client = await aiohttp_client(daemon.app)
     assert (await client.post("/api/v1/orders", json=order_body("lo"))).status == 201
-    assert (await client.get("/api/v1/orders", headers={"Authorization": "Bearer wrong"})).status == 401
+    assert (
+        await client.get("/api/v1/orders", headers={"Authorization": "Bearer wrong"})
+    ).status == 401
 
 
 async def test_ingest_rate_limit_per_client(tmp_path: Path, aiohttp_client: Any) -> None:
@@ -128,7 +167,8 @@ async def test_ingest_rate_limit_per_client(tmp_path: Path, aiohttp_client: Any)
     config = secured(base_config(tmp_path), ingest_rate=0.001, ingest_burst=3)
     client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
     statuses = [
-        (await client.post("/api/v1/orders", json=order_body(f"r{i}"), headers=auth("pos"))).status for i in range(5)
+        (await client.post("/api/v1/orders", json=order_body(f"r{i}"), headers=auth("pos"))).status
+        for i in range(5)
     ]
     assert statuses == [201, 201, 201, 429, 429]
 
@@ -143,9 +183,13 @@ async def test_tokens_never_appear_in_the_log(tmp_path: Path) -> None:
                     pass
                 async with http.get("/pair", params={"token": token}, allow_redirects=False):
                     pass
-            async with http.post("/api/v1/orders", json=order_body("log"), headers=auth("pos")) as response:
+            async with http.post(
+                "/api/v1/orders", json=order_body("log"), headers=auth("pos")
+            ) as response:
                 assert response.status == 201
-            async with http.get("/api/v1/orders", headers={"Authorization": "Bearer not-a-real-token"}):
+            async with http.get(
+                "/api/v1/orders", headers={"Authorization": "Bearer not-a-real-token"}
+            ):
                 pass
         assert kds.stop() == 0
         log = kds.log_path.read_text()

@@ -36,10 +36,14 @@ async def row_counts(daemon: Daemon) -> dict[str, int]:
     return {t: (await daemon.store.fetchone(f"SELECT COUNT(*) AS n FROM {t}"))["n"] for t in TABLES}  # type: ignore[index]
 
 
-async def post_raw(client: TestClient, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+async def post_raw(
+    client: TestClient, path: str, body: bytes, content_type: str = "application/json"
+) -> tuple[int, Any]:
     response = await client.post(path, data=body, headers={"Content-Type": content_type})
     text = await response.text()
-    assert response.content_type == "application/json", f"{path}: {response.status} {response.content_type}: {text[:200]}"
+    assert response.content_type == "application/json", (
+        f"{path}: {response.status} {response.content_type}: {text[:200]}"
+    )
     return response.status, json.loads(text)
 
 
@@ -61,7 +65,9 @@ def text_fields(order: dict[str, Any]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["route"] == "ingest"], ids=lambda c: c["name"])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c["route"] == "ingest"], ids=lambda c: c["name"]
+)
 async def test_ingest_corpus(client: TestClient, daemon: Daemon, case: dict[str, Any]) -> None:
     # Each bad body gets the answer the corpus names (never a 5xx); a refused one stores nothing;
     # an accepted one is a whole order and keeps every string verbatim.
@@ -71,7 +77,9 @@ async def test_ingest_corpus(client: TestClient, daemon: Daemon, case: dict[str,
     assert status in case["expect"], f"{case['name']}: {status} {answer} ({case.get('why', '')})"
     if status >= 400:
         assert set(answer) >= {"error", "detail"}, answer
-        assert await row_counts(daemon) == before, f"{case['name']} was refused but changed the database"
+        assert await row_counts(daemon) == before, (
+            f"{case['name']} was refused but changed the database"
+        )
         return
     problems = check_order_whole(answer, None)
     assert not problems, problems
@@ -83,7 +91,9 @@ async def test_ingest_corpus(client: TestClient, daemon: Daemon, case: dict[str,
         assert item_stored.get("comment") == item_sent.get("comment")
 
 
-async def test_html_and_script_are_stored_and_served_verbatim_as_json_text(client: TestClient) -> None:
+async def test_html_and_script_are_stored_and_served_verbatim_as_json_text(
+    client: TestClient,
+) -> None:
     # Markup in every text field comes back byte for byte as JSON strings — over the API and the
     # live feed — with nosniff, so nothing on the way can treat it as HTML.
     body = json.loads((CORPUS / "html_everywhere.body").read_text())
@@ -105,25 +115,36 @@ async def test_html_and_script_are_stored_and_served_verbatim_as_json_text(clien
     assert stored["ticket"]["customer"] == body["ticket"]["customer"]
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["route"] == "status"], ids=lambda c: c["name"])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c["route"] == "status"], ids=lambda c: c["name"]
+)
 async def test_status_corpus(client: TestClient, daemon: Daemon, case: dict[str, Any]) -> None:
     # Bad status bodies on every status route: the named answer, and the order unchanged when refused.
     created = await (await client.post("/api/v1/orders", json=order_body("status-corpus"))).json()
     base = f"/api/v1/orders/{created['id']}"
     body = (CORPUS / case["file"]).read_bytes()
-    for path in (f"{base}/status", f"{base}/items/1/status", f"{base}/endpoints/grill/status",
-                 f"{base}/endpoints/grill/items/1/status"):
+    for path in (
+        f"{base}/status",
+        f"{base}/items/1/status",
+        f"{base}/endpoints/grill/status",
+        f"{base}/endpoints/grill/items/1/status",
+    ):
         before_rows = await row_counts(daemon)
         before = await (await client.get(base)).json()
         status, answer = await post_raw(client, path, body)
-        assert status in case["expect"] or status == 409, f"{case['name']} on {path}: {status} {answer}"
+        assert status in case["expect"] or status == 409, (
+            f"{case['name']} on {path}: {status} {answer}"
+        )
         if status >= 400:
             assert await (await client.get(base)).json() == before
             assert await row_counts(daemon) == before_rows
 
 
 def items(n: int) -> list[dict[str, Any]]:
-    return [{"id": i + 1, "plu": {"name": f"Dish {i}", "code": 101}, "quantity": {"amount": 1}} for i in range(n)]
+    return [
+        {"id": i + 1, "plu": {"name": f"Dish {i}", "code": 101}, "quantity": {"amount": 1}}
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -131,19 +152,52 @@ def items(n: int) -> list[dict[str, Any]]:
     [
         ("10,000 items", lambda: order_body("ten-thousand", items=items(10_000)), (413, 422)),
         ("501 items", lambda: order_body("five-oh-one", items=items(501)), (422,)),
-        ("51 modifiers", lambda: order_body("mods", items=[{"plu": {"name": "x"}, "modifiers": ["m"] * 51}]), (422,)),
+        (
+            "51 modifiers",
+            lambda: order_body("mods", items=[{"plu": {"name": "x"}, "modifiers": ["m"] * 51}]),
+            (422,),
+        ),
         ("10,000 levels of nesting", lambda: "[" * 10_000 + "]" * 10_000, (400,)),
-        ("100,000 levels in a field", lambda: '{"id": "deep", "items": ' + "[" * 100_000 + "]" * 100_000 + "}", (400, 413)),
+        (
+            "100,000 levels in a field",
+            lambda: '{"id": "deep", "items": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            (400, 413),
+        ),
         # An unknown field is ignored (not stored), however deep; free-form POS objects are kept
         # and so must stay shallow.
-        ("33 levels in an unknown field", lambda: '{"id": "deep33", "items": [{"plu": {"name": "x"}}], "x": ' + "[" * 33 + "]" * 33 + "}", (201, 400)),
-        ("20 levels in the customer", lambda: order_body("deepcustomer", ticket={"customer": json.loads('{"a":' * 20 + "1" + "}" * 20)}), (400, 422)),
-        ("20 levels in the user", lambda: order_body("deepuser", user=json.loads("[" * 20 + "]" * 20)), (400, 422)),
+        (
+            "33 levels in an unknown field",
+            lambda: (
+                '{"id": "deep33", "items": [{"plu": {"name": "x"}}], "x": '
+                + "[" * 33
+                + "]" * 33
+                + "}"
+            ),
+            (201, 400),
+        ),
+        (
+            "20 levels in the customer",
+            lambda: order_body(
+                "deepcustomer", ticket={"customer": json.loads('{"a":' * 20 + "1" + "}" * 20)}
+            ),
+            (400, 422),
+        ),
+        (
+            "20 levels in the user",
+            lambda: order_body("deepuser", user=json.loads("[" * 20 + "]" * 20)),
+            (400, 422),
+        ),
         ("2 MB body", lambda: order_body("huge", ticket={"name": "x" * 2_000_000}), (413,)),
-        ("10,000 keys", lambda: {**order_body("keys"), **{f"k{i}": i for i in range(10_000)}}, (201,)),
+        (
+            "10,000 keys",
+            lambda: {**order_body("keys"), **{f"k{i}": i for i in range(10_000)}},
+            (201,),
+        ),
     ],
 )
-async def test_generated_monsters(client: TestClient, daemon: Daemon, name: str, make: Any, expect: tuple[int, ...]) -> None:
+async def test_generated_monsters(
+    client: TestClient, daemon: Daemon, name: str, make: Any, expect: tuple[int, ...]
+) -> None:
     # Bodies too big for the corpus files: refused with the named 4xx and nothing stored, or stored whole.
     value = make()
     body = value.encode() if isinstance(value, str) else json.dumps(value).encode()
@@ -158,7 +212,9 @@ async def test_generated_monsters(client: TestClient, daemon: Daemon, name: str,
 
 async def test_500_items_is_the_limit_and_stored_whole(client: TestClient) -> None:
     # The largest order allowed goes in whole: 500 items, each routed, each with its history.
-    response = await client.post("/api/v1/orders", json=order_body("five-hundred", items=items(500)))
+    response = await client.post(
+        "/api/v1/orders", json=order_body("five-hundred", items=items(500))
+    )
     assert response.status == 201
     order = await response.json()
     assert len(order["items"]) == 500 and not check_order_whole(order, None)
@@ -168,12 +224,17 @@ async def test_500_items_is_the_limit_and_stored_whole(client: TestClient) -> No
     "content_type, body",
     [
         ("application/x-www-form-urlencoded", b"id=form&items=1"),
-        ("multipart/form-data; boundary=xx", b"--xx\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--xx--\r\n"),
+        (
+            "multipart/form-data; boundary=xx",
+            b"--xx\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--xx--\r\n",
+        ),
         ("text/plain", json.dumps(order_body("plain")).encode()),
         ("application/json; charset=latin-1", json.dumps(order_body("latin")).encode()),
     ],
 )
-async def test_other_content_types(client: TestClient, daemon: Daemon, content_type: str, body: bytes) -> None:
+async def test_other_content_types(
+    client: TestClient, daemon: Daemon, content_type: str, body: bytes
+) -> None:
     # Whatever the Content-Type says, the body is read as JSON: a clear 4xx, or a whole order.
     before = await row_counts(daemon)
     status, answer = await post_raw(client, "/api/v1/orders", body, content_type)
@@ -186,9 +247,21 @@ async def test_other_content_types(client: TestClient, daemon: Daemon, content_t
 
 @pytest.mark.parametrize(
     "query",
-    ["$take=99999999999999999999", "$skip=-1", "$take=1e3", "$sort=" + ",".join(["number"] * 1000), "number=abc",
-     "status=cooking", "isProcessed=maybe", "endpoint=%00", "$count=2", "id=" + "x" * 10_000, "%ff%fe=%ff",
-     "$sort=number:sideways", "$top=5"],
+    [
+        "$take=99999999999999999999",
+        "$skip=-1",
+        "$take=1e3",
+        "$sort=" + ",".join(["number"] * 1000),
+        "number=abc",
+        "status=cooking",
+        "isProcessed=maybe",
+        "endpoint=%00",
+        "$count=2",
+        "id=" + "x" * 10_000,
+        "%ff%fe=%ff",
+        "$sort=number:sideways",
+        "$top=5",
+    ],
 )
 async def test_bad_queries(client: TestClient, query: str) -> None:
     # Bad query strings: 200 or a 400 saying why; never a 5xx.
@@ -228,18 +301,36 @@ def test_no_secret_or_token_in_any_log_line_of_the_corpus(tmp_path: Path) -> Non
         tmp_path,
         logging={"level": "debug", "format": "json"},
         security={
-            "access": "tokens", "ingest_rate": 0,
-            "tokens": [{"name": role, "role": role, "sha256": hash_token(t)} for role, t in LOG_TOKENS.items()],
+            "access": "tokens",
+            "ingest_rate": 0,
+            "tokens": [
+                {"name": role, "role": role, "sha256": hash_token(t)}
+                for role, t in LOG_TOKENS.items()
+            ],
         },
         sources=[
             {"type": "native"},
-            {"type": "ready2order", "base_url": dead, "account_token": R2O_TOKEN, "webhook_secret": R2O_SECRET,
-             "poll_interval": "1h", "max_backoff": "1s"},
-            {"type": "portos", "base_url": dead, "token": PORTOS_TOKEN, "webhook_secret": PORTOS_SECRET,
-             "poll_interval": "1h", "max_backoff": "1s"},
+            {
+                "type": "ready2order",
+                "base_url": dead,
+                "account_token": R2O_TOKEN,
+                "webhook_secret": R2O_SECRET,
+                "poll_interval": "1h",
+                "max_backoff": "1s",
+            },
+            {
+                "type": "portos",
+                "base_url": dead,
+                "token": PORTOS_TOKEN,
+                "webhook_secret": PORTOS_SECRET,
+                "poll_interval": "1h",
+                "max_backoff": "1s",
+            },
         ],
     )
-    kds = KdsProcess(write_config(tmp_path / "config.toml", config), tmp_path / "kds.sqlite3").start()
+    kds = KdsProcess(
+        write_config(tmp_path / "config.toml", config), tmp_path / "kds.sqlite3"
+    ).start()
     statuses: list[int] = []
 
     def post(path: str, body: bytes, token: str | None) -> None:
@@ -264,14 +355,25 @@ def test_no_secret_or_token_in_any_log_line_of_the_corpus(tmp_path: Path) -> Non
             post("/api/v1/orders", body, LOG_TOKENS["pos"])
             post("/api/v1/orders/nope/endpoints/grill/status", body, LOG_TOKENS["kitchen"])
             post(f"/hooks/ready2order/{R2O_SECRET}", body, None)
-            post(f"/hooks/ready2order/{R2O_SECRET[:-1]}x", body, None)  # a wrong secret, close to the real one
+            post(
+                f"/hooks/ready2order/{R2O_SECRET[:-1]}x", body, None
+            )  # a wrong secret, close to the real one
             post("/hooks/portos/portos", body, None)
             post("/api/v1/orders", body, "not-" + LOG_TOKENS["pos"])
     finally:
         assert kds.stop() == 0
     log = kds.log_path.read_text()
     assert "kds.ready" in log
-    secrets = [*LOG_TOKENS.values(), R2O_SECRET, R2O_SECRET[:-1], PORTOS_SECRET, PORTOS_TOKEN, R2O_TOKEN]
-    leaks = [(secret, line[:300]) for line in log.splitlines() for secret in secrets if secret in line]
+    secrets = [
+        *LOG_TOKENS.values(),
+        R2O_SECRET,
+        R2O_SECRET[:-1],
+        PORTOS_SECRET,
+        PORTOS_TOKEN,
+        R2O_TOKEN,
+    ]
+    leaks = [
+        (secret, line[:300]) for line in log.splitlines() for secret in secrets if secret in line
+    ]
     assert not leaks, leaks[:5]
     assert statuses and max(statuses) < 500, sorted(set(statuses))

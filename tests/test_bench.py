@@ -21,10 +21,45 @@ from kds.cli import build_parser
 
 from .util import ROOT
 
-FIGURES = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99", "restart", "rss", "render"}
-WITH_BASELINE = {"ingest.rate", "ingest.p50", "ingest.p99", "screen.p50", "screen.p99", "fanout.p99"}
-TINY = ["--orders", "60", "--restarts", "2", "--concurrency", "4", "--screens", "3", "--rate", "40", "--duration", "0.5",
-        "--fanout-screens", "4", "--fanout-changes", "5", "--renders", "5"]
+FIGURES = {
+    "ingest.rate",
+    "ingest.p50",
+    "ingest.p99",
+    "screen.p50",
+    "screen.p99",
+    "fanout.p99",
+    "restart",
+    "rss",
+    "render",
+}
+WITH_BASELINE = {
+    "ingest.rate",
+    "ingest.p50",
+    "ingest.p99",
+    "screen.p50",
+    "screen.p99",
+    "fanout.p99",
+}
+TINY = [
+    "--orders",
+    "60",
+    "--restarts",
+    "2",
+    "--concurrency",
+    "4",
+    "--screens",
+    "3",
+    "--rate",
+    "40",
+    "--duration",
+    "0.5",
+    "--fanout-screens",
+    "4",
+    "--fanout-changes",
+    "5",
+    "--renders",
+    "5",
+]
 
 
 def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
@@ -32,7 +67,10 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     # has a value, the ones with a baseline have one, no phase failed, and nothing is left running.
     proc = subprocess.run(
         [sys.executable, "-m", "kds.cli", "bench", "--json", "--workdir", str(tmp_path), *TINY],
-        capture_output=True, text=True, cwd=ROOT, timeout=180,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
     )
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
@@ -61,7 +99,9 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
 def test_table_has_a_row_per_figure_and_a_verdict() -> None:
     # Guarantees: the table shows value, baseline, ratio, target and pass/fail per figure.
     report = Report()
-    report.add(Figure("a", "rate", "orders/s", 2500.0, 1000.0, "≥ 2,000", lambda f: f.value >= 2000))
+    report.add(
+        Figure("a", "rate", "orders/s", 2500.0, 1000.0, "≥ 2,000", lambda f: f.value >= 2000)
+    )
     report.add(Figure("b", "p99", "ms", 40.0, 10.0, "≤ 3× baseline", lambda f: (f.ratio or 0) <= 3))
     report.add(Figure("c", "render", "ms", math.nan, None, "≤ 2", lambda f: f.value <= 2))
     table = report.table()
@@ -77,7 +117,11 @@ def test_table_has_a_row_per_figure_and_a_verdict() -> None:
 def test_percentile_and_event_matching() -> None:
     # Guarantees: nearest-rank percentiles; the externalId is the order's own, found without parsing.
     values = list(range(1, 101))
-    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([7.0], 99) == 7.0
+    assert (
+        percentile(values, 50) == 50
+        and percentile(values, 99) == 99
+        and percentile([7.0], 99) == 7.0
+    )
     assert math.isnan(percentile([], 50))
     message = '{"type":"order.created","seq":3,"order":{"id":"x","externalId":"ing-7","items":[]}}'
     assert external_id(message.encode()) == "ing-7"
@@ -103,7 +147,10 @@ def test_profile_summary_counts_own_and_inclusive_time() -> None:
     [
         (["bench"], {"orders": 10_000, "duration": 10.0, "screens": 50, "fanout_screens": 200}),
         (["bench", "--quick"], {"orders": 2_000, "duration": 3.0, "screens": 50}),
-        (["bench", "--quick", "--orders", "500", "--only", "ingest,render"], {"orders": 500, "phases": ("ingest", "render")}),
+        (
+            ["bench", "--quick", "--orders", "500", "--only", "ingest,render"],
+            {"orders": 500, "phases": ("ingest", "render")},
+        ),
     ],
 )
 def test_options_from_the_command_line(argv: list[str], expected: dict[str, object]) -> None:
@@ -124,7 +171,10 @@ def test_bad_options_are_refused() -> None:
 async def test_screens_gather_a_paged_snapshot_then_time_events(aiohttp_server: Any) -> None:
     # Guarantees: a screen's snapshot may come in pages ("more": true until the last); it is
     # complete only after the last page, and events after it are timestamped per externalId.
-    pages = ['{"type":"snapshot","seq":1,"more":true,"orders":[]}', '{"type":"snapshot","seq":1,"orders":[],"more":false}']
+    pages = [
+        '{"type":"snapshot","seq":1,"more":true,"orders":[]}',
+        '{"type":"snapshot","seq":1,"orders":[],"more":false}',
+    ]
     event = '{"type":"order.created","seq":2,"order":{"id":"k1","externalId":"ext-1"}}'
     go = asyncio.Event()
 

@@ -39,8 +39,16 @@ async def sim(sim_options: dict[str, Any]) -> AsyncIterator[ChequesSimulator]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: ChequesSimulator, source_options: dict[str, Any]) -> dict[str, Any]:
-    source = {"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms", "max_backoff": "100ms", **source_options}
+def config_data(
+    tmp_path: Path, sim: ChequesSimulator, source_options: dict[str, Any]
+) -> dict[str, Any]:
+    source = {
+        "type": "cheques",
+        "url": sim.endpoint_url,
+        "poll_interval": "30ms",
+        "max_backoff": "100ms",
+        **source_options,
+    }
     return base_config(tmp_path, sources=[source])
 
 
@@ -62,7 +70,11 @@ async def polls(daemon: Daemon, n: int = 2) -> None:
 
 def orders_of(daemon: Daemon, uuid: str) -> list[Order]:
     return sorted(
-        (o for o in daemon.service.orders() if o.source == "cheques" and o.external_id.startswith(uuid)),
+        (
+            o
+            for o in daemon.service.orders()
+            if o.source == "cheques" and o.external_id.startswith(uuid)
+        ),
         key=lambda o: o.created_at,
     )
 
@@ -77,17 +89,25 @@ def kitchen(daemon: Daemon, uuid: str) -> dict[str, Decimal]:
     for order in orders_of(daemon, uuid):
         for item in order.items:
             if live(item):
-                totals[item.plu.name] = totals.get(item.plu.name, Decimal(0)) + Decimal(item.quantity.amount)
+                totals[item.plu.name] = totals.get(item.plu.name, Decimal(0)) + Decimal(
+                    item.quantity.amount
+                )
     return totals
 
 
-async def test_cheque_gaining_and_losing_items_over_time(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_cheque_gaining_and_losing_items_over_time(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: new items / higher quantities → new orders with only the difference; fewer → VOIDs.
     uuid = sim.open_cheque("Чек 2", table=2, place=3)
     tea = sim.add_item(uuid, "5", 1, name="Чай")
     await polls(daemon)
     (first,) = orders_of(daemon, uuid)
-    assert first.ticket.name == "Чек 2" and first.ticket.location and first.ticket.location.table_name == "2 · 3"
+    assert (
+        first.ticket.name == "Чек 2"
+        and first.ticket.location
+        and first.ticket.location.table_name == "2 · 3"
+    )
     assert kitchen(daemon, uuid) == {"Чай": 1}
 
     sim.add_item(uuid, "6.5", 2, name="Борщ", code=10)
@@ -95,7 +115,10 @@ async def test_cheque_gaining_and_losing_items_over_time(client: TestClient, dae
     await polls(daemon)
     assert len(orders_of(daemon, uuid)) == 2
     second = orders_of(daemon, uuid)[1]
-    assert sorted((i.plu.name, i.quantity.amount) for i in second.items) == [("Борщ", 2), ("Чай", 2)]
+    assert sorted((i.plu.name, i.quantity.amount) for i in second.items) == [
+        ("Борщ", 2),
+        ("Чай", 2),
+    ]
     assert kitchen(daemon, uuid) == {"Чай": 3, "Борщ": 2}
 
     sim.set_quantity(uuid, tea, 1)  # two teas fewer: the newest tea item (2) is voided
@@ -110,7 +133,9 @@ async def test_cheque_gaining_and_losing_items_over_time(client: TestClient, dae
     assert kitchen(daemon, uuid) == {"Борщ": 2}
 
 
-async def test_partial_reduction_voids_and_resends_the_rest(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_partial_reduction_voids_and_resends_the_rest(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: 3 → 1 of one item: that item is voided and 1 is sent again, so the kitchen makes exactly 1.
     uuid = sim.open_cheque(table=4)
     pos = sim.add_item(uuid, "7.2", 3, name="Драники", code=11)
@@ -121,7 +146,9 @@ async def test_partial_reduction_voids_and_resends_the_rest(client: TestClient, 
     assert len(orders_of(daemon, uuid)) == 2
 
 
-async def test_nameless_items_are_labelled_and_diffed_as_a_multiset(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_nameless_items_are_labelled_and_diffed_as_a_multiset(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: lines without name/code reach the kitchen by position and price; removing one of two equal lines voids one.
     uuid = sim.open_cheque(cheque_type="Postponed")
     sim.add_item(uuid, "5", 1)
@@ -139,7 +166,9 @@ async def test_nameless_items_are_labelled_and_diffed_as_a_multiset(client: Test
     assert kitchen(daemon, uuid)["#3 · 5.00 (code 10)"] == 3
 
 
-async def test_disappearing_cheque_is_finished_not_voided(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_disappearing_cheque_is_finished_not_voided(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: a paid cheque leaves its tickets to the cooks; it is no longer tracked.
     uuid = sim.open_cheque(table=1)
     sim.add_item(uuid, "4.5", 1, name="Кофе", code=13)
@@ -176,14 +205,18 @@ async def test_an_open_cheque_keeps_its_finished_orders_live_past_the_archive_ag
     assert orders_of(daemon, uuid) == []
 
 
-async def test_errors_change_nothing_and_polling_recovers(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_errors_change_nothing_and_polling_recovers(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: 500, garbage, HTML and resultCode 488 fail the poll without touching orders; no duplicates after.
     uuid = sim.open_cheque(table=5)
     sim.add_item(uuid, "8", 1, name="Салат оливье", code=500)
     await polls(daemon)
     sim.fail_next("500", "garbage", "488", "html")
     await polls(daemon, 4)
-    errors = daemon.registry.get_sample_value("kds_source_polls_total", {"source": "cheques", "outcome": "error"})
+    errors = daemon.registry.get_sample_value(
+        "kds_source_polls_total", {"source": "cheques", "outcome": "error"}
+    )
     assert errors is not None and errors >= 4
     await polls(daemon, 2)
     assert cheques(daemon).health()["ok"] is True
@@ -196,7 +229,9 @@ async def test_errors_change_nothing_and_polling_recovers(client: TestClient, da
     ("sim_options", "source_options"),
     [({"pin": "4321", "method": "PUT"}, {"pin": "4321", "method": "PUT"})],
 )
-async def test_pin_auth_and_configurable_method(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_pin_auth_and_configurable_method(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: the AUTH intent's token is sent as Auth-token; method and URL come from config.
     uuid = sim.open_cheque(table=3)
     sim.add_item(uuid, "5", 2, name="Чай")
@@ -211,7 +246,9 @@ async def test_pin_auth_and_configurable_method(client: TestClient, daemon: Daem
     assert cheques(daemon).health()["ok"] is True
 
 
-async def test_restart_resumes_without_duplicates(config_data: dict[str, Any], sim: ChequesSimulator) -> None:
+async def test_restart_resumes_without_duplicates(
+    config_data: dict[str, Any], sim: ChequesSimulator
+) -> None:
     # Guarantees: after a restart the diff starts from what kds stored: nothing re-sent, later changes still seen.
     uuid = sim.open_cheque(table=6)
     sim.add_item(uuid, "5", 1, name="Чай")

@@ -17,7 +17,12 @@ from .test_cheques_printing import config_data, sim  # noqa: F401 - fixtures: on
 
 
 def voided(daemon: Daemon, uuid: str) -> list[tuple[str, Any]]:
-    return [(i.plu.name, i.quantity.amount) for o in orders_of(daemon, uuid) for i in o.items if not live(i)]
+    return [
+        (i.plu.name, i.quantity.amount)
+        for o in orders_of(daemon, uuid)
+        for i in o.items
+        if not live(i)
+    ]
 
 
 async def test_price_edit_is_not_a_new_dish(
@@ -34,7 +39,9 @@ async def test_price_edit_is_not_a_new_dish(
     assert len(printer.jobs) == 1
 
 
-async def test_price_edit_of_a_nameless_line_keeps_the_kitchen_right(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_price_edit_of_a_nameless_line_keeps_the_kitchen_right(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: a line with neither name nor code is known only by its price: a price edit is a
     # new line, but the kitchen still makes exactly what the cheque holds (documented limit).
     uuid = sim.open_cheque(table=3)
@@ -45,7 +52,9 @@ async def test_price_edit_of_a_nameless_line_keeps_the_kitchen_right(client: Tes
     assert sum(kitchen(daemon, uuid).values()) == 1
 
 
-async def test_unreadable_line_is_reported_never_voided(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_unreadable_line_is_reported_never_voided(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: a line kds cannot read is not taken as removed (no VOID, nothing re-sent);
     # it is logged and shown in /readyz until the till sends it readable again.
     uuid = sim.open_cheque(table=4)
@@ -61,12 +70,17 @@ async def test_unreadable_line_is_reported_never_voided(client: TestClient, daem
     health = next(v for k, v in ready["components"].items() if "cheques" in k)
     assert ready["status"] == "degraded" and health["ok"] is False
     problems = health["unreadableLines"]
-    assert {(p["cheque"], p["position"]) for p in problems} == {(uuid, soup + 1), (uuid, nameless + 1)}
+    assert {(p["cheque"], p["position"]) for p in problems} == {
+        (uuid, soup + 1),
+        (uuid, nameless + 1),
+    }
     assert any("quantity" in p["reason"] for p in problems)
     sim.set_raw(uuid, soup)
     sim.set_raw(uuid, nameless)
     await polls(daemon, 3)
-    assert cheques(daemon).health()["ok"] is True and cheques(daemon).health()["unreadableLines"] == []
+    assert (
+        cheques(daemon).health()["ok"] is True and cheques(daemon).health()["unreadableLines"] == []
+    )
     assert kitchen(daemon, uuid) == {"Борщ": 1, "#2 · 5.00": 2} and voided(daemon, uuid) == []
 
 
@@ -81,7 +95,9 @@ async def test_returned_line_voids_the_dish(
     await printer.wait_for_jobs(1)
     sim.add_item(uuid, "7.2", -1, name="Драники", code=11)
     void = (await printer.wait_for_jobs(2))[1]
-    assert void.lines[0].text.strip() == "VOID" and "Драники" in void.text and "Борщ" not in void.text
+    assert (
+        void.lines[0].text.strip() == "VOID" and "Драники" in void.text and "Борщ" not in void.text
+    )
     await polls(daemon, 3)
     assert kitchen(daemon, uuid) == {"Борщ": 2}
     assert len(printer.jobs) == 2
@@ -91,15 +107,25 @@ async def test_returned_line_voids_the_dish(
     assert all(i.quantity.amount > 0 for o in orders_of(daemon, uuid) for i in o.items)
 
 
-async def test_lines_stored_before_the_upgrade_still_match(client: TestClient, daemon: Daemon, sim: ChequesSimulator) -> None:
+async def test_lines_stored_before_the_upgrade_still_match(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
     # Guarantees: kitchen items keyed the old way (code, name, price) are recognised, so an
     # upgrade neither voids nor re-sends the open cheques.
-    uuid = str(uuid4())  # the cheque opens only once its old kitchen order is stored (no poll in between)
+    uuid = str(
+        uuid4()
+    )  # the cheque opens only once its old kitchen order is stored (no poll in between)
     old = OrderIn.model_validate(
         {
             "id": f"{uuid}#1",
             "source": "cheques",
-            "items": [{"id": 1, "plu": {"name": "Борщ", "code": 10, "stockName": 'cheques:[10, "Борщ", "6.5"]'}, "quantity": 1}],
+            "items": [
+                {
+                    "id": 1,
+                    "plu": {"name": "Борщ", "code": 10, "stockName": 'cheques:[10, "Борщ", "6.5"]'},
+                    "quantity": 1,
+                }
+            ],
         }
     )
     await daemon.service.ingest(old, actor="cheques")

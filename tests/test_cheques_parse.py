@@ -23,7 +23,9 @@ def test_seed_example_is_read_with_decimals_tables_and_nameless_lines() -> None:
     assert (postponed.kind, postponed.table, postponed.name) == ("Postponed", None, "Чек 1")
     assert (order.kind, order.table, order.place) == ("Order", "2", "3")
     assert len(postponed.lines) == 5
-    assert all(isinstance(line.quantity, Decimal) and line.price == Decimal(5) for line in postponed.lines)
+    assert all(
+        isinstance(line.quantity, Decimal) and line.price == Decimal(5) for line in postponed.lines
+    )
     assert [line.code for line in postponed.lines] == [None, None, None, None, 10]
     # Four nameless, codeless lines at the same price are one key: the diff works on the multiset.
     assert len({line.key for line in postponed.lines[:4]}) == 1
@@ -46,7 +48,11 @@ def test_decimal_parsing_and_key_normalisation() -> None:
     # Guarantees: "5" and "5.00" are the same price; junk is rejected, not guessed.
     assert parse_decimal("60.5") == Decimal("60.5")
     assert parse_decimal("3,5") == Decimal("3.5")
-    assert parse_decimal("abc") is None and parse_decimal(None) is None and parse_decimal("NaN") is None
+    assert (
+        parse_decimal("abc") is None
+        and parse_decimal(None) is None
+        and parse_decimal("NaN") is None
+    )
     assert line_key(None, None, Decimal("5")) == line_key(None, None, Decimal("5.00"))
     assert line_key(10, None, Decimal("5")) != line_key(None, None, Decimal("5"))
     # A named or coded line is the same dish at another price (a price correction).
@@ -61,22 +67,33 @@ def test_bad_lines_are_reported_not_fatal() -> None:
     data = {
         "resultCode": 200,
         "cheques": [
-            {"info": {"uuid": "a", "chequeType": "Order", "table": 1}, "items": [
-                {"name": "Soup", "price": "x", "quantity": "1"},
-                {"name": "Tea", "price": "2", "quantity": "2"},
-                {"name": "Zero", "price": "2", "quantity": "0"},
-                {"name": "Stew", "price": "2", "quantity": "lots"},
-                {"price": "?", "quantity": "1"},
-                "junk",
-                {"name": "Tea", "price": "2", "quantity": "-1"},
-            ]},
+            {
+                "info": {"uuid": "a", "chequeType": "Order", "table": 1},
+                "items": [
+                    {"name": "Soup", "price": "x", "quantity": "1"},
+                    {"name": "Tea", "price": "2", "quantity": "2"},
+                    {"name": "Zero", "price": "2", "quantity": "0"},
+                    {"name": "Stew", "price": "2", "quantity": "lots"},
+                    {"price": "?", "quantity": "1"},
+                    "junk",
+                    {"name": "Tea", "price": "2", "quantity": "-1"},
+                ],
+            },
             {"info": {}},
             "junk",
         ],
     }
     (cheque,) = parse_cheques(data)
-    assert [(line.name, line.quantity) for line in cheque.lines] == [("Soup", 1), ("Tea", 2), ("Tea", -1)]
-    assert [(u.position, u.key) for u in cheque.unreadable] == [(3, line_key(None, "Stew", None)), (4, None), (5, None)]
+    assert [(line.name, line.quantity) for line in cheque.lines] == [
+        ("Soup", 1),
+        ("Tea", 2),
+        ("Tea", -1),
+    ]
+    assert [(u.position, u.key) for u in cheque.unreadable] == [
+        (3, line_key(None, "Stew", None)),
+        (4, None),
+        (5, None),
+    ]
 
 
 @pytest.mark.parametrize("code", ["²", "٣", "１"])

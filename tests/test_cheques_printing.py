@@ -15,6 +15,7 @@ from kds.simulators.printer import VirtualPrinter
 
 from .util import FAST_PRINTER, base_config
 
+
 @pytest.fixture
 async def sim() -> AsyncIterator[ChequesSimulator]:
     sim = ChequesSimulator()
@@ -27,7 +28,13 @@ async def sim() -> AsyncIterator[ChequesSimulator]:
 def config_data(tmp_path: Path, sim: ChequesSimulator, printer: VirtualPrinter) -> dict[str, Any]:
     return base_config(
         tmp_path,
-        endpoints=[{"name": "grill", "display": True, "printer": {"address": printer.address, **FAST_PRINTER}}],
+        endpoints=[
+            {
+                "name": "grill",
+                "display": True,
+                "printer": {"address": printer.address, **FAST_PRINTER},
+            }
+        ],
         routing={"default_endpoint": "grill", "rules": []},
         sources=[{"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms"}],
     )
@@ -46,4 +53,8 @@ async def test_added_lines_print_new_tickets_and_removed_lines_print_void(
     assert "2 x Драники" in second.text and "Борщ" not in second.text
     sim.remove_item(uuid, 0)
     void = (await printer.wait_for_jobs(3))[2]
-    assert void.lines[0].text.strip() == "VOID" and "VOID 1 x Борщ" in void.text and "Драники" not in void.text
+    assert (
+        void.lines[0].text.strip() == "VOID"
+        and "VOID 1 x Борщ" in void.text
+        and "Драники" not in void.text
+    )

@@ -21,7 +21,9 @@ async def sim() -> AsyncIterator[ChequesSimulator]:
     await sim.stop()
 
 
-async def call(sim: ChequesSimulator, intent: str, body: Any, token: str | None = None) -> dict[str, Any]:
+async def call(
+    sim: ChequesSimulator, intent: str, body: Any, token: str | None = None
+) -> dict[str, Any]:
     headers = {"INTENT_OPERATION_TYPE": intent}
     if token:
         headers["Auth-token"] = token
@@ -43,10 +45,20 @@ async def test_auth_then_all_or_selected_cheques_and_488(sim: ChequesSimulator) 
     everything = await call(sim, "GET_CHEQUES", {"uuids": []}, token)
     assert everything["type"] == "GET_CHEQUES" and len(everything["cheques"]) == 2
     line = everything["cheques"][0]["items"][0]
-    assert line == {"price": "5", "quantity": "3", "sum": "15", "discount": {"isPercent": True, "value": "10", "sum": "1.5"}, "total": "13.5"}
+    assert line == {
+        "price": "5",
+        "quantity": "3",
+        "sum": "15",
+        "discount": {"isPercent": True, "value": "10", "sum": "1.5"},
+        "total": "13.5",
+    }
     chosen = await call(sim, "GET_CHEQUES", {"uuids": [b]}, token)
-    assert [c["info"] for c in chosen["cheques"]] == [{"uuid": b, "name": "Чек 2", "chequeType": "Order", "table": 2, "place": 3}]
-    missing = await call(sim, "GET_CHEQUES", {"uuids": ["12345-6789-4c56-818e-26686d5a7ec3"]}, token)
+    assert [c["info"] for c in chosen["cheques"]] == [
+        {"uuid": b, "name": "Чек 2", "chequeType": "Order", "table": 2, "place": 3}
+    ]
+    missing = await call(
+        sim, "GET_CHEQUES", {"uuids": ["12345-6789-4c56-818e-26686d5a7ec3"]}, token
+    )
     assert missing["resultCode"] == 488 and "cheques" not in missing
 
 

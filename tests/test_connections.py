@@ -43,12 +43,19 @@ async def running(config: dict[str, Any]) -> AsyncIterator[str]:
 
 
 def limited(tmp_path: Path, **server: Any) -> dict[str, Any]:
-    defaults = {"listen": "127.0.0.1:0", "header_timeout": HEADER_TIMEOUT, "keepalive_timeout": HEADER_TIMEOUT,
-                "max_connections_per_client": 8, "limit_loopback": True}
+    defaults = {
+        "listen": "127.0.0.1:0",
+        "header_timeout": HEADER_TIMEOUT,
+        "keepalive_timeout": HEADER_TIMEOUT,
+        "max_connections_per_client": 8,
+        "limit_loopback": True,
+    }
     return base_config(tmp_path, server={**defaults, **server})
 
 
-async def silent_sockets(url: str, n: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+async def silent_sockets(
+    url: str, n: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     port = int(url.rsplit(":", 1)[1])
     return [await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5) for _ in range(n)]
 
@@ -94,7 +101,9 @@ async def test_headers_sent_a_byte_at_a_time_are_cut_off(tmp_path: Path) -> None
         async def dribble() -> None:
             for _ in range(100):
                 writer.write(b"X-A: b\r\n")
-                await asyncio.sleep(HEADER_TIMEOUT / 5)  # the client's pace, not a wait for the server
+                await asyncio.sleep(
+                    HEADER_TIMEOUT / 5
+                )  # the client's pace, not a wait for the server
 
         dribbler = asyncio.create_task(dribble())
         try:
@@ -131,7 +140,9 @@ async def test_a_client_whose_connections_are_all_busy_gets_503(tmp_path: Path) 
 
 async def test_loopback_is_exempt_from_the_per_client_cap_by_default(tmp_path: Path) -> None:
     # The kds box's own kiosk and tools (and `kds bench`'s hundreds of screens) share 127.0.0.1.
-    async with running(limited(tmp_path, limit_loopback=False, header_timeout=30, keepalive_timeout=30)) as url:
+    async with running(
+        limited(tmp_path, limit_loopback=False, header_timeout=30, keepalive_timeout=30)
+    ) as url:
         async with aiohttp.ClientSession() as http:
             sockets = [await http.ws_connect(f"{url}/api/v1/ws") for _ in range(12)]
             await ingest_and_health(url, "loopback")
@@ -144,13 +155,18 @@ async def test_260_idle_sockets_under_256_descriptors_still_ingest(tmp_path: Pat
     # The report's case, with default timeouts: `kds run` limited to 256 descriptors, 260 idle
     # sockets from this machine; an order and /healthz still get through at once.
     config = base_config(tmp_path)
-    kds = KdsProcess(write_config(tmp_path / "config.toml", config), tmp_path / "kds.sqlite3",
-                     wrapper=["prlimit", "--nofile=256"]).start()
+    kds = KdsProcess(
+        write_config(tmp_path / "config.toml", config),
+        tmp_path / "kds.sqlite3",
+        wrapper=["prlimit", "--nofile=256"],
+    ).start()
     try:
         silent = []
         for _ in range(260):
             with contextlib.suppress(OSError, asyncio.TimeoutError):
-                silent.append(await asyncio.wait_for(asyncio.open_connection("127.0.0.1", kds.port), 3))
+                silent.append(
+                    await asyncio.wait_for(asyncio.open_connection("127.0.0.1", kds.port), 3)
+                )
         await ingest_and_health(kds.url, "fd-limit")
         for _, writer in silent:
             writer.close()
@@ -161,5 +177,7 @@ async def test_260_idle_sockets_under_256_descriptors_still_ingest(tmp_path: Pat
 def test_the_unit_raises_the_descriptor_limit() -> None:
     # Under systemd the default soft limit is 1024; the unit asks for room for the connection cap.
     unit = (Path(__file__).resolve().parent.parent / "systemd" / "kds.service").read_text()
-    limits = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("LimitNOFILE=")]
+    limits = [
+        line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("LimitNOFILE=")
+    ]
     assert limits and int(limits[0]) >= 4096

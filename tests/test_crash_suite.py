@@ -65,7 +65,9 @@ async def bar() -> AsyncIterator[VirtualPrinter]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[PortosSimulator]:
-    sim = PortosSimulator(static_tokens=[TOKEN], devices={"P01": {"DefaultOrderEndpointName": "grill"}})
+    sim = PortosSimulator(
+        static_tokens=[TOKEN], devices={"P01": {"DefaultOrderEndpointName": "grill"}}
+    )
     for code, (name, endpoints) in PORTOS_PLUS.items():
         sim.add_plu(code, name, endpoints)
     await sim.start()
@@ -81,22 +83,43 @@ def crash_config(tmp_path: Path, printer: VirtualPrinter, sim: PortosSimulator) 
         security={"ingest_rate": 0},
         endpoints=[
             {"name": "grill", "display": True},
-            {"name": "bar", "printer": {
-                "address": printer.address, "retry_initial": 0.05, "retry_max": 0.2, "attempts": 2,
-                "status_timeout": 1, "connect_timeout": 1, "write_timeout": 2,
-            }},
+            {
+                "name": "bar",
+                "printer": {
+                    "address": printer.address,
+                    "retry_initial": 0.05,
+                    "retry_max": 0.2,
+                    "attempts": 2,
+                    "status_timeout": 1,
+                    "connect_timeout": 1,
+                    "write_timeout": 2,
+                },
+            },
         ],
-        routing={"default_endpoint": "grill", "rules": [{"product_group": "Drinks", "endpoint": "bar"}]},
+        routing={
+            "default_endpoint": "grill",
+            "rules": [{"product_group": "Drinks", "endpoint": "bar"}],
+        },
         sources=[
             {"type": "native"},
-            {"type": "portos", "base_url": sim.url, "token": TOKEN, "poll_interval": "50ms", "reconcile_interval": 0,
-             "max_backoff": "200ms", "request_timeout": "1s", "writeback_retry": "20ms",
-             "writeback_max_backoff": "200ms"},
+            {
+                "type": "portos",
+                "base_url": sim.url,
+                "token": TOKEN,
+                "poll_interval": "50ms",
+                "reconcile_interval": 0,
+                "max_backoff": "200ms",
+                "request_timeout": "1s",
+                "writeback_retry": "20ms",
+                "writeback_max_backoff": "200ms",
+            },
         ],
     )
 
 
-async def kill_trigger(kind: str, rng: random.Random, ledger: Ledger, printer: VirtualPrinter) -> str:
+async def kill_trigger(
+    kind: str, rng: random.Random, ledger: Ledger, printer: VirtualPrinter
+) -> str:
     """Wait for the random moment of this round; return what it was."""
     if kind == "acks":
         target = ledger.acknowledged() + rng.randint(1, 40)
@@ -106,7 +129,11 @@ async def kill_trigger(kind: str, rng: random.Random, ledger: Ledger, printer: V
         # A ticket is being written to the printer right now (bytes arrived, job not recorded yet).
         received, jobs = printer.bytes_received, len(printer.jobs)
         try:
-            await wait_until(lambda: printer.bytes_received > received and len(printer.jobs) == jobs, timeout=10, interval=0.001)
+            await wait_until(
+                lambda: printer.bytes_received > received and len(printer.jobs) == jobs,
+                timeout=10,
+                interval=0.001,
+            )
         except AssertionError:
             return "after 10 s without a ticket in flight"
         return "while a ticket was printing"
@@ -137,9 +164,12 @@ async def kill_during_startup(kds: KdsProcess, rng: random.Random) -> str:
     return f", then {delay * 1000:.0f} ms into the restart ({'after' if ready else 'before'} it was ready)"
 
 
-async def settle(kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator) -> list[dict[str, Any]]:
+async def settle(
+    kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator
+) -> list[dict[str, Any]]:
     """After a restart: wait until queued prints printed and write-backs arrived; return every order."""
     async with aiohttp.ClientSession(kds.url) as http:
+
         async def settled() -> list[dict[str, Any]] | None:
             orders = await fetch_orders(http)
             if check_prints(read_outbox(kds.db_path, "print"), printer.jobs, orders)[0]:
@@ -156,21 +186,29 @@ async def settle(kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator)
 
 async def check_feed(kds: KdsProcess, ledger: Ledger, orders: list[dict[str, Any]]) -> list[str]:
     """The restarted feed numbers past everything seen before and snapshots every live order."""
-    async with websockets.connect(kds.url.replace("http://", "ws://") + "/api/v1/ws", max_size=None) as ws:
+    async with websockets.connect(
+        kds.url.replace("http://", "ws://") + "/api/v1/ws", max_size=None
+    ) as ws:
         pages = [json.loads(await asyncio.wait_for(ws.recv(), 10))]
         while pages[-1].get("more"):  # a big snapshot comes in pages ("snapshot.more")
             pages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
     problems = []
     seq = pages[0]["seq"]
     if seq <= ledger.max_seq:
-        problems.append(f"feed seq {seq} after the restart is not above {ledger.max_seq} seen before")
-    if any(p["seq"] != seq for p in pages) or [p["type"] for p in pages[1:]] != ["snapshot.more"] * (len(pages) - 1):
+        problems.append(
+            f"feed seq {seq} after the restart is not above {ledger.max_seq} seen before"
+        )
+    if any(p["seq"] != seq for p in pages) or [p["type"] for p in pages[1:]] != [
+        "snapshot.more"
+    ] * (len(pages) - 1):
         problems.append(f"snapshot pages disagree: {[(p['type'], p['seq']) for p in pages]}")
     shown = [o["id"] for p in pages for o in p["orders"]]
     if len(shown) != len(set(shown)) or set(shown) != {o["id"] for o in orders}:
         missing = {o["id"] for o in orders} - set(shown)
-        problems.append(f"the feed's snapshot ({len(shown)} orders in {len(pages)} pages) and the orders API "
-                        f"({len(orders)}) disagree about the live orders; missing {sorted(missing)[:5]}")
+        problems.append(
+            f"the feed's snapshot ({len(shown)} orders in {len(pages)} pages) and the orders API "
+            f"({len(orders)}) disagree about the live orders; missing {sorted(missing)[:5]}"
+        )
     return problems
 
 
@@ -183,7 +221,10 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
     seed = int(os.environ.get("KDS_CRASH_SEED") or random.randrange(1 << 32))
     rng = random.Random(seed)
     rounds = LONG_ROUNDS if long_run else ROUNDS
-    kds = KdsProcess(write_config(tmp_path / "config.toml", crash_config(tmp_path, bar, sim)), tmp_path / "kds.sqlite3")
+    kds = KdsProcess(
+        write_config(tmp_path / "config.toml", crash_config(tmp_path, bar, sim)),
+        tmp_path / "kds.sqlite3",
+    )
     ledger = Ledger()
     totals: Counter[str] = Counter()
     began = time.monotonic()
@@ -204,7 +245,9 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
                 died = kds.proc.poll()
                 kds.kill()
                 await load.stop()
-            assert died is None, f"round {round_no}: kds died on its own ({died}): {kds.log_path.read_text()[-3000:]}"
+            assert died is None, (
+                f"round {round_no}: kds died on its own ({died}): {kds.log_path.read_text()[-3000:]}"
+            )
             await bar.set_mode("online")
             if rng.random() < 0.3:
                 moment += await kill_during_startup(kds, rng)
@@ -213,9 +256,16 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
             orders = await settle(kds, bar, sim)
             problems = list(ledger.problems)
             order_problems, stats = check_orders(ledger, orders)
-            print_problems, print_stats = check_prints(read_outbox(kds.db_path, "print"), bar.jobs, orders)
+            print_problems, print_stats = check_prints(
+                read_outbox(kds.db_path, "print"), bar.jobs, orders
+            )
             writeback_problems, writeback_stats = check_writebacks(orders, sim)
-            problems += order_problems + print_problems + writeback_problems + await check_feed(kds, ledger, orders)
+            problems += (
+                order_problems
+                + print_problems
+                + writeback_problems
+                + await check_feed(kds, ledger, orders)
+            )
             stats.update(print_stats)
             stats.update(writeback_stats)
             totals["rounds"] += 1

@@ -25,14 +25,28 @@ POS = {"native", "portos", "ready2order", "cheques"}
 
 
 @asynccontextmanager
-async def running_demo(tmp_path: Path, *args: str) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+async def running_demo(
+    tmp_path: Path, *args: str
+) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """`kds demo` on the repo's config.toml and a free port, past its banner; stopped cleanly after."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kds.cli", "demo", "--config", str(ROOT / "config.toml"), *args,
-        "--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "demo.sqlite3"),
-        "--printer-log-dir", str(tmp_path / "printers"),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "kds.cli",
+        "demo",
+        "--config",
+        str(ROOT / "config.toml"),
+        *args,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--db",
+        str(tmp_path / "demo.sqlite3"),
+        "--printer-log-dir",
+        str(tmp_path / "printers"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert proc.stdout is not None
     try:
@@ -65,7 +79,10 @@ async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
                 while not (seen >= POS and printed):
                     for order in _orders_in(json.loads(await ws.recv())):
                         seen.add(order["source"])
-                        printed |= order.get("endpointStatuses", {}).get("bar") in ("delivered", "processed")
+                        printed |= order.get("endpointStatuses", {}).get("bar") in (
+                            "delivered",
+                            "processed",
+                        )
 
             await asyncio.wait_for(watch(), 60)
         log = (tmp_path / "printers" / "bar.jsonl").read_text().splitlines()
@@ -96,14 +113,22 @@ class ManualClock:
         self._sleepers = [(d, f) for d, f in self._sleepers if not f.done()]
 
 
-async def test_simulated_cooks_work_every_ticket_through_the_api(aiohttp_client: Any, daemon: Daemon) -> None:
+async def test_simulated_cooks_work_every_ticket_through_the_api(
+    aiohttp_client: Any, daemon: Daemon
+) -> None:
     # A cook per station sees each ticket on the live feed, acknowledges it at once like a screen,
     # accepts it after the pace's look and bumps it after its cooking time — all through the HTTP
     # API, with the clock in the test's hands.
     client = await aiohttp_client(daemon.app)
     clock = ManualClock()
     pace = CookPace(accept_after=10, cook_base=60, cook_per_item=20)
-    cooks = SimulatedCooks(str(client.make_url("")), ["grill", "cold", "bar"], pace, rng=random.Random(3), sleep=clock.sleep)
+    cooks = SimulatedCooks(
+        str(client.make_url("")),
+        ["grill", "cold", "bar"],
+        pace,
+        rng=random.Random(3),
+        sleep=clock.sleep,
+    )
     await cooks.start()
     try:
         ids = []
@@ -145,7 +170,9 @@ async def test_demo_restaurant_flows(tmp_path: Path) -> None:
                 while sum(1 for o in orders.values() if o["isProcessed"]) < 40:
                     for order in _orders_in(json.loads(await ws.recv())):
                         orders[order["id"]] = order
-                    most_open = max(most_open, sum(1 for o in orders.values() if not o["isProcessed"]))
+                    most_open = max(
+                        most_open, sum(1 for o in orders.values() if not o["isProcessed"])
+                    )
 
             await asyncio.wait_for(watch(), 90)
         # At 2 orders a second and about 4 s per ticket, a dozen are open at a time; without
@@ -153,14 +180,17 @@ async def test_demo_restaurant_flows(tmp_path: Path) -> None:
         assert most_open <= 35, most_open
 
 
-@pytest.mark.parametrize("listen,expected", [
-    (None, ("127.0.0.1:8080", "open")),
-    ("127.0.0.1:9000", ("127.0.0.1:9000", "open")),
-    ("[::1]:9000", ("[::1]:9000", "open")),
-    ("localhost:9000", ("localhost:9000", "open")),
-    ("0.0.0.0:8080", ("0.0.0.0:8080", "loopback")),
-    ("192.168.1.5:8080", ("192.168.1.5:8080", "loopback")),
-])
+@pytest.mark.parametrize(
+    "listen,expected",
+    [
+        (None, ("127.0.0.1:8080", "open")),
+        ("127.0.0.1:9000", ("127.0.0.1:9000", "open")),
+        ("[::1]:9000", ("[::1]:9000", "open")),
+        ("localhost:9000", ("localhost:9000", "open")),
+        ("0.0.0.0:8080", ("0.0.0.0:8080", "loopback")),
+        ("192.168.1.5:8080", ("192.168.1.5:8080", "loopback")),
+    ],
+)
 def test_demo_is_open_only_on_loopback(listen: str | None, expected: tuple[str, str]) -> None:
     # The demo listens on 127.0.0.1 unless told otherwise, and is open (no tokens) only there:
     # on a network address other machines need a token, as with `kds run`.

@@ -26,6 +26,7 @@ async def test_sigkill_after_last_ack_loses_no_order_or_status(tmp_path: Path) -
     acked: dict[str, dict[str, Any]] = {}
     try:
         async with aiohttp.ClientSession(kds.url) as http:
+
             async def ingest(i: int) -> None:
                 async with http.post("/api/v1/orders", json=order_body(f"k{i}")) as response:
                     assert response.status == 201
@@ -50,7 +51,11 @@ async def test_sigkill_after_last_ack_loses_no_order_or_status(tmp_path: Path) -
             assert set(stored) == set(acked)
             for order in changed:
                 grill = stored[order["externalId"]]["items"][0]["endpoints"][0]
-                assert [c["status"] for c in grill["statusChanges"]] == ["created", "sent", "delivered"]
+                assert [c["status"] for c in grill["statusChanges"]] == [
+                    "created",
+                    "sent",
+                    "delivered",
+                ]
                 assert stored[order["externalId"]]["id"] == order["id"]
             numbers = {o["number"] for o in stored.values()}
             assert len(numbers) == 200  # pickup numbers were not handed out twice

@@ -36,7 +36,6 @@ from kds.simulators.printer import VirtualPrinter
 from .crash.harness import check_order_whole, check_prints, check_writebacks, read_outbox
 from .util import base_config, order_body, wait_until
 
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -73,7 +72,9 @@ class Ext4Image:
 
     @property
     def device(self) -> str:
-        return os.path.basename(_run("findmnt", "-n", "-o", "SOURCE", str(self.mount)).stdout.strip())
+        return os.path.basename(
+            _run("findmnt", "-n", "-o", "SOURCE", str(self.mount)).stdout.strip()
+        )
 
     def fail(self) -> None:
         """An I/O error as the kernel sees one: ext4 aborts its journal and goes read-only."""
@@ -169,9 +170,16 @@ async def test_disk_full_refuses_with_503_acknowledges_only_what_is_stored_and_r
     config = base_config(tmp_path, database={"path": str(tmpfs / "kds.sqlite3")})
     daemon, client = await start_daemon(aiohttp_client, config)
     # Bulky orders (long comments), so the disk fills within a few hundred of them.
-    bodies = {f"d{i}": order_body(f"d{i}", items=[
-        {"id": n, "plu": {"name": f"Dish {n}", "code": 101}, "comment": "x" * 500} for n in range(1, 11)
-    ]) for i in range(400)}
+    bodies = {
+        f"d{i}": order_body(
+            f"d{i}",
+            items=[
+                {"id": n, "plu": {"name": f"Dish {n}", "code": 101}, "comment": "x" * 500}
+                for n in range(1, 11)
+            ],
+        )
+        for i in range(400)
+    }
     acked: dict[str, str] = {}
     refused: list[str] = []
     async with websockets.connect(f"ws://127.0.0.1:{client.port}/api/v1/ws") as ws:
@@ -197,13 +205,17 @@ async def test_disk_full_refuses_with_503_acknowledges_only_what_is_stored_and_r
                 assert report["components"]["store"]["ok"] is False
             if len(refused) >= 20:
                 break
-        assert len(refused) >= 20, f"the full disk never refused a commit ({len(acked)} orders went in)"
+        assert len(refused) >= 20, (
+            f"the full disk never refused a commit ({len(acked)} orders went in)"
+        )
 
         # A status change while the disk is full: refused or applied, never half.
         first = acked["d0"]
-        response = await client.post(f"/api/v1/orders/{first}/endpoints/grill/status", json={"status": "delivered"})
+        response = await client.post(
+            f"/api/v1/orders/{first}/endpoints/grill/status", json={"status": "delivered"}
+        )
         assert response.status in (200, 503)
-        shown = grill_statuses((await (await client.get(f"/api/v1/orders/{first}")).json()))
+        shown = grill_statuses(await (await client.get(f"/api/v1/orders/{first}")).json())
         delivered_while_full = response.status == 200
         assert set(shown) == ({"delivered"} if delivered_while_full else {"sent"})
         # Reads keep working, and the live view never shows a refused order.
@@ -219,7 +231,9 @@ async def test_disk_full_refuses_with_503_acknowledges_only_what_is_stored_and_r
         ready, report = await readyz(client)
         assert ready == 200, report
         if not delivered_while_full:
-            response = await client.post(f"/api/v1/orders/{first}/endpoints/grill/status", json={"status": "delivered"})
+            response = await client.post(
+                f"/api/v1/orders/{first}/endpoints/grill/status", json={"status": "delivered"}
+            )
             assert response.status == 200
 
         # The feed announced each order once, refused ones only after they went in.
@@ -245,7 +259,9 @@ async def test_disk_full_refuses_with_503_acknowledges_only_what_is_stored_and_r
     assert {stored[ext]["id"] for ext in acked} == set(acked.values())
     assert_whole(stored, {ext: bodies[ext] for ext in acked})
     assert set(grill_statuses(stored["d0"])) == {"delivered"}
-    print(f"\ndisk full: {len(acked)} orders acknowledged and stored, {len(refused)} refused with 503 then stored")
+    print(
+        f"\ndisk full: {len(acked)} orders acknowledged and stored, {len(refused)} refused with 503 then stored"
+    )
 
 
 async def test_read_only_disk_refuses_with_503_and_a_restart_after_repair_has_every_acknowledged_order(
@@ -268,7 +284,9 @@ async def test_read_only_disk_refuses_with_503_and_a_restart_after_repair_has_ev
         assert status == 503 and answer["error"] == "unavailable", answer
     ready, report = await readyz(client)
     assert ready == 503 and report["components"]["store"]["ok"] is False
-    response = await client.post(f"/api/v1/orders/{acked['r0']['id']}/endpoints/grill/status", json={"status": "delivered"})
+    response = await client.post(
+        f"/api/v1/orders/{acked['r0']['id']}/endpoints/grill/status", json={"status": "delivered"}
+    )
     assert response.status == 503
     response = await client.delete(f"/api/v1/orders/{acked['r1']['id']}")
     assert response.status == 503
@@ -292,7 +310,9 @@ async def test_read_only_disk_refuses_with_503_and_a_restart_after_repair_has_ev
 # --------------------------------------------------------------------------- a source repeating itself
 
 
-async def test_same_order_a_thousand_times_is_stored_once(client: TestClient, daemon: Daemon) -> None:
+async def test_same_order_a_thousand_times_is_stored_once(
+    client: TestClient, daemon: Daemon
+) -> None:
     # A POS that retries like mad: the same order 1000 times, 50 at once — one 201, 999 × 200,
     # all with the same id; one stored order, one order.created on the feed.
     body = order_body("again")
@@ -327,12 +347,22 @@ async def test_portos_order_polled_a_thousand_times_is_stored_once(
 ) -> None:
     # PORTOS keeps offering the same processable order (its write-back routes fail): after
     # 1000 polls it is still one kds order, and once write-back works PORTOS has its statuses.
-    sim = PortosSimulator(static_tokens=["t"], devices={"P01": {"DefaultOrderEndpointName": "grill"}})
+    sim = PortosSimulator(
+        static_tokens=["t"], devices={"P01": {"DefaultOrderEndpointName": "grill"}}
+    )
     sim.add_plu(101, "Cheeseburger", ["grill"])
     await sim.start()
     try:
-        source = {"type": "portos", "base_url": sim.url, "token": "t", "poll_interval": "1ms",
-                  "reconcile_interval": 0, "max_backoff": "5ms", "writeback_retry": "1s", "writeback_max_backoff": "1s"}
+        source = {
+            "type": "portos",
+            "base_url": sim.url,
+            "token": "t",
+            "poll_interval": "1ms",
+            "reconcile_interval": 0,
+            "max_backoff": "5ms",
+            "writeback_retry": "1s",
+            "writeback_max_backoff": "1s",
+        }
         daemon, client = await start_daemon(aiohttp_client, base_config(tmp_path, sources=[source]))
         sim.fail(10**9, 500, path="/orders/")  # status posts fail; GET /orders keeps answering
         sim.create_ticket([{"pluCode": 101}])
@@ -361,8 +391,16 @@ async def test_ready2order_webhook_delivered_a_thousand_times_is_one_ticket(
     sim.webhook_events.update(("orderItem.created", "orderItem.cancelled"))
     await sim.start()
     try:
-        source = {"type": "ready2order", "base_url": sim.api_url, "account_token": token, "webhook_secret": secret,
-                  "group_window": "50ms", "poll_interval": "1h", "max_backoff": "1s", "refetch_delay": "50ms"}
+        source = {
+            "type": "ready2order",
+            "base_url": sim.api_url,
+            "account_token": token,
+            "webhook_secret": secret,
+            "group_window": "50ms",
+            "poll_interval": "1h",
+            "max_backoff": "1s",
+            "refetch_delay": "50ms",
+        }
         daemon, client = await start_daemon(aiohttp_client, base_config(tmp_path, sources=[source]))
         sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{secret}"
         sim.hold()
@@ -378,7 +416,10 @@ async def test_ready2order_webhook_delivered_a_thousand_times_is_one_ticket(
         def r2o_orders() -> list[Any]:
             return [o for o in daemon.service.orders() if o.source == "ready2order"]
 
-        await wait_until(lambda: r2o_orders() and [i.id for o in r2o_orders() for i in o.items] == ids, timeout=10)
+        await wait_until(
+            lambda: r2o_orders() and [i.id for o in r2o_orders() for i in o.items] == ids,
+            timeout=10,
+        )
         rows = await daemon.store.fetchall("SELECT id FROM inbox WHERE source = 'ready2order'")
         assert len(rows) == 1
         assert len(r2o_orders()) == 1
@@ -390,8 +431,14 @@ async def test_ready2order_webhook_delivered_a_thousand_times_is_one_ticket(
 # --------------------------------------------------------------------------- printers
 
 
-PRINTER_FAST = {"retry_initial": 0.05, "retry_max": 0.2, "attempts": 2, "connect_timeout": 0.5,
-                "status_timeout": 0.5, "write_timeout": 1}
+PRINTER_FAST = {
+    "retry_initial": 0.05,
+    "retry_max": 0.2,
+    "attempts": 2,
+    "connect_timeout": 0.5,
+    "status_timeout": 0.5,
+    "write_timeout": 1,
+}
 
 
 @pytest.fixture
@@ -401,19 +448,25 @@ async def bar() -> AsyncIterator[VirtualPrinter]:
 
 
 def printer_config(tmp_path: Path, printer: VirtualPrinter) -> dict[str, Any]:
-    return base_config(tmp_path, endpoints=[
-        {"name": "grill", "display": True},
-        {"name": "cold", "display": True},
-        {"name": "bar", "printer": {"address": printer.address, **PRINTER_FAST}},
-    ])
+    return base_config(
+        tmp_path,
+        endpoints=[
+            {"name": "grill", "display": True},
+            {"name": "cold", "display": True},
+            {"name": "bar", "printer": {"address": printer.address, **PRINTER_FAST}},
+        ],
+    )
 
 
 def drinks_order(n: int) -> dict[str, Any]:
     """A burger for the grill screen and a drink for the bar printer, named after the order."""
-    return order_body(f"p{n}", items=[
-        {"id": 1, "plu": {"name": f"Burger {n}", "code": 101}},
-        {"id": 2, "plu": {"name": f"Drink {n}", "group": "Drinks"}},
-    ])
+    return order_body(
+        f"p{n}",
+        items=[
+            {"id": 1, "plu": {"name": f"Burger {n}", "code": 101}},
+            {"id": 2, "plu": {"name": f"Drink {n}", "group": "Drinks"}},
+        ],
+    )
 
 
 @pytest.mark.parametrize(
@@ -443,27 +496,41 @@ async def test_printer_fault_kitchen_keeps_working_and_every_ticket_prints_once_
         status, order = await post_order(client, body)
         assert status == 201
         bodies[body["id"]] = body
-        response = await client.post(f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"})
+        response = await client.post(
+            f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"}
+        )
         assert response.status == 200
         assert (await readyz(client))[0] == 200
     if mode not in ("slow",):
         # The fault is noticed (a printer.status event / the printer's state), not swallowed.
-        await wait_until(lambda: any(s["state"] != "ok" for s in daemon.printers[0].printer_states()), timeout=10)
+        await wait_until(
+            lambda: any(s["state"] != "ok" for s in daemon.printers[0].printer_states()), timeout=10
+        )
     await bar.set_mode("online")
 
     async def done() -> bool:
         orders = await all_orders(client)
-        return all(e["status"] == "processed" for o in orders.values() for i in o["items"] for e in i["endpoints"] if e["name"] == "bar")
+        return all(
+            e["status"] == "processed"
+            for o in orders.values()
+            for i in o["items"]
+            for e in i["endpoints"]
+            if e["name"] == "bar"
+        )
 
     await wait_until(done, timeout=20, interval=0.05)
     orders = await all_orders(client)
     assert_whole(orders, bodies)
-    problems, stats = check_prints(read_outbox(Path(config["database"]["path"]), "print"), bar.jobs, list(orders.values()))
+    problems, stats = check_prints(
+        read_outbox(Path(config["database"]["path"]), "print"), bar.jobs, list(orders.values())
+    )
     assert not problems, "\n".join(problems)
     for n in range(6):
         assert any(f"Drink {n}" in job.text for job in bar.jobs)
-    print(f"\nprinter {mode}: {stats['new tickets queued']} tickets, {len(bar.jobs)} jobs, "
-          f"{stats['reprints marked REPRINT']} marked REPRINT")
+    print(
+        f"\nprinter {mode}: {stats['new tickets queued']} tickets, {len(bar.jobs)} jobs, "
+        f"{stats['reprints marked REPRINT']} marked REPRINT"
+    )
 
 
 async def test_item_cancelled_while_the_printer_answers_slowly_is_not_printed_without_a_void(
@@ -507,15 +574,29 @@ async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
     # PORTOS misbehaves for a while: native ingest and the kitchen keep working, /readyz stays 200
     # (degraded), nothing is lost or doubled; afterwards every PORTOS order is in kds once and
     # PORTOS has every status change kds made, in order.
-    sim = PortosSimulator(users={"kds": "pw"}, token_ttl=3600, devices={"P01": {"DefaultOrderEndpointName": "grill"}})
+    sim = PortosSimulator(
+        users={"kds": "pw"}, token_ttl=3600, devices={"P01": {"DefaultOrderEndpointName": "grill"}}
+    )
     sim.add_plu(101, "Cheeseburger", ["grill"])
     sim.add_plu(201, "Pilsner", ["bar"])
     await sim.start()
     try:
-        source = {"type": "portos", "base_url": sim.url, "username": "kds", "password": "pw", "device_name": "P01",
-                  "poll_interval": "20ms", "reconcile_interval": 0, "max_backoff": "100ms", "request_timeout": "200ms",
-                  "writeback_retry": "20ms", "writeback_max_backoff": "100ms"}
-        daemon, client = await start_daemon(aiohttp_client, base_config(tmp_path, sources=[{"type": "native"}, source]))
+        source = {
+            "type": "portos",
+            "base_url": sim.url,
+            "username": "kds",
+            "password": "pw",
+            "device_name": "P01",
+            "poll_interval": "20ms",
+            "reconcile_interval": 0,
+            "max_backoff": "100ms",
+            "request_timeout": "200ms",
+            "writeback_retry": "20ms",
+            "writeback_max_backoff": "100ms",
+        }
+        daemon, client = await start_daemon(
+            aiohttp_client, base_config(tmp_path, sources=[{"type": "native"}, source])
+        )
         sim.create_ticket([{"pluCode": 101}, {"pluCode": 201}], name="before")
         await wait_until(lambda: any(o.source == "portos" for o in daemon.service.orders()))
         first = next(o for o in daemon.service.orders() if o.source == "portos")
@@ -528,7 +609,9 @@ async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
             await wait_until(lambda: sim.requests > requests + 3)  # kds met the fault a few times
         # The kitchen works through it.
         for status in ("delivered", "accepted", "processed"):
-            response = await client.post(f"/api/v1/orders/{first.id}/endpoints/grill/status", json={"status": status})
+            response = await client.post(
+                f"/api/v1/orders/{first.id}/endpoints/grill/status", json={"status": status}
+            )
             assert response.status == 200
         sim.create_ticket([{"pluCode": 101, "quantity": 2}], name="during")
         status, _ = await post_order(client, order_body("native-during"))
@@ -545,16 +628,23 @@ async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
             return [o for o in daemon.service.orders() if o.source == "portos"]
 
         def settled() -> bool:
-            return {o.external_id for o in portos_orders()} == set(sim.orders) and not check_writebacks(
-                [o.to_wire() for o in portos_orders()], sim)[0]
+            return {o.external_id for o in portos_orders()} == set(
+                sim.orders
+            ) and not check_writebacks([o.to_wire() for o in portos_orders()], sim)[0]
 
         await wait_until(settled, timeout=15, interval=0.02)
         orders = portos_orders()
         assert len(orders) == len(sim.orders) == 2
         problems = [p for o in orders for p in check_order_whole(o.to_wire(), None)]
         assert not problems, problems
-        assert sim.history(first.external_id, 1, "grill") == ["created", "sent", "delivered", "accepted", "processed"]
-        await wait_until(lambda: (daemon.sources[1].health()["ok"]), timeout=10)
+        assert sim.history(first.external_id, 1, "grill") == [
+            "created",
+            "sent",
+            "delivered",
+            "accepted",
+            "processed",
+        ]
+        await wait_until(lambda: daemon.sources[1].health()["ok"], timeout=10)
         await client.close()
     finally:
         await sim.stop()

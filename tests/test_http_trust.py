@@ -39,14 +39,20 @@ async def daemon_client(aiohttp_client: Any, config: dict[str, Any]) -> TestClie
         ("GET", "/screen/%00"),
     ],
 )
-async def test_odd_bytes_in_paths_are_404_not_500(client: TestClient, method: str, path: str) -> None:
+async def test_odd_bytes_in_paths_are_404_not_500(
+    client: TestClient, method: str, path: str
+) -> None:
     # A NUL in a static file path raised ValueError inside pathlib: a 500 with a logged traceback.
     response = await client.request(method, path)
     assert response.status == 404, await response.text()
 
 
-@pytest.mark.parametrize("digits", ["%C2%B2", "%D9%A3", "%EF%BC%91", "1_0", "%201", "+1", "-1", "1%00"])
-async def test_unicode_digits_in_path_and_query_integers_are_400(client: TestClient, digits: str) -> None:
+@pytest.mark.parametrize(
+    "digits", ["%C2%B2", "%D9%A3", "%EF%BC%91", "1_0", "%201", "+1", "-1", "1%00"]
+)
+async def test_unicode_digits_in_path_and_query_integers_are_400(
+    client: TestClient, digits: str
+) -> None:
     # "²".isdigit() is True but int("²") fails: item ids and `since` went through isdigit() and 500ed.
     # Arabic-Indic and full-width digits, underscores, signs and spaces are no integers on our wire either.
     order = await (await client.post("/api/v1/orders", json=order_body("digits"))).json()
@@ -57,7 +63,10 @@ async def test_unicode_digits_in_path_and_query_integers_are_400(client: TestCli
         response = await client.post(path, json={"status": "delivered"})
         assert response.status == 400, (path, response.status, await response.text())
         assert "itemId" in (await response.json())["detail"]
-    if digits not in ("%201", "+1"):  # "+" is a space in a query; spaces around filter values are fine
+    if digits not in (
+        "%201",
+        "+1",
+    ):  # "+" is a space in a query; spaces around filter values are fine
         response = await client.get(f"/api/v1/orders?number={digits}")
         assert response.status == 400, await response.text()
     response = await client.get(f"/api/v1/orders?$take={digits}")
@@ -99,12 +108,16 @@ def test_the_one_integer_parser_takes_ascii_digits_only() -> None:
     ],
 )
 @pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity"])
-async def test_non_finite_numbers_anywhere_are_422(client: TestClient, daemon: Daemon, where: Any, number: str) -> None:
+async def test_non_finite_numbers_anywhere_are_422(
+    client: TestClient, daemon: Daemon, where: Any, number: str
+) -> None:
     # 1e400 inside a free-form object became inf, was stored as null and answered 201.
     marker = 1234567.25
     body = json.dumps(order_body("nonfinite", **where(marker))).replace(repr(marker), number)
     assert number in body
-    response = await client.post("/api/v1/orders", data=body, headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/v1/orders", data=body, headers={"Content-Type": "application/json"}
+    )
     answer = await response.json()
     assert response.status == 422, answer
     assert "finite" in answer["detail"], answer
@@ -114,7 +127,9 @@ async def test_non_finite_numbers_anywhere_are_422(client: TestClient, daemon: D
 
 async def test_large_finite_numbers_in_free_objects_are_kept(client: TestClient) -> None:
     # The check is on finiteness, not size: 1e300 is a number and is kept as sent.
-    response = await client.post("/api/v1/orders", json=order_body("big", ticket={"customer": {"points": 1e300}}))
+    response = await client.post(
+        "/api/v1/orders", json=order_body("big", ticket={"customer": {"points": 1e300}})
+    )
     assert response.status == 201
     assert (await response.json())["ticket"]["customer"] == {"points": 1e300}
 
@@ -132,7 +147,9 @@ async def test_client_chosen_sources_do_not_grow_the_metrics(client: TestClient)
         assert (await client.post("/api/v1/orders", json=body)).status == 200  # a repeat
     assert (await client.post("/api/v1/orders", json=order_body("native-1"))).status == 201
     metrics = await (await client.get("/metrics")).text()
-    assert metrics.count("\n") - before <= 24, metrics  # a constant: "other" and "native" series, not 1,000
+    assert metrics.count("\n") - before <= 24, (
+        metrics
+    )  # a constant: "other" and "native" series, not 1,000
     assert 'kds_orders_ingested_total{source="other"} 500.0' in metrics
     assert 'kds_orders_repeated_total{source="other"} 500.0' in metrics
     assert 'kds_orders_ingested_total{source="native"} 1.0' in metrics
@@ -174,25 +191,52 @@ def test_token_bucket_wait_is_the_time_until_a_token() -> None:
 async def test_loopback_trust_needs_a_name_kds_serves(tmp_path: Path, aiohttp_client: Any) -> None:
     # DNS rebinding: evil.example resolving to 127.0.0.1 made a page in a browser on the kds box
     # an admin of the default "loopback" mode — it read /board and listed and deleted orders.
-    client = await daemon_client(aiohttp_client, base_config(tmp_path, server={"listen": "127.0.0.1:0", "allowed_hosts": ["kds.lan"]}))
+    client = await daemon_client(
+        aiohttp_client,
+        base_config(tmp_path, server={"listen": "127.0.0.1:0", "allowed_hosts": ["kds.lan"]}),
+    )
     order = await (await client.post("/api/v1/orders", json=order_body("rebind"))).json()
     port = client.port
-    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}", "kds.lan.evil.example"):
-        for method, path in (("GET", "/api/v1/orders"), ("GET", "/board"), ("GET", f"/api/v1/orders/{order['id']}"),
-                             ("DELETE", f"/api/v1/orders/{order['id']}"), ("GET", "/metrics"),
-                             ("GET", "/api/v1/ws")):
+    for host in (
+        f"evil.example:{port}",
+        "evil.example",
+        f"127.0.0.1.nip.io:{port}",
+        "kds.lan.evil.example",
+    ):
+        for method, path in (
+            ("GET", "/api/v1/orders"),
+            ("GET", "/board"),
+            ("GET", f"/api/v1/orders/{order['id']}"),
+            ("DELETE", f"/api/v1/orders/{order['id']}"),
+            ("GET", "/metrics"),
+            ("GET", "/api/v1/ws"),
+        ):
             response = await client.request(method, path, headers={"Host": host})
             assert response.status == 403, (host, method, path, response.status)
             assert "allowed_hosts" in (await response.json())["detail"]
-    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "kds.lan", f"KDS.LAN.:{port}", "screen.localhost"):
+    for host in (
+        f"127.0.0.1:{port}",
+        f"localhost:{port}",
+        f"[::1]:{port}",
+        "kds.lan",
+        f"KDS.LAN.:{port}",
+        "screen.localhost",
+    ):
         response = await client.get("/api/v1/orders", headers={"Host": host})
         assert response.status == 200, (host, await response.text())
-    assert (await client.get("/healthz", headers={"Host": "evil.example"})).status == 200  # liveness stays public
+    assert (
+        await client.get("/healthz", headers={"Host": "evil.example"})
+    ).status == 200  # liveness stays public
     assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
-async def test_api_bodies_must_be_json(client: TestClient, daemon: Daemon, content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
+async def test_api_bodies_must_be_json(
+    client: TestClient, daemon: Daemon, content_type: str | None
+) -> None:
     # A no-cors fetch may send text/plain without a preflight: it stored an order (201). Now 415.
     order = await (await client.post("/api/v1/orders", json=order_body("typed"))).json()
     headers = {"Content-Type": content_type} if content_type else {}
@@ -202,30 +246,51 @@ async def test_api_bodies_must_be_json(client: TestClient, daemon: Daemon, conte
         (f"/api/v1/orders/{order['id']}/endpoints/grill/status", b'{"status": "processed"}'),
     ]
     for path, body in requests:
-        response = await client.post(path, data=body, headers=headers, skip_auto_headers=["Content-Type"])
+        response = await client.post(
+            path, data=body, headers=headers, skip_auto_headers=["Content-Type"]
+        )
         assert response.status == 415, (path, response.status, await response.text())
         assert (await response.json())["error"] == "unsupported_media_type"
     assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
     assert (await (await client.get("/api/v1/orders")).json())["totalCount"] == 1
 
 
-async def test_changes_from_a_foreign_origin_are_refused(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_changes_from_a_foreign_origin_are_refused(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
     # Browsers send Origin with every POST and DELETE: one that is not this kds (or an allowed
     # origin) is a page elsewhere using this browser's access, and changes nothing.
     config = base_config(tmp_path, security={"allowed_origins": ["https://pos.example"]})
     client = await daemon_client(aiohttp_client, config)
     order = await (await client.post("/api/v1/orders", json=order_body("origin"))).json()
     own = f"http://127.0.0.1:{client.port}"
-    for origin in ("http://evil.example", "null", f"http://localhost:{client.port}", own + ".evil.example"):
+    for origin in (
+        "http://evil.example",
+        "null",
+        f"http://localhost:{client.port}",
+        own + ".evil.example",
+    ):
         headers = {"Origin": origin}
-        assert (await client.post("/api/v1/orders", json=order_body("x"), headers=headers)).status == 403
+        assert (
+            await client.post("/api/v1/orders", json=order_body("x"), headers=headers)
+        ).status == 403
         assert (await client.delete(f"/api/v1/orders/{order['id']}", headers=headers)).status == 403
-        response = await client.post(f"/api/v1/orders/{order['id']}/status", json={"status": "processed"}, headers=headers)
+        response = await client.post(
+            f"/api/v1/orders/{order['id']}/status", json={"status": "processed"}, headers=headers
+        )
         assert response.status == 403 and "origin" in (await response.json())["detail"]
     assert (await (await client.get(f"/api/v1/orders/{order['id']}")).json()) == order
-    assert (await client.post("/api/v1/orders", json=order_body("own"), headers={"Origin": own})).status == 201
-    assert (await client.post("/api/v1/orders", json=order_body("pos"), headers={"Origin": "https://pos.example"})).status == 201
-    assert (await client.get("/api/v1/orders", headers={"Origin": "http://evil.example"})).status == 200  # reads: CORS guards them
+    assert (
+        await client.post("/api/v1/orders", json=order_body("own"), headers={"Origin": own})
+    ).status == 201
+    assert (
+        await client.post(
+            "/api/v1/orders", json=order_body("pos"), headers={"Origin": "https://pos.example"}
+        )
+    ).status == 201
+    assert (
+        await client.get("/api/v1/orders", headers={"Origin": "http://evil.example"})
+    ).status == 200  # reads: CORS guards them
 
 
 # ----------------------------------------------------------------------------- item 6: pairing
@@ -237,13 +302,32 @@ PAIR_TOKENS = {"kitchen": "kitchen-pairing-token-1234", "viewer": "viewer-pairin
 async def paired_client(tmp_path: Path, aiohttp_client: Any) -> TestClient:
     from kds.api.auth import hash_token
 
-    tokens = [{"name": f"{r}-screen", "role": r, "sha256": hash_token(t)} for r, t in PAIR_TOKENS.items()]
-    return await daemon_client(aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens}))
+    tokens = [
+        {"name": f"{r}-screen", "role": r, "sha256": hash_token(t)} for r, t in PAIR_TOKENS.items()
+    ]
+    return await daemon_client(
+        aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens})
+    )
 
 
-@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%09/%09/evil.example", "//evil.example", "/%5Cevil.example",
-                                    "%5C%5Cevil.example", "https://evil.example", "javascript:alert(1)", "/%0D%0ASet-Cookie:x=1",
-                                    "%20/screen/grill", "screen/grill", "/%5C/evil.example", "/%20/x", "/%00"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example/",
+        "/%09/%09/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "%5C%5Cevil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "/%0D%0ASet-Cookie:x=1",
+        "%20/screen/grill",
+        "screen/grill",
+        "/%5C/evil.example",
+        "/%20/x",
+        "/%00",
+    ],
+)
 async def test_pair_next_is_a_path_on_this_server(paired_client: TestClient, target: str) -> None:
     # /pair was an open redirect: next=/%09/host/ answered Location: //host/ (browsers drop the tab).
     url = URL(f"/pair?token={PAIR_TOKENS['kitchen']}&next={target}", encoded=True)
@@ -252,28 +336,45 @@ async def test_pair_next_is_a_path_on_this_server(paired_client: TestClient, tar
     assert "Set-Cookie" not in response.headers
 
 
-async def test_pairing_sets_the_cookies_and_redirects_within_the_site(paired_client: TestClient) -> None:
-    response = await paired_client.get("/pair", params={"token": PAIR_TOKENS["kitchen"], "next": "/screen/grill?x=1"},
-                                       allow_redirects=False)
+async def test_pairing_sets_the_cookies_and_redirects_within_the_site(
+    paired_client: TestClient,
+) -> None:
+    response = await paired_client.get(
+        "/pair",
+        params={"token": PAIR_TOKENS["kitchen"], "next": "/screen/grill?x=1"},
+        allow_redirects=False,
+    )
     assert response.status == 303 and response.headers["Location"] == "/screen/grill?x=1"
     cookies = response.headers.getall("Set-Cookie")
-    assert any(c.startswith("kds_token=") and "SameSite=Strict" in c and "HttpOnly" in c for c in cookies)
+    assert any(
+        c.startswith("kds_token=") and "SameSite=Strict" in c and "HttpOnly" in c for c in cookies
+    )
     assert any(c.startswith("kds_paired=1") and "SameSite=Lax" in c for c in cookies)
 
 
-async def test_a_link_cannot_re_pair_a_screen_without_the_pages_own_confirmation(paired_client: TestClient) -> None:
+async def test_a_link_cannot_re_pair_a_screen_without_the_pages_own_confirmation(
+    paired_client: TestClient,
+) -> None:
     # One click on a cross-site link re-paired a kitchen screen with a viewer token. Now a paired
     # browser gets a page asking to confirm; only that page's own POST replaces the pairing.
     client = paired_client
     kitchen, viewer = PAIR_TOKENS["kitchen"], PAIR_TOKENS["viewer"]
-    assert (await client.get("/pair", params={"token": kitchen, "next": "/screen/grill"}, allow_redirects=False)).status == 303
+    assert (
+        await client.get(
+            "/pair", params={"token": kitchen, "next": "/screen/grill"}, allow_redirects=False
+        )
+    ).status == 303
 
     def current() -> str:
         return next(c.value for c in client.session.cookie_jar if c.key == "kds_token")
 
     # The same token again: nothing to confirm.
-    assert (await client.get("/pair", params={"token": kitchen}, allow_redirects=False)).status == 303
-    page = await client.get("/pair", params={"token": viewer, "next": "/pickup"}, allow_redirects=False)
+    assert (
+        await client.get("/pair", params={"token": kitchen}, allow_redirects=False)
+    ).status == 303
+    page = await client.get(
+        "/pair", params={"token": viewer, "next": "/pickup"}, allow_redirects=False
+    )
     assert page.status == 200 and page.content_type == "text/html"
     text = await page.text()
     assert "already paired" in text and "viewer-screen" in text and current() == kitchen
@@ -282,8 +383,19 @@ async def test_a_link_cannot_re_pair_a_screen_without_the_pages_own_confirmation
     own = f"http://127.0.0.1:{client.port}"
     form = {"token": viewer, "next": "/pickup", "confirm": nonce}
     # A cross-site form post (another page's Origin) and a post without the page's value change nothing.
-    assert (await client.post("/pair", data=form, headers={"Origin": "http://evil.example"}, allow_redirects=False)).status == 403
-    assert (await client.post("/pair", data={**form, "confirm": "guess"}, headers={"Origin": own}, allow_redirects=False)).status == 403
+    assert (
+        await client.post(
+            "/pair", data=form, headers={"Origin": "http://evil.example"}, allow_redirects=False
+        )
+    ).status == 403
+    assert (
+        await client.post(
+            "/pair",
+            data={**form, "confirm": "guess"},
+            headers={"Origin": own},
+            allow_redirects=False,
+        )
+    ).status == 403
     assert current() == kitchen
     done = await client.post("/pair", data=form, headers={"Origin": own}, allow_redirects=False)
     assert done.status == 303 and done.headers["Location"] == "/pickup"
@@ -301,9 +413,18 @@ async def test_a_cross_site_click_is_noticed_by_the_lax_marker(paired_client: Te
 
 # ----------------------------------------------------------------------------- item 10: least privilege
 
-ROLE_TOKENS = {"pos": "pos-token-least-0001", "kitchen": "kitchen-token-least-02", "viewer": "viewer-token-least-003",
-               "grill": "grill-only-token-00004"}
-CUSTOMER = {"name": "Eva Nováková", "phone": "+421 900 123 456", "address": "Hlavná 1, Košice", "email": "eva@example.sk"}
+ROLE_TOKENS = {
+    "pos": "pos-token-least-0001",
+    "kitchen": "kitchen-token-least-02",
+    "viewer": "viewer-token-least-003",
+    "grill": "grill-only-token-00004",
+}
+CUSTOMER = {
+    "name": "Eva Nováková",
+    "phone": "+421 900 123 456",
+    "address": "Hlavná 1, Košice",
+    "email": "eva@example.sk",
+}
 
 
 def bearer(who: str) -> dict[str, str]:
@@ -314,12 +435,26 @@ def bearer(who: str) -> dict[str, str]:
 async def roles_client(tmp_path: Path, aiohttp_client: Any) -> TestClient:
     from kds.api.auth import hash_token
 
-    tokens = [{"name": who, "role": who, "sha256": hash_token(ROLE_TOKENS[who])} for who in ("pos", "kitchen", "viewer")]
-    tokens.append({"name": "grill-screen", "role": "kitchen", "sha256": hash_token(ROLE_TOKENS["grill"]), "endpoints": ["grill"]})
-    return await daemon_client(aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens}))
+    tokens = [
+        {"name": who, "role": who, "sha256": hash_token(ROLE_TOKENS[who])}
+        for who in ("pos", "kitchen", "viewer")
+    ]
+    tokens.append(
+        {
+            "name": "grill-screen",
+            "role": "kitchen",
+            "sha256": hash_token(ROLE_TOKENS["grill"]),
+            "endpoints": ["grill"],
+        }
+    )
+    return await daemon_client(
+        aiohttp_client, base_config(tmp_path, security={"access": "tokens", "tokens": tokens})
+    )
 
 
-async def ws_messages(client: TestClient, who: str, query: str = "", until: int = 1) -> list[dict[str, Any]]:
+async def ws_messages(
+    client: TestClient, who: str, query: str = "", until: int = 1
+) -> list[dict[str, Any]]:
     url = f"ws://127.0.0.1:{client.port}/api/v1/ws{query}"
     found = []
     async with websockets.connect(url, additional_headers=bearer(who)) as ws:
@@ -333,44 +468,79 @@ async def ws_messages(client: TestClient, who: str, query: str = "", until: int 
 async def test_viewers_see_orders_without_personal_data(roles_client: TestClient) -> None:
     # The pickup and cashier boards' viewer tokens read the customer's phone and address.
     client = roles_client
-    created = await (await client.post("/api/v1/orders", json=order_body("deliver", ticket={"name": "Delivery 7", "customer": CUSTOMER}),
-                                       headers=bearer("pos"))).json()
+    created = await (
+        await client.post(
+            "/api/v1/orders",
+            json=order_body("deliver", ticket={"name": "Delivery 7", "customer": CUSTOMER}),
+            headers=bearer("pos"),
+        )
+    ).json()
     assert created["ticket"]["customer"] == CUSTOMER
     url = f"ws://127.0.0.1:{client.port}/api/v1/ws"
     async with websockets.connect(url, additional_headers=bearer("viewer")) as ws:
         snapshot = json.loads(await ws.recv())
-        await client.post("/api/v1/orders", json=order_body("deliver-2", ticket={"customer": CUSTOMER}), headers=bearer("pos"))
+        await client.post(
+            "/api/v1/orders",
+            json=order_body("deliver-2", ticket={"customer": CUSTOMER}),
+            headers=bearer("pos"),
+        )
         event = json.loads(await ws.recv())
         while event["type"] == "ping":
             event = json.loads(await ws.recv())
     seen = [
         await (await client.get("/api/v1/orders", headers=bearer("viewer"))).text(),
-        await (await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("viewer"))).text(),
-        json.dumps(snapshot, ensure_ascii=False), json.dumps(event, ensure_ascii=False),
+        await (
+            await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("viewer"))
+        ).text(),
+        json.dumps(snapshot, ensure_ascii=False),
+        json.dumps(event, ensure_ascii=False),
     ]
     for text in seen:
         for secret in ("900 123 456", "Hlavná", "eva@example.sk", "Nováková"):
             assert secret not in text, text[:300]
-    assert json.loads(seen[1])["ticket"]["name"] == "Delivery 7" and event["type"] == "order.created"
+    assert (
+        json.loads(seen[1])["ticket"]["name"] == "Delivery 7" and event["type"] == "order.created"
+    )
     # The kitchen (and the POS) still see the whole order.
-    kitchen = await (await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("kitchen"))).json()
+    kitchen = await (
+        await client.get(f"/api/v1/orders/{created['id']}", headers=bearer("kitchen"))
+    ).json()
     assert kitchen["ticket"]["customer"] == CUSTOMER
 
 
 async def test_a_kitchen_token_limited_to_an_endpoint(roles_client: TestClient) -> None:
     # A grill screen's token bumps grill tickets only, and its feed and lists hold only grill orders.
     client = roles_client
-    both = await (await client.post("/api/v1/orders", json=order_body("both"), headers=bearer("pos"))).json()
+    both = await (
+        await client.post("/api/v1/orders", json=order_body("both"), headers=bearer("pos"))
+    ).json()
     bar_only = order_body("bar-only", items=[{"id": 1, "plu": {"name": "Pils", "group": "Drinks"}}])
     bar = await (await client.post("/api/v1/orders", json=bar_only, headers=bearer("pos"))).json()
     grill = bearer("grill")
     base = f"/api/v1/orders/{both['id']}"
-    assert (await client.post(f"{base}/endpoints/grill/status", json={"status": "delivered"}, headers=grill)).status == 200
-    assert (await client.post(f"{base}/endpoints/grill/items/1/status", json={"status": "processed"}, headers=grill)).status == 200
-    for method, path in (("POST", f"{base}/endpoints/bar/status"), ("POST", f"{base}/endpoints/bar/items/2/status"),
-                         ("POST", f"{base}/status"), ("POST", f"{base}/items/2/status"), ("DELETE", base),
-                         ("POST", "/api/v1/printers/bar/retry"), ("GET", "/screen/bar"), ("GET", "/expo")):
-        response = await client.request(method, path, json={"status": "processed"} if method == "POST" else None, headers=grill)
+    assert (
+        await client.post(
+            f"{base}/endpoints/grill/status", json={"status": "delivered"}, headers=grill
+        )
+    ).status == 200
+    assert (
+        await client.post(
+            f"{base}/endpoints/grill/items/1/status", json={"status": "processed"}, headers=grill
+        )
+    ).status == 200
+    for method, path in (
+        ("POST", f"{base}/endpoints/bar/status"),
+        ("POST", f"{base}/endpoints/bar/items/2/status"),
+        ("POST", f"{base}/status"),
+        ("POST", f"{base}/items/2/status"),
+        ("DELETE", base),
+        ("POST", "/api/v1/printers/bar/retry"),
+        ("GET", "/screen/bar"),
+        ("GET", "/expo"),
+    ):
+        response = await client.request(
+            method, path, json={"status": "processed"} if method == "POST" else None, headers=grill
+        )
         assert response.status == 403, (method, path, response.status)
         assert "limited to grill" in (await response.json())["detail"]
     assert (await client.get("/screen/grill", headers=grill)).status == 200
@@ -383,7 +553,11 @@ async def test_a_kitchen_token_limited_to_an_endpoint(roles_client: TestClient) 
         await ws_messages(client, "grill", "?endpoint=bar")
     assert err.value.response.status_code == 403
     # The unlimited kitchen token still does all of it.
-    assert (await client.post(f"{base}/endpoints/bar/status", json={"status": "delivered"}, headers=bearer("kitchen"))).status == 200
+    assert (
+        await client.post(
+            f"{base}/endpoints/bar/status", json={"status": "delivered"}, headers=bearer("kitchen")
+        )
+    ).status == 200
 
 
 async def test_metrics_and_readiness_details_need_a_token(roles_client: TestClient) -> None:
@@ -398,24 +572,33 @@ async def test_metrics_and_readiness_details_need_a_token(roles_client: TestClie
     assert (await client.get("/healthz")).status == 200
 
 
-def test_kds_token_makes_a_limited_kitchen_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kds_token_makes_a_limited_kitchen_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # `kds token --endpoints` prints the config lines; config refuses unknown endpoints and limits on other roles.
     import tomllib
 
     from kds.cli import main
     from kds.config import ConfigError
 
-    assert main(["token", "--role", "kitchen", "--name", "grill-screen", "--endpoints", "grill,cold"]) == 0
+    assert (
+        main(["token", "--role", "kitchen", "--name", "grill-screen", "--endpoints", "grill,cold"])
+        == 0
+    )
     out = capsys.readouterr().out
-    snippet = out[out.index("[[security.tokens]]"):out.index("pair a screen")]
+    snippet = out[out.index("[[security.tokens]]") : out.index("pair a screen")]
     token = tomllib.loads(snippet)["security"]["tokens"][0]
     assert token["endpoints"] == ["grill", "cold"] and token["role"] == "kitchen"
     assert "next=/screen/grill" in out
     settings_from_dict(base_config(tmp_path, security={"access": "tokens", "tokens": [token]}))
     with pytest.raises(ConfigError, match="unknown endpoint"):
-        settings_from_dict(base_config(tmp_path, security={"tokens": [{**token, "endpoints": ["fryer"]}]}))
+        settings_from_dict(
+            base_config(tmp_path, security={"tokens": [{**token, "endpoints": ["fryer"]}]})
+        )
     with pytest.raises(ConfigError, match="kitchen"):
-        settings_from_dict(base_config(tmp_path, security={"tokens": [{**token, "role": "viewer"}]}))
+        settings_from_dict(
+            base_config(tmp_path, security={"tokens": [{**token, "role": "viewer"}]})
+        )
     assert main(["token", "--role", "viewer", "--name", "board", "--endpoints", "grill"]) == 2
 
 
@@ -432,4 +615,4 @@ async def test_a_request_without_host_is_not_a_browser(tmp_path: Path, aiohttp_c
     writer.write(b"GET /api/v1/orders HTTP/1.0\r\n\r\n")
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
-    assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert answer.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")), answer[:200]

@@ -36,8 +36,9 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(SIMULATORS.rglob("*.py")), ids=lambda p: str(p.relative_to(SIMULATORS)))
+@pytest.mark.parametrize(
+    "path", sorted(SIMULATORS.rglob("*.py")), ids=lambda p: str(p.relative_to(SIMULATORS))
+)
 def test_simulator_imports_nothing_from_the_adapters_or_the_state_machine(path: Path) -> None:
     bad = [n for n in _imports(path) if any(n == f or n.startswith(f + ".") for f in FORBIDDEN)]
     assert not bad, f"{path.name} imports {bad}"
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from kds.sources.portos_auth import TokenManager, jwt_expiry, nws4_sign, nws4_ve
 
 PUBLIC = "d948ec22e47790caacce234b792a0f117d85c365"
 SECRET = "5070adfb2bedf1c0c97d5c8cfa8c794d513249b802ea10596a175d88828abc19"
-NOW = datetime(2023, 5, 30, 13, 17, 1, 992000, tzinfo=timezone.utc)
+NOW = datetime(2023, 5, 30, 13, 17, 1, 992000, tzinfo=UTC)
 URL = "http://example.com:8080/api/user?i=1$ref=1&validate"
 BODY = b'{"name":"John"}'
 #: The Authorization header ninedigit/nws4-php's test vector expects for URL, BODY at NOW.
@@ -23,9 +23,20 @@ AUTHORIZATION = (
 
 def test_nws4_matches_reference_client_vector() -> None:
     # The test vector of ninedigit/nws4-php (PORTOS's reference client library).
-    headers = nws4_sign("POST", URL, {"Content-Type": "application/json", "Accept": "application/json"}, BODY, PUBLIC, SECRET, NOW)
+    headers = nws4_sign(
+        "POST",
+        URL,
+        {"Content-Type": "application/json", "Accept": "application/json"},
+        BODY,
+        PUBLIC,
+        SECRET,
+        NOW,
+    )
     assert headers["x-nd-date"] == "2023-05-30T13:17:01.992Z"
-    assert headers["x-nd-content-sha256"] == "f498513cc6d902a32254a1d795e2031636dea18dce65ba10e94e83189e50cbb8"
+    assert (
+        headers["x-nd-content-sha256"]
+        == "f498513cc6d902a32254a1d795e2031636dea18dce65ba10e94e83189e50cbb8"
+    )
     assert headers["host"] == "example.com:8080"
     assert headers["Authorization"] == AUTHORIZATION
 
@@ -57,9 +68,14 @@ async def test_token_manager_refreshes_near_expiry_and_after_401() -> None:
     issued: list[str] = []
 
     def make(exp: float) -> dict[str, str]:
-        import base64, json  # noqa: E401
+        import base64
+        import json
 
-        payload = base64.urlsafe_b64encode(json.dumps({"exp": exp, "n": len(issued)}).encode()).decode().rstrip("=")
+        payload = (
+            base64.urlsafe_b64encode(json.dumps({"exp": exp, "n": len(issued)}).encode())
+            .decode()
+            .rstrip("=")
+        )
         token = f"h.{payload}.s"
         issued.append(token)
         return {"tokenId": token, "refreshToken": f"r{len(issued)}"}
@@ -72,7 +88,9 @@ async def test_token_manager_refreshes_near_expiry_and_after_401() -> None:
     async def refresh(rt: str) -> dict[str, str] | None:
         return None if rt in refused else make(clock[0] + 100)
 
-    tm = TokenManager(static_token=None, login=login, refresh=refresh, leeway=10, wall_clock=lambda: clock[0])
+    tm = TokenManager(
+        static_token=None, login=login, refresh=refresh, leeway=10, wall_clock=lambda: clock[0]
+    )
     first = await tm.token()
     assert tm.logins == 1 and await tm.token() == first
     clock[0] += 95  # inside the leeway: refresh

@@ -55,7 +55,9 @@ def portos_auth() -> dict[str, Any]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: PortosSimulator, portos_auth: dict[str, Any]) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, sim: PortosSimulator, portos_auth: dict[str, Any]
+) -> dict[str, Any]:
     source = {"type": "portos", "base_url": sim.url, **FAST, **portos_auth}
     return base_config(tmp_path, sources=[{"type": "native"}, source])
 
@@ -85,7 +87,9 @@ async def recv_until(ws: Any, predicate: Callable[[dict[str, Any]], bool]) -> di
 async def bump(client: TestClient, order_id: str, endpoint: str) -> None:
     """What a cook's bump does: the station acknowledges, then finishes."""
     for status in ("delivered", "processed"):
-        response = await client.post(f"/api/v1/orders/{order_id}/endpoints/{endpoint}/status", json={"status": status})
+        response = await client.post(
+            f"/api/v1/orders/{order_id}/endpoints/{endpoint}/status", json={"status": status}
+        )
         assert response.status == 200, await response.text()
 
 
@@ -107,13 +111,21 @@ async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_writte
 ) -> None:
     # Within two poll intervals the order is on both station feeds; a bump comes back as `processed`.
     source = portos(daemon)
-    async with websockets.connect(ws_url(client, "grill")) as grill, websockets.connect(ws_url(client, "bar")) as bar:
+    async with (
+        websockets.connect(ws_url(client, "grill")) as grill,
+        websockets.connect(ws_url(client, "bar")) as bar,
+    ):
         assert (await recv_until(grill, lambda m: True))["type"] == "snapshot"
         assert (await recv_until(bar, lambda m: True))["type"] == "snapshot"
         polls_before = source.poll_count
         sim.create_ticket(
-            [{"pluCode": 101, "quantity": 2, "comment": "medium rare", "courseNumber": 2}, {"pluCode": 201}],
-            name="Table 5", location={"zoneName": "Terrace", "tableName": "5"}, purchase_type="walkIn",
+            [
+                {"pluCode": 101, "quantity": 2, "comment": "medium rare", "courseNumber": 2},
+                {"pluCode": 201},
+            ],
+            name="Table 5",
+            location={"zoneName": "Terrace", "tableName": "5"},
+            purchase_type="walkIn",
             customer={"fullName": "Ján Novák"},
         )
         (portos_order,) = sim.orders.values()
@@ -123,19 +135,35 @@ async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_writte
     order = on_grill["order"]
     assert on_bar["order"]["id"] == order["id"]
     assert order["externalId"] == portos_order["id"] and order["number"] == portos_order["number"]
-    assert order["ticket"]["id"] == portos_order["ticket"]["id"] and order["ticket"]["name"] == "Table 5"
+    assert (
+        order["ticket"]["id"] == portos_order["ticket"]["id"]
+        and order["ticket"]["name"] == "Table 5"
+    )
     assert order["ticket"]["location"] == {"zoneName": "Terrace", "tableName": "5"}
-    assert order["ticket"]["purchaseType"] == "walkIn" and order["ticket"]["customer"] == {"fullName": "Ján Novák"}
+    assert order["ticket"]["purchaseType"] == "walkIn" and order["ticket"]["customer"] == {
+        "fullName": "Ján Novák"
+    }
     burger = next(i for i in order["items"] if i["plu"]["code"] == 101)
-    assert burger["comment"] == "medium rare" and burger["courseNumber"] == 2 and burger["quantity"]["amount"] == 2
+    assert (
+        burger["comment"] == "medium rare"
+        and burger["courseNumber"] == 2
+        and burger["quantity"]["amount"] == 2
+    )
     # Arriving at the screens (sent) is written back, so PORTOS stops offering the order.
     await sim.wait_for(lambda: sim.status_of(portos_order["id"], "grill") == ["sent"])
 
     await bump(client, order["id"], "grill")
     await sim.wait_for(lambda: sim.status_of(portos_order["id"], "grill") == ["processed"])
-    assert sim.history(portos_order["id"], 1, "grill") == ["created", "sent", "delivered", "processed"]
+    assert sim.history(portos_order["id"], 1, "grill") == [
+        "created",
+        "sent",
+        "delivered",
+        "processed",
+    ]
     assert sim.status_of(portos_order["id"], "bar") == ["sent"]
-    assert [p.route for p in sim.status_posts] == ["endpoint"] * 4  # sent@grill, sent@bar, delivered, processed
+    assert [p.route for p in sim.status_posts] == [
+        "endpoint"
+    ] * 4  # sent@grill, sent@bar, delivered, processed
     await wait_until(lambda: source.writeback.pending == 0)
     assert histories_match(sim, daemon)
 
@@ -147,7 +175,10 @@ async def test_items_added_later_are_a_second_order_and_deletion_cancels(
     ticket = sim.create_ticket([{"pluCode": 101}, {"pluCode": 401}])
     await wait_until(lambda: len(kds_orders(daemon)) == 1)
     first = kds_orders(daemon)[0]
-    assert [e.name for i in first.items for e in i.endpoints] == ["grill", "grill"]  # PLU and device default
+    assert [e.name for i in first.items for e in i.endpoints] == [
+        "grill",
+        "grill",
+    ]  # PLU and device default
     second_portos = sim.add_items(ticket["id"], [{"pluCode": 201, "quantity": 3}])
     assert second_portos is not None
     second = await wait_until(lambda: daemon.service.find("portos", second_portos["id"]))
@@ -156,9 +187,13 @@ async def test_items_added_later_are_a_second_order_and_deletion_cancels(
     assert len(first.items) == 2
 
     sim.delete_order(second_portos["id"])
-    await wait_until(lambda: all(e.status is OrderStatus.PROCESS_SKIPPED for e in second.item_endpoints()))
+    await wait_until(
+        lambda: all(e.status is OrderStatus.PROCESS_SKIPPED for e in second.item_endpoints())
+    )
     assert second.item_endpoints()[0].status_changes[-1].reason == "deleted in PORTOS"
-    assert all(e.status is OrderStatus.SENT for e in first.item_endpoints())  # the other order is untouched
+    assert all(
+        e.status is OrderStatus.SENT for e in first.item_endpoints()
+    )  # the other order is untouched
     await wait_until(lambda: portos(daemon).writeback.pending == 0)
     metrics = await (await client.get("/metrics")).text()
     assert 'kds_portos_orders_total{outcome="cancelled",source="portos"} 1.0' in metrics
@@ -172,7 +207,9 @@ async def test_single_item_bump_uses_the_item_route_when_exact(
     order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     for status in ("delivered", "processed"):
-        response = await client.post(f"/api/v1/orders/{order.id}/items/1/status", json={"status": status})
+        response = await client.post(
+            f"/api/v1/orders/{order.id}/items/1/status", json={"status": status}
+        )
         assert response.status == 200
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed", "sent"])
     assert [p.route for p in sim.status_posts][-2:] == ["item", "item"]
@@ -206,7 +243,9 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
 
     sim.delay(1.0)  # slower than request_timeout
     await sim.come_up()
-    await wait_until(lambda: "timed out" in (source.health()["lastError"] or source.writeback.last_error or ""))
+    await wait_until(
+        lambda: "timed out" in (source.health()["lastError"] or source.writeback.last_error or "")
+    )
     sim.delay(0)
     sim.drop(2)
     sim.fail(3, 500)
@@ -219,8 +258,12 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
         return (
             {o.external_id for o in kds_orders(daemon)} == set(sim.orders)
             and source.writeback.pending == 0
-            and all(sim.status_of(o.external_id, e.name, i.id) == [e.status.value]
-                    for o in kds_orders(daemon) for i in o.items for e in i.endpoints)
+            and all(
+                sim.status_of(o.external_id, e.name, i.id) == [e.status.value]
+                for o in kds_orders(daemon)
+                for i in o.items
+                for e in i.endpoints
+            )
         )
 
     await wait_until(settled, timeout=10)
@@ -228,7 +271,12 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     assert len(orders) == len(sim.orders) == 4
     assert len({o.external_id for o in orders}) == 4  # exactly once
     assert histories_match(sim, daemon)
-    assert sim.history(first.external_id, 1, "grill") == ["created", "sent", "delivered", "processed"]
+    assert sim.history(first.external_id, 1, "grill") == [
+        "created",
+        "sent",
+        "delivered",
+        "processed",
+    ]
     assert sim.auth_refreshes >= 1 and sim.auth_logins == 1  # refreshed, not logged in again
     assert sim.faults.fail_count == sim.faults.malformed_count == sim.faults.drop_count == 0
     await wait_until(lambda: source.health()["ok"])
@@ -236,8 +284,12 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     assert readyz["components"]["portos"]["ok"] is True
 
 
-@pytest.mark.parametrize("portos_auth", [{"client_id": "kds-client", "client_secret": "kds-secret"}], ids=["nws4"])
-async def test_signed_requests_are_accepted(client: TestClient, daemon: Daemon, sim: PortosSimulator) -> None:
+@pytest.mark.parametrize(
+    "portos_auth", [{"client_id": "kds-client", "client_secret": "kds-secret"}], ids=["nws4"]
+)
+async def test_signed_requests_are_accepted(
+    client: TestClient, daemon: Daemon, sim: PortosSimulator
+) -> None:
     # NWS4 signing: the simulator verifies every request, so orders flow and statuses come back.
     sim.create_ticket([{"pluCode": 201}])
     order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
@@ -247,7 +299,9 @@ async def test_signed_requests_are_accepted(client: TestClient, daemon: Daemon, 
 
 
 @pytest.mark.parametrize("portos_auth", [{"token": "wrong"}], ids=["bad-token"])
-async def test_rejected_token_shows_on_readyz(client: TestClient, daemon: Daemon, sim: PortosSimulator) -> None:
+async def test_rejected_token_shows_on_readyz(
+    client: TestClient, daemon: Daemon, sim: PortosSimulator
+) -> None:
     source = portos(daemon)
     await wait_until(lambda: source.health()["consecutiveFailures"] >= 1)
     health = (await (await client.get("/readyz")).json())["components"]["portos"]
@@ -293,13 +347,20 @@ async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(
     await aiohttp_client(second.app)
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
     await wait_until(lambda: len(kds_orders(second)) == 2 and portos(second).writeback.pending == 0)
-    assert [o.id for o in kds_orders(second)][0] == order.id
-    assert sim.history(order.external_id, 1, "grill") == ["created", "sent", "delivered", "processed"]
+    assert next(o.id for o in kds_orders(second)) == order.id
+    assert sim.history(order.external_id, 1, "grill") == [
+        "created",
+        "sent",
+        "delivered",
+        "processed",
+    ]
     assert histories_match(sim, second)
 
 
 @pytest.mark.parametrize(
-    "portos_auth", [{"token": TOKEN, "poll_interval": "60s", "webhook_secret": "hook-secret"}], ids=["webhook"]
+    "portos_auth",
+    [{"token": TOKEN, "poll_interval": "60s", "webhook_secret": "hook-secret"}],
+    ids=["webhook"],
 )
 async def test_signed_webhook_brings_the_order_before_the_next_poll(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
@@ -311,5 +372,7 @@ async def test_signed_webhook_brings_the_order_before_the_next_poll(
     sim.create_ticket([{"pluCode": 101}])
     await wait_until(lambda: len(kds_orders(daemon)) == 1)
     assert source.webhooks == 1 and sim.webhooks_sent == [("order.created", 202)]
-    bad = await client.post("/hooks/portos/portos", data=b"{}", headers={"X-PORTOS-WEBHOOK-SIGNATURE": "00"})
+    bad = await client.post(
+        "/hooks/portos/portos", data=b"{}", headers={"X-PORTOS-WEBHOOK-SIGNATURE": "00"}
+    )
     assert bad.status == 401 and source.webhooks == 1

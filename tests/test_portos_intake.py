@@ -33,13 +33,19 @@ async def test_items_at_endpoints_kds_does_not_run_are_left_alone_and_reported(
     sim.add_plu(502, "Bruschetta", ["grill", "pizza"])
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 501}, {"pluCode": 502}])
     order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
-    assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [(1, ["grill"]), (3, ["grill"])]
+    assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [
+        (1, ["grill"]),
+        (3, ["grill"]),
+    ]
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     sim.create_ticket([{"pluCode": 501}])  # only pizza: no kitchen order at all
     await wait_until(lambda: portos(daemon).poll_count >= 3)
     assert len(kds_orders(daemon)) == 1
     assert all(p.endpoint != "pizza" and p.route != "order" for p in sim.status_posts)
-    assert all(sim.status_of(o, "pizza") == ["created"] * len(sim.status_of(o, "pizza")) for o in sim.orders)
+    assert all(
+        sim.status_of(o, "pizza") == ["created"] * len(sim.status_of(o, "pizza"))
+        for o in sim.orders
+    )
     health = await readyz_source(client)
     assert health["unknownEndpoints"] == ["pizza"]
     metrics = await (await client.get("/metrics")).text()
@@ -69,7 +75,12 @@ async def test_values_the_seed_allows_do_not_drop_the_order(
 ) -> None:
     # Course 100 and 12 kg of beef in grams with three decimals: a PORTOS Quantity allows both.
     sim.add_plu(701, "Hovädzie", ["grill"], unit="g")
-    sim.create_ticket([{"pluCode": 101, "courseNumber": 100}, {"pluCode": 701, "quantity": {"amount": 12000.125, "unit": "g"}}])
+    sim.create_ticket(
+        [
+            {"pluCode": 101, "courseNumber": 100},
+            {"pluCode": 701, "quantity": {"amount": 12000.125, "unit": "g"}},
+        ]
+    )
     order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     burger, beef = order.items
     assert burger.course_number == 100
@@ -78,7 +89,16 @@ async def test_values_the_seed_allows_do_not_drop_the_order(
 
 def _unreadable() -> dict[str, Any]:
     endpoints = [{"name": "grill", "orderItemStatus": "created", "statusChanges": []}]
-    return {"items": [{"id": 1, "plu": {"name": "Guláš", "code": 9}, "quantity": {"amount": "lots"}, "endpoints": endpoints}]}
+    return {
+        "items": [
+            {
+                "id": 1,
+                "plu": {"name": "Guláš", "code": 9},
+                "quantity": {"amount": "lots"},
+                "endpoints": endpoints,
+            }
+        ]
+    }
 
 
 async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
@@ -92,7 +112,11 @@ async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
         raw = sim.put_order(_unreadable())
         message = await recv_until(screen, lambda m: m["type"] == "source.alerts" and m["alerts"])
         (alert,) = message["alerts"]
-        assert alert["source"] == "portos" and alert["order"] == raw["id"] and alert["kind"] == "order_unreadable"
+        assert (
+            alert["source"] == "portos"
+            and alert["order"] == raw["id"]
+            and alert["kind"] == "order_unreadable"
+        )
         assert "quantity" in alert["message"]
         health = await readyz_source(client)
         assert health["ok"] is False and health["alerts"][0]["order"] == raw["id"]

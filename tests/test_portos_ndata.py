@@ -29,7 +29,10 @@ def run(pairs: list[tuple[str, str]]) -> tuple[list[str], int]:
 
 def test_operations_parse_operators_and_bare_values() -> None:
     # A bare value is equality on the whole text, even with ':' in it.
-    assert ndata.parse_operations("gt:0;lt:50") == [Operation("gt", ("0",)), Operation("lt", ("50",))]
+    assert ndata.parse_operations("gt:0;lt:50") == [
+        Operation("gt", ("0",)),
+        Operation("lt", ("50",)),
+    ]
     assert ndata.parse_operations("true") == [Operation("eq", ("true",))]
     assert ndata.parse_operations("12:30") == [Operation("eq", ("12:30",))]
     assert ndata.parse_operations("IN:a:b") == [Operation("in", ("a", "b"))]
@@ -42,7 +45,9 @@ def test_operations_parse_operators_and_bare_values() -> None:
 def test_sort_keys_directions_and_duplicates() -> None:
     # Keys are case-insensitive; ':desc' and a leading '-' are the same; repeats collapse.
     assert ndata.parse_sort(["Number,name:desc", "-ID,number"]) == [
-        SortKey("number"), SortKey("name", True), SortKey("id", True)
+        SortKey("number"),
+        SortKey("name", True),
+        SortKey("id", True),
     ]
     with pytest.raises(NDataError):
         ndata.parse_sort("a:sideways")

@@ -15,7 +15,15 @@ from kds.simulators.portos import PortosSimulator
 from kds.simulators.printer import VirtualPrinter
 
 from .test_portos_e2e import (  # noqa: F401
-    FAST, TOKEN, config_data, kds_orders, portos, portos_auth, recv_until, sim, ws_url,
+    FAST,
+    TOKEN,
+    config_data,
+    kds_orders,
+    portos,
+    portos_auth,
+    recv_until,
+    sim,
+    ws_url,
 )
 from .util import base_config, printed_grill, wait_until
 
@@ -48,7 +56,9 @@ async def test_a_returned_line_voids_the_dish_and_is_acknowledged(
     assert statuses(first, 2) == [S.SENT]  # the beer stays
     assert len(kds_orders(daemon)) == 1  # no kitchen order for the return
     await sim.wait_for(lambda: sim.status_of(first.external_id, "grill") == ["processSkipped"])
-    await sim.wait_for(lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"])  # acknowledged
+    await sim.wait_for(
+        lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"]
+    )  # acknowledged
     polls = portos(daemon).poll_count
     await wait_until(lambda: portos(daemon).poll_count >= polls + 2)
     assert portos(daemon).health()["alerts"] == []
@@ -72,33 +82,49 @@ async def test_a_partial_return_lowers_the_quantity_once(
     # the 2 are sent again; acknowledged in PORTOS; neither later polls nor a restart repeat it.
     # The rest is kds's own order: not written back (no refused 404s), not cancelled by the
     # deletion reconcile (which runs every 50 ms here).
-    source = {"type": "portos", "base_url": sim.url, **FAST, "reconcile_interval": "50ms", "token": TOKEN}
-    settings = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source]))
+    source = {
+        "type": "portos",
+        "base_url": sim.url,
+        **FAST,
+        "reconcile_interval": "50ms",
+        "token": TOKEN,
+    }
+    settings = settings_from_dict(
+        base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source])
+    )
     for run in range(2):
         daemon = Daemon(settings)
         async with TestClient(TestServer(daemon.app)) as client:
             if run == 0:
                 ticket = sim.create_ticket([{"pluCode": 101, "quantity": 3}])
-                first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])  # noqa: B023
+                first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
                 await printer.wait_for_jobs(1)
                 async with websockets.connect(ws_url(client, "grill")) as ws:
                     await recv_until(ws, lambda m: m["type"] == "snapshot")
-                    returned = sim.add_items(ticket["id"], [{"pluCode": 101, "quantity": -1, "type": "returned"}])
+                    returned = sim.add_items(
+                        ticket["id"], [{"pluCode": 101, "quantity": -1, "type": "returned"}]
+                    )
                     assert returned is not None
                     shown = await recv_until(ws, lambda m: m["type"] == "order.created")
-                assert [(i["plu"]["name"], i["quantity"]["amount"]) for i in shown["order"]["items"]] == [
-                    ("Cheeseburger", 2)
-                ]
+                assert [
+                    (i["plu"]["name"], i["quantity"]["amount"]) for i in shown["order"]["items"]
+                ] == [("Cheeseburger", 2)]
                 jobs = await printer.wait_for_jobs(3)
-                assert jobs[1].lines[0].text.strip() == "VOID" and "3 x Cheeseburger" in jobs[1].text
+                assert (
+                    jobs[1].lines[0].text.strip() == "VOID" and "3 x Cheeseburger" in jobs[1].text
+                )
                 assert "2 x Cheeseburger" in jobs[2].text
                 assert statuses(first, 1) == [S.PROCESS_SKIPPED]
-                await sim.wait_for(lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"])  # noqa: B023
+                await sim.wait_for(
+                    lambda: sim.status_of(returned["id"], "grill") == ["processSkipped"]
+                )
             polls = portos(daemon).poll_count
-            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
+            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)
             assert making(daemon) == [("Cheeseburger", 2)]
             health = portos(daemon).health()
-            assert health["alerts"] == [] and health["ok"], health  # the rest is kds's own: no refused write-back
+            assert health["alerts"] == [] and health["ok"], (
+                health
+            )  # the rest is kds's own: no refused write-back
     assert len(printer.jobs) == 3
 
 
@@ -108,7 +134,9 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
     # A kill -9 after the void of a partial return committed but before the rest was sent: the
     # next run sends the 2 left (printed once), and later polls and restarts do not send it again.
     source = {"type": "portos", "base_url": sim.url, **FAST, "token": TOKEN}
-    with_portos = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source]))
+    with_portos = settings_from_dict(
+        base_config(tmp_path, endpoints=printed_grill(printer.address), sources=[source])
+    )
     without = settings_from_dict(base_config(tmp_path, endpoints=printed_grill(printer.address)))
     daemon = Daemon(with_portos)
     async with TestClient(TestServer(daemon.app)):
@@ -128,7 +156,11 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
         async with TestClient(TestServer(daemon.app)):
             await printer.wait_for_jobs(3)
             polls = portos(daemon).poll_count
-            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)  # noqa: B023
+            await wait_until(lambda: portos(daemon).poll_count >= polls + 3)
             assert making(daemon) == [("Cheeseburger", 2)]
     jobs = printer.jobs
-    assert len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Cheeseburger" in jobs[2].text
+    assert (
+        len(jobs) == 3
+        and jobs[1].lines[0].text.strip() == "VOID"
+        and "2 x Cheeseburger" in jobs[2].text
+    )

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kds.sources.portos import Config, _query, check, foreign_endpoints, portos_item_endpoints, translate
+from kds.sources.portos import (
+    Config,
+    _query,
+    check,
+    foreign_endpoints,
+    portos_item_endpoints,
+    translate,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "portos" / "order_terrace.json"
 
@@ -29,14 +36,31 @@ def config(**extra: Any) -> Config:
 def test_translation_keeps_portos_ids_ticket_and_item_details() -> None:
     order = translate(recorded(), config(), KDS)
     assert order is not None
-    assert order.id == "66a1f0c2e4b0a1d2c3f4a5b6" and order.source == "portos" and order.number == 42
+    assert (
+        order.id == "66a1f0c2e4b0a1d2c3f4a5b6" and order.source == "portos" and order.number == 42
+    )
     assert order.device_name == "P01" and order.user == {"userName": "999", "name": "Majiteľ"}
     ticket = order.ticket
-    assert ticket.id == "66a1f0b9e4b0a1d2c3f4a5b1" and ticket.name == "Stôl 12" and ticket.version == 3
-    assert ticket.location is not None and (ticket.location.zone_name, ticket.location.table_name) == ("Terasa", "12")
-    assert ticket.purchase_type.value == "walkIn" and ticket.customer and ticket.customer["fullName"] == "Ján Novák"
+    assert (
+        ticket.id == "66a1f0b9e4b0a1d2c3f4a5b1" and ticket.name == "Stôl 12" and ticket.version == 3
+    )
+    assert ticket.location is not None and (
+        ticket.location.zone_name,
+        ticket.location.table_name,
+    ) == ("Terasa", "12")
+    assert (
+        ticket.purchase_type.value == "walkIn"
+        and ticket.customer
+        and ticket.customer["fullName"] == "Ján Novák"
+    )
     soup, steak = order.items  # the Kofola's only endpoint is already processSkipped: not ours
-    assert (soup.id, soup.plu.name, soup.plu.code, soup.comment, soup.course_number) == (1, "Cesnaková polievka", 105, "bez syra", 1)
+    assert (soup.id, soup.plu.name, soup.plu.code, soup.comment, soup.course_number) == (
+        1,
+        "Cesnaková polievka",
+        105,
+        "bez syra",
+        1,
+    )
     assert (str(soup.quantity.amount), soup.quantity.unit) == ("2", "ks")
     assert [e.name for e in soup.endpoints] == ["Kuchyna"]
     assert [e.name for e in steak.endpoints] == ["Gril", "Kuchyna"]  # failed is still processable
@@ -46,29 +70,52 @@ def test_translation_keeps_portos_ids_ticket_and_item_details() -> None:
 def test_endpoint_filter_and_map() -> None:
     # Only the PORTOS endpoints this kds processes, renamed to kds's endpoint names.
     kds = {"grill", "kitchen"}
-    order = translate(recorded(), config(endpoints=["Gril"], endpoint_map={"Gril": "grill", "Kuchyna": "kitchen"}), kds)
+    order = translate(
+        recorded(),
+        config(endpoints=["Gril"], endpoint_map={"Gril": "grill", "Kuchyna": "kitchen"}),
+        kds,
+    )
     assert order is not None
     assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [(2, ["grill"])]
     assert translate(recorded(), config(endpoints=["Pizza"]), KDS | {"Pizza"}) is None
     cfg = config(endpoint_map={"Gril": "grill"})
-    assert cfg.to_kds("Gril") == "grill" and cfg.to_portos("grill") == "Gril" and cfg.to_portos("bar") == "bar"
+    assert (
+        cfg.to_kds("Gril") == "grill"
+        and cfg.to_portos("grill") == "Gril"
+        and cfg.to_portos("bar") == "bar"
+    )
 
 
 def test_without_endpoints_kds_owns_only_the_endpoints_it_runs() -> None:
     # endpoints = []: PORTOS endpoints named like a kds endpoint (directly or mapped) and no others.
     cfg = config(endpoint_map={"Gril": "grill"})
     kds = {"grill", "Kuchyna"}
-    assert [cfg.owns(n, kds) for n in ("Gril", "Kuchyna", "Bar", "grill")] == [True, True, False, False]
+    assert [cfg.owns(n, kds) for n in ("Gril", "Kuchyna", "Bar", "grill")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
     order = translate(recorded(), cfg, kds)
     assert order is not None
-    assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [(1, ["Kuchyna"]), (2, ["grill", "Kuchyna"])]
-    assert foreign_endpoints(recorded(), cfg, {"grill"}) == ["Kuchyna", "Kuchyna"]  # Bar's line is already final
-    assert translate(recorded(), config(), set()) is None  # no kds endpoint of PORTOS's: nothing is claimed
+    assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [
+        (1, ["Kuchyna"]),
+        (2, ["grill", "Kuchyna"]),
+    ]
+    assert foreign_endpoints(recorded(), cfg, {"grill"}) == [
+        "Kuchyna",
+        "Kuchyna",
+    ]  # Bar's line is already final
+    assert (
+        translate(recorded(), config(), set()) is None
+    )  # no kds endpoint of PORTOS's: nothing is claimed
 
 
 def test_claimed_endpoints_must_be_kds_endpoints() -> None:
     errors = check(config(endpoints=["Pizza"], endpoint_map={"Gril": "grill"}), {"Gril"})
-    assert len(errors) == 2 and "'Pizza' is not a kds endpoint" in errors[0] and "'grill'" in errors[1]
+    assert (
+        len(errors) == 2 and "'Pizza' is not a kds endpoint" in errors[0] and "'grill'" in errors[1]
+    )
     assert check(config(endpoints=["Gril"], endpoint_map={"Gril": "grill"}), {"grill"}) == []
 
 
@@ -77,7 +124,9 @@ def test_odd_values_are_tolerated_or_rejected_whole() -> None:
     raw["ticket"]["purchaseType"] = "dineInSpecial"
     raw["items"][0]["comment"] = "x" * 2000
     raw["items"][0]["endpoints"] = []  # no routing from PORTOS: kds routes it
-    raw["items"].append({"id": 9, "plu": {"name": "Refund", "code": 1}, "quantity": {"amount": -1, "unit": "ks"}})
+    raw["items"].append(
+        {"id": 9, "plu": {"name": "Refund", "code": 1}, "quantity": {"amount": -1, "unit": "ks"}}
+    )
     order = translate(raw, config(), KDS)
     assert order is not None
     assert order.ticket.purchase_type.value == "unknown"
@@ -108,13 +157,15 @@ def test_config_needs_exactly_one_auth_scheme() -> None:
         Config(type="portos", base_url="pos.example", token="t")
     with pytest.raises(ValidationError):
         config(endpoint_map={"A": "grill", "B": "grill"})
-    assert "s3cr3t-value" not in repr(Config(**base, token="s3cr3t-value"))  # secrets stay out of logs
+    assert "s3cr3t-value" not in repr(
+        Config(**base, token="s3cr3t-value")
+    )  # secrets stay out of logs
 
 
 def test_query_string_keeps_ndata_readable() -> None:
-    assert _query([("isProcessable", "true"), ("$skip", 0), ("number", "gte:2;lt:5"), ("id", "a b")]) == (
-        "isProcessable=true&$skip=0&number=gte:2;lt:5&id=a%20b"
-    )
+    assert _query(
+        [("isProcessable", "true"), ("$skip", 0), ("number", "gte:2;lt:5"), ("id", "a b")]
+    ) == ("isProcessable=true&$skip=0&number=gte:2;lt:5&id=a%20b")
 
 
 def test_check_config_names_an_endpoint_kds_does_not_have(tmp_path: Path) -> None:
@@ -123,6 +174,14 @@ def test_check_config_names_an_endpoint_kds_does_not_have(tmp_path: Path) -> Non
 
     from .util import base_config
 
-    source = {"type": "portos", "base_url": "http://pos.example/api", "token": "t", "endpoints": ["pizza"]}
-    with pytest.raises(ConfigError, match=r"sources\.portos\.endpoints: PORTOS endpoint 'pizza' is not a kds endpoint"):
+    source = {
+        "type": "portos",
+        "base_url": "http://pos.example/api",
+        "token": "t",
+        "endpoints": ["pizza"],
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"sources\.portos\.endpoints: PORTOS endpoint 'pizza' is not a kds endpoint",
+    ):
         settings_from_dict(base_config(tmp_path, sources=[{"type": "native"}, source]))

@@ -12,7 +12,16 @@ from kds.app import Daemon
 from kds.config import settings_from_dict
 from kds.simulators.portos import PortosSimulator
 
-from .test_portos_e2e import bump, config_data, kds_orders, portos, portos_auth, recv_until, sim, ws_url  # noqa: F401
+from .test_portos_e2e import (  # noqa: F401
+    bump,
+    config_data,
+    kds_orders,
+    portos,
+    portos_auth,
+    recv_until,
+    sim,
+    ws_url,
+)
 from .util import wait_until
 
 
@@ -37,7 +46,9 @@ async def test_refused_writebacks_are_kept_counted_shown_and_retried_from_the_ap
         await recv_until(screen, lambda m: m["type"] == "snapshot")
         await bump(client, order.id, "bar")
         alert = await recv_until(screen, lambda m: m["type"] == "source.alerts" and m["alerts"])
-    assert alert["alerts"][0]["kind"] == "writeback_refused" and "403" in alert["alerts"][0]["message"]
+    assert (
+        alert["alerts"][0]["kind"] == "writeback_refused" and "403" in alert["alerts"][0]["message"]
+    )
     await bump(client, order.id, "grill")  # other endpoints still flow
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
     await wait_until(lambda: refused(daemon) == 2)
@@ -51,7 +62,9 @@ async def test_refused_writebacks_are_kept_counted_shown_and_retried_from_the_ap
     assert sim.status_of(order.external_id, "bar") == ["sent"]
 
     assert (await client.post("/api/v1/sources/portos/writebacks/retry")).status == 202
-    await wait_until(lambda: refused(daemon) == 2 and portos(daemon).writeback.pending == 0)  # still inactive
+    await wait_until(
+        lambda: refused(daemon) == 2 and portos(daemon).writeback.pending == 0
+    )  # still inactive
     sim.set_endpoint_active("bar", True)
     response = await client.post("/api/v1/sources/portos/writebacks/retry")
     assert response.status == 202 and (await response.json())["retried"] == 2
@@ -104,7 +117,12 @@ async def test_a_line_bumped_at_one_of_its_endpoints_reaches_portos_even_if_the_
     assert (await client.delete(f"/api/v1/orders/{order.id}")).status == 200
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill", 1) == ["processed"])
     await wait_until(lambda: portos(daemon).writeback.pending == 0)
-    assert sim.history(order.external_id, 1, "grill") == ["created", "sent", "delivered", "processed"]
+    assert sim.history(order.external_id, 1, "grill") == [
+        "created",
+        "sent",
+        "delivered",
+        "processed",
+    ]
     assert sim.status_of(order.external_id, "cold", 1) == ["processSkipped"]
     assert sim.status_of(order.external_id, "grill", 2) == ["processSkipped"]
     assert refused(daemon) == 0
@@ -121,9 +139,14 @@ async def test_a_change_portos_cannot_take_is_shown_not_dropped(
     sim.apply_status(order.external_id, "delivered", item_id=1, endpoint="grill")
     sim.apply_status(order.external_id, "refused", item_id=1, endpoint="grill")
     for status in ("delivered", "processed"):
-        response = await client.post(f"/api/v1/orders/{order.id}/endpoints/grill/items/1/status", json={"status": status})
+        response = await client.post(
+            f"/api/v1/orders/{order.id}/endpoints/grill/items/1/status", json={"status": status}
+        )
         assert response.status == 200
     await wait_until(lambda: refused(daemon) == 2)
     health = (await readyz(client))["components"]["portos"]
-    assert health["alerts"][0]["kind"] == "writeback_refused" and "refused" in health["lastWritebackError"]
+    assert (
+        health["alerts"][0]["kind"] == "writeback_refused"
+        and "refused" in health["lastWritebackError"]
+    )
     assert sim.status_of(order.external_id, "grill", 1) == ["refused"]

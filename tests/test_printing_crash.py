@@ -24,12 +24,25 @@ async def bar() -> AsyncIterator[VirtualPrinter]:
 
 
 def kds_with_printer(tmp_path: Path, printer: VirtualPrinter, **options: Any) -> KdsProcess:
-    data = base_config(tmp_path, logging={"level": "info", "format": "json"}, endpoints=[
-        {"name": "grill", "display": True},
-        {"name": "cold", "display": True},
-        {"name": "bar", "printer": {"address": printer.address, "retry_initial": 0.05, "retry_max": 0.3,
-                                    "attempts": 2, "status_timeout": 1, **options}},
-    ])
+    data = base_config(
+        tmp_path,
+        logging={"level": "info", "format": "json"},
+        endpoints=[
+            {"name": "grill", "display": True},
+            {"name": "cold", "display": True},
+            {
+                "name": "bar",
+                "printer": {
+                    "address": printer.address,
+                    "retry_initial": 0.05,
+                    "retry_max": 0.3,
+                    "attempts": 2,
+                    "status_timeout": 1,
+                    **options,
+                },
+            },
+        ],
+    )
     return KdsProcess(write_config(tmp_path / "config.toml", data), tmp_path / "kds.sqlite3")
 
 
@@ -44,7 +57,9 @@ def drink(i: int) -> dict[str, Any]:
     return order_body(f"c{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
 
 
-async def test_tickets_queued_at_sigkill_print_after_restart(tmp_path: Path, bar: VirtualPrinter) -> None:
+async def test_tickets_queued_at_sigkill_print_after_restart(
+    tmp_path: Path, bar: VirtualPrinter
+) -> None:
     # Ten tickets wait for an offline printer; kds is SIGKILLed; after the restart, with the
     # printer back, all ten print once each, in order, and end processed. None is lost.
     await bar.set_mode("offline")
@@ -69,17 +84,26 @@ async def test_tickets_queued_at_sigkill_print_after_restart(tmp_path: Path, bar
         assert [job.lines[1].text for job in jobs] == [f"#{o['number']}" for o in orders]
         assert not any("REPRINT" in job.text for job in jobs)
         async with aiohttp.ClientSession(kds.url) as http:
+
             async def all_processed() -> bool:
                 return all([(await bar_history(http, o["id"]))[-1] == "processed" for o in orders])
 
             await wait_until(all_processed, timeout=10)
-            assert await bar_history(http, orders[0]["id"]) == ["created", "failed", "sent", "delivered", "processed"]
+            assert await bar_history(http, orders[0]["id"]) == [
+                "created",
+                "failed",
+                "sent",
+                "delivered",
+                "processed",
+            ]
         assert len(bar.jobs) == 10
     finally:
         await asyncio.to_thread(kds.kill)
 
 
-async def test_ticket_interrupted_by_sigkill_reprints_marked_reprint(tmp_path: Path, bar: VirtualPrinter) -> None:
+async def test_ticket_interrupted_by_sigkill_reprints_marked_reprint(
+    tmp_path: Path, bar: VirtualPrinter
+) -> None:
     # kds is killed after writing a ticket but before the printer confirmed it: after the restart
     # the ticket prints again, marked REPRINT — once plus a marked copy, never a silent duplicate.
     await bar.set_mode("stall")
@@ -100,11 +124,17 @@ async def test_ticket_interrupted_by_sigkill_reprints_marked_reprint(tmp_path: P
         assert second.lines[0].text.strip() == "REPRINT" and "1 x Drink 1" in second.text
         assert f"#{order['number']}" in second.text
         async with aiohttp.ClientSession(kds.url) as http:
+
             async def processed() -> bool:
                 return (await bar_history(http, order["id"]))[-1] == "processed"
 
             await wait_until(processed, timeout=10)
-            assert await bar_history(http, order["id"]) == ["created", "sent", "delivered", "processed"]
+            assert await bar_history(http, order["id"]) == [
+                "created",
+                "sent",
+                "delivered",
+                "processed",
+            ]
         assert len(bar.jobs) == 2
     finally:
         await asyncio.to_thread(kds.kill)

@@ -27,11 +27,21 @@ UNKNOWN_OUTCOME = [
 
 @pytest.fixture
 def config_data(tmp_path: Path, printers: dict[str, VirtualPrinter]) -> dict[str, Any]:
-    return base_config(tmp_path, endpoints=[
-        {"name": "grill", "display": True, "printer": {"address": printers["grill"].address, **ON_KICK}},
-        {"name": "cold", "display": True},
-        {"name": "bar", "printer": {"address": printers["bar"].address, **ON_KICK}},  # printer only
-    ])
+    return base_config(
+        tmp_path,
+        endpoints=[
+            {
+                "name": "grill",
+                "display": True,
+                "printer": {"address": printers["grill"].address, **ON_KICK},
+            },
+            {"name": "cold", "display": True},
+            {
+                "name": "bar",
+                "printer": {"address": printers["bar"].address, **ON_KICK},
+            },  # printer only
+        ],
+    )
 
 
 def status(daemon: Daemon, order_id: str, endpoint: str, item_id: int) -> str:
@@ -108,7 +118,9 @@ async def test_transfer_after_an_unknown_outcome_prints_a_transfer(
     # Moving the table of a possibly printed ticket prints TRANSFER (after the REPRINT of the
     # ticket itself, which is still owed).
     order = await print_uncertainly(client, daemon, printers, {"mode": "stall", "times": 1})
-    await daemon.service.update_ticket(order["id"], TicketInfo(name="Table 9", location=Location(table_name="9")))
+    await daemon.service.update_ticket(
+        order["id"], TicketInfo(name="Table 9", location=Location(table_name="9"))
+    )
     await retry(client, "grill")
     await printers["grill"].wait_for(lambda p: any(banner(job) == "TRANSFER" for job in p.jobs))
     assert [banner(job) for job in printers["grill"].jobs][1:] == ["REPRINT", "TRANSFER"]
@@ -117,7 +129,10 @@ async def test_transfer_after_an_unknown_outcome_prints_a_transfer(
 
 
 async def test_possibly_printed_survives_a_restart(
-    tmp_path: Path, aiohttp_client: Any, config_data: dict[str, Any], printers: dict[str, VirtualPrinter]
+    tmp_path: Path,
+    aiohttp_client: Any,
+    config_data: dict[str, Any],
+    printers: dict[str, VirtualPrinter],
 ) -> None:
     # The fact that a ticket may be on paper is durable: cancelled after a restart, the item
     # still gets its VOID.
@@ -127,7 +142,9 @@ async def test_possibly_printed_survives_a_restart(
     order = await print_uncertainly(client, first, printers, {"mode": "stall", "times": 1})
     await client.close()
 
-    await printers["grill"].set_mode("offline")  # the pending ticket must not print before the cancel
+    await printers["grill"].set_mode(
+        "offline"
+    )  # the pending ticket must not print before the cancel
     await printers["bar"].set_mode("offline")
     second = Daemon(settings)
     client = await aiohttp_client(second.app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,28 +10,55 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kds.model import ItemEndpoint, Location, Order, OrderItem, OrderStatus, Plu, PurchaseType, Quantity, TicketInfo
+from kds.model import (
+    ItemEndpoint,
+    Location,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Plu,
+    PurchaseType,
+    Quantity,
+    TicketInfo,
+)
 from kds.printing.config import PrinterConfig
 from kds.printing.render import Ticket, TicketKind, TicketRenderer
 from kds.printing.transliterate import transliterate
 from kds.simulators.printer import EscPosDecoder, Line
 
-NOW = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 
-def item(item_id: int, name: str, amount: str = "1", *, endpoint: str = "grill",
-         status: OrderStatus = OrderStatus.CREATED, **extra: Any) -> OrderItem:
+def item(
+    item_id: int,
+    name: str,
+    amount: str = "1",
+    *,
+    endpoint: str = "grill",
+    status: OrderStatus = OrderStatus.CREATED,
+    **extra: Any,
+) -> OrderItem:
     return OrderItem(
-        id=item_id, plu=Plu(name=name), quantity=Quantity(amount=Decimal(amount)),
-        endpoints=[ItemEndpoint(name=endpoint, status=status)], **extra,
+        id=item_id,
+        plu=Plu(name=name),
+        quantity=Quantity(amount=Decimal(amount)),
+        endpoints=[ItemEndpoint(name=endpoint, status=status)],
+        **extra,
     )
 
 
 def make_order(items: list[OrderItem], **extra: Any) -> Order:
     fields: dict[str, Any] = dict(
-        id="ord-1", number=42, source="native", external_id="x1", user={"userName": "anna"}, device_name="POS1",
+        id="ord-1",
+        number=42,
+        source="native",
+        external_id="x1",
+        user={"userName": "anna"},
+        device_name="POS1",
         ticket=TicketInfo(name="T12", location=Location(table_name="12", zone_name="Terrace")),
-        items=items, created_at=NOW, updated_at=NOW,
+        items=items,
+        created_at=NOW,
+        updated_at=NOW,
     )
     fields.update(extra)
     return Order(**fields)
@@ -49,28 +76,44 @@ def render(order: Order, config: PrinterConfig | None = None, **ticket: Any) -> 
     config = config or PrinterConfig(address="127.0.0.1:9100")
     ticket.setdefault("endpoint", "grill")
     ticket.setdefault("job_id", 7)
-    return decode(TicketRenderer(config, tz=timezone.utc).render(Ticket(order=order, **ticket)), config.profile)
+    return decode(
+        TicketRenderer(config, tz=UTC).render(Ticket(order=order, **ticket)), config.profile
+    )
 
 
 def index_of(lines: list[Line], text: str, start: int = 0) -> int:
     for i in range(start, len(lines)):
         if text in lines[i].text:
             return i
-    raise AssertionError(f"{text!r} not printed after line {start}: {[line.text for line in lines]}")
+    raise AssertionError(
+        f"{text!r} not printed after line {start}: {[line.text for line in lines]}"
+    )
 
 
 def test_ticket_layout_in_order() -> None:
     # Endpoint, big order number, table, time and server come first; items follow grouped by
     # course with their modifiers and comment right below them; the job id is at the bottom; cut.
-    order = make_order([
-        item(1, "Cheeseburger", "2", modifiers=["no onion", "extra cheese"], comment="medium rare", course_number=2),
-        item(2, "Tomato soup", course_number=1),
-        item(3, "Cola", endpoint="bar"),
-        item(4, "Fries", "1", modifiers=["salt"], course_number=2),
-    ])
+    order = make_order(
+        [
+            item(
+                1,
+                "Cheeseburger",
+                "2",
+                modifiers=["no onion", "extra cheese"],
+                comment="medium rare",
+                course_number=2,
+            ),
+            item(2, "Tomato soup", course_number=1),
+            item(3, "Cola", endpoint="bar"),
+            item(4, "Fries", "1", modifiers=["salt"], course_number=2),
+        ]
+    )
     d = render(order)
     lines = d.lines
-    at = {text: index_of(lines, text) for text in ("GRILL", "#42", "Table 12", "12:30", "Server: anna")}
+    at = {
+        text: index_of(lines, text)
+        for text in ("GRILL", "#42", "Table 12", "12:30", "Server: anna")
+    }
     assert list(at.values()) == sorted(at.values())
     number = lines[at["#42"]]
     assert number.width >= 2 and number.height >= 2 and number.bold
@@ -100,10 +143,14 @@ def test_ticket_layout_in_order() -> None:
         (TicketKind.VOID, True, ["VOID", "REPRINT"]),
     ],
 )
-def test_void_transfer_and_reprint_are_marked_unmistakably(kind: TicketKind, reprint: bool, banners: list[str]) -> None:
+def test_void_transfer_and_reprint_are_marked_unmistakably(
+    kind: TicketKind, reprint: bool, banners: list[str]
+) -> None:
     # The marking is an inverted double-size banner above everything else, not a footnote.
     order = make_order([item(1, "Steak", status=OrderStatus.PROCESS_SKIPPED), item(2, "Salad")])
-    d = render(order, kind=kind, reprint=reprint, item_ids=(1,) if kind is TicketKind.VOID else None)
+    d = render(
+        order, kind=kind, reprint=reprint, item_ids=(1,) if kind is TicketKind.VOID else None
+    )
     top = d.lines[: len(banners)]
     assert [line.text.strip() for line in top] == banners
     assert all(line.invert and line.width == 2 and line.height == 2 for line in top)
@@ -125,17 +172,25 @@ def test_new_ticket_leaves_out_items_cancelled_before_it_printed() -> None:
 def test_takeaway_delivery_and_customer() -> None:
     order = make_order(
         [item(1, "Pizza")],
-        ticket=TicketInfo(name="Web 7", purchase_type=PurchaseType.DELIVERY, customer={"name": "Eva", "phone": "+421 900"}),
+        ticket=TicketInfo(
+            name="Web 7",
+            purchase_type=PurchaseType.DELIVERY,
+            customer={"name": "Eva", "phone": "+421 900"},
+        ),
     )
     d = render(order)
     assert "DELIVERY" in d.text and "Customer: Eva, +421 900" in d.text and "Web 7" in d.text
-    takeaway = make_order([item(1, "Pizza")], ticket=TicketInfo(purchase_type=PurchaseType.TAKE_AWAY))
+    takeaway = make_order(
+        [item(1, "Pizza")], ticket=TicketInfo(purchase_type=PurchaseType.TAKE_AWAY)
+    )
     assert "TAKEAWAY" in render(takeaway).text
 
 
 def test_copies_buzzer_and_long_names() -> None:
     # Copies are separate cut tickets, the second marked COPY 2/2; long names wrap, nothing is lost.
-    long_name = "Extraordinarily long dish name that will never fit on one line of a kitchen printer"
+    long_name = (
+        "Extraordinarily long dish name that will never fit on one line of a kitchen printer"
+    )
     config = PrinterConfig(address="127.0.0.1", copies=2, buzzer=3, columns=32)
     d = render(make_order([item(1, long_name, modifiers=["a very long modifier " * 3])]), config)
     assert d.cuts == 2 and len(d.tickets) == 2 and d.beeps == 6
@@ -147,10 +202,16 @@ def test_copies_buzzer_and_long_names() -> None:
 
 
 def test_fractional_quantities_and_units() -> None:
-    order = make_order([
-        OrderItem(id=1, plu=Plu(name="Beef"), quantity=Quantity(amount=Decimal("0.250"), unit="kg"),
-                  endpoints=[ItemEndpoint(name="grill", status=OrderStatus.CREATED)]),
-    ])
+    order = make_order(
+        [
+            OrderItem(
+                id=1,
+                plu=Plu(name="Beef"),
+                quantity=Quantity(amount=Decimal("0.250"), unit="kg"),
+                endpoints=[ItemEndpoint(name="grill", status=OrderStatus.CREATED)],
+            ),
+        ]
+    )
     assert "0.25 kg x Beef" in render(order).text
 
 
@@ -170,7 +231,9 @@ def test_slovak_german_cyrillic_print_through_tm_t20ii_code_pages() -> None:
 
 
 @pytest.mark.parametrize("profile", ["simple", "TM-U220"])
-def test_printer_without_those_code_pages_gets_transliteration_never_a_question_mark(profile: str) -> None:
+def test_printer_without_those_code_pages_gets_transliteration_never_a_question_mark(
+    profile: str,
+) -> None:
     order = make_order([item(i, name) for i, name in enumerate(FOOD, start=1)])
     d = render(order, PrinterConfig(address="127.0.0.1", profile=profile))
     assert "1 x Cucoriedkovy kolac" in d.text
@@ -210,7 +273,7 @@ def test_transliteration(text: str, ascii: str) -> None:
 @given(st.text(max_size=40))
 def test_any_text_prints_without_question_marks(text: str) -> None:
     # Whatever a POS sends, the printer never shows a `?` that was not in the text.
-    renderer = TicketRenderer(PrinterConfig(address="127.0.0.1", profile="simple"), tz=timezone.utc)
+    renderer = TicketRenderer(PrinterConfig(address="127.0.0.1", profile="simple"), tz=UTC)
     printable = renderer.printable(text)
     assert printable.count("?") == text.count("?")
     printable.encode("cp437")  # everything left is printable on CP437

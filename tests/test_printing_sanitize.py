@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from kds.app import Daemon
 from kds.printing.sanitize import clean_text
 from kds.printing.transliterate import ascii_of
 from kds.simulators.printer import EscPosDecoder, PrintedJob, VirtualPrinter
@@ -42,7 +41,10 @@ def test_clean_text_keeps_text_and_line_breaks_and_drops_every_control() -> None
     assert clean_text("Čučoriedkový koláč, Борщ") == "Čučoriedkový koláč, Борщ"
     assert clean_text("a\r\nb\rc\nd\x85e\u2028f\u2029g") == "a\nb\nc\nd\ne\nf\ng"
     assert clean_text("well\tdone") == "well done"
-    assert clean_text("x\x1bi\x1bp\x00\x19\x19\x10\x14\x1bd\x7f\x1b@\x7f\x9b\u202e\u200d\ufeffy") == "xipd@y"
+    assert (
+        clean_text("x\x1bi\x1bp\x00\x19\x19\x10\x14\x1bd\x7f\x1b@\x7f\x9b\u202e\u200d\ufeffy")
+        == "xipd@y"
+    )
     for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]:
         assert clean_text(f"a{chr(code)}b") in ("ab", "a b", "a\nb")
 
@@ -76,20 +78,35 @@ def order_fields(text: Any) -> dict[str, Any]:
             "name": text("Table 5"),
             "location": {"zoneName": text("Terrace"), "tableName": text("5")},
             "purchaseType": "delivery",
-            "customer": {"name": text("Jana Novak"), "phone": text("+421 900"), "address": text("Main St 1")},
+            "customer": {
+                "name": text("Jana Novak"),
+                "phone": text("+421 900"),
+                "address": text("Main St 1"),
+            },
         },
-        items=[{
-            "id": 1,
-            "plu": {"name": text("Cheeseburger"), "code": "1" + INJECTED + "01" if text is dirty else "101", "stockName": text("burger"), "group": text("Mains")},
-            "quantity": {"amount": 2, "unit": "kg" + INJECTED[:6]} if text is dirty else {"amount": 2, "unit": "kg"},
-            "comment": text("medium rare"),
-            "courseNumber": 1,
-            "modifiers": [text("no onion"), text("extra cheese")],
-        }],
+        items=[
+            {
+                "id": 1,
+                "plu": {
+                    "name": text("Cheeseburger"),
+                    "code": "1" + INJECTED + "01" if text is dirty else "101",
+                    "stockName": text("burger"),
+                    "group": text("Mains"),
+                },
+                "quantity": {"amount": 2, "unit": "kg" + INJECTED[:6]}
+                if text is dirty
+                else {"amount": 2, "unit": "kg"},
+                "comment": text("medium rare"),
+                "courseNumber": 1,
+                "modifiers": [text("no onion"), text("extra cheese")],
+            }
+        ],
     )
 
 
-async def test_no_command_byte_comes_from_pos_text(client: TestClient, printer: VirtualPrinter) -> None:
+async def test_no_command_byte_comes_from_pos_text(
+    client: TestClient, printer: VirtualPrinter
+) -> None:
     # An order whose every text field carries ESC i (cut), ESC p (drawer), DLE DC4, ESC d 127
     # (feed), ESC @ (reset), NUL, DEL, a C1 control and bare CR/LF prints exactly the commands
     # of the same order without them; the text is still there, the comment's line break a

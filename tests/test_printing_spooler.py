@@ -18,6 +18,7 @@ from kds.simulators.printer import PrintedJob, VirtualPrinter
 
 from .util import FAST_PRINTER, base_config, order_body, wait_until
 
+
 @pytest.fixture
 def printer_options() -> dict[str, dict[str, Any]]:
     """Extra printer settings per endpoint; tests override this fixture."""
@@ -25,15 +26,20 @@ def printer_options() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, printers: dict[str, VirtualPrinter], printer_options: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, printers: dict[str, VirtualPrinter], printer_options: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     def printer(name: str) -> dict[str, Any]:
         return {"address": printers[name].address, **FAST_PRINTER, **printer_options.get(name, {})}
 
-    return base_config(tmp_path, endpoints=[
-        {"name": "grill", "display": True, "printer": printer("grill")},  # screen + printer
-        {"name": "cold", "display": True},
-        {"name": "bar", "printer": printer("bar")},  # printer only: auto-processed
-    ])
+    return base_config(
+        tmp_path,
+        endpoints=[
+            {"name": "grill", "display": True, "printer": printer("grill")},  # screen + printer
+            {"name": "cold", "display": True},
+            {"name": "bar", "printer": printer("bar")},  # printer only: auto-processed
+        ],
+    )
 
 
 def spooler(daemon: Daemon) -> PrintSpooler:
@@ -77,9 +83,16 @@ async def test_ticket_has_everything_in_order_and_statuses_follow(
     bar = (await printers["bar"].wait_for_jobs(1))[0]
     assert grill.complete and grill.cuts == 1
     texts = [line.text for line in grill.lines]
-    assert texts[0] == "GRILL" and texts[1] == f"#{order['number']}" and texts[2] == "Table 5 / Terrace"
+    assert (
+        texts[0] == "GRILL"
+        and texts[1] == f"#{order['number']}"
+        and texts[2] == "Table 5 / Terrace"
+    )
     assert lines_after(grill, "2 x Cheeseburger")[:4] == [
-        "2 x Cheeseburger", "   + no onion", "   + extra cheese", "   ! medium rare",
+        "2 x Cheeseburger",
+        "   + no onion",
+        "   + extra cheese",
+        "   ! medium rare",
     ]
     assert "Pilsner" not in grill.text and "Job " in grill.text
     assert "1 x Pilsner" in bar.text and "Cheeseburger" not in bar.text
@@ -90,7 +103,9 @@ async def test_ticket_has_everything_in_order_and_statuses_follow(
     assert history(daemon, order["id"], "grill", 1) == ["created", "sent", "delivered"]
 
 
-async def test_void_and_transfer_tickets(client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]) -> None:
+async def test_void_and_transfer_tickets(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+) -> None:
     # A table change prints TRANSFER, a cancellation prints VOID with the cancelled items — where
     # the ticket was printed before, and marked so no cook mistakes it for a new order.
     order = await post(client, order_body("p2"))
@@ -98,7 +113,9 @@ async def test_void_and_transfer_tickets(client: TestClient, daemon: Daemon, pri
     await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
     from kds.model import Location, TicketInfo
 
-    await daemon.service.update_ticket(order["id"], TicketInfo(name="Table 9", location=Location(table_name="9")))
+    await daemon.service.update_ticket(
+        order["id"], TicketInfo(name="Table 9", location=Location(table_name="9"))
+    )
     transfer = (await printers["grill"].wait_for_jobs(2))[1]
     assert transfer.lines[0].text.strip() == "TRANSFER" and transfer.lines[0].invert
     assert "NOW AT: Table 9" in transfer.text and "2 x Cheeseburger" in transfer.text
@@ -133,12 +150,21 @@ async def test_offline_printer_comes_back_ticket_prints_once(
     await printers["bar"].set_mode("online")
     jobs = await printers["bar"].wait_for_jobs(1)
     await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
-    assert history(daemon, order["id"], "bar", 2) == ["created", "failed", "sent", "delivered", "processed"]
+    assert history(daemon, order["id"], "bar", 2) == [
+        "created",
+        "failed",
+        "sent",
+        "delivered",
+        "processed",
+    ]
     assert len(printers["bar"].jobs) == 1 and "REPRINT" not in jobs[0].text
     await wait_until(lambda: spooler(daemon).printer_states()[1]["state"] == "ok")
 
 
-@pytest.mark.parametrize(("mode", "state"), [("hang", "timeout"), ("paper_out", "paper_out"), ("cover_open", "cover_open")])
+@pytest.mark.parametrize(
+    ("mode", "state"),
+    [("hang", "timeout"), ("paper_out", "paper_out"), ("cover_open", "cover_open")],
+)
 async def test_faults_detected_within_timeout_published_and_in_metrics(
     client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], mode: str, state: str
 ) -> None:
@@ -177,9 +203,20 @@ async def test_connection_dropped_mid_job_reprints_marked_reprint(
     order = await post(client, order_body("p5"))
     jobs = await printers["bar"].wait_for_jobs(2)
     assert not jobs[0].complete and "REPRINT" not in jobs[0].text
-    assert jobs[1].complete and jobs[1].lines[0].text.strip() == "REPRINT" and "1 x Pilsner" in jobs[1].text
+    assert (
+        jobs[1].complete
+        and jobs[1].lines[0].text.strip() == "REPRINT"
+        and "1 x Pilsner" in jobs[1].text
+    )
     await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
-    assert history(daemon, order["id"], "bar", 2) == ["created", "sent", "failed", "sent", "delivered", "processed"]
+    assert history(daemon, order["id"], "bar", 2) == [
+        "created",
+        "sent",
+        "failed",
+        "sent",
+        "delivered",
+        "processed",
+    ]
 
 
 class TestFallback:
@@ -212,19 +249,33 @@ class TestFallback:
         assert printers["bar"].jobs, "tickets never returned to the bar printer"
         assert spooler(daemon).printer_states()[1]["fallbackActive"] is False
 
-    async def test_fallback_must_be_a_printer(self, tmp_path: Path, printers: dict[str, VirtualPrinter]) -> None:
+    async def test_fallback_must_be_a_printer(
+        self, tmp_path: Path, printers: dict[str, VirtualPrinter]
+    ) -> None:
         # A fallback naming an endpoint without a printer, or a malformed address, is refused up front.
         from kds.config import ConfigError, settings_from_dict
 
         def config(fallback: str) -> dict[str, Any]:
-            return base_config(tmp_path, routing={"default_endpoint": "grill"}, endpoints=[
-                {"name": "grill", "display": True, "printer": {"address": printers["grill"].address, "fallback": fallback}},
-                {"name": "cold", "display": True},
-            ])
+            return base_config(
+                tmp_path,
+                routing={"default_endpoint": "grill"},
+                endpoints=[
+                    {
+                        "name": "grill",
+                        "display": True,
+                        "printer": {"address": printers["grill"].address, "fallback": fallback},
+                    },
+                    {"name": "cold", "display": True},
+                ],
+            )
 
-        with pytest.raises(ConfigError, match="grill.printer.fallback: 'cold' is not an endpoint with a printer"):
+        with pytest.raises(
+            ConfigError, match="grill.printer.fallback: 'cold' is not an endpoint with a printer"
+        ):
             settings_from_dict(config("cold"))
-        with pytest.raises(ConfigError, match="grill.printer.fallback: a printer cannot be its own fallback"):
+        with pytest.raises(
+            ConfigError, match="grill.printer.fallback: a printer cannot be its own fallback"
+        ):
             settings_from_dict(config("grill"))
         with pytest.raises(ConfigError, match="fallback"):
             settings_from_dict(config("nowhere:"))
@@ -238,7 +289,9 @@ async def test_hundred_tickets_queued_while_offline_print_in_order(
     await printers["bar"].set_mode("offline")
     numbers = []
     for i in range(100):
-        body = order_body(f"h{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
+        body = order_body(
+            f"h{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}]
+        )
         numbers.append((await post(client, body))["number"])
     await wait_until(lambda: spooler(daemon).queued("bar") == 100)
     await printers["bar"].set_mode("online")
@@ -295,7 +348,9 @@ async def test_void_waiting_through_an_outage_prints_even_after_the_order_was_ar
 class TestRetryNow:
     @pytest.fixture
     def printer_options(self) -> dict[str, dict[str, Any]]:
-        return {"bar": {"retry_initial": 30, "retry_max": 30, "attempts": 1}}  # only "retry now" beats the backoff
+        return {
+            "bar": {"retry_initial": 30, "retry_max": 30, "attempts": 1}
+        }  # only "retry now" beats the backoff
 
     async def test_retry_route_prints_waiting_tickets_without_waiting_out_the_backoff(
         self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
@@ -308,7 +363,11 @@ class TestRetryNow:
         listing = await (await client.get("/api/v1/printers")).json()
         states = {p["endpoint"]: p for p in listing["items"]}
         assert listing["totalCount"] == 2 and set(states) == {"grill", "bar"}
-        assert states["bar"]["state"] == "offline" and states["bar"]["ok"] is False and states["bar"]["queued"] == 1
+        assert (
+            states["bar"]["state"] == "offline"
+            and states["bar"]["ok"] is False
+            and states["bar"]["queued"] == 1
+        )
         await printers["bar"].set_mode("online")
         started = time.monotonic()
         response = await client.post("/api/v1/printers/bar/retry")
@@ -318,7 +377,9 @@ class TestRetryNow:
         await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
 
     @pytest.mark.parametrize("endpoint", ["cold", "nope"])
-    async def test_retry_for_an_endpoint_without_a_printer_is_404(self, client: TestClient, endpoint: str) -> None:
+    async def test_retry_for_an_endpoint_without_a_printer_is_404(
+        self, client: TestClient, endpoint: str
+    ) -> None:
         response = await client.post(f"/api/v1/printers/{endpoint}/retry")
         assert response.status == 404
         assert "has no printer" in (await response.json())["detail"]

@@ -22,7 +22,12 @@ async def printer() -> AsyncIterator[VirtualPrinter]:
 
 
 def config(vp: VirtualPrinter, **extra: object) -> PrinterConfig:
-    fields: dict[str, object] = {"connect_timeout": 1, "status_timeout": 0.3, "write_timeout": 1, **extra}
+    fields: dict[str, object] = {
+        "connect_timeout": 1,
+        "status_timeout": 0.3,
+        "write_timeout": 1,
+        **extra,
+    }
     return PrinterConfig(address=vp.address, **fields)
 
 
@@ -53,8 +58,12 @@ async def test_offline_printer_is_a_clean_failure(printer: VirtualPrinter) -> No
     assert err.value.state == "offline" and not err.value.maybe_printed and hook.calls == 0
 
 
-@pytest.mark.parametrize(("mode", "state"), [("paper_out", "paper_out"), ("cover_open", "cover_open")])
-async def test_fault_reported_before_the_job_prints_nothing(printer: VirtualPrinter, mode: str, state: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "state"), [("paper_out", "paper_out"), ("cover_open", "cover_open")]
+)
+async def test_fault_reported_before_the_job_prints_nothing(
+    printer: VirtualPrinter, mode: str, state: str
+) -> None:
     await printer.set_mode(mode)
     hook = Hook()
     with pytest.raises(PrinterFault) as err:
@@ -78,7 +87,11 @@ async def test_connection_dropped_mid_job_is_an_unknown_outcome(printer: Virtual
     hook = Hook()
     with pytest.raises(PrinterFault) as err:
         await send_job(config(printer), JOB, before_write=hook)
-    assert err.value.state in ("disconnected", "timeout") and err.value.maybe_printed and hook.calls == 1
+    assert (
+        err.value.state in ("disconnected", "timeout")
+        and err.value.maybe_printed
+        and hook.calls == 1
+    )
 
 
 async def test_printer_that_never_answers_status(printer: VirtualPrinter) -> None:
@@ -117,7 +130,9 @@ async def test_the_event_loop_keeps_running_while_a_printer_hangs(printer: Virtu
             await asyncio.sleep(0.01)
 
     ticker = asyncio.create_task(tick())
-    results = await asyncio.gather(*(send_job(config(printer), JOB) for _ in range(5)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(send_job(config(printer), JOB) for _ in range(5)), return_exceptions=True
+    )
     ticker.cancel()
     assert all(isinstance(r, PrinterFault) and r.state == "timeout" for r in results)
     assert ticks >= 10

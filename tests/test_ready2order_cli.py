@@ -26,11 +26,26 @@ async def test_connect_gets_the_account_token_and_registers_the_webhook(tmp_path
     await sim.start()
     try:
         token_file = tmp_path / "r2o.token"
-        args = parse([
-            "ready2order", "connect", "--api", sim.api_url, "--developer-token", "dev-123",
-            "--token-file", str(token_file), "--public-url", "https://kds.example/", "--webhook-secret", "s" * 24,
-            "--poll-interval", "0.02", "--wait", "5",
-        ])
+        args = parse(
+            [
+                "ready2order",
+                "connect",
+                "--api",
+                sim.api_url,
+                "--developer-token",
+                "dev-123",
+                "--token-file",
+                str(token_file),
+                "--public-url",
+                "https://kds.example/",
+                "--webhook-secret",
+                "s" * 24,
+                "--poll-interval",
+                "0.02",
+                "--wait",
+                "5",
+            ]
+        )
         out = io.StringIO()
         running = asyncio.create_task(asyncio.to_thread(args.func, args, out))
         grant = await wait_until(lambda: next(iter(sim.grants), None))
@@ -41,7 +56,11 @@ async def test_connect_gets_the_account_token_and_registers_the_webhook(tmp_path
         assert token_file.read_text().strip() == "granted-account-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert sim.webhook_url == "https://kds.example/hooks/ready2order/" + "s" * 24
-        assert {"orderItem.created", "orderItem.cancelled", "orderItem.transferred"} <= sim.webhook_events
+        assert {
+            "orderItem.created",
+            "orderItem.cancelled",
+            "orderItem.transferred",
+        } <= sim.webhook_events
         text = out.getvalue()
         assert 'type = "ready2order"' in text and "account_token_file" in text
         assert "granted-account-token" not in text  # the secret is in the file, not on the terminal
@@ -54,8 +73,20 @@ async def test_connect_with_a_wrong_developer_token_fails_clearly(tmp_path: Path
     sim = Ready2OrderSimulator(developer_token="dev-123")
     await sim.start()
     try:
-        args = parse(["ready2order", "connect", "--api", sim.api_url, "--developer-token", "wrong",
-                      "--token-file", str(tmp_path / "t"), "--wait", "1"])
+        args = parse(
+            [
+                "ready2order",
+                "connect",
+                "--api",
+                sim.api_url,
+                "--developer-token",
+                "wrong",
+                "--token-file",
+                str(tmp_path / "t"),
+                "--wait",
+                "1",
+            ]
+        )
         assert await asyncio.to_thread(run_connect, args, io.StringIO()) == 1
         assert not (tmp_path / "t").exists()
     finally:

@@ -23,10 +23,18 @@ def test_errors_name_the_key() -> None:
         settings({"type": "ready2order", "account_token": "t", "webhook_secret": "short"})
     with pytest.raises(ConfigError, match="account_token"):
         settings({"type": "ready2order", "webhook_secret": SECRET})
-    with pytest.raises(ConfigError, match="sources.cheques: unknown key .pol_interval. — did you mean .poll_interval."):
+    with pytest.raises(
+        ConfigError,
+        match="sources.cheques: unknown key .pol_interval. — did you mean .poll_interval.",
+    ):
         settings({"type": "cheques", "url": "http://till/v1", "pol_interval": "1s"})
     ok = settings(
-        {"type": "ready2order", "account_token": "t", "webhook_secret": SECRET, "group_window": "2s"},
+        {
+            "type": "ready2order",
+            "account_token": "t",
+            "webhook_secret": SECRET,
+            "group_window": "2s",
+        },
         {"type": "cheques", "url": "http://till/v1", "method": "PUT"},
     )
     r2o, cheques = ok.source_configs  # type: ignore[attr-defined]

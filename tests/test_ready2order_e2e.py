@@ -37,16 +37,22 @@ def r2o_options() -> dict[str, Any]:
 
 @pytest.fixture
 async def sim(sim_options: dict[str, Any]) -> AsyncIterator[Ready2OrderSimulator]:
-    sim = Ready2OrderSimulator(account_token=TOKEN, retry_delays=(0.05, 0.1, 0.2), seed=7, **sim_options)
+    sim = Ready2OrderSimulator(
+        account_token=TOKEN, retry_delays=(0.05, 0.1, 0.2), seed=7, **sim_options
+    )
     sim.seed_menu()
-    sim.webhook_events.update(("orderItem.created", "orderItem.cancelled", "orderItem.transferred", "product.created"))
+    sim.webhook_events.update(
+        ("orderItem.created", "orderItem.cancelled", "orderItem.transferred", "product.created")
+    )
     await sim.start()
     yield sim
     await sim.stop()
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]
+) -> dict[str, Any]:
     source = {
         "type": "ready2order",
         "base_url": sim.api_url,
@@ -106,7 +112,9 @@ async def settled(daemon: Daemon, sim: Ready2OrderSimulator, timeout: float = 10
     await asyncio.wait_for(quiet(), timeout)
 
 
-async def test_items_of_one_table_become_one_routed_ticket(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_items_of_one_table_become_one_routed_ticket(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: a created webhook → items fetched by id → one ticket at the table, routed by product group.
     burger, lemonade = product(sim, "Burger"), product(sim, "Lemonade")
     ids = sim.create_items(table(sim, "5"), [(burger, 2, "well done"), (lemonade, 1)])
@@ -117,32 +125,46 @@ async def test_items_of_one_table_become_one_routed_ticket(hooked: TestClient, d
     assert by_id[ids[0]].plu.name == "Burger" and by_id[ids[0]].quantity.amount == 2
     assert by_id[ids[0]].comment == "well done"
     assert [e.name for e in by_id[ids[0]].endpoints] == ["grill"]
-    assert by_id[ids[1]].plu.group == "Drinks" and [e.name for e in by_id[ids[1]].endpoints] == ["bar"]
+    assert by_id[ids[1]].plu.group == "Drinks" and [e.name for e in by_id[ids[1]].endpoints] == [
+        "bar"
+    ]
 
 
-async def test_course_numbers_are_taken_as_given(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_course_numbers_are_taken_as_given(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: `order_course` reaches the kitchen as sent, also above 99 (the model takes any course ≥ 0).
     burger = product(sim, "Burger")
-    ids = sim.create_items(table(sim, "6"), [{"product_id": burger, "course": 2}, {"product_id": burger, "course": 150}])
+    ids = sim.create_items(
+        table(sim, "6"),
+        [{"product_id": burger, "course": 2}, {"product_id": burger, "course": 150}],
+    )
     await wait_until(lambda: set(active_items(daemon)) == set(ids))
     (order,) = r2o_orders(daemon)
     assert [order.item(i).course_number for i in ids] == [2, 150]  # type: ignore[union-attr]
 
 
-async def test_webhook_answers_202_fast_and_wrong_secret_is_404(hooked: TestClient, daemon: Daemon) -> None:
+async def test_webhook_answers_202_fast_and_wrong_secret_is_404(
+    hooked: TestClient, daemon: Daemon
+) -> None:
     # Guarantees: 202 once stored (well under 100 ms here); a wrong secret stores nothing.
     body = json.dumps({"event": "orderItem.created", "resource": [999999]})
     start = time.perf_counter()
     resp = await hooked.post(f"/hooks/ready2order/{SECRET}", data=body)
     elapsed = time.perf_counter() - start
     assert resp.status == 202 and elapsed < 0.1
-    bad = await hooked.post("/hooks/ready2order/wrong-secret-0123456789", data='{"event": "orderItem.created", "resource": [5]}')
+    bad = await hooked.post(
+        "/hooks/ready2order/wrong-secret-0123456789",
+        data='{"event": "orderItem.created", "resource": [5]}',
+    )
     assert bad.status == 404
     rows = await daemon.store.fetchall("SELECT payload FROM inbox WHERE source = 'ready2order'")
     assert [bytes(r["payload"]) for r in rows] == [body.encode()]
 
 
-async def test_duplicate_deliveries_are_processed_once(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_duplicate_deliveries_are_processed_once(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: a retried/duplicated webhook is kept once and yields one ticket.
     sim.duplicate_next(2)
     a = sim.create_items(table(sim, "1"), [(product(sim, "Steak"), 1)])
@@ -155,16 +177,22 @@ async def test_duplicate_deliveries_are_processed_once(hooked: TestClient, daemo
     assert len(r2o_orders(daemon)) == 2
 
 
-async def test_cancel_voids_the_item(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_cancel_voids_the_item(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: orderItem.cancelled → processSkipped on every endpoint of that item only.
-    ids = sim.create_items(table(sim, "3"), [(product(sim, "Burger"), 1), (product(sim, "Pilsner"), 1)])
+    ids = sim.create_items(
+        table(sim, "3"), [(product(sim, "Burger"), 1), (product(sim, "Pilsner"), 1)]
+    )
     await wait_until(lambda: set(active_items(daemon)) == set(ids))
     sim.cancel_items([ids[1]])
     await wait_until(lambda: set(active_items(daemon)) == {ids[0]})
     (order,) = r2o_orders(daemon)
     beer = order.item(ids[1])
     assert beer is not None and all(e.status is OrderStatus.PROCESS_SKIPPED for e in beer.endpoints)
-    assert any(c.reason == "cancelled in ready2order" for e in beer.endpoints for c in e.status_changes)
+    assert any(
+        c.reason == "cancelled in ready2order" for e in beer.endpoints for c in e.status_changes
+    )
 
 
 async def test_reordered_delivery_cancel_before_create_ends_correct(
@@ -191,7 +219,9 @@ async def test_transfer_moves_the_ticket_also_when_it_overtakes_the_create(
     order = active_items(daemon)[ids[0]]
     version = order.version
     sim.transfer_items(t1, t2)
-    await wait_until(lambda: order.ticket.location is not None and order.ticket.location.table_name == "2")
+    await wait_until(
+        lambda: order.ticket.location is not None and order.ticket.location.table_name == "2"
+    )
     assert order.version > version and order.ticket.name == "Table 2"
 
     sim.hold()
@@ -216,7 +246,9 @@ async def test_lost_webhook_is_recovered_by_the_safety_net_poll(
     assert item is not None and [e.name for e in item.endpoints] == ["cold"]
 
 
-async def test_burst_of_200_webhooks_stays_under_the_limit(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_burst_of_200_webhooks_stays_under_the_limit(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: 200 create webhooks → all 200 items on the screens, ≤ 60 requests/min, no 429 storm.
     products = list(sim.products)
     tables = list(sim.tables)
@@ -232,7 +264,9 @@ async def test_burst_of_200_webhooks_stays_under_the_limit(hooked: TestClient, d
 
 
 @pytest.mark.parametrize("sim_options", [{"rate_limit": 2, "rate_period": 1.0}])
-async def test_429_is_honoured_with_backoff(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_429_is_honoured_with_backoff(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: when the POS limits harder than configured, kds backs off on 429 and still gets everything.
     products, tables = list(sim.products), list(sim.tables)
     ids = []
@@ -244,7 +278,9 @@ async def test_429_is_honoured_with_backoff(hooked: TestClient, daemon: Daemon, 
     assert source(daemon).bucket.throttled == sim.throttled
 
 
-@pytest.mark.parametrize("r2o_options", [{"training": "ignore"}, {"training": "mark", "poll_interval": "200ms"}])
+@pytest.mark.parametrize(
+    "r2o_options", [{"training": "ignore"}, {"training": "mark", "poll_interval": "200ms"}]
+)
 async def test_training_orders_are_ignored_or_marked(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]
 ) -> None:
@@ -262,7 +298,9 @@ async def test_training_orders_are_ignored_or_marked(
 
 
 @pytest.mark.parametrize("style", ["ids", "objects"])
-async def test_other_plausible_payload_shapes(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, style: str) -> None:
+async def test_other_plausible_payload_shapes(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, style: str
+) -> None:
     # Guarantees: the reader is not tied to one JSON shape of the webhook.
     sim.payload_style = style
     ids = sim.create_items(table(sim, "3"), [(product(sim, "Espresso"), 1)])
@@ -280,7 +318,9 @@ async def test_unreadable_webhook_is_kept_logged_and_triggers_a_fetch(
     resp = await hooked.post(f"/hooks/ready2order/{SECRET}", data=b"<xml>orderItem</xml>")
     assert resp.status == 202
     await wait_until(lambda: set(active_items(daemon)) == set(ids))
-    row = await daemon.store.fetchone("SELECT payload, error FROM inbox WHERE source = 'ready2order'")
+    row = await daemon.store.fetchone(
+        "SELECT payload, error FROM inbox WHERE source = 'ready2order'"
+    )
     assert bytes(row["payload"]) == b"<xml>orderItem</xml>" and "not JSON" in row["error"]
 
 
@@ -294,7 +334,10 @@ async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
 
     ids = sim.create_items(table(sim, "5"), [(product(sim, "Burger"), 1)], notify=False)
     body = json.dumps({"event": "orderItem.created", "resource": ids})
-    broken = {**config_data, "sources": [{**config_data["sources"][1], "account_token": "revoked-token"}]}
+    broken = {
+        **config_data,
+        "sources": [{**config_data["sources"][1], "account_token": "revoked-token"}],
+    }
     first = Daemon(settings_from_dict(broken))
     async with TestClient(TestServer(first.app)) as c:
         assert (await c.post(f"/hooks/ready2order/{SECRET}", data=body)).status == 202
@@ -310,7 +353,9 @@ async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
         await wait_until(inbox_drained)
 
 
-async def test_product_created_webhook_routes_new_products(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_product_created_webhook_routes_new_products(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: a product added after kds loaded the catalogue is routed by its group (from product.created).
     await wait_until(lambda: source(daemon).poll_count >= 1)  # the catalogue was loaded at start
     mojito = sim.add_product("Mojito", "Drinks", "7.50")
@@ -318,7 +363,11 @@ async def test_product_created_webhook_routes_new_products(hooked: TestClient, d
     ids = sim.create_items(table(sim, "2"), [(mojito, 1)])
     order = await wait_until(lambda: active_items(daemon).get(ids[0]))
     item = order.item(ids[0])
-    assert item is not None and item.plu.group == "Drinks" and [e.name for e in item.endpoints] == ["bar"]
+    assert (
+        item is not None
+        and item.plu.group == "Drinks"
+        and [e.name for e in item.endpoints] == ["bar"]
+    )
 
 
 @pytest.mark.parametrize("sim_options", [{"rate_period": 1.0}])  # 60 a second: polls need not queue

@@ -16,6 +16,7 @@ from kds.simulators.ready2order import Ready2OrderSimulator
 from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, table
 from .util import base_config, printed_grill, wait_until
 
+
 @pytest.fixture
 async def sim() -> AsyncIterator[Ready2OrderSimulator]:
     sim = Ready2OrderSimulator(account_token=TOKEN, retry_delays=(0.05, 0.1))
@@ -26,10 +27,17 @@ async def sim() -> AsyncIterator[Ready2OrderSimulator]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrinter) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrinter
+) -> dict[str, Any]:
     source = {
-        "type": "ready2order", "base_url": sim.api_url, "account_token": TOKEN, "webhook_secret": SECRET,
-        "group_window": "50ms", "poll_interval": "1h", "refetch_delay": "50ms",
+        "type": "ready2order",
+        "base_url": sim.api_url,
+        "account_token": TOKEN,
+        "webhook_secret": SECRET,
+        "group_window": "50ms",
+        "poll_interval": "1h",
+        "refetch_delay": "50ms",
     }
     return base_config(
         tmp_path,

@@ -112,7 +112,9 @@ async def test_order_fetches_go_ahead_of_waiting_background_requests() -> None:
     fetch = asyncio.create_task(take("orders", False))
     await asyncio.wait_for(asyncio.gather(fetch, *catalogue), 5)
     assert order.index("orders") <= 3  # only what the catalogue took before the fetch was queued
-    assert order[order.index("orders") + 1 :] == [f"catalogue-{n}" for n in range(order.index("orders"), 6)]
+    assert order[order.index("orders") + 1 :] == [
+        f"catalogue-{n}" for n in range(order.index("orders"), 6)
+    ]
     # With the bucket drained by the catalogue, a spare token is still there for an order fetch.
     while bucket.delay(spare=1) == 0:
         await bucket.acquire(background=True)

@@ -18,7 +18,16 @@ from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
 from kds.sources.ready2order import RETURN_EVENT
 
-from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, r2o_orders, settled, source, table
+from .test_ready2order_e2e import (
+    SECRET,
+    TOKEN,
+    active_items,
+    product,
+    r2o_orders,
+    settled,
+    source,
+    table,
+)
 from .util import base_config, printed_grill, wait_until
 
 
@@ -37,7 +46,9 @@ async def sim() -> AsyncIterator[Ready2OrderSimulator]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrinter, r2o_options: dict[str, Any]) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrinter, r2o_options: dict[str, Any]
+) -> dict[str, Any]:
     source = {
         "type": "ready2order", "base_url": sim.api_url, "account_token": TOKEN, "webhook_secret": SECRET,
         "group_window": "50ms", "poll_interval": "1h", "refetch_delay": "50ms", "rate_period": "1s",
@@ -62,7 +73,9 @@ def kitchen(daemon: Daemon) -> dict[str, Decimal]:
     for order in r2o_orders(daemon):
         for item in order.items:
             if any(e.status is not OrderStatus.PROCESS_SKIPPED for e in item.endpoints):
-                totals[item.plu.name] = totals.get(item.plu.name, Decimal(0)) + Decimal(item.quantity.amount)
+                totals[item.plu.name] = totals.get(item.plu.name, Decimal(0)) + Decimal(
+                    item.quantity.amount
+                )
     return totals
 
 
@@ -77,7 +90,9 @@ async def test_retour_row_voids_the_dish_and_is_never_a_new_one(
     await printer.wait_for_jobs(1)
     (returned,) = sim.return_items(t5, [(steak, 1)])
     void = (await printer.wait_for_jobs(2))[1]
-    assert void.lines[0].text.strip() == "VOID" and "Steak" in void.text and "Burger" not in void.text
+    assert (
+        void.lines[0].text.strip() == "VOID" and "Steak" in void.text and "Burger" not in void.text
+    )
     await settled(daemon, sim)
     assert kitchen(daemon) == {"Burger": 1}
     assert returned not in {i.id for o in r2o_orders(daemon) for i in o.items}
@@ -104,7 +119,7 @@ async def test_negative_correction_lowers_the_quantity_once(
                 assert jobs[1].lines[0].text.strip() == "VOID" and "3 x Burger" in jobs[1].text
                 assert "2 x Burger" in jobs[2].text
             polls = source(daemon).poll_count
-            await wait_until(lambda: source(daemon).poll_count >= polls + 3)  # noqa: B023 - awaited here
+            await wait_until(lambda: source(daemon).poll_count >= polls + 3)
             assert kitchen(daemon) == {"Burger": 2}
     assert len(printer.jobs) == 3
 
@@ -134,7 +149,9 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
         body = json.dumps({"event": RETURN_EVENT, "resource": [sim.items[neg]]}).encode()
         assert await daemon.service.receive_raw("ready2order", f"return:{neg}", body) is not None
         reason = f"returned in ready2order (line {neg})"
-        await daemon.service.cancel(order.id, item_ids=[order.items[0].id], reason=reason, actor="ready2order")
+        await daemon.service.cancel(
+            order.id, item_ids=[order.items[0].id], reason=reason, actor="ready2order"
+        )
         await printer.wait_for_jobs(2)
     for _run in range(2):
         daemon = Daemon(with_r2o)
@@ -143,10 +160,12 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
             await printer.wait_for_jobs(3)
             await settled(daemon, sim)
             polls = source(daemon).poll_count
-            await wait_until(lambda: source(daemon).poll_count >= polls + 3)  # noqa: B023 - awaited here
+            await wait_until(lambda: source(daemon).poll_count >= polls + 3)
             assert kitchen(daemon) == {"Burger": 2}
     jobs = printer.jobs
-    assert len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Burger" in jobs[2].text
+    assert (
+        len(jobs) == 3 and jobs[1].lines[0].text.strip() == "VOID" and "2 x Burger" in jobs[2].text
+    )
 
 
 async def test_return_of_a_dish_kds_never_had_is_reported(
@@ -160,7 +179,11 @@ async def test_return_of_a_dish_kds_never_had_is_reported(
     ready = await (await hooked.get("/readyz")).json()
     health = next(v for k, v in ready["components"].items() if "ready2order" in k)
     (unmatched,) = health["unmatchedReturns"]
-    assert unmatched["product"] == "Espresso" and unmatched["quantity"] == "2" and unmatched["table"] == "7"
+    assert (
+        unmatched["product"] == "Espresso"
+        and unmatched["quantity"] == "2"
+        and unmatched["table"] == "7"
+    )
 
 
 @pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms", "void_statuses": [3]}])
@@ -208,4 +231,6 @@ async def test_item_removed_without_a_webhook_is_voided_billed_items_are_not(
     assert len(printer.jobs) == 3
     cancelled = next(o for o in r2o_orders(daemon) if o.item(removed)).item(removed)
     assert cancelled is not None
-    assert any(c.reason == "removed in ready2order" for e in cancelled.endpoints for c in e.status_changes)
+    assert any(
+        c.reason == "removed in ready2order" for e in cancelled.endpoints for c in e.status_changes
+    )

@@ -36,7 +36,9 @@ async def sim() -> AsyncIterator[Ready2OrderSimulator]:
 
 
 @pytest.fixture
-def config_data(tmp_path: Path, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]) -> dict[str, Any]:
+def config_data(
+    tmp_path: Path, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]
+) -> dict[str, Any]:
     source = {
         "type": "ready2order", "base_url": sim.api_url, "account_token": TOKEN, "webhook_secret": SECRET,
         "group_window": "50ms", "poll_interval": "1h", "refetch_delay": "50ms",
@@ -44,7 +46,10 @@ def config_data(tmp_path: Path, sim: Ready2OrderSimulator, r2o_options: dict[str
     }  # fmt: skip
     routing = {
         "default_endpoint": "grill",
-        "rules": [{"product_group": "Drinks", "endpoint": "bar"}, {"product_group": "Food", "endpoint": "cold"}],
+        "rules": [
+            {"product_group": "Drinks", "endpoint": "bar"},
+            {"product_group": "Food", "endpoint": "cold"},
+        ],
     }
     return base_config(tmp_path, routing=routing, sources=[source])
 
@@ -62,7 +67,9 @@ async def endpoints_of(daemon: Daemon, oid: int) -> list[str]:
     return [e.name for e in item.endpoints]
 
 
-async def test_rule_on_a_parent_group_matches_its_children(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_rule_on_a_parent_group_matches_its_children(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: a rule on a group (productgroup_parent) routes the products of its child groups.
     (oid,) = sim.create_items(table(sim, "1"), [(product(sim, "Veggie burger"), 1)])
     assert await endpoints_of(daemon, oid) == ["cold"]
@@ -75,7 +82,11 @@ async def test_product_not_in_the_catalogue_is_fetched_before_routing(
     # webhook, is looked up before its item is routed: it does not land at the default station.
     await wait_until(lambda: source(daemon).poll_count >= 1)
     mojito = sim.add_product("Mojito", "Drinks", notify=False)
-    pizza = sim.add_product("Margherita", sim.add_group("Pizza", parent=next(g for g, x in sim.groups.items() if x.name == "Food")), notify=False)
+    pizza = sim.add_product(
+        "Margherita",
+        sim.add_group("Pizza", parent=next(g for g, x in sim.groups.items() if x.name == "Food")),
+        notify=False,
+    )
     ids = sim.create_items(table(sim, "2"), [(mojito, 1), (pizza, 1)])
     assert await endpoints_of(daemon, ids[0]) == ["bar"]
     assert await endpoints_of(daemon, ids[1]) == ["cold"]
@@ -84,11 +95,17 @@ async def test_product_not_in_the_catalogue_is_fetched_before_routing(
 
 
 @pytest.mark.parametrize("r2o_options", [{"page_size": 1}])
-async def test_catalogue_refresh_never_delays_an_order_fetch(hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator) -> None:
+async def test_catalogue_refresh_never_delays_an_order_fetch(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
     # Guarantees: while the catalogue is read (here one product per page: dozens of requests
     # under the rate limit), a webhook's order fetch goes ahead of the remaining catalogue pages.
     def catalogue_requests(since: int = 0) -> int:
-        return sum(1 for r in sim.requests[since:] if r[2].startswith(("/v1/products", "/v1/productgroups", "/v1/tables")))
+        return sum(
+            1
+            for r in sim.requests[since:]
+            if r[2].startswith(("/v1/products", "/v1/productgroups", "/v1/tables"))
+        )
 
     await wait_until(lambda: catalogue_requests() >= 3)
     mark = len(sim.requests)

@@ -21,7 +21,9 @@ TOKEN = "sim-acc"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Ready2OrderSimulator]:
-    sim = Ready2OrderSimulator(account_token=TOKEN, developer_token="sim-dev", rate_limit=5, retry_delays=(0.01, 0.02))
+    sim = Ready2OrderSimulator(
+        account_token=TOKEN, developer_token="sim-dev", rate_limit=5, retry_delays=(0.01, 0.02)
+    )
     sim.seed_menu()
     await sim.start()
     yield sim
@@ -112,11 +114,20 @@ async def test_table_orders_list_pages_and_training_filter(sim: Ready2OrderSimul
         async with s.get(f"{sim.api_url}/orders", params={"trainingsMode": "true"}) as resp:
             training = await resp.json()
     assert [r["order_id"] for r in page1 + page2] == ids
-    assert {"order_id", "order_quantity", "order_product_name", "order_group", "table_id", "order_created_at"} <= set(page1[0])
+    assert {
+        "order_id",
+        "order_quantity",
+        "order_product_name",
+        "order_group",
+        "table_id",
+        "order_created_at",
+    } <= set(page1[0])
     assert len(training) == 1 and training[0]["trainingMode"] is True
 
 
-async def test_webhooks_retry_duplicate_drop_and_reorder(sim: Ready2OrderSimulator, receiver: Receiver) -> None:
+async def test_webhooks_retry_duplicate_drop_and_reorder(
+    sim: Ready2OrderSimulator, receiver: Receiver
+) -> None:
     # Guarantees: failed deliveries are retried; duplicates, drops and reordering happen on demand.
     sim.webhook_url = receiver.url
     receiver.fail_first = 1
@@ -124,7 +135,10 @@ async def test_webhooks_retry_duplicate_drop_and_reorder(sim: Ready2OrderSimulat
     product = next(iter(sim.products))
     first = sim.create_items(table, [(product, 1)])
     await receiver.wait(1)
-    assert receiver.bodies[0]["event"] == "orderItem.created" and receiver.bodies[0]["resource"] == first
+    assert (
+        receiver.bodies[0]["event"] == "orderItem.created"
+        and receiver.bodies[0]["resource"] == first
+    )
     assert sim.deliveries[0].attempts == 2 and sim.deliveries[0].statuses == [500, 202]
 
     sim.duplicate_next()
@@ -146,7 +160,9 @@ async def test_webhooks_retry_duplicate_drop_and_reorder(sim: Ready2OrderSimulat
     assert [b["event"] for b in receiver.bodies[3:]] == ["orderItem.cancelled", "orderItem.created"]
 
 
-async def test_transfer_payload_carries_tables_and_ids(sim: Ready2OrderSimulator, receiver: Receiver) -> None:
+async def test_transfer_payload_carries_tables_and_ids(
+    sim: Ready2OrderSimulator, receiver: Receiver
+) -> None:
     # Guarantees: orderItem.transferred carries source/target table and the moved order ids.
     sim.webhook_url = receiver.url
     t1, t2 = list(sim.tables)[:2]
@@ -163,9 +179,13 @@ async def test_transfer_payload_carries_tables_and_ids(sim: Ready2OrderSimulator
 async def test_webhook_registration_routes(sim: Ready2OrderSimulator) -> None:
     # Guarantees: PUT /webhook and /webhook/events as documented configure delivery.
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
-        async with s.put(f"{sim.api_url}/webhook", json={"webhookUrl": "http://127.0.0.1:9/x"}) as resp:
+        async with s.put(
+            f"{sim.api_url}/webhook", json={"webhookUrl": "http://127.0.0.1:9/x"}
+        ) as resp:
             assert resp.status == 200
-        async with s.put(f"{sim.api_url}/webhook/events", json={"addEvent": "orderItem.created"}) as resp:
+        async with s.put(
+            f"{sim.api_url}/webhook/events", json={"addEvent": "orderItem.created"}
+        ) as resp:
             assert "orderItem.created" in (await resp.json())["msg"]
     assert sim.webhook_url == "http://127.0.0.1:9/x" and sim.webhook_events == {"orderItem.created"}
     assert sim.deliveries == []  # nothing happened on the floor yet
@@ -187,11 +207,14 @@ async def test_random_traffic_for_the_demo(sim: Ready2OrderSimulator, receiver: 
     await asyncio.wait_for(task, 5)
 
 
+SEED_FIELDS = json.loads(
+    (Path(__file__).parent / "fixtures" / "ready2order" / "seed001_fields.json").read_text()
+)
 
-SEED_FIELDS = json.loads((Path(__file__).parent / "fixtures" / "ready2order" / "seed001_fields.json").read_text())
 
-
-def outside_seed(rows: list[dict[str, Any]], resource: str, inferred: str | None = None) -> set[str]:
+def outside_seed(
+    rows: list[dict[str, Any]], resource: str, inferred: str | None = None
+) -> set[str]:
     allowed = set(SEED_FIELDS[resource]) | set(SEED_FIELDS.get(inferred or "", []))
     return {key for row in rows for key in row} - allowed
 
@@ -229,5 +252,8 @@ async def test_every_field_the_simulator_returns_is_in_seed_001(sim: Ready2Order
     assert outside_seed(tables, "table") == set()
     assert outside_seed([invoices], "invoice_list") == set()
     assert outside_seed(invoices["invoices"], "invoice") == set()
-    assert outside_seed([i for inv in invoices["invoices"] for i in inv["items"]], "invoice_item") == set()
+    assert (
+        outside_seed([i for inv in invoices["invoices"] for i in inv["items"]], "invoice_item")
+        == set()
+    )
     assert [i["item_retour"] for i in invoices["invoices"][0]["items"]] == [False, False, True]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kds.sources.ready2order import dedupe_key, group_items, read_webhook
 from kds.sources.r2o_catalog import as_int
+from kds.sources.ready2order import dedupe_key, group_items, read_webhook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ready2order"
 
@@ -40,7 +40,10 @@ def test_transfer_metadata_and_full_objects() -> None:
     created = read_webhook(load("webhook_created_objects.json"))
     assert created.objects[0]["order_product_name"] == "Burger"
     product = read_webhook(load("webhook_product_updated.json"))
-    assert product.name == "product.updated" and product.objects[0]["productgroup"]["productgroup_name"] == "Drinks"
+    assert (
+        product.name == "product.updated"
+        and product.objects[0]["productgroup"]["productgroup_name"] == "Drinks"
+    )
 
 
 def test_unreadable_bodies_say_why() -> None:
@@ -52,8 +55,12 @@ def test_unreadable_bodies_say_why() -> None:
 
 def test_dedupe_key_uses_the_event_id_else_the_body() -> None:
     # Guarantees: retries of one event share a key; different events (or bodies) do not.
-    a = json.dumps({"id": "e1", "event": "orderItem.created", "resource": [1], "attempt": 1}).encode()
-    b = json.dumps({"id": "e1", "event": "orderItem.created", "resource": [1], "attempt": 2}).encode()
+    a = json.dumps(
+        {"id": "e1", "event": "orderItem.created", "resource": [1], "attempt": 1}
+    ).encode()
+    b = json.dumps(
+        {"id": "e1", "event": "orderItem.created", "resource": [1], "attempt": 2}
+    ).encode()
     c = json.dumps({"id": "e2", "event": "orderItem.created", "resource": [1]}).encode()
     assert dedupe_key(a) == dedupe_key(b) != dedupe_key(c)
     assert dedupe_key(b"not json") == dedupe_key(b"not json") != dedupe_key(b"other")
@@ -82,7 +89,9 @@ def test_seed_table_order_rows_are_grouped_even_without_times() -> None:
     rows = load("table_orders.json")
     assert isinstance(rows, list)
     assert [len(g) for g in group_items(rows, 3.0)] == [1]
-    assert [len(g) for g in group_items([item(1, None), item(2, None), item(3, "2024-01-01")], 3.0)] == [3]
+    assert [
+        len(g) for g in group_items([item(1, None), item(2, None), item(3, "2024-01-01")], 3.0)
+    ] == [3]
 
 
 @pytest.mark.parametrize("raw", ["²", "٣", "１", " 7\u00b2"])

@@ -11,7 +11,9 @@ from kds.config import settings_from_dict
 
 from .util import base_config, order_body
 
-LONG_NAME = "Čučoriedkový koláč with a name far longer than sixty-four characters, for the interning path"
+LONG_NAME = (
+    "Čučoriedkový koláč with a name far longer than sixty-four characters, for the interning path"
+)
 
 
 async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client: Any) -> None:
@@ -22,23 +24,52 @@ async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client:
     client = await aiohttp_client(first.app)
     bodies = [
         order_body("a"),
-        order_body("b", ticket={"id": 7, "name": "Takeaway 7", "purchaseType": "takeAway", "customer": "Jana"}, number=42),
-        order_body("c", items=[
-            {"id": 5, "plu": {"name": LONG_NAME, "code": "X-1", "stockName": "Main", "group": "Desserts"},
-             "quantity": {"amount": 1.5, "unit": "kg"}, "comment": "<b>no</b> nuts", "modifiers": [{"name": "Борщ"}]},
-            {"id": 9, "plu": {"name": "Cola"}, "quantity": 3, "endpoints": ["bar", "grill"]},
-        ]),
-        order_body("d", deviceName=None, user="waiter-2", ticket={"purchaseType": "delivery", "customer": {"name": "Eva", "phone": "123"}}),
+        order_body(
+            "b",
+            ticket={"id": 7, "name": "Takeaway 7", "purchaseType": "takeAway", "customer": "Jana"},
+            number=42,
+        ),
+        order_body(
+            "c",
+            items=[
+                {
+                    "id": 5,
+                    "plu": {
+                        "name": LONG_NAME,
+                        "code": "X-1",
+                        "stockName": "Main",
+                        "group": "Desserts",
+                    },
+                    "quantity": {"amount": 1.5, "unit": "kg"},
+                    "comment": "<b>no</b> nuts",
+                    "modifiers": [{"name": "Борщ"}],
+                },
+                {"id": 9, "plu": {"name": "Cola"}, "quantity": 3, "endpoints": ["bar", "grill"]},
+            ],
+        ),
+        order_body(
+            "d",
+            deviceName=None,
+            user="waiter-2",
+            ticket={"purchaseType": "delivery", "customer": {"name": "Eva", "phone": "123"}},
+        ),
     ]
     ids = []
     for body in bodies:
         response = await client.post("/api/v1/orders", json=body)
         assert response.status == 201, await response.text()
         ids.append((await response.json())["id"])
-    await client.post(f"/api/v1/orders/{ids[0]}/endpoints/grill/status", json={"status": "delivered"})
-    await client.post(f"/api/v1/orders/{ids[0]}/endpoints/grill/status", json={"status": "refused", "reason": "out of buns"})
+    await client.post(
+        f"/api/v1/orders/{ids[0]}/endpoints/grill/status", json={"status": "delivered"}
+    )
+    await client.post(
+        f"/api/v1/orders/{ids[0]}/endpoints/grill/status",
+        json={"status": "refused", "reason": "out of buns"},
+    )
     await client.delete(f"/api/v1/orders/{ids[1]}")
-    await first.service.update_ticket(ids[2], first.service.get(ids[2]).ticket.model_copy(update={"name": "Table 9"}))
+    await first.service.update_ticket(
+        ids[2], first.service.get(ids[2]).ticket.model_copy(update={"name": "Table 9"})
+    )
     before = {i: await (await client.get(f"/api/v1/orders/{i}")).text() for i in ids}
     await client.close()
 
@@ -49,13 +80,17 @@ async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client:
         assert json.loads(after[i]) == json.loads(before[i])
     assert after == before
     # And the rebuilt objects still change normally.
-    response = await client.post(f"/api/v1/orders/{ids[2]}/endpoints/bar/status", json={"status": "delivered"})
+    response = await client.post(
+        f"/api/v1/orders/{ids[2]}/endpoints/bar/status", json={"status": "delivered"}
+    )
     assert response.status == 200
     repeat = await client.post("/api/v1/orders", json=bodies[2])
     assert repeat.status == 200
 
 
-async def test_restart_loads_every_order_across_chunks_oldest_first(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_restart_loads_every_order_across_chunks_oldest_first(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
     # The view is read back a chunk of orders at a time: with several chunks' worth of orders
     # (some finished, one cancelled) every order comes back, identical and in the same order.
     from kds.model import OrderIn, OrderStatus
@@ -82,7 +117,9 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(tmp_path: Pa
     await client.close()
 
 
-async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(tmp_path: Path, aiohttp_client: Any) -> None:
+async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
     # Earlier kds kept the next pickup number in meta `orders.next_number`; after an upgrade
     # numbering continues from there instead of starting again at 1.
     import sqlite3

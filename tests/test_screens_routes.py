@@ -26,8 +26,14 @@ async def test_every_view_serves_the_shell_with_security_headers(client: Any) ->
 
 async def test_csp_is_strict() -> None:
     # The policy the brief fixes, with nothing that would let inline code in.
-    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "connect-src 'self';",
-                      "img-src 'self' data:", "frame-ancestors 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self';",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+    ):
         assert directive in PAGE_CSP
     assert "unsafe" not in PAGE_CSP and "ws:" not in PAGE_CSP
 
@@ -39,8 +45,14 @@ async def test_static_files_have_their_types_and_stay_inside_web(client: Any) ->
     assert js.headers["Cache-Control"] == "no-cache"
     css = await client.get("/static/css/kds.css")
     assert css.status == 200 and css.content_type == "text/css"
-    for path in ("/static/../kds/app.py", "/static/%2e%2e/kds/app.py", "/static/js/../../pyproject.toml",
-                 "/static/js/", "/static/js/nope.js", "/static/index.html"):
+    for path in (
+        "/static/../kds/app.py",
+        "/static/%2e%2e/kds/app.py",
+        "/static/js/../../pyproject.toml",
+        "/static/js/",
+        "/static/js/nope.js",
+        "/static/index.html",
+    ):
         response = await client.get(path)
         assert response.status == 404, path
 

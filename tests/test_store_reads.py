@@ -12,7 +12,9 @@ from structlog.testing import capture_logs
 from kds.errors import KdsError, Unavailable
 from kds.store import ConstraintViolation, Store, Write
 
-INBOX_INSERT = "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+INBOX_INSERT = (
+    "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+)
 LOOKUP = "SELECT id FROM inbox WHERE source = ? AND dedupe_key = ?"
 
 
@@ -30,7 +32,9 @@ def inbox_row(n: int, key: str | None = None) -> Write:
     return write
 
 
-async def test_a_lookup_sees_what_was_committed_while_other_reads_are_in_flight(store: Store) -> None:
+async def test_a_lookup_sees_what_was_committed_while_other_reads_are_in_flight(
+    store: Store,
+) -> None:
     # A dedupe lookup (the inbox key, queued VOIDs, an archived repeat) runs on the shared read
     # connection while other reads are in flight; it must see every write committed before it
     # started, never the older snapshot another read's open statement still holds.
@@ -55,14 +59,18 @@ async def test_a_lookup_sees_what_was_committed_while_other_reads_are_in_flight(
     assert seen.count(False) == 0
 
 
-async def test_a_constraint_hit_fails_that_write_only_and_is_not_a_store_failure(store: Store) -> None:
+async def test_a_constraint_hit_fails_that_write_only_and_is_not_a_store_failure(
+    store: Store,
+) -> None:
     # Inserting a key twice is the caller's mistake (e.g. a duplicate that raced its original):
     # that write raises ConstraintViolation (a 409, not a 503), writes committed in the same
     # group are kept, the store stays healthy and nothing is logged as a failed commit.
     await store.write(inbox_row(1, "dup"))
     with capture_logs() as logs:
         results = await asyncio.gather(
-            store.write(inbox_row(2, "dup")), store.write(inbox_row(3)), store.write(inbox_row(4)),
+            store.write(inbox_row(2, "dup")),
+            store.write(inbox_row(3)),
+            store.write(inbox_row(4)),
             return_exceptions=True,
         )
     assert isinstance(results[0], ConstraintViolation) and not isinstance(results[0], Unavailable)

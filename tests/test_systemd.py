@@ -19,13 +19,26 @@ from .util import ROOT, base_config, free_port, write_config
 def test_unit_file_verifies(tmp_path: Path) -> None:
     # The unit as shipped, with ExecStart pointed at this install's kds (verify checks it exists).
     kds = Path(sys.executable).parent / "kds"
-    unit = (ROOT / "systemd" / "kds.service").read_text().replace("/opt/kds/.venv/bin/kds", str(kds))
+    unit = (
+        (ROOT / "systemd" / "kds.service").read_text().replace("/opt/kds/.venv/bin/kds", str(kds))
+    )
     path = tmp_path / "kds.service"
     path.write_text(unit)
-    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
-    for option in ("Type=notify", "WatchdogSec=", "StateDirectory=kds", "NoNewPrivileges=yes",
-                   "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "RestrictAddressFamilies=", "User=kds"):
+    for option in (
+        "Type=notify",
+        "WatchdogSec=",
+        "StateDirectory=kds",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=",
+        "User=kds",
+    ):
         assert option in unit
 
 
@@ -40,8 +53,20 @@ def test_ready_only_when_serving_then_watchdog_pings(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", base_config(tmp_path))
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "200000"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kds.cli", "run", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "kds.cli",
+            "run",
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         message = sock.recv(4096).decode()

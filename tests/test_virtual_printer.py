@@ -34,9 +34,15 @@ def ticket_bytes() -> bytes:
         + b"\x1b!\x00\x1bE\x01\x1ba\x01GRILL\n"
         + b"\x1d!\x22#42\n"
         + b"\x1d!\x00\x1bE\x00\x1ba\x00\x1dB\x01 VOID \x1dB\x00\n"
-        + b"\x1bt\x12" + "Čučoriedkový".encode("cp852") + b"\n"
-        + b"\x1bt\x11" + "Борщ".encode("cp866") + b"\n"
-        + b"\x1bt\x00" + "Größe".encode("cp437") + b"\n"
+        + b"\x1bt\x12"
+        + "Čučoriedkový".encode("cp852")
+        + b"\n"
+        + b"\x1bt\x11"
+        + "Борщ".encode("cp866")
+        + b"\n"
+        + b"\x1bt\x00"
+        + "Größe".encode("cp437")
+        + b"\n"
         + b"\x1bB\x02\x02"
         + b"\x1bd\x06\x1dVA\x03"
     )
@@ -46,13 +52,24 @@ def test_decoder_text_styles_code_pages_and_cut() -> None:
     d = EscPosDecoder("TM-T20II")
     d.feed(ticket_bytes())
     d.finish()
-    assert [line.text for line in d.lines] == ["GRILL", "#42", " VOID ", "Čučoriedkový", "Борщ", "Größe"]
+    assert [line.text for line in d.lines] == [
+        "GRILL",
+        "#42",
+        " VOID ",
+        "Čučoriedkový",
+        "Борщ",
+        "Größe",
+    ]
     grill, number, void = d.lines[:3]
     assert grill.bold and grill.align == "center" and grill.width == 1
     assert number.width == 3 and number.height == 3 and number.bold
     assert void.invert and not void.bold
     assert d.code_pages == ["CP852", "CP866", "CP437"]
-    assert d.cuts == 1 and d.beeps == 2 and d.ticket_texts() == ["GRILL\n#42\n VOID \nČučoriedkový\nБорщ\nGröße"]
+    assert (
+        d.cuts == 1
+        and d.beeps == 2
+        and d.ticket_texts() == ["GRILL\n#42\n VOID \nČučoriedkový\nБорщ\nGröße"]
+    )
     assert not d.unknown
 
 
@@ -62,8 +79,12 @@ def test_decoder_copes_with_commands_split_across_reads() -> None:
     whole.feed(ticket_bytes())
     split = EscPosDecoder()
     for i in range(len(ticket_bytes())):
-        split.feed(ticket_bytes()[i:i + 1])
-    assert split.lines == whole.lines and split.cuts == whole.cuts and split.code_pages == whole.code_pages
+        split.feed(ticket_bytes()[i : i + 1])
+    assert (
+        split.lines == whole.lines
+        and split.cuts == whole.cuts
+        and split.code_pages == whole.code_pages
+    )
 
 
 def test_decoder_skips_image_data(tmp_path: Path) -> None:
@@ -74,11 +95,25 @@ def test_decoder_skips_image_data(tmp_path: Path) -> None:
     logo = tmp_path / "logo.png"
     Image.new("1", (120, 40), color=0).save(logo)
     now = utcnow()
-    order = Order(id="o", number=1, source="native", external_id="e", created_at=now, updated_at=now, items=[
-        OrderItem(id=1, plu=Plu(name="Soup"), quantity={"amount": 1},
-                  endpoints=[ItemEndpoint(name="grill", status=OrderStatus.CREATED)]),
-    ])
-    data = TicketRenderer(PrinterConfig(address="127.0.0.1", logo=str(logo))).render(Ticket(order=order, endpoint="grill"))
+    order = Order(
+        id="o",
+        number=1,
+        source="native",
+        external_id="e",
+        created_at=now,
+        updated_at=now,
+        items=[
+            OrderItem(
+                id=1,
+                plu=Plu(name="Soup"),
+                quantity={"amount": 1},
+                endpoints=[ItemEndpoint(name="grill", status=OrderStatus.CREATED)],
+            ),
+        ],
+    )
+    data = TicketRenderer(PrinterConfig(address="127.0.0.1", logo=str(logo))).render(
+        Ticket(order=order, endpoint="grill")
+    )
     d = EscPosDecoder()
     d.feed(data)
     d.finish()
@@ -92,7 +127,7 @@ async def status_of(vp: VirtualPrinter) -> PrinterStatus | None:
         await writer.drain()
         try:
             return PrinterStatus.parse(await asyncio.wait_for(reader.readexactly(3), 0.5))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
     finally:
         writer.close()
@@ -104,7 +139,9 @@ async def test_status_answers_per_mode(printer: VirtualPrinter) -> None:
     assert status is not None and status.state == "ok"
     await printer.set_mode("paper_out")
     status = await status_of(printer)
-    assert status is not None and status.state == "paper_out" and status.offline and status.paper_end
+    assert (
+        status is not None and status.state == "paper_out" and status.offline and status.paper_end
+    )
     await printer.set_mode("cover_open")
     status = await status_of(printer)
     assert status is not None and status.state == "cover_open"
@@ -167,7 +204,10 @@ async def test_wait_for_jobs_is_bounded(printer: VirtualPrinter) -> None:
 
 
 async def test_control_port_switches_modes_from_another_process() -> None:
-    async with VirtualPrinter(control_port=0) as vp, aiohttp.ClientSession(f"http://127.0.0.1:{vp.control_port}") as http:
+    async with (
+        VirtualPrinter(control_port=0) as vp,
+        aiohttp.ClientSession(f"http://127.0.0.1:{vp.control_port}") as http,
+    ):
         async with http.post("/mode", json={"mode": "offline"}) as response:
             assert response.status == 200 and (await response.json())["mode"] == "offline"
         with pytest.raises(ConnectionRefusedError):
@@ -190,10 +230,23 @@ async def test_cli_runs_a_virtual_printer(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "vp.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kds.cli", "virtual-printer", "--port", str(port), "--log", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "kds.cli",
+            "virtual-printer",
+            "--port",
+            str(port),
+            "--log",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
+
         async def up() -> bool:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -35,8 +35,13 @@ async def sim() -> AsyncIterator[Ready2OrderSimulator]:
 @pytest.fixture
 def config_data(tmp_path: Path, sim: Ready2OrderSimulator) -> dict[str, Any]:
     source = {
-        "type": "ready2order", "base_url": sim.api_url, "account_token": TOKEN, "webhook_secret": SECRET,
-        "group_window": "50ms", "poll_interval": "1h", "refetch_delay": "50ms",
+        "type": "ready2order",
+        "base_url": sim.api_url,
+        "account_token": TOKEN,
+        "webhook_secret": SECRET,
+        "group_window": "50ms",
+        "poll_interval": "1h",
+        "refetch_delay": "50ms",
     }
     return base_config(tmp_path, sources=[source])
 
@@ -49,11 +54,14 @@ async def test_duplicate_webhooks_together_are_202_and_stored_once(
     # the store and /readyz stay healthy (a duplicate is not a store failure).
     products, tables = list(sim.products), list(sim.tables)
     ids = [
-        sim.create_items(tables[n % len(tables)], [(products[n % len(products)], 1)], notify=False)[0]
+        sim.create_items(tables[n % len(tables)], [(products[n % len(products)], 1)], notify=False)[
+            0
+        ]
         for n in range(PAIRS)
     ]
     bodies = [
-        json.dumps({"id": f"evt-{oid}", "event": "orderItem.created", "resource": [oid]}).encode() for oid in ids
+        json.dumps({"id": f"evt-{oid}", "event": "orderItem.created", "resource": [oid]}).encode()
+        for oid in ids
     ]
     url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -65,14 +73,18 @@ async def test_duplicate_webhooks_together_are_202_and_stored_once(
     async def deliver(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            async with session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as response:
                 statuses[response.status] += 1
 
     async with aiohttp.ClientSession() as session:
         await asyncio.wait_for(asyncio.gather(*(deliver(session) for _ in range(CONCURRENCY))), 120)
     assert statuses == {202: 2 * PAIRS}
     rows = await daemon.store.fetchall("SELECT dedupe_key FROM inbox WHERE source = 'ready2order'")
-    assert sorted(r["dedupe_key"] for r in rows) == sorted(f"event:orderItem.created:evt-{oid}" for oid in ids)
+    assert sorted(r["dedupe_key"] for r in rows) == sorted(
+        f"event:orderItem.created:evt-{oid}" for oid in ids
+    )
 
     def stored_items() -> Counter[int]:
         return Counter(item.id for order in r2o_orders(daemon) for item in order.items)
@@ -82,4 +94,6 @@ async def test_duplicate_webhooks_together_are_202_and_stored_once(
     assert daemon.store.health()["ok"] and daemon.store.health()["lastError"] is None
     ready = await client.get("/readyz")
     report = await ready.json()
-    assert ready.status == 200 and report["status"] == "ok" and report["components"]["store"]["ok"], report
+    assert (
+        ready.status == 200 and report["status"] == "ok" and report["components"]["store"]["ok"]
+    ), report

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
 from aiohttp.test_utils import TestClient
+from websockets.exceptions import InvalidStatus
 
 from .util import order_body, wait_until
 
@@ -44,10 +44,14 @@ async def test_snapshot_then_deltas_with_increasing_seq(client: TestClient) -> N
         created = await recv(ws)
         assert created["type"] == "order.created" and created["order"]["id"] == second["id"]
         assert created["seq"] > snapshot["seq"]
-        await client.post(f"/api/v1/orders/{first['id']}/endpoints/grill/status", json={"status": "delivered"})
+        await client.post(
+            f"/api/v1/orders/{first['id']}/endpoints/grill/status", json={"status": "delivered"}
+        )
         updated = await recv(ws)
         assert updated["type"] == "order.updated" and updated["seq"] == created["seq"] + 1
-        assert updated["changes"] == [{"itemId": 1, "endpoint": "grill", "status": "delivered", "from": "sent"}]
+        assert updated["changes"] == [
+            {"itemId": 1, "endpoint": "grill", "status": "delivered", "from": "sent"}
+        ]
         assert updated["order"]["endpointStatuses"]["grill"] == "delivered"
 
 
@@ -55,7 +59,9 @@ async def test_endpoint_filter_sends_only_that_stations_orders(client: TestClien
     async with websockets.connect(ws_url(client, endpoint="cold")) as ws:
         assert (await recv(ws))["orders"] == []
         await post(client, order_body("grill-only"))  # burger + beer: not for cold
-        salad = await post(client, order_body("salad", items=[{"id": 1, "plu": {"name": "Greek salad"}}]))
+        salad = await post(
+            client, order_body("salad", items=[{"id": 1, "plu": {"name": "Greek salad"}}])
+        )
         event = await recv(ws)
         assert event["type"] == "order.created" and event["order"]["id"] == salad["id"]
 
@@ -66,7 +72,9 @@ async def test_resume_with_since_gets_exactly_the_missed_events(client: TestClie
     async with websockets.connect(ws_url(client)) as ws:
         last_seq = (await recv(ws))["seq"]
     missed = [await post(client, order_body(f"r{i}")) for i in (2, 3)]
-    await client.post(f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"})
+    await client.post(
+        f"/api/v1/orders/{order['id']}/endpoints/grill/status", json={"status": "delivered"}
+    )
     async with websockets.connect(ws_url(client, since=last_seq)) as ws:
         events = [await recv(ws) for _ in range(3)]
         assert [e["type"] for e in events] == ["order.created", "order.created", "order.updated"]
@@ -117,7 +125,9 @@ async def test_idle_screens_get_application_pings(client: TestClient) -> None:
         assert ping == {"type": "ping"}
 
 
-async def test_large_snapshot_comes_in_pages_then_live_events(client: TestClient, daemon: Any) -> None:
+async def test_large_snapshot_comes_in_pages_then_live_events(
+    client: TestClient, daemon: Any
+) -> None:
     # 400 open orders (~600 KB) arrive as a "snapshot" page and "snapshot.more" pages of bounded
     # size with one seq; together they hold every order once; live events follow the last page.
     from kds.api import ws as ws_module
@@ -129,7 +139,9 @@ async def test_large_snapshot_comes_in_pages_then_live_events(client: TestClient
         pages = [await recv(ws)]
         while pages[-1]["more"]:
             pages.append(await recv(ws))
-        assert pages[0]["type"] == "snapshot" and {p["type"] for p in pages[1:]} == {"snapshot.more"}
+        assert pages[0]["type"] == "snapshot" and {p["type"] for p in pages[1:]} == {
+            "snapshot.more"
+        }
         assert len(pages) >= 2 and len({p["seq"] for p in pages}) == 1
         ids = [o["externalId"] for p in pages for o in p["orders"]]
         assert sorted(ids) == sorted(f"p{i}" for i in range(400))
@@ -137,10 +149,15 @@ async def test_large_snapshot_comes_in_pages_then_live_events(client: TestClient
         event = await recv(ws)
         assert event["type"] == "order.created" and event["order"]["id"] == live["id"]
         assert event["seq"] == pages[0]["seq"] + 1
-    assert all(len(json.dumps(p, separators=(",", ":"), ensure_ascii=False)) < ws_module.PAGE_BYTES + 4096 for p in pages)
+    assert all(
+        len(json.dumps(p, separators=(",", ":"), ensure_ascii=False)) < ws_module.PAGE_BYTES + 4096
+        for p in pages
+    )
 
 
-async def test_screens_at_one_seq_share_snapshot_pages_until_all_have_them(client: TestClient, daemon: Any) -> None:
+async def test_screens_at_one_seq_share_snapshot_pages_until_all_have_them(
+    client: TestClient, daemon: Any
+) -> None:
     # Screens connecting together get the same encoded pages (built once); once every screen has
     # its pages kds lets go of them: /readyz counts the snapshots still being sent.
     from kds.model import OrderIn

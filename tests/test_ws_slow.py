@@ -18,7 +18,9 @@ from .util import wait_until
 TRY_AGAIN_LATER = 1013
 
 
-async def closed_with(ws: websockets.ClientConnection, timeout: float = 10) -> tuple[int, list[str]]:
+async def closed_with(
+    ws: websockets.ClientConnection, timeout: float = 10
+) -> tuple[int, list[str]]:
     """Read on until the server's close frame: its code and the messages before it (bounded wait)."""
     got: list[str] = []
     with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -29,7 +31,9 @@ async def closed_with(ws: websockets.ClientConnection, timeout: float = 10) -> t
     return closed.value.rcvd.code, got
 
 
-async def test_a_screen_that_stops_reading_gets_1013_not_a_silent_drop(client: TestClient, daemon: Daemon) -> None:
+async def test_a_screen_that_stops_reading_gets_1013_not_a_silent_drop(
+    client: TestClient, daemon: Daemon
+) -> None:
     # A kiosk whose browser hangs reads nothing, so it answers no ping: after `heartbeat`
     # the daemon sends close 1013 (the screen resumes with since), not a dropped link (1006).
     daemon.hub.limits = ScreenLimits(heartbeat=0.5, close_grace=5)
@@ -60,7 +64,9 @@ async def test_a_screen_whose_queue_overflows_gets_1013(client: TestClient, daem
         assert [(await recv(ws))["n"] for _ in range(20)] == list(range(20))
 
 
-async def test_a_reading_screen_stays_connected_past_the_heartbeat(client: TestClient, daemon: Daemon) -> None:
+async def test_a_reading_screen_stays_connected_past_the_heartbeat(
+    client: TestClient, daemon: Daemon
+) -> None:
     # A screen that reads answers the daemon's pings and is never closed as too slow.
     daemon.hub.limits = ScreenLimits(heartbeat=0.3)
     async with websockets.connect(ws_url(client)) as ws:

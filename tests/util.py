@@ -19,7 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 #: Printer settings that make retries quick in tests.
-FAST_PRINTER = {"retry_initial": 0.02, "retry_max": 0.2, "attempts": 2, "connect_timeout": 1, "status_timeout": 0.3}
+FAST_PRINTER = {
+    "retry_initial": 0.02,
+    "retry_max": 0.2,
+    "attempts": 2,
+    "connect_timeout": 1,
+    "status_timeout": 0.3,
+}
 
 
 def printed_grill(address: str) -> list[dict[str, Any]]:
@@ -78,7 +84,11 @@ def order_body(external_id: str = "pos-1", **overrides: Any) -> dict[str, Any]:
                 "courseNumber": 1,
                 "modifiers": ["no onion", "extra cheese"],
             },
-            {"id": 2, "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"}, "quantity": {"amount": 1, "unit": "pcs"}},
+            {
+                "id": 2,
+                "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"},
+                "quantity": {"amount": 1, "unit": "pcs"},
+            },
         ],
     }
     body.update(overrides)
@@ -87,7 +97,9 @@ def order_body(external_id: str = "pos-1", **overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def wait_until(predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.01) -> Any:
+async def wait_until(
+    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.01
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -148,8 +160,14 @@ def to_toml(config: dict[str, Any]) -> str:
 class KdsProcess:
     """`kds run` as a subprocess on 127.0.0.1 — for crash and browser tests."""
 
-    def __init__(self, config_path: Path, db_path: Path, port: int | None = None, log_path: Path | None = None,
-                 wrapper: list[str] | None = None):
+    def __init__(
+        self,
+        config_path: Path,
+        db_path: Path,
+        port: int | None = None,
+        log_path: Path | None = None,
+        wrapper: list[str] | None = None,
+    ):
         self.wrapper = wrapper or []  # a command kds runs under, e.g. ["prlimit", "--nofile=256"]
         self.config_path = config_path
         self.db_path = db_path
@@ -165,15 +183,31 @@ class KdsProcess:
         """Start and wait until /readyz answers 200."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "kds.cli", "run", "--config", str(self.config_path),
-             "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                *self.wrapper,
+                sys.executable,
+                "-m",
+                "kds.cli",
+                "run",
+                "--config",
+                str(self.config_path),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--db",
+                str(self.db_path),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"kds exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"kds exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
                     if response.status == 200:

@@ -35,7 +35,16 @@ CANCEL = frozenset({"pos", "kitchen", "admin"})
 #: Paths anyone may reach (webhooks check their own secret in the path).
 #: /readyz answers its status to anyone and its details only to a caller with a role (see health.py);
 #: /metrics is a read like any other.
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/api/v1/openapi.json", "/static/", "/pair", "/hooks/", "/favicon")
+PUBLIC_PREFIXES = (
+    "/healthz",
+    "/readyz",
+    "/api/v1/openapi.json",
+    "/static/",
+    "/pair",
+    "/hooks/",
+    "/favicon",
+)
+
 
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest kept in config for `token`."""
@@ -60,7 +69,10 @@ def required_roles(request: web.Request) -> frozenset[str] | None:
         return INGEST
     if path.startswith("/api/v1/orders/") and method == "DELETE":
         return CANCEL
-    if path.startswith(("/api/v1/orders/", "/api/v1/printers/", "/api/v1/sources/")) and method == "POST":
+    if (
+        path.startswith(("/api/v1/orders/", "/api/v1/printers/", "/api/v1/sources/"))
+        and method == "POST"
+    ):
         return CHANGE
     if method in ("GET", "HEAD", "OPTIONS"):
         return READ
@@ -70,7 +82,9 @@ def required_roles(request: web.Request) -> frozenset[str] | None:
 class TokenBucket:
     """Per-client token buckets: `rate` requests a second, bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate, self.burst, self._clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
@@ -97,7 +111,9 @@ class AccessControl:
         self.config = config
         self._roles = {t.sha256: t.role for t in config.tokens}
         self._names = {t.sha256: t.name for t in config.tokens}
-        self._scopes = {t.sha256: frozenset(t.endpoints) for t in config.tokens if t.endpoints is not None}
+        self._scopes = {
+            t.sha256: frozenset(t.endpoints) for t in config.tokens if t.endpoints is not None
+        }
         self._ingest = TokenBucket(config.ingest_rate, config.ingest_burst)
         self._hosts = served_hosts(server or ServerConfig())
 
@@ -130,7 +146,9 @@ class AccessControl:
             if digest in self._scopes:
                 request[SCOPE] = self._scopes[digest]
             return role
-        if self.config.access == "open" or (self.config.access == "loopback" and _is_loopback(request.remote)):
+        if self.config.access == "open" or (
+            self.config.access == "loopback" and _is_loopback(request.remote)
+        ):
             self._check_host(request)
             return "admin"
         return None
@@ -144,9 +162,13 @@ class AccessControl:
         if needed is not None:
             role = self.role_of(request)
             if role is None:
-                raise Unauthorized("this route needs a token: Authorization: Bearer <token>, or pair the screen")
+                raise Unauthorized(
+                    "this route needs a token: Authorization: Bearer <token>, or pair the screen"
+                )
             if role not in needed:
-                raise Forbidden(f"role {role!r} may not do this (needs {' or '.join(sorted(needed))})")
+                raise Forbidden(
+                    f"role {role!r} may not do this (needs {' or '.join(sorted(needed))})"
+                )
             request[ACTOR] = role
             if SCOPE in request:
                 _check_scope(request, request[SCOPE])
@@ -164,14 +186,18 @@ class AccessControl:
             return  # not a browser (browsers send Origin on every change and websocket)
         own = f"{request.scheme}://{request.host}"
         if origin != own and origin not in self.config.allowed_origins:
-            raise Forbidden(f"requests from origin {origin[:100]!r} are not allowed ([security] allowed_origins)")
+            raise Forbidden(
+                f"requests from origin {origin[:100]!r} are not allowed ([security] allowed_origins)"
+            )
 
     def _check_host(self, request: web.Request) -> None:
         if hdrs.HOST not in request.headers:
             return  # browsers always send Host; without it aiohttp would answer with this machine's FQDN
         host = host_name(request.host)
         if host not in self._hosts and not _is_ip(host) and not host.endswith(".localhost"):
-            raise Forbidden(f"this kds does not serve the name {host[:100]!r} (add it to [server] allowed_hosts)")
+            raise Forbidden(
+                f"this kds does not serve the name {host[:100]!r} (add it to [server] allowed_hosts)"
+            )
 
 
 #: Methods that change nothing; every other one is a change and must come from this origin.
@@ -185,20 +211,32 @@ def _check_scope(request: web.Request, scope: frozenset[str]) -> None:
         named = request.query.get("endpoint") or None
     elif named is None and (request.path.startswith("/expo") or request.method not in SAFE_METHODS):
         # The expo and order-wide changes (all items, every endpoint, a cancel) reach past the limit.
-        raise Forbidden(f"this token is limited to {', '.join(sorted(scope))}: use the routes of those endpoints")
+        raise Forbidden(
+            f"this token is limited to {', '.join(sorted(scope))}: use the routes of those endpoints"
+        )
     if named is not None and named not in scope:
         raise Forbidden(f"this token is limited to {', '.join(sorted(scope))}, not {named[:64]!r}")
 
 
 def _check_json(request: web.Request) -> None:
     """A body sent to the API must say it is JSON: a cross-site form or text/plain fetch is not."""
-    if request.path.startswith("/api/") and request.body_exists and request.content_type != "application/json":
-        raise UnsupportedMediaType(f"send the body as Content-Type: application/json, not {request.content_type!r}")
+    if (
+        request.path.startswith("/api/")
+        and request.body_exists
+        and request.content_type != "application/json"
+    ):
+        raise UnsupportedMediaType(
+            f"send the body as Content-Type: application/json, not {request.content_type!r}"
+        )
 
 
 def served_hosts(server: ServerConfig) -> frozenset[str]:
     """The names kds answers to where trust comes from the network (IP addresses always pass)."""
-    names = {"localhost", socket.gethostname().lower(), *(h.lower().rstrip(".") for h in server.allowed_hosts)}
+    names = {
+        "localhost",
+        socket.gethostname().lower(),
+        *(h.lower().rstrip(".") for h in server.allowed_hosts),
+    }
     names.add(f"{socket.gethostname().lower()}.local")
     host = server.host_port[0].lower()
     if host:

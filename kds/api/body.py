@@ -19,7 +19,9 @@ async def read_json(request: web.Request) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as err:
-        raise PayloadTooLarge(f"body over the limit of {request.app._client_max_size} bytes") from err
+        raise PayloadTooLarge(
+            f"body over the limit of {request.app._client_max_size} bytes"
+        ) from err
     if not raw:
         raise BadRequest("the request body is empty; expected JSON")
     return loads(raw)
@@ -56,7 +58,9 @@ def _reject_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _NotFinite(f"{text[:40]} is not a finite number (it overflows a double); JSON numbers must be finite")
+        raise _NotFinite(
+            f"{text[:40]} is not a finite number (it overflows a double); JSON numbers must be finite"
+        )
     return value
 
 

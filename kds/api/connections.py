@@ -67,15 +67,26 @@ class ConnectionGuard:
         self.total = connection_cap(config.max_connections)
         self._open: dict[GuardedConnection, None] = {}  # oldest first
         self._per_client: dict[str, int] = {}
-        self.closed = Counter("kds_http_connections_closed", "Connections kds closed, by reason", ["reason"], registry=registry)
-        Gauge("kds_http_connections", "Open client connections", registry=registry).set_function(lambda: len(self._open))
+        self.closed = Counter(
+            "kds_http_connections_closed",
+            "Connections kds closed, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        Gauge("kds_http_connections", "Open client connections", registry=registry).set_function(
+            lambda: len(self._open)
+        )
 
     def admit(self, conn: GuardedConnection) -> bool:
         """Register a new connection, closing an idle one at a cap; False: refuse it."""
         client = conn.client
-        if self.per_client and (self.limit_loopback or not _is_loopback(client)):
-            if self._per_client.get(client, 0) >= self.per_client and not self._evict(lambda c: c.client == client):
-                return False
+        capped = self.per_client and (self.limit_loopback or not _is_loopback(client))
+        if (
+            capped
+            and self._per_client.get(client, 0) >= self.per_client
+            and not self._evict(lambda c: c.client == client)
+        ):
+            return False
         if self.total and len(self._open) >= self.total and not self._evict(lambda c: True):
             return False
         self._open[conn] = None
@@ -183,7 +194,9 @@ class GuardedConnection(asyncio.Protocol):
 class GuardedSite(web.TCPSite):
     """A TCP site whose connections go through a ConnectionGuard."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, *, guard: ConnectionGuard, **kwargs: Any
+    ) -> None:
         super().__init__(runner, host, port, **kwargs)
         self._guard = guard
 
@@ -192,7 +205,11 @@ class GuardedSite(web.TCPSite):
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.protocol_factory(server), self._host, self._port,
-            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            self._guard.protocol_factory(server),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]

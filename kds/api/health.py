@@ -24,7 +24,7 @@ def component_health(app: web.Application) -> dict[str, dict[str, Any]]:
     for component in app.get(COMPONENTS, []):
         try:
             report[component.name] = component.health()
-        except Exception as err:  # noqa: BLE001 - a broken health() is itself unhealthy
+        except Exception as err:
             report[component.name] = {"ok": False, "error": repr(err)}
     return report
 
@@ -78,7 +78,9 @@ class ComponentCollector(Collector):
         self._app = app
 
     def collect(self) -> Any:
-        gauge = GaugeMetricFamily("kds_component_up", "1 when the component reports ok", labels=["component"])
+        gauge = GaugeMetricFamily(
+            "kds_component_up", "1 when the component reports ok", labels=["component"]
+        )
         for name, health in component_health(self._app).items():
             gauge.add_metric([name], 1.0 if health.get("ok") else 0.0)
         yield gauge

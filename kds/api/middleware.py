@@ -23,7 +23,9 @@ SECURITY_HEADERS = {
 }
 
 
-def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def request_middleware(
+    access: AccessControl,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """The one middleware: access control, then the handler; every failure as JSON.
 
     One layer rather than two because it wraps every request (each aiohttp
@@ -41,11 +43,17 @@ def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler]
                 return not_paired_page(request, err)  # a person at a screen, not an API client
             return web.json_response(err.to_json(), status=err.status, headers=err.headers)
         except web.HTTPRequestEntityTooLarge as err:
-            return web.json_response({"error": "payload_too_large", "detail": err.text or "body too large"}, status=413)
+            return web.json_response(
+                {"error": "payload_too_large", "detail": err.text or "body too large"}, status=413
+            )
         except web.HTTPException as err:
             if err.status < 400:
                 raise
-            detail = err.reason if err.text is None or err.text.startswith(f"{err.status}:") else err.text
+            detail = (
+                err.reason
+                if err.text is None or err.text.startswith(f"{err.status}:")
+                else err.text
+            )
             return web.json_response(
                 {"error": err.reason.lower().replace(" ", "_"), "detail": detail},
                 status=err.status,
@@ -54,10 +62,14 @@ def request_middleware(access: AccessControl) -> Callable[[web.Request, Handler]
         except RecursionError:
             # Deep input (a 10,000-level JSON body) in a parser that is not ours: bad input, not a crash.
             log.warning("http.too_deep", path=loggable_path(request.path), method=request.method)
-            return web.json_response({"error": "bad_request", "detail": "the input is nested too deeply"}, status=400)
+            return web.json_response(
+                {"error": "bad_request", "detail": "the input is nested too deeply"}, status=400
+            )
         except Exception:
             log.exception("http.unhandled", path=loggable_path(request.path), method=request.method)
-            return web.json_response({"error": "internal", "detail": "internal error; see the daemon log"}, status=500)
+            return web.json_response(
+                {"error": "internal", "detail": "internal error; see the daemon log"}, status=500
+            )
 
     return middleware
 

@@ -20,7 +20,7 @@ from pydantic_core import core_schema
 from .. import __version__
 from ..model import OrderIn
 from .orders import MAX_ITEM_ID, StatusContext
-from .query import FILTERS, MAX_SKIP, MAX_TAKE, PATTERNS, SORT_PATTERN, SORT_KEYS, Kind
+from .query import FILTERS, MAX_SKIP, MAX_TAKE, PATTERNS, SORT_KEYS, SORT_PATTERN, Kind
 
 routes = web.RouteTableDef()
 
@@ -36,7 +36,12 @@ class _WireSchema(GenerateJsonSchema):
         # pydantic publishes decimals as "number or any string" and drops decimal_places;
         # on our wire they are JSON numbers, and the places are a multipleOf.
         json_schema: dict[str, Any] = {"type": "number"}
-        for key, name in (("gt", "exclusiveMinimum"), ("ge", "minimum"), ("lt", "exclusiveMaximum"), ("le", "maximum")):
+        for key, name in (
+            ("gt", "exclusiveMinimum"),
+            ("ge", "minimum"),
+            ("lt", "exclusiveMaximum"),
+            ("le", "maximum"),
+        ):
             if key in schema:
                 json_schema[name] = _number(schema[key])  # type: ignore[literal-required]
         if schema.get("decimal_places") is not None:
@@ -69,8 +74,15 @@ _ERRORS = {
 
 def _protected(errors: dict[str, Any]) -> dict[str, Any]:
     """The answers every operation behind a token can give."""
-    too_many = _error("too many requests; retry after Retry-After seconds (order ingest is rate-limited)")
-    too_many["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 0}}}
+    too_many = _error(
+        "too many requests; retry after Retry-After seconds (order ingest is rate-limited)"
+    )
+    too_many["headers"] = {
+        "Retry-After": {
+            "description": "seconds to wait",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
     return {
         **errors,
         "401": _error("no token, or an unknown one"),
@@ -79,15 +91,23 @@ def _protected(errors: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _operation(summary: str, ok: dict[str, Any], *errors: int, public: bool = False, **extra: Any) -> dict[str, Any]:
+def _operation(
+    summary: str, ok: dict[str, Any], *errors: int, public: bool = False, **extra: Any
+) -> dict[str, Any]:
     responses = {**ok, **{str(code): _error(_ERRORS[code]) for code in errors}}
-    operation = {"summary": summary, **extra, "responses": responses if public else _protected(responses)}
+    operation = {
+        "summary": summary,
+        **extra,
+        "responses": responses if public else _protected(responses),
+    }
     if public:
         operation["security"] = []
     return operation
 
 
-def _ok(schema: dict[str, Any] | None = None, code: str = "200", description: str = "OK") -> dict[str, Any]:
+def _ok(
+    schema: dict[str, Any] | None = None, code: str = "200", description: str = "OK"
+) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description}
     if schema is not None:
         answer["content"] = _json(schema)
@@ -112,11 +132,21 @@ def _filter_parameters() -> list[dict[str, Any]]:
         schema: dict[str, Any] = {"type": "string"}
         if spec.kind is not Kind.TEXT:
             schema["pattern"] = PATTERNS[spec.kind]
-        params.append(_query(spec.name, schema, f"NData ({spec.kind.value}): a value, a comma list, or op:arg conditions joined by ;"))
+        params.append(
+            _query(
+                spec.name,
+                schema,
+                f"NData ({spec.kind.value}): a value, a comma list, or op:arg conditions joined by ;",
+            )
+        )
     return params + [
         _query("$skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}),
         _query("$take", {"type": "integer", "minimum": 0, "maximum": MAX_TAKE, "default": 100}),
-        _query("$sort", {"type": "string", "pattern": SORT_PATTERN}, f"keys {', '.join(SORT_KEYS)}; :asc/:desc or a leading -"),
+        _query(
+            "$sort",
+            {"type": "string", "pattern": SORT_PATTERN},
+            f"keys {', '.join(SORT_KEYS)}; :asc/:desc or a leading -",
+        ),
         _query("$count", {"type": "boolean"}, "true: only count and totalCount"),
     ]
 
@@ -131,7 +161,10 @@ def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = defs.get("$defs", {})
     # `"quantity": 2` is shorthand for {"amount": 2} (OrderItemIn._bare_quantity).
     quantity = schemas["OrderItemIn"]["properties"]["quantity"]
-    quantity["anyOf"] = [{"$ref": quantity.pop("$ref")}, schemas["Quantity"]["properties"]["amount"]]
+    quantity["anyOf"] = [
+        {"$ref": quantity.pop("$ref")},
+        schemas["Quantity"]["properties"]["amount"],
+    ]
     schemas["Error"] = {
         "type": "object",
         "required": ["error", "detail"],
@@ -141,15 +174,26 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "description": "PORTOS Order JSON as stored by kds",
         "required": ["id", "number", "items"],
-        "properties": {"id": {"type": "string"}, "number": {"type": "integer"}, "items": {"type": "array"}},
+        "properties": {
+            "id": {"type": "string"},
+            "number": {"type": "integer"},
+            "items": {"type": "array"},
+        },
     }
-    counts = {"count": {"type": "integer", "minimum": 0}, "totalCount": {"type": "integer", "minimum": 0}}
+    counts = {
+        "count": {"type": "integer", "minimum": 0},
+        "totalCount": {"type": "integer", "minimum": 0},
+    }
     schemas["QueryResult"] = {
         "type": "object",
         "required": ["items", "count", "totalCount"],
         "properties": {"items": {"type": "array", "items": {"type": "object"}}, **counts},
     }
-    schemas["CountQueryResult"] = {"type": "object", "required": ["count", "totalCount"], "properties": counts}
+    schemas["CountQueryResult"] = {
+        "type": "object",
+        "required": ["count", "totalCount"],
+        "properties": counts,
+    }
     return schemas
 
 
@@ -162,12 +206,21 @@ def build_openapi() -> dict[str, Any]:
     required_status = {"required": True, "content": _json(status_body)}
     # Seed 002: the item and endpoint routes' body is optional; without one nothing changes.
     optional_status = {"required": False, "content": _json(status_body)}
-    query_result = {"anyOf": [{"$ref": "#/components/schemas/QueryResult"}, {"$ref": "#/components/schemas/CountQueryResult"}]}
+    query_result = {
+        "anyOf": [
+            {"$ref": "#/components/schemas/QueryResult"},
+            {"$ref": "#/components/schemas/CountQueryResult"},
+        ]
+    }
     change = (400, 404, 409, 413, 415, 422)
     # The stored order is addressed by kds's id from the answer, not the POS's `id` in the body.
     links = {
         name: {"operationId": op, "parameters": {"id": "$response.body#/id"}}
-        for name, op in (("GetOrder", "getOrder"), ("CancelOrder", "cancelOrder"), ("SetOrderStatus", "setOrderStatus"))
+        for name, op in (
+            ("GetOrder", "getOrder"),
+            ("CancelOrder", "cancelOrder"),
+            ("SetOrderStatus", "setOrderStatus"),
+        )
     }
     stored = _ok(_ORDER, "201", "stored")
     stored["201"]["links"] = links
@@ -178,71 +231,163 @@ def build_openapi() -> dict[str, Any]:
             "post": _operation(
                 "Ingest an order (idempotent on source + id)",
                 {**stored, **again},
-                400, 409, 413, 415, 422,
+                400,
+                409,
+                413,
+                415,
+                422,
                 operationId="ingestOrder",
-                requestBody={"required": True, "content": _json({"$ref": "#/components/schemas/OrderIn"})},
+                requestBody={
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/OrderIn"}),
+                },
             ),
-            "get": _operation("Query orders (NData filters)", _ok(query_result), 400, parameters=_filter_parameters()),
+            "get": _operation(
+                "Query orders (NData filters)",
+                _ok(query_result),
+                400,
+                parameters=_filter_parameters(),
+            ),
         },
         "/api/v1/orders/{id}": {
-            "get": _operation("One order, live or archived", _ok(_ORDER), 404, parameters=[order_id], operationId="getOrder"),
+            "get": _operation(
+                "One order, live or archived",
+                _ok(_ORDER),
+                404,
+                parameters=[order_id],
+                operationId="getOrder",
+            ),
             "delete": _operation(
                 "Cancel an order: open items → processSkipped, VOID where printed",
-                _ok(_ORDER), 404, operationId="cancelOrder",
-                parameters=[order_id, _query("reason", {"type": "string"}, "why (kept in the audit log, first 500 characters)")],
+                _ok(_ORDER),
+                404,
+                operationId="cancelOrder",
+                parameters=[
+                    order_id,
+                    _query(
+                        "reason",
+                        {"type": "string"},
+                        "why (kept in the audit log, first 500 characters)",
+                    ),
+                ],
             ),
         },
         "/api/v1/orders/{id}/status": {
-            "post": _operation("Status of the whole order", _ok(_ORDER), *change, parameters=[order_id],
-                               requestBody=required_status, operationId="setOrderStatus"),
+            "post": _operation(
+                "Status of the whole order",
+                _ok(_ORDER),
+                *change,
+                parameters=[order_id],
+                requestBody=required_status,
+                operationId="setOrderStatus",
+            ),
         },
         "/api/v1/orders/{id}/items/{itemId}/status": {
-            "post": _operation("Status of one item at all its endpoints", _ok(_ORDER), *change,
-                               parameters=[order_id, item_id], requestBody=optional_status),
+            "post": _operation(
+                "Status of one item at all its endpoints",
+                _ok(_ORDER),
+                *change,
+                parameters=[order_id, item_id],
+                requestBody=optional_status,
+            ),
         },
         "/api/v1/orders/{id}/endpoints/{name}/status": {
-            "post": _operation("Status of the order's items at one endpoint", _ok(_ORDER), *change,
-                               parameters=[order_id, endpoint], requestBody=optional_status),
+            "post": _operation(
+                "Status of the order's items at one endpoint",
+                _ok(_ORDER),
+                *change,
+                parameters=[order_id, endpoint],
+                requestBody=optional_status,
+            ),
         },
         "/api/v1/orders/{id}/endpoints/{name}/items/{itemId}/status": {
-            "post": _operation("Status of one item at one endpoint", _ok(_ORDER), *change,
-                               parameters=[order_id, endpoint, item_id], requestBody=optional_status),
+            "post": _operation(
+                "Status of one item at one endpoint",
+                _ok(_ORDER),
+                *change,
+                parameters=[order_id, endpoint, item_id],
+                requestBody=optional_status,
+            ),
         },
-        "/api/v1/endpoints": {"get": _operation("Order endpoints (PORTOS OrderEndpoint) from config", _ok(query_result))},
-        "/api/v1/ui": {"get": _operation("Settings the screens read at load", _ok({"type": "object"}))},
+        "/api/v1/endpoints": {
+            "get": _operation(
+                "Order endpoints (PORTOS OrderEndpoint) from config", _ok(query_result)
+            )
+        },
+        "/api/v1/ui": {
+            "get": _operation("Settings the screens read at load", _ok({"type": "object"}))
+        },
         "/api/v1/printers": {"get": _operation("Printers and their state", _ok(query_result))},
         "/api/v1/printers/{endpoint}/retry": {
-            "post": _operation("Print the endpoint's waiting tickets now", _ok({"type": "object"}, "202", "retrying"), 404,
-                               parameters=[_path("endpoint")]),
+            "post": _operation(
+                "Print the endpoint's waiting tickets now",
+                _ok({"type": "object"}, "202", "retrying"),
+                404,
+                parameters=[_path("endpoint")],
+            ),
         },
         "/api/v1/sources/{name}/writebacks/retry": {
             "post": _operation(
                 "Send the source's refused status write-backs again (after fixing the cause)",
-                _ok({"type": "object", "required": ["source", "retried"],
-                     "properties": {"source": {"type": "string"}, "retried": {"type": "integer"}}}, "202", "retrying"),
-                404, parameters=[_path("name")],
+                _ok(
+                    {
+                        "type": "object",
+                        "required": ["source", "retried"],
+                        "properties": {
+                            "source": {"type": "string"},
+                            "retried": {"type": "integer"},
+                        },
+                    },
+                    "202",
+                    "retrying",
+                ),
+                404,
+                parameters=[_path("name")],
             ),
         },
         "/metrics": {
-            "get": _operation("Prometheus metrics", {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}),
+            "get": _operation(
+                "Prometheus metrics",
+                {
+                    "200": {
+                        "description": "OK",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            ),
         },
         "/healthz": {"get": _operation("Liveness", _ok({"type": "object"}), public=True)},
         "/readyz": {
             "get": _operation(
                 "Readiness (component details only for a caller who may read)",
-                {**_ok({"type": "object", "required": ["status"]}), **_ok({"type": "object"}, "503", "not ready")},
+                {
+                    **_ok({"type": "object", "required": ["status"]}),
+                    **_ok({"type": "object"}, "503", "not ready"),
+                },
                 public=True,
             ),
         },
-        "/api/v1/openapi.json": {"get": _operation("This document", _ok({"type": "object"}), public=True)},
+        "/api/v1/openapi.json": {
+            "get": _operation("This document", _ok({"type": "object"}), public=True)
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "kds", "version": __version__, "description": "Kitchen order-endpoint daemon (PORTOS Orders dialect)"},
+        "info": {
+            "title": "kds",
+            "version": __version__,
+            "description": "Kitchen order-endpoint daemon (PORTOS Orders dialect)",
+        },
         "paths": paths,
         "components": {
             "schemas": _schemas(),
-            "securitySchemes": {_BEARER: {"type": "http", "scheme": "bearer", "description": "a kds token (`kds token`)"}},
+            "securitySchemes": {
+                _BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a kds token (`kds token`)",
+                }
+            },
         },
         "security": [{_BEARER: []}],
     }

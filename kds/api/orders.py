@@ -70,7 +70,9 @@ def _unique_item_ids(data: Any) -> None:
         item_id = item.get("id") if isinstance(item, dict) else None
         if isinstance(item_id, (int, float)) and not isinstance(item_id, bool):
             if item_id in seen:
-                raise ConflictError(f"two items have id {item_id}: item ids must be unique within an order")
+                raise ConflictError(
+                    f"two items have id {item_id}: item ids must be unique within an order"
+                )
             seen.add(item_id)
 
 
@@ -108,14 +110,21 @@ def _unchanged(request: web.Request, endpoint: str | None, item_id: int | None) 
     if order is None:
         raise NotFound(f"no open order {order_id!r}")
     if not any(
-        endpoint is None or e.name == endpoint for i in order.items if item_id is None or i.id == item_id for e in i.endpoints
+        endpoint is None or e.name == endpoint
+        for i in order.items
+        if item_id is None or i.id == item_id
+        for e in i.endpoints
     ):
         raise NotFound(f"order {order_id!r} has no item {item_id} at endpoint {endpoint!r}")
     return order
 
 
 async def _change(
-    request: web.Request, *, endpoint: str | None = None, item_id: int | None = None, body_optional: bool = False
+    request: web.Request,
+    *,
+    endpoint: str | None = None,
+    item_id: int | None = None,
+    body_optional: bool = False,
 ) -> web.Response:
     if body_optional and not await request.read():
         # Seed 002: the item and endpoint routes take an optional body. Without one there is
@@ -155,14 +164,18 @@ async def _handle_endpoint_status(request: web.Request) -> web.Response:
 @routes.post("/api/v1/orders/{id}/endpoints/{name}/items/{itemId}/status")
 async def _handle_item_endpoint_status(request: web.Request) -> web.Response:
     """Change the status of one item at one endpoint (a station bumping one line)."""
-    return await _change(request, endpoint=request.match_info["name"], item_id=_item_id(request), body_optional=True)
+    return await _change(
+        request, endpoint=request.match_info["name"], item_id=_item_id(request), body_optional=True
+    )
 
 
 @routes.delete("/api/v1/orders/{id}")
 async def _handle_delete(request: web.Request) -> web.Response:
     """Cancel the order: its open items go to processSkipped, VOID where printed."""
     reason = request.query.get("reason") or "cancelled"
-    order = await request.app[SERVICE].cancel(request.match_info["id"], reason=reason[:500], actor=request.get(ACTOR, "api"))
+    order = await request.app[SERVICE].cancel(
+        request.match_info["id"], reason=reason[:500], actor=request.get(ACTOR, "api")
+    )
     return _order_json(order)
 
 

@@ -47,11 +47,17 @@ def _known(access: AccessControl, token: str) -> tuple[str, str]:
     return found
 
 
-def _paired(request: web.Request, token: str, target: str, access: AccessControl) -> web.HTTPSeeOther:
+def _paired(
+    request: web.Request, token: str, target: str, access: AccessControl
+) -> web.HTTPSeeOther:
     response = web.HTTPSeeOther(target)
     secure = access.config.secure_cookies
-    response.set_cookie(COOKIE, token, max_age=YEAR, httponly=True, samesite="Strict", secure=secure, path="/")
-    response.set_cookie(PAIRED, "1", max_age=YEAR, httponly=True, samesite="Lax", secure=secure, path="/")
+    response.set_cookie(
+        COOKIE, token, max_age=YEAR, httponly=True, samesite="Strict", secure=secure, path="/"
+    )
+    response.set_cookie(
+        PAIRED, "1", max_age=YEAR, httponly=True, samesite="Lax", secure=secure, path="/"
+    )
     response.del_cookie(CONFIRM, path="/pair")
     return response
 
@@ -66,10 +72,21 @@ async def handle_pair(request: web.Request) -> web.StreamResponse:
     if (current is None and PAIRED not in request.cookies) or current == token:
         raise _paired(request, token, target, access)
     nonce = secrets.token_urlsafe(24)
-    response = web.Response(text=_confirm_page(token, target, name, role, nonce), content_type="text/html",
-                            charset="utf-8", headers=PAGE_HEADERS)
-    response.set_cookie(CONFIRM, nonce, max_age=600, httponly=True, samesite="Strict",
-                        secure=access.config.secure_cookies, path="/pair")
+    response = web.Response(
+        text=_confirm_page(token, target, name, role, nonce),
+        content_type="text/html",
+        charset="utf-8",
+        headers=PAGE_HEADERS,
+    )
+    response.set_cookie(
+        CONFIRM,
+        nonce,
+        max_age=600,
+        httponly=True,
+        samesite="Strict",
+        secure=access.config.secure_cookies,
+        path="/pair",
+    )
     return response
 
 

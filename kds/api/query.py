@@ -46,9 +46,15 @@ DEFAULT_TAKE = 100
 MAX_SKIP = 10**9
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq, "ne": operator.ne, "neq": operator.ne,
-    "gt": operator.gt, "gte": operator.ge, "ge": operator.ge,
-    "lt": operator.lt, "lte": operator.le, "le": operator.le,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "le": operator.le,
 }
 _EQUALITY = ("eq", "ne", "neq")
 _SETS = ("in", "nin", "notin")
@@ -84,7 +90,11 @@ _ENDPOINT = r"[A-Za-z0-9_-]{1,64}"
 _TYPED: dict[Kind, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     Kind.INTEGER: ((*_COMPARE, *_SETS), _INTEGER.pattern, int),
     Kind.BOOLEAN: (_EQUALITY, _one_of(["true", "false"]), lambda text: text.lower() == "true"),
-    Kind.STATUS: ((*_EQUALITY, *_SETS), _one_of(_STATUS_NAMES), lambda text: _STATUS_NAMES[text.lower()]),
+    Kind.STATUS: (
+        (*_EQUALITY, *_SETS),
+        _one_of(_STATUS_NAMES),
+        lambda text: _STATUS_NAMES[text.lower()],
+    ),
 }
 
 
@@ -202,7 +212,9 @@ def _text_conditions(raw: str) -> list[Condition]:
         elif not sep and op in _NULLS:
             conditions.append(Condition(op))
         else:
-            conditions.append(Condition("in", tuple(part.split(","))) if "," in part else Condition("eq", (part,)))
+            conditions.append(
+                Condition("in", tuple(part.split(","))) if "," in part else Condition("eq", (part,))
+            )
     return conditions
 
 
@@ -269,8 +281,9 @@ class OrderQuery:
             return False
         return all(c.holds(self._value(spec, order)) for spec, c in self.conditions)
 
-    def run(self, orders: Iterable[Order], view: View = View()) -> str:
+    def run(self, orders: Iterable[Order], view: View | None = None) -> str:
         """Apply to `orders` as `view` sees them; the JSON of a QueryResult `{items, count, totalCount}`."""
+        view = view or View()
         matched = [o for o in orders if view.shows(o) and self.matches(o)]
         for key, descending in reversed(self.sort):  # stable sorts, last key first
             matched.sort(key=key, reverse=descending)
@@ -302,7 +315,9 @@ def _sort_keys(values: list[str], query: OrderQuery) -> None:
     seen: set[str] = set()
     for raw in values:
         if not _SORT.fullmatch(raw):
-            raise BadRequest(f"$sort: {raw!r} cannot sort by that: expected keys like number:desc,-createdAt; keys: {', '.join(SORT_KEYS)}")
+            raise BadRequest(
+                f"$sort: {raw!r} cannot sort by that: expected keys like number:desc,-createdAt; keys: {', '.join(SORT_KEYS)}"
+            )
         for part in filter(None, raw.split(",")):
             name, _, direction = part.lstrip("-").partition(":")
             descending = direction.lower() == "desc" if direction else part.startswith("-")
@@ -326,10 +341,14 @@ def parse_order_query(params: MultiMapping[str]) -> OrderQuery:
         elif lowered == "$sort":
             sorts.append(raw)
         elif (spec := FILTERS.get(lowered)) is None:
-            known = ", ".join([f.name for f in FILTERS.values()] + ["$skip", "$take", "$sort", "$count"])
+            known = ", ".join(
+                [f.name for f in FILTERS.values()] + ["$skip", "$take", "$sort", "$count"]
+            )
             raise BadRequest(f"unknown query parameter {name!r}; known: {known}")
         elif spec.kind is Kind.ENDPOINT:
-            if not _COMPILED[Kind.ENDPOINT].fullmatch(raw) or (query.endpoint not in (None, raw.rpartition(":")[2])):
+            if not _COMPILED[Kind.ENDPOINT].fullmatch(raw) or (
+                query.endpoint not in (None, raw.rpartition(":")[2])
+            ):
                 raise BadRequest(_why_not(spec, raw))
             query.endpoint = raw.rpartition(":")[2]
         elif spec.kind is Kind.TEXT:

@@ -57,8 +57,12 @@ class ScreenFiles:
         try:
             body = (self.root / SHELL).read_bytes()
         except FileNotFoundError:
-            raise web.HTTPServiceUnavailable(text="the screens are not installed (web/index.html missing)") from None
-        return web.Response(body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+            raise web.HTTPServiceUnavailable(
+                text="the screens are not installed (web/index.html missing)"
+            ) from None
+        return web.Response(
+            body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
+        )
 
     async def handle_page(self, request: web.Request) -> web.Response:
         """A view page: the same shell, the view comes from the URL."""
@@ -73,14 +77,20 @@ class ScreenFiles:
     async def handle_static(self, request: web.Request) -> web.FileResponse:
         """A file under web/ with a known type; nothing outside web/, no directory listings."""
         name = request.match_info["path"]
-        if not _SAFE_STATIC.fullmatch(name):  # a NUL made pathlib raise (a 500); no file has odd bytes
+        if not _SAFE_STATIC.fullmatch(
+            name
+        ):  # a NUL made pathlib raise (a 500); no file has odd bytes
             raise web.HTTPNotFound(text="no such file")
         path = (self.root / name).resolve()
         content_type = STATIC_TYPES.get(path.suffix)
         # resolve() follows links, so a link pointing out of web/ fails the containment check.
         if content_type is None or not path.is_relative_to(self.root) or not path.is_file():
             raise web.HTTPNotFound(text="no such file")
-        headers = {"Content-Type": content_type, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        headers = {
+            "Content-Type": content_type,
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        }
         return web.FileResponse(path, headers=headers)
 
 
@@ -88,8 +98,10 @@ def wants_page(request: web.Request) -> bool:
     """True for a browser opening a page (it asks for HTML), not for an API call."""
     accept = request.headers.get("Accept", "")
     return (
-        request.method in ("GET", "HEAD") and not request.path.startswith(("/api/", "/hooks/"))
-        and "text/html" in accept and not accept.lstrip().startswith("application/json")
+        request.method in ("GET", "HEAD")
+        and not request.path.startswith(("/api/", "/hooks/"))
+        and "text/html" in accept
+        and not accept.lstrip().startswith("application/json")
     )
 
 
@@ -101,7 +113,11 @@ def not_paired_page(request: web.Request, err: KdsError) -> web.Response:
     role = roles[0]
     screen = request.path.strip("/").replace("/", "-") or "menu"
     pair = f"http://{request.host}/pair?token=TOKEN&next={request.path_qs}"
-    title = "This screen is not paired yet" if err.status == 401 else "This screen's token may not open this page"
+    title = (
+        "This screen is not paired yet"
+        if err.status == 401
+        else "This screen's token may not open this page"
+    )
     body = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -125,7 +141,9 @@ def not_paired_page(request: web.Request, err: KdsError) -> web.Response:
 </body>
 </html>
 """
-    return web.Response(text=body, status=err.status, content_type="text/html", headers=PAGE_HEADERS)
+    return web.Response(
+        text=body, status=err.status, content_type="text/html", headers=PAGE_HEADERS
+    )
 
 
 def screen_routes(web_root: Path) -> list[web.RouteDef]:

@@ -51,7 +51,9 @@ class View:
 def view_of(request: web.Request, endpoint: str | None = None) -> View:
     """The view of the request's caller, narrowed to `endpoint` when given."""
     scope = request.get(SCOPE)
-    endpoints = scope if endpoint is None else frozenset({endpoint}) & (scope or frozenset({endpoint}))
+    endpoints = (
+        scope if endpoint is None else frozenset({endpoint}) & (scope or frozenset({endpoint}))
+    )
     return View(endpoints, request.get(ACTOR) in PRIVATE_ROLES)
 
 

@@ -81,7 +81,11 @@ class ScreenClient:
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoints."""
         endpoints = self.view.endpoints
-        return endpoints is None or event.endpoints is None or not endpoints.isdisjoint(event.endpoints)
+        return (
+            endpoints is None
+            or event.endpoints is None
+            or not endpoints.isdisjoint(event.endpoints)
+        )
 
     def offer_event(self, event: Event, private: bytes | None = None) -> None:
         """Queue an event as this screen may see it (`private`: its payload without personal data)."""
@@ -114,7 +118,7 @@ class ScreenClient:
 class SnapshotPages:
     """The encoded pages of one snapshot (a class so the hub can hold it weakly)."""
 
-    __slots__ = ("seq", "pages", "__weakref__")
+    __slots__ = ("__weakref__", "pages", "seq")
 
     def __init__(self, seq: int, pages: list[bytes]) -> None:
         self.seq = seq
@@ -134,7 +138,9 @@ class ScreenHub:
         self._pinger: asyncio.Task[None] | None = None
         # Pages shared by screens that connect at the same seq (say, all of them after a
         # restart); weakly held, so they are freed once the last such screen has them.
-        self._snapshots: weakref.WeakValueDictionary[View, SnapshotPages] = weakref.WeakValueDictionary()
+        self._snapshots: weakref.WeakValueDictionary[View, SnapshotPages] = (
+            weakref.WeakValueDictionary()
+        )
 
     def snapshot_pages(self, request: web.Request, view: View) -> SnapshotPages:
         """The current snapshot for `view`, paged and encoded (shared per seq)."""
@@ -166,7 +172,10 @@ class ScreenHub:
             self._pinger.cancel()
             await asyncio.gather(self._pinger, return_exceptions=True)
         await asyncio.gather(
-            *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for c in list(self.clients)),
+            *(
+                c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                for c in list(self.clients)
+            ),
             return_exceptions=True,
         )
 
@@ -290,7 +299,9 @@ async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> No
         return
 
 
-async def _watchdog(client: ScreenClient, sender: asyncio.Task[None], transport: asyncio.BaseTransport | None) -> None:
+async def _watchdog(
+    client: ScreenClient, sender: asyncio.Task[None], transport: asyncio.BaseTransport | None
+) -> None:
     """Ping the screen; once it lags (see ScreenLimits), close it with 1013."""
     limits = client.limits
     ping: asyncio.Task[None] | None = None
@@ -298,14 +309,18 @@ async def _watchdog(client: ScreenClient, sender: asyncio.Task[None], transport:
         if ping is None or ping.done():  # a ping stuck behind unread data is not sent twice
             ping = asyncio.ensure_future(client.ws.ping())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2)
+            await asyncio.wait_for(
+                client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2
+            )
     log.warning("ws.too_slow", endpoint=client.endpoint, reason=why)
     sender.cancel()  # it may wait on a screen that reads nothing; queued events are dropped
     if ping is not None:
         ping.cancel()
     with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
         await asyncio.wait_for(
-            client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since"),
+            client.ws.close(
+                code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since"
+            ),
             limits.close_grace,
         )
     # The close frame may still sit in the socket's buffer: the peer has the grace to read it.

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--compress", action="store_true", help="accept permessage-deflate")
     args = parser.parse_args(argv)
-    web.run_app(build_app(args.compress), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(
+        build_app(args.compress), host="127.0.0.1", port=args.port, print=None, access_log=None
+    )
 
 
 if __name__ == "__main__":

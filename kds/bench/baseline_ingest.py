@@ -58,7 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL", "EXTRA"])
     args = parser.parse_args(argv)
-    web.run_app(build_app(args.db, args.synchronous), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(
+        build_app(args.db, args.synchronous),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
 
 
 if __name__ == "__main__":

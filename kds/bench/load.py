@@ -58,14 +58,20 @@ def order_body(external_id: str) -> dict[str, Any]:
                 "courseNumber": 1,
                 "modifiers": ["dressing on the side"],
             },
-            {"id": 3, "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"}, "quantity": {"amount": 1, "unit": "pcs"}},
+            {
+                "id": 3,
+                "plu": {"name": "Pilsner", "code": 201, "group": "Drinks"},
+                "quantity": {"amount": 1, "unit": "pcs"},
+            },
         ],
     }
 
 
 def encoded_orders(prefix: str, count: int) -> list[tuple[str, bytes]]:
     """`count` distinct orders as (externalId, JSON bytes)."""
-    return [(f"{prefix}-{i}", json.dumps(order_body(f"{prefix}-{i}")).encode()) for i in range(count)]
+    return [
+        (f"{prefix}-{i}", json.dumps(order_body(f"{prefix}-{i}")).encode()) for i in range(count)
+    ]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -104,7 +110,9 @@ class IngestStats:
         return self.count / self.seconds if self.seconds else math.nan
 
 
-async def ingest(url: str, orders: Sequence[tuple[str, bytes]], concurrency: int, *, keep_bodies: bool = False) -> IngestStats:
+async def ingest(
+    url: str, orders: Sequence[tuple[str, bytes]], concurrency: int, *, keep_bodies: bool = False
+) -> IngestStats:
     """POST every order over `concurrency` keep-alive connections, as fast as answered."""
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     latencies: list[float] = []
@@ -198,12 +206,14 @@ class _Screen(asyncio.Protocol):
         try:
             self.protocol.send_close()
             self._flush()
-        except Exception:  # noqa: BLE001 - closing anyway
+        except Exception:
             pass
         self.transport.close()
 
 
-def _settle(future: asyncio.Future[Any], error: BaseException | None = None, result: Any = None) -> None:
+def _settle(
+    future: asyncio.Future[Any], error: BaseException | None = None, result: Any = None
+) -> None:
     if future.done():
         return
     if error is not None:
@@ -215,7 +225,9 @@ def _settle(future: asyncio.Future[Any], error: BaseException | None = None, res
 class Screens:
     """A set of websocket screens that timestamp each order event they receive."""
 
-    def __init__(self, urls: Sequence[str], event_type: str, *, snapshot: bool, deflate: bool = True) -> None:
+    def __init__(
+        self, urls: Sequence[str], event_type: str, *, snapshot: bool, deflate: bool = True
+    ) -> None:
         self.urls = list(urls)
         self.deflate = deflate
         self.prefix = f'{{"type":"{event_type}"'.encode()
@@ -229,7 +241,9 @@ class Screens:
 
     async def open(self, timeout: float = 60.0) -> None:
         """Connect every screen; with `snapshot`, wait until each has its snapshot."""
-        sizes = await asyncio.wait_for(asyncio.gather(*(self._open(url) for url in self.urls)), timeout)
+        sizes = await asyncio.wait_for(
+            asyncio.gather(*(self._open(url) for url in self.urls)), timeout
+        )
         self.snapshot_bytes = sum(sizes)
 
     @property
@@ -248,7 +262,9 @@ class Screens:
     def _message(self, screen: _Screen, message: bytes, now: float) -> None:
         if self.snapshot and not screen.first.done():
             if not message.startswith(b'{"type":"snapshot'):
-                _settle(screen.first, RuntimeError(f"expected a snapshot first, got {message[:80]!r}"))
+                _settle(
+                    screen.first, RuntimeError(f"expected a snapshot first, got {message[:80]!r}")
+                )
                 return
             # A snapshot may come in pages ("more": true on all but the last).
             screen.snapshot_bytes += len(message)
@@ -274,12 +290,16 @@ class Screens:
         """Until every expected delivery arrived, or `timeout` (missing ones are counted by the caller)."""
         try:
             await asyncio.wait_for(self._all_in.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def spreads(self) -> list[float]:
         """Per event, first to last screen: the fan-out itself, without what came before it."""
-        return [max(times) - min(times) for times in self.arrivals.values() if len(times) == len(self.urls)]
+        return [
+            max(times) - min(times)
+            for times in self.arrivals.values()
+            if len(times) == len(self.urls)
+        ]
 
     def latencies(self, sent: dict[str, float]) -> tuple[list[float], int]:
         """Delivery delays of every (event, screen) and how many deliveries are missing."""
@@ -307,7 +327,9 @@ class Paced:
     errors: dict[int, int]
 
 
-async def paced(session: aiohttp.ClientSession, requests: Sequence[tuple[str, str, bytes]], rate: float) -> Paced:
+async def paced(
+    session: aiohttp.ClientSession, requests: Sequence[tuple[str, str, bytes]], rate: float
+) -> Paced:
     """POST (key, url, body) at `rate` per second, not waiting for answers before the next."""
     sent: dict[str, float] = {}
     answers: list[float] = []

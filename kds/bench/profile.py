@@ -38,9 +38,22 @@ async def recording(pid: int, directory: Path | None, phase: str) -> AsyncIterat
     directory.mkdir(parents=True, exist_ok=True)
     out = directory / f"{phase}.txt"
     proc = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--threads", "--nonblocking",
-         "-o", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         yield out
@@ -52,7 +65,9 @@ async def recording(pid: int, directory: Path | None, phase: str) -> AsyncIterat
             proc.kill()
             await asyncio.to_thread(proc.wait, 5)
         if out.exists():
-            (directory / f"{phase}-top.txt").write_text(summarise(out.read_text()), encoding="utf-8")
+            (directory / f"{phase}-top.txt").write_text(
+                summarise(out.read_text()), encoding="utf-8"
+            )
 
 
 def _frame(frame: str) -> str:

@@ -25,7 +25,12 @@ class Figure:
     @property
     def ratio(self) -> float | None:
         """kds ÷ baseline (a rate: higher is better; a time: lower is better)."""
-        if self.baseline is None or not self.baseline or math.isnan(self.baseline) or math.isnan(self.value):
+        if (
+            self.baseline is None
+            or not self.baseline
+            or math.isnan(self.baseline)
+            or math.isnan(self.value)
+        ):
             return None
         return self.value / self.baseline
 
@@ -102,14 +107,16 @@ class Report:
         for f in self.figures:
             ratio = f.ratio
             result = {True: "pass", False: "FAIL", None: ""}[f.passed]
-            rows.append((
-                f"{f.name} ({f.unit})",
-                _fmt(f.value),
-                _fmt(f.baseline),
-                "–" if ratio is None else f"{ratio:.2f}×",
-                f.target or "–",
-                result,
-            ))
+            rows.append(
+                (
+                    f"{f.name} ({f.unit})",
+                    _fmt(f.value),
+                    _fmt(f.baseline),
+                    "–" if ratio is None else f"{ratio:.2f}×",
+                    f.target or "–",
+                    result,
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
         for n, row in enumerate(rows):

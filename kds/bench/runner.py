@@ -77,7 +77,12 @@ class Options:
     @classmethod
     def quick(cls, **overrides: Any) -> Options:
         """A smaller run (~30 s): fewer orders, shorter paced phases."""
-        values: dict[str, Any] = {"orders": 2_000, "duration": 3.0, "fanout_changes": 30, "renders": 100}
+        values: dict[str, Any] = {
+            "orders": 2_000,
+            "duration": 3.0,
+            "fanout_changes": 30,
+            "renders": 100,
+        }
         values.update(overrides)
         return cls(**values)
 
@@ -139,7 +144,7 @@ class Bench:
                 self.progress(f"bench: {name} …")
                 try:
                     await phase()
-                except Exception as err:  # noqa: BLE001 - report it and go on with the other figures
+                except Exception as err:
                     self.errors.append(f"{name}: {type(err).__name__}: {err}")
                 finally:
                     for server in self._servers:
@@ -159,10 +164,17 @@ class Bench:
     def _screen_urls(self, port: int, count: int, path: str = "/api/v1/ws") -> list[str]:
         if path == "/ws":
             return [f"ws://127.0.0.1:{port}/ws"] * count
-        return [f"ws://127.0.0.1:{port}{path}?endpoint={ENDPOINTS[i % len(ENDPOINTS)]}" for i in range(count)]
+        return [
+            f"ws://127.0.0.1:{port}{path}?endpoint={ENDPOINTS[i % len(ENDPOINTS)]}"
+            for i in range(count)
+        ]
 
     async def _paced(
-        self, key: str, session: aiohttp.ClientSession, requests: list[tuple[str, str, bytes]], screens: Screens
+        self,
+        key: str,
+        session: aiohttp.ClientSession,
+        requests: list[tuple[str, str, bytes]],
+        screens: Screens,
     ) -> None:
         """Paced requests until every screen has every event; records the delays under `key`.
 
@@ -173,9 +185,15 @@ class Bench:
         wall, cpu = time.perf_counter(), time.process_time()
         result = await _paced(session, requests, self.options.rate)
         await screens.wait(10 + len(requests) / self.options.rate)
-        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (
+            time.perf_counter() - wall
+        )
         delays, missing = screens.latencies(result.sent)
-        for name, values in (("", delays), (".answer", result.answers), (".spread", screens.spreads())):
+        for name, values in (
+            ("", delays),
+            (".answer", result.answers),
+            (".spread", screens.spreads()),
+        ):
             self.m[f"{key}{name}.p50"] = percentile(values, 50) * 1000
             self.m[f"{key}{name}.p99"] = percentile(values, 99) * 1000
         self.m[f"{key}.max"] = max(delays, default=math.nan) * 1000
@@ -195,13 +213,17 @@ class Bench:
         api = server.url + "/api/v1/orders"
         async with aiohttp.ClientSession() as session:
             # Fan-out: orders exist before the screens connect; each change is one event to all.
-            stats = await ingest(api, encoded_orders(f"fan{self._run_id}", o.fanout_changes), 8, keep_bodies=True)
+            stats = await ingest(
+                api, encoded_orders(f"fan{self._run_id}", o.fanout_changes), 8, keep_bodies=True
+            )
             self._check_ingest("fan-out setup", stats.errors, len(stats.bodies), o.fanout_changes)
             ids = {}
             for body in stats.bodies:
                 order = json.loads(body)
                 ids[order["externalId"]] = order["id"]
-            screens = self._screens(self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True)
+            screens = self._screens(
+                self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True
+            )
             await screens.open()
             # The baseline broadcast speaks what kds agreed to: compressed or not.
             self.kds_compresses = screens.compressed
@@ -211,7 +233,9 @@ class Bench:
                 cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "fanout"):
                     await self._paced("fanout", session, requests, screens)
-                self.m["fanout.cpu_ms_per_change"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
+                self.m["fanout.cpu_ms_per_change"] = (
+                    (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
+                )
             finally:
                 await screens.close()
             first = next(iter(ids.values()))
@@ -219,23 +243,33 @@ class Bench:
                 self._templates["order.updated"] = await response.text()
 
             # Ingest → screen: orders posted at a steady rate while screens listen.
-            screens = self._screens(self._screen_urls(server.port, o.screens), "order.created", snapshot=True)
+            screens = self._screens(
+                self._screen_urls(server.port, o.screens), "order.created", snapshot=True
+            )
             await screens.open()
             try:
                 orders = encoded_orders(f"lat{self._run_id}", max(1, round(o.rate * o.duration)))
                 screens.expect(len(orders))
                 cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "screen"):
-                    await self._paced("screen", session, [(ext, api, body) for ext, body in orders], screens)
-                self.m["screen.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / len(orders)
+                    await self._paced(
+                        "screen", session, [(ext, api, body) for ext, body in orders], screens
+                    )
+                self.m["screen.cpu_ms_per_order"] = (
+                    (cpu_seconds(server.pid) - cpu) * 1000 / len(orders)
+                )
             finally:
                 await screens.close()
             async with session.get(api, params={"externalId": orders[0][0]}) as response:
-                self._templates["order.created"] = json.dumps((await response.json())["items"][0], separators=(",", ":"))
+                self._templates["order.created"] = json.dumps(
+                    (await response.json())["items"][0], separators=(",", ":")
+                )
 
     def _check_ingest(self, what: str, errors: dict[int, int], stored: int, expected: int) -> None:
         if errors or stored != expected:
-            raise RuntimeError(f"{what}: {stored} of {expected} orders stored, HTTP errors {errors}")
+            raise RuntimeError(
+                f"{what}: {stored} of {expected} orders stored, HTTP errors {errors}"
+            )
 
     async def _kds_ingest(self) -> None:
         o = self.options
@@ -246,15 +280,26 @@ class Bench:
             # Earlier rounds on databases of their own; the last one's server and database go on
             # to the memory and restart figures, so they always hold exactly `orders` orders.
             last = n == o.rounds
-            server = self._start(kds_server(
-                self.workdir, config, db if last else self.workdir / f"ingest-round-{n}.sqlite3", f"kds-ingest-{n}"
-            ))
+            server = self._start(
+                kds_server(
+                    self.workdir,
+                    config,
+                    db if last else self.workdir / f"ingest-round-{n}.sqlite3",
+                    f"kds-ingest-{n}",
+                )
+            )
             await server.start()
             commits = await _store_commits(server)
             async with recording(server.pid, o.profile if last else None, "ingest"):
-                burst = await self._ingest_round("ingest", server, "/api/v1/orders", f"ing{self._run_id}r{n}")
+                burst = await self._ingest_round(
+                    "ingest", server, "/api/v1/orders", f"ing{self._run_id}r{n}"
+                )
             commits = await _store_commits(server) - commits
-            rounds.append(dataclasses.replace(burst, orders_per_commit=o.orders / commits if commits > 0 else None))
+            rounds.append(
+                dataclasses.replace(
+                    burst, orders_per_commit=o.orders / commits if commits > 0 else None
+                )
+            )
             if not last:
                 await server.stop()
         self._record_rounds("ingest", rounds)
@@ -273,12 +318,18 @@ class Bench:
                 await restarted.stop()
         self.m["restart"] = statistics.median(walls)
         self.m["restart.cpu_s"] = statistics.median(cpus)
-        self.notes["restart"] = f"median of {len(walls)}: " + ", ".join(f"{w:.2f}" for w in walls) + " s"
+        self.notes["restart"] = (
+            f"median of {len(walls)}: " + ", ".join(f"{w:.2f}" for w in walls) + " s"
+        )
         async with aiohttp.ClientSession() as session:
-            async with session.get(restarted.url + "/api/v1/orders", params={"$take": "1", "isProcessed": "false"}) as r:
+            async with session.get(
+                restarted.url + "/api/v1/orders", params={"$take": "1", "isProcessed": "false"}
+            ) as r:
                 open_orders = (await r.json())["totalCount"]
         if open_orders != o.orders:
-            self.errors.append(f"restart: {open_orders} open orders after restart, expected {o.orders}")
+            self.errors.append(
+                f"restart: {open_orders} open orders after restart, expected {o.orders}"
+            )
         restart_rss, restart_peak = await self._rss_with_screens(restarted, "memory-restart")
         self.m["rss"] = max(live_rss, restart_rss) / MB
         self.notes["rss"] = (
@@ -288,7 +339,9 @@ class Bench:
 
     async def _rss_with_screens(self, server: Server, phase: str) -> tuple[int, int]:
         """RSS once every screen has its snapshot, and the process's peak so far."""
-        screens = self._screens(self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True)
+        screens = self._screens(
+            self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True
+        )
         self.m[f"{phase}.rss_before_screens_mb"] = rss_bytes(server.pid) / MB
         started = time.perf_counter()
         async with recording(server.pid, self.options.profile, phase):
@@ -310,9 +363,17 @@ class Bench:
         o = self.options
         rounds = []
         for n in range(1, o.rounds + 1):
-            server = self._start(baseline_ingest_server(self.workdir, o.synchronous, self.workdir / f"baseline-{n}.sqlite3"))
+            server = self._start(
+                baseline_ingest_server(
+                    self.workdir, o.synchronous, self.workdir / f"baseline-{n}.sqlite3"
+                )
+            )
             await server.start()
-            rounds.append(await self._ingest_round("baseline ingest", server, "/orders", f"base{self._run_id}r{n}"))
+            rounds.append(
+                await self._ingest_round(
+                    "baseline ingest", server, "/orders", f"base{self._run_id}r{n}"
+                )
+            )
             await server.stop()
         self._record_rounds("base.ingest", rounds)
 
@@ -356,23 +417,31 @@ class Bench:
             ):
                 template = self._templates[event_type]
                 original = json.loads(template)["externalId"]
-                screens = self._screens(self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False)
+                screens = self._screens(
+                    self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False
+                )
                 await screens.open()
                 try:
                     await self._await_screens(session, server, screens_n)
                     requests = []
                     for i in range(count):
                         ext = f"{key}-{i}"
-                        body = template.replace(f'"externalId":"{original}"', f'"externalId":"{ext}"').encode()
+                        body = template.replace(
+                            f'"externalId":"{original}"', f'"externalId":"{ext}"'
+                        ).encode()
                         requests.append((ext, f"{server.url}/publish?type={event_type}", body))
                     screens.expect(count)
                     cpu = cpu_seconds(server.pid)
                     await self._paced(key, session, requests, screens)
-                    self.m[f"{key}.cpu_ms_per_event"] = (cpu_seconds(server.pid) - cpu) * 1000 / count
+                    self.m[f"{key}.cpu_ms_per_event"] = (
+                        (cpu_seconds(server.pid) - cpu) * 1000 / count
+                    )
                 finally:
                     await screens.close()
 
-    async def _await_screens(self, session: aiohttp.ClientSession, server: Server, count: int) -> None:
+    async def _await_screens(
+        self, session: aiohttp.ClientSession, server: Server, count: int
+    ) -> None:
         """Until the broadcast server counts every screen (it registers them after the handshake)."""
         deadline = time.perf_counter() + 10
         while time.perf_counter() < deadline:
@@ -392,7 +461,9 @@ class Bench:
         template = self._templates.get("order.created")
         order = Order.model_validate_json(template) if template else _sample_order()
         renderer = TicketRenderer(PrinterConfig(address="127.0.0.1:9100"))
-        ticket = Ticket(order=order, endpoint=ENDPOINTS[0], item_ids=tuple(i.id for i in order.items), job_id=1)
+        ticket = Ticket(
+            order=order, endpoint=ENDPOINTS[0], item_ids=tuple(i.id for i in order.items), job_id=1
+        )
         for _ in range(5):  # warm caches (code pages, profile)
             renderer.render(ticket)
         times = []
@@ -411,10 +482,19 @@ class Bench:
         """Every ingest round's rate, kds and baseline (the figure is the fastest of each)."""
         parts = []
         for key, who in (("ingest", "kds"), ("base.ingest", "baseline")):
-            rates = [self.m[k] for n in range(1, self.options.rounds + 1) if (k := f"{key}.round{n}.rate") in self.m]
+            rates = [
+                self.m[k]
+                for n in range(1, self.options.rounds + 1)
+                if (k := f"{key}.round{n}.rate") in self.m
+            ]
             if rates:
                 parts.append(f"{who} " + ", ".join(f"{r:,.0f}" for r in rates))
-        return f"fastest of {self.options.rounds} rounds, each on a fresh database: " + "; ".join(parts) if parts else ""
+        return (
+            f"fastest of {self.options.rounds} rounds, each on a fresh database: "
+            + "; ".join(parts)
+            if parts
+            else ""
+        )
 
     def _report(self) -> Report:
         o = self.options
@@ -422,46 +502,116 @@ class Bench:
         nan = math.nan
         report = Report(errors=list(self.errors))
         report.setup = {
-            "cpus": os.cpu_count(), "loadBefore": round(self.load_before, 2), "loadAfter": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+            "loadBefore": round(self.load_before, 2),
+            "loadAfter": round(os.getloadavg()[0], 2),
             "fsyncMs": {"p50": round(self.fsync[0], 2), "p99": round(self.fsync[1], 2)},
-            "orders": o.orders, "concurrency": o.concurrency, "screens": o.screens, "rate": o.rate,
-            "duration": o.duration, "fanoutScreens": o.fanout_screens, "fanoutChanges": o.fanout_changes,
-            "renders": o.renders, "restarts": o.restarts, "rounds": o.rounds, "synchronous": o.synchronous, "deflate": o.deflate,
+            "orders": o.orders,
+            "concurrency": o.concurrency,
+            "screens": o.screens,
+            "rate": o.rate,
+            "duration": o.duration,
+            "fanoutScreens": o.fanout_screens,
+            "fanoutChanges": o.fanout_changes,
+            "renders": o.renders,
+            "restarts": o.restarts,
+            "rounds": o.rounds,
+            "synchronous": o.synchronous,
+            "deflate": o.deflate,
             "kdsCompresses": self.kds_compresses,
         }
-        report.add(Figure(
-            "ingest.rate", f"durable ingest, {o.concurrency} clients", "orders/s",
-            m("ingest.rate", nan), m("base.ingest.rate"), "≥ 2,000 and ≥ 0.5× baseline",
-            lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5), note=self._rounds_note(),
-        ))
-        report.add(Figure("ingest.p50", "ingest latency p50", "ms", m("ingest.p50", nan), m("base.ingest.p50")))
-        report.add(Figure("ingest.p99", "ingest latency p99", "ms", m("ingest.p99", nan), m("base.ingest.p99")))
-        report.add(Figure(
-            "screen.p50", f"ingest → {o.screens} screens p50 at {o.rate:g}/s", "ms",
-            m("screen.p50", nan), m("base.screen.p50"),
-        ))
-        report.add(Figure(
-            "screen.p99", f"ingest → {o.screens} screens p99 at {o.rate:g}/s", "ms",
-            m("screen.p99", nan), m("base.screen.p99"), "≤ 25 and ≤ 3× baseline",
-            lambda f: f.value <= 25 and (f.ratio is None or f.ratio <= 3),
-        ))
-        report.add(Figure(
-            "fanout.p99", f"fan-out to {o.fanout_screens} screens p99", "ms",
-            m("fanout.p99", nan), m("base.fanout.p99"), "≤ 50", lambda f: f.value <= 50,
-        ))
-        report.add(Figure(
-            "restart", f"restart with {o.orders:,} open orders", "s", m("restart", nan), None, "≤ 2",
-            lambda f: f.value <= 2, note=self.notes.get("restart", ""),
-        ))
-        report.add(Figure(
-            "rss", f"RSS, {o.orders:,} open orders, {o.screens} screens", "MB", m("rss", nan), None, "≤ 150",
-            lambda f: f.value <= 150, note=self.notes.get("rss", ""),
-        ))
-        report.add(Figure(
-            "render", "ticket render median", "ms", m("render", nan), None, "≤ 2", lambda f: f.value <= 2,
-            note=self.notes.get("render", ""),
-        ))
-        report.setup["details"] = {k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)}
+        report.add(
+            Figure(
+                "ingest.rate",
+                f"durable ingest, {o.concurrency} clients",
+                "orders/s",
+                m("ingest.rate", nan),
+                m("base.ingest.rate"),
+                "≥ 2,000 and ≥ 0.5× baseline",
+                lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5),
+                note=self._rounds_note(),
+            )
+        )
+        report.add(
+            Figure(
+                "ingest.p50", "ingest latency p50", "ms", m("ingest.p50", nan), m("base.ingest.p50")
+            )
+        )
+        report.add(
+            Figure(
+                "ingest.p99", "ingest latency p99", "ms", m("ingest.p99", nan), m("base.ingest.p99")
+            )
+        )
+        report.add(
+            Figure(
+                "screen.p50",
+                f"ingest → {o.screens} screens p50 at {o.rate:g}/s",
+                "ms",
+                m("screen.p50", nan),
+                m("base.screen.p50"),
+            )
+        )
+        report.add(
+            Figure(
+                "screen.p99",
+                f"ingest → {o.screens} screens p99 at {o.rate:g}/s",
+                "ms",
+                m("screen.p99", nan),
+                m("base.screen.p99"),
+                "≤ 25 and ≤ 3× baseline",
+                lambda f: f.value <= 25 and (f.ratio is None or f.ratio <= 3),
+            )
+        )
+        report.add(
+            Figure(
+                "fanout.p99",
+                f"fan-out to {o.fanout_screens} screens p99",
+                "ms",
+                m("fanout.p99", nan),
+                m("base.fanout.p99"),
+                "≤ 50",
+                lambda f: f.value <= 50,
+            )
+        )
+        report.add(
+            Figure(
+                "restart",
+                f"restart with {o.orders:,} open orders",
+                "s",
+                m("restart", nan),
+                None,
+                "≤ 2",
+                lambda f: f.value <= 2,
+                note=self.notes.get("restart", ""),
+            )
+        )
+        report.add(
+            Figure(
+                "rss",
+                f"RSS, {o.orders:,} open orders, {o.screens} screens",
+                "MB",
+                m("rss", nan),
+                None,
+                "≤ 150",
+                lambda f: f.value <= 150,
+                note=self.notes.get("rss", ""),
+            )
+        )
+        report.add(
+            Figure(
+                "render",
+                "ticket render median",
+                "ms",
+                m("render", nan),
+                None,
+                "≤ 2",
+                lambda f: f.value <= 2,
+                note=self.notes.get("render", ""),
+            )
+        )
+        report.setup["details"] = {
+            k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)
+        }
         # A partial run (--only) reports only what it measured.
         if len(o.phases) < len(PHASES):
             report.figures = [f for f in report.figures if not math.isnan(f.value)]
@@ -499,7 +649,9 @@ async def _snapshots_sent(server: Server, timeout: float = 10.0) -> None:
                 if (await response.json())["components"]["screens"]["snapshotsSending"] == 0:
                     return
             await _tick()
-    raise RuntimeError(f"kds was still sending snapshots {timeout:.0f} s after the screens had them")
+    raise RuntimeError(
+        f"kds was still sending snapshots {timeout:.0f} s after the screens had them"
+    )
 
 
 async def _tick() -> None:
@@ -517,6 +669,10 @@ def _sample_order() -> Any:
     stations = {1: "grill", 2: "cold", 3: "bar"}
     for item in wire["items"]:
         history = [{"status": "created", "date": now}, {"status": "sent", "date": now}]
-        item["endpoints"] = [{"name": stations[item["id"]], "status": "sent", "statusChanges": history}]
-    wire.update(id="0" * 32, number=42, source="native", externalId=wire["id"], createdAt=now, updatedAt=now)
+        item["endpoints"] = [
+            {"name": stations[item["id"]], "status": "sent", "statusChanges": history}
+        ]
+    wire.update(
+        id="0" * 32, number=42, source="native", externalId=wire["id"], createdAt=now, updatedAt=now
+    )
     return Order.model_validate(wire)

@@ -71,7 +71,9 @@ def free_port() -> int:
 def write_config(directory: Path, db: Path, synchronous: str = "FULL") -> Path:
     """The bench's own config.toml in `directory`."""
     path = directory / "bench.toml"
-    path.write_text(CONFIG.format(db=db, synchronous=synchronous, routing=ROUTING), encoding="utf-8")
+    path.write_text(
+        CONFIG.format(db=db, synchronous=synchronous, routing=ROUTING), encoding="utf-8"
+    )
     return path
 
 
@@ -101,7 +103,9 @@ def _status_kb(pid: int, key: str) -> int:
 class Server:
     """A subprocess serving HTTP on 127.0.0.1:port with a readiness route."""
 
-    def __init__(self, name: str, argv: list[str], port: int, log_path: Path, ready_path: str = "/readyz") -> None:
+    def __init__(
+        self, name: str, argv: list[str], port: int, log_path: Path, ready_path: str = "/readyz"
+    ) -> None:
         self.name = name
         self.argv = argv
         self.port = port
@@ -123,22 +127,31 @@ class Server:
         with open(self.log_path, "ab") as log:
             started = time.perf_counter()
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         deadline = started + timeout
         async with aiohttp.ClientSession() as session:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self._log_tail()}")
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.proc.returncode}: {self._log_tail()}"
+                    )
                 try:
-                    async with session.get(self.url + self.ready_path, timeout=aiohttp.ClientTimeout(total=1)) as r:
+                    async with session.get(
+                        self.url + self.ready_path, timeout=aiohttp.ClientTimeout(total=1)
+                    ) as r:
                         if r.status == 200:
                             return time.perf_counter() - started
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     pass
                 if time.perf_counter() > deadline:
                     await self.stop()
-                    raise RuntimeError(f"{self.name} not ready within {timeout}s: {self._log_tail()}")
+                    raise RuntimeError(
+                        f"{self.name} not ready within {timeout}s: {self._log_tail()}"
+                    )
                 # Polling a subprocess for readiness: 5 ms bounds the error of the restart figure.
                 await asyncio.sleep(0.005)
 
@@ -172,20 +185,44 @@ class Server:
 def kds_server(directory: Path, config: Path, db: Path, name: str = "kds") -> Server:
     """`kds run` on a free port with the bench config and database `db`."""
     port = free_port()
-    argv = [sys.executable, "-m", "kds.cli", "run", "--config", str(config), "--listen", f"127.0.0.1:{port}", "--db", str(db)]
+    argv = [
+        sys.executable,
+        "-m",
+        "kds.cli",
+        "run",
+        "--config",
+        str(config),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--db",
+        str(db),
+    ]
     return Server(name, argv, port, directory / f"{name}.log")
 
 
-def baseline_ingest_server(directory: Path, synchronous: str = "FULL", db: Path | None = None) -> Server:
+def baseline_ingest_server(
+    directory: Path, synchronous: str = "FULL", db: Path | None = None
+) -> Server:
     """The bare aiohttp + SQLite ingest handler (on `db`, default `baseline.sqlite3` in `directory`)."""
     port = free_port()
-    argv = [sys.executable, "-m", "kds.bench.baseline_ingest", "--port", str(port),
-            "--db", str(db or directory / "baseline.sqlite3"), "--synchronous", synchronous]
+    argv = [
+        sys.executable,
+        "-m",
+        "kds.bench.baseline_ingest",
+        "--port",
+        str(port),
+        "--db",
+        str(db or directory / "baseline.sqlite3"),
+        "--synchronous",
+        synchronous,
+    ]
     return Server("baseline-ingest", argv, port, directory / "baseline-ingest.log")
 
 
 def baseline_broadcast_server(directory: Path, compress: bool) -> Server:
     """The bare aiohttp websocket broadcast (with permessage-deflate when `compress`)."""
     port = free_port()
-    argv = [sys.executable, "-m", "kds.bench.baseline_broadcast", "--port", str(port)] + (["--compress"] if compress else [])
+    argv = [sys.executable, "-m", "kds.bench.baseline_broadcast", "--port", str(port)] + (
+        ["--compress"] if compress else []
+    )
     return Server("baseline-broadcast", argv, port, directory / "baseline-broadcast.log")

@@ -58,30 +58,43 @@ class PrinterConfig(BaseModel):
 
     # Transport
     status_query: bool = Field(
-        default=True, description="ask DLE EOT status before and after a job; false for printers that never answer"
+        default=True,
+        description="ask DLE EOT status before and after a job; false for printers that never answer",
     )
     connect_timeout: Seconds = 3.0
     write_timeout: Seconds = 5.0
     status_timeout: Seconds = 3.0
 
     # Spooling
-    attempts: int = Field(default=3, ge=1, le=100, description="failed tries before the items are marked failed")
-    retry_initial: Seconds = Field(default=1.0, description="first retry delay; doubles up to retry_max")
+    attempts: int = Field(
+        default=3, ge=1, le=100, description="failed tries before the items are marked failed"
+    )
+    retry_initial: Seconds = Field(
+        default=1.0, description="first retry delay; doubles up to retry_max"
+    )
     retry_max: Seconds = Field(default=30.0, description="cap of the retry delay")
     probe_interval: Seconds | None = Field(
-        default=30.0, description="ask an idle printer's status this often (it is always asked once at start)"
+        default=30.0,
+        description="ask an idle printer's status this often (it is always asked once at start)",
     )
-    fallback: str | None = Field(default=None, description="another endpoint's name, or host:port of a printer")
-    fallback_after: int = Field(default=3, ge=1, le=100, description="failed tries before the fallback takes over")
+    fallback: str | None = Field(
+        default=None, description="another endpoint's name, or host:port of a printer"
+    )
+    fallback_after: int = Field(
+        default=3, ge=1, le=100, description="failed tries before the fallback takes over"
+    )
 
     # Ticket
     copies: int = Field(default=1, ge=1, le=5)
     buzzer: int = Field(default=0, ge=0, le=9, description="beeps after each ticket (0 = off)")
-    logo: str | None = Field(default=None, description="image file printed at the top of each ticket")
+    logo: str | None = Field(
+        default=None, description="image file printed at the top of each ticket"
+    )
     cut: Literal["full", "partial"] = "partial"
     large_items: bool = Field(default=True, description="items in double height")
     code_pages: list[str] | None = Field(
-        default=None, description="restrict the profile's code pages to these (e.g. ['CP437', 'CP852'])"
+        default=None,
+        description="restrict the profile's code pages to these (e.g. ['CP437', 'CP852'])",
     )
     ascii_only: bool = Field(default=False, description="transliterate everything to ASCII")
 

@@ -77,7 +77,11 @@ class Ticket:
                 continue
             # A new ticket leaves out what was cancelled before it printed;
             # a VOID ticket lists exactly those.
-            if self.kind is TicketKind.NEW and at is not None and at.status is OrderStatus.PROCESS_SKIPPED:
+            if (
+                self.kind is TicketKind.NEW
+                and at is not None
+                and at.status is OrderStatus.PROCESS_SKIPPED
+            ):
                 continue
             chosen.append(item)
         # Python's sort is stable: POS order is kept inside a course.
@@ -116,8 +120,12 @@ def _charset(profile: str, restrict: tuple[str, ...] | None) -> _Charset:
 
 
 def format_quantity(amount: Decimal, unit: str) -> str:
-    """"2" for two pieces, "0.5 kg" for half a kilo."""
-    text = format(amount.normalize(), "f") if amount != amount.to_integral_value() else str(int(amount))
+    """ "2" for two pieces, "0.5 kg" for half a kilo."""
+    text = (
+        format(amount.normalize(), "f")
+        if amount != amount.to_integral_value()
+        else str(int(amount))
+    )
     return text if unit in ("pcs", "pc", "ks", "x", "") else f"{text} {unit}"
 
 
@@ -180,7 +188,10 @@ class TicketRenderer:
     def _printer(self) -> Dummy:
         # A fresh Dummy per ticket: MagicEncode tracks the selected code page,
         # and every ticket starts with ESC @ which resets it on the printer.
-        return Dummy(profile=self.config.profile, magic_encode_args={"encoder": Encoder(self._pages), "defaultsymbol": ""})
+        return Dummy(
+            profile=self.config.profile,
+            magic_encode_args={"encoder": Encoder(self._pages), "defaultsymbol": ""},
+        )
 
     # ------------------------------------------------------------------ layout
 
@@ -221,11 +232,17 @@ class TicketRenderer:
             self._wrapped(p, place, cols)
         if ticket.kind is TicketKind.TRANSFER:
             p.set(align="center", bold=True, double_height=True)
-            moved = f"MOVED: {ticket.previous_location} -> {place}" if ticket.previous_location else f"NOW AT: {place}"
+            moved = (
+                f"MOVED: {ticket.previous_location} -> {place}"
+                if ticket.previous_location
+                else f"NOW AT: {place}"
+            )
             self._wrapped(p, moved, cols)
 
         p.set(align="left", bold=False, normal_textsize=True)
-        self._two_columns(p, self._time(ticket.order.created_at), self._server_text(ticket.order), cols)
+        self._two_columns(
+            p, self._time(ticket.order.created_at), self._server_text(ticket.order), cols
+        )
         extra = self._ticket_text(ticket.order)
         if extra:
             self._wrapped(p, extra, cols)
@@ -283,7 +300,12 @@ class TicketRenderer:
                 self._line(p, f" COURSE {item.course_number} ".center(cols, "-"), cols)
             course = item.course_number
             first = False
-            p.set(align="left", bold=True, double_height=self.config.large_items, normal_textsize=not self.config.large_items)
+            p.set(
+                align="left",
+                bold=True,
+                double_height=self.config.large_items,
+                normal_textsize=not self.config.large_items,
+            )
             qty = format_quantity(Decimal(item.quantity.amount), item.quantity.unit)
             head = f"{'VOID ' if void else ''}{qty} x {item.plu.name}"
             self._wrapped(p, head, cols, indent="    ")
@@ -307,15 +329,23 @@ class TicketRenderer:
     def _line(self, p: Dummy, text: str, width: int) -> None:
         p.textln(self.printable(text)[: max(width, 1)])
 
-    def _wrapped(self, p: Dummy, text: str, width: int, *, lead: str = "", indent: str = "") -> None:
+    def _wrapped(
+        self, p: Dummy, text: str, width: int, *, lead: str = "", indent: str = ""
+    ) -> None:
         # Each line of the POS text (blank ones dropped) is wrapped on its own; lines after
         # the first start at the indentation of a wrapped line.
-        paragraphs = [body for line in clean_text(text).split("\n") if (body := self.printable(line))]
+        paragraphs = [
+            body for line in clean_text(text).split("\n") if (body := self.printable(line))
+        ]
         lines: list[str] = []
         for body in paragraphs:
             lines += textwrap.wrap(
-                body, width=max(width, len(indent) + 8), initial_indent=indent if lines else lead,
-                subsequent_indent=indent, break_long_words=True, break_on_hyphens=False,
+                body,
+                width=max(width, len(indent) + 8),
+                initial_indent=indent if lines else lead,
+                subsequent_indent=indent,
+                break_long_words=True,
+                break_on_hyphens=False,
             )
         for line in lines or [lead.rstrip()]:
             p.textln(line)

@@ -136,12 +136,36 @@ class _Metrics:
     """The spooler's Prometheus series, in the daemon's registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.up = Gauge("kds_printer_up", "1 when the printer's last job or probe succeeded", ["endpoint"], registry=registry)
-        self.state = Gauge("kds_printer_state", "1 for the printer's current state", ["endpoint", "state"], registry=registry)
-        self.queue = Gauge("kds_printer_queue_length", "tickets waiting for the printer", ["endpoint"], registry=registry)
-        self.fallback = Gauge("kds_printer_fallback_active", "1 while tickets go to the fallback printer", ["endpoint"], registry=registry)
-        self.jobs = Counter("kds_print_jobs", "print attempts by result", ["endpoint", "result"], registry=registry)
-        self.reprints = Counter("kds_print_reprints", "tickets printed marked REPRINT", ["endpoint"], registry=registry)
+        self.up = Gauge(
+            "kds_printer_up",
+            "1 when the printer's last job or probe succeeded",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.state = Gauge(
+            "kds_printer_state",
+            "1 for the printer's current state",
+            ["endpoint", "state"],
+            registry=registry,
+        )
+        self.queue = Gauge(
+            "kds_printer_queue_length",
+            "tickets waiting for the printer",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.fallback = Gauge(
+            "kds_printer_fallback_active",
+            "1 while tickets go to the fallback printer",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.jobs = Counter(
+            "kds_print_jobs", "print attempts by result", ["endpoint", "result"], registry=registry
+        )
+        self.reprints = Counter(
+            "kds_print_reprints", "tickets printed marked REPRINT", ["endpoint"], registry=registry
+        )
 
 
 class PrintSpooler:
@@ -180,16 +204,22 @@ class PrintSpooler:
             queue.fallback = self._fallback_target(queue, by_name)
             self._publish_gauges(queue)
 
-    def _fallback_target(self, queue: PrinterQueue, by_name: dict[str, EndpointLike]) -> _Target | None:
+    def _fallback_target(
+        self, queue: PrinterQueue, by_name: dict[str, EndpointLike]
+    ) -> _Target | None:
         fallback = queue.config.fallback
         if not fallback:
             return None
         other = by_name.get(fallback)
         if other is not None:
             if other.printer is None:
-                raise ValueError(f"endpoints.{queue.name}.printer.fallback: endpoint {fallback!r} has no printer")
+                raise ValueError(
+                    f"endpoints.{queue.name}.printer.fallback: endpoint {fallback!r} has no printer"
+                )
             if other.name == queue.name:
-                raise ValueError(f"endpoints.{queue.name}.printer.fallback: a printer cannot be its own fallback")
+                raise ValueError(
+                    f"endpoints.{queue.name}.printer.fallback: a printer cannot be its own fallback"
+                )
             return _Target(f"{other.name} printer", other.printer, TicketRenderer(other.printer))
         try:
             split_address(fallback)
@@ -215,8 +245,11 @@ class PrintSpooler:
             async with asyncio.timeout(START_PROBE_WAIT):
                 for queue in self._queues.values():
                     await queue.probed.wait()
-        log.info("printers.started", printers=[q.name for q in self._queues.values()],
-                 queued=sum(len(q.jobs) for q in self._queues.values()))
+        log.info(
+            "printers.started",
+            printers=[q.name for q in self._queues.values()],
+            queued=sum(len(q.jobs) for q in self._queues.values()),
+        )
 
     async def stop(self) -> None:
         """Let each printer finish the ticket it is on (bounded), then stop."""
@@ -241,7 +274,10 @@ class PrintSpooler:
     def health(self) -> dict[str, Any]:
         """ok unless a worker died or a printer reports a fault."""
         workers_ok = all(q.task is not None and not q.task.done() for q in self._queues.values())
-        printers = {q.name: {"state": q.state, "detail": q.detail, "queued": len(q.jobs)} for q in self._queues.values()}
+        printers = {
+            q.name: {"state": q.state, "detail": q.detail, "queued": len(q.jobs)}
+            for q in self._queues.values()
+        }
         faults = [q.name for q in self._queues.values() if q.state not in ("ok", "unknown")]
         report: dict[str, Any] = {"ok": workers_ok and not faults, "printers": printers}
         if faults:
@@ -320,7 +356,7 @@ class PrintSpooler:
                 done = await self._attempt(queue, job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a bug must not stop the kitchen's printer
+            except Exception:
                 log.exception("print.attempt_crashed", endpoint=queue.name, entry=job.entry.id)
                 job.failures += 1
                 done = False
@@ -341,7 +377,7 @@ class PrintSpooler:
         except PrinterFault as fault:
             self._set_state(queue, fault.state, fault.detail)
             return
-        except Exception:  # noqa: BLE001 - a probe must not stop the printer's worker
+        except Exception:
             log.exception("printer.probe_crashed", endpoint=queue.name)
             return
         if status is None:
@@ -363,7 +399,9 @@ class PrintSpooler:
         order = self.service.get(job.order_id) or await self._archived(job.order_id)
         if order is None:
             # Gone from the live view and the archive: nothing left to render from.
-            log.error("print.order_gone", endpoint=queue.name, entry=job.entry.id, order=job.order_id)
+            log.error(
+                "print.order_gone", endpoint=queue.name, entry=job.entry.id, order=job.order_id
+            )
             self._metrics.jobs.labels(queue.name, "dropped").inc()
             await self.outbox.complete(job.entry.id, error="order no longer available")
             return True
@@ -403,15 +441,22 @@ class PrintSpooler:
             async with self._device_lock(target.config):
                 status = await send_job(target.config, data, before_write=before_write)
         except _StaleTicket:
-            log.info("print.rerender", endpoint=queue.name, entry=job.entry.id, reason="item cancelled meanwhile")
+            log.info(
+                "print.rerender",
+                endpoint=queue.name,
+                entry=job.entry.id,
+                reason="item cancelled meanwhile",
+            )
             return await self._attempt(queue, job)
         except PrinterFault as fault:
             await self._failed(queue, job, target, fault, item_ids, writing)
             return False
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as err:  # noqa: BLE001 - e.g. the store could not record the attempt
-            log.warning("print.attempt_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err))
+        except Exception as err:
+            log.warning(
+                "print.attempt_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err)
+            )
             fault = PrinterFault("error", f"{type(err).__name__}: {err}", maybe_printed=writing)
             await self._failed(queue, job, target, fault, item_ids, writing, printer_fault=False)
             return False
@@ -435,7 +480,7 @@ class PrintSpooler:
         try:
             data = await self.service.get_archived(order_id)
             return Order.model_validate(data) if data is not None else None
-        except Exception as err:  # noqa: BLE001 - treated as gone
+        except Exception as err:
             log.warning("print.archive_read_failed", order=order_id, error=repr(err))
             return None
 
@@ -484,8 +529,15 @@ class PrintSpooler:
         if printer_fault and target is queue.primary:
             self._set_state(queue, fault.state, fault.detail)
         log.warning(
-            "print.failed", endpoint=queue.name, printer=target.label, entry=job.entry.id, order=job.order_id,
-            failures=job.failures, state=fault.state, detail=fault.detail, maybe_printed=job.maybe_printed,
+            "print.failed",
+            endpoint=queue.name,
+            printer=target.label,
+            entry=job.entry.id,
+            order=job.order_id,
+            failures=job.failures,
+            state=fault.state,
+            detail=fault.detail,
+            maybe_printed=job.maybe_printed,
         )
         if job.kind is TicketKind.NEW and (writing or job.failures >= queue.config.attempts):
             # `sent` must not stay on a ticket that did not surely print.
@@ -494,7 +546,9 @@ class PrintSpooler:
             # The printer is down: the tickets behind this one are stuck too.
             for waiting in list(queue.jobs)[1:]:
                 if waiting.kind is TicketKind.NEW and not waiting.marked_failed:
-                    await self._mark_failed(queue, waiting, list(waiting.item_ids or ()) or None, reason=fault.detail)
+                    await self._mark_failed(
+                        queue, waiting, list(waiting.item_ids or ()) or None, reason=fault.detail
+                    )
 
     async def _mark_failed(
         self, queue: PrinterQueue, job: PrintJob, item_ids: list[int] | None, *, reason: str
@@ -504,10 +558,17 @@ class PrintSpooler:
             await self._set_status(job.order_id, queue.name, item_ids, S.FAILED, reason=reason)
 
     async def _printed(
-        self, queue: PrinterQueue, job: PrintJob, target: _Target, status: PrinterStatus | None, item_ids: list[int]
+        self,
+        queue: PrinterQueue,
+        job: PrintJob,
+        target: _Target,
+        status: PrinterStatus | None,
+        item_ids: list[int],
     ) -> None:
         if target is queue.primary:
-            detail = status.detail if status is not None else "printed (printer does not report status)"
+            detail = (
+                status.detail if status is not None else "printed (printer does not report status)"
+            )
             self._set_state(queue, "ok", detail)
         elif not queue.fallback_active:
             queue.fallback_active = True
@@ -519,33 +580,61 @@ class PrintSpooler:
         self._metrics.jobs.labels(queue.name, "printed").inc()
         if job.maybe_printed:
             self._metrics.reprints.labels(queue.name).inc()
-        log.info("print.printed", endpoint=queue.name, printer=target.label, entry=job.entry.id, order=job.order_id,
-                 ticket=job.kind.value, reprint=job.maybe_printed)
+        log.info(
+            "print.printed",
+            endpoint=queue.name,
+            printer=target.label,
+            entry=job.entry.id,
+            order=job.order_id,
+            ticket=job.kind.value,
+            reprint=job.maybe_printed,
+        )
         try:
             if job.kind is TicketKind.NEW:
                 await self._set_status(job.order_id, queue.name, item_ids, S.DELIVERED)
                 if queue.endpoint.auto_process:
                     await self._set_status(job.order_id, queue.name, item_ids, S.PROCESSED)
-        except Exception as err:  # noqa: BLE001 - it printed; the status catches up on its own
-            log.warning("print.status_failed", endpoint=queue.name, order=job.order_id, error=repr(err))
+        except Exception as err:
+            log.warning(
+                "print.status_failed", endpoint=queue.name, order=job.order_id, error=repr(err)
+            )
         try:
             await self.outbox.complete(job.entry.id)
-        except Exception as err:  # noqa: BLE001 - after a restart it prints again, marked REPRINT
-            log.error("print.complete_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err))
+        except Exception as err:
+            log.error(
+                "print.complete_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err)
+            )
 
     async def _set_status(
-        self, order_id: str, endpoint: str, item_ids: Iterable[int] | None, status: OrderStatus,
-        *, reason: str | None = None,
+        self,
+        order_id: str,
+        endpoint: str,
+        item_ids: Iterable[int] | None,
+        status: OrderStatus,
+        *,
+        reason: str | None = None,
     ) -> None:
         from ..errors import NotFound
 
         ids = list(item_ids) if item_ids is not None else None
         try:
             await self.service.set_status(
-                order_id, status, endpoint=endpoint, item_ids=ids or None, reason=reason, actor="printer", strict=False
+                order_id,
+                status,
+                endpoint=endpoint,
+                item_ids=ids or None,
+                reason=reason,
+                actor="printer",
+                strict=False,
             )
         except NotFound as err:
-            log.info("print.status_skipped", order=order_id, endpoint=endpoint, status=status.value, detail=str(err))
+            log.info(
+                "print.status_skipped",
+                order=order_id,
+                endpoint=endpoint,
+                status=status.value,
+                detail=str(err),
+            )
 
     def _device_lock(self, config: PrinterConfig) -> asyncio.Lock:
         # Two queues may share a physical printer (fallback): one job at a time.
@@ -576,7 +665,9 @@ class PrintSpooler:
         queue.detail = detail
         if not changed:
             return
-        log.info("printer.state", endpoint=queue.name, state=state, previous=queue.state, detail=detail)
+        log.info(
+            "printer.state", endpoint=queue.name, state=state, previous=queue.state, detail=detail
+        )
         queue.state = state
         queue.since = utcnow()
         self._publish_gauges(queue)
@@ -585,7 +676,7 @@ class PrintSpooler:
     def _publish_state(self, queue: PrinterQueue) -> None:
         try:
             self.bus.publish("printer.status", {"printer": self._state_of(queue)})
-        except Exception:  # noqa: BLE001 - a screen banner is not worth a lost ticket
+        except Exception:
             log.exception("printer.publish_failed", endpoint=queue.name)
 
     def _publish_gauges(self, queue: PrinterQueue) -> None:

@@ -102,7 +102,9 @@ class PrinterStatus:
 class PrinterConnection:
     """One open connection to a printer, every operation bounded by a timeout."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, config: PrinterConfig) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, config: PrinterConfig
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self.config = config
@@ -115,9 +117,13 @@ class PrinterConnection:
             async with asyncio.timeout(config.connect_timeout):
                 reader, writer = await asyncio.open_connection(config.host, config.port)
         except TimeoutError:
-            raise PrinterFault("offline", f"no connection to {config.address} within {config.connect_timeout}s") from None
+            raise PrinterFault(
+                "offline", f"no connection to {config.address} within {config.connect_timeout}s"
+            ) from None
         except OSError as err:
-            raise PrinterFault("offline", f"cannot connect to {config.address}: {err.strerror or err}") from None
+            raise PrinterFault(
+                "offline", f"cannot connect to {config.address}: {err.strerror or err}"
+            ) from None
         return cls(reader, writer, config)
 
     async def status(self, *, after_job: bool = False) -> PrinterStatus:
@@ -134,7 +140,9 @@ class PrinterConnection:
             ) from None
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as err:
             raise PrinterFault(
-                "disconnected", f"{self.address} dropped the connection: {err!r}", maybe_printed=after_job
+                "disconnected",
+                f"{self.address} dropped the connection: {err!r}",
+                maybe_printed=after_job,
             ) from None
         return PrinterStatus.parse(raw)
 
@@ -144,11 +152,16 @@ class PrinterConnection:
             await self._send(data)
         except TimeoutError:
             raise PrinterFault(
-                "timeout", f"{self.address} did not take the job within {self.config.write_timeout}s",
+                "timeout",
+                f"{self.address} did not take the job within {self.config.write_timeout}s",
                 maybe_printed=True,
             ) from None
         except (ConnectionError, OSError) as err:
-            raise PrinterFault("disconnected", f"{self.address} dropped the connection: {err!r}", maybe_printed=True) from None
+            raise PrinterFault(
+                "disconnected",
+                f"{self.address} dropped the connection: {err!r}",
+                maybe_printed=True,
+            ) from None
 
     async def _send(self, data: bytes) -> None:
         self._writer.write(data)
@@ -205,7 +218,9 @@ async def send_job(
         if config.status_query:
             after = await conn.status(after_job=True)
             if after.state != "ok":
-                raise PrinterFault(after.state, f"{after.detail} (during the job)", maybe_printed=True)
+                raise PrinterFault(
+                    after.state, f"{after.detail} (during the job)", maybe_printed=True
+                )
         ok = True
         return after
     finally:

@@ -62,7 +62,11 @@ class SimChequeItem:
             data["name"] = self.name
         data.update(price=_money(self.price), quantity=_money(self.quantity), sum=_money(total))
         if self.discount_percent:
-            data["discount"] = {"isPercent": True, "value": _money(self.discount_percent), "sum": _money(self.discount())}
+            data["discount"] = {
+                "isPercent": True,
+                "value": _money(self.discount_percent),
+                "sum": _money(self.discount()),
+            }
         data["total"] = _money(self.total())
         data.update(self.raw)
         return data
@@ -80,7 +84,11 @@ class SimCheque:
     items: list[SimChequeItem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"uuid": self.uuid, "name": self.name, "chequeType": self.cheque_type}
+        info: dict[str, Any] = {
+            "uuid": self.uuid,
+            "name": self.name,
+            "chequeType": self.cheque_type,
+        }
         if self.table is not None:
             info["table"] = self.table
         if self.place is not None:
@@ -165,7 +173,9 @@ class ChequesSimulator:
     ) -> str:
         """Open a cheque (with the given uuid, else a new one); return its uuid."""
         cid = cheque_uuid or str(uuid.uuid4())
-        self.cheques[cid] = SimCheque(cid, name or f"Чек {next(self._numbers)}", cheque_type, table, place)
+        self.cheques[cid] = SimCheque(
+            cid, name or f"Чек {next(self._numbers)}", cheque_type, table, place
+        )
         return cid
 
     def add_item(
@@ -218,7 +228,9 @@ class ChequesSimulator:
         """Let hung requests finish."""
         self._hang.set()
 
-    def seed_menu(self, menu: list[tuple[str | None, int | None, Decimal | str]] | None = None) -> None:
+    def seed_menu(
+        self, menu: list[tuple[str | None, int | None, Decimal | str]] | None = None
+    ) -> None:
         """The menu `step()` picks from: (name, code, price); by default some lines lack name or code, as in the seed."""
         if menu is not None:
             self.menu = [(name, code, Decimal(str(price))) for name, code, price in menu]
@@ -296,9 +308,15 @@ class ChequesSimulator:
             if fault == "500":
                 return web.Response(status=500, text="Internal Server Error")
             if fault == "garbage":
-                return web.Response(status=200, body=b'{"resultCode": 200, "cheques": [{"info": 17', content_type="application/json")
+                return web.Response(
+                    status=200,
+                    body=b'{"resultCode": 200, "cheques": [{"info": 17',
+                    content_type="application/json",
+                )
             if fault == "html":
-                return web.Response(status=200, text="<html>maintenance</html>", content_type="text/html")
+                return web.Response(
+                    status=200, text="<html>maintenance</html>", content_type="text/html"
+                )
             if fault == "488":
                 return self._base(intent, 488, "Ошибка", "Один или несколько чеков не найдены")
             if fault == "hang":
@@ -310,7 +328,9 @@ class ChequesSimulator:
                 return self._base(intent, 401, "Ошибка", "Неверный PIN")
             token = secrets.token_hex(8)
             self.tokens.add(token)
-            return web.json_response({**self._base_body(intent, 200, "Успех", "Авторизация успешна"), "token": token})
+            return web.json_response(
+                {**self._base_body(intent, 200, "Успех", "Авторизация успешна"), "token": token}
+            )
         if self.pin is not None and request.headers.get("Auth-token") not in self.tokens:
             return self._base(intent, 401, "Ошибка", "Требуется авторизация")
         if intent != "GET_CHEQUES":
@@ -323,7 +343,10 @@ class ChequesSimulator:
         else:
             cheques = list(self.cheques.values())
         return web.json_response(
-            {**self._base_body(intent, 200, "Успех", "Чеки успешно получены"), "cheques": [c.to_json() for c in cheques]}
+            {
+                **self._base_body(intent, 200, "Успех", "Чеки успешно получены"),
+                "cheques": [c.to_json() for c in cheques],
+            }
         )
 
     @staticmethod
@@ -341,4 +364,3 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-

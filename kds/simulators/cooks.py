@@ -52,8 +52,13 @@ class SimulatedCooks:
     """One cook per station, working tickets through kds's HTTP API until stopped."""
 
     def __init__(
-        self, base_url: str, endpoints: list[str], pace: CookPace | None = None, *,
-        rng: random.Random | None = None, sleep: Sleep = asyncio.sleep,
+        self,
+        base_url: str,
+        endpoints: list[str],
+        pace: CookPace | None = None,
+        *,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.endpoints = endpoints
@@ -85,7 +90,9 @@ class SimulatedCooks:
         assert self._http is not None
         while True:
             try:
-                async with self._http.ws_connect(f"/api/v1/ws?endpoint={quote(endpoint)}", heartbeat=10) as ws:
+                async with self._http.ws_connect(
+                    f"/api/v1/ws?endpoint={quote(endpoint)}", heartbeat=10
+                ) as ws:
                     async for message in ws:
                         if message.type is aiohttp.WSMsgType.TEXT:
                             self._seen(endpoint, json.loads(message.data))
@@ -100,7 +107,9 @@ class SimulatedCooks:
             key = (order["id"], endpoint)
             open_ = [s for s in statuses if s not in FINAL]
             if open_ and all(s in WORKABLE for s in open_) and key not in self._working:
-                task = asyncio.create_task(self._work(order, endpoint, len(open_)), name=f"cook:{endpoint}:{order['id']}")
+                task = asyncio.create_task(
+                    self._work(order, endpoint, len(open_)), name=f"cook:{endpoint}:{order['id']}"
+                )
                 self._working[key] = task
                 task.add_done_callback(lambda _t, k=key: self._working.pop(k, None))
 
@@ -125,11 +134,22 @@ class SimulatedCooks:
             async with self._http.post(path, json={"status": status}) as response:
                 if response.status == 200:
                     return True
-                log.debug("cook.refused", order=order_id, endpoint=endpoint, status=status, answer=response.status)
+                log.debug(
+                    "cook.refused",
+                    order=order_id,
+                    endpoint=endpoint,
+                    status=status,
+                    answer=response.status,
+                )
         except aiohttp.ClientError as err:
             log.debug("cook.post_failed", order=order_id, endpoint=endpoint, error=str(err))
         return False
 
 
 def _statuses_at(order: dict[str, Any], endpoint: str) -> list[str]:
-    return [e["status"] for item in order.get("items", []) for e in item.get("endpoints", []) if e["name"] == endpoint]
+    return [
+        e["status"]
+        for item in order.get("items", [])
+        for e in item.get("endpoints", [])
+        if e["name"] == endpoint
+    ]

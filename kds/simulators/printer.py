@@ -39,7 +39,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,9 @@ class EscPosDecoder:
     the answer byte (or None for no answer).
     """
 
-    def __init__(self, profile: str = "TM-T20II", on_status: Callable[[int], int | None] | None = None) -> None:
+    def __init__(
+        self, profile: str = "TM-T20II", on_status: Callable[[int], int | None] | None = None
+    ) -> None:
         self.tables = _decode_tables(profile)
         self.page_names = _code_page_names(profile)
         self.on_status = on_status
@@ -167,7 +169,7 @@ class EscPosDecoder:
         """The connection ended: print what is still in the line buffer."""
         self._flush_line(force=False)
         if len(self.lines) > self._ticket_start:
-            self.tickets.append(self.lines[self._ticket_start:])
+            self.tickets.append(self.lines[self._ticket_start :])
             self._ticket_start = len(self.lines)
 
     @property
@@ -193,7 +195,7 @@ class EscPosDecoder:
         """Decode one byte or command at `pos`; 0 when it is incomplete."""
         used = self._decode(buf, pos)
         if used and (buf[pos] < 0x20 or buf[pos] == 0x7F):
-            self.commands.append(buf[pos:pos + min(used, 8)].hex(" "))
+            self.commands.append(buf[pos : pos + min(used, 8)].hex(" "))
         return used
 
     def _decode(self, buf: bytearray, pos: int) -> int:
@@ -261,7 +263,7 @@ class EscPosDecoder:
     def _cut(self) -> None:
         self._flush_line(force=False)
         self.cuts += 1
-        self.tickets.append(self.lines[self._ticket_start:])
+        self.tickets.append(self.lines[self._ticket_start :])
         self._ticket_start = len(self.lines)
 
     def _dle(self, buf: bytearray, pos: int) -> int:
@@ -341,7 +343,9 @@ class EscPosDecoder:
 
     def _esc_arg(self, cmd: int, n: int) -> None:
         c = chr(cmd)
-        if c == "!":  # print mode: bit3 emphasis, bit4 double height, bit5 double width, bit7 underline
+        if (
+            c == "!"
+        ):  # print mode: bit3 emphasis, bit4 double height, bit5 double width, bit7 underline
             self._style.bold = bool(n & 0x08)
             self._style.height = 2 if n & 0x10 else 1
             self._style.width = 2 if n & 0x20 else 1
@@ -351,7 +355,14 @@ class EscPosDecoder:
         elif c == "-":
             self._style.underline = n in (1, 2, 49, 50)
         elif c == "a":
-            self._style.align = {0: "left", 1: "center", 2: "right", 48: "left", 49: "center", 50: "right"}.get(n, "left")
+            self._style.align = {
+                0: "left",
+                1: "center",
+                2: "right",
+                48: "left",
+                49: "center",
+                50: "right",
+            }.get(n, "left")
         elif c == "t":
             self._slot = n
             name = self.page_names.get(n, f"slot {n}")
@@ -404,7 +415,7 @@ class EscPosDecoder:
             else:
                 if not self._need(buf, pos, 7):
                     return 0
-                size = 7 + int.from_bytes(buf[pos + 3:pos + 7], "little")
+                size = 7 + int.from_bytes(buf[pos + 3 : pos + 7], "little")
             if not self._need(buf, pos, size):
                 return 0
             if buf[pos + 2] == ord("L") and size > 6 and buf[pos + 6] in (ord("2"), 50):
@@ -501,7 +512,7 @@ def read_log(path: str | Path) -> list[PrintedJob]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class VirtualPrinter:
@@ -585,7 +596,9 @@ class VirtualPrinter:
     async def _listen(self) -> None:
         if self._server is not None:
             return
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self.port, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.name.endswith(":0"):
             self.name = f"virtual-printer:{self.port}"
@@ -691,7 +704,9 @@ class VirtualPrinter:
             return
         started = _now()
         decoder = EscPosDecoder(self.profile)
-        decoder.on_status = lambda n: None if mode == "stall" and decoder.job_bytes else self._status(mode, n)
+        decoder.on_status = lambda n: (
+            None if mode == "stall" and decoder.job_bytes else self._status(mode, n)
+        )
         complete = True
         while True:
             try:
@@ -707,7 +722,7 @@ class VirtualPrinter:
             if mode == "drop_mid_job":
                 dropped = False
                 for i in range(len(data)):
-                    decoder.feed(data[i:i + 1])
+                    decoder.feed(data[i : i + 1])
                     if decoder.job_bytes >= self.drop_after:
                         dropped = True
                         break
@@ -730,7 +745,9 @@ class VirtualPrinter:
             decoder.answers.clear()
             await writer.drain()
 
-    async def _record(self, decoder: EscPosDecoder, mode: str, started: str, complete: bool) -> None:
+    async def _record(
+        self, decoder: EscPosDecoder, mode: str, started: str, complete: bool
+    ) -> None:
         printed = mode not in ("paper_out", "cover_open")
         self._seq += 1
         job = PrintedJob(
@@ -755,12 +772,18 @@ class VirtualPrinter:
         if self.log_path is not None:
             with open(self.log_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(job.to_json(), ensure_ascii=False) + "\n")
-        log.info("virtual_printer.job", printer=self.name, seq=job.seq, printed=printed, complete=complete,
-                 tickets=len(job.tickets))
+        log.info(
+            "virtual_printer.job",
+            printer=self.name,
+            seq=job.seq,
+            printed=printed,
+            complete=complete,
+            tickets=len(job.tickets),
+        )
         if self.on_job is not None:
             try:
                 self.on_job(job)
-            except Exception:  # noqa: BLE001 - an observer must not break the printer
+            except Exception:
                 log.exception("virtual_printer.on_job_failed", printer=self.name)
         async with self._changed:
             self._changed.notify_all()
@@ -776,13 +799,15 @@ class VirtualPrinter:
 
         try:
             await asyncio.wait_for(_wait(), timeout)
-        except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(
+        except TimeoutError:
+            raise TimeoutError(
                 f"{self.name}: {len(self.jobs)} of {n} jobs printed within {timeout}s"
             ) from None
         return list(self.jobs)
 
-    async def wait_for(self, predicate: Callable[[VirtualPrinter], bool], timeout: float = 5.0) -> None:
+    async def wait_for(
+        self, predicate: Callable[[VirtualPrinter], bool], timeout: float = 5.0
+    ) -> None:
         """Wait until `predicate(self)` holds after a job; TimeoutError after `timeout`."""
 
         async def _wait() -> None:
@@ -844,12 +869,14 @@ class VirtualPrinter:
             return web.json_response(self.state())
 
         app = web.Application()
-        app.add_routes([
-            web.get("/state", get_state),
-            web.get("/jobs", get_jobs),
-            web.post("/mode", post_mode),
-            web.post("/reset", post_reset),
-        ])
+        app.add_routes(
+            [
+                web.get("/state", get_state),
+                web.get("/jobs", get_jobs),
+                web.post("/mode", post_mode),
+                web.post("/reset", post_reset),
+            ]
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.control_port)

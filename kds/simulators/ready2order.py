@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -144,7 +144,9 @@ class Ready2OrderSimulator:
         self.grants: dict[str, dict[str, Any]] = {}
         # request log for rate-limit assertions: (time, token, path, status)
         self.requests: list[tuple[float, str, str, int]] = []
-        self._windows: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._windows: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -204,17 +206,27 @@ class Ready2OrderSimulator:
         return gid
 
     def add_product(
-        self, name: str, group: str | int, price: Decimal | str | float = "5.00", *, notify: bool = True
+        self,
+        name: str,
+        group: str | int,
+        price: Decimal | str | float = "5.00",
+        *,
+        notify: bool = True,
     ) -> int:
         """Add a product to `group` (a name creates the group); return its id."""
         if isinstance(group, str):
-            gid = next((g for g, grp in self.groups.items() if grp.name == group), None) or self.add_group(group)
+            gid = next(
+                (g for g, grp in self.groups.items() if grp.name == group), None
+            ) or self.add_group(group)
         else:
             gid = group
         pid = next(self._product_ids)
         self.products[pid] = SimProduct(pid, name, gid, Decimal(str(price)), itemnumber=f"P{pid}")
         if notify:  # product events carry the full object (DESIGN §5)
-            body = {"event": "product.created", "resource": [self._product_json(self.products[pid])]}
+            body = {
+                "event": "product.created",
+                "resource": [self._product_json(self.products[pid])],
+            }
             self._enqueue("product.created", json.dumps(body).encode())
         return pid
 
@@ -227,7 +239,11 @@ class Ready2OrderSimulator:
     def create_items(
         self,
         table_id: int,
-        lines: Iterable[tuple[int, float | int | str] | tuple[int, float | int | str, str | None] | dict[str, Any]],
+        lines: Iterable[
+            tuple[int, float | int | str]
+            | tuple[int, float | int | str, str | None]
+            | dict[str, Any]
+        ],
         *,
         order_group: int | None = None,
         training: bool = False,
@@ -241,7 +257,7 @@ class Ready2OrderSimulator:
         correction line; `retour=True` books return lines (`order_retour`).
         """
         group = order_group if order_group is not None else next(self._order_groups)
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         number = next(self._order_numbers)
         ids = []
         for line in lines:
@@ -277,10 +293,14 @@ class Ready2OrderSimulator:
             }
             ids.append(oid)
         if notify and ids:
-            self._emit("orderItem.created", {"ids": ids, "table_id": table_id, "training": training})
+            self._emit(
+                "orderItem.created", {"ids": ids, "table_id": table_id, "training": training}
+            )
         return ids
 
-    def return_items(self, table_id: int, lines: Iterable[tuple[int, float | int | str]], *, notify: bool = True) -> list[int]:
+    def return_items(
+        self, table_id: int, lines: Iterable[tuple[int, float | int | str]], *, notify: bool = True
+    ) -> list[int]:
         """A waiter books returns (retour mode): rows with `order_retour` and a positive quantity."""
         return self.create_items(table_id, lines, retour=True, notify=notify)
 
@@ -302,7 +322,12 @@ class Ready2OrderSimulator:
         return done
 
     def transfer_items(
-        self, source_table_id: int, target_table_id: int, ids: Iterable[int] | None = None, *, notify: bool = True
+        self,
+        source_table_id: int,
+        target_table_id: int,
+        ids: Iterable[int] | None = None,
+        *,
+        notify: bool = True,
     ) -> list[int]:
         """Move open items to another table; fires orderItem.transferred."""
         wanted = set(ids) if ids is not None else None
@@ -316,7 +341,12 @@ class Ready2OrderSimulator:
         if notify and moved:
             self._emit(
                 "orderItem.transferred",
-                {"ids": moved, "source_table_id": source_table_id, "target_table_id": target_table_id, "order_group": group},
+                {
+                    "ids": moved,
+                    "source_table_id": source_table_id,
+                    "target_table_id": target_table_id,
+                    "order_group": group,
+                },
             )
         return moved
 
@@ -325,7 +355,7 @@ class Ready2OrderSimulator:
         billed = [oid for oid, item in self.items.items() if item["table_id"] == table_id]
         if not billed:
             return billed
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         invoice_id = next(self._invoice_ids)
         items = []
         training = False
@@ -358,15 +388,26 @@ class Ready2OrderSimulator:
         )
         return billed
 
-
-    def seed_menu(self, menu: dict[str, list[tuple[str, str]]] | None = None, tables: int = 10) -> None:
+    def seed_menu(
+        self, menu: dict[str, list[tuple[str, str]]] | None = None, tables: int = 10
+    ) -> None:
         """A menu (product group → [(name, price)]; default: grill, cold kitchen, drinks) and tables 1..n."""
         if self.products:
             return
         menu = menu or {
-            "Grill": [("Burger", "9.50"), ("Steak", "19.00"), ("Chicken wings", "7.80"), ("Grilled halloumi", "8.20")],
+            "Grill": [
+                ("Burger", "9.50"),
+                ("Steak", "19.00"),
+                ("Chicken wings", "7.80"),
+                ("Grilled halloumi", "8.20"),
+            ],
             "Cold kitchen": [("Caesar salad", "8.90"), ("Gazpacho", "5.50"), ("Tiramisu", "5.20")],
-            "Drinks": [("Lemonade", "3.50"), ("Espresso", "2.40"), ("Pilsner", "3.90"), ("Mineral water", "2.20")],
+            "Drinks": [
+                ("Lemonade", "3.50"),
+                ("Espresso", "2.40"),
+                ("Pilsner", "3.90"),
+                ("Mineral water", "2.20"),
+            ],
         }
         for group, products in menu.items():
             if group not in (g.name for g in self.groups.values()):
@@ -397,7 +438,9 @@ class Ready2OrderSimulator:
         lines = []
         for _ in range(self._rng.randint(1, 4)):
             comment = self._rng.choice([None, None, None, "no onion", "well done", "extra ice"])
-            lines.append((self._rng.choice(list(self.products)), self._rng.choice([1, 1, 1, 2, 3]), comment))
+            lines.append(
+                (self._rng.choice(list(self.products)), self._rng.choice([1, 1, 1, 2, 3]), comment)
+            )
         self.create_items(table, lines)
         return "create"
 
@@ -453,10 +496,19 @@ class Ready2OrderSimulator:
         else:
             resource = ids
         if self.payload_style == "ids":
-            return {"event": event, "ids": ids, **({} if event != "orderItem.transferred" else resource)}
+            return {
+                "event": event,
+                "ids": ids,
+                **({} if event != "orderItem.transferred" else resource),
+            }
         if self.payload_style == "objects" and event == "orderItem.created":
             return {"event": event, "resource": [{"order_id": i} for i in ids]}
-        return {"id": str(uuid.uuid4()), "event": event, "timestamp": int(time.time()), "resource": resource}
+        return {
+            "id": str(uuid.uuid4()),
+            "event": event,
+            "timestamp": int(time.time()),
+            "resource": resource,
+        }
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         body = json.dumps(self._payload(event, data)).encode()
@@ -505,15 +557,19 @@ class Ready2OrderSimulator:
                 delivery.attempts += 1
                 try:
                     async with self._session.post(
-                        self.webhook_url, data=delivery.body, headers={"Content-Type": "application/json"}
+                        self.webhook_url,
+                        data=delivery.body,
+                        headers={"Content-Type": "application/json"},
                     ) as resp:
                         delivery.statuses.append(resp.status)
                         if 200 <= resp.status < 300:
                             delivery.delivered = True
                             return
-                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                except (TimeoutError, aiohttp.ClientError) as err:
                     delivery.statuses.append(type(err).__name__)
-            log.warning("r2o_sim.webhook_given_up", event=delivery.event, attempts=delivery.attempts)
+            log.warning(
+                "r2o_sim.webhook_given_up", event=delivery.event, attempts=delivery.attempts
+            )
         finally:
             self._in_flight -= 1
             self._queue_changed.set()
@@ -521,7 +577,9 @@ class Ready2OrderSimulator:
     # ------------------------------------------------------------------ HTTP
 
     @web.middleware
-    async def _auth_middleware(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         path = request.path
         if path.startswith("/grant/"):
             return await handler(request)
@@ -530,16 +588,26 @@ class Ready2OrderSimulator:
         dev_route = path.startswith("/v1/developerToken")
         expected = self.developer_token if dev_route else self.account_token
         if not token:
-            status, resp = 401, web.json_response({"error": True, "msg": "Authorization header missing"}, status=401)
+            status, resp = (
+                401,
+                web.json_response(
+                    {"error": True, "msg": "Authorization header missing"}, status=401
+                ),
+            )
         elif token != expected:
             other = self.account_token if dev_route else self.developer_token
             status = 403 if token == other else 401
-            resp = web.json_response({"error": True, "msg": "wrong token type" if status == 403 else "invalid token"}, status=status)
+            resp = web.json_response(
+                {"error": True, "msg": "wrong token type" if status == 403 else "invalid token"},
+                status=status,
+            )
         elif not self._admit(token):
             status = 429
             retry_after = self._retry_after(token)
             resp = web.json_response(
-                {"error": True, "msg": "Rate limit exceeded"}, status=429, headers={"Retry-After": str(retry_after)}
+                {"error": True, "msg": "Rate limit exceeded"},
+                status=429,
+                headers={"Retry-After": str(retry_after)},
             )
         else:
             resp = await handler(request)
@@ -605,25 +673,39 @@ class Ready2OrderSimulator:
             }
             for it in body.get("items", [])
         ]
-        ids = self.create_items(int(body["table_id"]), lines, training=bool(body.get("training_mode")))
+        ids = self.create_items(
+            int(body["table_id"]), lines, training=bool(body.get("training_mode"))
+        )
         return web.json_response([self.items[i] for i in ids])
 
     async def _handle_transfer(self, request: web.Request) -> web.Response:
         body = await request.json()
         moved = self.transfer_items(
-            int(body["source_table_id"]), int(body["target_table_id"]), body.get("order_ids") or None
+            int(body["source_table_id"]),
+            int(body["target_table_id"]),
+            body.get("order_ids") or None,
         )
         return web.json_response([self.items[i] for i in moved])
 
     def _group_json(self, g: SimGroup) -> dict[str, Any]:
-        row: dict[str, Any] = {"productgroup_id": g.id, "productgroup_name": g.name, "productgroup_type_id": 2}
+        row: dict[str, Any] = {
+            "productgroup_id": g.id,
+            "productgroup_name": g.name,
+            "productgroup_type_id": 2,
+        }
         if g.parent is not None:
-            row["productgroup_parent"] = g.parent  # inferred: the seed has it in the create/update body
+            row["productgroup_parent"] = (
+                g.parent
+            )  # inferred: the seed has it in the create/update body
         return row
 
     def _product_json(self, p: SimProduct) -> dict[str, Any]:
         grp = self.groups.get(p.group_id)
-        group = {"productgroup_id": p.group_id, "productgroup_name": grp.name if grp else None, "productgroup_type_id": 2}
+        group = {
+            "productgroup_id": p.group_id,
+            "productgroup_name": grp.name if grp else None,
+            "productgroup_type_id": 2,
+        }
         return {
             "product_id": p.id,
             "product_name": p.name,
@@ -634,7 +716,9 @@ class Ready2OrderSimulator:
         }
 
     async def _handle_products(self, request: web.Request) -> web.Response:
-        return web.json_response(self._page(request, [self._product_json(p) for p in self.products.values()]))
+        return web.json_response(
+            self._page(request, [self._product_json(p) for p in self.products.values()])
+        )
 
     @staticmethod
     def _by_id(request: web.Request, rows: dict[int, Any], what: str) -> Any:
@@ -642,14 +726,19 @@ class Ready2OrderSimulator:
         key = request.match_info["id"]
         row = rows.get(int(key)) if key.isascii() and key.isdigit() else None
         if row is None:
-            raise web.HTTPNotFound(text=json.dumps({"error": True, "msg": f"{what} not found"}), content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": True, "msg": f"{what} not found"}),
+                content_type="application/json",
+            )
         return row
 
     async def _handle_product(self, request: web.Request) -> web.Response:
         return web.json_response(self._product_json(self._by_id(request, self.products, "Product")))
 
     async def _handle_productgroup(self, request: web.Request) -> web.Response:
-        return web.json_response(self._group_json(self._by_id(request, self.groups, "Productgroup")))
+        return web.json_response(
+            self._group_json(self._by_id(request, self.groups, "Productgroup"))
+        )
 
     def _table_json(self, tid: int) -> dict[str, Any]:
         return {"table_id": tid, "table_name": self.tables[tid], "table_description": None}
@@ -659,7 +748,9 @@ class Ready2OrderSimulator:
         return web.json_response(self._table_json(int(request.match_info["id"])))
 
     async def _handle_productgroups(self, request: web.Request) -> web.Response:
-        return web.json_response(self._page(request, [self._group_json(g) for g in self.groups.values()]))
+        return web.json_response(
+            self._page(request, [self._group_json(g) for g in self.groups.values()])
+        )
 
     async def _handle_invoices(self, request: web.Request) -> web.Response:
         """`GET /document/invoice` with the seed's filters kds uses: tableId, dateFrom (bill date), items."""
@@ -677,7 +768,9 @@ class Ready2OrderSimulator:
         except ValueError:
             raise web.HTTPBadRequest(text="offset and limit must be integers") from None
         page = rows[offset : offset + limit]
-        return web.json_response({"invoices": page, "count": len(rows), "offset": offset, "limit": limit})
+        return web.json_response(
+            {"invoices": page, "count": len(rows), "offset": offset, "limit": limit}
+        )
 
     async def _handle_tables(self, request: web.Request) -> web.Response:
         rows = [self._table_json(t) for t in self.tables]
@@ -701,13 +794,23 @@ class Ready2OrderSimulator:
         if body.get("removeEvent"):
             self.webhook_events.discard(body["removeEvent"])
         name = body.get("addEvent") or body.get("removeEvent")
-        return web.json_response({"error": False, "success": True, "msg": f"Your now receiving webhooks for the event {name}"})
+        return web.json_response(
+            {
+                "error": False,
+                "success": True,
+                "msg": f"Your now receiving webhooks for the event {name}",
+            }
+        )
 
     async def _handle_grant_create(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
         token = secrets.token_urlsafe(16)
         callback = body.get("callbackUri") or body.get("authorizationCallbackUri")
-        self.grants[token] = {"status": "pending", "callback": callback, "expires": time.time() + 600}
+        self.grants[token] = {
+            "status": "pending",
+            "callback": callback,
+            "expires": time.time() + 600,
+        }
         return web.json_response(
             {
                 "error": False,
@@ -724,7 +827,10 @@ class Ready2OrderSimulator:
         grant = self.grants.get(request.match_info["token"])
         if grant is None:
             return web.json_response({"error": True, "msg": "unknown grantAccessToken"}, status=404)
-        body: dict[str, Any] = {"grantAccessToken": request.match_info["token"], "status": grant["status"]}
+        body: dict[str, Any] = {
+            "grantAccessToken": request.match_info["token"],
+            "status": grant["status"],
+        }
         if grant["status"] == "approved":
             body["accountToken"] = self.account_token
         return web.json_response(body)
@@ -756,4 +862,4 @@ class Ready2OrderSimulator:
 def _parse_date(value: str) -> datetime:
     """A whole date or an ISO 8601 datetime (the seed's dateFrom), as aware UTC."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

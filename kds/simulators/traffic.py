@@ -7,8 +7,12 @@ import random
 from collections.abc import Awaitable, Callable
 
 
-async def paced(step: Callable[[], object | Awaitable[object]], per_minute: float, stop: asyncio.Event,
-                rng: random.Random) -> None:
+async def paced(
+    step: Callable[[], object | Awaitable[object]],
+    per_minute: float,
+    stop: asyncio.Event,
+    rng: random.Random,
+) -> None:
     """Call `step()` about `per_minute` times a minute (Poisson arrivals) until `stop` is set."""
     while not stop.is_set():
         result = step()
@@ -16,5 +20,5 @@ async def paced(step: Callable[[], object | Awaitable[object]], per_minute: floa
             await result
         try:
             await asyncio.wait_for(stop.wait(), rng.expovariate(per_minute / 60.0))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

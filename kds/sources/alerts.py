@@ -59,7 +59,9 @@ class SourceAlerts:
         self._bus = bus
         self._alerts: dict[str, dict[str, SourceAlert]] = {}
 
-    def raise_alert(self, source: str, key: str, kind: str, message: str, *, order: str | None = None) -> None:
+    def raise_alert(
+        self, source: str, key: str, kind: str, message: str, *, order: str | None = None
+    ) -> None:
         """Show (or update) an alert; logged once when it first appears."""
         alerts = self._alerts.setdefault(source, {})
         known = alerts.get(key)
@@ -106,5 +108,5 @@ class SourceAlerts:
             return
         try:
             self._bus.publish("source.alerts", {"alerts": self.snapshot()})
-        except Exception:  # noqa: BLE001 - a banner is not worth breaking a source
+        except Exception:
             log.exception("source.alerts_publish_failed")

@@ -75,11 +75,20 @@ class SourceMetrics:
     _by_registry: dict[int, SourceMetrics] = {}
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.up = Gauge("kds_source_up", "1 when the last poll of a source succeeded", ["source"], registry=registry)
-        self.polls = Counter("kds_source_polls", "Polls of a source", ["source", "outcome"], registry=registry)
+        self.up = Gauge(
+            "kds_source_up",
+            "1 when the last poll of a source succeeded",
+            ["source"],
+            registry=registry,
+        )
+        self.polls = Counter(
+            "kds_source_polls", "Polls of a source", ["source", "outcome"], registry=registry
+        )
         self.unknown_endpoints = Counter(
-            "kds_source_unknown_endpoints", "Order lines at POS endpoints kds does not own (left to the POS)",
-            ["source", "endpoint"], registry=registry,
+            "kds_source_unknown_endpoints",
+            "Order lines at POS endpoints kds does not own (left to the POS)",
+            ["source", "endpoint"],
+            registry=registry,
         )
 
     @classmethod
@@ -143,7 +152,9 @@ class Poller:
             "ok": self._failures == 0,
             "consecutiveFailures": self._failures,
             "lastError": self._last_error,
-            "secondsSinceSuccess": None if self._last_success is None else round(self._clock() - self._last_success, 1),
+            "secondsSinceSuccess": None
+            if self._last_success is None
+            else round(self._clock() - self._last_success, 1),
         }
 
     def next_delay(self) -> float:
@@ -159,20 +170,22 @@ class Poller:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.next_delay())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _poll_once(self) -> None:
         try:
             await self.poll()
-        except Exception as err:  # noqa: BLE001 - a poll bug must not kill the source
+        except Exception as err:
             self._failures += 1
             self._last_error = str(err) or type(err).__name__
             if not isinstance(err, SourceUnavailable):
                 log.exception("source.poll_crashed", source=self.name)
             self._metrics.up.labels(self.name).set(0)
             self._metrics.polls.labels(self.name, "error").inc()
-            log.warning("source.unavailable", source=self.name, error=str(err), failures=self._failures)
+            log.warning(
+                "source.unavailable", source=self.name, error=str(err), failures=self._failures
+            )
         else:
             if self._failures:
                 log.info("source.recovered", source=self.name, after_failures=self._failures)

@@ -31,7 +31,6 @@ the API rejects it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,7 +43,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound
-from ..model import MAX_TEXT, Location, Order, OrderIn, OrderItemIn, OrderStatus, Plu, PurchaseType, Quantity, TicketInfo
+from ..model import (
+    MAX_TEXT,
+    Location,
+    Order,
+    OrderIn,
+    OrderItemIn,
+    OrderStatus,
+    Plu,
+    PurchaseType,
+    Quantity,
+    TicketInfo,
+)
 from .base import HttpUrl, Poller, SourceContext, SourceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -69,7 +79,6 @@ class Config(BaseModel):
     request_timeout: Duration = 5.0
     max_backoff: Duration = 30.0
     cheque_types: list[str] = Field(default_factory=lambda: ["Postponed", "Order"])
-
 
 
 class ChequesUnavailable(SourceUnavailable):
@@ -182,7 +191,11 @@ def _read_line(item: Any, position: int) -> Line | Unreadable | None:
     quantity = parse_decimal(item.get("quantity"))
     key = line_key(code, name, price)
     if key is None:
-        return Unreadable(position, f"no name or code and an unreadable price {str(item.get('price'))[:40]!r}", None)
+        return Unreadable(
+            position,
+            f"no name or code and an unreadable price {str(item.get('price'))[:40]!r}",
+            None,
+        )
     if quantity is None:
         return Unreadable(position, f"unreadable quantity {str(item.get('quantity'))[:40]!r}", key)
     if quantity == 0:
@@ -218,7 +231,13 @@ def parse_cheques(data: Any) -> list[Cheque]:
         for position, item in enumerate(items if isinstance(items, list) else [items]):
             read = _read_line(item, position)
             if isinstance(read, Unreadable):
-                log.warning("cheques.unreadable_line", uuid=uuid, position=position, reason=read.reason, line=str(item)[:200])
+                log.warning(
+                    "cheques.unreadable_line",
+                    uuid=uuid,
+                    position=position,
+                    reason=read.reason,
+                    line=str(item)[:200],
+                )
                 unreadable.append(read)
             elif read is not None:
                 lines.append(read)
@@ -241,12 +260,16 @@ def _label(line: Line) -> str:
     if line.name:
         return line.name
     price = format(line.price.quantize(Decimal("0.01")), "f") if line.price is not None else "?"
-    return f"#{line.position + 1} · {price}" + (f" (code {line.code})" if line.code is not None else "")
+    return f"#{line.position + 1} · {price}" + (
+        f" (code {line.code})" if line.code is not None else ""
+    )
 
 
 def _three_places(value: Decimal) -> Decimal:
     exponent = value.as_tuple().exponent
-    return value.quantize(Decimal("0.001")) if isinstance(exponent, int) and exponent < -3 else value
+    return (
+        value.quantize(Decimal("0.001")) if isinstance(exponent, int) and exponent < -3 else value
+    )
 
 
 # --------------------------------------------------------------------------- the source
@@ -268,15 +291,21 @@ class ChequesSource(Poller):
         super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff)
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = config.auth_token.get_secret_value() if config.auth_token else None
+        self._token: str | None = (
+            config.auth_token.get_secret_value() if config.auth_token else None
+        )
         self._tracked: set[str] = set()
         self._unreadable: dict[str, list[Unreadable]] = {}
         self.finished: list[str] = []
 
     async def start(self) -> None:
         """Open the HTTP session and start polling."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
-        self._tracked = {_cheque_uuid(o) for o in self.ctx.service.orders() if o.source == self.name}
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout)
+        )
+        self._tracked = {
+            _cheque_uuid(o) for o in self.ctx.service.orders() if o.source == self.name
+        }
         # An open cheque's orders stay live however long it stays open: archived, its
         # lines would look unsent and go to the kitchen again.
         self.ctx.service.hold_while(self._is_open_cheque_order)
@@ -295,7 +324,9 @@ class ChequesSource(Poller):
     def health(self) -> dict[str, Any]:
         """Poll health, how many cheques are tracked, and the lines kds could not read."""
         health = super().health()
-        unreadable = [u.to_json(uuid) for uuid, lines in sorted(self._unreadable.items()) for u in lines]
+        unreadable = [
+            u.to_json(uuid) for uuid, lines in sorted(self._unreadable.items()) for u in lines
+        ]
         return {
             **health,
             "ok": health["ok"] and not unreadable,
@@ -307,14 +338,20 @@ class ChequesSource(Poller):
 
     async def _call(self, intent: str, body: dict[str, Any]) -> Any:
         assert self._session is not None, "source not started"
-        headers = {"INTENT_OPERATION_TYPE": intent, "Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "INTENT_OPERATION_TYPE": intent,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         if self._token and intent != "AUTH":
             headers["Auth-token"] = self._token
         try:
-            async with self._session.request(self.config.method, self.config.url, data=json.dumps(body), headers=headers) as resp:
+            async with self._session.request(
+                self.config.method, self.config.url, data=json.dumps(body), headers=headers
+            ) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        except (TimeoutError, aiohttp.ClientError) as err:
             raise SourceUnavailable(f"cheques API unreachable: {type(err).__name__} {err}") from err
         if status >= 300:
             raise SourceUnavailable(f"cheques API answered HTTP {status}")
@@ -329,8 +366,17 @@ class ChequesSource(Poller):
         token = None
         if isinstance(data, dict):
             if data.get("resultCode") not in (200, "200", None):
-                raise ChequesUnavailable(data.get("resultCode"), _text(data.get("messageDetail")) or "AUTH refused")
-            token = next((data[k] for k in ("token", "authToken", "Auth-token", "auth_token") if data.get(k)), None)
+                raise ChequesUnavailable(
+                    data.get("resultCode"), _text(data.get("messageDetail")) or "AUTH refused"
+                )
+            token = next(
+                (
+                    data[k]
+                    for k in ("token", "authToken", "Auth-token", "auth_token")
+                    if data.get(k)
+                ),
+                None,
+            )
             if token is None and isinstance(data.get("data"), dict):
                 token = data["data"].get("token")
         if not token:
@@ -353,7 +399,9 @@ class ChequesSource(Poller):
 
     async def poll(self) -> None:
         """Read every cheque and bring the kitchen in line with it."""
-        cheques = [c for c in await self.fetch() if c.kind is None or c.kind in self.config.cheque_types]
+        cheques = [
+            c for c in await self.fetch() if c.kind is None or c.kind in self.config.cheque_types
+        ]
         orders = self._orders_by_cheque()
         seen = set()
         for cheque in cheques:
@@ -408,7 +456,9 @@ class ChequesSource(Poller):
                 continue
             kds_lines = have.get(key, [])
             # More returned than ordered cannot un-make more than the kitchen has.
-            delta = max(wanted.get(key, Decimal(0)), Decimal(0)) - sum((k.quantity for k in kds_lines), Decimal(0))
+            delta = max(wanted.get(key, Decimal(0)), Decimal(0)) - sum(
+                (k.quantity for k in kds_lines), Decimal(0)
+            )
             if delta > 0 and key in sample:
                 additions.append((sample[key], delta))
             elif delta < 0 and None not in frozen:
@@ -429,9 +479,13 @@ class ChequesSource(Poller):
                     additions.append((line, keep))
         for order_id, item_ids in cancels.items():
             try:
-                await self.ctx.service.cancel(order_id, item_ids=item_ids, reason="removed from the cheque", actor=self.name)
+                await self.ctx.service.cancel(
+                    order_id, item_ids=item_ids, reason="removed from the cheque", actor=self.name
+                )
             except NotFound:
-                log.info("cheques.cancel_of_archived_order", order=orders_by_id[order_id].external_id)
+                log.info(
+                    "cheques.cancel_of_archived_order", order=orders_by_id[order_id].external_id
+                )
             log.info("cheques.voided", uuid=cheque.uuid, order=order_id, items=item_ids)
         if additions:
             await self._add(cheque, orders, additions)
@@ -446,7 +500,9 @@ class ChequesSource(Poller):
         code, name = json.loads(key)[:2]
         return Line(key, code, name, price, kds_line.quantity, 0)
 
-    async def _add(self, cheque: Cheque, orders: list[Order], additions: list[tuple[Line, Decimal]]) -> None:
+    async def _add(
+        self, cheque: Cheque, orders: list[Order], additions: list[tuple[Line, Decimal]]
+    ) -> None:
         n = max((_part_number(o) for o in orders), default=0) + 1
         items = [
             OrderItemIn(
@@ -454,7 +510,9 @@ class ChequesSource(Poller):
                 plu=Plu(name=_label(line), code=line.code, stock_name=KEY_PREFIX + line.key),
                 quantity=Quantity(amount=_three_places(quantity)),
             )
-            for i, (line, quantity) in enumerate(sorted(additions, key=lambda a: a[0].position), start=1)
+            for i, (line, quantity) in enumerate(
+                sorted(additions, key=lambda a: a[0].position), start=1
+            )
         ]
         table = cheque.table
         if table and cheque.place:
@@ -467,7 +525,9 @@ class ChequesSource(Poller):
                 id=cheque.uuid,
                 name=cheque.name or (f"Table {cheque.table}" if cheque.table else None),
                 location=Location(table_name=table) if table else None,
-                purchase_type=PurchaseType.WALK_IN if cheque.kind == "Order" else PurchaseType.UNKNOWN,
+                purchase_type=PurchaseType.WALK_IN
+                if cheque.kind == "Order"
+                else PurchaseType.UNKNOWN,
             ),
             items=items,
         )
@@ -482,7 +542,13 @@ class ChequesSource(Poller):
             order_in = order_in.model_copy(update={"id": f"{cheque.uuid}#{n + attempt + 1}"})
         else:
             raise SourceUnavailable(f"no free order number for cheque {cheque.uuid}")
-        log.info("cheques.order", uuid=cheque.uuid, order=result.order.id, items=len(items), created=result.created)
+        log.info(
+            "cheques.order",
+            uuid=cheque.uuid,
+            order=result.order.id,
+            items=len(items),
+            created=result.created,
+        )
 
 
 def _cheque_uuid(order: Order) -> str:

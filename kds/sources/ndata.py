@@ -23,7 +23,7 @@ from __future__ import annotations
 import operator as _op
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -157,7 +157,7 @@ def coerce(text: str, kind: type) -> Any:
             value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
             raise NDataError(f"expected an ISO 8601 date, got {text!r}") from None
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return text
 
 
@@ -198,7 +198,9 @@ class Query:
     count_only: bool = False
 
 
-def parse_query(params: Mapping[str, Any] | Sequence[tuple[str, str]], members: Iterable[str]) -> Query:
+def parse_query(
+    params: Mapping[str, Any] | Sequence[tuple[str, str]], members: Iterable[str]
+) -> Query:
     """Parse query parameters against the known `members` (case-insensitive).
 
     `params` may be a multidict, a plain mapping or a list of pairs. Unknown
@@ -267,7 +269,9 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return (1, value)
 
 
-def apply(query: Query, items: Iterable[T], fields: Mapping[str, FieldSpec[T]]) -> tuple[list[T], int]:
+def apply(
+    query: Query, items: Iterable[T], fields: Mapping[str, FieldSpec[T]]
+) -> tuple[list[T], int]:
     """Filter, sort and page `items`; return (page, number matching before paging)."""
     spec = {name.lower(): f for name, f in fields.items()}
     selected = [

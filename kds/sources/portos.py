@@ -105,7 +105,6 @@ class Config(BaseModel):
     writeback_max_backoff: Duration = 30.0
     writeback_concurrency: int = Field(default=4, ge=1, le=32)
 
-
     @model_validator(mode="after")
     def _one_auth(self) -> Config:
         schemes = [
@@ -114,14 +113,20 @@ class Config(BaseModel):
             self.client_id is not None or self.client_secret is not None,
         ]
         if sum(schemes) != 1:
-            raise ValueError("set exactly one of: token; username + password + device_name; client_id + client_secret")
+            raise ValueError(
+                "set exactly one of: token; username + password + device_name; client_id + client_secret"
+            )
         if schemes[1] and not (self.username and self.password is not None and self.device_name):
-            raise ValueError("credentials need username, password and device_name (the PORTOS DeviceName)")
+            raise ValueError(
+                "credentials need username, password and device_name (the PORTOS DeviceName)"
+            )
         if schemes[2] and not (self.client_id and self.client_secret):
             raise ValueError("request signing needs both client_id and client_secret")
         targets = list(self.endpoint_map.values())
         if len(targets) != len(set(targets)):
-            raise ValueError("endpoint_map must not map two PORTOS endpoints to one kds endpoint (write-back would be ambiguous)")
+            raise ValueError(
+                "endpoint_map must not map two PORTOS endpoints to one kds endpoint (write-back would be ambiguous)"
+            )
         return self
 
     def to_kds(self, portos_name: str) -> str:
@@ -146,16 +151,17 @@ class Config(BaseModel):
 
 def check(config: Config, kds_endpoints: Collection[str]) -> list[str]:
     """Cross-checks against the whole config: each endpoint kds claims must be a kds endpoint."""
-    errors = []
-    for name in config.endpoints:
-        if config.to_kds(name) not in kds_endpoints:
-            errors.append(
-                f"endpoints: PORTOS endpoint {name!r} is not a kds endpoint (add an [[endpoints]] entry"
-                f" named {config.to_kds(name)!r} or map it with endpoint_map)"
-            )
+    errors = [
+        f"endpoints: PORTOS endpoint {name!r} is not a kds endpoint (add an [[endpoints]] entry"
+        f" named {config.to_kds(name)!r} or map it with endpoint_map)"
+        for name in config.endpoints
+        if config.to_kds(name) not in kds_endpoints
+    ]
     for portos_name, kds_name in config.endpoint_map.items():
         if kds_name not in kds_endpoints:
-            errors.append(f"endpoint_map: {portos_name!r} maps to {kds_name!r}, which is not a kds endpoint")
+            errors.append(
+                f"endpoint_map: {portos_name!r} maps to {kds_name!r}, which is not a kds endpoint"
+            )
     return errors
 
 
@@ -171,17 +177,26 @@ class PortosRejected(WritebackRefused):
 class PortosMetrics:
     """Counters and gauges of PORTOS sources, one set per registry."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PortosMetrics] = weakref.WeakKeyDictionary()
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PortosMetrics] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "kds_portos_requests", "Requests to PORTOS by outcome", ["source", "outcome"], registry=registry
-        )
-        self.orders = Counter(
-            "kds_portos_orders", "PORTOS orders handled (ingested, cancelled, rejected)", ["source", "outcome"],
+            "kds_portos_requests",
+            "Requests to PORTOS by outcome",
+            ["source", "outcome"],
             registry=registry,
         )
-        self.auth = Counter("kds_portos_auth", "Logins and token refreshes", ["source", "kind"], registry=registry)
+        self.orders = Counter(
+            "kds_portos_orders",
+            "PORTOS orders handled (ingested, cancelled, rejected)",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.auth = Counter(
+            "kds_portos_auth", "Logins and token refreshes", ["source", "kind"], registry=registry
+        )
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> PortosMetrics:
@@ -230,24 +245,40 @@ class PortosClient:
         url = self.config.base_url + path
         return f"{url}?{_query(params)}" if params else url
 
-    async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    async def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         assert self._session is not None, "client not started"
         try:
-            async with self._session.request(method, URL(url, encoded=True), data=body, headers=headers) as resp:
+            async with self._session.request(
+                method, URL(url, encoded=True), data=body, headers=headers
+            ) as resp:
                 return resp.status, await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        except (TimeoutError, aiohttp.ClientError) as err:
             self._metrics.requests.labels(self.config.name, "unreachable").inc()
-            reason = "timed out" if isinstance(err, asyncio.TimeoutError) else f"{type(err).__name__}: {err}"
-            raise SourceUnavailable(f"PORTOS unreachable ({method} {URL(url).path}): {reason}") from err
+            reason = (
+                "timed out"
+                if isinstance(err, asyncio.TimeoutError)
+                else f"{type(err).__name__}: {err}"
+            )
+            raise SourceUnavailable(
+                f"PORTOS unreachable ({method} {URL(url).path}): {reason}"
+            ) from err
 
-    async def request(self, method: str, path: str, *, params: Sequence[tuple[str, Any]] = (), body: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, params: Sequence[tuple[str, Any]] = (), body: Any = None
+    ) -> Any:
         """Send one API request and return its JSON.
 
         Raises SourceUnavailable when it should be retried later (down, timeout,
         5xx, 429, garbage, auth failing) and PortosRejected for other 4xx.
         """
         url = self.url(path, params)
-        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = (
+            None
+            if body is None
+            else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        )
         status, raw = 0, b""
         for attempt in (1, 2):
             headers = {"Accept": "application/json"}
@@ -257,7 +288,12 @@ class PortosClient:
             if self.config.client_id:
                 assert self.config.client_secret is not None
                 headers = nws4_sign(
-                    method, url, headers, data or b"", self.config.client_id, self.config.client_secret.get_secret_value()
+                    method,
+                    url,
+                    headers,
+                    data or b"",
+                    self.config.client_id,
+                    self.config.client_secret.get_secret_value(),
                 )
             else:
                 try:
@@ -325,7 +361,9 @@ class PortosClient:
         return result
 
     async def _refresh(self, refresh_token: str) -> dict[str, Any] | None:
-        status, result = await self._auth_call(self.config.refresh_path, {"refreshToken": refresh_token})
+        status, result = await self._auth_call(
+            self.config.refresh_path, {"refreshToken": refresh_token}
+        )
         if status != 200 or not isinstance(result, dict):
             log.info("portos.refresh_refused", source=self.config.name, http_status=status)
             return None  # refused: log in again
@@ -339,7 +377,9 @@ class PortosClient:
         skip = 0
         for _ in range(MAX_PAGES):
             page = await self.request(
-                "GET", "/orders", params=[*filters, ("$sort", "number"), ("$skip", skip), ("$take", take)]
+                "GET",
+                "/orders",
+                params=[*filters, ("$sort", "number"), ("$skip", skip), ("$take", take)],
             )
             items, total = _query_result(page)
             for order in items:
@@ -381,7 +421,9 @@ def _text(value: Any) -> str | None:
     return str(value)[:MAX_TEXT]
 
 
-def foreign_endpoints(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> list[str]:
+def foreign_endpoints(
+    raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]
+) -> list[str]:
     """Names of open item endpoints in an Order that kds does not own, once each per item."""
     names = []
     for item in raw.get("items") or []:
@@ -413,7 +455,9 @@ class ReturnedLine:
     acknowledge: bool  # every endpoint of the line is kds's: its item route may be set
 
 
-def returned_lines(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> list[ReturnedLine]:
+def returned_lines(
+    raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]
+) -> list[ReturnedLine]:
     """The negative lines of an Order at endpoints kds owns (PORTOS marks returns by the sign)."""
     lines = []
     for item in raw.get("items") or []:
@@ -422,16 +466,26 @@ def returned_lines(raw: dict[str, Any], config: Config, kds_endpoints: Collectio
         if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount >= 0:
             continue
         named = [e for e in item.get("endpoints") or [] if isinstance(e, dict) and e.get("name")]
-        open_ = [str(e["name"]) for e in named if (e.get("orderItemStatus") or e.get("status")) not in _FINAL_VALUES]
+        open_ = [
+            str(e["name"])
+            for e in named
+            if (e.get("orderItemStatus") or e.get("status")) not in _FINAL_VALUES
+        ]
         owned = [n for n in open_ if config.owns(n, kds_endpoints)]
         if not owned or not isinstance(item.get("id"), int):
             continue
         plu = item.get("plu") or {}
-        lines.append(ReturnedLine(
-            id=item["id"], code=plu.get("code"), stock_name=plu.get("stockName"), name=_text(plu.get("name")) or "",
-            amount=Decimal(str(-amount)), kds_endpoints=tuple(config.to_kds(n) for n in owned),
-            acknowledge=len(owned) == len(open_),
-        ))
+        lines.append(
+            ReturnedLine(
+                id=item["id"],
+                code=plu.get("code"),
+                stock_name=plu.get("stockName"),
+                name=_text(plu.get("name")) or "",
+                amount=Decimal(str(-amount)),
+                kds_endpoints=tuple(config.to_kds(n) for n in owned),
+                acknowledge=len(owned) == len(open_),
+            )
+        )
     return lines
 
 
@@ -448,11 +502,17 @@ def portos_item_endpoints(raw: dict[str, Any]) -> dict[int, list[str]]:
     result: dict[int, list[str]] = {}
     for item in raw.get("items") or []:
         if isinstance(item, dict) and isinstance(item.get("id"), int):
-            result[item["id"]] = [e["name"] for e in item.get("endpoints") or [] if isinstance(e, dict) and e.get("name")]
+            result[item["id"]] = [
+                e["name"]
+                for e in item.get("endpoints") or []
+                if isinstance(e, dict) and e.get("name")
+            ]
     return result
 
 
-def translate(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]) -> OrderIn | None:
+def translate(
+    raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]
+) -> OrderIn | None:
     """A PORTOS Order as kds's OrderIn; None when nothing in it is for this kds.
 
     Item endpoints already final in PORTOS (processed, refused, skipped) and
@@ -485,7 +545,11 @@ def translate(raw: dict[str, Any], config: Config, kds_endpoints: Collection[str
         items.append(
             {
                 "id": item.get("id"),
-                "plu": {"name": _text(plu.get("name")) or "", "code": plu.get("code"), "stockName": _text(plu.get("stockName"))},
+                "plu": {
+                    "name": _text(plu.get("name")) or "",
+                    "code": plu.get("code"),
+                    "stockName": _text(plu.get("stockName")),
+                },
                 "quantity": quantity if quantity is not None else 1,
                 "comment": _text(item.get("comment")),
                 "courseNumber": item.get("courseNumber"),
@@ -544,8 +608,17 @@ class PortosWriteback:
         if not external_id or status not in _STATUS_VALUES or not kds_endpoint:
             raise WritebackRefused("unusable", f"unusable writeback payload {payload!r}")
         if external_id in self._source.deleted or REST_MARK in external_id:
-            reason = "deleted in PORTOS" if external_id in self._source.deleted else "rest of a returned line"
-            log.info("portos.writeback_skipped", source=self._config.name, order=external_id, reason=reason)
+            reason = (
+                "deleted in PORTOS"
+                if external_id in self._source.deleted
+                else "rest of a returned line"
+            )
+            log.info(
+                "portos.writeback_skipped",
+                source=self._config.name,
+                order=external_id,
+                reason=reason,
+            )
             return
         client = self._source.client
         endpoint = self._config.to_portos(kds_endpoint)
@@ -566,7 +639,9 @@ class PortosWriteback:
         if shared:
             await self._send_shared(entry, external_id, endpoint, shared, status)
 
-    async def _send_shared(self, entry: OutboxEntry, external_id: str, endpoint: str, items: list[int], status: str) -> None:
+    async def _send_shared(
+        self, entry: OutboxEntry, external_id: str, endpoint: str, items: list[int], status: str
+    ) -> None:
         client = self._source.client
         order_path = f"/orders/{quote(external_id, safe='')}"
         raw = await client.request("GET", order_path)
@@ -577,18 +652,24 @@ class PortosWriteback:
         for item_id in items:
             current = now.get((item_id, endpoint))
             if current is None:
-                raise WritebackRefused(404, f"PORTOS has no item {item_id} at endpoint {endpoint!r}")
+                raise WritebackRefused(
+                    404, f"PORTOS has no item {item_id} at endpoint {endpoint!r}"
+                )
             if current == status:
                 continue
             if current in _FINAL_VALUES:
-                raise WritebackRefused("conflict", f"item {item_id} at {endpoint} is already {current} in PORTOS")
+                raise WritebackRefused(
+                    "conflict", f"item {item_id} at {endpoint} is already {current} in PORTOS"
+                )
             remaining.append(item_id)
         if not remaining:
             return
         body = {"status": status}
         others = [s for (i, e), s in now.items() if e == endpoint and i not in remaining]
         if all(s == status or s in _FINAL_VALUES for s in others):
-            await client.request("POST", f"{order_path}/endpoints/{quote(endpoint, safe='')}/status", body=body)
+            await client.request(
+                "POST", f"{order_path}/endpoints/{quote(endpoint, safe='')}/status", body=body
+            )
             return
         waiting = []
         for item_id in remaining:
@@ -611,7 +692,9 @@ class PortosWriteback:
             return False
         endpoint = entry.payload.get("endpoint")
         blocking = [
-            e.status for i in order.items for e in i.endpoints
+            e.status
+            for i in order.items
+            for e in i.endpoints
             if (e.name == endpoint and i.id not in items) or (i.id in items and e.name != endpoint)
         ]
         return any(s not in FINAL for s in blocking)
@@ -625,7 +708,9 @@ def _statuses(raw: dict[str, Any]) -> dict[tuple[int, str], str]:
             continue
         for ep in item.get("endpoints") or []:
             if isinstance(ep, dict) and ep.get("name"):
-                found[(item["id"], str(ep["name"]))] = str(ep.get("orderItemStatus") or ep.get("status"))
+                found[(item["id"], str(ep["name"]))] = str(
+                    ep.get("orderItemStatus") or ep.get("status")
+                )
     return found
 
 
@@ -641,13 +726,19 @@ class PortosSource(Poller):
         self.metrics = PortosMetrics.for_registry(ctx.metrics)
         self.client = PortosClient(config, self.metrics)
         self.writeback = WritebackConsumer(
-            config.name, ctx, PortosWriteback(self).send, retry=config.writeback_retry,
-            max_backoff=config.writeback_max_backoff, concurrency=config.writeback_concurrency,
+            config.name,
+            ctx,
+            PortosWriteback(self).send,
+            retry=config.writeback_retry,
+            max_backoff=config.writeback_max_backoff,
+            concurrency=config.writeback_concurrency,
         )
         self.deleted: set[str] = set()
         self._skipped: set[str] = set()
         self._unreadable: dict[str, int | None] = {}  # PORTOS order id → its inbox entry
-        self._unapplied: dict[str, str] = {}  # alert key of a return kds could not apply → ticket id
+        self._unapplied: dict[
+            str, str
+        ] = {}  # alert key of a return kds could not apply → ticket id
         self.unknown_endpoints: set[str] = set()
         self._kds_endpoints = frozenset(e.name for e in ctx.settings.endpoints)
         self._source_metrics = SourceMetrics.for_registry(ctx.metrics)
@@ -667,13 +758,18 @@ class PortosSource(Poller):
         assert self.config.webhook_secret is not None
         body = await request.read()
         given = request.headers.get("X-PORTOS-WEBHOOK-SIGNATURE", "").strip()
-        digest = hmac.new(self.config.webhook_secret.get_secret_value().encode(), body, hashlib.sha256).digest()
+        digest = hmac.new(
+            self.config.webhook_secret.get_secret_value().encode(), body, hashlib.sha256
+        ).digest()
         # The encoding of the signature is not documented: accept hex or base64.
         if not given or not (
-            hmac.compare_digest(given.lower(), digest.hex()) or hmac.compare_digest(given, base64.b64encode(digest).decode())
+            hmac.compare_digest(given.lower(), digest.hex())
+            or hmac.compare_digest(given, base64.b64encode(digest).decode())
         ):
             log.warning("portos.webhook_rejected", source=self.config.name, reason="bad signature")
-            return web.json_response({"error": "unauthorized", "detail": "bad webhook signature"}, status=401)
+            return web.json_response(
+                {"error": "unauthorized", "detail": "bad webhook signature"}, status=401
+            )
         self.webhooks += 1
         self.poll_now()
         return web.json_response({"status": "accepted"}, status=202)
@@ -739,10 +835,15 @@ class PortosSource(Poller):
         self._skipped &= listed
         for gone in set(self._unreadable) - listed:
             self._unreadable.pop(gone)
-        self.ctx.alerts.clear_where(self.config.name, "order_unreadable", {f"order:{i}" for i in self._unreadable})
+        self.ctx.alerts.clear_where(
+            self.config.name, "order_unreadable", {f"order:{i}" for i in self._unreadable}
+        )
         self._clear_unapplied()
         now = self._clock()
-        if self._last_reconcile is None or now - self._last_reconcile >= self.config.reconcile_interval:
+        if (
+            self._last_reconcile is None
+            or now - self._last_reconcile >= self.config.reconcile_interval
+        ):
             await self._reconcile(listed)
             self._last_reconcile = now
         if self.writeback.failures:
@@ -750,10 +851,15 @@ class PortosSource(Poller):
 
     async def _take(self, raw: dict[str, Any]) -> None:
         external_id = str(raw["id"])
-        if external_id in self._skipped or self.ctx.service.find(self.config.name, external_id) is not None:
+        if (
+            external_id in self._skipped
+            or self.ctx.service.find(self.config.name, external_id) is not None
+        ):
             return
         payload = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
-        inbox_id = await self.ctx.service.receive_raw(self.config.name, f"order:{external_id}", payload)
+        inbox_id = await self.ctx.service.receive_raw(
+            self.config.name, f"order:{external_id}", payload
+        )
         await self._ingest_raw(raw, inbox_id)
 
     async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int | None) -> None:
@@ -787,11 +893,21 @@ class PortosSource(Poller):
         except ConflictError as err:
             # An archived order came back with other content: keep what was cooked.
             self._skipped.add(external_id)
-            log.warning("portos.order_conflict", source=self.config.name, order=external_id, error=err.detail)
+            log.warning(
+                "portos.order_conflict",
+                source=self.config.name,
+                order=external_id,
+                error=err.detail,
+            )
         else:
             if result.created:
                 self.metrics.orders.labels(self.config.name, "ingested").inc()
-                log.info("portos.order_ingested", source=self.config.name, order=external_id, number=result.order.number)
+                log.info(
+                    "portos.order_ingested",
+                    source=self.config.name,
+                    order=external_id,
+                    number=result.order.number,
+                )
         if inbox_id is not None:
             await service.inbox_done(inbox_id)
 
@@ -803,22 +919,34 @@ class PortosSource(Poller):
         for line in lines:
             tag = f"returned in PORTOS order {external_id} line {line.id}"
             earlier = [
-                o for o in self.ctx.service.orders()
-                if o.source == self.config.name and o.ticket.id == ticket_id and o.external_id != external_id
+                o
+                for o in self.ctx.service.orders()
+                if o.source == self.config.name
+                and o.ticket.id == ticket_id
+                and o.external_id != external_id
             ]
             voided = voided_by(reversed(earlier), tag)
             if not voided:
                 await self._void_returned(raw, line, earlier, tag)
             else:  # applied before; a stop may have come between the void and the rest
-                voided.sort(key=lambda m: m[1].id != line.id)  # the order _void_returned voided them in
+                voided.sort(
+                    key=lambda m: m[1].id != line.id
+                )  # the order _void_returned voided them in
                 await resume_rest(self.ctx.service, voided, line.amount, external_id=self._rest_id(raw, line),
                                   device_name=voided[-1][0].device_name, actor="portos")  # fmt: skip
             if line.acknowledge:
                 path = f"/orders/{quote(external_id, safe='')}/items/{line.id}/status"
                 try:
-                    await self.client.request("POST", path, body={"status": OrderStatus.PROCESS_SKIPPED.value})
+                    await self.client.request(
+                        "POST", path, body={"status": OrderStatus.PROCESS_SKIPPED.value}
+                    )
                 except (SourceUnavailable, PortosRejected) as err:
-                    log.info("portos.return_ack_failed", source=self.config.name, order=external_id, error=str(err))
+                    log.info(
+                        "portos.return_ack_failed",
+                        source=self.config.name,
+                        order=external_id,
+                        error=str(err),
+                    )
                     acknowledged = False
         return acknowledged
 
@@ -827,7 +955,9 @@ class PortosSource(Poller):
         """The external id of the rest of a partly returned line: the same on every pass."""
         return f"{raw.get('id')}{REST_MARK}{line.id}"
 
-    async def _void_returned(self, raw: dict[str, Any], line: ReturnedLine, earlier: list[Order], tag: str) -> None:
+    async def _void_returned(
+        self, raw: dict[str, Any], line: ReturnedLine, earlier: list[Order], tag: str
+    ) -> None:
         matches = [
             (order, item)
             for order in reversed(earlier)  # the newest kitchen order first
@@ -843,13 +973,23 @@ class PortosSource(Poller):
         for order, item in matches:
             voids.setdefault(order.id, []).append(item.id)
             if item.quantity.amount > remaining:
-                partial = (order, item, item.quantity.amount - remaining)  # VOID, then the rest again
+                partial = (
+                    order,
+                    item,
+                    item.quantity.amount - remaining,
+                )  # VOID, then the rest again
             remaining -= min(item.quantity.amount, remaining)
             if remaining <= 0:
                 break
         for order_id, item_ids in voids.items():
             await self.ctx.service.cancel(order_id, item_ids=item_ids, reason=tag, actor="portos")
-            log.info("portos.return_voided", source=self.config.name, order=order_id, items=item_ids, reason=tag)
+            log.info(
+                "portos.return_voided",
+                source=self.config.name,
+                order=order_id,
+                items=item_ids,
+                reason=tag,
+            )
         if partial is not None:
             order, item, rest = partial
             await resend_rest(self.ctx.service, order, item, rest, external_id=self._rest_id(raw, line),
@@ -858,18 +998,25 @@ class PortosSource(Poller):
             # Nothing left to take it from (sold before kds ran, or already cooked): say so.
             number = raw.get("number")
             left = f"{remaining.normalize():f}"
-            self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str((raw.get("ticket") or {}).get("id"))
+            self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str(
+                (raw.get("ticket") or {}).get("id")
+            )
             self.ctx.alerts.raise_alert(
-                self.config.name, f"return:{raw.get('id')}:{line.id}", "line_unapplied",
+                self.config.name,
+                f"return:{raw.get('id')}:{line.id}",
+                "line_unapplied",
                 f"PORTOS order #{number} takes back {left} × {line.name}: kds found no open kitchen line of it"
-                " — tell the kitchen", order=str(raw.get("id")),
+                " — tell the kitchen",
+                order=str(raw.get("id")),
             )
 
     def _clear_unapplied(self) -> None:
         """A return alert stays until no kitchen order of its ticket is open any more."""
         open_tickets = {
-            o.ticket.id for o in self.ctx.service.orders()
-            if o.source == self.config.name and not all(e.status in FINAL for e in o.item_endpoints())
+            o.ticket.id
+            for o in self.ctx.service.orders()
+            if o.source == self.config.name
+            and not all(e.status in FINAL for e in o.item_endpoints())
         }
         for key, ticket_id in list(self._unapplied.items()):
             if ticket_id not in open_tickets:
@@ -884,8 +1031,11 @@ class PortosSource(Poller):
         number = raw.get("number")
         label = f"#{number} ({external_id})" if isinstance(number, int) else external_id
         self.ctx.alerts.raise_alert(
-            self.config.name, f"order:{external_id}", "order_unreadable",
-            f"PORTOS order {label} cannot be read: {unreadable_reason(err)}", order=external_id,
+            self.config.name,
+            f"order:{external_id}",
+            "order_unreadable",
+            f"PORTOS order {label} cannot be read: {unreadable_reason(err)}",
+            order=external_id,
         )
 
     def _readable(self, external_id: str) -> None:
@@ -899,7 +1049,9 @@ class PortosSource(Poller):
             if name not in self.unknown_endpoints and len(self.unknown_endpoints) < 100:
                 self.unknown_endpoints.add(name)
                 log.warning(
-                    "portos.unknown_endpoint", source=self.config.name, endpoint=name,
+                    "portos.unknown_endpoint",
+                    source=self.config.name,
+                    endpoint=name,
                     detail="not a kds endpoint (or not in `endpoints`): its items are left to PORTOS, never acknowledged",
                 )
 
@@ -941,17 +1093,29 @@ class PortosSource(Poller):
                 await self.client.request("GET", f"/orders/{quote(order.external_id, safe='')}")
             except PortosRejected as err:
                 if err.status != 404:
-                    raise SourceUnavailable(f"GET /orders/{order.external_id}: HTTP {err.status}") from err
+                    raise SourceUnavailable(
+                        f"GET /orders/{order.external_id}: HTTP {err.status}"
+                    ) from err
             else:
                 continue  # finished in PORTOS by someone else; the cooks still see it
             self.deleted.add(order.external_id)
             try:
                 await self.ctx.service.cancel(order.id, reason="deleted in PORTOS", actor="portos")
             except KdsError as err:  # archived meanwhile: nothing left to cancel
-                log.info("portos.cancel_skipped", source=self.config.name, order=order.external_id, reason=err.detail)
+                log.info(
+                    "portos.cancel_skipped",
+                    source=self.config.name,
+                    order=order.external_id,
+                    reason=err.detail,
+                )
                 continue
             self.metrics.orders.labels(self.config.name, "cancelled").inc()
-            log.info("portos.order_deleted", source=self.config.name, order=order.external_id, kds_order=order.id)
+            log.info(
+                "portos.order_deleted",
+                source=self.config.name,
+                order=order.external_id,
+                kds_order=order.id,
+            )
 
 
 def create(config: Config, ctx: SourceContext) -> PortosSource:

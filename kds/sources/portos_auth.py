@@ -23,7 +23,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -80,24 +80,40 @@ def _canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
 
 def _signature(secret: str, timestamp: str, client_id: str, canonical_request: str) -> str:
     string_to_sign = "\n".join(
-        [NWS4_ALGORITHM, timestamp, client_id, hashlib.sha256(canonical_request.encode()).hexdigest()]
+        [
+            NWS4_ALGORITHM,
+            timestamp,
+            client_id,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
     )
-    signing_key = hmac.new(("NWS4" + secret).encode(), timestamp[:10].encode(), hashlib.sha256).digest()
+    signing_key = hmac.new(
+        ("NWS4" + secret).encode(), timestamp[:10].encode(), hashlib.sha256
+    ).digest()
     return hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def _canonical_request(method: str, url: str, headers: Mapping[str, str], body_hash: str) -> tuple[str, str]:
+def _canonical_request(
+    method: str, url: str, headers: Mapping[str, str], body_hash: str
+) -> tuple[str, str]:
     parts = urlsplit(url)
     names, lines = _canonical_headers(headers)
     canonical = "\n".join(
-        [method.upper(), _canonical_path(parts.path), _canonical_query(parts.query), lines, names, body_hash]
+        [
+            method.upper(),
+            _canonical_path(parts.path),
+            _canonical_query(parts.query),
+            lines,
+            names,
+            body_hash,
+        ]
     )
     return names, canonical
 
 
 def format_timestamp(now: datetime) -> str:
     """`2023-05-30T13:17:01.992Z`: UTC with milliseconds."""
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -115,7 +131,7 @@ def nws4_sign(
     `url` must be the exact (already encoded) URL that is sent; every header in
     the result except Authorization is signed.
     """
-    timestamp = format_timestamp(now or datetime.now(timezone.utc))
+    timestamp = format_timestamp(now or datetime.now(UTC))
     body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     signed = dict(headers)
     signed["x-nd-date"] = timestamp
@@ -151,7 +167,9 @@ def nws4_verify(
     if not authorization.startswith(prefix):
         raise ValueError("not an NWS4 Authorization header")
     fields = dict(
-        part.split("=", 1) for part in unquote(authorization[len(prefix) :]).split(",") if "=" in part
+        part.split("=", 1)
+        for part in unquote(authorization[len(prefix) :]).split(",")
+        if "=" in part
     )
     client_id = fields.get("Credential", "")
     if client_id not in secrets:
@@ -165,7 +183,7 @@ def nws4_verify(
         when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("bad timestamp") from None
-    if abs((now or datetime.now(timezone.utc)) - when) > max_skew:
+    if abs((now or datetime.now(UTC)) - when) > max_skew:
         raise ValueError("timestamp outside the allowed clock skew")
     body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     if lower.get("x-nd-content-sha256") != body_hash:
@@ -254,13 +272,20 @@ class TokenManager:
     async def _renew(self) -> None:
         result: dict[str, Any] | None = None
         if self._refresh is not None and self._refresh_token:
-            refresh_token, self._refresh_token = self._refresh_token, None  # used once, whatever happens
+            refresh_token, self._refresh_token = (
+                self._refresh_token,
+                None,
+            )  # used once, whatever happens
             try:
                 result = await self._refresh(refresh_token)
-            except Exception as err:  # noqa: BLE001 - any failed refresh (404 text, garbage, network): log in
+            except Exception as err:
                 log.info("portos.refresh_failed", error=str(err) or type(err).__name__)
                 result = None
-            if isinstance(result, dict) and isinstance(result.get("tokenId"), str) and result["tokenId"]:
+            if (
+                isinstance(result, dict)
+                and isinstance(result.get("tokenId"), str)
+                and result["tokenId"]
+            ):
                 self.refreshes += 1
             else:
                 result = None

@@ -72,7 +72,9 @@ class Catalogue:
         if gid is not None and group.get("productgroup_name"):
             self.groups[gid] = str(group["productgroup_name"])
         name = row.get("product_name")
-        self.products[pid] = Product(gid, row.get("product_itemnumber"), str(name) if name is not None else None)
+        self.products[pid] = Product(
+            gid, row.get("product_itemnumber"), str(name) if name is not None else None
+        )
 
     def remember_group(self, row: dict[str, Any]) -> None:
         """A product group row: its name and its parent (`productgroup_parent`, absent: none)."""
@@ -121,7 +123,9 @@ class Catalogue:
             self.remember_table(row)
         self.loaded = True
 
-    async def ensure(self, product_ids: Iterable[int | None], table_ids: Iterable[int | None]) -> None:
+    async def ensure(
+        self, product_ids: Iterable[int | None], table_ids: Iterable[int | None]
+    ) -> None:
         """Look up, by id, the products (with their groups up the tree) and tables kds has not seen."""
         wanted = {p for p in product_ids if p is not None}
         for pid in wanted - set(self.products):
@@ -143,7 +147,9 @@ class Catalogue:
             if row is not None:
                 self.remember_table(row)
 
-    async def _lookup(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    async def _lookup(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """One row by id; None (logged) when it cannot be read: the item is routed with what is known."""
         try:
             row = await self.client.get(path, params)

@@ -44,13 +44,29 @@ def register(subparsers: Any) -> None:
     )
     connect.add_argument("--api", default=DEFAULT_API, help=f"API root (default {DEFAULT_API})")
     token = connect.add_mutually_exclusive_group()
-    token.add_argument("--developer-token", help="your integration's developer token (env R2O_DEVELOPER_TOKEN also works)")
+    token.add_argument(
+        "--developer-token",
+        help="your integration's developer token (env R2O_DEVELOPER_TOKEN also works)",
+    )
     token.add_argument("--account-token", help="skip the grant: an account token you already have")
-    connect.add_argument("--callback-uri", help="where ready2order sends the owner after approving (optional)")
-    connect.add_argument("--token-file", default="ready2order.token", help="where to store the account token (default ready2order.token)")
-    connect.add_argument("--wait", type=float, default=600.0, help="seconds to wait for the approval (default 600)")
-    connect.add_argument("--public-url", help="kds's public base URL; registers {public-url}/hooks/ready2order/{secret}")
-    connect.add_argument("--webhook-secret", help="the secret path part of the webhook URL (default: generated)")
+    connect.add_argument(
+        "--callback-uri", help="where ready2order sends the owner after approving (optional)"
+    )
+    connect.add_argument(
+        "--token-file",
+        default="ready2order.token",
+        help="where to store the account token (default ready2order.token)",
+    )
+    connect.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for the approval (default 600)"
+    )
+    connect.add_argument(
+        "--public-url",
+        help="kds's public base URL; registers {public-url}/hooks/ready2order/{secret}",
+    )
+    connect.add_argument(
+        "--webhook-secret", help="the secret path part of the webhook URL (default: generated)"
+    )
     connect.add_argument("--poll-interval", type=float, default=3.0, help=argparse.SUPPRESS)
     connect.set_defaults(func=run_connect)
 
@@ -75,7 +91,9 @@ async def connect(args: argparse.Namespace, out: TextIO) -> None:
         if account_token is None:
             developer = args.developer_token or os.environ.get("R2O_DEVELOPER_TOKEN")
             if not developer:
-                raise ConnectError("a developer token is needed (--developer-token or R2O_DEVELOPER_TOKEN)")
+                raise ConnectError(
+                    "a developer token is needed (--developer-token or R2O_DEVELOPER_TOKEN)"
+                )
             account_token = await _grant(session, api, developer, args, out)
         path = Path(args.token_file)
         _write_secret(path, account_token)
@@ -84,7 +102,10 @@ async def connect(args: argparse.Namespace, out: TextIO) -> None:
         if args.public_url:
             url = f"{args.public_url.rstrip('/')}/hooks/ready2order/{secret}"
             await _register_webhook(session, api, account_token, url)
-            print(f"webhook registered: {args.public_url.rstrip('/')}/hooks/ready2order/<secret>", file=out)
+            print(
+                f"webhook registered: {args.public_url.rstrip('/')}/hooks/ready2order/<secret>",
+                file=out,
+            )
         print("\nAdd to config.toml:\n", file=out)
         print("[[sources]]", file=out)
         print('type = "ready2order"', file=out)
@@ -95,7 +116,11 @@ async def connect(args: argparse.Namespace, out: TextIO) -> None:
 
 
 async def _call(
-    session: aiohttp.ClientSession, method: str, url: str, token: str, body: dict[str, Any] | None = None
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str,
+    body: dict[str, Any] | None = None,
 ) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
@@ -105,13 +130,21 @@ async def _call(
             except ValueError:
                 data = None
             return resp.status, data
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (TimeoutError, aiohttp.ClientError) as err:
         raise ConnectError(f"cannot reach {url}: {type(err).__name__} {err}") from err
 
 
-async def _grant(session: aiohttp.ClientSession, api: str, developer: str, args: argparse.Namespace, out: TextIO) -> str:
-    body = {"callbackUri": args.callback_uri, "authorizationCallbackUri": args.callback_uri} if args.callback_uri else {}
-    status, data = await _call(session, "POST", f"{api}/developerToken/grantAccessToken", developer, body)
+async def _grant(
+    session: aiohttp.ClientSession, api: str, developer: str, args: argparse.Namespace, out: TextIO
+) -> str:
+    body = (
+        {"callbackUri": args.callback_uri, "authorizationCallbackUri": args.callback_uri}
+        if args.callback_uri
+        else {}
+    )
+    status, data = await _call(
+        session, "POST", f"{api}/developerToken/grantAccessToken", developer, body
+    )
     if status in (401, 403):
         raise ConnectError(f"ready2order rejected the developer token (HTTP {status})")
     if status >= 300 or not isinstance(data, dict) or not data.get("grantAccessToken"):
@@ -119,10 +152,16 @@ async def _grant(session: aiohttp.ClientSession, api: str, developer: str, args:
     grant = str(data["grantAccessToken"])
     print("Ask the account owner to open this address, log in and approve kds:", file=out)
     print(f"\n    {data.get('grantAccessUri')}\n", file=out)
-    print(f"Waiting for the approval (up to {args.wait:.0f} s; the grant expires after 10 minutes)...", file=out, flush=True)
+    print(
+        f"Waiting for the approval (up to {args.wait:.0f} s; the grant expires after 10 minutes)...",
+        file=out,
+        flush=True,
+    )
     deadline = time.monotonic() + args.wait
     while True:
-        status, data = await _call(session, "GET", f"{api}/developerToken/grantAccessToken/{grant}", developer)
+        status, data = await _call(
+            session, "GET", f"{api}/developerToken/grantAccessToken/{grant}", developer
+        )
         if status == 200 and isinstance(data, dict):
             if data.get("accountToken"):
                 return str(data["accountToken"])

@@ -128,7 +128,9 @@ class TokenBucket:
         self.throttled += 1
         self._throttles += 1
         if retry_after is None or retry_after <= 0:
-            retry_after = min(self.max_backoff, self.period / self.limit * 2 ** min(self._throttles, 8))
+            retry_after = min(
+                self.max_backoff, self.period / self.limit * 2 ** min(self._throttles, 8)
+            )
         self._tokens = 0.0
         self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
         return retry_after

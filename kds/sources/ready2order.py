@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections import Counter, OrderedDict, deque
@@ -72,8 +73,19 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from ..config import Duration
 from ..errors import ConflictError, KdsError, NotFound, Unavailable
 from ..model import (
-    MAX_COURSE, MAX_TEXT, ItemEndpointIn, Location, Order, OrderIn, OrderItem, OrderItemIn, OrderStatus, Plu, PurchaseType,
-    Quantity, TicketInfo,
+    MAX_COURSE,
+    MAX_TEXT,
+    ItemEndpointIn,
+    Location,
+    Order,
+    OrderIn,
+    OrderItem,
+    OrderItemIn,
+    OrderStatus,
+    Plu,
+    PurchaseType,
+    Quantity,
+    TicketInfo,
 )  # fmt: skip
 from ..routing import Router
 from ..states import FINAL
@@ -89,7 +101,9 @@ WRITES_BACK = False
 MAX_PAGES = 200
 TOMBSTONES = 10_000
 RETURN_EVENT = "kds.return"  # an inbox entry kds writes itself: one return row, applied once
-BILL_SLACK = timedelta(minutes=10)  # POS and kds clocks differ: bills this much before the order count
+BILL_SLACK = timedelta(
+    minutes=10
+)  # POS and kds clocks differ: bills this much before the order count
 ITEM_EVENTS = ("orderItem.created", "orderItem.cancelled", "orderItem.transferred")
 CATALOG_EVENTS = (
     "product.created", "product.updated", "product.deleted",
@@ -128,13 +142,14 @@ class Config(BaseModel):
     open_statuses: list[int] = Field(default_factory=lambda: [1])
     void_statuses: list[int] = Field(default_factory=list)
 
-
     @field_validator("webhook_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr) -> SecretStr:
         secret = value.get_secret_value()
         if len(secret) < 16 or not all(c.isalnum() or c in "-_.~" for c in secret):
-            raise ValueError("must be at least 16 URL-safe characters (letters, digits, - _ . ~); `kds ready2order connect` makes one")
+            raise ValueError(
+                "must be at least 16 URL-safe characters (letters, digits, - _ . ~); `kds ready2order connect` makes one"
+            )
         return value
 
     @model_validator(mode="after")
@@ -147,7 +162,9 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _one_token(self) -> Config:
         if (self.account_token is None) == (self.account_token_file is None):
-            raise ValueError("set exactly one of account_token or account_token_file (see `kds ready2order connect`)")
+            raise ValueError(
+                "set exactly one of account_token or account_token_file (see `kds ready2order connect`)"
+            )
         return self
 
     def token(self) -> str:
@@ -183,7 +200,9 @@ class Ready2OrderClient:
 
     async def start(self) -> None:
         """Open the HTTP session."""
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout)
+        )
 
     async def stop(self) -> None:
         """Close the HTTP session."""
@@ -192,7 +211,12 @@ class Ready2OrderClient:
             self._session = None
 
     async def get(
-        self, path: str, params: dict[str, Any] | None = None, *, attempts: int = 4, background: bool = False
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        attempts: int = 4,
+        background: bool = False,
     ) -> Any:
         """GET `path` as JSON; waits for the bucket (`background`: after order fetches), honours 429."""
         assert self._session is not None, "client not started"
@@ -206,8 +230,10 @@ class Ready2OrderClient:
                     raw = await resp.read()
                     status = resp.status
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-                raise SourceUnavailable(f"ready2order unreachable: {type(err).__name__} {err}") from err
+            except (TimeoutError, aiohttp.ClientError) as err:
+                raise SourceUnavailable(
+                    f"ready2order unreachable: {type(err).__name__} {err}"
+                ) from err
             if status == 429:
                 wait = self.bucket.penalize(retry_after)
                 log.warning("ready2order.throttled", path=path, retry_after=wait)
@@ -230,11 +256,15 @@ class Ready2OrderClient:
         rows: list[dict[str, Any]] = []
         limit = self.config.page_size
         for page in range(1, MAX_PAGES + 1):
-            data = await self.get(path, {**(params or {}), "page": page, "limit": limit}, background=background)
+            data = await self.get(
+                path, {**(params or {}), "page": page, "limit": limit}, background=background
+            )
             if isinstance(data, dict):  # some lists come wrapped
                 data = next((v for v in data.values() if isinstance(v, list)), [])
             if not isinstance(data, list):
-                raise SourceUnavailable(f"ready2order sent a {type(data).__name__} for {path}, expected a list")
+                raise SourceUnavailable(
+                    f"ready2order sent a {type(data).__name__} for {path}, expected a list"
+                )
             rows.extend(r for r in data if isinstance(r, dict))
             if len(data) < limit:
                 break
@@ -243,7 +273,16 @@ class Ready2OrderClient:
 
 # --------------------------------------------------------------------------- webhook payloads
 
-_EVENT_KEYS = ("event", "eventName", "event_name", "webhookEvent", "type", "topic", "name", "action")
+_EVENT_KEYS = (
+    "event",
+    "eventName",
+    "event_name",
+    "webhookEvent",
+    "type",
+    "topic",
+    "name",
+    "action",
+)
 _ID_KEYS = (
     "order_ids", "orderIds", "orderItemIds", "order_item_ids", "resourceIds", "resource_ids",
     "ids", "resource", "resources", "data", "items", "orderItems", "payload",
@@ -281,7 +320,9 @@ def dedupe_key(body: bytes) -> str:
         if isinstance(event_id, (str, int)) and not isinstance(event_id, bool) and str(event_id):
             # `id` may also be a resource id (`{"id": 5}`): keep the event name in the key.
             key = f"event:{_find_key(data, _EVENT_KEYS)}:{event_id}"
-            if key.encode("utf-8", "replace").decode() == key:  # a lone surrogate cannot be stored as text
+            if (
+                key.encode("utf-8", "replace").decode() == key
+            ):  # a lone surrogate cannot be stored as text
                 return key
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -390,7 +431,7 @@ def group_items(items: list[dict[str, Any]], window: float) -> list[list[dict[st
             else:
                 by_group[group] = i
     timed = sorted((t, i) for i, item in enumerate(items) if (t := _created_at(item)) is not None)
-    for (t1, a), (t2, b) in zip(timed, timed[1:]):
+    for (t1, a), (t2, b) in itertools.pairwise(timed):
         if (t2 - t1).total_seconds() <= window:
             union(a, b)
     untimed = [i for i, item in enumerate(items) if _created_at(item) is None]
@@ -442,7 +483,9 @@ def _was_final(item: OrderItem, reason: str) -> bool:
 def _three_places(value: Decimal) -> Decimal:
     """At most three decimals, as the canonical Quantity allows."""
     exponent = value.as_tuple().exponent
-    return value.quantize(Decimal("0.001")) if isinstance(exponent, int) and exponent < -3 else value
+    return (
+        value.quantize(Decimal("0.001")) if isinstance(exponent, int) and exponent < -3 else value
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -455,7 +498,9 @@ def _text(value: Any) -> str | None:
 def _is_return(row: dict[str, Any]) -> bool:
     """A return or correction row: booked in retour mode, or a negative quantity."""
     quantity = _decimal(row.get("order_quantity"))
-    return row.get("order_retour") in (True, 1, "1", "true") or (quantity is not None and quantity < 0)
+    return row.get("order_retour") in (True, 1, "1", "true") or (
+        quantity is not None and quantity < 0
+    )
 
 
 @dataclass
@@ -477,14 +522,20 @@ def billed_lines(data: Any) -> list[BilledLine]:
             if not isinstance(item, dict) or item.get("item_retour") in (True, 1, "1", "true"):
                 continue
             quantity = _decimal(item.get("item_quantity")) or Decimal(1)
-            lines.append(BilledLine(_as_int(item.get("product_id")), _text(item.get("item_name")), quantity))
+            lines.append(
+                BilledLine(_as_int(item.get("product_id")), _text(item.get("item_name")), quantity)
+            )
     return lines
 
 
 def _take_billed(lines: list[BilledLine], product_id: int | None, name: str) -> bool:
     """True (and that line used up) when a bill line covers the item: same product, else same name."""
     for line in lines:
-        same = line.product_id == product_id if product_id is not None and line.product_id is not None else line.name == name
+        same = (
+            line.product_id == product_id
+            if product_id is not None and line.product_id is not None
+            else line.name == name
+        )
         if same and line.quantity > 0:
             line.quantity -= 1  # one unit is enough: a dish on a bill was paid for, not removed
             return True
@@ -492,7 +543,13 @@ def _take_billed(lines: list[BilledLine], product_id: int | None, name: str) -> 
 
 
 def _is_training(item: dict[str, Any]) -> bool:
-    for key in ("trainingMode", "training_mode", "trainingsMode", "order_trainingMode", "order_training"):
+    for key in (
+        "trainingMode",
+        "training_mode",
+        "trainingsMode",
+        "order_trainingMode",
+        "order_training",
+    ):
         value = item.get(key)
         if value in (True, 1, "1", "true", "True"):
             return True
@@ -505,17 +562,29 @@ def _is_training(item: dict[str, Any]) -> bool:
 class Ready2OrderSource(Poller):
     """Webhooks in, table orders fetched, kitchen tickets out."""
 
-    def __init__(self, config: Config, ctx: SourceContext, *, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock)
+    def __init__(
+        self, config: Config, ctx: SourceContext, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(
+            config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock
+        )
         self.config = config
         # One bucket per account (API root + token), shared by every source using it.
-        secret = config.account_token.get_secret_value() if config.account_token else f"file:{config.account_token_file}"
+        secret = (
+            config.account_token.get_secret_value()
+            if config.account_token
+            else f"file:{config.account_token_file}"
+        )
         token_key = hashlib.sha256(f"{config.base_url}|{secret}".encode()).hexdigest()
-        self.bucket = TokenBucket.shared(token_key, limit=config.rate_limit, period=config.rate_period)
+        self.bucket = TokenBucket.shared(
+            token_key, limit=config.rate_limit, period=config.rate_period
+        )
         self.client = Ready2OrderClient(config, self.bucket)
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._queued: set[int] = set()
-        self._known: dict[int, tuple[str, int | None]] = {}  # r2o order_id -> (kds order id, table id)
+        self._known: dict[
+            int, tuple[str, int | None]
+        ] = {}  # r2o order_id -> (kds order id, table id)
         # kds orders with items the last poll still listed as open (None: no poll yet).
         self._open_orders: set[str] | None = None
         self._held: dict[int, HeldItem] = {}
@@ -535,7 +604,9 @@ class Ready2OrderSource(Poller):
         self._unmatched: deque[dict[str, Any]] = deque(maxlen=20)
         self._unknown_status: dict[str, int] = {}  # open items with an unmapped order_status
         self._products_of: dict[int, int] = {}  # known item -> product_id (to match bills)
-        self._gone: dict[int, int] = {}  # known item -> polls it has been missing from the open list
+        self._gone: dict[
+            int, int
+        ] = {}  # known item -> polls it has been missing from the open list
         self._settled: set[int] = set()  # known items that left the open list and were handled
         ctx.add_routes([web.post(config.hook_path, self._handle_webhook)])
 
@@ -546,7 +617,9 @@ class Ready2OrderSource(Poller):
         await self.client.start()
         for order in self.ctx.service.orders():
             if order.source == self.name:
-                self._remember_order(order.id, _as_int(order.ticket.id), [i.id for i in order.items])
+                self._remember_order(
+                    order.id, _as_int(order.ticket.id), [i.id for i in order.items]
+                )
         for entry in await self.ctx.service.pending_inbox(self.name):
             self._enqueue(entry.id, entry.payload)
         # An order with items still open at the till stays live however old: archived,
@@ -597,7 +670,9 @@ class Ready2OrderSource(Poller):
         """Store the raw event and answer 202 at once; a wrong secret is a 404."""
         given = request.match_info["secret"].encode()
         if not hmac.compare_digest(given, self.config.webhook_secret.get_secret_value().encode()):
-            return web.json_response({"error": "not_found", "detail": "no such webhook"}, status=404)
+            return web.json_response(
+                {"error": "not_found", "detail": "no such webhook"}, status=404
+            )
         body = await request.read()
         try:
             inbox_id = await self.ctx.service.receive_raw(self.name, dedupe_key(body), body)
@@ -619,7 +694,7 @@ class Ready2OrderSource(Poller):
             try:
                 async with self._lock:
                     await self._process(inbox_id, body)
-            except Exception as err:  # noqa: BLE001 - one bad event must not stop the others
+            except Exception as err:
                 retrying = await self._failed(inbox_id, body, err)
             finally:
                 if not retrying:
@@ -664,13 +739,20 @@ class Ready2OrderSource(Poller):
             self.catalog.apply_event(name, event.objects, event.ids)
             await self.ctx.service.inbox_done(inbox_id)
             return
-        if name not in ITEM_EVENTS or (not event.ids and not event.objects and event.source_table is None):
+        if name not in ITEM_EVENTS or (
+            not event.ids and not event.objects and event.source_table is None
+        ):
             # Unreadable or unexpected: keep it (with the reason) and let a fetch find what it meant.
             self.unreadable += 1
             reason = "; ".join(event.problems) or f"no item ids in {name or 'event'}"
             if name and name not in ITEM_EVENTS:
                 reason = f"event {name!r} not used"
-            log.warning("ready2order.webhook_unreadable", inbox_id=inbox_id, reason=reason, body=body[:300].decode("utf-8", "replace"))
+            log.warning(
+                "ready2order.webhook_unreadable",
+                inbox_id=inbox_id,
+                reason=reason,
+                body=body[:300].decode("utf-8", "replace"),
+            )
             await self.ctx.service.inbox_done(inbox_id, error=reason)
             if not name or name in ITEM_EVENTS:
                 self.poll_now()
@@ -685,7 +767,11 @@ class Ready2OrderSource(Poller):
             await self.ctx.service.inbox_done(inbox_id)
 
     async def _on_created(self, inbox_id: int, event: WebhookEvent) -> None:
-        full = [o for o in event.objects if o.get("order_product_name") is not None and o.get("table_id") is not None]
+        full = [
+            o
+            for o in event.objects
+            if o.get("order_product_name") is not None and o.get("table_id") is not None
+        ]
         for item in full:
             self._consider(item, inbox_id=None)
         await self._apply_returns()  # full objects: a return needs no fetch
@@ -714,7 +800,9 @@ class Ready2OrderSource(Poller):
         for kds_id, item_ids in by_order.items():
             await self._cancel(kds_id, item_ids)
 
-    async def _cancel(self, kds_id: str, item_ids: list[int], reason: str = "cancelled in ready2order") -> None:
+    async def _cancel(
+        self, kds_id: str, item_ids: list[int], reason: str = "cancelled in ready2order"
+    ) -> None:
         try:
             await self.ctx.service.cancel(kds_id, item_ids=item_ids, reason=reason, actor=self.name)
         except NotFound:
@@ -725,7 +813,11 @@ class Ready2OrderSource(Poller):
         if not ids and event.source_table is not None:
             # "omit order_ids to transfer every unbilled item on the source table"
             ids = [oid for oid, (_, table) in self._known.items() if table == event.source_table]
-            ids += [oid for oid, held in self._held.items() if held.data.get("table_id") == event.source_table]
+            ids += [
+                oid
+                for oid, held in self._held.items()
+                if held.data.get("table_id") == event.source_table
+            ]
         if event.target_table is None:
             self.poll_now()  # the fetch will show where the items went
             return
@@ -749,8 +841,14 @@ class Ready2OrderSource(Poller):
                 continue
             await self.catalog.ensure((), moved.values())
             # The ticket's table: where its still-open items are now (all items when none is open).
-            open_items = [i.id for i in order.items if any(e.status not in FINAL for e in i.endpoints)]
-            tables = {self._known[i][1] for i in open_items or [i.id for i in order.items] if i in self._known}
+            open_items = [
+                i.id for i in order.items if any(e.status not in FINAL for e in i.endpoints)
+            ]
+            tables = {
+                self._known[i][1]
+                for i in open_items or [i.id for i in order.items]
+                if i in self._known
+            }
             names = [self.catalog.table_name(t) for t in sorted(t for t in tables if t is not None)]
             table_name = " + ".join(names) if names else None
             if order.ticket.location and order.ticket.location.table_name == table_name:
@@ -759,7 +857,9 @@ class Ready2OrderSource(Poller):
             ticket = order.ticket.model_copy(
                 update={
                     "id": str(single) if single is not None else order.ticket.id,
-                    "name": self._ticket_name(table_name or "?", training=(order.ticket.name or "").startswith("TRAINING")),
+                    "name": self._ticket_name(
+                        table_name or "?", training=(order.ticket.name or "").startswith("TRAINING")
+                    ),
                     "location": Location(table_name=table_name),
                 }
             )
@@ -834,11 +934,15 @@ class Ready2OrderSource(Poller):
                 self._misses[oid] = self._misses.get(oid, 0) + 1
                 if self._misses[oid] >= self.config.missing_fetches:
                     log.info("ready2order.announced_item_not_found", order_id=oid)
-                    await self._resolve(oid, done=True, error="not in the open table orders (cancelled or billed)")
+                    await self._resolve(
+                        oid, done=True, error="not in the open table orders (cancelled or billed)"
+                    )
             self._forget_archived()
             if self._awaiting and self._refetch is None:
                 # Announced but not listed yet (or gone): look again soon, not at the next interval.
-                self._refetch = asyncio.get_running_loop().call_later(self.config.refetch_delay, self._refetch_now)
+                self._refetch = asyncio.get_running_loop().call_later(
+                    self.config.refetch_delay, self._refetch_now
+                )
         await self._notify_idle()
 
     def _refetch_now(self) -> None:
@@ -858,7 +962,12 @@ class Ready2OrderSource(Poller):
             self._tombstone(oid)
             return
         if self._status_kind(row) == "void" or _decimal(row.get("order_quantity")) == 0:
-            log.info("ready2order.not_for_the_kitchen", order_id=oid, status=row.get("order_status"), quantity=row.get("order_quantity"))
+            log.info(
+                "ready2order.not_for_the_kitchen",
+                order_id=oid,
+                status=row.get("order_status"),
+                quantity=row.get("order_quantity"),
+            )
             self._tombstone(oid)
             return
         held = self._held.get(oid)
@@ -876,25 +985,34 @@ class Ready2OrderSource(Poller):
             tables: dict[int | None, list[HeldItem]] = {}
             for held in self._held.values():
                 tables.setdefault(_as_int(held.data.get("table_id")), []).append(held)
-            due = {t: hs for t, hs in tables.items() if now - min(h.since for h in hs) >= self.config.group_window}
+            due = {
+                t: hs
+                for t, hs in tables.items()
+                if now - min(h.since for h in hs) >= self.config.group_window
+            }
             if due:
                 try:
                     async with self._lock:
                         await self._flush(due)
-                except Exception:  # noqa: BLE001 - keep the items held, retry on the next round
+                except Exception:
                     log.exception("ready2order.flush_failed")
                     await asyncio.sleep(1.0)  # back off a failing store instead of spinning
                 await self._notify_idle()
                 continue
-            waits = [self.config.group_window - (now - min(h.since for h in hs)) for hs in tables.values()]
+            waits = [
+                self.config.group_window - (now - min(h.since for h in hs))
+                for hs in tables.values()
+            ]
             try:
                 await asyncio.wait_for(self._held_changed.wait(), min(waits) if waits else None)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _flush(self, due: dict[int | None, list[HeldItem]]) -> None:
         # A product kds has not seen (no product webhook, catalogue not read yet): its group decides the station.
-        await self.catalog.ensure((_as_int(h.data.get("product_id")) for hs in due.values() for h in hs), due)
+        await self.catalog.ensure(
+            (_as_int(h.data.get("product_id")) for hs in due.values() for h in hs), due
+        )
         for table, helds in due.items():
             rows = [h.data for h in helds if _as_int(h.data.get("order_id")) in self._held]
             for group in group_items(rows, self.config.group_window):
@@ -906,11 +1024,15 @@ class Ready2OrderSource(Poller):
         external = f"{table}-{ids[0]}"
         try:
             try:
-                result = await self.ctx.service.ingest(order_in.model_copy(update={"id": external}), actor=self.name)
+                result = await self.ctx.service.ingest(
+                    order_in.model_copy(update={"id": external}), actor=self.name
+                )
             except ConflictError:
                 # Same first item, other items (regrouped after a restart): a distinct ticket id.
                 suffix = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:8]
-                result = await self.ctx.service.ingest(order_in.model_copy(update={"id": f"{external}-{suffix}"}), actor=self.name)
+                result = await self.ctx.service.ingest(
+                    order_in.model_copy(update={"id": f"{external}-{suffix}"}), actor=self.name
+                )
         except Unavailable:
             raise  # the store is down: keep the items held and try again
         except KdsError as err:
@@ -927,7 +1049,13 @@ class Ready2OrderSource(Poller):
         for oid in ids:
             self._held.pop(oid, None)
             await self._resolve(oid, done=True)
-        log.info("ready2order.ticket", order=result.order.id, table=table, items=ids, created=result.created)
+        log.info(
+            "ready2order.ticket",
+            order=result.order.id,
+            table=table,
+            items=ids,
+            created=result.created,
+        )
 
     def _groups_of(self, row: dict[str, Any]) -> list[str]:
         """The row's product group and the groups it is inside, innermost first."""
@@ -938,9 +1066,15 @@ class Ready2OrderSource(Poller):
         """The kds product of an order row: its name, item number and product group."""
         product = self.catalog.products.get(_as_int(row.get("product_id")) or -1)
         groups = self._groups_of(row)
-        code = _text(row.get("order_product_itemnumber")) or _text(product and product.itemnumber) or _text(row.get("product_id"))
+        code = (
+            _text(row.get("order_product_itemnumber"))
+            or _text(product and product.itemnumber)
+            or _text(row.get("product_id"))
+        )
         return Plu(
-            name=_text(row.get("order_product_name")) or _text(product and product.name) or f"Product {row.get('product_id')}",
+            name=_text(row.get("order_product_name"))
+            or _text(product and product.name)
+            or f"Product {row.get('product_id')}",
             code=code[:64] if code else None,
             group=groups[0] if groups else None,
         )
@@ -1041,12 +1175,29 @@ class Ready2OrderSource(Poller):
             if amount > remaining:
                 await self._resend(order, item, amount - remaining, return_id)
             remaining -= min(amount, remaining)
-        log.info("ready2order.return", return_id=return_id, table=table, product=name, unmatched=str(remaining))
+        log.info(
+            "ready2order.return",
+            return_id=return_id,
+            table=table,
+            product=name,
+            unmatched=str(remaining),
+        )
         if remaining > 0:
             await self.catalog.ensure((), [table])  # the report names the table as staff know it
-            log.warning("ready2order.return_unmatched", return_id=return_id, table=table, product=name, quantity=str(remaining))
+            log.warning(
+                "ready2order.return_unmatched",
+                return_id=return_id,
+                table=table,
+                product=name,
+                quantity=str(remaining),
+            )
             self._unmatched.append(
-                {"returnId": return_id, "table": self.catalog.table_name(table), "product": name, "quantity": str(remaining)}
+                {
+                    "returnId": return_id,
+                    "table": self.catalog.table_name(table),
+                    "product": name,
+                    "quantity": str(remaining),
+                }
             )
 
     async def _resend(self, order: Order, item: Any, amount: Decimal, return_id: int) -> None:
@@ -1061,7 +1212,9 @@ class Ready2OrderSource(Poller):
         return_id = _as_int(row.get("order_id")) or 0
         reason = _return_reason(return_id)
         voided = voided_by((o for o in self.ctx.service.orders() if o.source == self.name), reason)
-        voided.sort(key=lambda m: (_was_final(m[1], reason), -m[1].id))  # the order _apply_return voided them in
+        voided.sort(
+            key=lambda m: (_was_final(m[1], reason), -m[1].id)
+        )  # the order _apply_return voided them in
         if not voided:
             return
         order, item = voided[-1]
@@ -1130,7 +1283,9 @@ class Ready2OrderSource(Poller):
             self._known[oid] = (kds_id, table)
 
     def _has_open_items(self, order: Order) -> bool:
-        return order.source == self.name and (self._open_orders is None or order.id in self._open_orders)
+        return order.source == self.name and (
+            self._open_orders is None or order.id in self._open_orders
+        )
 
     def _forget_archived(self) -> None:
         """Drop items of orders that left the live view (bounded memory)."""

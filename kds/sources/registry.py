@@ -9,8 +9,8 @@ demand so a broken optional integration cannot stop the others loading.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from collections.abc import Collection
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel

@@ -12,8 +12,8 @@ rest from the stored voided items, so each pass can finish what a stop cut off.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..errors import ConflictError
@@ -24,12 +24,24 @@ if TYPE_CHECKING:
 
 
 async def resend_rest(
-    service: KitchenService, order: Order, item: OrderItem, amount: Decimal, *, external_id: str, device_name: str | None, actor: str
+    service: KitchenService,
+    order: Order,
+    item: OrderItem,
+    amount: Decimal,
+    *,
+    external_id: str,
+    device_name: str | None,
+    actor: str,
 ) -> Order:
     """Send `amount` of an item (voided by the caller) again, to the same endpoints; idempotent by `external_id`."""
     copy = OrderItemIn(
         id=item.id,
-        plu=Plu(name=item.plu.name, code=item.plu.code, group=item.plu.group, stock_name=item.plu.stock_name),
+        plu=Plu(
+            name=item.plu.name,
+            code=item.plu.code,
+            group=item.plu.group,
+            stock_name=item.plu.stock_name,
+        ),
         quantity=Quantity(amount=amount, unit=item.quantity.unit),
         comment=item.comment,
         course_number=item.course_number,
@@ -37,7 +49,12 @@ async def resend_rest(
         endpoints=[ItemEndpointIn(name=e.name) for e in item.endpoints],
     )
     order_in = OrderIn(
-        id=external_id, source=order.source, device_name=device_name, user=order.user, ticket=order.ticket, items=[copy]
+        id=external_id,
+        source=order.source,
+        device_name=device_name,
+        user=order.user,
+        ticket=order.ticket,
+        items=[copy],
     )
     return (await service.ingest(order_in, actor=actor)).order
 
@@ -53,8 +70,13 @@ def voided_by(orders: Iterable[Order], reason: str) -> list[tuple[Order, OrderIt
 
 
 async def resume_rest(
-    service: KitchenService, voided: list[tuple[Order, OrderItem]], returned: Decimal, *, external_id: str,
-    device_name: str | None, actor: str,
+    service: KitchenService,
+    voided: list[tuple[Order, OrderItem]],
+    returned: Decimal,
+    *,
+    external_id: str,
+    device_name: str | None,
+    actor: str,
 ) -> Order | None:
     """Send the rest of a partly returned item if a stop came between its void and the re-send.
 
@@ -68,6 +90,16 @@ async def resume_rest(
     if rest <= 0 or service.find(order.source, external_id) is not None:
         return None
     try:
-        return await resend_rest(service, order, item, rest, external_id=external_id, device_name=device_name, actor=actor)
-    except ConflictError:  # sent before and archived, stored in another spelling: the kitchen had it
+        return await resend_rest(
+            service,
+            order,
+            item,
+            rest,
+            external_id=external_id,
+            device_name=device_name,
+            actor=actor,
+        )
+    except (
+        ConflictError
+    ):  # sent before and archived, stored in another spelling: the kitchen had it
         return None

@@ -48,7 +48,9 @@ class WritebackRefused(Exception):
     """The POS answered that it will not take this change (repeating it will not help)."""
 
     def __init__(self, status: int | str, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}" if isinstance(status, int) else f"{status}: {detail}")
+        super().__init__(
+            f"HTTP {status}: {detail}" if isinstance(status, int) else f"{status}: {detail}"
+        )
         self.status = status
         self.detail = detail
 
@@ -76,19 +78,35 @@ def _overlap(a: OutboxEntry, b: OutboxEntry) -> bool:
 class WritebackMetrics:
     """Write-back counters and gauges, one set per registry."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WritebackMetrics] = weakref.WeakKeyDictionary()
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WritebackMetrics] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.outcomes = Counter(
-            "kds_writebacks", "Status write-backs by outcome (sent, retried, refused, deferred, skipped)",
-            ["source", "outcome"], registry=registry,
+            "kds_writebacks",
+            "Status write-backs by outcome (sent, retried, refused, deferred, skipped)",
+            ["source", "outcome"],
+            registry=registry,
         )
         self.failures = Counter(
-            "kds_writeback_failures", "Write-backs the POS refused, by HTTP status (or `inexact`)",
-            ["source", "status"], registry=registry,
+            "kds_writeback_failures",
+            "Write-backs the POS refused, by HTTP status (or `inexact`)",
+            ["source", "status"],
+            registry=registry,
         )
-        self.pending = Gauge("kds_writeback_pending", "Status changes waiting to be written back", ["source"], registry=registry)
-        self.refused = Gauge("kds_writeback_refused", "Refused write-backs kept for a retry", ["source"], registry=registry)
+        self.pending = Gauge(
+            "kds_writeback_pending",
+            "Status changes waiting to be written back",
+            ["source"],
+            registry=registry,
+        )
+        self.refused = Gauge(
+            "kds_writeback_refused",
+            "Refused write-backs kept for a retry",
+            ["source"],
+            registry=registry,
+        )
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> WritebackMetrics:
@@ -168,8 +186,11 @@ class WritebackConsumer:
             "lastWritebackError": self.last_refusal if self.refused else self.last_error,
             "refused": [
                 {
-                    "entry": e.id, "order": e.payload.get("externalId"), "endpoint": e.payload.get("endpoint"),
-                    "status": e.payload.get("status"), "reason": reason,
+                    "entry": e.id,
+                    "order": e.payload.get("externalId"),
+                    "endpoint": e.payload.get("endpoint"),
+                    "status": e.payload.get("status"),
+                    "reason": reason,
                 }
                 for e, reason in list(self.refused.values())[:LISTED]
             ],
@@ -244,12 +265,16 @@ class WritebackConsumer:
                     await self._superseded(queue, earlier, entry)
                 await self._unpark(queue)
 
-    async def _superseded(self, queue: _OrderQueue, earlier: list[OutboxEntry], entry: OutboxEntry) -> None:
+    async def _superseded(
+        self, queue: _OrderQueue, earlier: list[OutboxEntry], entry: OutboxEntry
+    ) -> None:
         """A change for the whole endpoint went out: earlier parked changes of its lines are folded into it."""
         ids = {e.id for e in earlier}
         queue.parked = [(p, r) for p, r in queue.parked if p.id not in ids]
         for old in earlier:
-            await self._ctx.outbox.complete(old.id, error=f"folded into write-back {entry.id} (the whole endpoint)")
+            await self._ctx.outbox.complete(
+                old.id, error=f"folded into write-back {entry.id} (the whole endpoint)"
+            )
             self._outcomes.labels(self.source, "superseded").inc()
             self._done(old)
             log.info("writeback.superseded", source=self.source, entry=old.id, by=entry.id)
@@ -280,7 +305,9 @@ class WritebackConsumer:
                 if err.can_wait or not final or queue.waiting:
                     queue.parked.append((entry, str(err)))
                     self._outcomes.labels(self.source, "deferred").inc()
-                    log.info("writeback.deferred", source=self.source, entry=entry.id, reason=str(err))
+                    log.info(
+                        "writeback.deferred", source=self.source, entry=entry.id, reason=str(err)
+                    )
                     return False
                 await self._refuse(entry, WritebackRefused("inexact", str(err)))
                 return True
@@ -291,12 +318,14 @@ class WritebackConsumer:
                 self._failed(str(err))
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # noqa: BLE001 - a store hiccup or a bug: retry, never spin
+            except Exception as err:
                 log.exception("writeback.error", source=self.source, entry=entry.id)
                 self._failed(repr(err))
             else:
                 if self.failures:
-                    log.info("writeback.recovered", source=self.source, after_failures=self.failures)
+                    log.info(
+                        "writeback.recovered", source=self.source, after_failures=self.failures
+                    )
                 self.failures, self.last_error = 0, None
                 self._outcomes.labels(self.source, "sent").inc()
                 self._done(entry)
@@ -304,7 +333,7 @@ class WritebackConsumer:
             wake = self._wake
             try:
                 await asyncio.wait_for(wake.wait(), delay * random.uniform(0.8, 1.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             delay = min(delay * 2, self._max_backoff)
 
@@ -323,8 +352,13 @@ class WritebackConsumer:
         payload = entry.payload
         reason = str(err)
         log.warning(
-            "writeback.refused", source=self.source, order=payload.get("externalId"), endpoint=payload.get("endpoint"),
-            status=payload.get("status"), http_status=err.status, reason=err.detail,
+            "writeback.refused",
+            source=self.source,
+            order=payload.get("externalId"),
+            endpoint=payload.get("endpoint"),
+            status=payload.get("status"),
+            http_status=err.status,
+            reason=err.detail,
         )
         await self._ctx.outbox.refuse(entry.id, reason)
         self._outcomes.labels(self.source, "refused").inc()
@@ -337,9 +371,7 @@ class WritebackConsumer:
         entry.refused = reason
         self.refused[entry.id] = (entry, reason)
         payload = entry.payload
-        self.last_refusal = (
-            f"{payload.get('status')} at {payload.get('endpoint')} for order {payload.get('externalId')}: {reason}"
-        )
+        self.last_refusal = f"{payload.get('status')} at {payload.get('endpoint')} for order {payload.get('externalId')}: {reason}"
         self._refusals_changed()
 
     def _refusals_changed(self) -> None:
@@ -349,7 +381,9 @@ class WritebackConsumer:
             return
         count = len(self.refused)
         self._ctx.alerts.raise_alert(
-            self.source, "writebacks_refused", "writeback_refused",
+            self.source,
+            "writebacks_refused",
+            "writeback_refused",
             f"{count} status change{'s' if count != 1 else ''} not accepted by {self.source}"
             f" (last: {self.last_refusal}); fix the cause, then retry",
         )

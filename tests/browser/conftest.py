@@ -25,12 +25,18 @@ expect = playwright_sync.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
     # What a browser does by default on a real screen: no sound before a tap.
     "--autoplay-policy=document-user-activation-required",
     # Several screens share one browser here; each is a kiosk's foreground page in real life.
-    "--disable-renderer-backgrounding", "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -90,7 +96,9 @@ class Api:
         return next(e for e in item["endpoints"] if e["name"] == endpoint)["status"]
 
     def set_endpoint_status(self, order_id: str, endpoint: str, status: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/v1/orders/{order_id}/endpoints/{endpoint}/status", {"status": status})
+        return self.request(
+            "POST", f"/api/v1/orders/{order_id}/endpoints/{endpoint}/status", {"status": status}
+        )
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
@@ -146,7 +154,12 @@ class Pages:
         page = self.context.new_page()
         page.on("pageerror", lambda err: self.errors.append(f"{path}: {err}"))
         # Anything the page's CSP blocks is a bug in the screens (inline code or style, foreign hosts).
-        page.on("console", lambda msg: "Content Security Policy" in msg.text and self.errors.append(f"{path}: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: (
+                "Content Security Policy" in msg.text and self.errors.append(f"{path}: {msg.text}")
+            ),
+        )
         if clock:
             page.clock.install()
         page.goto(self.base + path)
@@ -180,14 +193,20 @@ def order(external_id: str, *items: dict[str, Any], **fields: Any) -> dict[str, 
         "id": external_id,
         "deviceName": "POS1",
         "user": "Anna",
-        "ticket": {"name": f"T-{external_id}", "location": {"zoneName": "Terrace", "tableName": "5"}, "purchaseType": "walkIn"},
+        "ticket": {
+            "name": f"T-{external_id}",
+            "location": {"zoneName": "Terrace", "tableName": "5"},
+            "purchaseType": "walkIn",
+        },
         "items": list(items),
     }
     body.update(fields)
     return body
 
 
-def item(item_id: int, name: str, *, group: str | None = None, qty: float = 1, **fields: Any) -> dict[str, Any]:
+def item(
+    item_id: int, name: str, *, group: str | None = None, qty: float = 1, **fields: Any
+) -> dict[str, Any]:
     """An order item; `group="Drinks"` routes it to the bar."""
     plu: dict[str, Any] = {"name": name, "code": 100 + item_id}
     if group:

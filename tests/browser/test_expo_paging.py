@@ -20,10 +20,15 @@ ON_SCREEN = """() => {
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_expo_pages_whole_cards_and_turns_with_keys(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_expo_pages_whole_cards_and_turns_with_keys(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # 40 open orders do not fit one expo screen: each page shows whole cards only, PageDown /
     # arrows turn the page, and every order is on some page.
-    made = [api.post_order(order(f"x{n}", item(1, f"Burger {n}"), item(2, "Pilsner", group="Drinks"))) for n in range(40)]
+    made = [
+        api.post_order(order(f"x{n}", item(1, f"Burger {n}"), item(2, "Pilsner", group="Drinks")))
+        for n in range(40)
+    ]
     expo = pages.open("/expo")
     expect(expo.locator("body[data-open='40']")).to_be_attached()
     total = int(expo.evaluate("document.body.dataset.pages"))

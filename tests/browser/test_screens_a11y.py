@@ -33,7 +33,11 @@ RUN_AXE = """async () => {
 def kds_config(kds_config: dict[str, Any]) -> dict[str, Any]:
     # A printer-only "pass" endpoint whose printer is switched off (nothing listens there).
     kds_config["endpoints"].append(
-        {"name": "pass", "display": False, "printer": {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5}}
+        {
+            "name": "pass",
+            "display": False,
+            "printer": {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5},
+        }
     )
     kds_config["routing"]["rules"].append({"product_group": "Desserts", "endpoint": "pass"})
     return kds_config
@@ -47,26 +51,56 @@ def axe_violations(page: Any) -> list[str]:
 def rush(api: Api) -> dict[str, dict[str, Any]]:
     """Orders in every state a screen shows: table, take-away, delivery, cancelled, refused, ready, recalled."""
     made = {
-        "table": api.post_order(order("t", item(1, "Cheeseburger", modifiers=["no onion"], comment="allergy: nuts"),
-                                      item(2, "Pilsner", group="Drinks"), item(3, "Tiramisu", group="Desserts"))),
-        "takeaway": api.post_order(order("ta", item(1, "Chicken wings", qty=6),
-                                         ticket={"name": "Pickup", "purchaseType": "takeAway", "customer": {"name": "Eva Nováková"}})),
-        "delivery": api.post_order(order("d", item(1, "Veggie burger"), item(2, "Lemonade", group="Drinks"),
-                                         ticket={"name": "Wolt 4471", "purchaseType": "delivery", "customer": "Jan Kováč"})),
+        "table": api.post_order(
+            order(
+                "t",
+                item(1, "Cheeseburger", modifiers=["no onion"], comment="allergy: nuts"),
+                item(2, "Pilsner", group="Drinks"),
+                item(3, "Tiramisu", group="Desserts"),
+            )
+        ),
+        "takeaway": api.post_order(
+            order(
+                "ta",
+                item(1, "Chicken wings", qty=6),
+                ticket={
+                    "name": "Pickup",
+                    "purchaseType": "takeAway",
+                    "customer": {"name": "Eva Nováková"},
+                },
+            )
+        ),
+        "delivery": api.post_order(
+            order(
+                "d",
+                item(1, "Veggie burger"),
+                item(2, "Lemonade", group="Drinks"),
+                ticket={"name": "Wolt 4471", "purchaseType": "delivery", "customer": "Jan Kováč"},
+            )
+        ),
         "cancelled": api.post_order(order("c", item(1, "Schnitzel"))),
         "refused": api.post_order(order("r", item(1, "Ribeye steak"))),
         "ready": api.post_order(order("done", item(1, "Fries"))),
         "recalled": api.post_order(order("re", item(1, "Burger"))),
     }
     for o in made.values():
-        wait_for(lambda o=o: api.status_at(o["id"], "grill") in ("sent", "delivered"), what="routed")
+        wait_for(
+            lambda o=o: api.status_at(o["id"], "grill") in ("sent", "delivered"), what="routed"
+        )
         api.set_endpoint_status(o["id"], "grill", "delivered")
     api.set_endpoint_status(made["table"]["id"], "grill", "accepted")
-    api.request("POST", f"/api/v1/orders/{made['refused']['id']}/endpoints/grill/status",
-                {"status": "refused", "reason": "Out of stock"})
+    api.request(
+        "POST",
+        f"/api/v1/orders/{made['refused']['id']}/endpoints/grill/status",
+        {"status": "refused", "reason": "Out of stock"},
+    )
     api.set_endpoint_status(made["ready"]["id"], "grill", "processed")
     api.set_endpoint_status(made["recalled"]["id"], "grill", "processed")
-    api.request("POST", f"/api/v1/orders/{made['recalled']['id']}/endpoints/grill/status", {"status": "accepted", "recall": True})
+    api.request(
+        "POST",
+        f"/api/v1/orders/{made['recalled']['id']}/endpoints/grill/status",
+        {"status": "accepted", "recall": True},
+    )
     api.request("DELETE", f"/api/v1/orders/{made['cancelled']['id']}")
     return made
 
@@ -75,8 +109,10 @@ def rush(api: Api) -> dict[str, dict[str, Any]]:
 def axe_pages(browser: Any, kds: Any, request: pytest.FixtureRequest) -> Any:
     """Pages with axe-core loaded before their scripts, at the viewport of the test."""
     if not AXE.is_file():
-        pytest.fail(f"axe-core is missing ({AXE}): run tests/run.sh, or "
-                    "npm install --prefix tests/browser --no-save axe-core@4")
+        pytest.fail(
+            f"axe-core is missing ({AXE}): run tests/run.sh, or "
+            "npm install --prefix tests/browser --no-save axe-core@4"
+        )
     context = browser.new_context(viewport=request.param)
     context.add_init_script(path=str(AXE))
     opened = Pages(context, kds.url)
@@ -116,7 +152,9 @@ def test_every_screen_has_no_serious_axe_violations_and_a_title(api: Api, axe_pa
 
 
 @pytest.mark.parametrize("axe_pages", VIEWPORTS[1:], indirect=True, ids=["1280x800"])
-def test_refuse_and_recall_dialogs_are_named_take_focus_and_give_it_back(api: Api, axe_pages: Pages) -> None:
+def test_refuse_and_recall_dialogs_are_named_take_focus_and_give_it_back(
+    api: Api, axe_pages: Pages
+) -> None:
     # The refuse dialog is a modal <dialog> named by its heading; focus moves into it,
     # axe is happy with it open, and Escape gives focus back to the button that opened it.
     made = rush(api)
@@ -165,14 +203,19 @@ class TestPairingPages:
     def kds_config(self, kds_config: dict[str, Any]) -> dict[str, Any]:
         from kds.api.auth import hash_token
 
-        kds_config["security"] = {"access": "tokens", "tokens": [
-            {"name": "grill-screen", "role": "kitchen", "sha256": hash_token("kitchen-token")},
-            {"name": "bar-screen", "role": "kitchen", "sha256": hash_token("bar-token")},
-        ]}
+        kds_config["security"] = {
+            "access": "tokens",
+            "tokens": [
+                {"name": "grill-screen", "role": "kitchen", "sha256": hash_token("kitchen-token")},
+                {"name": "bar-screen", "role": "kitchen", "sha256": hash_token("bar-token")},
+            ],
+        }
         return kds_config
 
     @pytest.mark.parametrize("axe_pages", VIEWPORTS[1:], indirect=True, ids=["1280x800"])
-    def test_not_paired_and_confirm_pages_have_no_serious_axe_violations(self, axe_pages: Pages) -> None:
+    def test_not_paired_and_confirm_pages_have_no_serious_axe_violations(
+        self, axe_pages: Pages
+    ) -> None:
         page = axe_pages.context.new_page()
         response = page.goto(f"{axe_pages.base}/screen/grill")
         assert response is not None and response.status == 401

@@ -13,14 +13,23 @@ from .test_screens_printer_retry import _control, bar_printer  # noqa: F401 - a 
 
 
 @pytest.fixture
-def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[str, Any]:
     # The bar has a screen and a printer (probed every 0.2 s); "pass" is a printer-only endpoint
     # whose printer is unplugged. Desserts go to the pass.
     assert _control(bar_printer["control"], "POST", "/mode", {"mode": "online"}) is not None
     bar = next(e for e in kds_config["endpoints"] if e["name"] == "bar")
-    bar["printer"] = {"address": bar_printer["address"], "connect_timeout": 0.5, "attempts": 1, "probe_interval": 0.2}
+    bar["printer"] = {
+        "address": bar_printer["address"],
+        "connect_timeout": 0.5,
+        "attempts": 1,
+        "probe_interval": 0.2,
+    }
     kds_config["endpoints"].append(
-        {"name": "pass", "display": False, "printer": {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5}}
+        {
+            "name": "pass",
+            "display": False,
+            "printer": {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5},
+        }
     )
     kds_config["routing"]["rules"].append({"product_group": "Desserts", "endpoint": "pass"})
     return kds_config
@@ -34,13 +43,15 @@ def banner(page: Any) -> Any:
 def unlock_sound(page: Any) -> None:
     """Put the page in the browser's no-sound-before-a-tap state, then tap 'enable sound'."""
     page.bring_to_front()
-    page.evaluate("async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }")
+    page.evaluate(
+        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
+    )
     page.locator("button.enable-sound").click()
     expect(page.locator("button.enable-sound")).to_be_hidden()
 
 
 def test_printer_faults_in_words_on_the_screens_that_need_them_with_an_alarm(
-    api: Api, pages: Pages, bar_printer: dict[str, Any]  # noqa: F811
+    api: Api, pages: Pages, bar_printer: dict[str, Any]
 ) -> None:
     # The unplugged printer-only "pass" printer shows at once (probed at start) on every station
     # (nobody watches a pass screen), the expo and the board; the bar's paper running out shows on
@@ -70,7 +81,7 @@ def test_printer_faults_in_words_on_the_screens_that_need_them_with_an_alarm(
 
 
 def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
-    api: Api, pages: Pages, bar_printer: dict[str, Any]  # noqa: F811
+    api: Api, pages: Pages, bar_printer: dict[str, Any]
 ) -> None:
     # The bar printer is off: its items go `failed`. The bar screen and the expo say the *print*
     # failed; the cashier board says where the order is in the kitchen, never FAILED or SEEN.
@@ -81,8 +92,12 @@ def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
     made = api.post_order(order("f", item(1, "Cheeseburger"), item(2, "Pilsner", group="Drinks")))
     wait_for(lambda: api.item_status(made["id"], 2, "bar") == "failed", what="the bar item failed")
     card = bar.locator(f"article.card[data-id='{made['id']}']")
-    expect(card.locator(".state")).to_have_text("print failed", use_inner_text=True, ignore_case=True)  # what shows: the LATE tag is hidden until late
-    expect(expo.locator(f"article.card[data-id='{made['id']}'] .chip[data-endpoint='bar']")).to_have_text("bar print failed")
+    expect(card.locator(".state")).to_have_text(
+        "print failed", use_inner_text=True, ignore_case=True
+    )  # what shows: the LATE tag is hidden until late
+    expect(
+        expo.locator(f"article.card[data-id='{made['id']}'] .chip[data-endpoint='bar']")
+    ).to_have_text("bar print failed")
     row = board.locator(f".row[data-id='{made['id']}']")
     expect(row.locator(".chip[data-endpoint='bar']")).to_have_text("bar In kitchen")
     expect(row.locator(".overall")).to_have_text("In kitchen")
@@ -96,7 +111,9 @@ def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
         assert word not in row.inner_text()
 
 
-def test_screenshot_of_the_printer_banner(api: Api, pages: Pages, bar_printer: dict[str, Any]) -> None:  # noqa: F811
+def test_screenshot_of_the_printer_banner(
+    api: Api, pages: Pages, bar_printer: dict[str, Any]
+) -> None:
     # The README's picture of printer trouble: the bar out of paper, the pass printer unplugged,
     # a take-away customer's name and a recalled ticket, the clock stopped so every run matches.
     from datetime import datetime, timedelta
@@ -106,22 +123,48 @@ def test_screenshot_of_the_printer_banner(api: Api, pages: Pages, bar_printer: d
 
     assert _control(bar_printer["control"], "POST", "/mode", {"mode": "paper_out"}) is not None
     made = [
-        api.post_order(order("b1", item(1, "Pilsner", group="Drinks", qty=2), item(2, "Lemonade", group="Drinks"))),
-        api.post_order(order("b2", item(1, "Espresso", group="Drinks"), item(2, "Tiramisu", group="Desserts"),
-                             ticket={"name": "Pickup", "purchaseType": "takeAway", "customer": {"name": "Eva Nováková"}})),
+        api.post_order(
+            order(
+                "b1", item(1, "Pilsner", group="Drinks", qty=2), item(2, "Lemonade", group="Drinks")
+            )
+        ),
+        api.post_order(
+            order(
+                "b2",
+                item(1, "Espresso", group="Drinks"),
+                item(2, "Tiramisu", group="Desserts"),
+                ticket={
+                    "name": "Pickup",
+                    "purchaseType": "takeAway",
+                    "customer": {"name": "Eva Nováková"},
+                },
+            )
+        ),
         api.post_order(order("b3", item(1, "Mojito", group="Drinks", modifiers=["no sugar"]))),
     ]
-    wait_for(lambda: api.item_status(made[2]["id"], 1, "bar") == "failed", timeout=10, what="the bar prints failed")
+    wait_for(
+        lambda: api.item_status(made[2]["id"], 1, "bar") == "failed",
+        timeout=10,
+        what="the bar prints failed",
+    )
     for status in ("sent", "delivered", "processed"):
-        api.request("POST", f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status", {"status": status})
-    api.request("POST", f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status", {"status": "accepted", "recall": True})
+        api.request(
+            "POST", f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status", {"status": status}
+        )
+    api.request(
+        "POST",
+        f"/api/v1/orders/{made[2]['id']}/endpoints/bar/status",
+        {"status": "accepted", "recall": True},
+    )
     oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
     bar = pages.open("/screen/bar", clock=True)
     freeze(bar, oldest + timedelta(minutes=2, seconds=5, milliseconds=500))
     expect(banner(bar)).to_have_text(["Bar printer: out of paper", "Pass printer: offline"])
     expect(bar.locator("article.card .recalled")).to_have_count(1)
     expect(bar.locator("article.card .customer")).to_have_text("Eva Nováková")
-    bar.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")  # no sound prompt in the picture
+    bar.evaluate(
+        "window.kds.sound.enabled = false; window.kds.sound._changed()"
+    )  # no sound prompt in the picture
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     bar.screenshot(path=str(SCREENSHOTS / "printer-alert.png"))
     assert (SCREENSHOTS / "printer-alert.png").stat().st_size > 10_000

@@ -21,7 +21,9 @@ def assert_each_once(page: Any, expected: list[dict[str, Any]]) -> None:
     assert sorted(shown) == sorted(o["id"] for o in expected), shown
 
 
-def test_restart_shows_banner_then_resumes_with_orders_from_the_outage(kds: KdsProcess, api: Api, pages: Pages) -> None:
+def test_restart_shows_banner_then_resumes_with_orders_from_the_outage(
+    kds: KdsProcess, api: Api, pages: Pages
+) -> None:
     # Stopping the daemon shows the banner within 2 s; orders posted while the screen
     # was cut off appear exactly once after it reconnects, without a reload.
     grill = pages.open("/screen/grill")
@@ -110,6 +112,8 @@ def test_silent_link_shows_banner_once_the_server_pings_stop(api: Api, pages: Pa
     links[-1]["alive"] = False  # the link goes dead without closing
     expect(grill.locator("#banner")).to_be_visible(timeout=3000)
     network["up"] = True
-    expect(grill.locator("#banner")).to_be_hidden(timeout=10_000)  # a fresh connection through a live link
+    expect(grill.locator("#banner")).to_be_hidden(
+        timeout=10_000
+    )  # a fresh connection through a live link
     b = api.post_order(order("b", item(1, "Steak")))
     assert_each_once(grill, [a, b])

@@ -22,10 +22,25 @@ def to(api: Api, made: dict[str, Any], endpoint: str, *statuses: str, **extra: A
 def test_customer_refusal_reason_and_recalled_are_on_screen(api: Api, pages: Pages) -> None:
     # The take-away customer's name is on the kitchen cards and the board; a refusal's reason
     # reaches the expo and the cashier board; a recalled ticket says RECALLED.
-    takeaway = api.post_order(order("ta", item(1, "Chicken wings"), item(2, "Pilsner", group="Drinks"),
-                                    ticket={"name": "Pickup", "purchaseType": "takeAway", "customer": {"name": "Eva Nováková"}}))
-    delivery = api.post_order(order("d", item(1, "Veggie burger"),
-                                    ticket={"name": "Wolt 4471", "purchaseType": "delivery", "customer": "Jan Kováč"}))
+    takeaway = api.post_order(
+        order(
+            "ta",
+            item(1, "Chicken wings"),
+            item(2, "Pilsner", group="Drinks"),
+            ticket={
+                "name": "Pickup",
+                "purchaseType": "takeAway",
+                "customer": {"name": "Eva Nováková"},
+            },
+        )
+    )
+    delivery = api.post_order(
+        order(
+            "d",
+            item(1, "Veggie burger"),
+            ticket={"name": "Wolt 4471", "purchaseType": "delivery", "customer": "Jan Kováč"},
+        )
+    )
     recalled = api.post_order(order("re", item(1, "Burger")))
     to(api, recalled, "grill", "delivered", "processed")
     to(api, recalled, "grill", "accepted", recall=True)
@@ -35,29 +50,56 @@ def test_customer_refusal_reason_and_recalled_are_on_screen(api: Api, pages: Pag
     expo = pages.open("/expo")
     board = pages.open("/board")
     for page in (grill, expo):
-        expect(page.locator(f"article.card[data-id='{takeaway['id']}'] .customer")).to_have_text("Eva Nováková")
-        expect(page.locator(f"article.card[data-id='{delivery['id']}'] .customer")).to_have_text("Jan Kováč")
-        expect(page.locator(f"article.card[data-id='{recalled['id']}'] .recalled")).to_have_text("RECALLED")
+        expect(page.locator(f"article.card[data-id='{takeaway['id']}'] .customer")).to_have_text(
+            "Eva Nováková"
+        )
+        expect(page.locator(f"article.card[data-id='{delivery['id']}'] .customer")).to_have_text(
+            "Jan Kováč"
+        )
+        expect(page.locator(f"article.card[data-id='{recalled['id']}'] .recalled")).to_have_text(
+            "RECALLED"
+        )
         expect(page.locator(f"article.card[data-id='{takeaway['id']}'] .recalled")).to_have_count(0)
-    expect(board.locator(f".row[data-id='{takeaway['id']}'] .customer")).to_have_text("Eva Nováková")
-    expect(expo.locator(f"article.card[data-id='{takeaway['id']}'] .item[data-item-id='2'] .refusal")).to_have_text(
-        "Refused: Out of stock")
-    expect(board.locator(f".row[data-id='{takeaway['id']}'] .refusal")).to_have_text("Refused: Out of stock")
-    expect(board.locator(f".row[data-id='{takeaway['id']}'] .chip[data-endpoint='bar']")).to_have_text("bar Refused")
+    expect(board.locator(f".row[data-id='{takeaway['id']}'] .customer")).to_have_text(
+        "Eva Nováková"
+    )
+    expect(
+        expo.locator(f"article.card[data-id='{takeaway['id']}'] .item[data-item-id='2'] .refusal")
+    ).to_have_text("Refused: Out of stock")
+    expect(board.locator(f".row[data-id='{takeaway['id']}'] .refusal")).to_have_text(
+        "Refused: Out of stock"
+    )
+    expect(
+        board.locator(f".row[data-id='{takeaway['id']}'] .chip[data-endpoint='bar']")
+    ).to_have_text("bar Refused")
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["1920x1080", "1280x800"])
 @pytest.mark.parametrize("size", ["m", "l"])
-def test_german_badges_are_never_cut(api: Api, browser: Any, kds: Any, viewport: dict[str, int], size: str) -> None:
+def test_german_badges_are_never_cut(
+    api: Api, browser: Any, kds: Any, viewport: dict[str, int], size: str
+) -> None:
     # "Zum Mitnehmen" and other long badges fit their card or wrap between words (never a
     # letter per line), at every text size.
     # A recalled one: ZURÜCKGEHOLT beside the badge crowds the head most (first, so on page 1).
-    recalled = api.post_order(order("gr", item(1, "Bratwurst"), ticket={"name": "Web", "purchaseType": "takeAway"}))
+    recalled = api.post_order(
+        order("gr", item(1, "Bratwurst"), ticket={"name": "Web", "purchaseType": "takeAway"})
+    )
     to(api, recalled, "grill", "delivered", "processed")
     to(api, recalled, "grill", "accepted", recall=True)
     for n in range(8):
-        api.post_order(order(f"g{n}", item(1, "Currywurst"), ticket={"name": "Web", "purchaseType": "takeAway"}))
-    api.post_order(order("gd", item(1, "Schnitzel"), ticket={"name": "Lieferando 88812", "purchaseType": "delivery"}))
+        api.post_order(
+            order(
+                f"g{n}", item(1, "Currywurst"), ticket={"name": "Web", "purchaseType": "takeAway"}
+            )
+        )
+    api.post_order(
+        order(
+            "gd",
+            item(1, "Schnitzel"),
+            ticket={"name": "Lieferando 88812", "purchaseType": "delivery"},
+        )
+    )
     context = browser.new_context(viewport=viewport)
     pages = Pages(context, kds.url)
     page = pages.open("/screen/grill?lang=de")
@@ -77,7 +119,9 @@ def test_german_badges_are_never_cut(api: Api, browser: Any, kds: Any, viewport:
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["1920x1080", "1280x800"])
-def test_text_size_per_screen_by_keyboard_and_remembered(api: Api, browser: Any, kds: Any, viewport: dict[str, int]) -> None:
+def test_text_size_per_screen_by_keyboard_and_remembered(
+    api: Api, browser: Any, kds: Any, viewport: dict[str, int]
+) -> None:
     # S/M/L in the toolbar, reached with Tab and changed with the arrow keys (which then do
     # not page the tickets); the size is kept for this screen only, across a reload; the
     # station lays its tickets out again in wider columns.
@@ -93,7 +137,9 @@ def test_text_size_per_screen_by_keyboard_and_remembered(api: Api, browser: Any,
     before = int(grill.evaluate(columns))
     select = grill.locator("select.text-size")
     for _ in range(30):
-        if grill.evaluate("document.activeElement && document.activeElement.matches('select.text-size')"):
+        if grill.evaluate(
+            "document.activeElement && document.activeElement.matches('select.text-size')"
+        ):
             break
         grill.keyboard.press("Tab")
     else:

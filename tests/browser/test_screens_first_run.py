@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from .conftest import SCREENSHOTS, VIEWPORTS, Pages, expect
+from .conftest import VIEWPORTS, Pages, expect
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-@pytest.mark.parametrize("path,area", [("/screen/grill", ".board-wrap"), ("/expo", "#view"), ("/board", "#view")])
+@pytest.mark.parametrize(
+    "path,area", [("/screen/grill", ".board-wrap"), ("/expo", "#view"), ("/board", "#view")]
+)
 def test_no_open_orders_is_centred(pages: Pages, path: str, area: str) -> None:
     # With nothing open, "No open orders" sits in the middle of the area where tickets would be.
     page = pages.open(path)

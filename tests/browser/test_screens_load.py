@@ -13,8 +13,12 @@ def test_300_open_orders_render_and_stay_responsive(api: Api, pages: Pages) -> N
     # Only the current page of cards is in the document; paging, selecting and bumping
     # keep working, and a full relayout of 300 orders stays well under a second.
     bodies = [
-        order(f"load-{n}", item(1, "Cheeseburger", qty=1 + n % 3, modifiers=["no onion"] if n % 2 else []),
-              item(2, "Fries", comment="extra crispy" if n % 5 == 0 else None), item(3, "Pilsner", group="Drinks"))
+        order(
+            f"load-{n}",
+            item(1, "Cheeseburger", qty=1 + n % 3, modifiers=["no onion"] if n % 2 else []),
+            item(2, "Fries", comment="extra crispy" if n % 5 == 0 else None),
+            item(3, "Pilsner", group="Drinks"),
+        )
         for n in range(COUNT)
     ]
     with ThreadPoolExecutor(8) as pool:
@@ -30,7 +34,9 @@ def test_300_open_orders_render_and_stay_responsive(api: Api, pages: Pages) -> N
         str(sum(1 + n % 3 for n in range(COUNT)))
     )
 
-    elapsed = grill.evaluate("() => { const t = performance.now(); window.kds.view.layout(); return performance.now() - t; }")
+    elapsed = grill.evaluate(
+        "() => { const t = performance.now(); window.kds.view.layout(); return performance.now() - t; }"
+    )
     assert elapsed < 1000, f"a relayout of {COUNT} orders took {elapsed:.0f} ms"
 
     grill.keyboard.press("ArrowRight")
@@ -41,7 +47,9 @@ def test_300_open_orders_render_and_stay_responsive(api: Api, pages: Pages) -> N
     first_id = grill.locator("article.card[data-slot='1']").get_attribute("data-id")
     oldest = next(o for o in made if o["id"] == first_id)
     assert oldest["createdAt"] == min(o["createdAt"] for o in made)  # newest last
-    wait_for(lambda: api.status_at(oldest["id"], "grill") == "delivered", timeout=15, what="acknowledged")
+    wait_for(
+        lambda: api.status_at(oldest["id"], "grill") == "delivered", timeout=15, what="acknowledged"
+    )
     grill.keyboard.press("1")
     expect(grill.locator("article.card.selected")).to_have_attribute("data-id", oldest["id"])
     grill.keyboard.press("Enter")

@@ -14,7 +14,9 @@ def run(page: Any, script: str) -> Any:
 def test_feed_ignores_duplicates_and_older_states(pages: Pages) -> None:
     # Replayed or repeated events never add a ticket twice or roll an order back.
     page = pages.open("/")
-    result = run(page, """
+    result = run(
+        page,
+        """
         const { Feed } = await import('/static/js/feed.js');
         const feed = new Feed('grill');
         const seen = [];
@@ -29,7 +31,8 @@ def test_feed_ignores_duplicates_and_older_states(pages: Pages) -> None:
         feed._handle({type: 'order.removed', seq: 13, orderId: 'b'});
         feed._handle({type: 'order.removed', seq: 13, orderId: 'b'});
         return {seen, seq: feed.seq, ids: [...feed.orders.keys()], a: feed.orders.get('a').endpointStatuses.grill};
-    """)
+    """,
+    )
     assert result == {
         "seen": ["snapshot:", "created:b", "updated:a", "removed:"],
         "seq": 13,
@@ -42,7 +45,9 @@ def test_recall_window_and_all_day_counts(pages: Pages) -> None:
     # Only orders fully bumped at this endpoint within the window are recallable, newest
     # first; all-day counts sum the quantities still open at the endpoint.
     page = pages.open("/")
-    result = run(page, """
+    result = run(
+        page,
+        """
         const { recallable, allDay } = await import('/static/js/orders.js');
         const now = Date.parse('2026-01-01T12:00:00Z');
         const ep = (status, at) => ({name: 'grill', status, statusChanges: [{status, date: at}]});
@@ -60,7 +65,8 @@ def test_recall_window_and_all_day_counts(pages: Pages) -> None:
             limited: recallable(orders, 'grill', 600, now, 1).map(o => o.id),
             allDay: allDay(orders, 'grill'),
         };
-    """)
+    """,
+    )
     assert result["recall"] == ["new", "mid"]
     assert result["limited"] == ["new"]
     assert result["allDay"] == [["Steak", 5], ["Fries", 1.5]]
@@ -69,14 +75,24 @@ def test_recall_window_and_all_day_counts(pages: Pages) -> None:
 def test_key_map_defaults_and_overrides(pages: Pages) -> None:
     # Config maps keys to actions; unknown actions are ignored, "none" unbinds a key.
     page = pages.open("/")
-    result = run(page, """
+    result = run(
+        page,
+        """
         const { keyMap } = await import('/static/js/keyboard.js');
         const map = keyMap({F1: 'bump', Enter: 'none', x: 'explode', Space: 'accept'});
         return Object.fromEntries(['1', '9', 'enter', 'f1', 'a', 'r', 'x', ' ', 'arrowright'].map(k => [k, map.get(k) || null]));
-    """)
+    """,
+    )
     assert result == {
-        "1": "select1", "9": "select9", "enter": "none", "f1": "bump", "a": "accept", "r": "recall",
-        "x": "refuse", " ": "accept", "arrowright": "nextPage",
+        "1": "select1",
+        "9": "select9",
+        "enter": "none",
+        "f1": "bump",
+        "a": "accept",
+        "r": "recall",
+        "x": "refuse",
+        " ": "accept",
+        "arrowright": "nextPage",
     }
 
 
@@ -84,7 +100,9 @@ def test_voided_and_finished_times(pages: Pages) -> None:
     # A ticket counts as voided at a station only if the station had it before the cancel;
     # an order is finished when its last item endpoint turned final.
     page = pages.open("/")
-    result = run(page, """
+    result = run(
+        page,
+        """
         const { voidedAt, finishedAt } = await import('/static/js/orders.js');
         const ch = (status, at) => ({status, date: at});
         const ep = (name, status, ...changes) => ({name, status, statusChanges: changes});
@@ -100,8 +118,12 @@ def test_voided_and_finished_times(pages: Pages) -> None:
             shown: voidedAt(shown, 'grill'), unseen: voidedAt(unseen, 'grill'), mixedVoid: voidedAt(mixed, 'grill'),
             mixed: finishedAt(mixed), open: finishedAt(open),
         };
-    """)
+    """,
+    )
     assert result == {
-        "shown": 1767261900000, "unseen": 0, "mixedVoid": 0,
-        "mixed": 1767262140000, "open": 0,
+        "shown": 1767261900000,
+        "unseen": 0,
+        "mixedVoid": 0,
+        "mixed": 1767262140000,
+        "open": 0,
     }

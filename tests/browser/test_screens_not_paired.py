@@ -14,7 +14,10 @@ from .conftest import SCREENSHOTS, expect
 @pytest.fixture
 def kds_config(kds_config: dict[str, Any]) -> dict[str, Any]:
     kds_config["security"] = {
-        "access": "tokens", "tokens": [{"name": "grill-screen", "role": "kitchen", "sha256": hash_token("kitchen-token")}],
+        "access": "tokens",
+        "tokens": [
+            {"name": "grill-screen", "role": "kitchen", "sha256": hash_token("kitchen-token")}
+        ],
     }
     return kds_config
 

@@ -17,8 +17,12 @@ def test_the_same_pos_number_from_two_tills_shows_as_two_pickup_numbers(
     expo = pages.open("/expo")
     board = pages.open("/board")
     pickup = pages.open("/pickup")
-    a = api.post_order(order("a5", item(1, "Cheeseburger"), source="till-a", number=5, deviceName="Till A"))
-    b = api.post_order(order("b5", item(1, "Fries"), source="till-b", number=5, deviceName="Till B"))
+    a = api.post_order(
+        order("a5", item(1, "Cheeseburger"), source="till-a", number=5, deviceName="Till A")
+    )
+    b = api.post_order(
+        order("b5", item(1, "Fries"), source="till-b", number=5, deviceName="Till B")
+    )
     plain = api.post_order(order("c", item(1, "Steak")))
     assert len({a["number"], b["number"], plain["number"]}) == 3
 
@@ -26,7 +30,9 @@ def test_the_same_pos_number_from_two_tills_shows_as_two_pickup_numbers(
         for o, till in ((a, "Till A"), (b, "Till B")):
             el = page.locator(f"{card}[data-id='{o['id']}']")
             expect(el.locator(".num")).to_have_text(f"#{o['number']}")
-            expect(el.locator(".who")).to_contain_text(f"{till} #5")  # the POS's number, from that till
+            expect(el.locator(".who")).to_contain_text(
+                f"{till} #5"
+            )  # the POS's number, from that till
             # The reference is smaller than the pickup number.
             big = el.locator(".num").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
             small = el.locator(".who").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")

@@ -31,7 +31,8 @@ def rebinding_browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(
             executable_path=str(CHROMIUM),
             args=[
-                *CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1",
+                *CHROMIUM_ARGS,
+                "--host-resolver-rules=MAP evil.example 127.0.0.1",
                 # Newer Chromium asks before a public page reaches a local address (Local/Private Network
                 # Access). Kiosk browsers and other engines may not: kds must hold without that help.
                 "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights,"
@@ -47,7 +48,7 @@ def evil_site() -> Iterator[int]:
     """A plain web server on 127.0.0.1 serving the attacker's page; yields its port."""
 
     class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = ATTACK_PAGE.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -88,23 +89,32 @@ FETCH_ALL = """async ([orderId, body]) => {
 }"""
 
 
-def test_a_rebinding_name_cannot_read_or_change_anything(rebinding_browser: Any, kds: KdsProcess, api: Api) -> None:
+def test_a_rebinding_name_cannot_read_or_change_anything(
+    rebinding_browser: Any, kds: KdsProcess, api: Api
+) -> None:
     # evil.example:PORT resolves to kds: the page is same-origin with every kds route. It loaded
     # /board, listed orders and deleted them. Now every answer to that name is a 403.
     created = api.post_order(order("rebind-1", item(1, "Burger")))
     context = rebinding_browser.new_context()
     page = context.new_page()
     evil = f"http://evil.example:{kds.port}"
-    page.route(f"{evil}/attack", lambda route: route.fulfill(status=200, content_type="text/html", body=ATTACK_PAGE))
+    page.route(
+        f"{evil}/attack",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=ATTACK_PAGE),
+    )
     page.goto(f"{evil}/attack")
-    results = page.evaluate(FETCH_ALL, [created["id"], '{"id": "evil", "items": [{"plu": {"name": "x"}}]}'])
+    results = page.evaluate(
+        FETCH_ALL, [created["id"], '{"id": "evil", "items": [{"plu": {"name": "x"}}]}']
+    )
     context.close()
     assert all(r.startswith("403 ") for r in results.values()), results
     assert api.order(created["id"]) == created
     assert api.request("GET", "/api/v1/orders")["totalCount"] == 1
 
 
-def test_another_sites_page_cannot_post_orders_or_delete(rebinding_browser: Any, kds: KdsProcess, api: Api, evil_site: int) -> None:
+def test_another_sites_page_cannot_post_orders_or_delete(
+    rebinding_browser: Any, kds: KdsProcess, api: Api, evil_site: int
+) -> None:
     # A page of another site sent `fetch(kds, {mode: "no-cors", Content-Type: text/plain})`: no
     # preflight, and the order was stored (201). A DELETE needs a preflight kds never grants.
     created = api.post_order(order("cross-1", item(1, "Burger")))
@@ -137,12 +147,18 @@ def test_another_sites_page_cannot_post_orders_or_delete(rebinding_browser: Any,
     assert api.order(created["id"]) == created
 
 
-def test_the_screens_still_connect_under_connect_src_self(rebinding_browser: Any, kds: KdsProcess, api: Api) -> None:
+def test_the_screens_still_connect_under_connect_src_self(
+    rebinding_browser: Any, kds: KdsProcess, api: Api
+) -> None:
     # CSP connect-src 'self' (no longer any ws: host) still lets a screen open its own websocket.
     context = rebinding_browser.new_context()
     pages = Pages(context, kds.url)
-    page = pages.open("/board")  # waits for data-connected=yes and a synced feed; CSP errors are recorded
+    page = pages.open(
+        "/board"
+    )  # waits for data-connected=yes and a synced feed; CSP errors are recorded
     created = api.post_order(order("csp-1", item(1, "Burger")))
-    page.wait_for_function("n => document.body.textContent.includes(String(n))", arg=created["number"])
+    page.wait_for_function(
+        "n => document.body.textContent.includes(String(n))", arg=created["number"]
+    )
     context.close()
     assert not pages.errors, pages.errors

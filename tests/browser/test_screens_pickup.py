@@ -28,7 +28,9 @@ def test_ready_number_leaves_after_the_pickup_time(api: Api, pages: Pages) -> No
 
     api.set_endpoint_status(a["id"], "grill", "delivered")
     api.set_endpoint_status(a["id"], "grill", "processed")
-    expect(pickup.locator(".preparing-list .number")).to_have_text([str(a["number"])])  # the bar is not done yet
+    expect(pickup.locator(".preparing-list .number")).to_have_text(
+        [str(a["number"])]
+    )  # the bar is not done yet
     api.set_endpoint_status(a["id"], "bar", "delivered")
     api.set_endpoint_status(a["id"], "bar", "processed")
     expect(pickup.locator(".ready-list .number")).to_have_text([str(a["number"])])

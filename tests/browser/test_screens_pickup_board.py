@@ -20,10 +20,21 @@ def _fill(api: Api) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[di
     """60 takeaway and delivery orders (20 of them ready, finished in random order) and 10 table orders."""
     rng = random.Random(17)
     pickup = [
-        api.post_order(order(f"p{i}", item(1, "Cheeseburger"), ticket={"name": f"Takeaway {i}", "purchaseType": rng.choice(["takeAway", "delivery"])}))
+        api.post_order(
+            order(
+                f"p{i}",
+                item(1, "Cheeseburger"),
+                ticket={
+                    "name": f"Takeaway {i}",
+                    "purchaseType": rng.choice(["takeAway", "delivery"]),
+                },
+            )
+        )
         for i in range(60)
     ]
-    tables = [api.post_order(order(f"t{i}", item(1, "Steak"))) for i in range(10)]  # walkIn at table 5
+    tables = [
+        api.post_order(order(f"t{i}", item(1, "Steak"))) for i in range(10)
+    ]  # walkIn at table 5
     ready = rng.sample(pickup, 20)
     for o in ready:
         api.set_endpoint_status(o["id"], "grill", "delivered")
@@ -36,7 +47,9 @@ def _numbers(page: Any, selector: str) -> list[int]:
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_sixty_pickup_orders_fit_sorted_without_table_orders(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_sixty_pickup_orders_fit_sorted_without_table_orders(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # 40 preparing and 20 ready (finished in random order) and 10 dine-in table orders: the
     # board lists only takeaway and delivery numbers, each column in ascending order, and
     # every number is inside the window — the page never scrolls.
@@ -44,7 +57,10 @@ def test_sixty_pickup_orders_fit_sorted_without_table_orders(api: Api, pages: Pa
     page = pages.open("/pickup")
     ready_ids = {o["id"] for o in ready}
     preparing = sorted(o["number"] for o in pickup_orders if o["id"] not in ready_ids)
-    wait_for(lambda: _numbers(page, ".ready-list .number") == sorted(o["number"] for o in ready), what="ready column sorted")
+    wait_for(
+        lambda: _numbers(page, ".ready-list .number") == sorted(o["number"] for o in ready),
+        what="ready column sorted",
+    )
     assert _numbers(page, ".preparing-list .number") == preparing
     for o in tables:
         expect(page.locator(f".number[data-id='{o['id']}']")).to_have_count(0)
@@ -58,9 +74,13 @@ def test_sixty_pickup_orders_fit_sorted_without_table_orders(api: Api, pages: Pa
         [width, height],
     )
     assert outside == []
-    assert page.evaluate("document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate(
+        "document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"
+    )
     # Still readable from across the room.
-    size = page.locator(".preparing-list .number").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    size = page.locator(".preparing-list .number").first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)"
+    )
     assert size >= 28
     if viewport == (1920, 1080):
         page.screenshot(path=str(SCREENSHOTS / "pickup-full.png"))
@@ -70,7 +90,13 @@ def test_more_numbers_than_fit_page_through(api: Api, pages: Pages) -> None:
     # 200 preparing numbers cannot fit a 1280×800 board at a readable size: the column shows a
     # page at a time ("1/2"), each page sorted, and turns to the next page on its own.
     for i in range(200):
-        api.post_order(order(f"p{i}", item(1, "Fries"), ticket={"name": f"Takeaway {i}", "purchaseType": "takeAway"}))
+        api.post_order(
+            order(
+                f"p{i}",
+                item(1, "Fries"),
+                ticket={"name": f"Takeaway {i}", "purchaseType": "takeAway"},
+            )
+        )
     page = pages.open("/pickup", clock=True)
     pager = page.locator(".col-preparing .page-of")
     expect(pager).to_have_text("1/2")

@@ -15,7 +15,11 @@ from .conftest import Api, Pages, expect, item, order
 def kds_config(kds_config: dict[str, Any]) -> dict[str, Any]:
     # The bar has a screen and a kitchen printer that is switched off (nothing listens).
     bar = next(e for e in kds_config["endpoints"] if e["name"] == "bar")
-    bar["printer"] = {"address": f"127.0.0.1:{free_port()}", "connect_timeout": 0.5, "retry_initial": 0.2}
+    bar["printer"] = {
+        "address": f"127.0.0.1:{free_port()}",
+        "connect_timeout": 0.5,
+        "retry_initial": 0.2,
+    }
     return kds_config
 
 

@@ -26,12 +26,32 @@ def bar_printer(tmp_path: Path) -> Iterator[dict[str, Any]]:
     port, control = free_port(), free_port()
     log = tmp_path / "bar.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kds.cli", "virtual-printer", "--port", str(port), "--control-port", str(control),
-         "--mode", "offline", "--log", str(log), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "kds.cli",
+            "virtual-printer",
+            "--port",
+            str(port),
+            "--control-port",
+            str(control),
+            "--mode",
+            "offline",
+            "--log",
+            str(log),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_for(lambda: _control(control, "GET", "/state"), timeout=15, what="the virtual printer's control port")
+        wait_for(
+            lambda: _control(control, "GET", "/state"),
+            timeout=15,
+            what="the virtual printer's control port",
+        )
         yield {"address": f"127.0.0.1:{port}", "control": control, "log": log}
     finally:
         proc.terminate()
@@ -40,8 +60,12 @@ def bar_printer(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def _control(port: int, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
             return json.load(response)
@@ -53,18 +77,27 @@ def _control(port: int, method: str, path: str, body: Any = None) -> Any:
 def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[str, Any]:
     # Retries 30 s apart: without the button the ticket would wait that long.
     bar = next(e for e in kds_config["endpoints"] if e["name"] == "bar")
-    bar["printer"] = {"address": bar_printer["address"], "connect_timeout": 0.5, "attempts": 1,
-                      "retry_initial": 30, "retry_max": 30}
+    bar["printer"] = {
+        "address": bar_printer["address"],
+        "connect_timeout": 0.5,
+        "attempts": 1,
+        "retry_initial": 30,
+        "retry_max": 30,
+    }
     return kds_config
 
 
-def test_retry_now_prints_the_waiting_ticket(api: Api, pages: Pages, bar_printer: dict[str, Any]) -> None:
+def test_retry_now_prints_the_waiting_ticket(
+    api: Api, pages: Pages, bar_printer: dict[str, Any]
+) -> None:
     bar = pages.open("/screen/bar")
     board = pages.open("/board")
     created = api.post_order(order("r", item(1, "Pilsner", group="Drinks")))
     alert = bar.locator(".printer-banner")
     expect(alert).to_contain_text("Bar printer: offline", timeout=10_000)
-    wait_for(lambda: api.item_status(created["id"], 1, "bar") == "failed", what="the bar item failed")
+    wait_for(
+        lambda: api.item_status(created["id"], 1, "bar") == "failed", what="the bar item failed"
+    )
     # The board (a viewer's screen) shows the fault but offers no button; the station does.
     expect(board.locator(".printer-banner")).to_contain_text("Bar printer: offline")
     expect(board.locator(".printer-retry")).to_have_count(0)

@@ -11,19 +11,75 @@ from .conftest import SCREENSHOTS, Api, Pages, expect, item, order, wait_for
 def lunch(api: Api) -> list[dict[str, Any]]:
     """A plausible set of open orders: tables, take-away, delivery, courses, notes."""
     bodies = [
-        order("s1", item(1, "Cheeseburger", qty=2, modifiers=["no onion", "extra cheese"], comment="medium rare", courseNumber=1),
-              item(2, "Fries", qty=2, courseNumber=1), item(3, "Pilsner", group="Drinks", qty=2), user="Anna"),
-        order("s2", item(1, "Caesar salad", courseNumber=1), item(2, "Ribeye steak", modifiers=["pepper sauce"], comment="allergy: nuts!", courseNumber=2),
-              item(3, "Grilled vegetables", courseNumber=2), user="Marek",
-              ticket={"name": "T12", "location": {"zoneName": "Terrace", "tableName": "12"}, "purchaseType": "walkIn"}),
-        order("s3", item(1, "Chicken wings", qty=6), item(2, "Lemonade", group="Drinks"), user="Anna",
-              ticket={"name": "Pickup", "purchaseType": "takeAway"}),
-        order("s4", item(1, "Veggie burger", modifiers=["gluten-free bun"]), item(2, "Sweet potato fries"), user="Web shop",
-              deviceName="Online", ticket={"name": "Wolt 4471", "purchaseType": "delivery"}),
-        order("s5", item(1, "Schnitzel", comment="well done"), item(2, "Potato salad"), user="Marek",
-              ticket={"name": "T3", "location": {"zoneName": "Hall", "tableName": "3"}, "purchaseType": "walkIn"}),
-        order("s6", item(1, "Cheeseburger"), item(2, "Espresso", group="Drinks"), user="Jana",
-              ticket={"name": "T7", "location": {"zoneName": "Hall", "tableName": "7"}, "purchaseType": "walkIn"}),
+        order(
+            "s1",
+            item(
+                1,
+                "Cheeseburger",
+                qty=2,
+                modifiers=["no onion", "extra cheese"],
+                comment="medium rare",
+                courseNumber=1,
+            ),
+            item(2, "Fries", qty=2, courseNumber=1),
+            item(3, "Pilsner", group="Drinks", qty=2),
+            user="Anna",
+        ),
+        order(
+            "s2",
+            item(1, "Caesar salad", courseNumber=1),
+            item(
+                2,
+                "Ribeye steak",
+                modifiers=["pepper sauce"],
+                comment="allergy: nuts!",
+                courseNumber=2,
+            ),
+            item(3, "Grilled vegetables", courseNumber=2),
+            user="Marek",
+            ticket={
+                "name": "T12",
+                "location": {"zoneName": "Terrace", "tableName": "12"},
+                "purchaseType": "walkIn",
+            },
+        ),
+        order(
+            "s3",
+            item(1, "Chicken wings", qty=6),
+            item(2, "Lemonade", group="Drinks"),
+            user="Anna",
+            ticket={"name": "Pickup", "purchaseType": "takeAway"},
+        ),
+        order(
+            "s4",
+            item(1, "Veggie burger", modifiers=["gluten-free bun"]),
+            item(2, "Sweet potato fries"),
+            user="Web shop",
+            deviceName="Online",
+            ticket={"name": "Wolt 4471", "purchaseType": "delivery"},
+        ),
+        order(
+            "s5",
+            item(1, "Schnitzel", comment="well done"),
+            item(2, "Potato salad"),
+            user="Marek",
+            ticket={
+                "name": "T3",
+                "location": {"zoneName": "Hall", "tableName": "3"},
+                "purchaseType": "walkIn",
+            },
+        ),
+        order(
+            "s6",
+            item(1, "Cheeseburger"),
+            item(2, "Espresso", group="Drinks"),
+            user="Jana",
+            ticket={
+                "name": "T7",
+                "location": {"zoneName": "Hall", "tableName": "7"},
+                "purchaseType": "walkIn",
+            },
+        ),
     ]
     return [api.post_order(body) for body in bodies]
 
@@ -45,7 +101,12 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     made = lunch(api)
     for o in made:
-        wait_for(lambda o=o: api.order(o["id"])["endpointStatuses"].get("grill") in ("sent", "delivered"), what="routed")
+        wait_for(
+            lambda o=o: (
+                api.order(o["id"])["endpointStatuses"].get("grill") in ("sent", "delivered")
+            ),
+            what="routed",
+        )
     for endpoint in ("grill", "bar"):
         api.set_endpoint_status(made[0]["id"], endpoint, "delivered")
         api.set_endpoint_status(made[0]["id"], endpoint, "accepted")
@@ -82,7 +143,9 @@ def test_screenshots_of_station_board_expo_pickup(api: Api, pages: Pages) -> Non
     freeze(grill, oldest + timedelta(minutes=6, seconds=10, milliseconds=500))
     expect(grill.locator("article.card.t-warn")).to_have_count(5)
     expect(grill.locator("article.card .timer").first).to_have_text("6:10")
-    grill.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")  # no sound prompt in the picture
+    grill.evaluate(
+        "window.kds.sound.enabled = false; window.kds.sound._changed()"
+    )  # no sound prompt in the picture
     grill.screenshot(path=str(SCREENSHOTS / "station.png"))
 
     for name in ("station", "board", "expo", "pickup"):

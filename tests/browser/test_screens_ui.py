@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from .conftest import Api, Pages, expect, item, order
@@ -38,7 +36,9 @@ def test_new_ticket_sound_with_one_tap_unlock_and_toggle(api: Api, pages: Pages)
     enable = grill.locator("button.enable-sound")
     # Chromium usually blocks audio until a gesture; when it lets a fresh page play anyway,
     # suspend the context to put the page in the state the autoplay rule would.
-    grill.evaluate("async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }")
+    grill.evaluate(
+        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
+    )
     expect(enable).to_be_visible()
     assert grill.evaluate("window.kds.sound.context.state") == "suspended"
     enable.click()
@@ -62,7 +62,9 @@ def test_new_ticket_sound_with_one_tap_unlock_and_toggle(api: Api, pages: Pages)
 def test_menu_and_unknown_station_link_to_the_screens(pages: Pages) -> None:
     # / lists the screens; a mistyped station says so and offers the real ones.
     menu = pages.open("/")
-    expect(menu.locator(".menu a")).to_have_text(["Station: grill", "Station: cold", "Station: bar", "Expo", "Orders", "Pickup"])
+    expect(menu.locator(".menu a")).to_have_text(
+        ["Station: grill", "Station: cold", "Station: bar", "Expo", "Orders", "Pickup"]
+    )
     wrong = pages.open("/screen/gril")
     expect(wrong.locator(".toolbar .title")).to_have_text("Unknown station: gril")
     wrong.locator(".menu a", has_text="Station: grill").click()

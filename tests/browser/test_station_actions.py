@@ -18,8 +18,13 @@ def test_order_appears_on_its_stations_only_with_their_items(api: Api, pages: Pa
     grill = pages.open("/screen/grill")
     bar = pages.open("/screen/bar")
     cold = pages.open("/screen/cold")
-    a = api.post_order(order("a", item(1, "Cheeseburger", qty=2, modifiers=["no onion"], comment="medium rare"),
-                             item(2, "Pilsner", group="Drinks")))
+    a = api.post_order(
+        order(
+            "a",
+            item(1, "Cheeseburger", qty=2, modifiers=["no onion"], comment="medium rare"),
+            item(2, "Pilsner", group="Drinks"),
+        )
+    )
     expect(card(grill, a)).to_be_visible()
     expect(card(grill, a).locator(".item .name")).to_have_text(["Cheeseburger"])
     expect(card(grill, a).locator(".mod")).to_have_text(["no onion"])
@@ -28,8 +33,13 @@ def test_order_appears_on_its_stations_only_with_their_items(api: Api, pages: Pa
     expect(card(bar, a).locator(".item .name")).to_have_text(["Pilsner"])
     expect(cold.locator("body[data-open='0']")).to_be_attached()
     expect(cold.locator("article.card")).to_have_count(0)
-    wait_for(lambda: api.status_at(a["id"], "grill") == "delivered" and api.status_at(a["id"], "bar") == "delivered",
-             what="both stations acknowledged")
+    wait_for(
+        lambda: (
+            api.status_at(a["id"], "grill") == "delivered"
+            and api.status_at(a["id"], "bar") == "delivered"
+        ),
+        what="both stations acknowledged",
+    )
 
 
 def test_actions_change_the_api_and_every_other_view_live(api: Api, pages: Pages) -> None:
@@ -48,15 +58,25 @@ def test_actions_change_the_api_and_every_other_view_live(api: Api, pages: Pages
     # Tap the card: accepted.
     card(grill, a).locator(".card-head").click()
     wait_for(lambda: api.status_at(a["id"], "grill") == "accepted", what="accepted in the API")
-    expect(board.locator(f".row[data-id='{a['id']}'] .chip[data-endpoint='grill']")).to_have_attribute("data-status", "accepted")
-    expect(expo.locator(f"article.card[data-id='{a['id']}'] .chip[data-status='accepted']")).to_have_count(2)
+    expect(
+        board.locator(f".row[data-id='{a['id']}'] .chip[data-endpoint='grill']")
+    ).to_have_attribute("data-status", "accepted")
+    expect(
+        expo.locator(f"article.card[data-id='{a['id']}'] .chip[data-status='accepted']")
+    ).to_have_count(2)
 
     # Tap one item: that item is bumped, the other stays.
     card(grill, a).locator(".item[data-item-id='2']").click()
-    wait_for(lambda: api.item_status(a["id"], 2, "grill") == "processed", what="item bumped in the API")
+    wait_for(
+        lambda: api.item_status(a["id"], 2, "grill") == "processed", what="item bumped in the API"
+    )
     assert api.item_status(a["id"], 1, "grill") == "accepted"
-    expect(card(grill, a).locator(".item[data-item-id='2']")).to_have_attribute("data-status", "processed")
-    expect(expo.locator(f"article.card[data-id='{a['id']}'] .item[data-item-id='2'] .chip")).to_have_attribute("data-status", "processed")
+    expect(card(grill, a).locator(".item[data-item-id='2']")).to_have_attribute(
+        "data-status", "processed"
+    )
+    expect(
+        expo.locator(f"article.card[data-id='{a['id']}'] .item[data-item-id='2'] .chip")
+    ).to_have_attribute("data-status", "processed")
     expect(expo.locator(f"article.card[data-id='{a['id']}'] .progress")).to_contain_text("1/2")
 
     # Bump: the order is done at the grill, leaves the station, turns ready for pickup.
@@ -75,7 +95,9 @@ def test_actions_change_the_api_and_every_other_view_live(api: Api, pages: Pages
     expect(card(grill, a)).to_be_visible()
     expect(pickup.locator(f".preparing-list [data-id='{a['id']}']")).to_be_visible()
     expect(pickup.locator(f".ready-list [data-id='{a['id']}']")).to_have_count(0)
-    expect(board.locator(f".row[data-id='{a['id']}'] .chip[data-endpoint='grill']")).to_have_attribute("data-status", "accepted")
+    expect(
+        board.locator(f".row[data-id='{a['id']}'] .chip[data-endpoint='grill']")
+    ).to_have_attribute("data-status", "accepted")
 
     # Refuse with a reason.
     card(grill, b).locator("button.refuse").click()
@@ -97,8 +119,12 @@ def test_expo_bumps_the_whole_order(api: Api, pages: Pages) -> None:
     expect(bar.locator(f"article.card[data-id='{a['id']}']")).to_be_visible()
     expo.bring_to_front()
     expo.locator(f"article.card[data-id='{a['id']}'] button.bump").click()
-    wait_for(lambda: api.order(a["id"])["endpointStatuses"] == {"grill": "processed", "bar": "processed"},
-             what="processed everywhere")
+    wait_for(
+        lambda: (
+            api.order(a["id"])["endpointStatuses"] == {"grill": "processed", "bar": "processed"}
+        ),
+        what="processed everywhere",
+    )
     expect(expo.locator(f"article.card[data-id='{a['id']}']")).to_have_count(0)
     expect(bar.locator(f"article.card[data-id='{a['id']}']")).to_have_count(0)
 
@@ -109,7 +135,9 @@ def test_cancelled_item_is_struck_through(api: Api, pages: Pages) -> None:
     a = api.post_order(order("a", item(1, "Cheeseburger"), item(2, "Fries")))
     expect(card(grill, a)).to_be_visible()
     api.request("POST", f"/api/v1/orders/{a['id']}/items/2/status", {"status": "processSkipped"})
-    expect(card(grill, a).locator(".item[data-item-id='2']")).to_have_attribute("data-status", "processSkipped")
+    expect(card(grill, a).locator(".item[data-item-id='2']")).to_have_attribute(
+        "data-status", "processSkipped"
+    )
     expect(card(grill, a).locator(".item[data-item-id='2'] .void")).to_have_text("VOID")
 
 

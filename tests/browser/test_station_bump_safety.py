@@ -36,7 +36,9 @@ def test_enter_with_nothing_selected_bumps_nothing_and_says_so(api: Api, pages: 
     assert [api.status_at(o["id"], "grill") for o in made[:2]] == ["delivered", "delivered"]
 
 
-def test_item_bump_that_finishes_the_selected_card_does_not_move_the_selection(api: Api, pages: Pages) -> None:
+def test_item_bump_that_finishes_the_selected_card_does_not_move_the_selection(
+    api: Api, pages: Pages
+) -> None:
     # I on a one-line ticket finishes it; the next Enter must not bump the next ticket.
     a = api.post_order(order("one", item(1, "Steak")))
     b = api.post_order(order("two", item(1, "Burger")))
@@ -78,13 +80,17 @@ def test_every_bump_can_be_undone_by_key_and_by_tap(api: Api, pages: Pages) -> N
     wait_for(lambda: api.item_status(a["id"], 2, "grill") == "processed", what="item bumped")
     expect(undo).to_be_visible()
     undo.locator("button.undo").click()
-    wait_for(lambda: api.item_status(a["id"], 2, "grill") == "accepted", what="item bump undone by tap")
+    wait_for(
+        lambda: api.item_status(a["id"], 2, "grill") == "accepted", what="item bump undone by tap"
+    )
     assert api.item_status(a["id"], 1, "grill") == "accepted"
     assert api.status_at(b["id"], "grill") == "delivered"
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_two_key_selection_reaches_every_card_and_slots_are_readable(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_two_key_selection_reaches_every_card_and_slots_are_readable(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # Every card on the page has a slot number; "1" "2" selects slot 12. Slots are large and high contrast.
     made = [api.post_order(order(f"s{n}", item(1, f"Dish {n}"))) for n in range(14)]
     grill = pages.open("/screen/grill")

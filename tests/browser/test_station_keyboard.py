@@ -36,7 +36,9 @@ def test_keyboard_only_select_accept_bump_recall(api: Api, pages: Pages) -> None
     grill.keyboard.press("Escape")
     grill.keyboard.press("1")
     grill.keyboard.press(" ")
-    wait_for(lambda: api.status_at(orders[0]["id"], "grill") == "processed", what="first bumped by space")
+    wait_for(
+        lambda: api.status_at(orders[0]["id"], "grill") == "processed", what="first bumped by space"
+    )
 
 
 def test_recall_list_holds_the_last_ten_bumped(api: Api, pages: Pages) -> None:
@@ -66,7 +68,9 @@ def test_recall_brings_back_bumped_lines_and_leaves_refused_ones(api: Api, pages
     grill.keyboard.press("r")
     expect(grill.locator(".recall-item")).to_have_count(1)
     grill.keyboard.press("Enter")
-    wait_for(lambda: api.item_status(a["id"], 1, "grill") == "accepted", what="bumped line recalled")
+    wait_for(
+        lambda: api.item_status(a["id"], 1, "grill") == "accepted", what="bumped line recalled"
+    )
     assert api.item_status(a["id"], 2, "grill") == "refused"
     card = grill.locator(f"article.card[data-id='{a['id']}']")
     expect(card).to_be_visible()

@@ -14,7 +14,12 @@ from .conftest import Api, Pages, expect, item, order
 @pytest.fixture
 def kds_config(kds_config: dict[str, Any]) -> dict[str, Any]:
     # The grill is late after a minute and flashes and sounds; the cold station only turns red.
-    kds_config["endpoints"][0]["timers"] = {"warn_after": "30s", "late_after": "60s", "late_flash": True, "late_sound": True}
+    kds_config["endpoints"][0]["timers"] = {
+        "warn_after": "30s",
+        "late_after": "60s",
+        "late_flash": True,
+        "late_sound": True,
+    }
     kds_config["endpoints"][1]["timers"] = {"warn_after": "30s", "late_after": "60s"}
     return kds_config
 
@@ -31,7 +36,12 @@ def test_late_header_is_red_with_readable_text_and_the_word_late(api: Api, pages
     expect(card).to_have_class(re.compile(r"\bt-late\b"))
     expect(card.locator(".late-tag")).to_have_text("LATE")
     expect(card.locator(".late-tag")).to_be_visible()
-    red, green, blue = map(int, re.findall(r"\d+", card.locator(".card-head").evaluate("e => getComputedStyle(e).backgroundColor"))[:3])
+    red, green, blue = map(
+        int,
+        re.findall(
+            r"\d+", card.locator(".card-head").evaluate("e => getComputedStyle(e).backgroundColor")
+        )[:3],
+    )
     assert red > 120 and red > 2.5 * max(green, blue), (red, green, blue)
     for part in (".num", ".timer", ".late-tag", ".who", ".state"):
         ratio = contrast(card.locator(part))
@@ -45,7 +55,9 @@ def test_late_flash_and_sound_when_configured(api: Api, pages: Pages) -> None:
     grill = pages.open("/screen/grill", clock=True)
     grill.bring_to_front()
     # The tap browsers want before audio (suspended first, in case this Chromium allowed it anyway).
-    grill.evaluate("async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }")
+    grill.evaluate(
+        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
+    )
     grill.locator("button.enable-sound").click()
     assert grill.evaluate("window.kds.sound.context.state") == "running"
     a = api.post_order(order("flash", item(1, "Steak")))
@@ -56,5 +68,7 @@ def test_late_flash_and_sound_when_configured(api: Api, pages: Pages) -> None:
     assert card.locator(".card-head").evaluate("e => getComputedStyle(e).animationName") != "none"
     expect(grill.locator("body[data-late-alarms='1']")).to_be_attached()
     grill.clock.fast_forward(5_000)
-    expect(card.locator(".timer")).to_have_text(re.compile(r"^1:(0[6-9]|[1-5]\d)$"))  # ticked on, still late
+    expect(card.locator(".timer")).to_have_text(
+        re.compile(r"^1:(0[6-9]|[1-5]\d)$")
+    )  # ticked on, still late
     expect(grill.locator("body[data-late-alarms='1']")).to_be_attached()

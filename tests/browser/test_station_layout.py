@@ -28,7 +28,9 @@ SPARE_ROOM = """() => {
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_first_layout_with_open_orders_uses_the_whole_board(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_first_layout_with_open_orders_uses_the_whole_board(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # A screen loaded while orders are open fills its page at once: the "No open orders"
     # placeholder must not take room in the first layout (it did: 6 tickets instead of 9
     # at 1280x800 until the next event).
@@ -38,7 +40,9 @@ def test_first_layout_with_open_orders_uses_the_whole_board(api: Api, pages: Pag
     expect(grill.locator(".empty")).to_be_hidden()
     first = grill.locator("article.card").count()
     room = grill.evaluate(SPARE_ROOM)
-    assert all(spare < room["shortest"] + 10 for spare in room["spare"]), f"{first} tickets, room left: {room}"
+    assert all(spare < room["shortest"] + 10 for spare in room["spare"]), (
+        f"{first} tickets, room left: {room}"
+    )
     columns = grill.locator(".cards .col").count()
     assert columns == (5 if viewport[0] == 1920 else 3)  # 300 px a column beside the all-day panel
     grill.evaluate("window.kds.view.layout()")  # what the next event would draw
@@ -62,12 +66,22 @@ SEEN_ITEMS = """(id) => {
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_a_long_ticket_continues_in_the_next_column_and_hides_nothing(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_a_long_ticket_continues_in_the_next_column_and_hides_nothing(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # A 25-item order used to scroll inside its card with items 12-25 out of sight. Now it
     # continues in the next column ("continued"), each cut marked; every line is on screen
     # (or, past the last column, on the next page, still marked).
     before = api.post_order(order("short", item(1, "Soup")))
-    long = api.post_order(order("long", *[item(n, f"Dish number {n}", modifiers=["no salt"] if n % 4 == 0 else []) for n in range(1, 26)]))
+    long = api.post_order(
+        order(
+            "long",
+            *[
+                item(n, f"Dish number {n}", modifiers=["no salt"] if n % 4 == 0 else [])
+                for n in range(1, 26)
+            ],
+        )
+    )
     grill = pages.open("/screen/grill")
     expect(grill.locator("body[data-open='2']")).to_be_attached()
     seen: set[int] = set()
@@ -79,13 +93,20 @@ def test_a_long_ticket_continues_in_the_next_column_and_hides_nothing(api: Api, 
     assert seen == set(range(1, 26)), f"never on screen: {sorted(set(range(1, 26)) - seen)}"
     while grill.evaluate("document.body.dataset.page") != "1":
         grill.keyboard.press("PageUp")
-    expect(grill.locator(f"[data-cont-of='{long['id']}'] .cont-head").first).to_contain_text(f"#{long['number']}")
-    expect(grill.locator(f"[data-cont-of='{long['id']}'] .cont-head").first).to_contain_text("continued")
+    expect(grill.locator(f"[data-cont-of='{long['id']}'] .cont-head").first).to_contain_text(
+        f"#{long['number']}"
+    )
+    expect(grill.locator(f"[data-cont-of='{long['id']}'] .cont-head").first).to_contain_text(
+        "continued"
+    )
     expect(grill.locator(f"article.card[data-id='{long['id']}'] .cont-mark")).to_be_visible()
     # The continued part works like the card: tapping a line bumps it.
     line = grill.locator(f"[data-cont-of='{long['id']}'] .item").first
     item_id = int(line.get_attribute("data-item-id"))
     wait_for(lambda: api.status_at(long["id"], "grill") == "delivered", what="acknowledged")
     line.click()
-    wait_for(lambda: api.item_status(long["id"], item_id, "grill") == "processed", what="continued line bumped")
+    wait_for(
+        lambda: api.item_status(long["id"], item_id, "grill") == "processed",
+        what="continued line bumped",
+    )
     assert api.status_at(before["id"], "grill") == "delivered"

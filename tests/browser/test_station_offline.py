@@ -26,7 +26,9 @@ def card(page: Any, o: dict[str, Any]) -> Any:
     return page.locator(f"article.card[data-id='{o['id']}']")
 
 
-def test_bump_while_the_daemon_is_down_lands_once_after_restart(kds: KdsProcess, api: Api, pages: Pages) -> None:
+def test_bump_while_the_daemon_is_down_lands_once_after_restart(
+    kds: KdsProcess, api: Api, pages: Pages
+) -> None:
     # The daemon stops under an open screen; the cook bumps anyway: the card says the bump
     # waits, and once kds is back the bump is sent, exactly once, with no error shown.
     a = api.post_order(order("off", item(1, "Steak"), item(2, "Fries")))
@@ -45,7 +47,11 @@ def test_bump_while_the_daemon_is_down_lands_once_after_restart(kds: KdsProcess,
 
     kds.start()
     expect(grill.locator("#banner")).to_be_hidden(timeout=10_000)
-    wait_for(lambda: api.status_at(a["id"], "grill") == "processed", timeout=10, what="queued bump replayed")
+    wait_for(
+        lambda: api.status_at(a["id"], "grill") == "processed",
+        timeout=10,
+        what="queued bump replayed",
+    )
     expect(card(grill, a)).to_have_count(0)
     assert changes_to(api, a["id"], "grill", "processed") == 2  # item 2 once, then item 1 once
     assert api.item_status(a["id"], 2, "grill") == "processed"

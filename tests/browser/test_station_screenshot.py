@@ -11,19 +11,56 @@ from .test_screens_screenshots import freeze
 
 
 @pytest.mark.parametrize("viewport", [(1920, 1080)])
-def test_screenshot_of_long_late_and_undo(api: Api, pages: Pages, viewport: tuple[int, int]) -> None:
+def test_screenshot_of_long_late_and_undo(
+    api: Api, pages: Pages, viewport: tuple[int, int]
+) -> None:
     # Eleven minutes into a rush (the grill is late after ten): every header red with LATE,
     # a 25-line party order continued in the next column, and the Undo offer of a bump.
     made = [
-        api.post_order(order("p1", item(1, "Cheeseburger", qty=2, modifiers=["no onion"]), item(2, "Fries", qty=2))),
-        api.post_order(order("p2", *[item(n, f"Party platter {n}", modifiers=["no nuts"] if n % 6 == 0 else [],
-                                          comment="allergy: gluten" if n == 9 else None) for n in range(1, 26)],
-                             ticket={"name": "Party", "location": {"zoneName": "Hall", "tableName": "20"}, "purchaseType": "walkIn"})),
-        api.post_order(order("p3", item(1, "Ribeye steak", comment="medium"), item(2, "Grilled vegetables"))),
-        api.post_order(order("p4", item(1, "Chicken wings", qty=6), ticket={"name": "Pickup", "purchaseType": "takeAway"})),
+        api.post_order(
+            order(
+                "p1",
+                item(1, "Cheeseburger", qty=2, modifiers=["no onion"]),
+                item(2, "Fries", qty=2),
+            )
+        ),
+        api.post_order(
+            order(
+                "p2",
+                *[
+                    item(
+                        n,
+                        f"Party platter {n}",
+                        modifiers=["no nuts"] if n % 6 == 0 else [],
+                        comment="allergy: gluten" if n == 9 else None,
+                    )
+                    for n in range(1, 26)
+                ],
+                ticket={
+                    "name": "Party",
+                    "location": {"zoneName": "Hall", "tableName": "20"},
+                    "purchaseType": "walkIn",
+                },
+            )
+        ),
+        api.post_order(
+            order("p3", item(1, "Ribeye steak", comment="medium"), item(2, "Grilled vegetables"))
+        ),
+        api.post_order(
+            order(
+                "p4",
+                item(1, "Chicken wings", qty=6),
+                ticket={"name": "Pickup", "purchaseType": "takeAway"},
+            )
+        ),
     ]
     for o in made:
-        wait_for(lambda o=o: api.order(o["id"])["endpointStatuses"].get("grill") in ("sent", "delivered"), what="routed")
+        wait_for(
+            lambda o=o: (
+                api.order(o["id"])["endpointStatuses"].get("grill") in ("sent", "delivered")
+            ),
+            what="routed",
+        )
     oldest = min(datetime.fromisoformat(o["createdAt"].replace("Z", "+00:00")) for o in made)
     grill = pages.open("/screen/grill", clock=True)
     expect(grill.locator("body[data-open='4']")).to_be_attached()

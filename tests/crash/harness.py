@@ -67,7 +67,9 @@ class Ledger:
 
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> body sent
     orders: dict[str, str] = field(default_factory=dict)  # externalId -> kds id (acknowledged)
-    attempted: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # kds id -> statuses asked
+    attempted: dict[str, set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )  # kds id -> statuses asked
     acks: list[Ack] = field(default_factory=list)
     portos_orders: set[str] = field(default_factory=set)  # kds ids of orders polled from PORTOS
     tickets: int = 0  # PORTOS tickets created in the simulator
@@ -84,26 +86,36 @@ def native_order(external_id: str, rng: random.Random) -> dict[str, Any]:
     """A native order: one to three grill items and zero to two drinks, named after the order."""
     items: list[dict[str, Any]] = []
     for n in range(rng.randint(1, 3)):
-        items.append({
-            "id": len(items) + 1,
-            "plu": {"name": f"Burger {n} {external_id}", "code": 101},
-            "quantity": {"amount": rng.choice([1, 2, 0.5]), "unit": "pcs"},
-            "comment": rng.choice([None, "medium rare", "<b>no salt</b>"]),
-            "modifiers": rng.sample(["no onion", "extra cheese", "gluten free"], rng.randint(0, 2)),
-            "courseNumber": rng.choice([None, 1, 2]),
-        })
+        items.append(
+            {
+                "id": len(items) + 1,
+                "plu": {"name": f"Burger {n} {external_id}", "code": 101},
+                "quantity": {"amount": rng.choice([1, 2, 0.5]), "unit": "pcs"},
+                "comment": rng.choice([None, "medium rare", "<b>no salt</b>"]),
+                "modifiers": rng.sample(
+                    ["no onion", "extra cheese", "gluten free"], rng.randint(0, 2)
+                ),
+                "courseNumber": rng.choice([None, 1, 2]),
+            }
+        )
     for n in range(rng.randint(0, 2)):
-        items.append({
-            "id": len(items) + 1,
-            "plu": {"name": f"Drink {n} {external_id}", "code": 201, "group": "Drinks"},
-            "quantity": {"amount": 1, "unit": "pcs"},
-        })
+        items.append(
+            {
+                "id": len(items) + 1,
+                "plu": {"name": f"Drink {n} {external_id}", "code": 201, "group": "Drinks"},
+                "quantity": {"amount": 1, "unit": "pcs"},
+            }
+        )
     rng.shuffle(items)
     return {
         "id": external_id,
         "deviceName": "POS1",
         "user": {"userName": "crash"},
-        "ticket": {"id": f"T-{external_id}", "name": f"Table {rng.randint(1, 30)}", "purchaseType": "walkIn"},
+        "ticket": {
+            "id": f"T-{external_id}",
+            "name": f"Table {rng.randint(1, 30)}",
+            "purchaseType": "walkIn",
+        },
         "items": items,
     }
 
@@ -150,8 +162,14 @@ class Load:
         if not self.feed_ready.is_set():
             error = feed.exception() if feed.done() else "no snapshot within 20 s"
             raise AssertionError(f"round {self.round}: the feed did not open: {error!r}")
-        self.tasks += [asyncio.create_task(self._ingest(), name=f"crash:ingest{i}") for i in range(self.ingest_workers)]
-        self.tasks += [asyncio.create_task(self._walk(), name=f"crash:flow{i}") for i in range(self.flow_workers)]
+        self.tasks += [
+            asyncio.create_task(self._ingest(), name=f"crash:ingest{i}")
+            for i in range(self.ingest_workers)
+        ]
+        self.tasks += [
+            asyncio.create_task(self._walk(), name=f"crash:flow{i}")
+            for i in range(self.flow_workers)
+        ]
 
     async def stop(self) -> None:
         """Cancel every worker and close the session."""
@@ -159,7 +177,9 @@ class Load:
             task.cancel()
         results = await asyncio.gather(*self.tasks, return_exceptions=True)
         for result in results:
-            if isinstance(result, Exception) and not isinstance(result, (*CUT_OFF, websockets.ConnectionClosed, OSError)):
+            if isinstance(result, Exception) and not isinstance(
+                result, (*CUT_OFF, websockets.ConnectionClosed, OSError)
+            ):
                 self.ledger.problems.append(f"round {self.round}: load worker crashed: {result!r}")
         if self.http is not None:
             await self.http.close()
@@ -181,14 +201,18 @@ class Load:
                 self.ledger.orders[external_id] = order["id"]
                 self.flows.put_nowait((order["id"], _first_grill_item(order)))
             else:
-                self.ledger.problems.append(f"round {self.round}: ingest {external_id} answered {status}: {text[:200]}")
+                self.ledger.problems.append(
+                    f"round {self.round}: ingest {external_id} answered {status}: {text[:200]}"
+                )
             if self.sim is not None and n % 3 == 0:
                 self._portos_ticket()
 
     def _portos_ticket(self) -> None:
         codes = [self.rng.choice([101, 102]) for _ in range(self.rng.randint(1, 2))]
         codes += [201] * self.rng.randint(0, 1)
-        self.sim.create_ticket([{"pluCode": c, "quantity": 1} for c in codes], name=f"Crash {self.ledger.tickets}")
+        self.sim.create_ticket(
+            [{"pluCode": c, "quantity": 1} for c in codes], name=f"Crash {self.ledger.tickets}"
+        )
         self.ledger.tickets += 1
 
     async def _walk(self) -> None:
@@ -208,20 +232,30 @@ class Load:
             return False
         self.ledger.attempted[order_id].add(status)
         if route == "delete":
-            request = self.http.delete(f"/api/v1/orders/{order_id}", params={"reason": "crash test"})
+            request = self.http.delete(
+                f"/api/v1/orders/{order_id}", params={"reason": "crash test"}
+            )
         elif route == "endpoint":
-            request = self.http.post(f"/api/v1/orders/{order_id}/endpoints/{GRILL}/status", json={"status": status})
+            request = self.http.post(
+                f"/api/v1/orders/{order_id}/endpoints/{GRILL}/status", json={"status": status}
+            )
         else:
-            request = self.http.post(f"/api/v1/orders/{order_id}/items/{item_id}/status", json={"status": status})
+            request = self.http.post(
+                f"/api/v1/orders/{order_id}/items/{item_id}/status", json={"status": status}
+            )
         try:
             async with request as response:
                 code, text = response.status, await response.text()
         except CUT_OFF:
             return False
         if code != 200:
-            self.ledger.problems.append(f"round {self.round}: {route} {status} on {order_id} answered {code}: {text[:200]}")
+            self.ledger.problems.append(
+                f"round {self.round}: {route} {status} on {order_id} answered {code}: {text[:200]}"
+            )
             return False
-        self.ledger.acks.append(Ack(order_id, route, status, item_id if route == "item" else None, self.round))
+        self.ledger.acks.append(
+            Ack(order_id, route, status, item_id if route == "item" else None, self.round)
+        )
         return True
 
     async def _feed(self) -> None:
@@ -235,12 +269,17 @@ class Load:
                     seq = message.get("seq")
                     if seq is not None:
                         if not message["type"].startswith("snapshot") and seq <= last:
-                            self.ledger.problems.append(f"round {self.round}: feed seq went from {last} to {seq}")
+                            self.ledger.problems.append(
+                                f"round {self.round}: feed seq went from {last} to {seq}"
+                            )
                         last = max(last, seq)
                         self.ledger.max_seq = max(self.ledger.max_seq, seq)
                     if message["type"] == "snapshot":
                         self.feed_ready.set()
-                    elif message["type"] == "order.created" and message["order"]["source"] == "portos":
+                    elif (
+                        message["type"] == "order.created"
+                        and message["order"]["source"] == "portos"
+                    ):
                         order = message["order"]
                         self.ledger.portos_orders.add(order["id"])
                         self.flows.put_nowait((order["id"], _first_grill_item(order)))
@@ -251,14 +290,18 @@ class Load:
 
 
 def _first_grill_item(order: dict[str, Any]) -> int | None:
-    return next((i["id"] for i in order["items"] if [e["name"] for e in i["endpoints"]] == [GRILL]), None)
+    return next(
+        (i["id"] for i in order["items"] if [e["name"] for e in i["endpoints"]] == [GRILL]), None
+    )
 
 
 async def fetch_orders(http: aiohttp.ClientSession) -> list[dict[str, Any]]:
     """Every order the daemon serves, page by page."""
     orders: list[dict[str, Any]] = []
     while True:
-        async with http.get("/api/v1/orders", params={"$skip": str(len(orders)), "$take": "1000"}) as response:
+        async with http.get(
+            "/api/v1/orders", params={"$skip": str(len(orders)), "$take": "1000"}
+        ) as response:
             assert response.status == 200, await response.text()
             page = await response.json()
         orders += page["items"]
@@ -292,10 +335,14 @@ def check_order_whole(order: dict[str, Any], body: dict[str, Any] | None) -> lis
                 except TransitionError:
                     problems.append(f"{where}: illegal step {old} -> {new} in history {history}")
             if ep["isProcessed"] != (ep["status"] == "processed"):
-                problems.append(f"{where}: isProcessed {ep['isProcessed']} with status {ep['status']}")
+                problems.append(
+                    f"{where}: isProcessed {ep['isProcessed']} with status {ep['status']}"
+                )
     all_final = all(e["status"] in _FINAL for i in order["items"] for e in i["endpoints"])
     if order["isProcessed"] != all_final:
-        problems.append(f"{name}: isProcessed {order['isProcessed']} but every item final is {all_final}")
+        problems.append(
+            f"{name}: isProcessed {order['isProcessed']} but every item final is {all_final}"
+        )
     if body is not None:
         sent = {i["id"]: i for i in body["items"]}
         stored = {i["id"]: i for i in order["items"]}
@@ -305,11 +352,17 @@ def check_order_whole(order: dict[str, Any], body: dict[str, Any] | None) -> lis
             a, b = sent[item_id], stored[item_id]
             amount = float(a.get("quantity", {}).get("amount", 1))
             if b["plu"]["name"] != a["plu"]["name"] or float(b["quantity"]["amount"]) != amount:
-                problems.append(f"{name} item {item_id}: stored {b['plu']} x {b['quantity']}, sent {a['plu']} x {a['quantity']}")
+                problems.append(
+                    f"{name} item {item_id}: stored {b['plu']} x {b['quantity']}, sent {a['plu']} x {a['quantity']}"
+                )
             if b.get("comment") != a.get("comment") or b["modifiers"] != a.get("modifiers", []):
-                problems.append(f"{name} item {item_id}: comment/modifiers differ from what was sent")
+                problems.append(
+                    f"{name} item {item_id}: comment/modifiers differ from what was sent"
+                )
             if [e["name"] for e in b["endpoints"]] != expected_endpoints(a):
-                problems.append(f"{name} item {item_id}: routed to {[e['name'] for e in b['endpoints']]}")
+                problems.append(
+                    f"{name} item {item_id}: routed to {[e['name'] for e in b['endpoints']]}"
+                )
     return problems
 
 
@@ -329,7 +382,9 @@ def check_orders(ledger: Ledger, orders: list[dict[str, Any]]) -> tuple[list[str
         if not found:
             problems.append(f"acknowledged order {external_id} ({order_id}) is missing")
         elif found[0]["id"] != order_id:
-            problems.append(f"order {external_id} has id {found[0]['id']}, acknowledged as {order_id}")
+            problems.append(
+                f"order {external_id} has id {found[0]['id']}, acknowledged as {order_id}"
+            )
     for order in orders:
         body = None
         if order["source"] == "native":
@@ -349,18 +404,30 @@ def check_orders(ledger: Ledger, orders: list[dict[str, Any]]) -> tuple[list[str
             continue
         stats[f"acknowledged {ack.route} {ack.status}"] += 1
         if ack.route == "delete":
-            open_ = [f"{i['id']}@{e['name']}={e['status']}" for i in order["items"] for e in i["endpoints"] if e["status"] not in _FINAL]
+            open_ = [
+                f"{i['id']}@{e['name']}={e['status']}"
+                for i in order["items"]
+                for e in i["endpoints"]
+                if e["status"] not in _FINAL
+            ]
             if open_:
-                problems.append(f"order {ack.order_id} was cancelled (acknowledged) but has open items {open_}")
+                problems.append(
+                    f"order {ack.order_id} was cancelled (acknowledged) but has open items {open_}"
+                )
             continue
         targets = [
-            e for i in order["items"] for e in i["endpoints"]
-            if (ack.item_id is None or i["id"] == ack.item_id) and (ack.route == "item" or e["name"] == GRILL)
+            e
+            for i in order["items"]
+            for e in i["endpoints"]
+            if (ack.item_id is None or i["id"] == ack.item_id)
+            and (ack.route == "item" or e["name"] == GRILL)
         ]
         for ep in targets:
             history = [c["status"] for c in ep["statusChanges"]]
             if ack.status not in history:
-                problems.append(f"acknowledged {ack.status} of order {ack.order_id} ({ack.route}) is missing: {history}")
+                problems.append(
+                    f"acknowledged {ack.status} of order {ack.order_id} ({ack.route}) is missing: {history}"
+                )
     for order in orders:
         asked = ledger.attempted.get(order["id"], set())
         for item in order["items"]:
@@ -369,7 +436,9 @@ def check_orders(ledger: Ledger, orders: list[dict[str, Any]]) -> tuple[list[str
                     continue
                 extra = {c["status"] for c in ep["statusChanges"]} - {"created", "sent"} - asked
                 if extra:
-                    problems.append(f"order {order['id']} has grill statuses nobody asked for: {sorted(extra)}")
+                    problems.append(
+                        f"order {order['id']} has grill statuses nobody asked for: {sorted(extra)}"
+                    )
     return problems, stats
 
 
@@ -379,7 +448,8 @@ def read_outbox(db_path: Path, kind: str) -> list[sqlite3.Row]:
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute(
-            "SELECT id, target, order_id, payload, attempts, done_at FROM outbox WHERE kind = ? ORDER BY id", (kind,)
+            "SELECT id, target, order_id, payload, attempts, done_at FROM outbox WHERE kind = ? ORDER BY id",
+            (kind,),
         ).fetchall()
     finally:
         conn.close()
@@ -405,9 +475,16 @@ def cancelled_before_printing(row: sqlite3.Row, orders: dict[str, dict[str, Any]
     if payload.get("ticket", "new") != "new" or order is None or row["done_at"] is None:
         return False
     wanted = set(payload.get("itemIds") or [])
-    eps = [e for i in order["items"] if i["id"] in wanted for e in i["endpoints"] if e["name"] == row["target"]]
+    eps = [
+        e
+        for i in order["items"]
+        if i["id"] in wanted
+        for e in i["endpoints"]
+        if e["name"] == row["target"]
+    ]
     return bool(eps) and all(
-        e["status"] == "processSkipped" and "sent" not in {c["status"] for c in e["statusChanges"]} for e in eps
+        e["status"] == "processSkipped" and "sent" not in {c["status"] for c in e["statusChanges"]}
+        for e in eps
     )
 
 
@@ -430,7 +507,9 @@ def check_prints(
             order = by_id.get(row["order_id"], {"items": []})
             history = {
                 i["id"]: [c["status"] for c in e["statusChanges"]]
-                for i in order["items"] for e in i["endpoints"] if e["name"] == row["target"]
+                for i in order["items"]
+                for e in i["endpoints"]
+                if e["name"] == row["target"]
             }
             problems.append(
                 f"print job {row['id']} ({row['payload']}, {row['attempts']} attempts, "
@@ -439,7 +518,9 @@ def check_prints(
             continue
         unmarked = prints.count(False)
         if unmarked > 1:
-            problems.append(f"print job {row['id']} printed {unmarked} times without a REPRINT mark")
+            problems.append(
+                f"print job {row['id']} printed {unmarked} times without a REPRINT mark"
+            )
         stats["reprints marked REPRINT"] += prints.count(True)
     return problems, stats
 
@@ -458,7 +539,9 @@ def check_writebacks(orders: list[dict[str, Any]], sim: Any) -> tuple[list[str],
                 ours = [c["status"] for c in ep["statusChanges"]]
                 theirs = sim.history(order["externalId"], item["id"], ep["name"])
                 if ours != theirs:
-                    problems.append(f"PORTOS order {order['externalId']} item {item['id']} at {ep['name']}: kds {ours}, PORTOS {theirs}")
+                    problems.append(
+                        f"PORTOS order {order['externalId']} item {item['id']} at {ep['name']}: kds {ours}, PORTOS {theirs}"
+                    )
                 stats["PORTOS status changes written back"] += len(theirs) - 1
     known = {o["externalId"] for o in portos}
     missing = [order_id for order_id in sim.orders if order_id not in known]

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote, urlsplit
 
 PREFIX = "NWS4-HMAC-SHA256 "
@@ -33,9 +33,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _canonical(method: str, url: str, headers: Mapping[str, str], names: list[str], body_hash: str) -> str:
+def _canonical(
+    method: str, url: str, headers: Mapping[str, str], names: list[str], body_hash: str
+) -> str:
     parts = urlsplit(url)
-    path = "/" + "/".join(_enc(segment) for segment in parts.path.lstrip("/").split("/")) if parts.path else "/"
+    path = (
+        "/" + "/".join(_enc(segment) for segment in parts.path.lstrip("/").split("/"))
+        if parts.path
+        else "/"
+    )
     pairs: dict[str, str] = {}
     for chunk in parts.query.split("&") if parts.query else []:
         key, _, rest = chunk.partition("=")
@@ -47,14 +53,20 @@ def _canonical(method: str, url: str, headers: Mapping[str, str], names: list[st
 
 
 def verify(
-    method: str, url: str, headers: Mapping[str, str], body: bytes, keys: Mapping[str, str], *, now: datetime | None = None
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Mapping[str, str],
+    *,
+    now: datetime | None = None,
 ) -> str:
     """The clientId of a correctly signed request; ValueError saying why not."""
     given = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
     if not given.startswith(PREFIX):
         raise ValueError("not an NWS4 Authorization header")
     fields = {}
-    for part in unquote(given[len(PREFIX):]).split(","):
+    for part in unquote(given[len(PREFIX) :]).split(","):
         key, sep, value = part.partition("=")
         if sep:
             fields[key.strip()] = unquote(value)
@@ -72,17 +84,19 @@ def verify(
     if lower["x-nd-date"] != timestamp:
         raise ValueError("x-nd-date differs from the signed timestamp")
     try:
-        when = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         raise ValueError("timestamp is not yyyy-MM-ddTHH:mm:ss.fffZ") from None
-    if abs((now or datetime.now(timezone.utc)) - when) > MAX_SKEW:
+    if abs((now or datetime.now(UTC)) - when) > MAX_SKEW:
         raise ValueError("timestamp too far from the server's clock")
     body_hash = _sha256(body)
     if lower["x-nd-content-sha256"] != body_hash:
         raise ValueError("body does not match x-nd-content-sha256")
     canonical = _canonical(method, url, lower, names, body_hash)
     to_sign = "\n".join(["NWS4-HMAC-SHA256", timestamp, client_id, _sha256(canonical.encode())])
-    key = hmac.new(f"NWS4{keys[client_id]}".encode(), timestamp[:10].encode(), hashlib.sha256).digest()
+    key = hmac.new(
+        f"NWS4{keys[client_id]}".encode(), timestamp[:10].encode(), hashlib.sha256
+    ).digest()
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, fields.get("Signature", "")):
         raise ValueError("signature mismatch")

@@ -53,7 +53,13 @@ def _test(op: str, value: Any, args: list[Any]) -> bool:
     (arg,) = args
     if op in ("contains", "startswith", "endswith"):
         text, part = str(value or "").lower(), str(arg).lower()
-        return part in text if op == "contains" else text.startswith(part) if op == "startswith" else text.endswith(part)
+        return (
+            part in text
+            if op == "contains"
+            else text.startswith(part)
+            if op == "startswith"
+            else text.endswith(part)
+        )
     if op == "eq":
         return value == arg
     if op == "ne":
@@ -81,11 +87,16 @@ class Query:
 
     def run(self, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """(the page, how many matched before paging)."""
-        hits = [i for i in items if all(_test(op, get(i), args) for get, op, args in self.conditions)]
+        hits = [
+            i for i in items if all(_test(op, get(i), args) for get, op, args in self.conditions)
+        ]
         for get, descending in reversed(self.sort):
-            hits.sort(key=lambda i, g=get: (g(i) is not None, g(i) if g(i) is not None else 0), reverse=descending)
+            hits.sort(
+                key=lambda i, g=get: (g(i) is not None, g(i) if g(i) is not None else 0),
+                reverse=descending,
+            )
         end = None if self.take is None else self.skip + self.take
-        return hits[self.skip:end], len(hits)
+        return hits[self.skip : end], len(hits)
 
 
 def parse(params: Any, members: Mapping[str, Member]) -> Query:
@@ -127,8 +138,14 @@ def parse(params: Any, members: Mapping[str, Member]) -> Query:
             for condition in raw.split(";"):
                 op, sep, rest = condition.partition(":")
                 if sep and op.lower() in _OPS:
-                    args = [a for a in rest.replace(",", ":").split(":")] if op.lower() in ("in", "nin") else [rest]
-                    query.conditions.append((member.get, op.lower(), [member.parse(a) for a in args]))
+                    args = (
+                        [a for a in rest.replace(",", ":").split(":")]
+                        if op.lower() in ("in", "nin")
+                        else [rest]
+                    )
+                    query.conditions.append(
+                        (member.get, op.lower(), [member.parse(a) for a in args])
+                    )
                 else:
                     query.conditions.append((member.get, "eq", [member.parse(condition)]))
         else:

@@ -13,7 +13,17 @@ these rules are deliberately not it.
 from __future__ import annotations
 
 STATUSES = frozenset(
-    {"unknown", "created", "sent", "delivered", "refused", "failed", "accepted", "processSkipped", "processed"}
+    {
+        "unknown",
+        "created",
+        "sent",
+        "delivered",
+        "refused",
+        "failed",
+        "accepted",
+        "processSkipped",
+        "processed",
+    }
 )
 FINAL = frozenset({"refused", "processed", "processSkipped"})
 PROCESSABLE = frozenset({"created", "failed"})

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -54,7 +54,7 @@ JSON = "application/json"
 
 
 def _now_iso() -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -124,7 +124,9 @@ class PortosSimulator:
         self.static_tokens = set(static_tokens)
         self.api_keys = dict(api_keys or {})
         self.token_ttl = token_ttl
-        self.devices: dict[str, dict[str, Any]] = devices or {"P01": {"DefaultOrderEndpointName": "kitchen"}}
+        self.devices: dict[str, dict[str, Any]] = devices or {
+            "P01": {"DefaultOrderEndpointName": "kitchen"}
+        }
         self.order_endpoints: dict[str, dict[str, Any]] = {}
         for name in endpoints:
             self.add_endpoint(name)
@@ -144,8 +146,12 @@ class PortosSimulator:
         self._refresh_tokens: dict[str, str] = {}  # refreshToken -> user
         self._numbers = itertools.count(1)
         self._secret = secrets.token_bytes(16)
-        self._ordered: dict[str, dict[int, float]] = {}  # ticket -> item id -> quantity already ordered
-        self._lines: dict[str, dict[int, dict[str, Any]]] = {}  # ticket -> item id -> the line last seen
+        self._ordered: dict[
+            str, dict[int, float]
+        ] = {}  # ticket -> item id -> quantity already ordered
+        self._lines: dict[
+            str, dict[int, dict[str, Any]]
+        ] = {}  # ticket -> item id -> the line last seen
         self._changed = asyncio.Condition()
         self._last_changed: list[tuple[int, str, str]] = []
         self._runner: web.AppRunner | None = None
@@ -199,7 +205,7 @@ class PortosSimulator:
             async with aiohttp.ClientSession() as session:
                 async with session.post(self.webhook_url or "", data=body, headers=headers) as resp:
                     status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             pass  # PORTOS does not retry here either; the poll is the net
         self.webhooks_sent.append((event, status))
         await self._notify()
@@ -280,9 +286,17 @@ class PortosSimulator:
 
     # ------------------------------------------------------------------ catalog and devices
 
-    def add_endpoint(self, name: str, *, is_active: bool = True, type: str = "kds") -> dict[str, Any]:
+    def add_endpoint(
+        self, name: str, *, is_active: bool = True, type: str = "kds"
+    ) -> dict[str, Any]:
         """Declare an OrderEndpoint."""
-        endpoint = {"name": name, "isActive": is_active, "address": None, "type": type, "settings": {}}
+        endpoint = {
+            "name": name,
+            "isActive": is_active,
+            "address": None,
+            "type": type,
+            "settings": {},
+        }
         self.order_endpoints[name] = endpoint
         return endpoint
 
@@ -337,13 +351,25 @@ class PortosSimulator:
             self._load_demo_catalog()
         codes = sorted(self.plus)
         tables = [("Sála", str(n)) for n in range(1, 9)] + [("Terasa", str(n)) for n in range(1, 5)]
-        comments = [None, None, None, "bez cibule", "extra pikantné", "alergia: orechy", "medium rare"]
+        comments = [
+            None,
+            None,
+            None,
+            "bez cibule",
+            "extra pikantné",
+            "alergia: orechy",
+            "medium rare",
+        ]
         while True:
             await asyncio.sleep(every)
             open_ = [t for t in self.tickets.values() if t["state"] == "open"]
             roll = rng.random()
             items = [
-                {"pluCode": rng.choice(codes), "quantity": rng.choice([1, 1, 1, 2, 3]), "comment": rng.choice(comments)}
+                {
+                    "pluCode": rng.choice(codes),
+                    "quantity": rng.choice([1, 1, 1, 2, 3]),
+                    "comment": rng.choice(comments),
+                }
                 for _ in range(rng.randint(1, 4))
             ]
             if open_ and (len(open_) >= max_open or roll < 0.25):
@@ -374,7 +400,8 @@ class PortosSimulator:
             "name": plu_in.get("name") or catalog["name"],  # type: ignore[index]
             "code": code,
             "stockName": plu_in.get("stockName") or (catalog or {}).get("stockName", "Main"),
-            "articleCategoryLabel": plu_in.get("articleCategoryLabel") or (catalog or {}).get("articleCategoryLabel", ""),
+            "articleCategoryLabel": plu_in.get("articleCategoryLabel")
+            or (catalog or {}).get("articleCategoryLabel", ""),
             "orderEndpointNames": list(
                 plu_in.get("orderEndpointNames") or (catalog or {}).get("orderEndpointNames") or []
             ),
@@ -386,8 +413,15 @@ class PortosSimulator:
         kind = raw.get("type", "positive")
         # TicketItemType: returns and corrections take back what was sold (negative quantity).
         negative = kind in NEGATIVE_TYPES
-        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount == 0 or (amount < 0) != negative:
-            raise ValueError(f"item.quantity.amount must be a {'negative' if negative else 'positive'} number for type {kind}")
+        if (
+            not isinstance(amount, (int, float))
+            or isinstance(amount, bool)
+            or amount == 0
+            or (amount < 0) != negative
+        ):
+            raise ValueError(
+                f"item.quantity.amount must be a {'negative' if negative else 'positive'} number for type {kind}"
+            )
         item_id = raw.get("id")
         if item_id is None:
             item_id = max(used_ids, default=0) + 1
@@ -407,7 +441,9 @@ class PortosSimulator:
             "courseNumber": course,
         }
 
-    def _build_items(self, raws: list[dict[str, Any]], existing: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def _build_items(
+        self, raws: list[dict[str, Any]], existing: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         items = list(existing or [])
         used = {i["id"] for i in items}
         for raw in raws:
@@ -455,7 +491,9 @@ class PortosSimulator:
         self._generate_order(ticket, device=device, user=user)
         return ticket
 
-    def update_ticket(self, ticket_id: str, items: list[dict[str, Any]], **changes: Any) -> dict[str, Any] | None:
+    def update_ticket(
+        self, ticket_id: str, items: list[dict[str, Any]], **changes: Any
+    ) -> dict[str, Any] | None:
         """Replace a ticket's items (PUT); returns the order generated, if any. 403 semantics: raises PermissionError."""
         ticket = self._open_ticket(ticket_id)
         ticket["items"] = self._build_items(items)
@@ -463,21 +501,29 @@ class PortosSimulator:
             if key in changes:
                 ticket[key] = changes[key]
         ticket["_v"] += 1
-        return self._generate_order(ticket, device=ticket["originDeviceName"], user=ticket["employee"]["userName"])
+        return self._generate_order(
+            ticket, device=ticket["originDeviceName"], user=ticket["employee"]["userName"]
+        )
 
     def add_items(self, ticket_id: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Append items to an open ticket; returns the order generated for them."""
         ticket = self._open_ticket(ticket_id)
         ticket["items"] = self._build_items(items, ticket["items"])
         ticket["_v"] += 1
-        return self._generate_order(ticket, device=ticket["originDeviceName"], user=ticket["employee"]["userName"])
+        return self._generate_order(
+            ticket, device=ticket["originDeviceName"], user=ticket["employee"]["userName"]
+        )
 
     def close_ticket(self, ticket_id: str) -> dict[str, Any]:
         """Close (fiscalize) a ticket; afterwards it cannot change (403)."""
         ticket = self._open_ticket(ticket_id)
         ticket["state"] = "closed"
         ticket["closeDate"] = _now_iso()
-        ticket["closeInfo"] = {"deviceName": ticket["originDeviceName"], "number": len(self.tickets), "fiscalName": "eKasa"}
+        ticket["closeInfo"] = {
+            "deviceName": ticket["originDeviceName"],
+            "number": len(self.tickets),
+            "fiscalName": "eKasa",
+        }
         ticket["_v"] += 1
         return ticket
 
@@ -489,7 +535,9 @@ class PortosSimulator:
             raise PermissionError("ticket is closed")
         return ticket
 
-    def _generate_order(self, ticket: dict[str, Any], *, device: str, user: str) -> dict[str, Any] | None:
+    def _generate_order(
+        self, ticket: dict[str, Any], *, device: str, user: str
+    ) -> dict[str, Any] | None:
         """The items added since the last order (by quantity) become a new order."""
         ordered = self._ordered.setdefault(ticket["id"], {})
         default = (self.devices.get(device) or {}).get("DefaultOrderEndpointName") or None
@@ -497,7 +545,9 @@ class PortosSimulator:
         present = {i["id"] for i in ticket["items"]}
         # A line deleted from the ticket (storno) takes back everything ordered of it.
         removed = [
-            {**line, "quantity": {**line["quantity"], "amount": 0}} for line_id, line in known.items() if line_id not in present
+            {**line, "quantity": {**line["quantity"], "amount": 0}}
+            for line_id, line in known.items()
+            if line_id not in present
         ]
         items = []
         for item in [*ticket["items"], *removed]:
@@ -517,11 +567,18 @@ class PortosSimulator:
                 {
                     "id": item["id"],
                     "plu": {k: item["plu"][k] for k in ("name", "code", "stockName")},
-                    "quantity": {"amount": int(delta) if delta == int(delta) else delta, "unit": item["quantity"]["unit"]},
+                    "quantity": {
+                        "amount": int(delta) if delta == int(delta) else delta,
+                        "unit": item["quantity"]["unit"],
+                    },
                     "comment": item.get("comment"),
                     "courseNumber": item.get("courseNumber"),
                     "endpoints": [
-                        {"name": n, "orderItemStatus": "created", "statusChanges": [{"status": "created", "date": now}]}
+                        {
+                            "name": n,
+                            "orderItemStatus": "created",
+                            "statusChanges": [{"status": "created", "date": now}],
+                        }
                         for n in names
                     ],
                 }
@@ -554,8 +611,17 @@ class PortosSimulator:
         order.setdefault("id", uuid.uuid4().hex[:24])
         order.setdefault("number", next(self._numbers))
         order.setdefault("deviceName", "P01")
-        order.setdefault("ticket", {"id": uuid.uuid4().hex[:24], "name": "Odd", "location": None,
-                                    "purchaseType": "walkIn", "customer": None, "version": 1})
+        order.setdefault(
+            "ticket",
+            {
+                "id": uuid.uuid4().hex[:24],
+                "name": "Odd",
+                "location": None,
+                "purchaseType": "walkIn",
+                "customer": None,
+                "version": 1,
+            },
+        )
         order.setdefault("createdAt", _now_iso())
         self.orders[order["id"]] = order
         self._schedule_notify()
@@ -592,7 +658,10 @@ class PortosSimulator:
         """The Order JSON as GET answers it."""
         view = {k: v for k, v in order.items() if k != "items"}
         view["items"] = [
-            {**{k: v for k, v in item.items() if k != "endpoints"}, "endpoints": [self._endpoint_view(e) for e in item["endpoints"]]}
+            {
+                **{k: v for k, v in item.items() if k != "endpoints"},
+                "endpoints": [self._endpoint_view(e) for e in item["endpoints"]],
+            }
             for item in order["items"]
         ]
         return view
@@ -703,8 +772,12 @@ class PortosSimulator:
         app.router.add_get(f"{api}/orders/{{id}}", self._handle_get_order)
         app.router.add_delete(f"{api}/orders/{{id}}", self._handle_delete_order)
         app.router.add_post(f"{api}/orders/{{id}}/status", self._handle_order_status)
-        app.router.add_post(f"{api}/orders/{{id}}/items/{{itemId}}/status", self._handle_item_status)
-        app.router.add_post(f"{api}/orders/{{id}}/endpoints/{{name}}/status", self._handle_endpoint_status)
+        app.router.add_post(
+            f"{api}/orders/{{id}}/items/{{itemId}}/status", self._handle_item_status
+        )
+        app.router.add_post(
+            f"{api}/orders/{{id}}/endpoints/{{name}}/status", self._handle_endpoint_status
+        )
         app.router.add_get(f"{api}/orderendpoints", self._handle_list_endpoints)
         app.router.add_get(f"{api}/tickets", self._handle_list_tickets)
         app.router.add_post(f"{api}/tickets", self._handle_create_ticket)
@@ -727,7 +800,9 @@ class PortosSimulator:
         return app
 
     @web.middleware
-    async def _faults_middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    async def _faults_middleware(
+        self, request: web.Request, handler: Callable[..., Any]
+    ) -> web.StreamResponse:
         if not request.path.startswith(API_PREFIX + "/"):
             return await handler(request)
         self.requests += 1
@@ -740,7 +815,9 @@ class PortosSimulator:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
-        if f.fail_count > 0 and (f.fail_path is None or request.path.startswith(API_PREFIX + f.fail_path)):
+        if f.fail_count > 0 and (
+            f.fail_path is None or request.path.startswith(API_PREFIX + f.fail_path)
+        ):
             f.fail_count -= 1
             return _error(f.fail_status, "simulated failure")
         if f.malformed_count > 0:
@@ -750,8 +827,12 @@ class PortosSimulator:
         return await handler(request)
 
     @web.middleware
-    async def _auth_middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX + "/") or request.path.startswith(f"{API_PREFIX}/auth"):
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[..., Any]
+    ) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX + "/") or request.path.startswith(
+            f"{API_PREFIX}/auth"
+        ):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
@@ -775,9 +856,13 @@ class PortosSimulator:
         expires = self._clock() + self.token_ttl
         claims = {"sub": user, "exp": int(expires), "jti": uuid.uuid4().hex}
         unsigned = f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{_b64(claims)}"
-        signature = base64.urlsafe_b64encode(
-            hmac.new(self._secret, unsigned.encode(), hashlib.sha256).digest()
-        ).rstrip(b"=").decode()
+        signature = (
+            base64.urlsafe_b64encode(
+                hmac.new(self._secret, unsigned.encode(), hashlib.sha256).digest()
+            )
+            .rstrip(b"=")
+            .decode()
+        )
         token = f"{unsigned}.{signature}"
         refresh = secrets.token_urlsafe(24)
         self._tokens[token] = (user, expires)
@@ -787,8 +872,10 @@ class PortosSimulator:
     async def _json_body(self, request: web.Request) -> Any:
         try:
             return await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text=json.dumps({"status": 400, "message": "body is not JSON"}), content_type=JSON)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"status": 400, "message": "body is not JSON"}), content_type=JSON
+            ) from exc
 
     async def _handle_login(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
@@ -809,7 +896,11 @@ class PortosSimulator:
             "name": user,
             "userName": user,
             "rights": ["OrderUpdate", "OrderDelete", "OrderProcess"],
-            "device": {"name": device, "envName": "CashRegister", "settings": self.devices.get(device, {})},
+            "device": {
+                "name": device,
+                "envName": "CashRegister",
+                "settings": self.devices.get(device, {}),
+            },
         }
         return web.json_response(result)
 
@@ -826,7 +917,9 @@ class PortosSimulator:
                 "text404": web.Response(status=404, text="Not Found", content_type="text/plain"),
                 "empty404": web.Response(status=404),
                 "401": _error(401, "refresh token rejected"),
-                "garbage": web.Response(status=200, text="<html>proxy error</html>", content_type="text/html"),
+                "garbage": web.Response(
+                    status=200, text="<html>proxy error</html>", content_type="text/html"
+                ),
             }[fault]
         body = await self._json_body(request)
         refresh = body.get("refreshToken") if isinstance(body, dict) else None
@@ -882,7 +975,12 @@ class PortosSimulator:
         return web.json_response(affected)
 
     async def _status_route(
-        self, request: web.Request, route: str, *, item_id: int | None = None, endpoint: str | None = None
+        self,
+        request: web.Request,
+        route: str,
+        *,
+        item_id: int | None = None,
+        endpoint: str | None = None,
     ) -> web.Response:
         order_id = request.match_info["id"]
         body = await self._json_body(request)
@@ -978,7 +1076,9 @@ class PortosSimulator:
         if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
             return _error(400, "a Ticket object is required")
         try:
-            ticket = self.create_ticket(body.get("items", []), ticket_id=body.get("id"), **self._ticket_args(body))
+            ticket = self.create_ticket(
+                body.get("items", []), ticket_id=body.get("id"), **self._ticket_args(body)
+            )
         except ValueError as err:
             return _error(400, str(err))
         return web.json_response(ticket, status=201)
@@ -990,9 +1090,13 @@ class PortosSimulator:
             return _error(400, "a Ticket object is required")
         try:
             if ticket_id not in self.tickets:
-                ticket = self.create_ticket(body.get("items", []), ticket_id=ticket_id, **self._ticket_args(body))
+                ticket = self.create_ticket(
+                    body.get("items", []), ticket_id=ticket_id, **self._ticket_args(body)
+                )
                 return web.json_response(ticket, status=201)
-            changes = {k: body[k] for k in ("name", "location", "purchaseType", "customer") if k in body}
+            changes = {
+                k: body[k] for k in ("name", "location", "purchaseType", "customer") if k in body
+            }
             self.update_ticket(ticket_id, body.get("items", []), **changes)
         except PermissionError as err:
             return _error(403, str(err))
@@ -1104,17 +1208,39 @@ class PortosSimulator:
 
 def register(subparsers: Any) -> None:
     """Add `kds portos-sim` to the CLI."""
-    parser = subparsers.add_parser("portos-sim", help="run a simulated PORTOS server (for demos and tests)")
+    parser = subparsers.add_parser(
+        "portos-sim", help="run a simulated PORTOS server (for demos and tests)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
-    parser.add_argument("--user", default="kds:kds", help="USER:PASSWORD accepted by POST /api/auth")
-    parser.add_argument("--token", action="append", default=[], help="a static bearer token to accept (repeatable)")
-    parser.add_argument("--api-key", action="append", default=[], help="CLIENT_ID:SECRET for NWS4 signing (repeatable)")
-    parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds an issued token is valid")
-    parser.add_argument("--default-endpoint", default="kitchen", help="DefaultOrderEndpointName of device P01")
-    parser.add_argument("--no-demo-catalog", action="store_true", help="start without the demo PLUs")
-    parser.add_argument("--feed", type=float, default=0.0, metavar="SECONDS",
-                        help="act like a busy till: a ticket change every SECONDS (0: off)")
+    parser.add_argument(
+        "--user", default="kds:kds", help="USER:PASSWORD accepted by POST /api/auth"
+    )
+    parser.add_argument(
+        "--token", action="append", default=[], help="a static bearer token to accept (repeatable)"
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="CLIENT_ID:SECRET for NWS4 signing (repeatable)",
+    )
+    parser.add_argument(
+        "--token-ttl", type=float, default=3600.0, help="seconds an issued token is valid"
+    )
+    parser.add_argument(
+        "--default-endpoint", default="kitchen", help="DefaultOrderEndpointName of device P01"
+    )
+    parser.add_argument(
+        "--no-demo-catalog", action="store_true", help="start without the demo PLUs"
+    )
+    parser.add_argument(
+        "--feed",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="act like a busy till: a ticket change every SECONDS (0: off)",
+    )
     parser.set_defaults(func=_run_cli)
 
 
