@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from kds.config import Settings, settings_from_dict
 from kds.logs import setup_logging
 from kds.simulators.printer import VirtualPrinter
 
+from .pg import PgCluster, PostgresUnavailable
 from .util import base_config
 
 setup_logging("warning", "json")
@@ -59,6 +60,26 @@ async def printers() -> AsyncIterator[dict[str, VirtualPrinter]]:
 async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClient]:
     """A client of the daemon's app served by a real server on 127.0.0.1."""
     yield await aiohttp_client(daemon.app)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL server for the session (skipped only where none is installed)."""
+    try:
+        cluster = PgCluster()
+    except PostgresUnavailable as err:
+        pytest.skip(f"PostgreSQL tests skipped: {err}")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    """The URL of a fresh, empty database of the session's PostgreSQL server."""
+    return pg_cluster.create_database()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Python packages in .venv, Debian's
-# chromium for the browser tests) and runs the whole suite. Extra arguments go
-# to pytest, e.g. `tests/run.sh -k ws` or `tests/run.sh --long`.
+# chromium for the browser tests and postgresql for the PostgreSQL store
+# tests) and runs the whole suite. Extra arguments go to pytest, e.g.
+# `tests/run.sh -k ws` or `tests/run.sh --long`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +13,25 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+APT_UPDATED=""
+apt_install() {
+    [ -n "$APT_UPDATED" ] || $SUDO apt-get update -qq
+    APT_UPDATED=1
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 if [ ! -x /usr/bin/chromium ]; then
     echo "installing Debian's chromium for the browser tests" >&2
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    apt_install chromium
+fi
+
+# A real PostgreSQL server for the PostgreSQL store tests (a throwaway cluster per session,
+# made by tests/pg.py). Where it cannot be installed those tests are skipped, saying why.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "installing Debian's postgresql for the PostgreSQL store tests" >&2
+    apt_install postgresql || echo "could not install postgresql: its tests will be skipped" >&2
 fi
 
 # axe-core (npm) checks the screens' accessibility in tests/browser/test_screens_a11y.py.
