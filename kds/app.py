@@ -26,8 +26,9 @@ from .api.middleware import add_security_headers, request_middleware
 from .api.pairing import pairing_routes
 from .api.screens import setup_screens
 from .api.ws import setup_ws
-from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
+from .appkeys import BUS, CLOCK, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .bus import EventBus
+from .clock import Clock, SystemClock
 from .config import Settings
 from .outbox import Outbox
 from .service import KitchenService
@@ -45,8 +46,10 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 class Daemon:
     """One restaurant's kds: the components and the web app that serves them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
+        #: The one clock every timer of this daemon waits on (tests pass a ManualClock).
+        self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
         self.supervisor = TaskSupervisor()
         self.store = Store(settings.database.path, synchronous=settings.database.synchronous)
@@ -61,7 +64,7 @@ class Daemon:
             client_max_size=settings.server.max_body_bytes,
             middlewares=[request_middleware(self.access)],
         )
-        self.hub = setup_ws(self.app, self.bus)
+        self.hub = setup_ws(self.app, self.bus, self.clock)
         self.printers = self._build_printers()
         self.source_ctx = SourceContext(
             service=self.service,
@@ -70,6 +73,7 @@ class Daemon:
             bus=self.bus,
             metrics=self.registry,
             settings=settings,
+            clock=self.clock,
         )
         self.sources = [
             source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs
@@ -96,7 +100,12 @@ class Daemon:
         from .printing.spooler import PrintSpooler
 
         spooler = PrintSpooler(
-            self.service, self.outbox, self.bus, self.settings.endpoints, self.registry
+            self.service,
+            self.outbox,
+            self.bus,
+            self.settings.endpoints,
+            self.registry,
+            clock=self.clock,
         )
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
         self.app[SPOOLER] = spooler
@@ -108,6 +117,7 @@ class Daemon:
         app[SERVICE] = self.service
         app[BUS] = self.bus
         app[METRICS] = self.registry
+        app[CLOCK] = self.clock
         app[ACCESS] = self.access
         app.add_routes(pairing_routes())
         app.setdefault(SNAPSHOT_EXTRAS, {})

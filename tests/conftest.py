@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.config import Settings, settings_from_dict
 from kds.logs import setup_logging
 from kds.simulators.printer import VirtualPrinter
@@ -34,6 +35,12 @@ def settings(config_data: dict[str, Any]) -> Settings:
 @pytest.fixture
 def daemon(settings: Settings) -> Daemon:
     return Daemon(settings)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test advances it (see kds.clock)."""
+    return ManualClock()
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
 from kds.bus import Event
+from kds.clock import ManualClock
+from kds.config import Settings
 from kds.printing.spooler import PrintSpooler
 from kds.simulators.printer import PrintedJob, VirtualPrinter
 
-from .util import FAST_PRINTER, base_config, order_body, wait_until
+from .util import FAST_PRINTER, advance_until, base_config, order_body, wait_until
 
 
 @pytest.fixture
@@ -222,31 +224,48 @@ async def test_connection_dropped_mid_job_reprints_marked_reprint(
 class TestFallback:
     @pytest.fixture
     def printer_options(self, printers: dict[str, VirtualPrinter]) -> dict[str, dict[str, Any]]:
-        return {"bar": {"fallback": printers["spare"].address, "fallback_after": 2}}
+        return {
+            "bar": {
+                "fallback": printers["spare"].address,
+                "fallback_after": 2,
+                "retry_initial": 1,
+                "retry_max": 30,
+            }
+        }
+
+    @pytest.fixture
+    def daemon(self, settings: Settings, clock: ManualClock) -> Daemon:
+        return Daemon(settings, clock=clock)
 
     async def test_fallback_takes_over_and_hands_back(
-        self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+        self,
+        client: TestClient,
+        daemon: Daemon,
+        printers: dict[str, VirtualPrinter],
+        clock: ManualClock,
     ) -> None:
         # The bar printer is out of paper: after 2 failures the ticket prints on the spare printer,
-        # the next ticket goes straight there; once the bar printer is back, tickets return to it.
+        # the next ticket goes straight there; once the bar printer is back, tickets return to it
+        # when the primary is checked again, retry_max (30 s) after the last check.
         await printers["bar"].set_mode("paper_out")
         first = await post(client, order_body("f1"))
-        job = (await printers["spare"].wait_for_jobs(1))[0]
+        await advance_until(clock, lambda: printers["spare"].jobs, step=1)
+        job = printers["spare"].jobs[0]
         assert "BAR" in job.text and "1 x Pilsner" in job.text and "bar printer down" in job.text
         await wait_until(lambda: history(daemon, first["id"], "bar", 2)[-1] == "processed")
         assert spooler(daemon).printer_states()[1]["fallbackActive"] is True
         await post(client, order_body("f2"))
         await printers["spare"].wait_for_jobs(2)
-        assert printers["bar"].jobs == []
         await printers["bar"].set_mode("online")
-        # The primary is probed again once retry_max has passed since the last check.
-        deadline = time.monotonic() + 5
-        n = 3
-        while not printers["bar"].jobs and time.monotonic() < deadline:
-            await post(client, order_body(f"f{n}"))
-            await wait_until(lambda: len(printers["spare"].jobs) + len(printers["bar"].jobs) >= n)
-            n += 1
-        assert printers["bar"].jobs, "tickets never returned to the bar printer"
+        await clock.advance(29)  # not yet: still within retry_max of the last check
+        await post(client, order_body("f3"))
+        await printers["spare"].wait_for_jobs(3)
+        assert printers["bar"].jobs == []
+        await clock.advance(2)
+        await post(client, order_body("f4"))
+        job = (await printers["bar"].wait_for_jobs(1))[0]
+        assert "#" in job.text and "bar printer down" not in job.text
+        assert len(printers["spare"].jobs) == 3
         assert spooler(daemon).printer_states()[1]["fallbackActive"] is False
 
     async def test_fallback_must_be_a_printer(
@@ -387,8 +406,8 @@ class TestRetryNow:
 
 class TestProbe:
     @pytest.fixture
-    def printer_options(self) -> dict[str, dict[str, Any]]:
-        return {"grill": {"probe_interval": 0.1}, "bar": {"probe_interval": 0.1}}
+    def daemon(self, settings: Settings, clock: ManualClock) -> Daemon:
+        return Daemon(settings, clock=clock)
 
     async def test_a_missing_printer_is_offline_at_start_not_ok_until_the_first_ticket(
         self, aiohttp_client: Any, daemon: Daemon, printers: dict[str, VirtualPrinter]
@@ -403,13 +422,27 @@ class TestProbe:
         assert printers["grill"].jobs == [] and printers["bar"].jobs == []  # a probe prints nothing
 
     async def test_an_idle_printer_is_probed_and_its_fault_published(
-        self, client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+        self,
+        client: TestClient,
+        daemon: Daemon,
+        printers: dict[str, VirtualPrinter],
+        clock: ManualClock,
     ) -> None:
-        # Paper runs out while no ticket is waiting: the periodic status query finds it and
-        # publishes it (the screens' banner); refilled, it is ok again — without a ticket.
+        # Paper runs out while no ticket is waiting: the status query every probe_interval (30 s)
+        # finds it and publishes it (the screens' banner); refilled, it is ok again — without a
+        # ticket.
         published = events(daemon, "printer.status")
+        interval = 30.0  # the default probe_interval
         await printers["grill"].set_mode("paper_out")
-        await wait_until(lambda: any(e.data["printer"]["state"] == "paper_out" for e in published))
+        await clock.advance(interval - 1)
+        assert not published
+        await advance_until(
+            clock,
+            lambda: any(e.data["printer"]["state"] == "paper_out" for e in published),
+            step=interval,
+        )
         await printers["grill"].set_mode("online")
-        await wait_until(lambda: published[-1].data["printer"]["state"] == "ok")
+        await advance_until(
+            clock, lambda: published[-1].data["printer"]["state"] == "ok", step=interval
+        )
         assert printers["grill"].jobs == [] and printers["grill"].discarded == []

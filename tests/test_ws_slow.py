@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import websockets
@@ -11,6 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from kds.api.ws import ScreenLimits
 from kds.app import Daemon
+from kds.clock import ManualClock
+from kds.config import Settings
 
 from .test_ws import recv, ws_url
 from .util import wait_until
@@ -31,18 +32,26 @@ async def closed_with(
     return closed.value.rcvd.code, got
 
 
+@pytest.fixture
+def daemon(settings: Settings, clock: ManualClock) -> Daemon:
+    """Heartbeats and send deadlines run on the test's clock."""
+    return Daemon(settings, clock=clock)
+
+
 async def test_a_screen_that_stops_reading_gets_1013_not_a_silent_drop(
-    client: TestClient, daemon: Daemon
+    client: TestClient, daemon: Daemon, clock: ManualClock
 ) -> None:
-    # A kiosk whose browser hangs reads nothing, so it answers no ping: after `heartbeat`
-    # the daemon sends close 1013 (the screen resumes with since), not a dropped link (1006).
-    daemon.hub.limits = ScreenLimits(heartbeat=0.5, close_grace=5)
+    # A kiosk whose browser hangs reads nothing, so it answers no ping: once `heartbeat` passed
+    # (checked every heartbeat/2) the daemon sends close 1013 (the screen resumes with since),
+    # not a dropped link (1006).
+    limits = daemon.hub.limits = ScreenLimits(close_grace=5)
     # max_queue=1: the client stops reading its socket once one message waits unread.
     async with websockets.connect(ws_url(client), max_queue=1, ping_interval=None) as ws:
         await wait_until(lambda: daemon.hub.clients, timeout=5)
-        started = time.monotonic()
+        await clock.advance(limits.heartbeat - 1)
+        assert daemon.hub.clients  # not given up before the heartbeat
+        await clock.advance(limits.heartbeat)
         await wait_until(lambda: not daemon.hub.clients, timeout=10)  # the daemon gave up on it
-        assert time.monotonic() - started < 5
         code, _ = await closed_with(ws)
         assert code == TRY_AGAIN_LATER
         assert "too slow" in ws.close_reason
@@ -65,13 +74,21 @@ async def test_a_screen_whose_queue_overflows_gets_1013(client: TestClient, daem
 
 
 async def test_a_reading_screen_stays_connected_past_the_heartbeat(
-    client: TestClient, daemon: Daemon
+    client: TestClient, daemon: Daemon, clock: ManualClock
 ) -> None:
     # A screen that reads answers the daemon's pings and is never closed as too slow.
-    daemon.hub.limits = ScreenLimits(heartbeat=0.3)
-    async with websockets.connect(ws_url(client)) as ws:
+    limits = daemon.hub.limits
+    async with websockets.connect(ws_url(client)) as ws, asyncio.TaskGroup() as group:
         await recv(ws)
-        deadline = time.monotonic() + 1.5  # five heartbeats
-        while time.monotonic() < deadline:
-            await asyncio.wait_for(ws.recv(), 2)  # the daemon's once-a-second pings
-        assert daemon.hub.clients
+        reader = group.create_task(_read_all(ws))  # the browser keeps reading (and answering pings)
+        screen = next(iter(daemon.hub.clients))
+        for _ in range(6):  # three heartbeats: a ping every heartbeat/2, each answered
+            await clock.advance(limits.heartbeat / 2)
+            await wait_until(lambda: screen.heard == clock.monotonic(), timeout=5)
+        assert daemon.hub.clients == {screen}
+        reader.cancel()
+
+
+async def _read_all(ws: websockets.ClientConnection) -> None:
+    async for _ in ws:
+        pass

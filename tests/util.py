@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from kds.clock import ManualClock
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -111,6 +113,21 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def advance_until(
+    clock: ManualClock, predicate: Callable[[], Any], step: float, timeout: float = 5.0
+) -> None:
+    """Move `clock` on by `step` until `predicate()` holds; fail after `timeout` real seconds.
+
+    Between steps the loop gets a moment for real I/O a timer started (a printer probe).
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s of advancing the clock")
+        await clock.advance(step)
+        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

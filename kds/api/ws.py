@@ -32,6 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..appkeys import BUS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
 from ..bus import Event, EventBus
+from ..clock import Clock, SystemClock
 from ..errors import BadRequest
 from ..memory import release_free_memory
 from .query import parse_int
@@ -65,7 +66,9 @@ class ScreenLimits:
 class ScreenClient:
     """One connected screen: its filter, its outgoing queue and how far behind it is."""
 
-    def __init__(self, ws: web.WebSocketResponse, view: View, limits: ScreenLimits) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, view: View, limits: ScreenLimits, clock: Clock
+    ) -> None:
         self.ws = ws
         self.view = view
         self.endpoint = ",".join(sorted(view.endpoints)) if view.endpoints is not None else None
@@ -73,10 +76,11 @@ class ScreenClient:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         #: Set when the screen must be closed at once (its queue overflowed).
         self.overflowed = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        self._clock = loop.time
-        self.heard = loop.time()  # last frame from the screen (a pong, at least)
+        self.clock = clock
+        self.heard = clock.monotonic()  # last frame from the screen (a pong, at least)
         self.sending_since: float | None = None  # a send in progress waits for the screen
+        #: Why the watchdog is closing this screen (1013), once it decided to.
+        self.closing: str | None = None
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoints."""
@@ -105,7 +109,7 @@ class ScreenClient:
 
     def lagging(self) -> str | None:
         """Why this screen is too slow to keep, or None."""
-        now = self._clock()
+        now = self.clock.monotonic()
         if self.overflowed.is_set():
             return f"more than {self.limits.queue_limit} messages waiting"
         if self.sending_since is not None and now - self.sending_since > self.limits.send_timeout:
@@ -130,8 +134,10 @@ class ScreenHub:
 
     name = "screens"
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, clock: Clock | None = None) -> None:
         self.bus = bus
+        #: Pings, heartbeats and send deadlines are measured on this clock.
+        self.clock: Clock = clock or SystemClock()
         self.clients: set[ScreenClient] = set()
         self.limits = ScreenLimits()
         self._unsubscribe: Callable[[], None] | None = None
@@ -160,7 +166,7 @@ class ScreenHub:
 
     async def _ping_loop(self) -> None:
         while True:
-            await asyncio.sleep(PING_INTERVAL)
+            await self.clock.sleep(PING_INTERVAL)
             for client in self.clients:
                 client.offer(PING)
 
@@ -244,7 +250,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # Our own heartbeat (the watchdog): aiohttp's drops a silent screen with no close frame.
     ws = web.WebSocketResponse(autoping=False, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
-    client = ScreenClient(ws, view, hub.limits)
+    client = ScreenClient(ws, view, hub.limits, hub.clock)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
     snapshot = hub.snapshot_pages(request, view) if replay is None else None
@@ -257,7 +263,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     del snapshot  # the sender holds it only until its pages are out
     try:
         async for msg in ws:
-            client.heard = client._clock()
+            client.heard = client.clock.monotonic()
             if msg.type is WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type is WSMsgType.ERROR:
@@ -266,7 +272,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     finally:
         hub.clients.discard(client)
         sender.cancel()
-        if not watchdog.done() and client.lagging() is None:
+        if not watchdog.done() and client.closing is None:
             watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
         await asyncio.gather(sender, watchdog, return_exceptions=True)
     return ws
@@ -275,10 +281,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
 async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> None:
     """The snapshot pages first (each awaited: backpressure), then queued events."""
     ws = client.ws
-    clock = client._clock
+    clock = client.clock
 
     async def send(payload: bytes) -> None:
-        client.sending_since = clock()
+        client.sending_since = clock.monotonic()
         await ws.send_frame(payload, WSMsgType.TEXT)
         client.sending_since = None
 
@@ -304,20 +310,23 @@ async def _watchdog(
 ) -> None:
     """Ping the screen; once it lags (see ScreenLimits), close it with 1013."""
     limits = client.limits
+    clock = client.clock
     ping: asyncio.Task[None] | None = None
     while (why := client.lagging()) is None:
         if ping is None or ping.done():  # a ping stuck behind unread data is not sent twice
             ping = asyncio.ensure_future(client.ws.ping())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
+            await clock.wait_for(
                 client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2
             )
+    # Recorded, not re-derived: the close itself arrives as a frame and makes the screen "heard".
+    client.closing = why
     log.warning("ws.too_slow", endpoint=client.endpoint, reason=why)
     sender.cancel()  # it may wait on a screen that reads nothing; queued events are dropped
     if ping is not None:
         ping.cancel()
     with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
-        await asyncio.wait_for(
+        await clock.wait_for(
             client.ws.close(
                 code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; resume with since"
             ),
@@ -325,12 +334,12 @@ async def _watchdog(
         )
     # The close frame may still sit in the socket's buffer: the peer has the grace to read it.
     if transport is not None:
-        asyncio.get_running_loop().call_later(limits.close_grace, transport.abort)
+        clock.call_later(limits.close_grace, transport.abort)
 
 
-def setup_ws(app: web.Application, bus: EventBus) -> ScreenHub:
+def setup_ws(app: web.Application, bus: EventBus, clock: Clock | None = None) -> ScreenHub:
     """Add the websocket route and its hub to `app`."""
-    hub = ScreenHub(bus)
+    hub = ScreenHub(bus, clock)
     app[HUB] = hub
     app.router.add_get("/api/v1/ws", handle_ws)
     return hub

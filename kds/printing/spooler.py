@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..clock import Clock, SystemClock, wait_event
 from ..model import Order, OrderStatus, utcnow
 from .config import PrinterConfig, split_address
 from .render import Ticket, TicketKind, TicketRenderer
@@ -182,8 +182,11 @@ class PrintSpooler:
         metrics: CollectorRegistry,
         *,
         stop_grace: float = 3.0,
+        clock: Clock | None = None,
     ) -> None:
         self.service = service
+        #: Retry backoff, probe intervals and the fallback's re-check wait on this clock.
+        self.clock: Clock = clock or SystemClock()
         self.outbox = outbox
         self.bus = bus
         self.stop_grace = stop_grace
@@ -345,9 +348,7 @@ class PrintSpooler:
         while not self._stopping:
             if not queue.jobs:
                 queue.arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(queue.config.probe_interval):
-                        await queue.arrived.wait()
+                await wait_event(self.clock, queue.arrived, queue.config.probe_interval)
                 if not queue.jobs and not self._stopping:
                     await self._probe_idle(queue)
                 continue
@@ -390,9 +391,7 @@ class PrintSpooler:
         delay = min(config.retry_max, config.retry_initial * 2 ** max(job.failures - 1, 0))
         delay *= random.uniform(0.9, 1.1)  # printers recovering together don't retry in lockstep
         queue.kicked.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await queue.kicked.wait()
+        await wait_event(self.clock, queue.kicked, delay)
 
     async def _attempt(self, queue: PrinterQueue, job: PrintJob) -> bool:
         """Try the head job once; True when it is done (printed, or nothing left to print)."""
@@ -493,9 +492,9 @@ class PrintSpooler:
             # Both may be down: alternate, so whichever comes back first prints.
             return fallback if (job.failures - config.fallback_after) % 2 == 0 else queue.primary
         if queue.fallback_active:
-            if time.monotonic() - queue.primary_checked < config.retry_max:
+            if self.clock.monotonic() - queue.primary_checked < config.retry_max:
                 return fallback
-            queue.primary_checked = time.monotonic()
+            queue.primary_checked = self.clock.monotonic()
             try:
                 async with self._device_lock(config):
                     status = await probe(config)
@@ -572,7 +571,7 @@ class PrintSpooler:
             self._set_state(queue, "ok", detail)
         elif not queue.fallback_active:
             queue.fallback_active = True
-            queue.primary_checked = time.monotonic()
+            queue.primary_checked = self.clock.monotonic()
             self._metrics.fallback.labels(queue.name).set(1)
             self._publish_state(queue)
         queue.printed += 1

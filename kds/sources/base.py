@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import AfterValidator
 
+from ..clock import Clock, SystemClock
 from .alerts import SourceAlerts
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class SourceContext:
     bus: EventBus
     metrics: CollectorRegistry
     settings: Settings
+    #: The daemon's clock: wait on it (intervals, backoff) so tests can move time.
+    clock: Clock = field(default_factory=SystemClock)
     routes: list[web.RouteDef] = field(default_factory=list)
     #: Problems staff must see (refused write-backs, unreadable orders), shared by every source.
     alerts: SourceAlerts = field(init=False)
