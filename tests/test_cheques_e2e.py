@@ -212,7 +212,10 @@ async def test_errors_change_nothing_and_polling_recovers(
     uuid = sim.open_cheque(table=5)
     sim.add_item(uuid, "8", 1, name="Салат оливье", code=500)
     await polls(daemon)
-    sim.fail_next("500", "garbage", "488", "html")
+    await sim.set_mode("error", times=1, status=500)
+    sim.then_mode("garbage")
+    sim.then_mode("result", code=488)
+    sim.then_mode("html")
     await polls(daemon, 4)
     errors = daemon.registry.get_sample_value(
         "kds_source_polls_total", {"source": "cheques", "outcome": "error"}

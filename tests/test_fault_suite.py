@@ -364,7 +364,8 @@ async def test_portos_order_polled_a_thousand_times_is_stored_once(
             "writeback_max_backoff": "1s",
         }
         daemon, client = await start_daemon(aiohttp_client, base_config(tmp_path, sources=[source]))
-        sim.fail(10**9, 500, path="/orders/")  # status posts fail; GET /orders keeps answering
+        # Status posts fail; GET /orders keeps answering.
+        await sim.set_mode("error", status=500, path="/api/orders/")
         sim.create_ticket([{"pluCode": 101}])
         (external_id,) = sim.orders
         poller = next(s for s in daemon.sources)
@@ -372,7 +373,7 @@ async def test_portos_order_polled_a_thousand_times_is_stored_once(
         assert sim.is_processable(sim.orders[external_id])
         orders = [o for o in daemon.service.orders() if o.source == "portos"]
         assert [o.external_id for o in orders] == [external_id]
-        sim.clear_faults()
+        await sim.set_mode("online")
         await wait_until(lambda: sim.status_of(external_id, "grill") == ["sent"], timeout=10)
         await client.close()
     finally:
@@ -403,7 +404,7 @@ async def test_ready2order_webhook_delivered_a_thousand_times_is_one_ticket(
         }
         daemon, client = await start_daemon(aiohttp_client, base_config(tmp_path, sources=[source]))
         sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{secret}"
-        sim.hold()
+        sim.set_webhook_mode("hold")
         burger = next(p.id for p in sim.products.values() if p.name == "Burger")
         ids = sim.create_items(next(iter(sim.tables)), [(burger, 2)])
         body = sim.deliveries[-1].body
@@ -557,17 +558,17 @@ async def test_item_cancelled_while_the_printer_answers_slowly_is_not_printed_wi
 # --------------------------------------------------------------------------- POS
 
 
-PORTOS_FAULTS = {
-    "500": lambda sim: sim.fail(10**9, 500),
-    "429": lambda sim: sim.fail(10**9, 429),
-    "timeout": lambda sim: sim.delay(0.5),
-    "malformed": lambda sim: sim.malformed(10**9),
-    "dropped": lambda sim: sim.drop(10**9),
-    "expired-token": lambda sim: sim.expire_tokens(),
+PORTOS_FAULTS: dict[str, dict[str, Any]] = {
+    "500": {"mode": "error", "status": 500},
+    "429": {"mode": "error", "status": 429},
+    "timeout": {"mode": "slow", "delay": 0.5},
+    "malformed": {"mode": "garbage"},
+    "dropped": {"mode": "drop"},
+    "down": {"mode": "offline"},
 }
 
 
-@pytest.mark.parametrize("fault", list(PORTOS_FAULTS) + ["down"])
+@pytest.mark.parametrize("fault", [*PORTOS_FAULTS, "expired-token"])
 async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
     tmp_path: Path, aiohttp_client: Any, fault: str
 ) -> None:
@@ -601,10 +602,10 @@ async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
         await wait_until(lambda: any(o.source == "portos" for o in daemon.service.orders()))
         first = next(o for o in daemon.service.orders() if o.source == "portos")
         requests = sim.requests
-        if fault == "down":
-            await sim.go_down()
+        if fault == "expired-token":
+            sim.expire_tokens()
         else:
-            PORTOS_FAULTS[fault](sim)
+            await sim.set_mode(**PORTOS_FAULTS[fault])
         if fault != "down":
             await wait_until(lambda: sim.requests > requests + 3)  # kds met the fault a few times
         # The kitchen works through it.
@@ -620,9 +621,7 @@ async def test_portos_fault_kitchen_keeps_working_and_ends_consistent(
         assert ready == 200 and report["status"] in ("ok", "degraded"), report
         assert (await client.get("/healthz")).status == 200
 
-        if fault == "down":
-            await sim.come_up()
-        sim.clear_faults()
+        await sim.set_mode("online")
 
         def portos_orders() -> list[Any]:
             return [o for o in daemon.service.orders() if o.source == "portos"]

@@ -231,7 +231,7 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     assert sim.auth_logins == 1
 
-    await sim.go_down()
+    await sim.set_mode("offline")
     await wait_until(lambda: source.health()["consecutiveFailures"] >= 1)
     readyz = await (await client.get("/readyz")).json()
     assert readyz["status"] == "degraded" and readyz["components"]["portos"]["ok"] is False
@@ -241,15 +241,13 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     ticket_b = sim.create_ticket([{"pluCode": 301}], name="B")
     await wait_until(lambda: source.writeback.failures >= 1)
 
-    sim.delay(1.0)  # slower than request_timeout
-    await sim.come_up()
+    await sim.set_mode("slow", delay=1.0)  # back, but slower than request_timeout
     await wait_until(
         lambda: "timed out" in (source.health()["lastError"] or source.writeback.last_error or "")
     )
-    sim.delay(0)
-    sim.drop(2)
-    sim.fail(3, 500)
-    sim.malformed(2)
+    await sim.set_mode("drop", times=2)
+    sim.then_mode("error", times=3, status=500)
+    sim.then_mode("garbage", times=2)
     sim.expire_tokens()
     sim.add_items(ticket_b["id"], [{"pluCode": 201}])
     sim.create_ticket([{"pluCode": 401, "quantity": 2}], name="C")
@@ -278,7 +276,7 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
         "processed",
     ]
     assert sim.auth_refreshes >= 1 and sim.auth_logins == 1  # refreshed, not logged in again
-    assert sim.faults.fail_count == sim.faults.malformed_count == sim.faults.drop_count == 0
+    assert sim.faults.mode == "online" and not sim.faults.queued
     await wait_until(lambda: source.health()["ok"])
     readyz = await (await client.get("/readyz")).json()
     assert readyz["components"]["portos"]["ok"] is True
@@ -336,13 +334,13 @@ async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(
     sim.create_ticket([{"pluCode": 101}])
     order = await wait_until(lambda: kds_orders(first) and kds_orders(first)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent"])
-    await sim.go_down()
+    await sim.set_mode("offline")
     await bump(client, order.id, "grill")
     await wait_until(lambda: portos(first).writeback.failures >= 1)
     await client.close()
     sim.create_ticket([{"pluCode": 201}])  # taken while kds was off
 
-    await sim.come_up()
+    await sim.set_mode("online")
     second = Daemon(settings_from_dict(config_data))
     await aiohttp_client(second.app)
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])

@@ -280,30 +280,29 @@ async def test_faults_500_malformed_drop_delay_and_down(
     sim: PortosSimulator, http: aiohttp.ClientSession
 ) -> None:
     # Each fault is visible to a client exactly as a real outage would be.
-    sim.fail(2, 503)
+    await sim.set_mode("error", times=2, status=503)
     for _ in range(2):
         async with http.get(f"{sim.url}/orders") as resp:
             assert resp.status == 503
-    sim.malformed(1)
+    await sim.set_mode("garbage", times=1)
     async with http.get(f"{sim.url}/orders") as resp:
         assert resp.status == 200
         with pytest.raises(ValueError):
             await resp.json()
-    sim.drop(2)  # aiohttp retries a GET once after a disconnect, so drop both tries
+    await sim.set_mode("drop", times=2)  # aiohttp retries a GET once after a disconnect
     with pytest.raises(aiohttp.ServerDisconnectedError):
         async with http.get(f"{sim.url}/orders") as resp:
             await resp.read()
-    assert sim.faults.drop_count == 0
-    sim.delay(1.0)
+    assert sim.faults.mode == "online"
+    await sim.set_mode("slow", delay=1.0)
     with pytest.raises(asyncio.TimeoutError):
         async with http.get(f"{sim.url}/orders", timeout=aiohttp.ClientTimeout(total=0.2)) as resp:
             await resp.read()
-    sim.delay(0)
-    await sim.go_down()
+    await sim.set_mode("offline")
     with pytest.raises(aiohttp.ClientConnectionError):
         async with http.get(f"{sim.url}/orders") as resp:
             await resp.read()
-    await sim.come_up()
+    await sim.set_mode("online")
     async with http.get(f"{sim.url}/orders") as resp:
         assert resp.status == 200
 
@@ -321,7 +320,7 @@ async def test_control_routes_drive_the_simulator(sim: PortosSimulator) -> None:
         async with s.delete(f"{sim.root}/_sim/orders/{second['id']}") as resp:
             assert resp.status == 204
         async with s.post(
-            f"{sim.root}/_sim/faults", json={"fail": {"count": 1, "status": 500}}
+            f"{sim.root}/_sim/mode", json={"mode": "error", "times": 1, "status": 500}
         ) as resp:
             assert resp.status == 200
         async with s.get(f"{sim.url}/orders", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:

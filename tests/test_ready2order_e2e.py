@@ -166,7 +166,7 @@ async def test_duplicate_deliveries_are_processed_once(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
     # Guarantees: a retried/duplicated webhook is kept once and yields one ticket.
-    sim.duplicate_next(2)
+    sim.set_webhook_mode("duplicate", times=2)
     a = sim.create_items(table(sim, "1"), [(product(sim, "Steak"), 1)])
     b = sim.create_items(table(sim, "2"), [(product(sim, "Espresso"), 2)])
     await settled(daemon, sim)
@@ -199,7 +199,7 @@ async def test_reordered_delivery_cancel_before_create_ends_correct(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
     # Guarantees: a cancel that overtakes its create leaves nothing active; other tables are unaffected.
-    sim.hold()
+    sim.set_webhook_mode("hold")
     doomed = sim.create_items(table(sim, "4"), [(product(sim, "Gazpacho"), 1)])
     sim.cancel_items(doomed)
     kept = sim.create_items(table(sim, "6"), [(product(sim, "Tiramisu"), 1)])
@@ -224,7 +224,7 @@ async def test_transfer_moves_the_ticket_also_when_it_overtakes_the_create(
     )
     assert order.version > version and order.ticket.name == "Table 2"
 
-    sim.hold()
+    sim.set_webhook_mode("hold")
     late = sim.create_items(t7, [(product(sim, "Steak"), 1)])
     sim.transfer_items(t7, t8, late)
     sim.release(reverse=True)
@@ -238,7 +238,7 @@ async def test_lost_webhook_is_recovered_by_the_safety_net_poll(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
     # Guarantees: an item whose webhook never arrived reaches the screens through the periodic poll.
-    sim.drop_next()
+    sim.set_webhook_mode("drop", times=1)
     lost = sim.create_items(table(sim, "9"), [(product(sim, "Caesar salad"), 1)])
     assert sim.deliveries[-1].dropped
     (order,) = await wait_until(lambda: [o for o in r2o_orders(daemon) if o.item(lost[0])])
@@ -313,7 +313,7 @@ async def test_unreadable_webhook_is_kept_logged_and_triggers_a_fetch(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
     # Guarantees: a body kds cannot read is stored with the reason, never dropped, and a fetch still finds the items.
-    sim.drop_next()
+    sim.set_webhook_mode("drop", times=1)
     ids = sim.create_items(table(sim, "4"), [(product(sim, "Burger"), 1)])
     resp = await hooked.post(f"/hooks/ready2order/{SECRET}", data=b"<xml>orderItem</xml>")
     assert resp.status == 202

@@ -141,17 +141,17 @@ async def test_webhooks_retry_duplicate_drop_and_reorder(
     )
     assert sim.deliveries[0].attempts == 2 and sim.deliveries[0].statuses == [500, 202]
 
-    sim.duplicate_next()
+    sim.set_webhook_mode("duplicate", times=1)
     sim.cancel_items(first)
     await receiver.wait(3)
     assert receiver.bodies[1] == receiver.bodies[2]
 
-    sim.drop_next()
+    sim.set_webhook_mode("drop", times=1)
     sim.create_items(table, [(product, 1)])
     await sim.wait_delivered()
     assert len(receiver.bodies) == 3
 
-    sim.hold()
+    sim.set_webhook_mode("hold")
     a = sim.create_items(table, [(product, 1)])
     sim.cancel_items(a)
     assert len(receiver.bodies) == 3

@@ -9,25 +9,31 @@ as in the seed, and items may come without name or code.
 
 Tests and `kds demo` drive it from Python: `open_cheque`, `add_item`,
 `set_quantity`, `remove_item`, `close_cheque`, or `step()` for random
-traffic; `fail_next()` injects 500s, garbage, 488 and hangs.
+traffic. Faults use the vocabulary every simulator shares
+(`kds.simulators.faults`): `await sim.set_mode("error", times=1)` (HTTP 500),
+`"garbage"`, `"html"`, `"hang"`, `"slow"`, `"drop"`, `"offline"`, and this API's
+own ``result`` (HTTP 200 with resultCode `code`, 488 by default: "one or more
+cheques not found"); `then_mode()` queues the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import json
 import random
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from .server import serve_app
+from .faults import FAULT, HTTP_MODES, HTTP_PARAMS, FaultSwitch, fault_middleware
+from .server import FaultyServer, Listener
 from .traffic import paced
 
 
@@ -110,7 +116,16 @@ def _money(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-class ChequesSimulator:
+#: HTTP 200 with `resultCode: 488`: the API's answer when a cheque asked for is missing.
+NOT_FOUND = 488
+_GARBAGE = b'{"resultCode": 200, "cheques": [{"info": 17'
+
+
+def _error(status: int) -> web.Response:
+    return web.Response(status=status, text=HTTPStatus(status).phrase)
+
+
+class ChequesSimulator(FaultyServer):
     """A cheques API on 127.0.0.1 with a Python API to change its cheques."""
 
     name = "cheques-simulator"
@@ -131,29 +146,31 @@ class ChequesSimulator:
         self._host = host
         self._port = port
         self._rng = random.Random(seed)
-        self._runner: web.AppRunner | None = None
         self.url = ""
         self.cheques: dict[str, SimCheque] = {}
         self._numbers = itertools.count(1)
         self.tokens: set[str] = set()
-        self._faults: collections.deque[str] = collections.deque()
+        self.faults = FaultSwitch((*HTTP_MODES, "result"), {**HTTP_PARAMS, "code": NOT_FOUND})
         self.requests: list[dict[str, Any]] = []
         self.request_seen = asyncio.Condition()
-        self._hang = asyncio.Event()
         self.menu: list[tuple[str | None, int | None, Decimal]] = []
+        faults = fault_middleware(
+            self.faults, applies=lambda r: r.path == self.path, error=_error, garbage=_GARBAGE
+        )
+        app = web.Application(middlewares=[self._record_middleware, faults])
+        app.router.add_route(self.method, self.path, self._handle)
+        app.add_routes(self.mode_routes())
+        self._listener = Listener(app, host, port)
 
     async def start(self) -> None:
         """Serve the API on 127.0.0.1."""
-        app = web.Application()
-        app.router.add_route(self.method, self.path, self._handle)
-        self._runner, port = await serve_app(app, self._host, self._port)
+        port = await self._listener.start()
         self.url = f"http://{self._host}:{port}"
 
     async def stop(self) -> None:
         """Close the server (releasing any hung request)."""
-        self._hang.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        self.faults.release()
+        await self._listener.stop()
 
     @property
     def endpoint_url(self) -> str:
@@ -220,14 +237,6 @@ class ChequesSimulator:
         """The cheque is paid: it disappears from the list."""
         del self.cheques[cheque]
 
-    def fail_next(self, *kinds: str) -> None:
-        """Make the next calls fail: "500", "garbage", "488", "html", "hang"."""
-        self._faults.extend(kinds)
-
-    def release_hangs(self) -> None:
-        """Let hung requests finish."""
-        self._hang.set()
-
     def seed_menu(
         self, menu: list[tuple[str | None, int | None, Decimal | str]] | None = None
     ) -> None:
@@ -291,37 +300,37 @@ class ChequesSimulator:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        intent = request.headers.get("INTENT_OPERATION_TYPE", "")
+    @web.middleware
+    async def _record_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record every API call, the faulty ones too."""
+        if request.path != self.path:
+            return await handler(request)
         raw = await request.read()
-        record = {"intent": intent, "token": request.headers.get("Auth-token"), "body": raw}
+        record = {
+            "intent": request.headers.get("INTENT_OPERATION_TYPE", ""),
+            "token": request.headers.get("Auth-token"),
+            "body": raw,
+        }
         try:
-            return await self._answer(intent, raw, request)
+            return await handler(request)
         finally:
             async with self.request_seen:
                 self.requests.append(record)
                 self.request_seen.notify_all()
 
-    async def _answer(self, intent: str, raw: bytes, request: web.Request) -> web.StreamResponse:
-        if self._faults:
-            fault = self._faults.popleft()
-            if fault == "500":
-                return web.Response(status=500, text="Internal Server Error")
-            if fault == "garbage":
-                return web.Response(
-                    status=200,
-                    body=b'{"resultCode": 200, "cheques": [{"info": 17',
-                    content_type="application/json",
-                )
-            if fault == "html":
-                return web.Response(
-                    status=200, text="<html>maintenance</html>", content_type="text/html"
-                )
-            if fault == "488":
-                return self._base(intent, 488, "Ошибка", "Один или несколько чеков не найдены")
-            if fault == "hang":
-                self._hang.clear()
-                await self._hang.wait()
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        intent = request.headers.get("INTENT_OPERATION_TYPE", "")
+        raw = await request.read()
+        fault = request[FAULT]
+        if fault is not None and fault.mode == "result":
+            code = int(self.faults.param("code", fault))
+            detail = "Один или несколько чеков не найдены" if code == NOT_FOUND else "Ошибка"
+            return self._base(intent, code, "Ошибка", detail)
+        return self._answer(intent, raw, request)
+
+    def _answer(self, intent: str, raw: bytes, request: web.Request) -> web.Response:
         if intent == "AUTH":
             body = _json_or_empty(raw)
             if self.pin is not None and str(body.get("pin", "")) != self.pin:
@@ -338,7 +347,9 @@ class ChequesSimulator:
         wanted = _json_or_empty(raw).get("uuids") or []
         if wanted:
             if any(u not in self.cheques for u in wanted):
-                return self._base(intent, 488, "Ошибка", "Один или несколько чеков не найдены")
+                return self._base(
+                    intent, NOT_FOUND, "Ошибка", "Один или несколько чеков не найдены"
+                )
             cheques = [self.cheques[u] for u in wanted]
         else:
             cheques = list(self.cheques.values())

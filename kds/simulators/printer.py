@@ -21,12 +21,13 @@ Modes (`await printer.set_mode(...)`):
 * ``stall``        answers status until the job starts, prints it, then never answers
                    again (the client cannot know whether the job printed).
 
-`times=N` makes a mode apply to the next N connections only, then the printer
-is back online. `answers_status=False` models a printer that never answers
-`DLE EOT`.
+Modes follow the fault vocabulary every simulator shares (`kds.simulators.faults`):
+`times=N` makes a mode apply to the next N connections only, then the next mode
+queued with `then_mode()`, or online. `answers_status=False` models a printer
+that never answers `DLE EOT` (in any mode, until set again).
 
 Control from another process: with `control_port`, a tiny HTTP API on
-127.0.0.1 — ``GET /state``, ``GET /jobs?since=SEQ``, ``POST /mode``
+127.0.0.1 — ``GET /state``, ``GET /jobs?since=SEQ``, ``GET|POST|DELETE /mode``
 ``{"mode": "paper_out", "times": 1, "drop_after": 64, "delay": 0.5,
 "answers_status": true}``, ``POST /reset``.
 """
@@ -45,9 +46,13 @@ from typing import Any
 
 import structlog
 
+from .faults import OFFLINE, ONLINE, FaultSwitch, mode_routes
+
 log = structlog.get_logger(__name__)
 
-MODES = ("online", "offline", "paper_out", "cover_open", "hang", "drop_mid_job", "slow", "stall")
+MODES = (ONLINE, OFFLINE, "paper_out", "cover_open", "hang", "drop_mid_job", "slow", "stall")
+#: Parameters of the modes, with their defaults.
+PARAMS = {"drop_after": 64, "delay": 0.5}
 
 ESC, GS, DLE, FS = 0x1B, 0x1D, 0x10, 0x1C
 EOT = 0x04
@@ -543,10 +548,7 @@ class VirtualPrinter:
         self.connections = 0
         self.bytes_received = 0  # everything read, including jobs still in progress
         self.answers_status = answers_status
-        self.mode = "online"
-        self.times: int | None = None
-        self.drop_after = 64
-        self.delay = 0.5
+        self.faults = FaultSwitch(MODES, PARAMS)
         self._initial_mode = mode
         self._server: asyncio.Server | None = None
         self._control: Any = None
@@ -616,6 +618,16 @@ class VirtualPrinter:
 
     # ------------------------------------------------------------------ modes
 
+    @property
+    def mode(self) -> str:
+        """The current mode."""
+        return self.faults.mode
+
+    @property
+    def times(self) -> int | None:
+        """How many more connections the current mode applies to (None: until changed)."""
+        return self.faults.times
+
     async def set_mode(
         self,
         mode: str,
@@ -626,31 +638,26 @@ class VirtualPrinter:
         answers_status: bool | None = None,
     ) -> None:
         """Switch mode (see the module docstring); `times` limits it to N connections."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        self.mode = mode
-        self.times = times
-        if drop_after is not None:
-            self.drop_after = drop_after
-        if delay is not None:
-            self.delay = delay
+        self.faults.set(mode, times=times, drop_after=drop_after, delay=delay)
         if answers_status is not None:
             self.answers_status = answers_status
         if mode != "hang":
             self._release_hung()
-        if mode == "offline":
+        if mode == OFFLINE:
             await self._unlisten()
         elif self._started:
             await self._listen()
         log.info("virtual_printer.mode", printer=self.name, mode=mode, times=times)
 
-    def _mode_for_connection(self) -> str:
-        mode = self.mode
-        if self.times is not None and mode not in ("online", "offline"):
-            self.times -= 1
-            if self.times <= 0:
-                self.mode, self.times = "online", None
-        return mode
+    def then_mode(self, mode: str, *, times: int | None = 1, **params: Any) -> None:
+        """Queue `mode` to follow the current one (for `times` connections)."""
+        self.faults.then(mode, times=times, **params)
+
+    async def _set_mode_from_control(self, mode: str, **params: Any) -> None:
+        answers_status = params.pop("answers_status", None)
+        if answers_status is not None and not isinstance(answers_status, bool):
+            raise ValueError("answers_status must be true or false")
+        await self.set_mode(mode, answers_status=answers_status, **params)
 
     def _status(self, mode: str, n: int) -> int | None:
         if not self.answers_status:
@@ -693,7 +700,8 @@ class VirtualPrinter:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        mode = self._mode_for_connection()
+        fault = self.faults.take()
+        mode = fault.mode if fault is not None else ONLINE
         if mode == "hang":
             # Accept and never read: the client's status query is never answered.
             self._hung.add(writer)
@@ -718,12 +726,12 @@ class VirtualPrinter:
                 break
             self.bytes_received += len(data)
             if mode == "slow":
-                await asyncio.sleep(self.delay)
+                await asyncio.sleep(self.faults.param("delay", fault))  # the fault, not a test wait
             if mode == "drop_mid_job":
                 dropped = False
                 for i in range(len(data)):
                     decoder.feed(data[i : i + 1])
-                    if decoder.job_bytes >= self.drop_after:
+                    if decoder.job_bytes >= self.faults.param("drop_after", fault):
                         dropped = True
                         break
                 await self._answer(writer, decoder)
@@ -830,8 +838,7 @@ class VirtualPrinter:
         return {
             "name": self.name,
             "address": self.address,
-            "mode": self.mode,
-            "times": self.times,
+            **self.faults.state(),  # mode, times, its parameters, queued, applied
             "answers_status": self.answers_status,
             "jobs": len(self.jobs),
             "discarded": len(self.discarded),
@@ -850,20 +857,6 @@ class VirtualPrinter:
             since = int(request.query.get("since", "0"))
             return web.json_response([j.to_json() for j in self.jobs if j.seq > since])
 
-        async def post_mode(request: web.Request) -> web.Response:
-            try:
-                body = await request.json()
-                await self.set_mode(
-                    str(body["mode"]),
-                    times=body.get("times"),
-                    drop_after=body.get("drop_after"),
-                    delay=body.get("delay"),
-                    answers_status=body.get("answers_status"),
-                )
-            except (ValueError, KeyError, TypeError) as err:
-                return web.json_response({"error": "bad_request", "detail": str(err)}, status=400)
-            return web.json_response(self.state())
-
         async def post_reset(request: web.Request) -> web.Response:
             self.reset()
             return web.json_response(self.state())
@@ -873,8 +866,8 @@ class VirtualPrinter:
             [
                 web.get("/state", get_state),
                 web.get("/jobs", get_jobs),
-                web.post("/mode", post_mode),
                 web.post("/reset", post_reset),
+                *mode_routes("", self.state, self._set_mode_from_control),
             ]
         )
         runner = web.AppRunner(app, access_log=None)

@@ -17,9 +17,15 @@ order rows (the seed's training-mode section, not its row example).
 Waiters are driven from Python (`create_items`, `return_items`,
 `cancel_items`, `set_order_status`, `transfer_items`, `bill_table`, or
 `step()` for random traffic). Each change fires a webhook to the registered
-URL; delivery retries on failure and can be told to duplicate, drop, hold and
-reorder events, so tests can reproduce what a real webhook sender does on a
-bad day.
+URL; delivery retries on failure.
+
+Faults use the vocabulary every simulator shares (`kds.simulators.faults`), on
+two channels. The API: `await sim.set_mode("error", times=2, status=503)` (also
+`slow`, `hang`, `drop`, `garbage`, `html`, `offline`), or `POST /_sim/mode` from
+another process. The webhooks it sends: `sim.set_webhook_mode(mode, times=N)`
+with ``drop`` (lost: never delivered, never retried), ``duplicate`` (delivered
+twice) or ``hold`` (queued until `release()`, which can reorder them), so tests
+can reproduce what a real webhook sender does on a bad day.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from .server import serve_app
+from .faults import HTTP_MODES, HTTP_PARAMS, ONLINE, FaultSwitch, fault_middleware
+from .server import FaultyServer, Listener
 from .traffic import paced
 
 log = structlog.get_logger(__name__)
@@ -82,7 +89,15 @@ class WebhookDelivery:
     dropped: bool = False
 
 
-class Ready2OrderSimulator:
+#: What can happen to a webhook the simulator sends.
+WEBHOOK_MODES = (ONLINE, "drop", "duplicate", "hold")
+
+
+def _error(status: int) -> web.Response:
+    return web.json_response({"error": True, "msg": "simulated failure"}, status=status)
+
+
+class Ready2OrderSimulator(FaultyServer):
     """A ready2order account on 127.0.0.1 with a Python API to generate traffic."""
 
     name = "ready2order-simulator"
@@ -109,7 +124,6 @@ class Ready2OrderSimulator:
         self._port = port
         self._clock = clock
         self._rng = random.Random(seed)
-        self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._sender: asyncio.Task[None] | None = None
         self.url = ""
@@ -134,9 +148,8 @@ class Ready2OrderSimulator:
         self._queue: collections.deque[WebhookDelivery] = collections.deque()
         self._queue_changed = asyncio.Event()
         self._held: list[WebhookDelivery] = []
-        self._holding = False
-        self._drop_next = 0
-        self._duplicate_next = 0
+        self.faults = FaultSwitch(HTTP_MODES, HTTP_PARAMS)  # on the API
+        self.webhook_faults = FaultSwitch(WEBHOOK_MODES, {})  # on the webhooks it sends
         self._in_flight = 0
         self._delivering: set[asyncio.Task[None]] = set()
         self.payload_style = "resource"
@@ -147,12 +160,16 @@ class Ready2OrderSimulator:
         self._windows: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
+        self._listener = Listener(self._build_app(), host, port)
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Serve the API on 127.0.0.1 and start the webhook sender."""
-        app = web.Application(middlewares=[self._auth_middleware])
+    def _build_app(self) -> web.Application:
+        """The API routes behind the fault and auth middlewares."""
+        faults = fault_middleware(
+            self.faults, applies=lambda r: r.path.startswith("/v1/"), error=_error
+        )
+        app = web.Application(middlewares=[faults, self._auth_middleware])
         app.add_routes(
             [
                 web.get("/v1/orders", self._handle_list_orders),
@@ -173,9 +190,14 @@ class Ready2OrderSimulator:
                 web.get("/v1/developerToken/grantAccessToken/{token}", self._handle_grant_get),
                 web.get("/grant/{token}", self._handle_grant_page),
                 web.post("/grant/{token}", self._handle_grant_approve),
+                *self.mode_routes(),
             ]
         )
-        self._runner, port = await serve_app(app, self._host, self._port)
+        return app
+
+    async def start(self) -> None:
+        """Serve the API on 127.0.0.1 and start the webhook sender."""
+        port = await self._listener.start()
         self.url = f"http://{self._host}:{port}"
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         self._sender = asyncio.create_task(self._send_loop(), name="r2o-sim-webhooks")
@@ -189,8 +211,8 @@ class Ready2OrderSimulator:
             await asyncio.gather(self._sender, *self._delivering, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        self.faults.release()
+        await self._listener.stop()
 
     @property
     def api_url(self) -> str:
@@ -450,21 +472,15 @@ class Ready2OrderSimulator:
 
     # ------------------------------------------------------------------ webhook control
 
-    def drop_next(self, n: int = 1) -> None:
-        """Lose the next `n` webhooks (never delivered, never retried)."""
-        self._drop_next += n
-
-    def duplicate_next(self, n: int = 1) -> None:
-        """Deliver each of the next `n` webhooks twice."""
-        self._duplicate_next += n
-
-    def hold(self) -> None:
-        """Queue webhooks without sending them until `release()`."""
-        self._holding = True
+    def set_webhook_mode(self, mode: str, *, times: int | None = None) -> None:
+        """What happens to the next `times` webhooks (None: until set again): drop, duplicate, hold."""
+        self.webhook_faults.set(mode, times=times)
 
     def release(self, *, reverse: bool = False, shuffle: bool = False) -> None:
         """Send the held webhooks, optionally in reverse or shuffled order."""
-        held, self._held, self._holding = self._held, [], False
+        held, self._held = self._held, []
+        if self.webhook_faults.mode == "hold":
+            self.webhook_faults.set(ONLINE)
         if reverse:
             held.reverse()
         if shuffle:
@@ -521,18 +537,15 @@ class Ready2OrderSimulator:
     def _enqueue(self, event: str, body: bytes) -> None:
         if self.webhook_url is None or (self.webhook_events and event not in self.webhook_events):
             return
-        copies = 1
-        if self._drop_next:
-            self._drop_next -= 1
+        fault = self.webhook_faults.take()
+        mode = fault.mode if fault is not None else ONLINE
+        if mode == "drop":
             self.deliveries.append(WebhookDelivery(event, body, dropped=True))
             return
-        if self._duplicate_next:
-            self._duplicate_next -= 1
-            copies = 2
-        for _ in range(copies):
+        for _ in range(2 if mode == "duplicate" else 1):
             delivery = WebhookDelivery(event, body)
             self.deliveries.append(delivery)
-            (self._held if self._holding else self._queue).append(delivery)
+            (self._held if mode == "hold" else self._queue).append(delivery)
         self._queue_changed.set()
 
     async def _send_loop(self) -> None:
@@ -581,7 +594,7 @@ class Ready2OrderSimulator:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         path = request.path
-        if path.startswith("/grant/"):
+        if path.startswith(("/grant/", "/_sim/")):
             return await handler(request)
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
