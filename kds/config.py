@@ -270,6 +270,11 @@ class LoggingConfig(Section):
     format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
 
 
+#: `[allergens]`: an allergen's name (shown on screens and paper) and its keywords.
+AllergenName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\S(.*\S)?$")]
+Keyword = Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")]
+
+
 class Settings(Section):
     """The whole config.toml."""
 
@@ -281,6 +286,9 @@ class Settings(Section):
     ui: UiConfig = Field(default_factory=UiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    allergens: dict[AllergenName, Annotated[list[Keyword], Field(min_length=1)]] = Field(
+        default_factory=dict
+    )
     # Set after validation: each [[sources]] entry as its module's Config model.
     source_configs: list[Any] = Field(default_factory=list, exclude=True)
 

@@ -293,6 +293,10 @@ class OrderItemIn(WireModel):
     endpoints: list[ItemEndpointIn] = Field(
         default_factory=list, max_length=20, json_schema_extra=_or_name
     )
+    #: Allergens the POS flagged on the item (kds adds those its `[allergens]` keywords find).
+    allergens: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=20
+    )
 
     @field_validator("quantity", mode="before")
     @classmethod
@@ -401,6 +405,7 @@ class OrderItem(WireModel):
     course_number: int | None = None
     modifiers: list[str] = Field(default_factory=list)
     endpoints: list[ItemEndpoint] = Field(default_factory=list)
+    allergens: list[str] = Field(default_factory=list)  # kds.allergens: matched or POS-flagged
 
     def endpoint(self, name: str) -> ItemEndpoint | None:
         """This item's state at endpoint `name`, if it is routed there."""
@@ -424,6 +429,9 @@ class Order(WireModel):
     created_at: JsonDatetime
     updated_at: JsonDatetime
     version: int = 1
+    rush: bool = False  # rushed: first on every station, RUSH on screens and paper
+    # Stations whose cook acknowledged the order's allergens (name → when): needed to accept.
+    allergen_acks: dict[str, JsonDatetime] = Field(default_factory=dict)
     # The wire JSON, encoded once per change and shared by the API and every screen.
     _json: str | None = PrivateAttr(default=None)
 

@@ -49,6 +49,7 @@ class TicketKind(str, enum.Enum):
     NEW = "new"
     VOID = "void"
     TRANSFER = "transfer"
+    RUSH = "rush"  # a short slip: an order already on paper was rushed
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Ticket:
     printed_at: datetime = field(default_factory=utcnow)
     note: str | None = None  # e.g. "printed here because the grill printer is down"
     previous_location: str | None = None  # for TRANSFER, when known
+    moved_to: str | None = None  # TRANSFER: the ticket's open items went to this station
+    moved_from: str | None = None  # NEW: the items came from this station (printed as TRANSFER)
 
     def items(self) -> list[OrderItem]:
         """The items this ticket lists, in kitchen order (by course, then POS order)."""
@@ -230,7 +233,14 @@ class TicketRenderer:
         if place:
             p.set(align="center", bold=True, double_height=True)
             self._wrapped(p, place, cols)
-        if ticket.kind is TicketKind.TRANSFER:
+        if ticket.kind is TicketKind.RUSH:
+            self._rush_slip(p, ticket, cols)
+            return p.output
+        moved_station = self._moved_text(ticket)
+        if moved_station:
+            p.set(align="center", bold=True, double_height=True)
+            self._wrapped(p, moved_station, cols)
+        elif ticket.kind is TicketKind.TRANSFER:
             p.set(align="center", bold=True, double_height=True)
             moved = (
                 f"MOVED: {ticket.previous_location} -> {place}"
@@ -252,6 +262,10 @@ class TicketRenderer:
             self._wrapped(p, customer, cols)
             p.set(bold=False)
 
+        allergens = list(dict.fromkeys(a for i in ticket.items() for a in i.allergens))
+        if allergens and ticket.kind is not TicketKind.VOID:
+            p.set(align="center", bold=True, normal_textsize=True)
+            self._boxed(p, "ALLERGY: " + ", ".join(allergens).upper(), cols)
         self._rule(p, "=", cols)
         self._items(p, ticket, cols)
         self._rule(p, "=", cols)
@@ -275,9 +289,11 @@ class TicketRenderer:
 
     def _banners(self, ticket: Ticket, *, copy: int, copies: int) -> list[str]:
         banners: list[str] = []
+        if ticket.order.rush and ticket.kind is not TicketKind.VOID:
+            banners.append("RUSH")
         if ticket.kind is TicketKind.VOID:
             banners.append("VOID")
-        elif ticket.kind is TicketKind.TRANSFER:
+        elif ticket.kind is TicketKind.TRANSFER or ticket.moved_from:
             banners.append("TRANSFER")
         if ticket.reprint:
             banners.append("REPRINT")
@@ -316,8 +332,42 @@ class TicketRenderer:
                 p.set(bold=True)
                 self._wrapped(p, f"! {item.comment}", cols, lead="   ", indent="     ")
                 p.set(bold=False)
+            if item.allergens and not void:
+                p.set(align="center", bold=True, normal_textsize=True)
+                self._boxed(p, ", ".join(item.allergens).upper(), cols)
+                p.set(align="left", bold=False)
+
+    def _rush_slip(self, p: Dummy, ticket: Ticket, cols: int) -> None:
+        """The rest of a RUSH slip (after number and place): the items are on the ticket."""
+        p.set(align="center", bold=True, normal_textsize=True)
+        self._wrapped(p, "RUSH - MAKE THIS ORDER FIRST", cols)
+        p.set(align="left", bold=False)
+        self._two_columns(
+            p, f"Job {ticket.job_id}", f"printed {self._time(ticket.printed_at)}", cols
+        )
+        p.cut(mode="PART" if self.config.cut == "partial" else "FULL")
+
+    @staticmethod
+    def _moved_text(ticket: Ticket) -> str | None:
+        if ticket.moved_to:
+            return f"MOVED TO {ticket.moved_to.upper()}"
+        if ticket.moved_from:
+            return f"MOVED FROM {ticket.moved_from.upper()}"
+        return None
 
     # ------------------------------------------------------------------ pieces
+
+    def _boxed(self, p: Dummy, text: str, width: int) -> None:
+        """`text` in reverse print inside a drawn box: the one thing a cook must not miss."""
+        inner = max(width - 4, 8)
+        rows = textwrap.wrap(self.printable(text), inner, break_long_words=True) or [""]
+        border = "+" + "-" * (inner + 2) + "+"
+        p.set(invert=True)
+        p.textln(border)
+        for row in rows:
+            p.textln(f"| {row.ljust(inner)} |")
+        p.textln(border)
+        p.set(invert=False)
 
     def _logo(self, p: Dummy) -> None:
         try:
