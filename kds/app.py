@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .api import health, openapi, orders, printers
+from .api import health, openapi, orders, printers, workflow
 from .api.auth import ACCESS, AccessControl
 from .api.connections import ConnectionGuard, GuardedSite
 from .api.health import ComponentCollector
@@ -122,6 +122,7 @@ class Daemon:
         app.add_routes(pairing_routes())
         app.setdefault(SNAPSHOT_EXTRAS, {})
         app.add_routes(orders.routes)
+        app.add_routes(workflow.routes)
         app.add_routes(printers.routes)
         app.add_routes(health.routes)
         app.add_routes(openapi.routes)

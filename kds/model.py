@@ -412,6 +412,16 @@ class OrderItem(WireModel):
         return next((e for e in self.endpoints if e.name == name), None)
 
 
+class OrderEvent(WireModel):
+    """An audited change of an order that is not a status: a rush, an allergen ack, a move."""
+
+    type: str  # "rush" | "allergensAcknowledged" | "moved"
+    date: JsonDatetime
+    actor: str
+    endpoint: str | None = None  # the station it happened at (ack, move: from)
+    to: str | None = None  # move: the station that took the items
+
+
 class Order(WireModel):
     """A kitchen order: kds's stable `id` beside the POS's `source` + `external_id`."""
 
@@ -432,6 +442,7 @@ class Order(WireModel):
     rush: bool = False  # rushed: first on every station, RUSH on screens and paper
     # Stations whose cook acknowledged the order's allergens (name → when): needed to accept.
     allergen_acks: dict[str, JsonDatetime] = Field(default_factory=dict)
+    events: list[OrderEvent] = Field(default_factory=list)  # audit of rush, ack, move
     # The wire JSON, encoded once per change and shared by the API and every screen.
     _json: str | None = PrivateAttr(default=None)
 

@@ -55,6 +55,7 @@ class ProductTotal:
     code: str | None
     items: int
     seconds: float
+    arrived_at: datetime | None = None  # per item (facts_of); None for summed rows
 
 
 @dataclass
@@ -152,6 +153,7 @@ def facts_of(order: Order) -> tuple[list[TicketFact], list[ProductTotal]]:
                         None if item.plu.code is None else str(item.plu.code),
                         1,
                         (processed_at - first).total_seconds(),
+                        first,
                     )
                 )
             elif ep.status is not S.REFUSED:

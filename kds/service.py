@@ -21,13 +21,14 @@ import sys
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from .allergens import AllergenMatcher
 from .bus import EventBus
 from .config import Settings
 from .errors import ConflictError, InvalidTransition, NotFound
@@ -36,6 +37,7 @@ from .model import (
     ItemEndpoint,
     Location,
     Order,
+    OrderEvent,
     OrderIn,
     OrderItem,
     OrderStatus,
@@ -49,6 +51,7 @@ from .model import (
 )
 from .numbers import PickupNumbers
 from .outbox import Outbox, OutboxEntry
+from .reports import ProductTotal, TicketFact, facts_of
 from .routing import Router
 from .states import FINAL, PROCESSABLE, TransitionError, apply_transition
 from .store import META_UPSERT, ConstraintViolation, Store, Write
@@ -75,7 +78,8 @@ ORDER_UPSERT = (
 )
 ITEM_INSERT = (
     "INSERT INTO items (order_id, item_id, position, plu_name, plu_code, plu_stock_name, plu_group,"
-    " amount, unit, comment, course_number, modifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " amount, unit, comment, course_number, modifiers, allergens)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 ITEM_ENDPOINT_UPSERT = (
     "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status) VALUES (?, ?, ?, ?, ?)"
@@ -247,6 +251,7 @@ class KitchenService:
         self.bus = bus
         self.outbox = outbox
         self.router = Router(settings.routing)
+        self.allergens = AllergenMatcher(settings.allergens)
         self._endpoints = {e.name: e for e in settings.endpoints}
         self.writeback_sources = frozenset(writeback_sources)
         self.metrics = ServiceMetrics(registry, (c.name for c in settings.source_configs))
@@ -366,7 +371,7 @@ class KitchenService:
         items: dict[str, list[OrderItem]] = defaultdict(list)
         for row in await self.store.fetch_tuples(
             "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
-            " course_number, modifiers FROM items WHERE order_id BETWEEN ? AND ? ORDER BY order_id, position",
+            " course_number, modifiers, allergens FROM items WHERE order_id BETWEEN ? AND ? ORDER BY order_id, position",
             span,
         ):
             items[row[0]].append(_item_from_row(row, endpoints.get((row[0], row[1]), [])))
@@ -489,6 +494,9 @@ class KitchenService:
                     course_number=item_in.course_number,
                     modifiers=[_shared(m) for m in item_in.modifiers if m],
                     endpoints=endpoints,
+                    allergens=self.allergens.for_item(
+                        [plu.name, *item_in.modifiers, item_in.comment], item_in.allergens
+                    ),
                 )
             )
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
@@ -506,6 +514,9 @@ class KitchenService:
             created_at=now,
             updated_at=now,
             version=1,
+            rush=False,
+            allergen_acks={},
+            events=[],
         )
 
     def _reserve_numbers(self, write: Write) -> int | None:
@@ -607,6 +618,8 @@ class KitchenService:
             targets = self._targets(order, endpoint, item_ids)
             now = utcnow()
             changes = self._plan(targets, status, recall=recall, strict=strict, now=now)
+            if actor != "printer":
+                self._check_allergens_acknowledged(order, changes)
             write = Write()
             entries: list[OutboxEntry] = []
             if status is S.PROCESS_SKIPPED:
@@ -720,6 +733,28 @@ class KitchenService:
             log.debug("status.skipped", target=status.value, reasons=[e.detail for e in errors])
         return changes
 
+    def _check_allergens_acknowledged(self, order: Order, changes: list[Change]) -> None:
+        """409 when a cook would start (or bump) an allergen ticket not acknowledged at its station."""
+        started = (S.ACCEPTED, S.PROCESSED)
+        for change in changes:
+            if change.new not in started or change.old in started:
+                continue
+            config = self._endpoints.get(change.endpoint)
+            item = order.item(change.item_id)
+            if (
+                item is not None
+                and item.allergens
+                and change.endpoint not in order.allergen_acks
+                and (config is None or config.display)
+            ):
+                raise ConflictError(
+                    f"order #{order.number} has allergens ({', '.join(item.allergens)}) at "
+                    f"{change.endpoint}: acknowledge them first (POST /api/v1/orders/{order.id}"
+                    f"/endpoints/{change.endpoint}/allergens/ack)",
+                    allergens=item.allergens,
+                    endpoint=change.endpoint,
+                )
+
     def _within_recall_window(self, ep: ItemEndpoint, now: datetime) -> bool:
         processed_at = next(
             (c.date for c in reversed(ep.status_changes) if c.status is S.PROCESSED), None
@@ -786,6 +821,236 @@ class KitchenService:
             _, old = recent.popitem(last=False)
             old.changed()
 
+    # ----------------------------------------------------------------- kitchen workflow
+
+    async def rush(self, order_id: str, *, actor: str = "api") -> Order:
+        """Rush the order: first on every station, RUSH on screens; a RUSH slip where printed."""
+        async with self._locks.hold(order_id):
+            order = self._require_open(order_id)
+            if order.rush:
+                await self.store.barrier()
+                return order
+            now = utcnow()
+            updated = self._with_event(order, OrderEvent(type="rush", date=now, actor=actor), now)
+            updated.rush = True
+            write = self._header_write(order, updated, now)
+            record = await self._print_record(order)
+            open_printed = self._printed_items(
+                order,
+                record,
+                [
+                    Change(i.id, e.name, e.status, e.status)
+                    for i in order.items
+                    for e in i.endpoints
+                    if e.status not in FINAL
+                ],
+            )
+            entries = [
+                self._stage_print(write, updated, name, "rush", ids)
+                for name, ids in open_printed.items()
+            ]
+            await self.store.write(write)
+            self._adopt_header(order, updated)
+        self._publish("order.updated", order, changes=[])
+        self.outbox.published(entries)
+        return order
+
+    async def ack_allergens(self, order_id: str, endpoint: str, *, actor: str = "api") -> Order:
+        """The cook at `endpoint` saw the order's allergens: its ticket may be accepted now."""
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            if endpoint not in order.endpoint_names():
+                raise NotFound(f"order {order.id!r} has no items at endpoint {endpoint!r}")
+            if endpoint in order.allergen_acks:
+                await self.store.barrier()
+                return order
+            now = utcnow()
+            event = OrderEvent(
+                type="allergensAcknowledged", date=now, actor=actor, endpoint=endpoint
+            )
+            updated = self._with_event(order, event, now)
+            updated.allergen_acks = {**order.allergen_acks, endpoint: now}
+            await self.store.write(self._header_write(order, updated, now))
+            self._adopt_header(order, updated)
+        self._publish("order.updated", order, changes=[])
+        return order
+
+    async def move(self, order_id: str, source: str, target: str, *, actor: str = "api") -> Order:
+        """Move the open items at `source` to `target`: skipped here, new there; TRANSFER on paper."""
+        config = self._endpoints.get(target)
+        if config is None:
+            raise NotFound(f"to: {target!r} is not an endpoint of this kds")
+        if target == source:
+            raise ConflictError(f"to: the ticket is at {source!r} already")
+        if not config.is_active:
+            raise ConflictError(f"to: endpoint {target!r} is not active")
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            if source not in order.endpoint_names():
+                raise NotFound(f"order {order.id!r} has no items at endpoint {source!r}")
+            moving = [
+                (item, ep)
+                for item in order.items
+                if (ep := item.endpoint(source)) is not None and ep.status not in FINAL
+            ]
+            if not moving:
+                raise ConflictError(
+                    f"order #{order.number} has no open items at {source!r} to move"
+                )
+            now = utcnow()
+            reason = f"moved to {target}"
+            changes = [Change(i.id, source, ep.status, S.PROCESS_SKIPPED) for i, ep in moving]
+            arriving = {
+                item.id: self._initial_endpoint(target, now)
+                for item, _ in moving
+                if item.endpoint(target) is None
+            }
+            event = OrderEvent(type="moved", date=now, actor=actor, endpoint=source, to=target)
+            updated = self._with_event(order, event, now)
+            write = self._header_write(order, updated, now)
+            write.add(
+                ITEM_ENDPOINT_UPSERT,
+                *[
+                    (order.id, item_id, target, len(order.item(item_id).endpoints), ep.status.value)  # type: ignore[union-attr]
+                    for item_id, ep in arriving.items()
+                ],
+            )
+            write.add(
+                STATUS_CHANGE_INSERT,
+                *[
+                    (order.id, item_id, target, c.status.value, now.isoformat(), actor, c.reason)
+                    for item_id, ep in arriving.items()
+                    for c in ep.status_changes
+                ],
+            )
+            record = await self._print_record(order)
+            entries = [
+                self._stage_print(write, updated, name, "transfer", ids, movedTo=target)
+                for name, ids in self._printed_items(order, record, changes).items()
+            ]
+            if config.printer is not None and arriving:
+                entries.append(
+                    self._stage_print(
+                        write, updated, target, "new", list(arriving), movedFrom=source
+                    )
+                )
+            await self._commit_changes(order, changes, write, now=now, actor=actor, reason=reason)
+            self._adopt_header(order, updated)
+            for item_id, ep in arriving.items():
+                order.item(item_id).endpoints.append(ep)  # type: ignore[union-attr]
+            order.changed()
+            self.numbers.changed(order)
+        added = [
+            Change(item_id, target, S.CREATED, ep.status).to_wire()
+            for item_id, ep in arriving.items()
+        ]
+        for change in changes:
+            self.metrics.count("changes", change.new.value)
+        self._publish("order.updated", order, changes=[c.to_wire() for c in changes] + added)
+        self.outbox.published(entries)
+        return order
+
+    def _require_open(self, order_id: str) -> Order:
+        order = self._require(order_id)
+        if _all_final(order):
+            raise ConflictError(f"order #{order.number} is finished: nothing left to rush")
+        return order
+
+    @staticmethod
+    def _with_event(order: Order, event: OrderEvent, now: datetime) -> Order:
+        """A copy of the order's header with `event` recorded and the version raised."""
+        return order.model_copy(
+            update={
+                "events": [*order.events, event],
+                "version": order.version + 1,
+                "updated_at": now,
+            }
+        )
+
+    def _header_write(self, order: Order, updated: Order, now: datetime) -> Write:
+        write = Write()
+        write.add(
+            ORDER_UPSERT,
+            (
+                order.id,
+                order.source,
+                order.external_id,
+                order.number,
+                self._hashes[order.id],
+                _header_json(updated),
+                order.created_at.isoformat(),
+                now.isoformat(),
+            ),
+        )
+        return write
+
+    @staticmethod
+    def _adopt_header(order: Order, updated: Order) -> None:
+        """Take the committed header fields into the live order (its items are shared)."""
+        for name in ("rush", "allergen_acks", "events", "version", "updated_at"):
+            setattr(order, name, getattr(updated, name))
+        order.changed()
+
+    async def report_facts(
+        self, start: datetime, end: datetime, endpoint: str | None = None
+    ) -> tuple[list[TicketFact], list[ProductTotal]]:
+        """Ticket facts and product prep totals of orders that arrived in [start, end)."""
+        tickets: list[TicketFact] = []
+        products: list[ProductTotal] = []
+        for order in list(self._orders.values()):
+            if order.created_at >= end:
+                continue
+            t, p = facts_of(order)
+            tickets += [
+                f for f in t if start <= f.arrived_at < end and endpoint in (None, f.endpoint)
+            ]
+            products += [
+                f
+                for f in p
+                if f.arrived_at is not None
+                and start <= f.arrived_at < end
+                and endpoint in (None, f.endpoint)
+            ]
+        where = "arrived_at >= ? AND arrived_at < ?" + (" AND endpoint = ?" if endpoint else "")
+        args: tuple[Any, ...] = (
+            _utc_text(start),
+            _utc_text(end),
+            *((endpoint,) if endpoint else ()),
+        )
+        for (
+            order_id,
+            name,
+            arrived,
+            seconds,
+            items,
+            refusals,
+            recalls,
+            failures,
+        ) in await self.store.fetch_tuples(
+            "SELECT order_id, endpoint, arrived_at, seconds, items, refusals, recalls,"
+            f" printer_failures FROM report_tickets WHERE {where}",
+            args,
+        ):
+            tickets.append(
+                TicketFact(
+                    order_id,
+                    name,
+                    datetime.fromisoformat(arrived),
+                    seconds,
+                    items,
+                    refusals,
+                    recalls,
+                    failures,
+                )
+            )
+        for name, product, code, count, seconds in await self.store.fetch_tuples(
+            "SELECT endpoint, product, code, COUNT(*), SUM(seconds) FROM report_items"
+            f" WHERE {where} GROUP BY endpoint, product, code",
+            args,
+        ):
+            products.append(ProductTotal(name, product, code, count, seconds))
+        return tickets, products
+
     # ----------------------------------------------------------------- ticket changes
 
     async def update_ticket(
@@ -829,13 +1094,20 @@ class KitchenService:
     # ----------------------------------------------------------------- outbox staging
 
     def _stage_print(
-        self, write: Write, order: Order, endpoint: str, ticket: str, item_ids: list[int]
+        self,
+        write: Write,
+        order: Order,
+        endpoint: str,
+        ticket: str,
+        item_ids: list[int],
+        **extra: str,
     ) -> OutboxEntry:
         payload = {
             "orderId": order.id,
             "ticket": ticket,
             "itemIds": item_ids,
             "version": order.version,
+            **extra,
         }
         return self.outbox.stage(write, "print", endpoint, order.id, payload)
 
@@ -1031,6 +1303,7 @@ class KitchenService:
                         now.isoformat(),
                     ),
                 )
+                _add_report_facts(write, order)
                 for table in ("status_changes", "item_endpoints", "items"):
                     write.add(f"DELETE FROM {table} WHERE order_id = ?", (order.id,))
                 write.add("DELETE FROM orders WHERE id = ?", (order.id,))
@@ -1051,6 +1324,48 @@ class KitchenService:
         )
         await self.store.write(write)
         return len(done)
+
+
+def _utc_text(when: datetime) -> str:
+    """A time as the ISO text the report tables hold (UTC, so text order is time order)."""
+    return when.astimezone(UTC).isoformat()
+
+
+def _add_report_facts(write: Write, order: Order) -> None:
+    """The report rows of an order being archived (kds.reports reads them)."""
+    tickets, products = facts_of(order)
+    write.add(
+        "INSERT OR REPLACE INTO report_tickets (order_id, endpoint, arrived_at, seconds, items,"
+        " refusals, recalls, printer_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        *[
+            (
+                t.order_id,
+                t.endpoint,
+                _utc_text(t.arrived_at),
+                t.seconds,
+                t.items,
+                t.refusals,
+                t.recalls,
+                t.printer_failures,
+            )
+            for t in tickets
+        ],
+    )
+    write.add(
+        "INSERT INTO report_items (order_id, endpoint, product, code, arrived_at, seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        *[
+            (
+                order.id,
+                p.endpoint,
+                p.product,
+                p.code,
+                _utc_text(p.arrived_at or order.created_at),
+                p.seconds,
+            )
+            for p in products
+        ],
+    )
 
 
 def _all_final(order: Order) -> bool:
@@ -1101,12 +1416,15 @@ def _item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
         item.comment,
         item.course_number,
         json.dumps(item.modifiers, ensure_ascii=False),
+        json.dumps(item.allergens, ensure_ascii=False),
     )
 
 
 def _item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
     """The inverse of `_item_row`, for rows kds wrote itself."""
-    _, item_id, name, code, stock_name, group, amount, unit, comment, course_number, modifiers = row
+    _, item_id, name, code, stock_name, group, amount, unit, comment, course_number, modifiers = (
+        row[:11]
+    )
     return trusted(
         OrderItem,
         id=item_id,
@@ -1116,6 +1434,7 @@ def _item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
         course_number=course_number,
         modifiers=[_shared(m) for m in json.loads(modifiers)],
         endpoints=endpoints,
+        allergens=[_shared(a) for a in json.loads(row[11])],
     )
 
 
@@ -1151,6 +1470,12 @@ def _order_from_row(data: dict[str, Any], items: list[OrderItem]) -> Order:
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
         version=data["version"],
+        rush=data.get("rush", False),
+        allergen_acks={
+            name: datetime.fromisoformat(date)
+            for name, date in data.get("allergen_acks", {}).items()
+        },
+        events=[OrderEvent.model_validate(e) for e in data.get("events", [])],
     )
 
 

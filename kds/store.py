@@ -139,6 +139,32 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN refused_at TEXT;
     """,
+    # 4: allergens of an item (matched or POS-flagged); report facts written when an order is
+    # archived (kds.reports), so a report over months reads narrow rows, not order JSON.
+    """
+    ALTER TABLE items ADD COLUMN allergens TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE report_tickets (
+        order_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        arrived_at TEXT NOT NULL,
+        seconds REAL,
+        items INTEGER NOT NULL,
+        refusals INTEGER NOT NULL,
+        recalls INTEGER NOT NULL,
+        printer_failures INTEGER NOT NULL,
+        PRIMARY KEY (order_id, endpoint)
+    ) WITHOUT ROWID;
+    CREATE INDEX report_tickets_by_arrival ON report_tickets (arrived_at);
+    CREATE TABLE report_items (
+        order_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        product TEXT NOT NULL,
+        code TEXT,
+        arrived_at TEXT NOT NULL,
+        seconds REAL NOT NULL
+    );
+    CREATE INDEX report_items_by_arrival ON report_items (arrived_at);
+    """,
 ]
 
 

@@ -67,8 +67,10 @@ def required_roles(request: web.Request) -> frozenset[str] | None:
         return READ
     if path == "/api/v1/orders" and method == "POST":
         return INGEST
-    if path.startswith("/api/v1/orders/") and method == "DELETE":
-        return CANCEL
+    if path.startswith("/api/v1/orders/") and (
+        method == "DELETE" or (method == "POST" and path.endswith("/rush"))
+    ):
+        return CANCEL  # a cashier (pos) may rush an order as well as cancel it
     if (
         path.startswith(("/api/v1/orders/", "/api/v1/printers/", "/api/v1/sources/"))
         and method == "POST"

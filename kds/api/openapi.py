@@ -197,6 +197,10 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
+#: A report's `from` / `to`: an RFC 3339 date-time or a date (midnight, server time).
+_WHEN = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}
+
+
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the kds HTTP API."""
     order_id = _path("id")
@@ -307,6 +311,66 @@ def build_openapi() -> dict[str, Any]:
                 *change,
                 parameters=[order_id, endpoint, item_id],
                 requestBody=optional_status,
+            ),
+        },
+        "/api/v1/orders/{id}/rush": {
+            "post": _operation(
+                "Rush the order: first on every station, RUSH on screens and paper",
+                _ok(_ORDER),
+                404,
+                409,
+                parameters=[order_id],
+            ),
+        },
+        "/api/v1/orders/{id}/endpoints/{name}/allergens/ack": {
+            "post": _operation(
+                "The station's cook saw the order's allergens (needed before accepting)",
+                _ok(_ORDER),
+                404,
+                parameters=[order_id, endpoint],
+            ),
+        },
+        "/api/v1/orders/{id}/endpoints/{name}/move": {
+            "post": _operation(
+                "Move the ticket's open items to another station (TRANSFER on both printers)",
+                _ok(_ORDER),
+                *change,
+                parameters=[order_id, endpoint],
+                requestBody={
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["to"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "to": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+                            },
+                        }
+                    ),
+                },
+            ),
+        },
+        "/api/v1/reports": {
+            "get": _operation(
+                "Per station, hour and product: tickets, times, late, refusals, recalls, printer failures",
+                {
+                    "200": {
+                        "description": "OK (JSON, or CSV with format=csv)",
+                        "content": {
+                            **_json({"type": "object"}),
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                400,
+                404,
+                parameters=[
+                    _query("from", _WHEN, "arrived at or after; default: a day before `to`"),
+                    _query("to", _WHEN, "arrived before; default: now"),
+                    _query("endpoint", {"type": "string"}, "one station"),
+                    _query("format", {"type": "string", "enum": ["json", "csv"]}),
+                ],
             ),
         },
         "/api/v1/endpoints": {

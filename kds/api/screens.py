@@ -155,6 +155,7 @@ def screen_routes(web_root: Path) -> list[web.RouteDef]:
         web.get("/expo", files.handle_page),
         web.get("/board", files.handle_page),
         web.get("/pickup", files.handle_page),
+        web.get("/reports", files.handle_page),
         web.get("/static/{path:.+}", files.handle_static),
     ]
 

@@ -84,6 +84,8 @@ class PrintJob:
     order_id: str
     item_ids: tuple[int, ...] | None
     maybe_printed: bool  # a previous try may have printed it: print as REPRINT
+    moved_to: str | None = None  # a ticket moved to / from another station (TRANSFER)
+    moved_from: str | None = None
     failures: int = 0
     last_error: str | None = None
     marked_failed: bool = False
@@ -334,6 +336,8 @@ class PrintSpooler:
             order_id=str(payload.get("orderId") or entry.order_id),
             item_ids=tuple(int(i) for i in item_ids) if item_ids is not None else None,
             maybe_printed=entry.attempts > 0,
+            moved_to=payload.get("movedTo"),
+            moved_from=payload.get("movedFrom"),
         )
         queue.jobs.append(job)
         queue.entry_ids.add(entry.id)
@@ -413,6 +417,8 @@ class PrintSpooler:
             item_ids=job.item_ids,
             job_id=job.entry.id,
             reprint=job.maybe_printed,
+            moved_to=job.moved_to,
+            moved_from=job.moved_from,
             note=f"{queue.name} printer down - printed on {target.label}" if on_fallback else None,
         )
         items = ticket.items()
@@ -587,6 +593,8 @@ class PrintSpooler:
             order=job.order_id,
             ticket=job.kind.value,
             reprint=job.maybe_printed,
+            moved_to=job.moved_to,
+            moved_from=job.moved_from,
         )
         try:
             if job.kind is TicketKind.NEW:

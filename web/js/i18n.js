@@ -36,8 +36,17 @@ const LABELS = {
       unknown: "unknown", created: "new", sent: "sent", delivered: "seen", refused: "refused",
       failed: "print failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
     },
+    // Kitchen workflow: allergens, rush, moving tickets, reports.
+    allergy: "ALLERGY", ackAllergens: "Allergy noted", allergyAcked: "allergy noted",
+    rush: "RUSH", rushOrder: "Rush", move: "Move", moveTo: "Move to", moveTitle: "Move ticket to another station",
+    reports: "Reports", from: "From", to: "To", allStations: "All stations", show: "Show",
+    tickets: "Tickets", items: "Items", avgTime: "Average", p90Time: "90 %", lateTickets: "Late",
+    refusals: "Refused", recalls: "Recalls", printerFailures: "Printer failures", noTickets: "No tickets in this range",
+    prepTimes: "Prep time per product", product: "Product", byStation: "Per station", byHour: "Per hour", hour: "Hour",
+    ticketsPerHour: "Tickets per hour",
   },
   sk: {
+    allergy: "ALERGIA", ackAllergens: "Alergia potvrdená", rush: "SÚRNE", rushOrder: "Súrne", move: "Presunúť", reports: "Prehľady",
     disconnected: "Odpojené — pripájam znova…",
     connecting: "Pripájam…",
     station: "Stanica", expo: "Expedícia", board: "Objednávky", pickup: "Výdaj",
@@ -72,6 +81,7 @@ const LABELS = {
     },
   },
   de: {
+    allergy: "ALLERGIE", ackAllergens: "Allergie gesehen", rush: "EILT", rushOrder: "Eilt", move: "Verschieben", reports: "Berichte",
     disconnected: "Verbindung getrennt — verbinde neu…",
     connecting: "Verbinde…",
     station: "Station", expo: "Pass", board: "Bestellungen", pickup: "Abholung",
@@ -106,6 +116,7 @@ const LABELS = {
     },
   },
   ru: {
+    allergy: "АЛЛЕРГИЯ", ackAllergens: "Аллергия принята", rush: "СРОЧНО", rushOrder: "Срочно", move: "Перенести", reports: "Отчёты",
     disconnected: "Нет связи — переподключение…",
     connecting: "Подключение…",
     station: "Станция", expo: "Раздача", board: "Заказы", pickup: "Выдача",
