@@ -68,6 +68,7 @@ class Daemon:
         self.printers = self._build_printers()
         self.source_ctx = SourceContext(
             service=self.service,
+            inbox=self.service,
             outbox=self.outbox,
             supervisor=self.supervisor,
             bus=self.bus,

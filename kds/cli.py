@@ -25,7 +25,7 @@ PLUGIN_COMMANDS = {
     "print-test": "kds.printing.cli",
     "virtual-printer": "kds.printing.cli",
     "portos-sim": "kds.simulators.portos",
-    "ready2order": "kds.sources.r2o_cli",
+    "ready2order": "kds.sources.ready2order.cli",
     "demo": "kds.demo",
     "bench": "kds.bench",
 }

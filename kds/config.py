@@ -455,7 +455,7 @@ def _source_label(index: int, raw: Any, sources: list[Any]) -> str:
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     """Validate a parsed config; raise ConfigError naming every bad key."""
-    from .sources.registry import check_source, source_module, validate_source
+    from .sources.registry import check_source, config_module, validate_source
 
     try:
         settings = Settings.model_validate(data)
@@ -468,7 +468,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
         try:
             config = validate_source(raw)
         except ValidationError as err:
-            errors.append(_format_errors(err, raw, source_module(raw["type"]).Config, prefix=label))
+            errors.append(_format_errors(err, raw, config_module(raw["type"]).Config, prefix=label))
         except ValueError as err:
             errors.append(f"{label}: {err}")
         else:

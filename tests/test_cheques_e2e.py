@@ -15,7 +15,7 @@ from kds.app import Daemon
 from kds.config import settings_from_dict
 from kds.model import Order, OrderItem, OrderStatus
 from kds.simulators.cheques import ChequesSimulator
-from kds.sources.cheques import ChequesSource
+from kds.sources.cheques.source import ChequesSource
 
 from .util import base_config
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kds.sources.cheques import ChequesUnavailable, line_key, parse_cheques, parse_decimal
+from kds.sources.cheques.translate import ChequesUnavailable, line_key, parse_cheques
+from kds.sources.coerce import as_decimal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cheques"
 
@@ -46,13 +47,9 @@ def test_488_and_other_errors_are_unavailable_not_empty() -> None:
 
 def test_decimal_parsing_and_key_normalisation() -> None:
     # Guarantees: "5" and "5.00" are the same price; junk is rejected, not guessed.
-    assert parse_decimal("60.5") == Decimal("60.5")
-    assert parse_decimal("3,5") == Decimal("3.5")
-    assert (
-        parse_decimal("abc") is None
-        and parse_decimal(None) is None
-        and parse_decimal("NaN") is None
-    )
+    assert as_decimal("60.5") == Decimal("60.5")
+    assert as_decimal("3,5") == Decimal("3.5")
+    assert as_decimal("abc") is None and as_decimal(None) is None and as_decimal("NaN") is None
     assert line_key(None, None, Decimal("5")) == line_key(None, None, Decimal("5.00"))
     assert line_key(10, None, Decimal("5")) != line_key(None, None, Decimal("5"))
     # A named or coded line is the same dish at another price (a price correction).

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from kds.simulators.cheques import ChequesSimulator
-from kds.sources.cheques import parse_cheques
+from kds.sources.cheques.translate import parse_cheques
 
 
 @pytest.fixture

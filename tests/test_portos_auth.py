@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kds.sources.portos_auth import TokenManager, jwt_expiry, nws4_sign, nws4_verify
+from kds.sources.portos.auth import TokenManager, jwt_expiry, nws4_sign, nws4_verify
 
 PUBLIC = "d948ec22e47790caacce234b792a0f117d85c365"
 SECRET = "5070adfb2bedf1c0c97d5c8cfa8c794d513249b802ea10596a175d88828abc19"

@@ -16,7 +16,7 @@ from kds.app import Daemon
 from kds.config import settings_from_dict
 from kds.model import Order, OrderStatus
 from kds.simulators.portos import PortosSimulator
-from kds.sources.portos import PortosSource
+from kds.sources.portos.source import PortosSource
 
 from .util import base_config, wait_until
 

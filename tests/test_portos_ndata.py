@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from multidict import MultiDict
 
-from kds.sources import ndata
-from kds.sources.ndata import FieldSpec, NDataError, Operation, SortKey
+from kds.sources.portos import ndata
+from kds.sources.portos.ndata import FieldSpec, NDataError, Operation, SortKey
 
 ROWS = [
     {"id": "a", "n": 3, "name": "Pizza", "ok": True},

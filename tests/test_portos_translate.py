@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kds.sources.portos import (
-    Config,
-    _query,
-    check,
-    foreign_endpoints,
-    portos_item_endpoints,
-    translate,
-)
+from kds.sources.portos.client import _query
+from kds.sources.portos.config import Config, check
+from kds.sources.portos.translate import foreign_endpoints, portos_item_endpoints, translate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "portos" / "order_terrace.json"
 

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from kds.simulators.ready2order import Ready2OrderSimulator
-from kds.sources.r2o_cli import register, run_connect
+from kds.sources.ready2order.cli import register, run_connect
 
 from .util import wait_until
 

@@ -8,7 +8,7 @@ import pytest
 
 from kds.config import ConfigError, settings_from_dict
 from kds.sources.base import SourceUnavailable
-from kds.sources.ready2order import Config
+from kds.sources.ready2order.config import Config
 
 SECRET = "a-long-enough-secret-123"
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from kds.app import Daemon
 from kds.model import Order, OrderStatus
 from kds.simulators.ready2order import Ready2OrderSimulator
-from kds.sources.ready2order import Ready2OrderSource
+from kds.sources.ready2order.source import Ready2OrderSource
 
 from .util import base_config, wait_until
 

@@ -16,7 +16,7 @@ from kds.config import settings_from_dict
 from kds.model import OrderStatus
 from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
-from kds.sources.ready2order import RETURN_EVENT
+from kds.sources.ready2order.webhook import RETURN_EVENT
 
 from .test_ready2order_e2e import (
     SECRET,

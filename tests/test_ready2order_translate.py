@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kds.sources.r2o_catalog import as_int
-from kds.sources.ready2order import dedupe_key, group_items, read_webhook
+from kds.sources.coerce import as_int
+from kds.sources.ready2order.grouping import group_items
+from kds.sources.ready2order.webhook import dedupe_key, read_webhook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ready2order"
 

@@ -1,7 +1,7 @@
 """`GET /api/v1/orders` query parameters in the PORTOS dialect: NData (seed 002).
 
 kds's own reading of NData, written for the server side and sharing nothing
-with the PORTOS adapter's client-side parser (`kds.sources.ndata`): both encode
+with the PORTOS adapter's client-side parser (`kds.sources.portos.ndata`): both encode
 the seed, and a bug they shared would hide in the tests of both.
 
 * Filters (`deviceName, id, number, ticketId, ticketName, userUserName,

@@ -5,6 +5,11 @@ cheques, the ready2order safety net) subclass `Poller` the way a Home Assistant
 integration subclasses its update coordinator: they implement `poll()`, raise
 `SourceUnavailable` when the POS cannot be read, and the base owns the interval,
 the capped exponential backoff and the health the daemon reports.
+
+Sources never import the store, the inbox or the outbox: the daemon injects
+them through `SourceContext`, typed by the small protocols below (`OrderService`,
+`RawInbox`, `WritebackOutbox`), so a newcomer sees in one place everything a
+source may ask of the core.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -27,8 +32,7 @@ from .alerts import SourceAlerts
 if TYPE_CHECKING:
     from ..bus import EventBus
     from ..config import Settings
-    from ..outbox import Outbox
-    from ..service import KitchenService
+    from ..model import Order, OrderIn, TicketInfo
     from ..tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
@@ -48,12 +52,131 @@ class SourceUnavailable(Exception):
     """The POS could not be read or written this time (down, 5xx, garbage, timeout)."""
 
 
+# --------------------------------------------------------------------------- what the core offers
+
+
+class Ingested(Protocol):
+    """The answer to `OrderService.ingest`: the stored order, and whether this call created it."""
+
+    @property
+    def order(self) -> Order: ...
+    @property
+    def created(self) -> bool: ...
+
+
+class OrderService(Protocol):
+    """The service-core commands and live-view reads a source uses (the only writer of orders)."""
+
+    def get(self, order_id: str) -> Order | None:
+        """An order of the live view."""
+        ...
+
+    def find(self, source: str, external_id: str) -> Order | None:
+        """The live order a POS knows as `external_id`."""
+        ...
+
+    def orders(self) -> Iterator[Order]:
+        """Every order of the live view, oldest first."""
+        ...
+
+    async def ingest(self, order_in: OrderIn, *, actor: str = ...) -> Ingested:
+        """Store a new order or recognise a repeat (ConflictError: same id, other body)."""
+        ...
+
+    async def cancel(
+        self,
+        order_id: str,
+        *,
+        item_ids: Sequence[int] | None = ...,
+        reason: str | None = ...,
+        actor: str = ...,
+    ) -> Order:
+        """Cancel an order or some of its items (VOID where printed)."""
+        ...
+
+    async def update_ticket(self, order_id: str, ticket: TicketInfo, *, actor: str = ...) -> Order:
+        """Move an order to another table (TRANSFER where printed)."""
+        ...
+
+    def hold_while(self, holds: Callable[[Order], bool]) -> None:
+        """Keep finished orders in the live view while `holds(order)` is true."""
+        ...
+
+
+class RawEvent(Protocol):
+    """A raw POS event kept in the inbox."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
+
+
+class RawInbox(Protocol):
+    """The durable inbox of raw POS events: stored before they are acknowledged or processed."""
+
+    async def receive_raw(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
+        """Keep a raw event; its inbox id, or None when its key was seen before."""
+        ...
+
+    async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
+        """Mark a raw event processed (with the reason when it could not be used)."""
+        ...
+
+    async def pending_inbox(self, source: str) -> Sequence[RawEvent]:
+        """Raw events of `source` not processed yet, oldest first."""
+        ...
+
+
+class WritebackEntry(Protocol):
+    """One status change to write back (an outbox row addressed to a source)."""
+
+    id: int
+    order_id: str | None
+    payload: dict[str, Any]
+    refused: str | None
+
+
+class WritebackOutbox(Protocol):
+    """The outbox as a write-back consumer sees it."""
+
+    def subscribe(
+        self, kind: str, handler: Callable[[Any], None], target: str | None = None
+    ) -> None:
+        """Hand the pending and future entries of `kind` (for `target`) to `handler`."""
+        ...
+
+    def unsubscribe(self, kind: str, target: str | None = None) -> None:
+        """Stop handing out entries of `kind` (for `target`)."""
+        ...
+
+    def attempted(self, entry_id: int, error: str | None = None) -> Awaitable[None]:
+        """Count a try."""
+        ...
+
+    def complete(self, entry_id: int, error: str | None = None) -> Awaitable[None]:
+        """The effect happened (or is moot): the entry is done."""
+        ...
+
+    def refuse(self, entry_id: int, error: str) -> Awaitable[None]:
+        """The receiver refused it: kept, not handed out again until retried."""
+        ...
+
+    def unrefuse(self, entry_ids: list[int]) -> Awaitable[None]:
+        """Make refused entries pending again."""
+        ...
+
+
+# --------------------------------------------------------------------------- the context
+
+
 @dataclass
 class SourceContext:
     """What a source adapter gets from the daemon."""
 
-    service: KitchenService
-    outbox: Outbox
+    service: OrderService
+    inbox: RawInbox
+    outbox: WritebackOutbox
     supervisor: TaskSupervisor
     bus: EventBus
     metrics: CollectorRegistry

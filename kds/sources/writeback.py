@@ -35,8 +35,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..outbox import OutboxEntry
-from .base import SourceContext, SourceUnavailable
+from .base import SourceContext, SourceUnavailable, WritebackEntry
 
 log = structlog.get_logger(__name__)
 
@@ -63,10 +62,10 @@ class WritebackDeferred(Exception):
         self.can_wait = can_wait
 
 
-Send = Callable[[OutboxEntry], Awaitable[None]]
+Send = Callable[[WritebackEntry], Awaitable[None]]
 
 
-def _overlap(a: OutboxEntry, b: OutboxEntry) -> bool:
+def _overlap(a: WritebackEntry, b: WritebackEntry) -> bool:
     """Both change a line at the same endpoint (a change of every line there overlaps all)."""
     if a.payload.get("endpoint") != b.payload.get("endpoint"):
         return False
@@ -120,8 +119,8 @@ class WritebackMetrics:
 class _OrderQueue:
     """The write-backs of one order: waiting in order, and parked (deferred)."""
 
-    waiting: deque[OutboxEntry] = field(default_factory=deque)
-    parked: list[tuple[OutboxEntry, str]] = field(default_factory=list)
+    waiting: deque[WritebackEntry] = field(default_factory=deque)
+    parked: list[tuple[WritebackEntry, str]] = field(default_factory=list)
     running: bool = False
 
 
@@ -147,7 +146,7 @@ class WritebackConsumer:
         self._queues: dict[str, _OrderQueue] = {}
         self._seen: set[int] = set()
         self._wake = asyncio.Event()
-        self.refused: dict[int, tuple[OutboxEntry, str]] = {}
+        self.refused: dict[int, tuple[WritebackEntry, str]] = {}
         self.failures = 0
         self.last_error: str | None = None
         self.last_refusal: str | None = None
@@ -201,7 +200,7 @@ class WritebackConsumer:
     def _task_name(self, key: str) -> str:
         return f"source:{self.source}:writeback:{key}"
 
-    def enqueue(self, entry: OutboxEntry) -> None:
+    def enqueue(self, entry: WritebackEntry) -> None:
         """Outbox handler: queue the entry behind earlier ones of its order (or keep it refused)."""
         if entry.id in self._seen:
             return
@@ -266,7 +265,7 @@ class WritebackConsumer:
                 await self._unpark(queue)
 
     async def _superseded(
-        self, queue: _OrderQueue, earlier: list[OutboxEntry], entry: OutboxEntry
+        self, queue: _OrderQueue, earlier: list[WritebackEntry], entry: WritebackEntry
     ) -> None:
         """A change for the whole endpoint went out: earlier parked changes of its lines are folded into it."""
         ids = {e.id for e in earlier}
@@ -281,7 +280,7 @@ class WritebackConsumer:
 
     async def _unpark(self, queue: _OrderQueue, *, final: bool = False) -> None:
         """Try the parked entries again, in order; a line stays blocked behind its earlier change."""
-        still: list[OutboxEntry] = []
+        still: list[WritebackEntry] = []
         parked, queue.parked = queue.parked, []
         for entry, reason in parked:
             if any(_overlap(p, entry) for p in still):
@@ -290,7 +289,7 @@ class WritebackConsumer:
             if not await self._deliver(entry, queue, final=final):
                 still.append(entry)
 
-    async def _deliver(self, entry: OutboxEntry, queue: _OrderQueue, *, final: bool) -> bool:
+    async def _deliver(self, entry: WritebackEntry, queue: _OrderQueue, *, final: bool) -> bool:
         """Send one entry until it is answered; False when it was parked."""
         outbox = self._ctx.outbox
         delay = self._retry
@@ -337,7 +336,7 @@ class WritebackConsumer:
                 pass
             delay = min(delay * 2, self._max_backoff)
 
-    def _done(self, entry: OutboxEntry) -> None:
+    def _done(self, entry: WritebackEntry) -> None:
         self._seen.discard(entry.id)
         self.pending -= 1
         self._pending_gauge.set(self.pending)
@@ -348,7 +347,7 @@ class WritebackConsumer:
         self._outcomes.labels(self.source, "retried").inc()
         log.info("writeback.retry", source=self.source, error=error, failures=self.failures)
 
-    async def _refuse(self, entry: OutboxEntry, err: WritebackRefused) -> None:
+    async def _refuse(self, entry: WritebackEntry, err: WritebackRefused) -> None:
         payload = entry.payload
         reason = str(err)
         log.warning(
@@ -367,7 +366,7 @@ class WritebackConsumer:
         self._seen.add(entry.id)  # still ours: handed out again only by a retry
         self._keep_refused(entry, reason)
 
-    def _keep_refused(self, entry: OutboxEntry, reason: str) -> None:
+    def _keep_refused(self, entry: WritebackEntry, reason: str) -> None:
         entry.refused = reason
         self.refused[entry.id] = (entry, reason)
         payload = entry.payload

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from .ready2order import CATALOG_EVENTS, ITEM_EVENTS
+from .webhook import CATALOG_EVENTS, ITEM_EVENTS
 
 DEFAULT_API = "https://api.ready2order.com/v1"
 

@@ -18,26 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .base import SourceUnavailable
+from ..base import SourceUnavailable
+from ..coerce import as_int
 
 if TYPE_CHECKING:
-    from .ready2order import Ready2OrderClient
+    from .client import Ready2OrderClient
 
 log = structlog.get_logger(__name__)
 
 MAX_DEPTH = 10  # product groups nested deeper than this are not followed (and a cycle ends)
-
-
-def as_int(value: Any) -> int | None:
-    """An integer id from an int or a digit string; None otherwise (bools included)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-    if isinstance(value, str) and (digits := value.strip()).isascii() and digits.isdigit():
-        return int(digits)
-    return None
 
 
 @dataclass

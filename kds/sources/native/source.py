@@ -7,22 +7,12 @@ and the daemon can report it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from .base import SourceContext
+from ..base import SourceContext
+from .config import Config
 
 WRITES_BACK = False
-
-
-class Config(BaseModel):
-    """[[sources]] type = "native"."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["native"] = "native"
-    name: str = "native"
 
 
 class NativeSource:
