@@ -9,7 +9,8 @@ import { Sound } from "./sound.js";
 import { createBoardView } from "./views/board.js";
 import { createExpoView } from "./views/expo.js";
 import { createPickupView } from "./views/pickup.js";
-import { createMenuView, createStationView } from "./views/station.js";
+import { createMenuView } from "./views/menu.js";
+import { createStationView } from "./views/station/view.js";
 
 const UI_DEFAULTS = { lang: "en", pickupReadySeconds: 120, recallWindowSeconds: 600, soundDefault: true };
 

@@ -3,7 +3,8 @@
 
 import { formatElapsed, h, replaceChildren } from "../dom.js";
 import { t, tOf } from "../i18n.js";
-import { byAge, finishedAt, fingerprint, isOpen, isReady, kitchenState } from "../orders.js";
+import { orderList } from "../keyed.js";
+import { byAge, finishedAt, isOpen, isReady, kitchenState } from "../orders.js";
 import { ageSeconds, customerLine, everySecond, metaLine, placeBadge, printerAlert, refusalLine, statusChip } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 
@@ -12,7 +13,7 @@ const kitchenWord = (status) => tOf("kitchen", kitchenState(status));
 
 export function createBoardView(ctx) {
   const { chrome, feed, ui } = ctx;
-  const rows = new Map();
+  const rows = orderList(renderRow);
   const body = h("div.board-rows");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const openCount = h("span.count");
@@ -64,35 +65,13 @@ export function createBoardView(ctx) {
         refusalLine(order),
       ),
     );
-    return { el, age, order, fp: fingerprint(order) };
+    return { el, age, order };
   }
 
   function render() {
     const now = Date.now();
     const list = [...feed.orders.values()].filter((o) => shown(o, now)).sort(byAge);
-    const wanted = new Set(list.map((o) => o.id));
-    for (const [id, row] of rows) {
-      if (!wanted.has(id)) {
-        row.el.remove();
-        rows.delete(id);
-      }
-    }
-    let previous = null;
-    for (const order of list) {
-      let row = rows.get(order.id);
-      const fp = fingerprint(order);
-      if (!row || row.fp !== fp) {
-        const fresh = renderRow(order);
-        if (row) row.el.replaceWith(fresh.el);
-        row = fresh;
-        rows.set(order.id, row);
-      }
-      row.order = order;
-      row.age.textContent = formatElapsed(ageSeconds(order, now));
-      const want = previous ? previous.nextSibling : body.firstChild;
-      if (want !== row.el) body.insertBefore(row.el, want);
-      previous = row.el;
-    }
+    for (const row of rows.sync(list, body)) row.age.textContent = formatElapsed(ageSeconds(row.order, now));
     empty.hidden = list.length > 0;
     printer.render();
     alerts.render();

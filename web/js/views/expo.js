@@ -4,8 +4,9 @@
 import { h, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
+import { orderList } from "../keyed.js";
 import { bindKeys, keyMap } from "../keyboard.js";
-import { FINAL, byAge, fingerprint, isOpen, itemEndpoints } from "../orders.js";
+import { FINAL, byAge, isOpen, itemEndpoints } from "../orders.js";
 import {
   customerLine, everySecond, itemLine, metaLine, placeBadge, printerAlert, recalledMark, statusChip, tickTimer, withCourses,
 } from "./common.js";
@@ -14,7 +15,7 @@ import { sourceAlertBanner } from "./sourcealerts.js";
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
   const timers = expoTimers(ctx.endpoints);
-  const cards = new Map();
+  const cards = orderList(renderCard);
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
   const pager = h("div.pager", { hidden: true });
@@ -60,34 +61,12 @@ export function createExpoView(ctx) {
       ),
     );
     tickTimer(timer, el, order, timers);
-    return { el, timer, order, fp: fingerprint(order) };
+    return { el, timer, order };
   }
 
   function render() {
     const open = [...feed.orders.values()].filter((o) => isOpen(o, null)).sort(byAge);
-    const wanted = new Set(open.map((o) => o.id));
-    for (const [id, card] of cards) {
-      if (!wanted.has(id)) {
-        card.el.remove();
-        cards.delete(id);
-      }
-    }
-    let previous = null;
-    for (const order of open) {
-      let card = cards.get(order.id);
-      const fp = fingerprint(order);
-      if (!card || card.fp !== fp) {
-        const fresh = renderCard(order);
-        if (card) card.el.replaceWith(fresh.el);
-        card = fresh;
-        cards.set(order.id, card);
-      }
-      card.order = order;
-      // Keep DOM order = age order, moving only what is out of place.
-      const want = previous ? previous.nextSibling : grid.firstChild;
-      if (want !== card.el) grid.insertBefore(card.el, want);
-      previous = card.el;
-    }
+    cards.sync(open, grid); // the grid in age order, moving only what is out of place
     empty.hidden = open.length > 0;
     paginate();
     printer.render();
