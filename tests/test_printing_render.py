@@ -263,6 +263,13 @@ def test_restricting_code_pages_to_what_the_printer_has_installed() -> None:
         ("Щи с курицей", "Shchi s kuritsey"),
         ("Łódź – crème brûlée “x” ½", 'Lodz - creme brulee "x" 1/2'),
         ("hot 🌶 dish", "hot  dish"),
+        # Scripts and signs beyond the ones kds knew by hand: a dish name never vanishes.
+        ("Gyros γύρος", "Gyros gyros"),
+        ("ラーメン", "ramen"),
+        ("⅓ l", "1/3 l"),
+        ("₹ 50", "Rs 50"),
+        ("¿Qué?", "Que?"),  # no `?` the POS did not send
+        ("Фасоль, Їжак", "Fasol, Yizhak"),
     ],
 )
 def test_transliteration(text: str, ascii: str) -> None:

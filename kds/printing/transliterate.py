@@ -2,17 +2,20 @@
 
 A kitchen ticket must never show `?` where a letter was: a cook who reads
 "?u?oriedkov?" has to guess. The renderer keeps every character some code page
-of the printer's profile can print and passes the rest through `transliterate`,
-which knows Slovak, Czech, German and Cyrillic (Russian, Ukrainian, Belarusian,
-Serbian, Bulgarian), common typography, and falls back to the Unicode
-decomposition (é → e). A character with no ASCII reading at all (an emoji) is
-dropped rather than printed as `?`.
+of the printer's profile can print and passes the rest through `transliterate`.
+The readings come from `anyascii` (every script: Cyrillic, Greek, CJK, signs —
+Борщ → Borshch, γύρος → gyros, ⅓ → 1/3); kds adds only what a kitchen reads
+differently: German umlauts as two letters outside Slavic words (Größe →
+Groesse, but mäso → maso), Russian menu spelling (ё → yo, no ' for ъ ь), whole
+words transliterated alike and all-caps words kept all-caps. An emoji and a `?`
+that the text did not have are dropped rather than printed.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
+
+from anyascii import anyascii
 
 # German umlauts read best as two letters (Größe → Groesse); in a Slovak word
 # ä is just a (mäso → maso). `_word_is_slavic` picks which one applies.
@@ -27,151 +30,23 @@ _GERMAN: dict[str, str] = {
     "ẞ": "SS",
 }
 
-# Letters whose Unicode decomposition gives no ASCII base (or the wrong one).
-_LATIN: dict[str, str] = {
-    "ł": "l",
-    "Ł": "L",
-    "đ": "d",
-    "Đ": "D",
-    "ø": "o",
-    "Ø": "O",
-    "æ": "ae",
-    "Æ": "AE",
-    "œ": "oe",
-    "Œ": "OE",
-    "þ": "th",
-    "Þ": "Th",
-    "ð": "d",
-    "Ð": "D",
-    "ı": "i",
-    "ħ": "h",
-    "Ħ": "H",
-    "ŀ": "l",
-    "Ŀ": "L",
-    "ŉ": "n",
-    "ĸ": "k",
-    "ſ": "s",
-}
-
-# Russian after BGN/PCGN as restaurants write it (Борщ → Borshch), plus the
-# Ukrainian, Belarusian, Serbian/Macedonian and Bulgarian letters.
-_CYRILLIC: dict[str, str] = {
-    "а": "a",
-    "б": "b",
-    "в": "v",
-    "г": "g",
-    "д": "d",
-    "е": "e",
+# Where menus spell Cyrillic unlike anyascii: BGN/PCGN as restaurants write it
+# (Ёлка → Yolka, Їжак → Yizhak), hard and soft signs left out (Фасоль → Fasol).
+_READINGS: dict[str, str] = {
     "ё": "yo",
-    "ж": "zh",
-    "з": "z",
-    "и": "i",
-    "й": "y",
-    "к": "k",
-    "л": "l",
-    "м": "m",
-    "н": "n",
-    "о": "o",
-    "п": "p",
-    "р": "r",
-    "с": "s",
-    "т": "t",
-    "у": "u",
-    "ф": "f",
-    "х": "kh",
-    "ц": "ts",
-    "ч": "ch",
-    "ш": "sh",
-    "щ": "shch",
-    "ъ": "",
-    "ы": "y",
-    "ь": "",
-    "э": "e",
-    "ю": "yu",
-    "я": "ya",
-    # Ukrainian / Belarusian
-    "і": "i",
-    "ї": "yi",
+    "Ё": "Yo",
     "є": "ye",
-    "ґ": "g",
+    "Є": "Ye",
+    "ї": "yi",
+    "Ї": "Yi",
     "ў": "w",
-    # Serbian / Macedonian
-    "ђ": "dj",
-    "ј": "j",
-    "љ": "lj",
-    "њ": "nj",
-    "ћ": "c",
-    "џ": "dz",
-    "ѓ": "gj",
-    "ќ": "kj",
-    "ѕ": "dz",
+    "Ў": "W",
+    "ъ": "",
+    "Ъ": "",
+    "ь": "",
+    "Ь": "",
+    "№": "No.",
 }
-_CYRILLIC.update(
-    {
-        upper: (latin[:1].upper() + latin[1:])
-        for lower, latin in list(_CYRILLIC.items())
-        if (upper := lower.upper()) != lower
-    }
-)
-
-# Typography a POS likes to send.
-_SYMBOLS: dict[str, str] = {
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201a": "'",
-    "\u201b": "'",
-    "\u2032": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u201e": '"',
-    "\u00ab": '"',
-    "\u00bb": '"',
-    "\u2033": '"',
-    "\u2039": "<",
-    "\u203a": ">",
-    "\u2010": "-",
-    "\u2011": "-",
-    "\u2012": "-",
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2015": "-",
-    "\u2212": "-",
-    "\u2026": "...",
-    "\u2022": "*",
-    "\u00b7": ".",
-    "\u2027": ".",
-    "\u00a0": " ",
-    "\u2007": " ",
-    "\u2009": " ",
-    "\u202f": " ",
-    "\u200b": "",
-    "\u20ac": "EUR",
-    "\u00a3": "GBP",
-    "\u00a5": "JPY",
-    "\u20bd": "RUB",
-    "\u20b4": "UAH",
-    "\u00b0": "deg",
-    "\u00bd": "1/2",
-    "\u00bc": "1/4",
-    "\u00be": "3/4",
-    "\u00d7": "x",
-    "\u00f7": "/",
-    "\u2116": "No.",
-    "\u2122": "TM",
-    "\u00ae": "(R)",
-    "\u00a9": "(C)",
-    "\u2192": "->",
-    "\u2190": "<-",
-    "\u00b1": "+/-",
-    "\u00a7": "S.",
-    "\u00b5": "u",
-    "\u00bf": "",
-    "\u00a1": "!",
-    "\u00ba": "o",
-    "\u00aa": "a",
-}
-
-_TABLE: dict[str, str] = {**_LATIN, **_CYRILLIC, **_SYMBOLS}
 
 # Letters that only occur in Slavic Latin script: their presence in a word
 # means ä/ö/ü there are not German umlauts.
@@ -195,14 +70,12 @@ def ascii_of(char: str, *, slavic: bool = False) -> str:
         return char
     if char in _GERMAN and not slavic:
         return _GERMAN[char]
-    if char in _TABLE:
-        return _TABLE[char]
-    decomposed = unicodedata.normalize("NFKD", char)
-    base = "".join(c for c in decomposed if ord(c) < 128)
-    if base:
-        return base
-    # Combining marks and anything else without a Latin reading.
-    return ""
+    if char in _READINGS:
+        return _READINGS[char]
+    latin = anyascii(char)
+    if latin.startswith(":") and latin.endswith(":") and len(latin) > 2:
+        return ""  # an emoji's name (":hot_pepper:") is markup on a narrow ticket, not a word
+    return latin.replace("?", "")  # ¿ ‽: no `?` the POS did not send
 
 
 def transliterate(text: str, keep: Callable[[str], bool] | None = None) -> str:
