@@ -11,6 +11,7 @@ import { createExpoView } from "./views/expo.js";
 import { createPickupView } from "./views/pickup.js";
 import { createMenuView } from "./views/menu.js";
 import { createStationView } from "./views/station/view.js";
+import { createReportsView } from "./views/reports.js";
 
 const UI_DEFAULTS = { lang: "en", pickupReadySeconds: 120, recallWindowSeconds: 600, soundDefault: true };
 
@@ -19,7 +20,7 @@ export function route(pathname) {
   const station = /^\/screen\/([^/]+)\/?$/.exec(pathname);
   if (station) return { view: "station", endpoint: decodeURIComponent(station[1]) };
   const name = pathname.replace(/^\/+|\/+$/g, "");
-  if (["expo", "board", "pickup"].includes(name)) return { view: name, endpoint: null };
+  if (["expo", "board", "pickup", "reports"].includes(name)) return { view: name, endpoint: null };
   return { view: "menu", endpoint: null };
 }
 
@@ -58,6 +59,11 @@ async function main() {
   if (where.view === "menu" || (where.view === "station" && !endpoints.some((e) => e.name === where.endpoint))) {
     createMenuView({ chrome, endpoints, unknown: where.view === "station" ? where.endpoint : null });
     document.body.dataset.synced = "yes";
+    return;
+  }
+
+  if (where.view === "reports") {
+    createReportsView({ chrome, endpoints });
     return;
   }
 

@@ -101,9 +101,9 @@ export function allDay(orders, endpoint) {
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
-/** Oldest first by creation time, then by number: newest cards go last. */
+/** Rushed orders first; then oldest first by creation time, then by number: newest cards go last. */
 export function byAge(a, b) {
-  return (Date.parse(a.createdAt) || 0) - (Date.parse(b.createdAt) || 0) || (a.number || 0) - (b.number || 0);
+  return (b.rush ? 1 : 0) - (a.rush ? 1 : 0) || (Date.parse(a.createdAt) || 0) - (Date.parse(b.createdAt) || 0) || (a.number || 0) - (b.number || 0);
 }
 
 /** "Table 4", "Take away", ... : the badge for where the order goes. */

@@ -7,6 +7,7 @@ import { orderList } from "../keyed.js";
 import { byAge, finishedAt, isOpen, isReady, kitchenState } from "../orders.js";
 import { ageSeconds, customerLine, everySecond, metaLine, placeBadge, printerAlert, refusalLine, statusChip } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
+import { rushBanner, rushButton } from "./workflow.js";
 
 /** A status in a cashier's words: "In kitchen", "Cooking", "Ready" (a failed print is still in the kitchen). */
 const kitchenWord = (status) => tOf("kitchen", kitchenState(status));
@@ -63,6 +64,8 @@ export function createBoardView(ctx) {
         Object.entries(order.endpointStatuses || {}).map(([name, s]) => statusChip(name, s, kitchenWord)),
         h(`span.overall.s-${status}`, { text: ready ? t("ready") : kitchenWord(status) }),
         refusalLine(order),
+        rushBanner(order),
+        ready ? null : rushButton(order, (err) => ctx.chrome.toast(`${t("failed")}: ${err.message}`)),
       ),
     );
     return { el, age, order };

@@ -4,6 +4,7 @@ import { postJson } from "../api.js";
 import { formatElapsed, formatQuantity, h, replaceChildren } from "../dom.js";
 import { t, tOf, tStatus, tf } from "../i18n.js";
 import { customerName, endpointLabel, isRecalled, placeOf, refusalReasons, userName } from "../orders.js";
+import { itemAllergenBand } from "./workflow.js";
 
 /** The table / take-away / delivery badge. */
 export function placeBadge(order) {
@@ -92,6 +93,7 @@ export function itemLine(item, status, props = {}) {
       ? h("ul.mods", null, item.modifiers.map((m) => h("li.mod", { text: m })))
       : null,
     item.comment ? h("div.comment", { text: item.comment }) : null,
+    itemAllergenBand(item),
   );
 }
 

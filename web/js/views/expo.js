@@ -11,10 +11,12 @@ import {
   customerLine, everySecond, itemLine, metaLine, placeBadge, printerAlert, recalledMark, statusChip, tickTimer, withCourses,
 } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
+import { headerAllergenBand, moveButton, rushBanner, rushButton } from "./workflow.js";
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
   const timers = expoTimers(ctx.endpoints);
+  const failed = (err) => chrome.toast(`${t("failed")}: ${err.message}`);
   const cards = orderList(renderCard);
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });
@@ -41,6 +43,8 @@ export function createExpoView(ctx) {
         null,
         h("div.head-top", null, h("span.num", { text: `#${order.number}` }), placeBadge(order), recalledMark(order),
           h("span.late-tag", { text: t("late") }), timer),
+        rushBanner(order),
+        headerAllergenBand(order, null),
         customerLine(order),
         who ? h("div.who", { text: who }) : null,
       ),
@@ -57,6 +61,12 @@ export function createExpoView(ctx) {
         "footer.card-actions",
         null,
         h("span.progress", { text: `${done}/${eps.length} ${t("done")}` }),
+        rushButton(order, failed),
+        order.endpointStatuses
+          ? Object.keys(order.endpointStatuses)
+              .filter((name) => isOpen(order, name))
+              .map((name) => moveButton(order, name, ctx.endpoints, chrome, failed))
+          : null,
         h("button.bump", { type: "button", text: t("bumpOrder"), onclick: () => actions.bumpOrder(order).catch(() => {}) }),
       ),
     );

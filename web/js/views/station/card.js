@@ -5,6 +5,7 @@ import { h } from "../../dom.js";
 import { t, tStatus } from "../../i18n.js";
 import { FINAL, isOpen, itemEndpoint, itemsAt } from "../../orders.js";
 import { customerLine, itemLine, metaLine, placeBadge, recalledMark, withCourses } from "../common.js";
+import { headerAllergenBand, rushBanner } from "../workflow.js";
 
 /**
  * What a card needs besides its order: `endpoint`, `timers` (the server's thresholds) and
@@ -29,6 +30,8 @@ export function renderCard(order, ctx) {
       h("div.head-top", null, h("span.slot"), h("span.num", { text: `#${order.number}` }), placeBadge(order),
         recalledMark(order, endpoint), timer),
       h("div.pending-tag", { text: t("queued"), hidden: true }),
+      rushBanner(order),
+      headerAllergenBand(order, endpoint, on.failed),
       customerLine(order),
       voided ? h("div.void-banner", { text: t("void") }) : null,
       who ? h("div.who", { text: who }) : null,

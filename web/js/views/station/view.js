@@ -24,7 +24,13 @@ export function createStationView(ctx) {
   const cardContext = {
     endpoint,
     timers,
-    on: { tapCard, tapItem, refuse: (id) => cards.has(id) && refuse(cards.get(id).order), bump },
+    on: {
+      tapCard,
+      tapItem,
+      refuse: (id) => cards.has(id) && refuse(cards.get(id).order),
+      bump,
+      failed: (err) => chrome.toast(`${t("failed")}: ${err.message}`),
+    },
   };
   const cards = orderList((order) => {
     const card = renderCard(order, cardContext);
