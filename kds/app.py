@@ -55,7 +55,7 @@ class Daemon:
         self.store = Store(settings.database.path, synchronous=settings.database.synchronous)
         self.bus = EventBus(self.store)
         self.outbox = Outbox(self.store)
-        writeback = [c.name for c in settings.source_configs if source_module(c.type).WRITES_BACK]
+        writeback = [c.name for c in settings.sources if source_module(c.type).WRITES_BACK]
         self.service = KitchenService(
             settings, self.store, self.bus, self.outbox, self.registry, writeback_sources=writeback
         )
@@ -76,9 +76,7 @@ class Daemon:
             settings=settings,
             clock=self.clock,
         )
-        self.sources = [
-            source_module(c.type).create(c, self.source_ctx) for c in settings.source_configs
-        ]
+        self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.sources]
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["sourceAlerts"] = self.source_ctx.alerts.snapshot
         self.components: list[Any] = [
             self.supervisor,

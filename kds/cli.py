@@ -146,7 +146,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok")
     for endpoint in settings.endpoints:
         print(f"  endpoint {endpoint.name}: {endpoint.kind}")
-    for source in settings.source_configs:
+    for source in settings.sources:
         print(f"  source {source.name}: {source.type}")
     print(
         f"  default endpoint: {settings.routing.default_endpoint}, {len(settings.routing.rules)} routing rule(s)"

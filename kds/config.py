@@ -24,29 +24,17 @@ from pydantic import (
     model_validator,
 )
 
+from .durations import Duration, format_duration, parse_duration
 from .model import PurchaseType
 from .printing.config import PrinterConfig
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> float:
-    """`"250ms"`, `"1s"`, `"5m"`, `"24h"`, `"7d"` or a number of seconds → seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like '5m'")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    raise ValueError(
-        f"expected a duration like '500ms', '1s', '5m', '24h' or seconds, got {value!r}"
-    )
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+from .sources.native.config import Config as NativeSourceConfig
+from .sources.registry import (
+    SOURCE_PACKAGES,
+    SourceConfig,
+    check_source,
+    config_model,
+    known_types,
+)
 
 
 def _purchase_type(value: Any) -> Any:
@@ -282,15 +270,14 @@ class Settings(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     endpoints: list[EndpointConfig] = Field(min_length=1)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
-    sources: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "native"}])
+    # Each [[sources]] entry as the Config of its package, chosen by `type` (kds.sources.registry).
+    sources: list[SourceConfig] = Field(default_factory=lambda: [NativeSourceConfig()])
     ui: UiConfig = Field(default_factory=UiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     allergens: dict[AllergenName, Annotated[list[Keyword], Field(min_length=1)]] = Field(
         default_factory=dict
     )
-    # Set after validation: each [[sources]] entry as its module's Config model.
-    source_configs: list[Any] = Field(default_factory=list, exclude=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -359,14 +346,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def format_duration(seconds: float) -> str:
-    """300 → "5m", 90 → "90s", 0.25 → "250ms": durations as config.toml writes them."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
-
-
 def _suggest(word: str, choices: typing.Iterable[str]) -> str:
     """ " — did you mean 'x'?" for the closest choice, else the choices themselves."""
     choices = sorted(choices)
@@ -429,17 +408,42 @@ def _format_errors(
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
-        if e["type"] == "extra_forbidden":
-            parent, key = loc[:-1], str(loc[-1])
-            where = _join(prefix, _label(parent, data))
-            reason = f"unknown key {key!r}{_suggest(key, _keys_of(_model_at(model, parent)))}"
+        if loc[:1] == ("sources",) and len(loc) > 1 and isinstance(loc[1], int):
+            lines.append(_source_error(e, loc, data))
         else:
-            where = _join(prefix, _label(loc, data))
-            reason = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "missing":
-                reason = "required, but missing"
-        lines.append(f"{where}: {reason}" if where else reason)
+            lines.append(_error_line(e, loc, data, model, prefix))
     return "\n".join(lines)
+
+
+def _error_line(
+    e: Any, loc: tuple[Any, ...], data: Any, model: type[BaseModel] | None, prefix: str
+) -> str:
+    """`where: reason` of one error at `loc` in the section `data` (validated by `model`)."""
+    if e["type"] == "extra_forbidden":
+        parent, key = loc[:-1], str(loc[-1])
+        where = _join(prefix, _label(parent, data))
+        reason = f"unknown key {key!r}{_suggest(key, _keys_of(_model_at(model, parent)))}"
+    else:
+        where = _join(prefix, _label(loc, data))
+        reason = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            reason = "required, but missing"
+    return f"{where}: {reason}" if where else reason
+
+
+def _source_error(e: Any, loc: tuple[Any, ...], data: Any) -> str:
+    """An error in a [[sources]] entry, named `sources.<name or type>` and read against its Config."""
+    sources = data.get("sources") if isinstance(data, dict) else None
+    sources = sources if isinstance(sources, list) else []
+    raw = sources[loc[1]] if loc[1] < len(sources) else None
+    label = _source_label(loc[1], raw, sources)
+    if e["type"] == "union_tag_invalid":
+        return f"{label}: unknown source type {e['ctx']['tag']!r} (known: {known_types()})"
+    if e["type"] == "union_tag_not_found":
+        return f"{label}: `type` is required ({known_types()})"
+    # loc[2] is the `type` that chose the Config (pydantic puts the tag in the path).
+    model = config_model(loc[2]) if len(loc) > 2 and loc[2] in SOURCE_PACKAGES else None
+    return _error_line(e, loc[3:] if model else loc[2:], raw, model, label)
 
 
 def _source_label(index: int, raw: Any, sources: list[Any]) -> str:
@@ -455,31 +459,21 @@ def _source_label(index: int, raw: Any, sources: list[Any]) -> str:
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     """Validate a parsed config; raise ConfigError naming every bad key."""
-    from .sources.registry import check_source, config_module, validate_source
-
     try:
         settings = Settings.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_errors(err, data, Settings)) from err
-    errors, configs = [], []
+    errors = []
+    raw = data.get("sources") if isinstance(data.get("sources"), list) else []
     kds_endpoints = {e.name for e in settings.endpoints}
-    for i, raw in enumerate(settings.sources):
-        label = _source_label(i, raw, settings.sources)
-        try:
-            config = validate_source(raw)
-        except ValidationError as err:
-            errors.append(_format_errors(err, raw, config_module(raw["type"]).Config, prefix=label))
-        except ValueError as err:
-            errors.append(f"{label}: {err}")
-        else:
-            configs.append(config)
-            errors += [f"{label}.{e}" for e in check_source(config, kds_endpoints)]
-    names = [c.name for c in configs]
+    for i, config in enumerate(settings.sources):
+        label = _source_label(i, raw[i] if i < len(raw) else None, raw)
+        errors += [f"{label}.{e}" for e in check_source(config, kds_endpoints)]
+    names = [c.name for c in settings.sources]
     if len(names) != len(set(names)):
         errors.append("sources: each source needs a unique `name` (defaults to its type)")
     if errors:
         raise ConfigError("\n".join(errors))
-    settings.source_configs = configs
     return settings
 
 

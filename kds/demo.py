@@ -132,7 +132,7 @@ class DemoRestaurant:
 
     async def start_pos(self) -> None:
         """Start the chosen POS simulators and add a source for each to the settings."""
-        sources = [c for c in self.settings.source_configs if c.type == "native"]
+        sources = [c for c in self.settings.sources if c.type == "native"]
         if "portos" in self.pos:
             from .simulators.portos import PortosSimulator
 
@@ -188,7 +188,7 @@ class DemoRestaurant:
                 )
             )
             self._traffic_factories.append(lambda: cheques.run_traffic(self.rate, self.stop))
-        self.settings.source_configs = sources
+        self.settings.sources = sources
 
     def start_traffic(self, kds_url: str) -> None:
         """Begin generating orders from every chosen POS."""

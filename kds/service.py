@@ -254,7 +254,7 @@ class KitchenService:
         self.allergens = AllergenMatcher(settings.allergens)
         self._endpoints = {e.name: e for e in settings.endpoints}
         self.writeback_sources = frozenset(writeback_sources)
-        self.metrics = ServiceMetrics(registry, (c.name for c in settings.source_configs))
+        self.metrics = ServiceMetrics(registry, (c.name for c in settings.sources))
         self.metrics.open_orders.set_function(self._count_open)
         self._orders: dict[str, Order] = {}
         self._hashes: dict[str, str] = {}

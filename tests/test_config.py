@@ -18,7 +18,7 @@ def test_repo_config_is_valid() -> None:
     settings = load_settings(ROOT / "config.toml")
     assert [e.name for e in settings.endpoints] == ["grill", "cold", "bar"]
     assert settings.database.synchronous == "FULL"
-    assert [c.type for c in settings.source_configs] == ["native"]
+    assert [c.type for c in settings.sources] == ["native"]
     bar = settings.endpoint("bar")
     assert bar is not None and bar.printer is not None and bar.display
 
@@ -115,6 +115,37 @@ def test_errors_name_the_key(tmp_path: Path, change: Any, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         settings_from_dict(config)
     assert message in str(err.value)
+
+
+def test_sources_are_typed_by_their_type(tmp_path: Path) -> None:
+    # [[sources]] entries come out of validation as their package's Config, chosen by `type`.
+    from kds.sources.cheques.config import Config as ChequesConfig
+    from kds.sources.portos.config import Config as PortosConfig
+
+    config = base_config(tmp_path)
+    config["sources"] = [
+        {"type": "native"},
+        {"type": "portos", "base_url": "http://pos/", "token": "t", "poll_interval": "2s"},
+        {"type": "cheques", "name": "till", "url": "http://till/v1"},
+    ]
+    native, portos, cheques = settings_from_dict(config).sources
+    assert native.type == "native"
+    assert isinstance(portos, PortosConfig) and portos.poll_interval == 2.0
+    assert portos.base_url == "http://pos"
+    assert isinstance(cheques, ChequesConfig) and cheques.name == "till"
+
+
+def test_source_errors_come_with_the_other_errors(tmp_path: Path) -> None:
+    # One run of check-config names every bad key: a bad source does not wait for good endpoints.
+    config = base_config(tmp_path)
+    config["endpoints"][0].update(colour="red")
+    config["sources"] = [{"type": "portos", "token": "t"}, {"name": "x"}]
+    with pytest.raises(ConfigError) as err:
+        settings_from_dict(config)
+    lines = str(err.value).splitlines()
+    assert "endpoints.grill: unknown key 'colour' (known:" in lines[0]
+    assert "sources.portos.base_url: required, but missing" in lines
+    assert "sources.x: `type` is required (cheques, native, portos, ready2order)" in lines
 
 
 def test_key_actions_match_the_screens() -> None:

@@ -37,7 +37,7 @@ def test_errors_name_the_key() -> None:
         },
         {"type": "cheques", "url": "http://till/v1", "method": "PUT"},
     )
-    r2o, cheques = ok.source_configs  # type: ignore[attr-defined]
+    r2o, cheques = ok.sources
     assert r2o.group_window == 2.0 and r2o.hook_path == "/hooks/ready2order/{secret}"
     assert cheques.method == "PUT" and cheques.cheque_types == ["Postponed", "Order"]
 

@@ -49,7 +49,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..clock import Clock, SystemClock, wait_event
 from ..model import Order, OrderStatus, utcnow
-from .config import PrinterConfig, split_address
+from .config import PrinterConfig
 from .render import Ticket, TicketKind, TicketRenderer
 from .transport import PrinterFault, PrinterStatus, probe, send_job
 
@@ -212,26 +212,13 @@ class PrintSpooler:
     def _fallback_target(
         self, queue: PrinterQueue, by_name: dict[str, EndpointLike]
     ) -> _Target | None:
+        """The fallback printer: another endpoint's, else an address (both checked by kds.config)."""
         fallback = queue.config.fallback
         if not fallback:
             return None
         other = by_name.get(fallback)
-        if other is not None:
-            if other.printer is None:
-                raise ValueError(
-                    f"endpoints.{queue.name}.printer.fallback: endpoint {fallback!r} has no printer"
-                )
-            if other.name == queue.name:
-                raise ValueError(
-                    f"endpoints.{queue.name}.printer.fallback: a printer cannot be its own fallback"
-                )
+        if other is not None and other.printer is not None:
             return _Target(f"{other.name} printer", other.printer, TicketRenderer(other.printer))
-        try:
-            split_address(fallback)
-        except ValueError as err:
-            raise ValueError(
-                f"endpoints.{queue.name}.printer.fallback: {fallback!r} is neither an endpoint nor an address ({err})"
-            ) from None
         config = queue.config.model_copy(update={"address": fallback, "fallback": None})
         return _Target(fallback, config, TicketRenderer(config))
 

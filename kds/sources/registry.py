@@ -1,11 +1,13 @@
 """Which package handles each `[[sources]] type`: one folder per POS.
 
 A source package `kds.sources.<type>` has a `config` module with `Config` (a
-pydantic model with `type` and `name`) and optionally `check(config,
-kds_endpoints) -> list[str]` for checks against the whole config, and a
-`source` module with `WRITES_BACK` and `create(config, ctx) -> Component`.
-Source modules are imported on demand (when the daemon is built), so a broken
-optional integration cannot stop the others loading.
+pydantic model with `type: Literal[...]` and `name`) and optionally
+`check(config, kds_endpoints) -> list[str]` for checks against the whole
+config, and a `source` module with `WRITES_BACK` and `create(config, ctx) ->
+Component`. The config models are light and imported here, to build
+`SourceConfig`: the discriminated union (on `type`) that `[[sources]]` entries
+are validated with, once, with the rest of config.toml. The source modules are
+imported on demand, when the daemon is built.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Discriminator, TypeAdapter
 
 SOURCE_PACKAGES: dict[str, str] = {
     "native": "kds.sources.native",
@@ -29,8 +31,12 @@ def _package(source_type: str) -> str:
     try:
         return SOURCE_PACKAGES[source_type]
     except KeyError:
-        known = ", ".join(sorted(SOURCE_PACKAGES))
-        raise ValueError(f"unknown source type {source_type!r} (known: {known})") from None
+        raise ValueError(f"unknown source type {source_type!r} (known: {known_types()})") from None
+
+
+def known_types() -> str:
+    """The source types, for messages."""
+    return ", ".join(sorted(SOURCE_PACKAGES))
 
 
 def config_module(source_type: str) -> ModuleType:
@@ -43,12 +49,26 @@ def source_module(source_type: str) -> ModuleType:
     return importlib.import_module(f"{_package(source_type)}.source")
 
 
-def validate_source(raw: dict[str, Any]) -> BaseModel:
-    """Validate one [[sources]] entry with its package's Config model."""
-    source_type = raw.get("type")
-    if not isinstance(source_type, str):
-        raise ValueError("`type` is required (native, portos, ready2order or cheques)")
-    return config_module(source_type).Config.model_validate(raw)
+def config_model(source_type: str) -> type[BaseModel]:
+    """The `Config` model of `source_type`."""
+    model: type[BaseModel] = config_module(source_type).Config
+    return model
+
+
+#: One `[[sources]]` entry: the Config of the package its `type` names.
+SourceConfig: Any = Annotated[
+    Union[tuple(config_model(t) for t in SOURCE_PACKAGES)],  # noqa: UP007 (built at run time)
+    Discriminator("type"),
+]
+
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceConfig)
+
+
+def validate_source(raw: Any) -> BaseModel:
+    """One `[[sources]]` entry as its package's Config (pydantic's ValidationError when it is not)."""
+    config: BaseModel = _ADAPTER.validate_python(raw)
+    return config
 
 
 def check_source(config: BaseModel, kds_endpoints: Collection[str]) -> list[str]:

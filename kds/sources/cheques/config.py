@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from ...config import Duration
+from ...durations import Duration
 from ..base import HttpUrl
 
 

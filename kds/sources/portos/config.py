@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ...config import Duration
+from ...durations import Duration
 from ..base import HttpUrl
 
 
