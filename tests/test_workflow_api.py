@@ -329,3 +329,38 @@ async def test_reports_page_is_served(client: TestClient) -> None:
     resp = await client.get("/reports", headers={"Accept": "text/html"})
     assert resp.status == 200
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_workflow_state_survives_a_restart(
+    aiohttp_client: Any, config_data: dict[str, Any], printers: dict[str, VirtualPrinter]
+) -> None:
+    # Guarantees: allergens, acknowledgements, rush, a move and the audit events are stored,
+    # and after a restart the order reads back byte for byte.
+    from kds.config import settings_from_dict
+
+    first = Daemon(settings_from_dict(config_data))
+    client = await aiohttp_client(first.app)
+    order = await ingest(client, satay_body("keep-1"))
+    base = f"/api/v1/orders/{order['id']}"
+    await post(client, f"{base}/endpoints/grill/allergens/ack")
+    await post(client, f"{base}/rush")
+    status, moved = await post(client, f"{base}/endpoints/grill/move", {"to": "grill2"})
+    assert status == 200, moved
+    # Every ticket printed (new, RUSH slip, TRANSFER; new at grill2): nothing changes meanwhile.
+    await printers["grill"].wait_for_jobs(3)
+    await printers["spare"].wait_for_jobs(1)
+    await wait_until(
+        lambda: first.service.get(order["id"]).status_at("grill2").value == "delivered"
+    )
+    before = await (await client.get(base)).text()
+    await client.close()
+
+    second = Daemon(settings_from_dict(config_data))
+    client = await aiohttp_client(second.app)
+    after = await (await client.get(base)).text()
+    assert after == before
+    restored = await (await client.get(base)).json()
+    assert restored["rush"] and list(restored["allergenAcks"]) == ["grill"]
+    assert [e["type"] for e in restored["events"]] == ["allergensAcknowledged", "rush", "moved"]
+    assert restored["items"][0]["allergens"] == ["nuts"]
+    await client.close()

@@ -61,13 +61,17 @@ def test_rush_from_the_expo_moves_the_order_first_with_a_banner(api: Api, pages:
 def test_move_button_on_the_expo(api: Api, pages: Pages) -> None:
     expo = pages.open("/expo")
     cold = pages.open("/screen/cold")
+    grill = pages.open("/screen/grill")
     a = api.post_order(order("a", item(1, "Burger")))
+    expect(card(grill, a)).to_be_visible()
     expo.bring_to_front()
     card(expo, a).locator("button.move[data-from='grill']").click()
     expo.locator("dialog .move-to[data-to='cold']").click()
     wait_for(lambda: "cold" in api.order(a["id"])["endpointStatuses"], what="moved in the API")
     assert api.status_at(a["id"], "grill") == "processSkipped"
     expect(card(cold, a).locator(".item .name")).to_have_text(["Burger"])
+    # The grill's card says where the ticket went, not that it was cancelled.
+    expect(card(grill, a).locator(".void-banner")).to_have_text("MOVED TO cold")
 
 
 def test_reports_page_draws_the_chart_and_tables(api: Api, pages: Pages) -> None:

@@ -38,7 +38,7 @@ const LABELS = {
     },
     // Kitchen workflow: allergens, rush, moving tickets, reports.
     allergy: "ALLERGY", ackAllergens: "Allergy noted", allergyAcked: "allergy noted",
-    rush: "RUSH", rushOrder: "Rush", move: "Move", moveTo: "Move to", moveTitle: "Move ticket to another station",
+    rush: "RUSH", rushOrder: "Rush", move: "Move", moveTo: "Move to", movedTo: "MOVED TO", moveTitle: "Move ticket to another station",
     reports: "Reports", from: "From", to: "To", allStations: "All stations", show: "Show",
     tickets: "Tickets", items: "Items", avgTime: "Average", p90Time: "90 %", lateTickets: "Late",
     refusals: "Refused", recalls: "Recalls", printerFailures: "Printer failures", noTickets: "No tickets in this range",

@@ -51,6 +51,12 @@ export function headerAllergenBand(order, endpoint, onError) {
   );
 }
 
+/** "MOVED TO grill2" when the ticket left `endpoint` by a move (not a cancel), else null. */
+export function movedAway(order, endpoint) {
+  const moves = (order.events || []).filter((e) => e.type === "moved" && e.endpoint === endpoint);
+  return moves.length ? `${t("movedTo")} ${moves[moves.length - 1].to}` : null;
+}
+
 /** The RUSH banner of a rushed order. */
 export function rushBanner(order) {
   return order.rush ? h("div.rush-banner", { text: t("rush") }) : null;

@@ -5,7 +5,7 @@ import { h } from "../../dom.js";
 import { t, tStatus } from "../../i18n.js";
 import { FINAL, isOpen, itemEndpoint, itemsAt } from "../../orders.js";
 import { customerLine, itemLine, metaLine, placeBadge, recalledMark, withCourses } from "../common.js";
-import { headerAllergenBand, rushBanner } from "../workflow.js";
+import { headerAllergenBand, movedAway, rushBanner } from "../workflow.js";
 
 /**
  * What a card needs besides its order: `endpoint`, `timers` (the server's thresholds) and
@@ -33,7 +33,7 @@ export function renderCard(order, ctx) {
       rushBanner(order),
       headerAllergenBand(order, endpoint, on.failed),
       customerLine(order),
-      voided ? h("div.void-banner", { text: t("void") }) : null,
+      voided ? h("div.void-banner", { text: movedAway(order, endpoint) || t("void") }) : null,
       who ? h("div.who", { text: who }) : null,
       h(
         "div.state",
