@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..logs import setup_logging
 from .profile import py_spy
 from .runner import PHASES, Bench, Options
 
@@ -21,7 +22,8 @@ from .runner import PHASES, Bench, Options
 def register(subparsers: Any) -> None:
     """Add `kds bench` to the CLI."""
     p = subparsers.add_parser(
-        "bench", help="measure ingest, live feed, restart, memory and render against baselines"
+        "bench",
+        help="measure ingest, live feed, printing, webhooks, growth, idle and render against baselines",
     )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument(
@@ -45,6 +47,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
     p.add_argument(
         "--restarts", type=int, help="restarts timed; the figure is their median (default 3)"
+    )
+    p.add_argument(
+        "--webhook-samples", type=int, help="POS changes timed per webhook source (default 100)"
+    )
+    p.add_argument(
+        "--wide-screens", type=int, help="screens for the wide fan-out figure (default 1,000)"
+    )
+    p.add_argument("--wide-changes", type=int, help="changes fanned out widely (default 50)")
+    p.add_argument(
+        "--scale",
+        metavar="N,N,N",
+        help="open orders at which RSS and restart are measured (default 1000,10000,50000)",
+    )
+    p.add_argument(
+        "--idle-seconds", type=float, help="seconds the idle CPU is measured over (default 30)"
     )
     p.add_argument(
         "--rounds",
@@ -93,6 +110,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "renders",
         "restarts",
         "rounds",
+        "webhook_samples",
+        "wide_screens",
+        "wide_changes",
+        "idle_seconds",
         "synchronous",
         "deflate",
         "profile",
@@ -107,6 +128,14 @@ def options_from_args(args: argparse.Namespace) -> Options:
                 f"--only: unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}"
             )
         given["phases"] = phases
+    if getattr(args, "scale", None):
+        try:
+            sizes = tuple(sorted({int(n) for n in args.scale.split(",") if n.strip()}))
+        except ValueError:
+            raise ValueError("--scale: comma-separated whole numbers of orders") from None
+        if len(sizes) < 2 or sizes[0] < 1:
+            raise ValueError("--scale: at least two sizes, each at least 1")
+        given["scale"] = sizes
     options = Options.quick(**given) if args.quick else Options(**given)
     for name in (
         "orders",
@@ -117,17 +146,22 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "renders",
         "restarts",
         "rounds",
+        "webhook_samples",
+        "wide_screens",
+        "wide_changes",
     ):
         if getattr(options, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if options.rate <= 0 or options.duration <= 0:
-        raise ValueError("--rate and --duration must be positive")
+    if options.rate <= 0 or options.duration <= 0 or options.idle_seconds <= 0:
+        raise ValueError("--rate, --duration and --idle-seconds must be positive")
     return options
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the bench; exit 0 when every target is met, 1 otherwise."""
     options = options_from_args(args)
+    # The simulators the bench runs in this process log to stderr, never into --json's stdout.
+    setup_logging("warning")
     if options.profile is not None and py_spy() is None:
         print(
             "kds bench: --profile needs py-spy (pip install 'kds[profile]' or pip install py-spy); running without profiles",

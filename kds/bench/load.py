@@ -83,12 +83,15 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def external_id(message: bytes) -> str | None:
-    """The first `externalId` in a message (an order event's own), without parsing the JSON."""
-    start = message.find(_EXTERNAL)
+def external_id(message: bytes, field: bytes = _EXTERNAL) -> str | None:
+    """The first `externalId` in a message (an order event's own), without parsing the JSON.
+
+    `field` picks another string field (`b'"comment":"'`: an item's comment).
+    """
+    start = message.find(field)
     if start < 0:
         return None
-    start += len(_EXTERNAL)
+    start += len(field)
     return message[start : message.find(b'"', start)].decode()
 
 
@@ -226,9 +229,16 @@ class Screens:
     """A set of websocket screens that timestamp each order event they receive."""
 
     def __init__(
-        self, urls: Sequence[str], event_type: str, *, snapshot: bool, deflate: bool = True
+        self,
+        urls: Sequence[str],
+        event_type: str,
+        *,
+        snapshot: bool,
+        deflate: bool = True,
+        key_field: bytes = _EXTERNAL,
     ) -> None:
         self.urls = list(urls)
+        self.key_field = key_field
         self.deflate = deflate
         self.prefix = f'{{"type":"{event_type}"'.encode()
         self.snapshot = snapshot
@@ -273,7 +283,7 @@ class Screens:
             return
         if not message.startswith(self.prefix):
             return
-        key = external_id(message)
+        key = external_id(message, self.key_field)
         if key is not None:
             self.arrivals[key].append(now)
             self.received += 1
@@ -292,6 +302,14 @@ class Screens:
             await asyncio.wait_for(self._all_in.wait(), timeout)
         except TimeoutError:
             pass
+
+    def last_arrivals(self, sent: dict[str, float]) -> list[float]:
+        """Per event, the delay until its last screen had it (events some screen missed: left out)."""
+        return [
+            max(times) - sent[key]
+            for key, times in self.arrivals.items()
+            if key in sent and len(times) == len(self.urls)
+        ]
 
     def spreads(self) -> list[float]:
         """Per event, first to last screen: the fan-out itself, without what came before it."""

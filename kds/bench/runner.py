@@ -11,7 +11,13 @@
 3. The bare ingest baseline with the same orders and connections.
 4. The bare broadcast baseline with the same screens, rate and payloads (the
    order JSON kds sent).
-5. Ticket render, in this process: median of rendering one three-item ticket.
+5. Wide fan-out: one change to 1,000 screens, the last screen's delay, beside the
+   bare broadcast to as many (`scale.py`).
+6. POS to paper (a virtual printer) and POS to screen per source, ready2order and
+   PORTOS webhooks from their simulators (`kitchen.py`).
+7. Growth: RSS and restart at 1k, 10k and 50k open orders; the idle CPU with 10
+   screens (`scale.py`).
+8. Ticket render, in this process: median of rendering one three-item ticket.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ from typing import Any
 
 import aiohttp
 
+from .kitchen import print_phase, webhooks_phase
 from .load import Screens, encoded_orders, ingest, percentile
 from .load import paced as _paced
 from .profile import recording
 from .report import Figure, Report
+from .scale import idle_phase, scale_phase, size_label, wide_phase
 from .servers import (
     ENDPOINTS,
     Server,
@@ -48,8 +56,8 @@ from .servers import (
 )
 
 MB = 1024 * 1024
-#: Phases a run can be limited to (`--only`): kds live feed, kds ingest/memory/restart, baselines, render.
-PHASES = ("live", "ingest", "baselines", "render")
+#: Phases a run can be limited to (`--only`).
+PHASES = ("live", "ingest", "baselines", "wide", "print", "webhooks", "scale", "idle", "render")
 _STATUS_BODY = b'{"status":"delivered"}'
 
 
@@ -66,6 +74,17 @@ class Options:
     fanout_changes: int = 100
     renders: int = 300
     restarts: int = 3
+    #: POS changes timed per webhook source, and their pace (per second).
+    webhook_samples: int = 100
+    webhook_rate: float = 10.0
+    #: Screens, changes and pace of the wide fan-out.
+    wide_screens: int = 1000
+    wide_changes: int = 50
+    wide_rate: float = 10.0
+    #: Open orders at which RSS and restart are measured.
+    scale: tuple[int, ...] = (1_000, 10_000, 50_000)
+    idle_screens: int = 10
+    idle_seconds: float = 30.0
     #: Ingest rounds, each on a fresh database; the fastest counts, for kds and baseline alike.
     rounds: int = 2
     synchronous: str = "FULL"
@@ -82,6 +101,10 @@ class Options:
             "duration": 3.0,
             "fanout_changes": 30,
             "renders": 100,
+            "webhook_samples": 30,
+            "wide_changes": 20,
+            "scale": (1_000, 2_000, 5_000),
+            "idle_seconds": 5.0,
         }
         values.update(overrides)
         return cls(**values)
@@ -107,11 +130,12 @@ class Bench:
         self.progress = progress
         self.m: dict[str, float] = {}
         self.notes: dict[str, str] = {}
+        self.linear: dict[str, bool | None] = {}  # scale figures: grows at most linearly
         self.errors: list[str] = []
         self._servers: list[Server] = []
         self._templates: dict[str, str] = {}
         self.kds_compresses = False
-        self._run_id = f"{int(time.time()) % 100000}"
+        self.run_id = f"{int(time.time()) % 100000}"
 
     async def run(self) -> Report:
         """Every phase, then the report; servers are always stopped."""
@@ -133,6 +157,11 @@ class Bench:
             ("ingest", "kds ingest, memory, restart", self._kds_ingest),
             ("baselines", "baseline ingest", self._baseline_ingest),
             ("baselines", "baseline broadcast", self._baseline_broadcast),
+            ("wide", "fan-out to 1,000 screens", lambda: wide_phase(self)),
+            ("print", "POS to paper", lambda: print_phase(self)),
+            ("webhooks", "POS webhooks to screens", lambda: webhooks_phase(self)),
+            ("scale", "growth with open orders", lambda: scale_phase(self)),
+            ("idle", "idle CPU", lambda: idle_phase(self)),
             ("render", "ticket render", self._render),
         ]
         self.load_before = os.getloadavg()[0]
@@ -154,14 +183,14 @@ class Bench:
             for server in self._servers:
                 server.kill()
 
-    def _start(self, server: Server) -> Server:
+    def start(self, server: Server) -> Server:
         self._servers.append(server)
         return server
 
     def _screens(self, urls: list[str], event_type: str, *, snapshot: bool) -> Screens:
         return Screens(urls, event_type, snapshot=snapshot, deflate=self.options.deflate)
 
-    def _screen_urls(self, port: int, count: int, path: str = "/api/v1/ws") -> list[str]:
+    def screen_urls(self, port: int, count: int, path: str = "/api/v1/ws") -> list[str]:
         if path == "/ws":
             return [f"ws://127.0.0.1:{port}/ws"] * count
         return [
@@ -208,13 +237,13 @@ class Bench:
         o = self.options
         db = self.workdir / "live.sqlite3"
         config = write_config(self.workdir, db, o.synchronous)
-        server = self._start(kds_server(self.workdir, config, db, "kds-live"))
+        server = self.start(kds_server(self.workdir, config, db, "kds-live"))
         await server.start()
         api = server.url + "/api/v1/orders"
         async with aiohttp.ClientSession() as session:
             # Fan-out: orders exist before the screens connect; each change is one event to all.
             stats = await ingest(
-                api, encoded_orders(f"fan{self._run_id}", o.fanout_changes), 8, keep_bodies=True
+                api, encoded_orders(f"fan{self.run_id}", o.fanout_changes), 8, keep_bodies=True
             )
             self._check_ingest("fan-out setup", stats.errors, len(stats.bodies), o.fanout_changes)
             ids = {}
@@ -222,7 +251,7 @@ class Bench:
                 order = json.loads(body)
                 ids[order["externalId"]] = order["id"]
             screens = self._screens(
-                self._screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True
+                self.screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True
             )
             await screens.open()
             # The baseline broadcast speaks what kds agreed to: compressed or not.
@@ -244,11 +273,11 @@ class Bench:
 
             # Ingest → screen: orders posted at a steady rate while screens listen.
             screens = self._screens(
-                self._screen_urls(server.port, o.screens), "order.created", snapshot=True
+                self.screen_urls(server.port, o.screens), "order.created", snapshot=True
             )
             await screens.open()
             try:
-                orders = encoded_orders(f"lat{self._run_id}", max(1, round(o.rate * o.duration)))
+                orders = encoded_orders(f"lat{self.run_id}", max(1, round(o.rate * o.duration)))
                 screens.expect(len(orders))
                 cpu = cpu_seconds(server.pid)
                 async with recording(server.pid, o.profile, "screen"):
@@ -280,7 +309,7 @@ class Bench:
             # Earlier rounds on databases of their own; the last one's server and database go on
             # to the memory and restart figures, so they always hold exactly `orders` orders.
             last = n == o.rounds
-            server = self._start(
+            server = self.start(
                 kds_server(
                     self.workdir,
                     config,
@@ -292,7 +321,7 @@ class Bench:
             commits = await _store_commits(server)
             async with recording(server.pid, o.profile if last else None, "ingest"):
                 burst = await self._ingest_round(
-                    "ingest", server, "/api/v1/orders", f"ing{self._run_id}r{n}"
+                    "ingest", server, "/api/v1/orders", f"ing{self.run_id}r{n}"
                 )
             commits = await _store_commits(server) - commits
             rounds.append(
@@ -304,13 +333,13 @@ class Bench:
                 await server.stop()
         self._record_rounds("ingest", rounds)
 
-        live_rss, live_peak = await self._rss_with_screens(server, "memory-live")
+        live_rss, live_peak = await self.rss_with_screens(server, "memory-live")
         await server.stop()
 
         # The median of a few restarts: one start is a couple of seconds, easily hit by other work.
         walls, cpus = [], []
         for n in range(o.restarts):
-            restarted = self._start(kds_server(self.workdir, config, db, f"kds-restart-{n + 1}"))
+            restarted = self.start(kds_server(self.workdir, config, db, f"kds-restart-{n + 1}"))
             walls.append(await restarted.start())
             # CPU seconds to readiness: what the restart costs, whatever else the machine is doing.
             cpus.append(cpu_seconds(restarted.pid))
@@ -330,17 +359,17 @@ class Bench:
             self.errors.append(
                 f"restart: {open_orders} open orders after restart, expected {o.orders}"
             )
-        restart_rss, restart_peak = await self._rss_with_screens(restarted, "memory-restart")
+        restart_rss, restart_peak = await self.rss_with_screens(restarted, "memory-restart")
         self.m["rss"] = max(live_rss, restart_rss) / MB
         self.notes["rss"] = (
             f"after ingest {live_rss / MB:.0f} MB (peak {live_peak / MB:.0f}), "
             f"after restart {restart_rss / MB:.0f} MB (peak {restart_peak / MB:.0f})"
         )
 
-    async def _rss_with_screens(self, server: Server, phase: str) -> tuple[int, int]:
+    async def rss_with_screens(self, server: Server, phase: str) -> tuple[int, int]:
         """RSS once every screen has its snapshot, and the process's peak so far."""
         screens = self._screens(
-            self._screen_urls(server.port, self.options.screens), "order.created", snapshot=True
+            self.screen_urls(server.port, self.options.screens), "order.created", snapshot=True
         )
         self.m[f"{phase}.rss_before_screens_mb"] = rss_bytes(server.pid) / MB
         started = time.perf_counter()
@@ -363,7 +392,7 @@ class Bench:
         o = self.options
         rounds = []
         for n in range(1, o.rounds + 1):
-            server = self._start(
+            server = self.start(
                 baseline_ingest_server(
                     self.workdir, o.synchronous, self.workdir / f"baseline-{n}.sqlite3"
                 )
@@ -371,7 +400,7 @@ class Bench:
             await server.start()
             rounds.append(
                 await self._ingest_round(
-                    "baseline ingest", server, "/orders", f"base{self._run_id}r{n}"
+                    "baseline ingest", server, "/orders", f"base{self.run_id}r{n}"
                 )
             )
             await server.stop()
@@ -408,7 +437,7 @@ class Bench:
         o = self.options
         if not self._templates:
             raise RuntimeError("no order JSON from the kds phase to broadcast")
-        server = self._start(baseline_broadcast_server(self.workdir, self.kds_compresses))
+        server = self.start(baseline_broadcast_server(self.workdir, self.kds_compresses))
         await server.start()
         async with aiohttp.ClientSession() as session:
             for key, event_type, screens_n, count in (
@@ -418,11 +447,11 @@ class Bench:
                 template = self._templates[event_type]
                 original = json.loads(template)["externalId"]
                 screens = self._screens(
-                    self._screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False
+                    self.screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False
                 )
                 await screens.open()
                 try:
-                    await self._await_screens(session, server, screens_n)
+                    await self.await_screens(session, server, screens_n)
                     requests = []
                     for i in range(count):
                         ext = f"{key}-{i}"
@@ -439,7 +468,7 @@ class Bench:
                 finally:
                     await screens.close()
 
-    async def _await_screens(
+    async def await_screens(
         self, session: aiohttp.ClientSession, server: Server, count: int
     ) -> None:
         """Until the broadcast server counts every screen (it registers them after the handshake)."""
@@ -519,6 +548,14 @@ class Bench:
             "synchronous": o.synchronous,
             "deflate": o.deflate,
             "kdsCompresses": self.kds_compresses,
+            "webhookSamples": o.webhook_samples,
+            "webhookRate": o.webhook_rate,
+            "wideScreens": o.wide_screens,
+            "wideChanges": o.wide_changes,
+            "wideRate": o.wide_rate,
+            "scale": list(o.scale),
+            "idleScreens": o.idle_screens,
+            "idleSeconds": o.idle_seconds,
         }
         report.add(
             Figure(
@@ -609,6 +646,7 @@ class Bench:
                 note=self.notes.get("render", ""),
             )
         )
+        self._kitchen_figures(report)
         report.setup["details"] = {
             k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)
         }
@@ -616,6 +654,98 @@ class Bench:
         if len(o.phases) < len(PHASES):
             report.figures = [f for f in report.figures if not math.isnan(f.value)]
         return report
+
+    def _kitchen_figures(self, report: Report) -> None:
+        """The second round's figures: POS to paper and screen, a wide fan-out, growth, idle."""
+        o = self.options
+        m = self.m.get
+        nan = math.nan
+        report.add(
+            Figure(
+                "print.p99",
+                f"order → ticket cut at the printer p99 at {o.rate:g}/s",
+                "ms",
+                m("print.p99", nan),
+                None,
+                "≤ 25",
+                lambda f: f.value <= 25,
+            )
+        )
+        for key, name, limit in (
+            ("webhook.ready2order.p99", "ready2order webhook → screens p99", 50),
+            ("webhook.portos.p99", "PORTOS webhook → poll → screens p99", 100),
+        ):
+            report.add(
+                Figure(
+                    key,
+                    name,
+                    "ms",
+                    m(key, nan),
+                    None,
+                    f"≤ {limit}",
+                    lambda f, limit=limit: f.value <= limit,
+                )
+            )
+        report.add(
+            Figure(
+                "fanout1000.p99",
+                f"one change → last of {o.wide_screens:,} screens p99",
+                "ms",
+                m("fanout1000.p99", nan),
+                m("base.fanout1000.p99"),
+                "≤ 100 and ≤ 3× baseline",
+                lambda f: f.value <= 100 and (f.ratio is None or f.ratio <= 3),
+            )
+        )
+        # Targets from the issue at 10k and 50k; every size must grow at most linearly.
+        limits = {"rss": {10_000: 100.0}, "restart": {10_000: 1.0, 50_000: 5.0}}
+        for what, unit, title in (
+            ("rss", "MB", "RSS, {n} open orders, {s} screens"),
+            ("restart", "s", "restart with {n} open orders"),
+        ):
+            sizes = sorted(set(o.scale))
+            for n in sizes:
+                key = f"scale.{what}.{size_label(n)}"
+                limit = limits[what].get(n)
+                linear = self.linear.get(f"scale.{what}") if n == sizes[-1] else None
+                target = " and ".join(
+                    t
+                    for t in (
+                        f"≤ {limit:g}" if limit is not None else "",
+                        "at most linear" if n == sizes[-1] else "",
+                    )
+                    if t
+                )
+                report.add(
+                    Figure(
+                        key,
+                        title.format(n=f"{n:,}", s=o.screens),
+                        unit,
+                        m(key, nan),
+                        None,
+                        target,
+                        (
+                            lambda f, limit=limit, linear=linear, last=n == sizes[-1]: (
+                                (limit is None or f.value <= limit)
+                                and (not last or linear is not False)
+                            )
+                        )
+                        if target
+                        else None,
+                        note=self.notes.get(f"scale.{what}", "") if n == sizes[-1] else "",
+                    )
+                )
+        report.add(
+            Figure(
+                "idle.cpu",
+                f"idle, {o.idle_screens} screens, no orders, {o.idle_seconds:g} s (% of one core)",
+                "%",
+                m("idle.cpu", nan),
+                None,
+                "≤ 0.5",
+                lambda f: f.value <= 0.5,
+            )
+        )
 
 
 def _fsync_latency(directory: Path, rounds: int = 50) -> tuple[float, float]:

@@ -40,7 +40,14 @@ format = "json"
 
 [security]
 ingest_rate = 0
+{endpoints}
+{routing}
+[[sources]]
+type = "native"
+{sources}"""
 
+#: Three display endpoints, one per station the bench's orders reach.
+DISPLAY_ENDPOINTS = """
 [[endpoints]]
 name = "grill"
 display = true
@@ -52,9 +59,6 @@ display = true
 [[endpoints]]
 name = "bar"
 display = true
-{routing}
-[[sources]]
-type = "native"
 """
 
 #: The station screens the bench connects, round robin; every bench order has an item at each.
@@ -68,11 +72,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(directory: Path, db: Path, synchronous: str = "FULL") -> Path:
-    """The bench's own config.toml in `directory`."""
-    path = directory / "bench.toml"
+def write_config(
+    directory: Path,
+    db: Path,
+    synchronous: str = "FULL",
+    *,
+    name: str = "bench",
+    endpoints: str = DISPLAY_ENDPOINTS,
+    routing: str = ROUTING,
+    sources: str = "",
+) -> Path:
+    """The bench's own config (`{name}.toml` in `directory`); the defaults: three display stations."""
+    path = directory / f"{name}.toml"
     path.write_text(
-        CONFIG.format(db=db, synchronous=synchronous, routing=ROUTING), encoding="utf-8"
+        CONFIG.format(
+            db=db, synchronous=synchronous, endpoints=endpoints, routing=routing, sources=sources
+        ),
+        encoding="utf-8",
     )
     return path
 

@@ -38,6 +38,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -481,6 +482,8 @@ class PrintedJob:
     started_at: str
     finished_at: str
     raw: bytes = field(repr=False, default=b"")
+    #: `time.perf_counter()` when the job's last cut arrived (latency in the printer's process).
+    cut_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -716,6 +719,7 @@ class VirtualPrinter:
             None if mode == "stall" and decoder.job_bytes else self._status(mode, n)
         )
         complete = True
+        cut_at: float | None = None
         while True:
             try:
                 data = await reader.read(4096)
@@ -740,12 +744,15 @@ class VirtualPrinter:
                     writer.transport.abort()
                     break
                 continue
+            cuts = decoder.cuts
             decoder.feed(data)
+            if decoder.cuts > cuts:
+                cut_at = time.perf_counter()
             await self._answer(writer, decoder)
         complete = complete and decoder.ends_with_cut
         decoder.finish()
         if decoder.printed_anything:
-            await self._record(decoder, mode, started, complete)
+            await self._record(decoder, mode, started, complete, cut_at)
 
     async def _answer(self, writer: asyncio.StreamWriter, decoder: EscPosDecoder) -> None:
         if decoder.answers:
@@ -754,7 +761,12 @@ class VirtualPrinter:
             await writer.drain()
 
     async def _record(
-        self, decoder: EscPosDecoder, mode: str, started: str, complete: bool
+        self,
+        decoder: EscPosDecoder,
+        mode: str,
+        started: str,
+        complete: bool,
+        cut_at: float | None = None,
     ) -> None:
         printed = mode not in ("paper_out", "cover_open")
         self._seq += 1
@@ -775,6 +787,7 @@ class VirtualPrinter:
             started_at=started,
             finished_at=_now(),
             raw=bytes(decoder.raw),
+            cut_at=cut_at,
         )
         (self.jobs if printed else self.discarded).append(job)
         if self.log_path is not None:

@@ -1,0 +1,198 @@
+"""Growth with work, a wide fan-out and the idle cost (`wide`, `scale`, `idle` phases).
+
+* wide: `wide_screens` (1,000) screens; one status change at a time (paced at
+  `wide_rate`), the delay until the *last* screen has it, p99 over the changes;
+  the bare broadcast to as many sockets, same payload and pace, in the same run.
+* scale: one database grown to each of `scale` (1k, 10k, 50k) open orders; at each
+  size kds is restarted (timed from spawn to `/readyz` 200, median of `restarts`)
+  and its RSS taken with `screens` (50) screens holding their snapshots. The note
+  says whether both grow at most linearly: the cost per order of the last step is
+  compared with the first step's (the first size carries the fixed cost, so the
+  increments are what grows).
+* idle: a fresh kds with `idle_screens` (10) screens and no orders; the CPU it uses
+  over `idle_seconds` (30 s), in percent of one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import resource
+import statistics
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from .load import Screens, encoded_orders, ingest, paced, percentile
+from .servers import baseline_broadcast_server, cpu_seconds, kds_server, write_config
+
+if TYPE_CHECKING:
+    from .runner import Bench
+
+MB = 1024 * 1024
+_STATUS_BODY = b'{"status":"delivered"}'
+#: Growth per order may be this much steeper at the large end and still count as linear
+#: (one restart on a shared machine moves by more than that).
+LINEAR_SLACK = 1.5
+
+
+def size_label(n: int) -> str:
+    """1000 → "1k", 50000 → "50k", 300 → "300" (the figure keys' suffix)."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def raise_open_files(wanted: int) -> None:
+    """Lift the soft open-file limit toward `wanted` (children inherit it): a socket per screen."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+async def wide_phase(bench: Bench) -> None:
+    """One change → the last of `wide_screens` screens, p99; and the bare broadcast's."""
+    o = bench.options
+    raise_open_files(4 * o.wide_screens + 1024)
+    db = bench.workdir / "wide.sqlite3"
+    config = write_config(bench.workdir, db, o.synchronous, name="wide")
+    server = bench.start(kds_server(bench.workdir, config, db, "kds-wide"))
+    await server.start()
+    api = server.url + "/api/v1/orders"
+    async with aiohttp.ClientSession() as session:
+        stats = await ingest(
+            api, encoded_orders(f"wide{bench.run_id}", o.wide_changes), 8, keep_bodies=True
+        )
+        ids = {(order := json.loads(body))["externalId"]: order["id"] for body in stats.bodies}
+        if len(ids) != o.wide_changes:
+            raise RuntimeError(f"wide fan-out setup: {len(ids)} of {o.wide_changes} orders stored")
+        urls = [f"ws://127.0.0.1:{server.port}/api/v1/ws"] * o.wide_screens
+        screens = Screens(urls, "order.updated", snapshot=True, deflate=o.deflate)
+        await screens.open(timeout=120)
+        compressed = screens.compressed
+        try:
+            requests = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
+            screens.expect(len(requests))
+            cpu = cpu_seconds(server.pid)
+            result = await paced(session, requests, o.wide_rate)
+            await screens.wait(10 + len(requests) / o.wide_rate)
+            bench.m["fanout1000.cpu_ms_per_change"] = (
+                (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
+            )
+            _record_last(bench, "fanout1000", screens, result.sent)
+        finally:
+            await screens.close()
+        async with session.get(f"{api}/{next(iter(ids.values()))}") as response:
+            template = await response.text()
+    await server.stop()
+
+    base = bench.start(baseline_broadcast_server(bench.workdir, compressed))
+    await base.start()
+    original = json.loads(template)["externalId"]
+    async with aiohttp.ClientSession() as session:
+        screens = Screens(
+            [f"ws://127.0.0.1:{base.port}/ws"] * o.wide_screens,
+            "order.updated",
+            snapshot=False,
+            deflate=o.deflate,
+        )
+        await screens.open(timeout=120)
+        try:
+            await bench.await_screens(session, base, o.wide_screens)
+            requests = []
+            for i in range(o.wide_changes):
+                ext = f"base.wide-{i}"
+                body = template.replace(f'"externalId":"{original}"', f'"externalId":"{ext}"')
+                requests.append((ext, f"{base.url}/publish?type=order.updated", body.encode()))
+            screens.expect(len(requests))
+            result = await paced(session, requests, o.wide_rate)
+            await screens.wait(10 + len(requests) / o.wide_rate)
+            _record_last(bench, "base.fanout1000", screens, result.sent)
+        finally:
+            await screens.close()
+
+
+def _record_last(bench: Bench, key: str, screens: Screens, sent: dict[str, float]) -> None:
+    last = screens.last_arrivals(sent)
+    bench.m[f"{key}.p50"] = percentile(last, 50) * 1000
+    bench.m[f"{key}.p99"] = percentile(last, 99) * 1000
+    if len(last) < len(sent):
+        bench.errors.append(f"{key}: {len(sent) - len(last)} changes missed some screen")
+
+
+async def scale_phase(bench: Bench) -> None:
+    """RSS and restart time at each size of open orders, and whether they grow linearly."""
+    o = bench.options
+    db = bench.workdir / "scale.sqlite3"
+    config = write_config(bench.workdir, db, o.synchronous, name="scale")
+    server = bench.start(kds_server(bench.workdir, config, db, "kds-scale"))
+    await server.start()
+    stored = 0
+    rss: dict[int, float] = {}
+    restart: dict[int, float] = {}
+    for size in sorted(set(o.scale)):
+        label = size_label(size)
+        orders = encoded_orders(f"scale{bench.run_id}-{label}", size - stored)
+        stats = await ingest(server.url + "/api/v1/orders", orders, o.concurrency)
+        if stats.errors:
+            raise RuntimeError(f"scale {label}: HTTP errors {stats.errors}")
+        stored = size
+        walls = []
+        for n in range(o.restarts):
+            await server.stop()
+            server = bench.start(kds_server(bench.workdir, config, db, f"kds-scale-{label}-{n}"))
+            walls.append(await server.start(timeout=120))
+        restart[size] = statistics.median(walls)
+        bytes_, _ = await bench.rss_with_screens(server, f"scale-{label}")
+        rss[size] = bytes_ / MB
+        bench.m[f"scale.restart.{label}"] = restart[size]
+        bench.m[f"scale.rss.{label}"] = rss[size]
+    bench.notes["scale.rss"] = _growth(rss, "MB")
+    bench.notes["scale.restart"] = _growth(restart, "s")
+    bench.linear["scale.rss"] = _linear(rss)
+    bench.linear["scale.restart"] = _linear(restart)
+
+
+def _linear(values: dict[int, float]) -> bool | None:
+    """Whether the cost per order of the last step is at most that of the first (with slack)."""
+    sizes = sorted(values)
+    if len(sizes) < 3:
+        return None
+    first = (values[sizes[1]] - values[sizes[0]]) / (sizes[1] - sizes[0])
+    last = (values[sizes[-1]] - values[sizes[-2]]) / (sizes[-1] - sizes[-2])
+    return last <= max(first, 0) * LINEAR_SLACK or last <= 0
+
+
+def _growth(values: dict[int, float], unit: str) -> str:
+    """A note: each size's value, the increment per 1,000 orders per step, and the verdict."""
+    sizes = sorted(values)
+    parts = [f"{size_label(n)} {values[n]:.2f} {unit}" for n in sizes]
+    steps = [
+        f"{size_label(a)}→{size_label(b)} "
+        f"{(values[b] - values[a]) * 1000 / (b - a):+.3f} {unit} per 1,000 orders"
+        for a, b in itertools.pairwise(sizes)
+    ]
+    verdict = _linear(values)
+    word = {True: "at most linear", False: "FASTER than linear", None: "not judged"}[verdict]
+    return f"{', '.join(parts)}; {', '.join(steps)}: growth {word}"
+
+
+async def idle_phase(bench: Bench) -> None:
+    """Percent of one core kds uses with `idle_screens` screens and no orders."""
+    o = bench.options
+    db = bench.workdir / "idle.sqlite3"
+    config = write_config(bench.workdir, db, o.synchronous, name="idle")
+    server = bench.start(kds_server(bench.workdir, config, db, "kds-idle"))
+    await server.start()
+    screens = Screens(
+        bench.screen_urls(server.port, o.idle_screens), "order.created", snapshot=True
+    )
+    await screens.open()
+    try:
+        cpu, wall = cpu_seconds(server.pid), time.perf_counter()
+        await asyncio.sleep(o.idle_seconds)  # the measurement window itself
+        used = cpu_seconds(server.pid) - cpu
+        bench.m["idle.cpu"] = used / (time.perf_counter() - wall) * 100
+    finally:
+        await screens.close()
