@@ -8,6 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from kds.api.screens import PAGE_CSP, setup_screens
+from kds.app import Daemon
+from kds.config import settings_from_dict
+
+from .util import base_config
 
 
 async def test_every_view_serves_the_shell_with_security_headers(client: Any) -> None:
@@ -85,3 +89,25 @@ async def test_symlink_out_of_web_root_is_refused(aiohttp_client: Any, tmp_path:
     client = await aiohttp_client(app)
     assert (await client.get("/static/js/ok.js")).status == 200
     assert (await client.get("/static/js/leak.js")).status == 404
+
+
+async def test_ui_settings_carry_every_number_the_screens_use(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    # The screens keep no defaults of their own: windows, sound, pickup types and the expo's
+    # timer thresholds (the most patient station's) all come from the config, via /api/v1/ui.
+    config = base_config(tmp_path)
+    config["endpoints"][1]["timers"] = {"warn_after": "7m", "late_after": "12m"}
+    config["endpoints"][2]["timers"] = {"warn_after": "8m", "late_after": "9m"}
+    config["ui"] = {"pickup_ready_time": "3m", "recall_window": "5m", "sound": False}
+    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
+    response = await client.get("/api/v1/ui")
+    assert response.status == 200
+    assert await response.json() == {
+        "lang": "en",
+        "pickupReadySeconds": 180,
+        "recallWindowSeconds": 300,
+        "soundDefault": False,
+        "pickupTypes": ["takeAway", "delivery"],
+        "expoTimers": {"warnAfter": 480, "lateAfter": 720},
+    }

@@ -17,6 +17,7 @@ from ..errors import ConflictError, NotFound
 from ..model import Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_int, parse_order_query
+from .screens import screen_timers
 from .views import strip_personal, view_of
 
 routes = web.RouteTableDef()
@@ -192,30 +193,10 @@ async def _handle_endpoints(request: web.Request) -> web.Response:
             "display": e.display,
             "printer": e.printer is not None,
             "autoProcess": e.auto_process,
-            "timers": {
-                "warnAfter": e.timers.warn_after,
-                "lateAfter": e.timers.late_after,
-                "lateFlash": e.timers.late_flash,
-                "lateSound": e.timers.late_sound,
-            },
+            "timers": screen_timers(e.timers),
             "keys": e.keys,
             "settings": {},
         }
         for e in settings.endpoints
     ]
     return web.json_response({"items": items, "count": len(items), "totalCount": len(items)})
-
-
-@routes.get("/api/v1/ui")
-async def _handle_ui(request: web.Request) -> web.Response:
-    """Settings the screens read at load."""
-    ui = request.app[SETTINGS].ui
-    return web.json_response(
-        {
-            "lang": ui.lang,
-            "pickupReadySeconds": ui.pickup_ready_time,
-            "recallWindowSeconds": ui.recall_window,
-            "soundDefault": ui.sound,
-            "pickupTypes": [t.value for t in ui.pickup_types],
-        }
-    )

@@ -1,7 +1,10 @@
-"""The kitchen screens: the page shell for every view and the static files under `/static/`.
+"""The kitchen screens: the page shell for every view, the static files under `/static/`,
+and the settings the screens read at load (`/api/v1/ui`).
 
 One HTML shell serves `/screen/{endpoint}`, `/expo`, `/board`, `/pickup` and `/`;
-the ES modules pick the view from the URL. Pages carry a strict
+the ES modules pick the view from the URL. Every number a screen uses (windows, timer
+thresholds) comes from the config through `/api/v1/ui` and `/api/v1/endpoints`: the
+JavaScript keeps no defaults of its own. Pages carry a strict
 Content-Security-Policy (no inline scripts or styles, connections only to this
 origin), so even a POS text that slipped into markup could not run. Static
 files are read from `web/` only, by extension, never outside it.
@@ -11,10 +14,14 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from ..appkeys import SETTINGS
+from ..config import EndpointConfig, Settings, TimersConfig
 from ..errors import KdsError
 
 #: connect-src 'self' covers this origin's own ws:/wss: (CSP 3); "ws: wss:" allowed any host.
@@ -94,6 +101,42 @@ class ScreenFiles:
         return web.FileResponse(path, headers=headers)
 
 
+def screen_timers(timers: TimersConfig) -> dict[str, Any]:
+    """An endpoint's elapsed-time thresholds as the screens read them (seconds)."""
+    return {
+        "warnAfter": timers.warn_after,
+        "lateAfter": timers.late_after,
+        "lateFlash": timers.late_flash,
+        "lateSound": timers.late_sound,
+    }
+
+
+def expo_timers(endpoints: Sequence[EndpointConfig]) -> dict[str, float]:
+    """The expo colours an order by the most patient station's thresholds (config has ≥ 1)."""
+    return {
+        "warnAfter": max(e.timers.warn_after for e in endpoints),
+        "lateAfter": max(e.timers.late_after for e in endpoints),
+    }
+
+
+def ui_settings(settings: Settings) -> dict[str, Any]:
+    """What every screen reads at load, besides the endpoints."""
+    ui = settings.ui
+    return {
+        "lang": ui.lang,
+        "pickupReadySeconds": ui.pickup_ready_time,
+        "recallWindowSeconds": ui.recall_window,
+        "soundDefault": ui.sound,
+        "pickupTypes": [t.value for t in ui.pickup_types],
+        "expoTimers": expo_timers(settings.endpoints),
+    }
+
+
+async def _handle_ui(request: web.Request) -> web.Response:
+    """Settings the screens read at load."""
+    return web.json_response(ui_settings(request.app[SETTINGS]))
+
+
 def wants_page(request: web.Request) -> bool:
     """True for a browser opening a page (it asks for HTML), not for an API call."""
     accept = request.headers.get("Accept", "")
@@ -157,6 +200,7 @@ def screen_routes(web_root: Path) -> list[web.RouteDef]:
         web.get("/pickup", files.handle_page),
         web.get("/reports", files.handle_page),
         web.get("/static/{path:.+}", files.handle_static),
+        web.get("/api/v1/ui", _handle_ui),
     ]
 
 

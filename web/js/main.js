@@ -13,8 +13,6 @@ import { createMenuView } from "./views/menu.js";
 import { createStationView } from "./views/station/view.js";
 import { createReportsView } from "./views/reports.js";
 
-const UI_DEFAULTS = { lang: "en", pickupReadySeconds: 120, recallWindowSeconds: 600, soundDefault: true };
-
 /** /screen/grill → {view: "station", endpoint: "grill"}; /expo → {view: "expo"}. */
 export function route(pathname) {
   const station = /^\/screen\/([^/]+)\/?$/.exec(pathname);
@@ -37,7 +35,8 @@ async function loadSettings(chrome) {
     try {
       const [ui, endpoints] = await Promise.all([getJson("/api/v1/ui"), getJson("/api/v1/endpoints")]);
       chrome.setConnected(true);
-      return { ui: { ...UI_DEFAULTS, ...ui }, endpoints: endpoints.items || [] };
+      // Every setting comes from the server (kds.api.screens): no defaults of our own here.
+      return { ui, endpoints: endpoints.items };
     } catch (err) {
       // A screen without the right token must say so, not look like a network fault.
       chrome.setConnected(false, err.status === 401 || err.status === 403 ? err.message : null);

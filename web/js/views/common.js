@@ -52,12 +52,10 @@ export function ageSeconds(order, now = Date.now()) {
   return (now - (Date.parse(order.createdAt) || now)) / 1000;
 }
 
-/** "ok" | "warn" | "late" for an age against thresholds in seconds. */
+/** "ok" | "warn" | "late" for an age against the server's thresholds {warnAfter, lateAfter} (seconds). */
 export function timerState(age, timers) {
-  const warn = timers && Number.isFinite(timers.warnAfter) ? timers.warnAfter : 300;
-  const late = timers && Number.isFinite(timers.lateAfter) ? timers.lateAfter : 600;
-  if (age >= late) return "late";
-  if (age >= warn) return "warn";
+  if (age >= timers.lateAfter) return "late";
+  if (age >= timers.warnAfter) return "warn";
   return "ok";
 }
 

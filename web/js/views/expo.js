@@ -15,7 +15,7 @@ import { headerAllergenBand, moveButton, rushBanner, rushButton } from "./workfl
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
-  const timers = expoTimers(ctx.endpoints);
+  const timers = ctx.ui.expoTimers; // the most patient station's thresholds, from the server
   const failed = (err) => chrome.toast(`${t("failed")}: ${err.message}`);
   const cards = orderList(renderCard);
   const grid = h("section.expo-grid");
@@ -160,12 +160,3 @@ function expoItemStatus(item) {
   return eps.every((e) => FINAL.has(e.status)) ? "processed" : "open";
 }
 
-/** Expo colours an order by the most patient station's thresholds. */
-function expoTimers(endpoints) {
-  const screens = endpoints.filter((e) => e.timers);
-  if (!screens.length) return { warnAfter: 300, lateAfter: 600 };
-  return {
-    warnAfter: Math.max(...screens.map((e) => e.timers.warnAfter)),
-    lateAfter: Math.max(...screens.map((e) => e.timers.lateAfter)),
-  };
-}

@@ -15,7 +15,7 @@ const PAGE_MS = 8000;
 
 export function createPickupView(ctx) {
   const { chrome, feed, ui, sound } = ctx;
-  const types = new Set(ui.pickupTypes || ["takeAway", "delivery"]);
+  const types = new Set(ui.pickupTypes);
   const preparing = fittedColumn("col-preparing", "preparing-list", t("preparing"));
   const ready = fittedColumn("col-ready", "ready-list", t("ready"));
   let readyBefore = null;

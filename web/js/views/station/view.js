@@ -20,7 +20,7 @@ const VOID_SHOW_MS = 60_000;
 export function createStationView(ctx) {
   const { chrome, feed, actions, sound, endpoints, endpoint } = ctx;
   const config = endpoints.find((e) => e.name === endpoint);
-  const timers = config.timers; // the server's thresholds: no defaults of our own
+  const timers = config.timers; // the server's thresholds (kds.config holds the defaults)
   const cardContext = {
     endpoint,
     timers,
