@@ -27,6 +27,7 @@ from .api.pairing import pairing_routes
 from .api.screens import setup_screens
 from .api.ws import setup_ws
 from .appkeys import BUS, CLOCK, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
+from .archive import Archiver
 from .bus import EventBus
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -34,7 +35,7 @@ from .outbox import Outbox
 from .service import KitchenService
 from .sources.base import SourceContext
 from .sources.registry import source_module
-from .store import Store
+from .store import open_store
 from .systemd import notify, watchdog_interval, watchdog_loop
 from .tasks import TaskSupervisor
 
@@ -52,7 +53,7 @@ class Daemon:
         self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
         self.supervisor = TaskSupervisor()
-        self.store = Store(settings.database.path, synchronous=settings.database.synchronous)
+        self.store = open_store(settings.database.path, synchronous=settings.database.synchronous)
         self.bus = EventBus(self.store)
         self.outbox = Outbox(self.store)
         writeback = [c.name for c in settings.sources if source_module(c.type).WRITES_BACK]
@@ -87,7 +88,7 @@ class Daemon:
             self.hub,
             *self.printers,
             *self.sources,
-            _Archiver(self),
+            Archiver(self.service.archive, self.supervisor, settings.database.archive_interval),
         ]
         self._setup_app()
         self.listening = asyncio.Event()  # set by serve() once the port is bound
@@ -163,38 +164,6 @@ def _tune_gc() -> None:
     """
     gc.freeze()  # no collect first: the just-loaded view is all live, walking it costs ~0.5 s
     gc.set_threshold(50_000, 20, 50)
-
-
-class _Archiver:
-    """Moves long-finished orders out of the live tables, periodically."""
-
-    name = "archiver"
-
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        self._last_error: str | None = None
-
-    async def start(self) -> None:
-        self._daemon.supervisor.spawn("archiver", self._run())
-
-    async def stop(self) -> None:
-        await self._daemon.supervisor.cancel("archiver")
-
-    def health(self) -> dict[str, Any]:
-        return {"ok": self._last_error is None, "lastError": self._last_error}
-
-    async def _run(self) -> None:
-        interval = self._daemon.settings.database.archive_interval
-        while True:
-            try:
-                archived = await self._daemon.service.archive_finished()
-                self._last_error = None
-                if archived:
-                    log.info("orders.archived", count=archived)
-            except Exception as err:
-                self._last_error = str(err)
-                log.warning("orders.archive_failed", error=str(err))
-            await asyncio.sleep(interval)
 
 
 async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> None:

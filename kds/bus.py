@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from .store import Store
+from .store import OrderStore
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,7 @@ class EventBus:
 
     name = "bus"
 
-    def __init__(self, store: Store, history: int = 1000) -> None:
+    def __init__(self, store: OrderStore, history: int = 1000) -> None:
         self._store = store
         self._history: deque[Event] = deque(maxlen=history)
         self._subscribers: list[Subscriber] = []

@@ -156,12 +156,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """A consistent online copy of the database."""
-    from .store import Store
+    from .store.sqlite import SqliteStore
 
     settings = _load(args)
 
     async def backup() -> None:
-        store = Store(settings.database.path)
+        store = SqliteStore(settings.database.path)
         await store.start()
         try:
             await store.backup(args.path)

@@ -19,6 +19,12 @@ from datetime import datetime, timedelta
 
 from .model import Order
 
+#: The meta key of the highest pickup number reserved (and the key older versions used).
+NUMBER_KEY = "orders.numbers_reserved"
+LEGACY_NEXT_NUMBER_KEY = "orders.next_number"
+#: Pickup numbers are reserved in blocks (one meta write per block, not per order).
+NUMBER_BLOCK = 100
+
 
 class PickupNumbers:
     """Hands out pickup numbers; no two orders that still hold a number share it."""
@@ -94,3 +100,44 @@ class PickupNumbers:
                 self.forget(order.id, order.number)
             else:  # changed since (a table move): later
                 heapq.heappush(releases, (due, next(self._tiebreak), order.id))
+
+
+class NumberReservations:
+    """Pickup numbers reserved durably in blocks: one meta write per block, not per order.
+
+    After a crash the unused rest of a block is skipped, never reused.
+    """
+
+    def __init__(self, numbers: PickupNumbers, block: int = NUMBER_BLOCK) -> None:
+        self._numbers = numbers
+        self._block = block
+        self._reserved = 0  # reserved up to here in memory …
+        self._durable = 0  # … and in the store
+
+    def resume(self, reserved: str | None, legacy_next: str | None) -> None:
+        """Continue after what the store's meta says was reserved."""
+        if reserved is not None:
+            value = int(reserved)
+        else:
+            # A database from before numbers were reserved in blocks kept the next number to
+            # hand out; continue from it rather than start again at 1 beside the open orders.
+            value = int(legacy_next) - 1 if legacy_next is not None else 0
+        self._numbers.issued = self._reserved = self._durable = value
+
+    def reserve(self, meta: dict[str, str]) -> int | None:
+        """Add a reservation of the next block to a batch's `meta` when issued numbers need one."""
+        if self._numbers.issued <= self._reserved:
+            return None
+        self._reserved = self._numbers.issued + self._block
+        meta[NUMBER_KEY] = str(self._reserved)
+        return self._reserved
+
+    def committed(self, reservation: int | None) -> None:
+        """The batch holding `reservation` is durable."""
+        if reservation is not None:
+            self._durable = max(self._durable, reservation)
+
+    def failed(self, reservation: int | None) -> None:
+        """The batch failed: the next order reserves again."""
+        if reservation is not None:
+            self._reserved = self._durable

@@ -12,38 +12,18 @@ the outbox, marked refused, until staff fix the cause and it is `unrefuse()`d.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
 
+from .contracts import EFFECT_KIND, Effect, OutboxEntry
 from .model import utcnow
-from .store import Store, Write
+from .store import Batch, OrderStore
+
+__all__ = ["Handler", "Outbox", "OutboxEntry"]
 
 log = structlog.get_logger(__name__)
-
-INSERT_SQL = (
-    "INSERT INTO outbox (id, kind, target, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-@dataclass
-class OutboxEntry:
-    """One pending side effect."""
-
-    id: int
-    kind: str
-    target: str
-    order_id: str | None
-    payload: dict[str, Any]
-    created_at: datetime
-    attempts: int = 0
-    #: Why the receiver refused it (kept, not re-sent until retried); None while it is pending.
-    refused: str | None = None
-
 
 Handler = Callable[[OutboxEntry], None]
 
@@ -53,7 +33,7 @@ class Outbox:
 
     name = "outbox"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: OrderStore) -> None:
         self._store = store
         # (kind, target) → handler; target None handles every target of the kind.
         self._handlers: dict[tuple[str, str | None], Handler] = {}
@@ -63,32 +43,19 @@ class Outbox:
 
     async def start(self) -> None:
         """Load pending entries; they go to their consumers as these subscribe."""
-        row = await self._store.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM outbox")
-        self._next_id = (row["m"] if row else 0) + 1
-        rows = await self._store.fetchall(
-            "SELECT id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at FROM outbox"
-            " WHERE done_at IS NULL ORDER BY id"
-        )
-        for r in rows:
-            entry = OutboxEntry(
-                r["id"],
-                r["kind"],
-                r["target"],
-                r["order_id"],
-                json.loads(r["payload"]),
-                datetime.fromisoformat(r["created_at"]),
-                r["attempts"],
-                (r["last_error"] or "refused") if r["refused_at"] else None,
-            )
+        self._next_id = await self._store.last_outbox_id() + 1
+        entries = await self._store.pending_outbox()
+        for entry in entries:
             self.pending_count += 1
             self._dispatch(entry)
-        if rows:
-            log.info("outbox.resumed", pending=len(rows))
+        if entries:
+            log.info("outbox.resumed", pending=len(entries))
 
     async def stop(self) -> None:
         """Nothing to release: pending rows stay in the store."""
 
     def health(self) -> dict[str, Any]:
+        """Pending entries, and those no consumer has claimed yet (by kind:target)."""
         unclaimed: dict[str, int] = {}
         for entry in self._unclaimed:
             unclaimed[f"{entry.kind}:{entry.target}"] = (
@@ -113,23 +80,18 @@ class Outbox:
         """Stop handing out entries of `kind` (they stay pending)."""
         self._handlers.pop((kind, target), None)
 
-    def stage(
-        self, write: Write, kind: str, target: str, order_id: str | None, payload: dict[str, Any]
-    ) -> OutboxEntry:
-        """Add an entry to `write`; hand it out with `published()` after the commit."""
-        entry = OutboxEntry(self._next_id, kind, target, order_id, payload, utcnow())
-        self._next_id += 1
-        write.add(
-            INSERT_SQL,
-            (
-                entry.id,
-                kind,
-                target,
-                order_id,
-                json.dumps(payload, ensure_ascii=False),
-                entry.created_at.isoformat(),
-            ),
+    def stage(self, batch: Batch, effect: Effect, target: str, order_id: str) -> OutboxEntry:
+        """Add an entry to `batch`; hand it out with `published()` after the commit."""
+        entry = OutboxEntry(
+            self._next_id,
+            EFFECT_KIND[type(effect)].value,
+            target,
+            order_id,
+            effect.to_dict(),
+            utcnow(),
         )
+        self._next_id += 1
+        batch.outbox.append(entry)
         return entry
 
     def published(self, entries: list[OutboxEntry]) -> None:
@@ -152,34 +114,17 @@ class Outbox:
 
     async def attempted(self, entry_id: int, error: str | None = None) -> None:
         """Durably count an attempt (before sending: an unknown outcome is then known)."""
-        write = Write()
-        write.add(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, entry_id),
-        )
-        await self._store.write(write)
+        await self._store.outbox_attempted(entry_id, error)
 
     async def refuse(self, entry_id: int, error: str) -> None:
         """Durably mark the entry refused: kept pending, handed out again only after `unrefuse()`."""
-        write = Write()
-        write.add(
-            "UPDATE outbox SET refused_at = ?, last_error = ? WHERE id = ?",
-            (utcnow().isoformat(), error, entry_id),
-        )
-        await self._store.write(write)
+        await self._store.outbox_refused(entry_id, utcnow(), error)
 
     async def unrefuse(self, entry_ids: list[int]) -> None:
         """Make refused entries ordinary pending ones again (staff retry them)."""
-        write = Write()
-        write.add("UPDATE outbox SET refused_at = NULL WHERE id = ?", *[(i,) for i in entry_ids])
-        await self._store.write(write)
+        await self._store.outbox_unrefused(entry_ids)
 
     async def complete(self, entry_id: int, error: str | None = None) -> None:
         """Durably mark the entry done (with `error` when it was given up)."""
-        write = Write()
-        write.add(
-            "UPDATE outbox SET done_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
-            (utcnow().isoformat(), error, entry_id),
-        )
-        await self._store.write(write)
+        await self._store.outbox_done(entry_id, utcnow(), error)
         self.pending_count -= 1

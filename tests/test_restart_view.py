@@ -94,7 +94,7 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(
     # The view is read back a chunk of orders at a time: with several chunks' worth of orders
     # (some finished, one cancelled) every order comes back, identical and in the same order.
     from kds.model import OrderIn, OrderStatus
-    from kds.service import LOAD_CHUNK
+    from kds.store.sqlite import LOAD_CHUNK
 
     settings = settings_from_dict(base_config(tmp_path))
     first = Daemon(settings)
@@ -124,7 +124,7 @@ async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(
     # numbering continues from there instead of starting again at 1.
     import sqlite3
 
-    from kds.store import MIGRATIONS
+    from kds.store.migrations import MIGRATIONS
 
     settings = settings_from_dict(base_config(tmp_path))
     conn = sqlite3.connect(settings.database.path, isolation_level=None)

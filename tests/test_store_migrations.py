@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from kds.service import PRINT_ENTRIES_OF_ORDER
-from kds.store import MIGRATIONS, Store
+from kds.store.migrations import MIGRATIONS
+from kds.store.sqlite import PRINT_ENTRIES_OF_ORDER
+from kds.store.sqlite import SqliteStore as Store
 
 
 async def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:

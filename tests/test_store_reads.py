@@ -10,7 +10,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from kds.errors import KdsError, Unavailable
-from kds.store import ConstraintViolation, Store, Write
+from kds.store import ConstraintViolation
+from kds.store.sqlite import SqliteStore as Store
+from kds.store.sqlite import Write
 
 INBOX_INSERT = (
     "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)"

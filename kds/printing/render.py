@@ -19,7 +19,6 @@ bottom; optional logo and buzzer; cut.
 
 from __future__ import annotations
 
-import enum
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,23 +32,17 @@ from escpos.capabilities import get_profile
 from escpos.magicencode import Encoder
 from escpos.printer import Dummy
 
+from ..contracts import TicketKind
 from ..model import Order, OrderItem, OrderStatus, PurchaseType, utcnow
 from .config import PrinterConfig
 from .sanitize import clean_text
 from .transliterate import transliterate
 
+__all__ = ["Ticket", "TicketKind", "TicketRenderer"]
+
 log = structlog.get_logger(__name__)
 
 HW_INIT = b"\x1b@"
-
-
-class TicketKind(str, enum.Enum):
-    """What a ticket tells the kitchen (the `ticket` of a `print` outbox payload)."""
-
-    NEW = "new"
-    VOID = "void"
-    TRANSFER = "transfer"
-    RUSH = "rush"  # a short slip: an order already on paper was rushed
 
 
 @dataclass(frozen=True)

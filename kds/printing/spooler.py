@@ -48,9 +48,10 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..clock import Clock, SystemClock, wait_event
+from ..contracts import EffectKind, EventType, PrintEffect, TicketKind
 from ..model import Order, OrderStatus, utcnow
 from .config import PrinterConfig
-from .render import Ticket, TicketKind, TicketRenderer
+from .render import Ticket, TicketRenderer
 from .transport import PrinterFault, PrinterStatus, probe, send_job
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ class PrintSpooler:
         for queue in self._queues.values():
             queue.task = asyncio.create_task(self._run(queue), name=f"printer:{queue.name}")
             queue.task.add_done_callback(self._worker_done)
-        self.outbox.subscribe("print", self._on_entry)
+        self.outbox.subscribe(EffectKind.PRINT, self._on_entry)
         # A missing printer should read "offline" on the first screen, not "ok" until a
         # ticket fails: wait briefly for the start probes (slow ones finish in the background).
         with contextlib.suppress(TimeoutError):
@@ -246,7 +247,7 @@ class PrintSpooler:
     async def stop(self) -> None:
         """Let each printer finish the ticket it is on (bounded), then stop."""
         self._stopping = True
-        self.outbox.unsubscribe("print")
+        self.outbox.unsubscribe(EffectKind.PRINT)
         tasks = [q.task for q in self._queues.values() if q.task is not None and not q.task.done()]
         for queue in self._queues.values():
             queue.arrived.set()
@@ -310,21 +311,23 @@ class PrintSpooler:
             return
         if entry.id in queue.entry_ids:
             return
-        payload = entry.payload
         try:
-            kind = TicketKind(payload.get("ticket", "new"))
+            effect = PrintEffect.from_dict(entry.payload, entry.order_id)
         except ValueError:
-            log.warning("print.unknown_ticket_kind", entry=entry.id, ticket=payload.get("ticket"))
-            kind = TicketKind.NEW
-        item_ids = payload.get("itemIds")
+            log.warning(
+                "print.unknown_ticket_kind", entry=entry.id, ticket=entry.payload.get("ticket")
+            )
+            effect = PrintEffect.from_dict(
+                {**entry.payload, "ticket": TicketKind.NEW.value}, entry.order_id
+            )
         job = PrintJob(
             entry=entry,
-            kind=kind,
-            order_id=str(payload.get("orderId") or entry.order_id),
-            item_ids=tuple(int(i) for i in item_ids) if item_ids is not None else None,
+            kind=effect.ticket,
+            order_id=effect.order_id,
+            item_ids=effect.item_ids,
             maybe_printed=entry.attempts > 0,
-            moved_to=payload.get("movedTo"),
-            moved_from=payload.get("movedFrom"),
+            moved_to=effect.moved_to,
+            moved_from=effect.moved_from,
         )
         queue.jobs.append(job)
         queue.entry_ids.add(entry.id)
@@ -669,7 +672,7 @@ class PrintSpooler:
 
     def _publish_state(self, queue: PrinterQueue) -> None:
         try:
-            self.bus.publish("printer.status", {"printer": self._state_of(queue)})
+            self.bus.publish(EventType.PRINTER_STATUS, {"printer": self._state_of(queue)})
         except Exception:
             log.exception("printer.publish_failed", endpoint=queue.name)
 

@@ -1,0 +1,124 @@
+"""Orders as flat rows and back: the mapping every store backend shares.
+
+An order is kept as a header (JSON of the order without items or derived
+fields), one row per item and one per item endpoint, plus the audit rows of
+its status changes. Rows read back were written by kds itself, so objects
+are built without validation (`trusted`) and repeated text is shared.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ..interning import shared, shared_plu, shared_quantity
+from ..model import (
+    ItemEndpoint,
+    Location,
+    Order,
+    OrderEvent,
+    OrderItem,
+    PurchaseType,
+    TicketInfo,
+    trusted,
+)
+
+_HEADER_EXCLUDE = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}
+
+
+def header_json(order: Order) -> str:
+    """The order without its items (they have rows of their own) or derived fields."""
+    return order.model_dump_json(exclude=_HEADER_EXCLUDE)
+
+
+def item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
+    """An item as a row: order_id, item_id, position, plu_name, plu_code, plu_stock_name,
+    plu_group, amount, unit, comment, course_number, modifiers, allergens (its endpoints
+    have rows of their own)."""
+    plu, quantity = item.plu, item.quantity
+    return (
+        order_id,
+        item.id,
+        position,
+        plu.name,
+        plu.code,
+        plu.stock_name,
+        plu.group,
+        str(quantity.amount),
+        quantity.unit,
+        item.comment,
+        item.course_number,
+        json.dumps(item.modifiers, ensure_ascii=False),
+        json.dumps(item.allergens, ensure_ascii=False),
+    )
+
+
+def item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
+    """The inverse of `item_row` (a row without `position`), for rows kds wrote itself."""
+    (
+        _,
+        item_id,
+        name,
+        code,
+        stock_name,
+        group,
+        amount,
+        unit,
+        comment,
+        course_number,
+        modifiers,
+        allergens,
+    ) = row
+    return trusted(
+        OrderItem,
+        id=item_id,
+        plu=shared_plu(name, code, stock_name, group),
+        quantity=shared_quantity(amount, unit),
+        comment=shared(comment),
+        course_number=course_number,
+        modifiers=[shared(m) for m in json.loads(modifiers)],
+        endpoints=endpoints,
+        allergens=[shared(a) for a in json.loads(allergens)],
+    )
+
+
+def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:
+    """The inverse of `header_json`, for rows kds wrote itself."""
+    ticket = data["ticket"]
+    location = ticket["location"]
+    return trusted(
+        Order,
+        id=data["id"],
+        number=data["number"],
+        pos_number=data.get("pos_number"),
+        source=shared(data["source"]),
+        external_id=data["external_id"],
+        device_name=shared(data["device_name"]),
+        user=data["user"],
+        ticket=trusted(
+            TicketInfo,
+            id=ticket["id"],
+            name=ticket["name"],
+            location=None
+            if location is None
+            else trusted(
+                Location,
+                zone_name=shared(location["zone_name"]),
+                table_name=shared(location["table_name"]),
+            ),
+            purchase_type=PurchaseType(ticket["purchase_type"]),
+            customer=ticket["customer"],
+            version=ticket["version"],
+        ),
+        items=items,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        version=data["version"],
+        rush=data.get("rush", False),
+        allergen_acks={
+            name: datetime.fromisoformat(date)
+            for name, date in data.get("allergen_acks", {}).items()
+        },
+        events=[OrderEvent.model_validate(e) for e in data.get("events", [])],
+    )

@@ -1,0 +1,772 @@
+"""The SQLite store: WAL mode through aiosqlite, with group commit.
+
+`SqliteStore` implements `OrderStore`: each batch or single write becomes a
+list of statements (`Write`) handed to `SqliteStore.write()`, which
+returns only after the transaction holding it has committed. A single writer
+task drains the queue: whatever arrived while the previous commit was on disk
+goes into the next transaction, grouped into one `executemany` per statement.
+So under load many requests share one fsync, and nothing is acknowledged
+before it is durable (`synchronous=FULL` by default).
+
+Grouping statements of several writes by SQL text is safe because the service
+serialises writes per order (and outbox rows are only updated after they were
+committed), so two writes in one group never touch the same row.
+
+Reads use a second connection (aiosqlite); WAL lets it read while the writer
+commits. One read runs at a time on it, start to end: a SELECT holds the
+connection's snapshot from its first step until its last row is fetched, and
+aiosqlite takes those in separate round trips, so a read slipped in between
+would see that older snapshot — a dedupe lookup would miss a row committed
+just before it (a duplicate webhook inserted twice, a VOID queued twice).
+
+The writer runs each group's whole transaction in one call on its own
+thread, with a plain sqlite3 connection that lives on that thread: going
+through aiosqlite a statement at a time cost a round trip through the busy
+event loop per statement (BEGIN, one per table, COMMIT), and those round trips,
+not the disk, limited throughput under load. A write that breaks a constraint
+(a UNIQUE key) fails alone with `ConstraintViolation`: the caller's conflict,
+not a store failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+import structlog
+
+from ..contracts import OutboxEntry
+from ..errors import Unavailable
+from ..interning import shared
+from ..model import ItemEndpoint, Order, OrderItem, OrderStatus, StatusChange
+from ..reports import ProductTotal, TicketFact
+from . import Batch, ConstraintViolation, InboxEntry
+from .migrations import MIGRATIONS
+from .rows import header_json, item_from_row, item_row, order_from_header
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+S = OrderStatus
+
+#: Orders read per chunk when the view is rebuilt at start.
+LOAD_CHUNK = 1000
+
+META_UPSERT = (
+    "INSERT INTO meta (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+ORDER_UPSERT = (
+    "INSERT INTO orders (id, source, external_id, number, body_hash, data, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+)
+ITEM_INSERT = (
+    "INSERT INTO items (order_id, item_id, position, plu_name, plu_code, plu_stock_name, plu_group,"
+    " amount, unit, comment, course_number, modifiers, allergens)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+ITEM_ENDPOINT_UPSERT = (
+    "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (order_id, item_id, endpoint) DO UPDATE SET status = excluded.status"
+)
+STATUS_CHANGE_INSERT = (
+    "INSERT INTO status_changes (order_id, item_id, endpoint, status, date, actor, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+ORDER_TOUCH = "UPDATE orders SET updated_at = ? WHERE id = ?"
+OUTBOX_INSERT = (
+    "INSERT INTO outbox (id, kind, target, order_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+INBOX_INSERT = (
+    "INSERT INTO inbox (id, source, dedupe_key, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+)
+ARCHIVE_INSERT = (
+    "INSERT OR REPLACE INTO archived_orders (id, source, external_id, body_hash, data, archived_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+#: The print entries of one order (which VOIDs are queued, which tickets may be on paper).
+#: `kind = 'print'` is spelled out: the partial index `outbox_prints_by_order` needs it.
+PRINT_ENTRIES_OF_ORDER = (
+    "SELECT id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at"
+    " FROM outbox WHERE order_id = ? AND kind = 'print' ORDER BY id"
+)
+PENDING_OUTBOX = (
+    "SELECT id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at"
+    " FROM outbox WHERE done_at IS NULL ORDER BY id"
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameter rows (run with executemany)."""
+
+    sql: str
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass
+class Write:
+    """Statements that commit together or not at all."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def add(self, sql: str, *rows: Sequence[Any]) -> None:
+        """Append `sql` with parameter `rows`."""
+        if rows:
+            self.statements.append(Statement(sql, rows))
+
+    def extend(self, other: Write) -> None:
+        """Append the statements of another write."""
+        self.statements.extend(other.statements)
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+
+@dataclass
+class _Pending:
+    write: Write
+    done: asyncio.Future[None]
+
+
+class SqliteStore:
+    """SQLite with migrations, a group-committing writer and a read connection (an OrderStore)."""
+
+    name = "store"
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", max_group: int = 512
+    ) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.max_group = max_group
+        self._writer: sqlite3.Connection | None = None  # used only on the writer thread
+        self._writer_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="kds-store-writer"
+        )
+        self._reader: aiosqlite.Connection | None = None
+        self._read_lock = asyncio.Lock()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = True
+        self._last_error: str | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.probe_interval = 1.0
+        self.commits = 0
+        self.writes = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open both connections, apply migrations, start the writer."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._on_writer(self._open_writer)
+        self._reader = await self._connect()
+        self._task = asyncio.create_task(self._write_loop(), name="store:writer")
+
+    def _pragmas(self) -> list[str]:
+        return [
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={self.synchronous}",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA temp_store=MEMORY",
+        ]
+
+    async def _connect(self) -> aiosqlite.Connection:
+        """The read connection."""
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in self._pragmas():
+            await conn.execute(pragma)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, fn, *args)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """(writer thread) Open the write connection and apply migrations."""
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        for pragma in self._pragmas():
+            conn.execute(pragma)
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("store.migrate", version=number)
+            conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        return conn
+
+    async def stop(self) -> None:
+        """Commit what is queued, then close."""
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._reader is not None:
+            await self._reader.close()
+        if self._writer is not None:
+            await self._on_writer(self._writer.close)
+        self._writer_thread.shutdown(wait=False)
+        self._reader = self._writer = None
+
+    def health(self) -> dict[str, Any]:
+        """Whether the last commit succeeded."""
+        return {"ok": self._healthy, "lastError": self._last_error, "commits": self.commits}
+
+    # ----------------------------------------------------------------- writes
+
+    async def write(self, write: Write) -> None:
+        """Commit raw statements; return only once durable. Raises Unavailable.
+
+        SQLite-specific (tests and tools); kds's own writes go through the OrderStore methods.
+        """
+        if not write:
+            return
+        if self._task is None or self._task.done():
+            raise Unavailable("the store is not running")
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(write, done))
+        await done
+
+    async def barrier(self) -> None:
+        """Wait until every write queued so far has committed (or failed)."""
+        await self._queue.join()  # returns at once when nothing is in flight
+
+    async def _write_loop(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self.max_group and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                await self._commit_group(group)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        try:
+            await self._commit([p.write for p in group])
+        except Exception as err:
+            if len(group) > 1:
+                # Isolate: one bad write must not fail the others that shared its transaction.
+                for pending in group:
+                    await self._commit_group([pending])
+                return
+            self._fail(group[0], err)
+        else:
+            self._healthy, self._last_error = True, None
+            self.commits += 1
+            self.writes += len(group)
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_result(None)
+
+    def _fail(self, pending: _Pending, err: Exception) -> None:
+        if isinstance(err, sqlite3.IntegrityError):
+            # This write's own conflict (it was retried alone): the disk and the schema are fine.
+            log.warning("store.write_rejected", error=str(err))
+            if not pending.done.done():
+                pending.done.set_exception(ConstraintViolation(f"the write was rejected: {err}"))
+            return
+        self._healthy, self._last_error = False, str(err)
+        log.error("store.commit_failed", error=str(err))
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_healthy(), name="store:probe")
+        if not pending.done.done():
+            pending.done.set_exception(Unavailable(f"the store could not commit: {err}"))
+
+    async def _probe_until_healthy(self) -> None:
+        """After a failed commit, try a tiny write every second so /readyz recovers
+        by itself when the disk has room again (no traffic needed to notice)."""
+        while not self._healthy:
+            await asyncio.sleep(self.probe_interval)
+            write = Write()
+            write.add(META_UPSERT, ("store.probe", datetime.now(UTC).isoformat()))
+            try:
+                await self.write(write)
+            except Unavailable:
+                continue
+
+    async def _commit(self, writes: list[Write]) -> None:
+        grouped: dict[str, list[Sequence[Any]]] = {}
+        for write in writes:
+            for statement in write.statements:
+                grouped.setdefault(statement.sql, []).extend(statement.rows)
+        await self._on_writer(self._transaction, grouped)
+
+    def _transaction(self, grouped: dict[str, list[Sequence[Any]]]) -> None:
+        """(writer thread) One transaction: every statement, then COMMIT — or nothing."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in grouped.items():
+                conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error as err:
+                    log.error("store.rollback_failed", error=str(err))
+            raise
+
+    # ----------------------------------------------------------------- reads
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query on the read connection (in one round trip; SQLite-specific)."""
+        assert self._reader is not None, "store not started"
+        async with self._read_lock:
+            return list(await self._reader.execute_fetchall(sql, tuple(params)))
+
+    async def fetch_tuples(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Like fetchall, as plain tuples: for bulk reads (a Row per row costs at 100k rows)."""
+        assert self._reader is not None, "store not started"
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
+            cursor.row_factory = None
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a read query, or None."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def meta(self, key: str) -> str | None:
+        """A value of the meta table."""
+        row = await self.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else row["value"]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Durably set a value of the meta table."""
+        write = Write()
+        write.add(META_UPSERT, (key, value))
+        await self.write(write)
+
+    async def backup(self, target: str | Path) -> None:
+        """A consistent online copy of the database at `target`."""
+        assert self._reader is not None
+        async with aiosqlite.connect(str(target)) as dest, self._read_lock:
+            await self._reader.backup(dest)
+
+    # ----------------------------------------------------------------- OrderStore: writes
+
+    async def commit(self, batch: Batch) -> None:
+        """Write an order change (rows, audit, outbox rows, meta) in one transaction."""
+        write = Write()
+        for order, body_hash in batch.new_orders:
+            _add_new_order(write, order, body_hash)
+        write.add(ORDER_UPSERT, *[_order_row(o, h) for o, h in batch.headers])
+        added = batch.new_endpoints
+        if added:
+            write.add(
+                ITEM_ENDPOINT_UPSERT,
+                *[
+                    (a.order_id, a.item_id, a.endpoint.name, a.position, a.endpoint.status.value)
+                    for a in added
+                ],
+            )
+            write.add(
+                STATUS_CHANGE_INSERT,
+                *[
+                    (
+                        a.order_id,
+                        a.item_id,
+                        a.endpoint.name,
+                        c.status.value,
+                        c.date.isoformat(),
+                        a.actor,
+                        c.reason,
+                    )
+                    for a in added
+                    for c in a.endpoint.status_changes
+                ],
+            )
+        statuses = batch.statuses
+        if statuses:
+            # position only matters on insert; these rows exist, so it is ignored.
+            write.add(
+                ITEM_ENDPOINT_UPSERT,
+                *[(u.order_id, u.item_id, u.endpoint, 0, u.status.value) for u in statuses],
+            )
+            write.add(
+                STATUS_CHANGE_INSERT,
+                *[
+                    (
+                        u.order_id,
+                        u.item_id,
+                        u.endpoint,
+                        u.status.value,
+                        u.date.isoformat(),
+                        u.actor,
+                        u.reason,
+                    )
+                    for u in statuses
+                ],
+            )
+            touched = {u.order_id: u.date for u in statuses}
+            write.add(ORDER_TOUCH, *[(d.isoformat(), o) for o, d in touched.items()])
+        write.add(OUTBOX_INSERT, *[_outbox_row(e) for e in batch.outbox])
+        write.add(META_UPSERT, *batch.meta.items())
+        await self.write(write)
+
+    async def add_inbox(self, entry: InboxEntry) -> None:
+        """Keep a raw event; ConstraintViolation when (source, dedupe_key) is stored already."""
+        write = Write()
+        write.add(
+            INBOX_INSERT,
+            (
+                entry.id,
+                entry.source,
+                entry.dedupe_key,
+                entry.payload,
+                entry.received_at.isoformat(),
+            ),
+        )
+        await self.write(write)
+
+    async def inbox_done(self, inbox_id: int, at: datetime, error: str | None) -> None:
+        """Mark a raw event processed at `at` (with the reason it could not be used)."""
+        await self._one(
+            "UPDATE inbox SET processed_at = ?, error = ? WHERE id = ?",
+            (at.isoformat(), error, inbox_id),
+        )
+
+    async def outbox_attempted(self, entry_id: int, error: str | None) -> None:
+        """Count one more attempt of an outbox entry, recording `error` as its last."""
+        await self._one(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error, entry_id),
+        )
+
+    async def outbox_refused(self, entry_id: int, at: datetime, error: str) -> None:
+        """Mark an outbox entry refused by its receiver (kept pending)."""
+        await self._one(
+            "UPDATE outbox SET refused_at = ?, last_error = ? WHERE id = ?",
+            (at.isoformat(), error, entry_id),
+        )
+
+    async def outbox_unrefused(self, entry_ids: list[int]) -> None:
+        """Make refused outbox entries ordinary pending ones again."""
+        write = Write()
+        write.add("UPDATE outbox SET refused_at = NULL WHERE id = ?", *[(i,) for i in entry_ids])
+        await self.write(write)
+
+    async def outbox_done(self, entry_id: int, at: datetime, error: str | None) -> None:
+        """Mark an outbox entry done (`error` when it was given up; else the last error stays)."""
+        await self._one(
+            "UPDATE outbox SET done_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
+            (at.isoformat(), error, entry_id),
+        )
+
+    async def archive(
+        self,
+        order: Order,
+        body_hash: str,
+        at: datetime,
+        facts: tuple[list[TicketFact], list[ProductTotal]],
+    ) -> None:
+        """Move an order from the live tables to the archive (its wire JSON and report facts kept)."""
+        write = Write()
+        _add_report_facts(write, order, *facts)
+        write.add(
+            ARCHIVE_INSERT,
+            (
+                order.id,
+                order.source,
+                order.external_id,
+                body_hash,
+                order.wire_json(),
+                at.isoformat(),
+            ),
+        )
+        for table in ("status_changes", "item_endpoints", "items"):
+            write.add(f"DELETE FROM {table} WHERE order_id = ?", (order.id,))
+        write.add("DELETE FROM orders WHERE id = ?", (order.id,))
+        await self.write(write)
+
+    async def prune(self, before: datetime) -> None:
+        """Delete inbox entries processed and outbox entries done before `before`."""
+        write = Write()
+        write.add(
+            "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
+            (before.isoformat(),),
+        )
+        write.add(
+            "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?", (before.isoformat(),)
+        )
+        await self.write(write)
+
+    async def _one(self, sql: str, row: Sequence[Any]) -> None:
+        write = Write()
+        write.add(sql, row)
+        await self.write(write)
+
+    # ----------------------------------------------------------------- OrderStore: reads
+
+    async def load_orders(self) -> list[tuple[Order, str]]:
+        """Every live order with its body hash, oldest (created_at, id) first.
+
+        Read a chunk of orders at a time: the rows of all 10,000 at once were
+        ~40 MB of short-lived tuples spread between the objects that stay, and
+        the allocator could not give that memory back (RSS after a restart was
+        15-30 MB above the ingesting process's); chunks reuse the same memory.
+        """
+        orders: list[tuple[Order, str]] = []
+        # One datetime per distinct stamp (an order's changes share a few).
+        dates: dict[str, datetime] = {}
+        after = ""
+        while chunk := await self.fetch_tuples(
+            "SELECT id, body_hash, data, updated_at FROM orders WHERE id > ? ORDER BY id LIMIT ?",
+            (after, LOAD_CHUNK),
+        ):
+            orders += await self._load_chunk(chunk, dates)
+            after = chunk[-1][0]
+        orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
+        return orders
+
+    async def _load_chunk(
+        self, rows: list[tuple[Any, ...]], dates: dict[str, datetime]
+    ) -> list[tuple[Order, str]]:
+        # Four range scans joined in memory — far faster than a query per order.
+        span = (rows[0][0], rows[-1][0])
+        history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+        for order_id, item_id, endpoint, status, date, reason in await self.fetch_tuples(
+            "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
+            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, id",
+            span,
+        ):
+            history[(order_id, item_id, endpoint)].append(
+                StatusChange(
+                    S(status),
+                    dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)),
+                    reason,
+                )
+            )
+        endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
+        for order_id, item_id, endpoint, status in await self.fetch_tuples(
+            "SELECT order_id, item_id, endpoint, status FROM item_endpoints"
+            " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, item_id, position",
+            span,
+        ):
+            endpoints[(order_id, item_id)].append(
+                ItemEndpoint.build(
+                    shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
+                )
+            )
+        items: dict[str, list[OrderItem]] = defaultdict(list)
+        for row in await self.fetch_tuples(
+            "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit,"
+            " comment, course_number, modifiers, allergens FROM items WHERE order_id BETWEEN ? AND ?"
+            " ORDER BY order_id, position",
+            span,
+        ):
+            items[row[0]].append(item_from_row(row, endpoints.get((row[0], row[1]), [])))
+        orders = []
+        for order_id, body_hash, data, updated_at in rows:
+            header = json.loads(data)
+            header["updated_at"] = updated_at  # status changes touch only the column
+            orders.append((order_from_header(header, items.get(order_id, [])), body_hash))
+        return orders
+
+    async def report_facts(
+        self, start: datetime, end: datetime, endpoint: str | None
+    ) -> tuple[list[TicketFact], list[ProductTotal]]:
+        """Report facts of archived orders that arrived in [start, end) (at `endpoint`)."""
+        where = "arrived_at >= ? AND arrived_at < ?" + (" AND endpoint = ?" if endpoint else "")
+        args = (_utc_text(start), _utc_text(end), *((endpoint,) if endpoint else ()))
+        tickets = [
+            TicketFact(order_id, name, datetime.fromisoformat(arrived), *counts)
+            for order_id, name, arrived, *counts in await self.fetch_tuples(
+                "SELECT order_id, endpoint, arrived_at, seconds, items, refusals, recalls,"
+                f" printer_failures FROM report_tickets WHERE {where}",
+                args,
+            )
+        ]
+        products = [
+            ProductTotal(name, product, code, count, seconds)
+            for name, product, code, count, seconds in await self.fetch_tuples(
+                "SELECT endpoint, product, code, COUNT(*), SUM(seconds) FROM report_items"
+                f" WHERE {where} GROUP BY endpoint, product, code",
+                args,
+            )
+        ]
+        return tickets, products
+
+    async def archived_keys(self) -> list[tuple[str, str]]:
+        """(source, external_id) of every archived order."""
+        rows = await self.fetch_tuples("SELECT source, external_id FROM archived_orders")
+        return [(source, external_id) for source, external_id in rows]
+
+    async def archived_order(self, order_id: str) -> dict[str, Any] | None:
+        """The wire JSON of an archived order, None when there is none."""
+        row = await self.fetchone("SELECT data FROM archived_orders WHERE id = ?", (order_id,))
+        return None if row is None else dict(json.loads(row["data"]))
+
+    async def find_archived(self, source: str, external_id: str) -> tuple[str, str] | None:
+        """(body hash, wire JSON text) of the archived order a POS knows as `external_id`."""
+        row = await self.fetchone(
+            "SELECT body_hash, data FROM archived_orders WHERE source = ? AND external_id = ?",
+            (source, external_id),
+        )
+        return None if row is None else (row["body_hash"], row["data"])
+
+    async def print_entries(self, order_id: str) -> list[OutboxEntry]:
+        """Every print entry of an order, done or pending, in id order."""
+        return [_outbox_entry(r) for r in await self.fetchall(PRINT_ENTRIES_OF_ORDER, (order_id,))]
+
+    async def pending_outbox(self) -> list[OutboxEntry]:
+        """Outbox entries not done (refused ones included), in id order."""
+        return [_outbox_entry(r) for r in await self.fetchall(PENDING_OUTBOX)]
+
+    async def last_outbox_id(self) -> int:
+        """The highest outbox id ever written (0 for none)."""
+        return await self._max_id("outbox")
+
+    async def inbox_has(self, source: str, dedupe_key: str) -> bool:
+        """Whether a raw event with this key was kept."""
+        row = await self.fetchone(
+            "SELECT 1 FROM inbox WHERE source = ? AND dedupe_key = ?", (source, dedupe_key)
+        )
+        return row is not None
+
+    async def pending_inbox(self, source: str) -> list[InboxEntry]:
+        """Raw events of `source` not yet processed, oldest first."""
+        rows = await self.fetchall(
+            "SELECT id, source, dedupe_key, payload, received_at FROM inbox"
+            " WHERE source = ? AND processed_at IS NULL ORDER BY id",
+            (source,),
+        )
+        return [
+            InboxEntry(
+                r["id"],
+                r["source"],
+                r["dedupe_key"],
+                bytes(r["payload"]),
+                datetime.fromisoformat(r["received_at"]),
+            )
+            for r in rows
+        ]
+
+    async def last_inbox_id(self) -> int:
+        """The highest inbox id ever written (0 for none)."""
+        return await self._max_id("inbox")
+
+    async def _max_id(self, table: str) -> int:
+        row = await self.fetchone(f"SELECT COALESCE(MAX(id), 0) AS m FROM {table}")
+        return int(row["m"]) if row else 0
+
+
+def _order_row(order: Order, body_hash: str) -> tuple[Any, ...]:
+    return (
+        order.id,
+        order.source,
+        order.external_id,
+        order.number,
+        body_hash,
+        header_json(order),
+        order.created_at.isoformat(),
+        order.updated_at.isoformat(),
+    )
+
+
+def _add_new_order(write: Write, order: Order, body_hash: str) -> None:
+    """A new order's header, items, item endpoints and first status changes."""
+    stamp = order.created_at.isoformat()  # every first status change is dated at creation
+    write.add(ORDER_UPSERT, _order_row(order, body_hash))
+    write.add(ITEM_INSERT, *[item_row(order.id, pos, item) for pos, item in enumerate(order.items)])
+    write.add(
+        ITEM_ENDPOINT_UPSERT,
+        *[
+            (order.id, item.id, e.name, pos, e.status.value)
+            for item in order.items
+            for pos, e in enumerate(item.endpoints)
+        ],
+    )
+    write.add(
+        STATUS_CHANGE_INSERT,
+        *[
+            (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
+            for item in order.items
+            for e in item.endpoints
+            for c in e.status_changes
+        ],
+    )
+
+
+def _utc_text(when: datetime) -> str:
+    """A time as the ISO text the report tables hold (UTC, so text order is time order)."""
+    return when.astimezone(UTC).isoformat()
+
+
+def _add_report_facts(
+    write: Write, order: Order, tickets: list[TicketFact], products: list[ProductTotal]
+) -> None:
+    """The report rows of an order being archived (kds.reports reads them)."""
+    write.add(
+        "INSERT OR REPLACE INTO report_tickets (order_id, endpoint, arrived_at, seconds, items,"
+        " refusals, recalls, printer_failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        *[
+            (
+                t.order_id,
+                t.endpoint,
+                _utc_text(t.arrived_at),
+                t.seconds,
+                t.items,
+                t.refusals,
+                t.recalls,
+                t.printer_failures,
+            )
+            for t in tickets
+        ],
+    )
+    write.add(
+        "INSERT INTO report_items (order_id, endpoint, product, code, arrived_at, seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        *[
+            (
+                order.id,
+                p.endpoint,
+                p.product,
+                p.code,
+                _utc_text(p.arrived_at or order.created_at),
+                p.seconds,
+            )
+            for p in products
+        ],
+    )
+
+
+def _outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
+    return (
+        entry.id,
+        entry.kind,
+        entry.target,
+        entry.order_id,
+        json.dumps(entry.payload, ensure_ascii=False),
+        entry.created_at.isoformat(),
+    )
+
+
+def _outbox_entry(r: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        r["id"],
+        r["kind"],
+        r["target"],
+        r["order_id"],
+        json.loads(r["payload"]),
+        datetime.fromisoformat(r["created_at"]),
+        r["attempts"],
+        (r["last_error"] or "refused") if r["refused_at"] else None,
+    )

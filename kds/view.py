@@ -1,0 +1,102 @@
+"""The live view: every order not yet archived, in memory, as screens and the API read it.
+
+Only the service core changes it, and only after the change was committed.
+Memory is kept flat for weeks of uptime: repeated text is shared (see
+`kds.interning`), the encoded JSON is kept only for the most recently changed
+orders, and archived orders are remembered as a set of hashes, not objects.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+
+from .model import Order
+from .states import FINAL
+
+#: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
+KEEP_JSON = 1000
+
+
+def all_final(order: Order) -> bool:
+    """Whether every item endpoint of `order` is final (the order is done)."""
+    return all(e.status in FINAL for e in order.item_endpoints())
+
+
+class OrderView:
+    """Live orders by id and by (source, external_id), with their body hashes."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, Order] = {}
+        self._hashes: dict[str, str] = {}
+        self._by_external: dict[tuple[str, str], str] = {}
+        # hash() of archived (source, external_id) keys: a repeat of an archived order
+        # is found without a database read per new order (a hit is confirmed in the DB).
+        self._archived: set[int] = set()
+        self._recent_json: OrderedDict[str, Order] = OrderedDict()
+
+    def load(
+        self, orders: Iterable[tuple[Order, str]], archived: Iterable[tuple[str, str]]
+    ) -> None:
+        """Fill the view from the store (at start)."""
+        # Nothing the loader allocates is garbage: collecting while it runs is pure cost.
+        gc.disable()
+        try:
+            for order, body_hash in orders:
+                self.remember(order, body_hash)
+        finally:
+            gc.enable()
+        for key in archived:
+            self._archived.add(hash(key))
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def remember(self, order: Order, body_hash: str) -> None:
+        """Add (or replace) an order."""
+        self._orders[order.id] = order
+        self._hashes[order.id] = body_hash
+        self._by_external[(order.source, order.external_id)] = order.id
+
+    def forget(self, order: Order) -> None:
+        """Drop an order (archived); a repeat of it is then looked up in the archive."""
+        self._recent_json.pop(order.id, None)
+        self._orders.pop(order.id, None)
+        self._hashes.pop(order.id, None)
+        self._by_external.pop((order.source, order.external_id), None)
+        self._archived.add(hash((order.source, order.external_id)))
+
+    def get(self, order_id: str) -> Order | None:
+        """An order of the live view (open or recently finished)."""
+        return self._orders.get(order_id)
+
+    def find(self, source: str, external_id: str) -> Order | None:
+        """The live order a POS knows as `external_id`."""
+        order_id = self._by_external.get((source, external_id))
+        return None if order_id is None else self._orders.get(order_id)
+
+    def body_hash(self, order_id: str) -> str:
+        """The hash of the body the order was ingested with."""
+        return self._hashes[order_id]
+
+    def maybe_archived(self, source: str, external_id: str) -> bool:
+        """False when the order was surely never archived (True: ask the store)."""
+        return hash((source, external_id)) in self._archived
+
+    def orders(self) -> Iterator[Order]:
+        """Every order of the live view, oldest first (a copy: safe while orders change)."""
+        return iter(list(self._orders.values()))
+
+    def count_open(self) -> int:
+        """Orders with an item endpoint not final."""
+        return sum(1 for o in self._orders.values() if not all_final(o))
+
+    def keep_json(self, order: Order) -> None:
+        """Keep the encoded JSON of the most recently changed orders only (memory stays flat)."""
+        recent = self._recent_json
+        recent[order.id] = order
+        recent.move_to_end(order.id)
+        while len(recent) > KEEP_JSON:
+            _, old = recent.popitem(last=False)
+            old.changed()
