@@ -35,6 +35,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .states import FINAL, PROCESSABLE, summarize
+from .states import OrderStatus as OrderStatus  # re-exported: most code imports it from here
+
 M = TypeVar("M", bound=BaseModel)
 
 MAX_ITEMS_PER_ORDER = 500
@@ -43,20 +46,6 @@ MAX_TEXT = 500
 MAX_QUANTITY = 1_000_000
 #: PORTOS `courseNumber` is an `int?` (.NET Int32).
 MAX_COURSE = 2**31 - 1
-
-
-class OrderStatus(str, enum.Enum):
-    """PORTOS OrderStatus (seed 004)."""
-
-    UNKNOWN = "unknown"
-    CREATED = "created"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    REFUSED = "refused"
-    FAILED = "failed"
-    ACCEPTED = "accepted"
-    PROCESS_SKIPPED = "processSkipped"
-    PROCESSED = "processed"
 
 
 class PurchaseType(str, enum.Enum):
@@ -140,6 +129,11 @@ def _or_integer(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"type": "integer"}, *schema["anyOf"]]
 
 
+def _or_text(schema: dict[str, Any]) -> None:
+    # A free-form object a POS may also send as plain text (a customer's name).
+    schema["anyOf"] = [{"type": "string"}, *schema["anyOf"]]
+
+
 def _or_name(schema: dict[str, Any]) -> None:
     # Endpoints may be given by name alone; modifiers as objects with a name.
     items = schema["items"]
@@ -205,9 +199,7 @@ class TicketInfo(WireModel):
     name: Text | None = Field(default=None, json_schema_extra=_or_integer)
     location: Location | None = None
     purchase_type: PurchaseType = PurchaseType.UNKNOWN
-    customer: FreeObject | None = Field(
-        default=None, json_schema_extra=lambda s: s["anyOf"].insert(0, {"type": "string"})
-    )
+    customer: FreeObject | None = Field(default=None, json_schema_extra=_or_text)
     version: JsonInt | None = None
 
     @field_validator("id", "name", mode="before")
@@ -383,7 +375,7 @@ class ItemEndpoint(WireModel):
         d = self.__dict__
         d["status"] = d["order_item_status"] = status
         d["is_processed"] = status is OrderStatus.PROCESSED
-        d["is_processable"] = status in (OrderStatus.CREATED, OrderStatus.FAILED)
+        d["is_processable"] = status in PROCESSABLE
 
     @classmethod
     def build(
@@ -462,8 +454,6 @@ class Order(WireModel):
 
     def status_at(self, endpoint: str | None = None) -> OrderStatus:
         """The order's status (at `endpoint`): its least advanced non-final item."""
-        from .states import summarize  # states imports this module
-
         return summarize([e.status for e in self.item_endpoints(endpoint)])
 
     @computed_field  # type: ignore[prop-decorator]
@@ -476,8 +466,6 @@ class Order(WireModel):
     @property
     def endpoint_statuses(self) -> dict[str, OrderStatus]:
         """The order's status at each of its endpoints (one pass over the items)."""
-        from .states import summarize
-
         grouped: dict[str, list[OrderStatus]] = {}
         for item in self.items:
             for ep in item.endpoints:
@@ -488,16 +476,12 @@ class Order(WireModel):
     @property
     def is_processed(self) -> bool:
         """Every item endpoint is final."""
-        from .states import FINAL
-
         return all(e.status in FINAL for e in self.item_endpoints())
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def is_processable(self) -> bool:
         """Some item endpoint still has to be delivered."""
-        from .states import PROCESSABLE
-
         return any(e.status in PROCESSABLE for e in self.item_endpoints())
 
     def wire_json(self, *, keep: bool = True) -> str:
@@ -509,8 +493,6 @@ class Order(WireModel):
         (a snapshot of 10,000 orders must not pin 20 MB of text for good).
         """
         if self._json is None:
-            from .states import FINAL, PROCESSABLE, summarize
-
             body = self.model_dump_json(by_alias=True, exclude_computed_fields=True)
             grouped: dict[str, list[OrderStatus]] = {}
             every: list[OrderStatus] = []
@@ -536,7 +518,8 @@ class Order(WireModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The wire JSON as a dict."""
-        return json.loads(self.wire_json())
+        wire: dict[str, Any] = json.loads(self.wire_json())
+        return wire
 
     def changed(self) -> None:
         """Forget the encoded JSON after a change (the service calls it)."""

@@ -40,7 +40,6 @@ from .model import (
     OrderEvent,
     OrderIn,
     OrderItem,
-    OrderStatus,
     StatusChange,
     TicketInfo,
     trusted,
@@ -50,7 +49,7 @@ from .numbers import LEGACY_NEXT_NUMBER_KEY, NUMBER_KEY, NumberReservations, Pic
 from .outbox import Outbox, OutboxEntry
 from .reports import ProductTotal, TicketFact, facts_of
 from .routing import Router
-from .states import FINAL, TransitionError, apply_transition
+from .states import FINAL, OrderStatus, TransitionError, apply_transition, path
 from .store import Batch, NewEndpoint, OrderStore, StatusUpdate
 from .view import OrderView, all_final
 
@@ -320,13 +319,21 @@ class KitchenService:
         recall: bool = False,
         actor: str = "api",
         strict: bool = True,
+        walk: bool = False,
     ) -> Order:
-        """Change the status of the order's item endpoints (all, one endpoint, some items)."""
+        """Change the status of the order's item endpoints (all, one endpoint, some items).
+
+        With `walk`, a status further on is reached through the statuses between
+        (`states.path`: sent → accepted passes delivered), each step audited and
+        written back like a change of its own, all in one transaction.
+        """
         async with self._locks.hold(order_id):
             order = self._require(order_id)
             targets = self._targets(order, endpoint, item_ids)
             now = utcnow()
-            changes = self._plan(targets, status, recall=recall, strict=strict, now=now)
+            changes = self._plan(
+                targets, status, recall=recall, strict=strict, walk=walk and not recall, now=now
+            )
             if actor != "printer":
                 self._check_allergens_acknowledged(order, changes)
             batch = Batch()
@@ -399,16 +406,18 @@ class KitchenService:
         *,
         recall: bool,
         strict: bool,
+        walk: bool,
         now: datetime,
     ) -> list[Change]:
-        """The changes to make; all-or-nothing when strict.
+        """The changes to make, in step order; all-or-nothing when strict.
 
         Changing a whole order or endpoint leaves items that are already final
         alone (a bumped ticket with a cancelled item is still bumped); one item
         (or one item endpoint) gets the full check.
         """
         single = len(targets) == 1
-        changes, errors = [], []
+        walks: list[list[Change]] = []
+        errors = []
         for item, ep in targets:
             if recall and ep.status is S.PROCESSED and not self._within_recall_window(ep, now):
                 errors.append(
@@ -420,7 +429,11 @@ class KitchenService:
                 )
                 continue
             try:
-                new = apply_transition(ep.status, status, recall=recall)
+                if walk:
+                    steps = path(ep.status, status)
+                else:
+                    new = apply_transition(ep.status, status, recall=recall)
+                    steps = [] if new is None else [new]
             except TransitionError as err:
                 # Whole order/endpoint: items already final stay as they are (a recall
                 # brings back what was processed, not what was refused or cancelled).
@@ -434,8 +447,13 @@ class KitchenService:
                     )
                 )
                 continue
-            if new is not None:
-                changes.append(Change(item.id, ep.name, ep.status, new))
+            froms = [ep.status, *steps[:-1]]
+            walks.append([Change(item.id, ep.name, old, new) for old, new in zip(froms, steps)])
+        # Step by step across items: every first step, then every second, … (write-backs
+        # then reach the POS in an order it accepts).
+        changes = [
+            w[i] for i in range(max(map(len, walks), default=0)) for w in walks if i < len(w)
+        ]
         if errors and strict:
             raise errors[0]
         if errors:
@@ -488,7 +506,7 @@ class KitchenService:
         await self.store.commit(batch)
         # Committed: now the live view may change.
         for change in changes:
-            ep = order.item(change.item_id).endpoint(change.endpoint)  # type: ignore[union-attr]
+            ep = _endpoint_of(order, change)
             ep.set_status(change.new)
             ep.status_changes.append(StatusChange(status=change.new, date=now, reason=reason))
         order.updated_at = now
@@ -710,3 +728,12 @@ class KitchenService:
     async def archive_finished(self, now: datetime | None = None) -> int:
         """Move orders finished longer than `archive_after` out of the live tables."""
         return await self.archive.archive_finished(now)
+
+
+def _endpoint_of(order: Order, change: Change) -> ItemEndpoint:
+    """The item endpoint a planned change is for (planned from this order: it exists)."""
+    item = order.item(change.item_id)
+    ep = None if item is None else item.endpoint(change.endpoint)
+    if ep is None:
+        raise NotFound(f"order {order.id!r} has no item {change.item_id} at {change.endpoint!r}")
+    return ep

@@ -1,13 +1,31 @@
 """The status state machine of one order item at one order endpoint.
 
-Pure: no I/O, no clock. The table is DESIGN §4; `apply_transition` is the one
-function that decides whether a change is allowed. Everything that changes a
-status (the service core) calls it; nothing else encodes the rules.
+Pure: no I/O, no clock, no kds imports. `OrderStatus`, its sets and the table
+(DESIGN §4) live here; `apply_transition` is the one function that decides
+whether a change is allowed, and `path` the walk to a status further on.
+Everything that changes a status (the service core) calls them; nothing else
+encodes the rules.
 """
 
 from __future__ import annotations
 
-from .model import OrderStatus
+import enum
+from collections import deque
+
+
+class OrderStatus(str, enum.Enum):
+    """PORTOS OrderStatus (seed 004)."""
+
+    UNKNOWN = "unknown"
+    CREATED = "created"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    FAILED = "failed"
+    ACCEPTED = "accepted"
+    PROCESS_SKIPPED = "processSkipped"
+    PROCESSED = "processed"
+
 
 S = OrderStatus
 
@@ -85,14 +103,36 @@ def apply_transition(
     raise TransitionError(current, target, allowed_targets(current, recall=recall))
 
 
-def is_final(status: OrderStatus) -> bool:
-    """True for refused, processed and processSkipped."""
-    return status in FINAL
+#: Statuses a walk may pass through: real progress, never a failure or an end.
+_WAYPOINTS: frozenset[OrderStatus] = frozenset({S.SENT, S.DELIVERED, S.ACCEPTED})
 
 
-def is_processable(status: OrderStatus) -> bool:
-    """True while the endpoint still has to deliver the item (created, failed)."""
-    return status in PROCESSABLE
+def path(current: OrderStatus, target: OrderStatus) -> list[OrderStatus]:
+    """The statuses from `current` to `target`, each step an allowed transition.
+
+    Empty when `target` is the current status. The shortest walk through
+    sent/delivered/accepted only (`sent` → `accepted` is [delivered, accepted]).
+    Raises TransitionError (with the direct targets) when `target` cannot be
+    reached; a recall is never walked to.
+    """
+    if target is current:
+        return []
+    came_from: dict[OrderStatus, OrderStatus] = {}
+    queue = deque([current])
+    while queue:
+        status = queue.popleft()
+        for step in sorted(TRANSITIONS[status], key=PROGRESS.__getitem__):
+            if step in came_from or step is current:
+                continue
+            came_from[step] = status
+            if step is target:
+                walk = [step]
+                while came_from[walk[-1]] is not current:
+                    walk.append(came_from[walk[-1]])
+                return walk[::-1]
+            if step in _WAYPOINTS:
+                queue.append(step)
+    raise TransitionError(current, target, allowed_targets(current))
 
 
 def summarize(statuses: list[OrderStatus]) -> OrderStatus:

@@ -352,7 +352,7 @@ async def test_status_routes_walk_the_state_machine(client: TestClient) -> None:
 async def test_illegal_transition_is_409_with_allowed_targets(client: TestClient) -> None:
     order = await post_order(client, order_body("illegal"))
     data = await post_status(
-        client, f"/api/v1/orders/{order['id']}/items/1/status", "accepted", expect=409
+        client, f"/api/v1/orders/{order['id']}/items/1/status", "created", expect=409
     )
     assert data["error"] == "invalid_transition"
     assert (

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kds.model import OrderStatus as S
-from kds.states import FINAL, PROCESSABLE, TransitionError, apply_transition, summarize
+from kds.states import FINAL, PROCESSABLE, TransitionError, apply_transition, path, summarize
 
 # The table of DESIGN §4, written out independently of kds.states.TRANSITIONS.
 ALLOWED = {
@@ -96,3 +96,44 @@ def test_summary_is_the_least_advanced_open_item() -> None:
     assert summarize([S.PROCESSED, S.PROCESS_SKIPPED]) is S.PROCESSED
     assert summarize([S.PROCESS_SKIPPED]) is S.PROCESS_SKIPPED
     assert summarize([S.REFUSED, S.PROCESS_SKIPPED]) is S.REFUSED
+
+
+# path(): the walk a one-request status change takes (issue 15 item 4).
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(S, S)))
+def test_path_walks_only_allowed_steps_or_refuses(current: S, target: S) -> None:
+    # Every step of a path is a transition of the table; a target with no path is refused.
+    try:
+        walk = path(current, target)
+    except TransitionError:
+        assert (current, target) not in ALLOWED and current is not target
+        return
+    assert (walk == []) is (current is target)
+    assert all((a, b) in ALLOWED for a, b in itertools.pairwise([current, *walk]))
+    assert all(s not in FINAL and s is not S.FAILED for s in walk[:-1])
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "walk"),
+    [
+        (S.SENT, S.ACCEPTED, [S.DELIVERED, S.ACCEPTED]),
+        (S.CREATED, S.ACCEPTED, [S.SENT, S.DELIVERED, S.ACCEPTED]),
+        (S.FAILED, S.PROCESSED, [S.SENT, S.DELIVERED, S.PROCESSED]),
+        (S.SENT, S.PROCESSED, [S.DELIVERED, S.PROCESSED]),
+        (S.DELIVERED, S.ACCEPTED, [S.ACCEPTED]),
+        (S.SENT, S.PROCESS_SKIPPED, [S.PROCESS_SKIPPED]),
+    ],
+)
+def test_path_is_the_shortest_walk_through_progress(current: S, target: S, walk: list[S]) -> None:
+    assert path(current, target) == walk
+
+
+def test_path_never_walks_out_of_a_final_status_or_backwards() -> None:
+    for current, target in [
+        (S.PROCESSED, S.ACCEPTED),
+        (S.ACCEPTED, S.SENT),
+        (S.REFUSED, S.PROCESSED),
+    ]:
+        with pytest.raises(TransitionError):
+            path(current, target)

@@ -132,7 +132,9 @@ async def _change(
         # no status to set; answer the order (after checking it names a real item/endpoint).
         return _order_json(_unchanged(request, endpoint, item_id))
     ctx = validate(StatusContext, await read_json(request))
-    order = await request.app[SERVICE].set_status(
+    order = await request.app[
+        SERVICE
+    ].set_status(
         request.match_info["id"],
         ctx.status,
         endpoint=endpoint,
@@ -140,6 +142,7 @@ async def _change(
         reason=ctx.reason,
         recall=ctx.recall,
         actor=request.get(ACTOR, "api"),
+        walk=True,  # a screen's "accept" of a sent ticket is one request (sent → delivered → accepted)
     )
     return _order_json(order)
 
