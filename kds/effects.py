@@ -18,9 +18,9 @@ from typing import Any
 
 from .config import EndpointConfig
 from .contracts import OutboxEntry, PrintEffect, TicketKind, WritebackEffect
-from .model import ItemEndpoint, Order, OrderItem, OrderStatus
+from .model import ItemEndpoint, Order, OrderItem
 from .outbox import Outbox
-from .states import FINAL, PROCESSABLE
+from .states import FINAL, PROCESSABLE, OrderStatus
 from .store import Batch, OrderStore
 
 S = OrderStatus

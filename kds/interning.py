@@ -11,10 +11,17 @@ from __future__ import annotations
 import functools
 import sys
 from decimal import Decimal
+from typing import overload
 
 from .model import Plu, Quantity, trusted
 
 
+@overload
+def shared(text: str) -> str: ...
+@overload
+def shared(text: None) -> None: ...
+@overload
+def shared(text: str | None) -> str | None: ...
 def shared(text: str | None) -> str | None:
     """One copy of text that repeats across orders (product names, modifiers, endpoints)."""
     if text is None or len(text) > 64:

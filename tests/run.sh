@@ -43,6 +43,8 @@ fi
 # Lint and format checks first: they take a second and name the line.
 .venv/bin/ruff check kds tests
 .venv/bin/ruff format --check kds tests
+# Types: strict on the core modules ([tool.mypy] files in pyproject.toml).
+.venv/bin/mypy
 
 set +e
 .venv/bin/python -m pytest "$@"

@@ -21,8 +21,9 @@ from typing import Any, NamedTuple, Protocol
 
 from ..contracts import OutboxEntry
 from ..errors import ConflictError
-from ..model import ItemEndpoint, Order, OrderStatus
+from ..model import ItemEndpoint, Order
 from ..reports import ProductTotal, TicketFact
+from ..states import OrderStatus
 
 __all__ = [
     "Batch",

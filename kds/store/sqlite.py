@@ -47,8 +47,9 @@ import structlog
 from ..contracts import OutboxEntry
 from ..errors import Unavailable
 from ..interning import shared
-from ..model import ItemEndpoint, Order, OrderItem, OrderStatus, StatusChange
+from ..model import ItemEndpoint, Order, OrderItem, StatusChange
 from ..reports import ProductTotal, TicketFact
+from ..states import OrderStatus
 from . import Batch, ConstraintViolation, InboxEntry
 from .migrations import MIGRATIONS
 from .rows import header_json, item_from_row, item_row, order_from_header
@@ -336,7 +337,7 @@ class SqliteStore:
         assert self._reader is not None, "store not started"
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
             cursor.row_factory = None
-            return list(await cursor.fetchall())
+            return [tuple(row) for row in await cursor.fetchall()]
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""

@@ -1,0 +1,82 @@
+"""`model.trusted()` builds stored models without validation by writing pydantic 2's
+instance slots; these tests hold what it relies on, so a pydantic upgrade that changes
+them fails here rather than corrupting orders (pyproject pins pydantic <3 for it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from kds.model import (
+    ItemEndpoint,
+    Location,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Plu,
+    PurchaseType,
+    Quantity,
+    StatusChange,
+    TicketInfo,
+    trusted,
+)
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _built() -> Order:
+    ep = ItemEndpoint.build(
+        "grill",
+        OrderStatus.SENT,
+        [StatusChange(OrderStatus.CREATED, NOW), StatusChange(OrderStatus.SENT, NOW)],
+    )
+    item = trusted(
+        OrderItem,
+        id=1,
+        plu=trusted(Plu, name="Burger", code=7, stock_name=None, group="Food"),
+        quantity=trusted(Quantity, amount=Decimal("1.5"), unit="kg"),
+        comment="no onion",
+        course_number=2,
+        modifiers=["extra cheese"],
+        endpoints=[ep],
+    )
+    return trusted(
+        Order,
+        id="o1",
+        number=5,
+        pos_number=None,
+        source="native",
+        external_id="e1",
+        device_name="POS1",
+        user=None,
+        ticket=trusted(
+            TicketInfo,
+            id="t1",
+            name="Table 5",
+            location=trusted(Location, zone_name="Terrace", table_name="5"),
+            purchase_type=PurchaseType.WALK_IN,
+            customer=None,
+            version=None,
+        ),
+        items=[item],
+        created_at=NOW,
+        updated_at=NOW,
+        version=1,
+    )
+
+
+def test_a_trusted_order_is_the_order_validation_would_build() -> None:
+    built = _built()
+    validated = Order.model_validate_json(built.model_dump_json())
+    assert built.model_dump() == validated.model_dump()
+    assert built.wire_json() == validated.wire_json()
+
+
+def test_trusted_models_behave_like_validated_ones() -> None:
+    # copy, equality and private state all go through the slots trusted() fills.
+    built = _built()
+    moved = built.model_copy(update={"version": 2})
+    assert moved.version == 2 and built.version == 1
+    assert built == Order.model_validate_json(built.model_dump_json())
+    built.changed()  # the private JSON cache exists
+    assert built.wire_json() == built.wire_json()
