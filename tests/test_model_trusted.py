@@ -39,6 +39,7 @@ def _built() -> Order:
         course_number=2,
         modifiers=["extra cheese"],
         endpoints=[ep],
+        allergens=["milk"],
     )
     return trusted(
         Order,
@@ -62,6 +63,9 @@ def _built() -> Order:
         created_at=NOW,
         updated_at=NOW,
         version=1,
+        rush=True,
+        allergen_acks={"grill": NOW},
+        events=[],
     )
 
 
