@@ -193,12 +193,13 @@ export class Actions {
     }
   }
 
-  /** Change the order's status at `endpoint` (delivering first where needed). */
+  /**
+   * Change the order's status at `endpoint`: one request, also for a ticket not yet
+   * acknowledged (the server walks sent → delivered → the status, kds.states.path).
+   */
   setEndpointStatus(order, endpoint, status, extra = {}, label = status) {
-    return this._run(order, async () => {
-      const current = await this._deliver(this._current(order), endpoint);
-      return this._post(`/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/status`, { status, ...extra });
-    }, label);
+    const path = `/api/v1/orders/${enc(order.id)}/endpoints/${enc(endpoint)}/status`;
+    return this._run(order, () => this._post(path, { status, ...extra }), label);
   }
 
   accept(order, endpoint) {
@@ -213,13 +214,10 @@ export class Actions {
     return this.setEndpointStatus(order, endpoint, "refused", reason ? { reason } : {}, "refuse");
   }
 
-  /** Bump one item at this station. */
+  /** Bump one item at this station (one request, as above). */
   bumpItem(order, endpoint, itemId) {
-    return this._run(order, async () => {
-      const current = await this._deliver(this._current(order), endpoint);
-      const path = `/api/v1/orders/${enc(current.id)}/endpoints/${enc(endpoint)}/items/${itemId}/status`;
-      return this._post(path, { status: "processed" });
-    }, "bump item");
+    const path = `/api/v1/orders/${enc(order.id)}/endpoints/${enc(endpoint)}/items/${itemId}/status`;
+    return this._run(order, () => this._post(path, { status: "processed" }), "bump item");
   }
 
   /**
@@ -244,13 +242,8 @@ export class Actions {
     }, "recall");
   }
 
-  /** Expo: finish the whole order at every station. */
+  /** Expo: finish the whole order at every station (one request, as above). */
   bumpOrder(order) {
-    return this._run(order, async () => {
-      let current = this._current(order);
-      const endpoints = [...new Set(itemsAt(current, null).flatMap((i) => (i.endpoints || []).map((e) => e.name)))];
-      for (const endpoint of endpoints) current = await this._deliver(current, endpoint);
-      return this._post(`/api/v1/orders/${enc(current.id)}/status`, { status: "processed" });
-    }, "bump");
+    return this._run(order, () => this._post(`/api/v1/orders/${enc(order.id)}/status`, { status: "processed" }), "bump");
   }
 }
