@@ -1,4 +1,7 @@
-"""Timer thresholds reach the screens only from the config (no numbers of the screens' own)."""
+"""Timer thresholds reach the screens only from the config (no numbers of the screens' own).
+
+A station's own thresholds: test_station_config.py.
+"""
 
 from __future__ import annotations
 
@@ -39,16 +42,4 @@ def test_expo_colours_by_the_most_patient_stations_configured_thresholds(
     expo.clock.fast_forward(6_000)
     expect(card).to_have_class(re.compile(r"\bt-warn\b"))
     expo.clock.fast_forward(30_000)
-    expect(card).to_have_class(re.compile(r"\bt-late\b"))
-
-
-def test_station_uses_its_own_configured_thresholds(api: Api, pages: Pages) -> None:
-    # The bar's screen is amber after its 10s and red after its 40s, not after anyone else's.
-    bar = pages.open("/screen/bar", clock=True)
-    a = api.post_order(order("b", item(1, "Beer", group="Drinks")))
-    card = bar.locator(f"article.card[data-id='{a['id']}']")
-    expect(card).to_have_class(re.compile(r"\bt-ok\b"))
-    bar.clock.fast_forward(11_000)
-    expect(card).to_have_class(re.compile(r"\bt-warn\b"))
-    bar.clock.fast_forward(30_000)
     expect(card).to_have_class(re.compile(r"\bt-late\b"))

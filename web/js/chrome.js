@@ -46,6 +46,11 @@ export class Chrome {
     }, TOAST_MS);
   }
 
+  /** "Failed: <why>" for an action the daemon refused (bound: pass it as a callback). */
+  failed = (err) => {
+    this.toast(`${t("failed")}: ${err.message}`);
+  };
+
   /** Fill the toolbar: a title, then the view's controls and the text size. */
   setToolbar(title, ...controls) {
     replaceChildren(this.toolbar, h("h1.title", { text: title }), h("div.controls", null, ...controls, textSizeControl()));

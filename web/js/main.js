@@ -69,7 +69,7 @@ async function main() {
   const feed = new Feed(where.endpoint);
   // A refused action names its ticket: it may have waited for the link and be long forgotten.
   const actions = new Actions(feed, (err, action) =>
-    chrome.toast(action ? `${t("notDone")}: #${action.order.number} ${action.label} — ${err.message}` : `${t("failed")}: ${err.message}`),
+    action ? chrome.toast(`${t("notDone")}: #${action.order.number} ${action.label} — ${err.message}`) : chrome.failed(err),
   );
   const sound = new Sound(ui.soundDefault);
   const context = { chrome, feed, actions, sound, ui, endpoints, endpoint: where.endpoint };

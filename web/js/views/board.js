@@ -65,7 +65,7 @@ export function createBoardView(ctx) {
         h(`span.overall.s-${status}`, { text: ready ? t("ready") : kitchenWord(status) }),
         refusalLine(order),
         rushBanner(order),
-        ready ? null : rushButton(order, (err) => ctx.chrome.toast(`${t("failed")}: ${err.message}`)),
+        ready ? null : rushButton(order, ctx.chrome.failed),
       ),
     );
     return { el, age, order };

@@ -16,7 +16,7 @@ import { headerAllergenBand, moveButton, rushBanner, rushButton } from "./workfl
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
   const timers = ctx.ui.expoTimers; // the most patient station's thresholds, from the server
-  const failed = (err) => chrome.toast(`${t("failed")}: ${err.message}`);
+  const { failed } = chrome;
   const cards = orderList(renderCard);
   const grid = h("section.expo-grid");
   const empty = h("div.empty", { text: t("nothingOpen") });

@@ -29,7 +29,7 @@ export function createStationView(ctx) {
       tapItem,
       refuse: (id) => cards.has(id) && refuse(cards.get(id).order),
       bump,
-      failed: (err) => chrome.toast(`${t("failed")}: ${err.message}`),
+      failed: chrome.failed,
     },
   };
   const cards = orderList((order) => {
