@@ -1,9 +1,18 @@
 """Builds the daemon: every component, the aiohttp app, and their lifecycle.
 
-Components start in dependency order — store, bus, outbox, service, screens,
-printers, sources — and stop in reverse: sources first (no new orders), then
-the websockets are closed, printers drained with a bounded wait, and the store
-closed last, after every write in flight committed.
+Components start in dependency order — task supervisor, store, bus, outbox,
+service, printers, screens, sources, archiver — and stop in reverse, all within
+one deadline, `[server] shutdown_grace` after the stop began:
+
+1. when aiohttp shuts down (before it waits for open requests): the archiver,
+   the sources (no new orders) and the screens (closed with 1001, so no open
+   websocket holds the shutdown up);
+2. once in-flight requests are done (aiohttp's cleanup): printers finish the
+   ticket they are on, the service's writes commit, the store is closed, and
+   the supervisor cancels whatever task is left.
+
+A component whose stop() overruns the deadline is cancelled; the ones after it
+still get `LAST_CHANCE` seconds each, so the store is closed even then.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from .appkeys import BUS, CLOCK, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHO
 from .archive import Archiver
 from .bus import EventBus
 from .clock import Clock, SystemClock
+from .component import Component
 from .config import Settings
 from .outbox import Outbox
 from .service import KitchenService
@@ -40,6 +50,9 @@ from .systemd import notify, watchdog_interval, watchdog_loop
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
+
+#: Seconds each component still gets to stop once the shutdown deadline has passed.
+LAST_CHANCE = 1.0
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -52,9 +65,13 @@ class Daemon:
         #: The one clock every timer of this daemon waits on (tests pass a ManualClock).
         self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
-        self.supervisor = TaskSupervisor()
-        self.store = open_store(settings.database.path, synchronous=settings.database.synchronous)
-        self.bus = EventBus(self.store)
+        self.supervisor = TaskSupervisor(self.clock)
+        self.store = open_store(
+            settings.database.path,
+            synchronous=settings.database.synchronous,
+            supervisor=self.supervisor,
+        )
+        self.bus = EventBus(self.store, self.supervisor)
         self.outbox = Outbox(self.store)
         writeback = [c.name for c in settings.sources if source_module(c.type).WRITES_BACK]
         self.service = KitchenService(
@@ -65,7 +82,7 @@ class Daemon:
             client_max_size=settings.server.max_body_bytes,
             middlewares=[request_middleware(self.access)],
         )
-        self.hub = setup_ws(self.app, self.bus, self.clock)
+        self.hub = setup_ws(self.app, self.bus, self.supervisor, self.clock)
         self.printers = self._build_printers()
         self.source_ctx = SourceContext(
             service=self.service,
@@ -79,17 +96,24 @@ class Daemon:
         )
         self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.sources]
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["sourceAlerts"] = self.source_ctx.alerts.snapshot
-        self.components: list[Any] = [
+        self.components: list[Component] = [
             self.supervisor,
             self.store,
             self.bus,
             self.outbox,
             self.service,
-            self.hub,
             *self.printers,
+            self.hub,  # from here on: stopped before aiohttp waits for open requests
             *self.sources,
-            Archiver(self.service.archive, self.supervisor, settings.database.archive_interval),
+            Archiver(
+                self.service.archive,
+                self.supervisor,
+                settings.database.archive_interval,
+                clock=self.clock,
+            ),
         ]
+        self._running: list[Component] = []  # started and not yet stopped, in start order
+        self._deadline: float | None = None  # loop time by which everything must have stopped
         self._setup_app()
         self.listening = asyncio.Event()  # set by serve() once the port is bound
 
@@ -105,6 +129,7 @@ class Daemon:
             self.bus,
             self.settings.endpoints,
             self.registry,
+            supervisor=self.supervisor,
             clock=self.clock,
         )
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["printers"] = spooler.printer_states
@@ -130,15 +155,16 @@ class Daemon:
         setup_screens(app, WEB_ROOT)
         app.on_response_prepare.append(add_security_headers)
         app.cleanup_ctx.append(self._lifecycle)
+        app.on_shutdown.append(self._stop_front)
         self.registry.register(ComponentCollector(app))
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        started: list[Any] = []
+        self._deadline = None
         try:
             for component in self.components:
                 await component.start()
-                started.append(component)
-            app[COMPONENTS] = started
+                self._running.append(component)
+            app[COMPONENTS] = list(self._running)
             _tune_gc()
             log.info(
                 "kds.ready",
@@ -147,12 +173,31 @@ class Daemon:
             )
             yield
         finally:
-            for component in reversed(started):
-                try:
-                    await asyncio.wait_for(component.stop(), self.settings.server.shutdown_grace)
-                except Exception:
-                    log.exception("kds.stop_failed", component=component.name)
+            await self._stop_until(None)
             log.info("kds.stopped")
+
+    async def _stop_front(self, app: web.Application) -> None:
+        """aiohttp is shutting down: stop taking orders and close the screens first."""
+        await self._stop_until(self.hub)
+
+    async def _stop_until(self, last: Component | None) -> None:
+        """Stop running components in reverse start order, down to `last` (None: all)."""
+        loop = asyncio.get_running_loop()
+        if self._deadline is None:
+            self._deadline = loop.time() + self.settings.server.shutdown_grace
+        while self._running:
+            component = self._running.pop()
+            # Past the deadline, each remaining part still gets a moment to close its files.
+            until = max(self._deadline, loop.time() + LAST_CHANCE)
+            try:
+                async with asyncio.timeout_at(until):
+                    await component.stop()
+            except TimeoutError:
+                log.error("kds.stop_overran", component=component.name)
+            except Exception:
+                log.exception("kds.stop_failed", component=component.name)
+            if component is last:
+                return
 
 
 def _tune_gc() -> None:

@@ -10,7 +10,6 @@ under the task supervisor, so the database does not grow without bound.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import structlog
 
 from .bus import EventBus
+from .clock import Clock, SystemClock
 from .config import DatabaseConfig
 from .contracts import EventType
 from .locks import KeyedLocks
@@ -88,15 +88,23 @@ class Archiver:
 
     name = "archiver"
 
-    def __init__(self, archive: Archive, supervisor: TaskSupervisor, interval: float) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        supervisor: TaskSupervisor,
+        interval: float,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self._archive = archive
         self._supervisor = supervisor
         self._interval = interval
+        self._clock: Clock = clock or SystemClock()
         self._last_error: str | None = None
 
     async def start(self) -> None:
         """Spawn the loop."""
-        self._supervisor.spawn("archiver", self._run())
+        self._supervisor.spawn("archiver", self._run, restart=True)
 
     async def stop(self) -> None:
         """Cancel the loop."""
@@ -116,4 +124,4 @@ class Archiver:
             except Exception as err:
                 self._last_error = str(err)
                 log.warning("orders.archive_failed", error=str(err))
-            await asyncio.sleep(self._interval)
+            await self._clock.sleep(self._interval)

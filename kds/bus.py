@@ -12,7 +12,6 @@ cannot mistake seq 900 of this run for an event it already has.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 import structlog
 
 from .store import OrderStore
+from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +57,10 @@ class EventBus:
 
     name = "bus"
 
-    def __init__(self, store: OrderStore, history: int = 1000) -> None:
+    def __init__(self, store: OrderStore, supervisor: TaskSupervisor, history: int = 1000) -> None:
         self._store = store
+        #: Runs the reservation of the next block of sequence numbers.
+        self._supervisor = supervisor
         self._history: deque[Event] = deque(maxlen=history)
         self._subscribers: list[Subscriber] = []
         self._seq = 0
@@ -133,8 +135,7 @@ class EventBus:
 
     def _schedule_reserve(self) -> None:
         self._reserving = True
-        task = asyncio.get_running_loop().create_task(self._reserve())
-        self._reserve_task = task  # keep a reference until it finishes
+        self._supervisor.spawn("bus:reserve", self._reserve())
 
     def since(self, seq: int) -> list[Event] | None:
         """Events after `seq`, or None when they are no longer all remembered."""

@@ -94,14 +94,12 @@ async def run_daemon(settings: Settings, *, banner: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     host, port = settings.server.host_port
     daemon = Daemon(settings)
-    shown = (
-        asyncio.create_task(_banner_once_listening(daemon.listening, settings)) if banner else None
-    )
+    if banner:
+        daemon.supervisor.spawn("cli:banner", _banner_once_listening(daemon.listening, settings))
     try:
         await serve(daemon, host, port, stop)
     finally:
-        if shown is not None:
-            shown.cancel()
+        await daemon.supervisor.cancel("cli:banner")
     return 0
 
 

@@ -32,10 +32,13 @@ from .logs import setup_logging
 from .simulators.cooks import CookPace, SimulatedCooks
 from .simulators.traffic import paced
 from .sources.registry import validate_source
+from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
 POS_KINDS = ("native", "portos", "ready2order", "cheques")
+#: Seconds a simulator, printer or the cooks may take to stop.
+PART_STOP = 2.0
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
 # The native POS's menu: ~30 products over grill, cold kitchen and bar (by product group).
@@ -108,8 +111,11 @@ class DemoRestaurant:
         self.printer_log_dir = printer_log_dir
         self.seed = seed
         self.stop = asyncio.Event()
-        self._running: list[Any] = []
-        self._traffic: list[asyncio.Task[Any]] = []
+        self._running: list[Any] = []  # simulators and printers, stopped last
+        self._cooks: Any = None
+        #: The traffic generators (and the daemon's serve task, see run_demo).
+        self.tasks = TaskSupervisor()
+        self._traffic: list[str] = []
         self._traffic_factories: list[Callable[[], Coroutine[Any, Any, Any]]] = []
         self._r2o: tuple[Any, str] | None = None
         self._rng = random.Random(seed)
@@ -199,11 +205,13 @@ class DemoRestaurant:
                 {"orderItem.created", "orderItem.cancelled", "orderItem.transferred"}
             )
         if "native" in self.pos:
-            self._traffic.append(
-                asyncio.create_task(self._native_traffic(kds_url), name="demo:native")
-            )
-        for factory in self._traffic_factories:
-            self._traffic.append(asyncio.create_task(factory(), name="demo:pos"))
+            self._spawn_traffic("demo:native", self._native_traffic(kds_url))
+        for n, factory in enumerate(self._traffic_factories):
+            self._spawn_traffic(f"demo:pos:{n}", factory())
+
+    def _spawn_traffic(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
+        self.tasks.spawn(name, work)
+        self._traffic.append(name)
 
     async def _native_traffic(self, kds_url: str) -> None:
         numbers = itertools.count(1)
@@ -262,19 +270,38 @@ class DemoRestaurant:
             kds_url, stations, CookPace(speed=speed), rng=random.Random(self.seed)
         )
         await cooks.start()
-        self._running.append(cooks)
+        self._cooks = cooks
+
+    async def stop_clients(self) -> None:
+        """Stop the traffic and the cooks: the daemon's clients go before the daemon does.
+
+        A cook still connected when the daemon stops would hold its websocket open until
+        the daemon gave up on it.
+        """
+        self.stop.set()
+        for name in self._traffic:
+            await self.tasks.cancel(name)
+        self._traffic.clear()
+        if self._cooks is not None:
+            cooks, self._cooks = self._cooks, None
+            await _stop_part(cooks)
 
     async def close(self) -> None:
-        """Stop traffic, then the cooks, simulators and printers."""
-        self.stop.set()
-        for task in self._traffic:
-            task.cancel()
-        await asyncio.gather(*self._traffic, return_exceptions=True)
+        """Stop the clients (if still running), then the simulators and printers."""
+        await self.stop_clients()
         for part in reversed(self._running):
-            try:
-                await asyncio.wait_for(part.stop(), 5)
-            except Exception:
-                log.exception("demo.stop_failed", part=type(part).__name__)
+            await _stop_part(part)
+        self._running.clear()
+        await self.tasks.stop()
+
+
+async def _stop_part(part: Any) -> None:
+    """Stop one simulator, printer or the cooks; a part that fails or hangs is logged."""
+    try:
+        async with asyncio.timeout(PART_STOP):
+            await part.stop()
+    except Exception:
+        log.exception("demo.stop_failed", part=type(part).__name__)
 
 
 def demo_server(listen: str | None) -> tuple[str, str]:
@@ -302,16 +329,19 @@ async def run_demo(args: argparse.Namespace) -> int:
     settings.server.listen, settings.security.access = demo_server(args.listen)
     host, port = split_listen(settings.server.listen)
     demo = DemoRestaurant(settings, args.pos, args.rate, Path(args.printer_log_dir), seed=args.seed)
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # Ctrl-C, SIGTERM or --duration
+    daemon_stop = asyncio.Event()  # set once the demo's own clients are gone
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server: asyncio.Task[None] | None = None
     try:
         await demo.start_printers()
         await demo.start_pos()
         daemon = Daemon(settings)
-        server = asyncio.create_task(serve(daemon, host, port, stop))
-        ready = asyncio.create_task(daemon.listening.wait())  # screens may connect once it is bound
+        server = demo.tasks.spawn("demo:daemon", serve(daemon, host, port, daemon_stop))
+        # Screens may connect once the port is bound.
+        ready = demo.tasks.spawn("demo:listening", daemon.listening.wait())
         await asyncio.wait({server, ready}, return_when=asyncio.FIRST_COMPLETED)
         if server.done():
             server.result()  # raises what stopped the daemon from starting
@@ -344,10 +374,15 @@ async def run_demo(args: argparse.Namespace) -> int:
             await asyncio.wait_for(stop.wait(), args.duration)
         except TimeoutError:
             stop.set()
+        await demo.stop_clients()
+        daemon_stop.set()
         await server
         return 0
     finally:
-        stop.set()
+        await demo.stop_clients()
+        daemon_stop.set()
+        if server is not None:
+            await asyncio.wait({server})  # the daemon's own shutdown deadline bounds this
         await demo.close()
 
 

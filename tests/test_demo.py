@@ -180,6 +180,26 @@ async def test_demo_restaurant_flows(tmp_path: Path) -> None:
         assert most_open <= 35, most_open
 
 
+async def test_demo_exits_within_two_seconds_of_sigterm(tmp_path: Path) -> None:
+    # Ctrl-C / SIGTERM with cooks and traffic running and a screen connected: the demo stops its
+    # own clients first, the screen is told 1001 (going away), and the process is gone within 2 s,
+    # not after websocket watchdogs time out.
+    args = ("--pos", "native", "--rate", "120", "--cook-speed", "30", "--seed", "5")
+    async with running_demo(tmp_path, *args) as (port, proc):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws", max_size=None) as ws:
+            await asyncio.wait_for(ws.recv(), 10)
+            loop = asyncio.get_running_loop()
+            proc.terminate()
+            started = loop.time()
+            await asyncio.wait_for(proc.wait(), 20)
+            took = loop.time() - started
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert took < 2, f"kds demo took {took:.1f}s to stop"
+
+
 @pytest.mark.parametrize(
     "listen,expected",
     [

@@ -35,6 +35,7 @@ from ..bus import Event, EventBus
 from ..clock import Clock, SystemClock
 from ..errors import BadRequest
 from ..memory import release_free_memory
+from ..tasks import TaskSupervisor
 from .query import parse_int
 from .views import View, private_event, view_of
 
@@ -44,6 +45,8 @@ log = structlog.get_logger(__name__)
 #: screens show "disconnected" after 2 s without any message.
 PING_INTERVAL = 1.0
 PING = b'{"type":"ping"}'
+#: The supervisor task that offers PING to every screen.
+PINGER = "screens:ping"
 PAGE_BYTES = 256 * 1024
 
 HUB: web.AppKey[ScreenHub] = web.AppKey("screen_hub")
@@ -134,14 +137,16 @@ class ScreenHub:
 
     name = "screens"
 
-    def __init__(self, bus: EventBus, clock: Clock | None = None) -> None:
+    def __init__(
+        self, bus: EventBus, supervisor: TaskSupervisor, clock: Clock | None = None
+    ) -> None:
         self.bus = bus
+        self.supervisor = supervisor
         #: Pings, heartbeats and send deadlines are measured on this clock.
         self.clock: Clock = clock or SystemClock()
         self.clients: set[ScreenClient] = set()
         self.limits = ScreenLimits()
         self._unsubscribe: Callable[[], None] | None = None
-        self._pinger: asyncio.Task[None] | None = None
         # Pages shared by screens that connect at the same seq (say, all of them after a
         # restart); weakly held, so they are freed once the last such screen has them.
         self._snapshots: weakref.WeakValueDictionary[View, SnapshotPages] = (
@@ -162,7 +167,7 @@ class ScreenHub:
 
     async def start(self) -> None:
         self._unsubscribe = self.bus.subscribe(self._on_event)
-        self._pinger = asyncio.create_task(self._ping_loop(), name="ws:ping")
+        self.supervisor.spawn(PINGER, self._ping_loop, restart=True)
 
     async def _ping_loop(self) -> None:
         while True:
@@ -174,9 +179,7 @@ class ScreenHub:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
         if self._unsubscribe:
             self._unsubscribe()
-        if self._pinger is not None:
-            self._pinger.cancel()
-            await asyncio.gather(self._pinger, return_exceptions=True)
+        await self.supervisor.cancel(PINGER)
         await asyncio.gather(
             *(
                 c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -258,23 +261,27 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         if client.wants(event):
             client.offer_event(event)
     hub.clients.add(client)
-    sender = asyncio.create_task(_send_loop(client, snapshot), name="ws:send")
-    watchdog = asyncio.create_task(_watchdog(client, sender, request.transport), name="ws:watchdog")
-    del snapshot  # the sender holds it only until its pages are out
-    try:
-        async for msg in ws:
-            client.heard = client.clock.monotonic()
-            if msg.type is WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type is WSMsgType.ERROR:
-                break
-            # Screens talk back over HTTP; anything else they send here is ignored.
-    finally:
-        hub.clients.discard(client)
-        sender.cancel()
-        if not watchdog.done() and client.closing is None:
-            watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
-        await asyncio.gather(sender, watchdog, return_exceptions=True)
+    # The sender and watchdog live exactly as long as this handler (not supervisor tasks:
+    # there is a pair per screen, and they end with it).
+    async with asyncio.TaskGroup() as group:
+        sender = group.create_task(_send_loop(client, snapshot), name="ws:send")
+        watchdog = group.create_task(
+            _watchdog(client, sender, request.transport, group), name="ws:watchdog"
+        )
+        del snapshot  # the sender holds it only until its pages are out
+        try:
+            async for msg in ws:
+                client.heard = client.clock.monotonic()
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is WSMsgType.ERROR:
+                    break
+                # Screens talk back over HTTP; anything else they send here is ignored.
+        finally:
+            hub.clients.discard(client)
+            sender.cancel()
+            if client.closing is None:
+                watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
     return ws
 
 
@@ -301,12 +308,15 @@ async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> No
                 if client.overflowed.is_set():
                     return  # the watchdog closes it; the rest is resumed with since
                 await send(payload)
-    except (ConnectionResetError, RuntimeError):
+    except (ConnectionError, RuntimeError):
         return
 
 
 async def _watchdog(
-    client: ScreenClient, sender: asyncio.Task[None], transport: asyncio.BaseTransport | None
+    client: ScreenClient,
+    sender: asyncio.Task[None],
+    transport: asyncio.BaseTransport | None,
+    group: asyncio.TaskGroup,
 ) -> None:
     """Ping the screen; once it lags (see ScreenLimits), close it with 1013."""
     limits = client.limits
@@ -314,7 +324,7 @@ async def _watchdog(
     ping: asyncio.Task[None] | None = None
     while (why := client.lagging()) is None:
         if ping is None or ping.done():  # a ping stuck behind unread data is not sent twice
-            ping = asyncio.ensure_future(client.ws.ping())
+            ping = group.create_task(_ping(client.ws), name="ws:ping")
         with contextlib.suppress(TimeoutError):
             await clock.wait_for(
                 client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2
@@ -337,9 +347,17 @@ async def _watchdog(
         clock.call_later(limits.close_grace, transport.abort)
 
 
-def setup_ws(app: web.Application, bus: EventBus, clock: Clock | None = None) -> ScreenHub:
+async def _ping(ws: web.WebSocketResponse) -> None:
+    """One websocket ping; a screen gone meanwhile is the watchdog's business, not an error."""
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.ping()
+
+
+def setup_ws(
+    app: web.Application, bus: EventBus, supervisor: TaskSupervisor, clock: Clock | None = None
+) -> ScreenHub:
     """Add the websocket route and its hub to `app`."""
-    hub = ScreenHub(bus, clock)
+    hub = ScreenHub(bus, supervisor, clock)
     app[HUB] = hub
     app.router.add_get("/api/v1/ws", handle_ws)
     return hub

@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from ..bus import EventBus
     from ..outbox import Outbox, OutboxEntry
     from ..service import KitchenService
+    from ..tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -184,15 +186,16 @@ class PrintSpooler:
         endpoints: Sequence[EndpointLike],
         metrics: CollectorRegistry,
         *,
-        stop_grace: float = 3.0,
+        supervisor: TaskSupervisor,
         clock: Clock | None = None,
     ) -> None:
         self.service = service
+        #: Runs one worker per printer (restarted after a crash).
+        self.supervisor = supervisor
         #: Retry backoff, probe intervals and the fallback's re-check wait on this clock.
         self.clock: Clock = clock or SystemClock()
         self.outbox = outbox
         self.bus = bus
-        self.stop_grace = stop_grace
         self._metrics = _Metrics(metrics)
         self._queues: dict[str, PrinterQueue] = {}
         self._device_locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -229,8 +232,9 @@ class PrintSpooler:
         """Start one worker per printer, then take pending and new `print` entries."""
         self._stopping = False
         for queue in self._queues.values():
-            queue.task = asyncio.create_task(self._run(queue), name=f"printer:{queue.name}")
-            queue.task.add_done_callback(self._worker_done)
+            queue.task = self.supervisor.spawn(
+                f"printer:{queue.name}", partial(self._run, queue), restart=True
+            )
         self.outbox.subscribe(EffectKind.PRINT, self._on_entry)
         # A missing printer should read "offline" on the first screen, not "ok" until a
         # ticket fails: wait briefly for the start probes (slow ones finish in the background).
@@ -245,28 +249,28 @@ class PrintSpooler:
         )
 
     async def stop(self) -> None:
-        """Let each printer finish the ticket it is on (bounded), then stop."""
+        """Let each printer finish the ticket it is on, then stop.
+
+        The daemon's shutdown deadline bounds the wait: when it cancels this,
+        the workers are cancelled too. Unprinted entries stay pending in the
+        outbox and resume on the next start.
+        """
         self._stopping = True
         self.outbox.unsubscribe(EffectKind.PRINT)
         tasks = [q.task for q in self._queues.values() if q.task is not None and not q.task.done()]
         for queue in self._queues.values():
             queue.arrived.set()
             queue.kicked.set()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.stop_grace)
-            for task in pending:
+        try:
+            if tasks:
+                await asyncio.wait(tasks)
+        finally:
+            for task in tasks:
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
-        # Unprinted entries stay pending in the outbox and resume on the next start.
-
-    def _worker_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("printer.worker_crashed", task=task.get_name(), exc_info=task.exception())
 
     def health(self) -> dict[str, Any]:
         """ok unless a worker died or a printer reports a fault."""
-        workers_ok = all(q.task is not None and not q.task.done() for q in self._queues.values())
+        workers_ok = all(self._worker_running(q) for q in self._queues.values())
         printers = {
             q.name: {"state": q.state, "detail": q.detail, "queued": len(q.jobs)}
             for q in self._queues.values()
@@ -278,6 +282,10 @@ class PrintSpooler:
         if self._orphans:
             report["unroutable"] = dict(self._orphans)
         return report
+
+    def _worker_running(self, queue: PrinterQueue) -> bool:
+        state = self.supervisor.state(f"printer:{queue.name}")
+        return state is not None and state["state"] == "running"
 
     def printer_states(self) -> list[dict[str, Any]]:
         """Every printer's state, for the websocket snapshot and the screens' banner."""

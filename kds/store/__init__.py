@@ -24,6 +24,7 @@ from ..errors import ConflictError
 from ..model import ItemEndpoint, Order
 from ..reports import ProductTotal, TicketFact
 from ..states import OrderStatus
+from ..tasks import TaskSupervisor
 
 __all__ = [
     "Batch",
@@ -192,8 +193,10 @@ class OrderStore(Protocol):
         """The highest inbox id ever written (0 for none)."""
 
 
-def open_store(path: str | Path, *, synchronous: str = "FULL") -> OrderStore:
-    """The store for a database setting (SQLite today)."""
+def open_store(
+    path: str | Path, *, synchronous: str = "FULL", supervisor: TaskSupervisor | None = None
+) -> OrderStore:
+    """The store for a database setting (SQLite today); its tasks run under `supervisor`."""
     from .sqlite import SqliteStore
 
-    return SqliteStore(path, synchronous=synchronous)
+    return SqliteStore(path, synchronous=synchronous, supervisor=supervisor)

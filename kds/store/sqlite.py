@@ -50,6 +50,7 @@ from ..interning import shared
 from ..model import ItemEndpoint, Order, OrderItem, StatusChange
 from ..reports import ProductTotal, TicketFact
 from ..states import OrderStatus
+from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .migrations import MIGRATIONS
 from .rows import header_json, item_from_row, item_row, order_from_header
@@ -145,8 +146,15 @@ class SqliteStore:
     name = "store"
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", max_group: int = 512
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        max_group: int = 512,
+        supervisor: TaskSupervisor | None = None,
     ) -> None:
+        #: Runs the writer and the probe (a store used alone, e.g. by the CLI, has its own).
+        self._tasks = supervisor or TaskSupervisor()
         self.path = str(path)
         self.synchronous = synchronous
         self.max_group = max_group
@@ -173,7 +181,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._on_writer(self._open_writer)
         self._reader = await self._connect()
-        self._task = asyncio.create_task(self._write_loop(), name="store:writer")
+        self._task = self._tasks.spawn("store:writer", self._write_loop())
 
     def _pragmas(self) -> list[str]:
         return [
@@ -284,7 +292,7 @@ class SqliteStore:
         self._healthy, self._last_error = False, str(err)
         log.error("store.commit_failed", error=str(err))
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._probe_until_healthy(), name="store:probe")
+            self._probe = self._tasks.spawn("store:probe", self._probe_until_healthy())
         if not pending.done.done():
             pending.done.set_exception(Unavailable(f"the store could not commit: {err}"))
 
