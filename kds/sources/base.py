@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import structlog
 from aiohttp import web
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def _http_url(value: str) -> str:
@@ -187,8 +188,17 @@ class SourceContext:
     #: Problems staff must see (refused write-backs, unreadable orders), shared by every source.
     alerts: SourceAlerts = field(init=False)
 
+    #: Objects this daemon's sources share (see `shared`): per daemon, never per process.
+    _shared: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
+
     def __post_init__(self) -> None:
         self.alerts = SourceAlerts(self.bus)
+
+    def shared(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The one object for `key` in this daemon, made on first use (metrics, a rate limit)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]  # type: ignore[no-any-return]
 
     def add_routes(self, routes: Iterable[web.RouteDef]) -> None:
         """Register HTTP routes (webhooks) on the daemon's web app."""
@@ -196,9 +206,7 @@ class SourceContext:
 
 
 class SourceMetrics:
-    """Per-registry source gauges and counters, created once and shared."""
-
-    _by_registry: dict[int, SourceMetrics] = {}
+    """The daemon's source gauges and counters, created once and shared by its sources."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.up = Gauge(
@@ -218,12 +226,9 @@ class SourceMetrics:
         )
 
     @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> SourceMetrics:
-        """The one SourceMetrics of `registry`."""
-        key = id(registry)
-        if key not in cls._by_registry:
-            cls._by_registry[key] = cls(registry)
-        return cls._by_registry[key]
+    def of(cls, ctx: SourceContext) -> SourceMetrics:
+        """The one SourceMetrics of the daemon `ctx` belongs to."""
+        return ctx.shared(cls, lambda: cls(ctx.metrics))
 
 
 class Poller:
@@ -254,7 +259,7 @@ class Poller:
         self._last_error: str | None = None
         self.polled = asyncio.Condition()
         self.poll_count = 0
-        self._metrics = SourceMetrics.for_registry(ctx.metrics)
+        self._metrics = SourceMetrics.of(ctx)
 
     async def poll(self) -> None:
         """Read the POS once and hand what is new to the service."""

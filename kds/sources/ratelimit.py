@@ -8,8 +8,8 @@ from the POS empties the bucket and blocks it for the server's `Retry-After`
 (or an exponential backoff), so kds backs off instead of storming.
 
 Every request of one account token (webhook fetches, the safety-net poll, the
-catalogue refresh) takes a token from the same bucket; `shared()` hands out one
-bucket per key so two sources on one token also share it. Requests are served
+catalogue refresh) takes a token from the same bucket; the daemon keeps one
+bucket per account (`SourceContext.shared`), so two sources on one token share it. Requests are served
 in order, except that `background` ones (the catalogue refresh) wait behind
 every other waiter and leave `spare` tokens unused, so an order fetch that
 comes in while the catalogue is read takes the next token, not the last.
@@ -21,15 +21,12 @@ import asyncio
 import heapq
 import itertools
 import time
-import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 
 class TokenBucket:
     """An async token bucket with 429 backoff."""
-
-    _shared: ClassVar[weakref.WeakValueDictionary[str, TokenBucket]] = weakref.WeakValueDictionary()
 
     def __init__(
         self,
@@ -65,15 +62,6 @@ class TokenBucket:
         self._turn: asyncio.Future[None] | None = None
         self.acquired = 0
         self.throttled = 0
-
-    @classmethod
-    def shared(cls, key: str, **kwargs: Any) -> TokenBucket:
-        """The one bucket for `key` (e.g. a hash of the account token)."""
-        bucket = cls._shared.get(key)
-        if bucket is None:
-            bucket = cls(**kwargs)
-            cls._shared[key] = bucket
-        return bucket
 
     def _refill(self) -> None:
         now = self._clock()

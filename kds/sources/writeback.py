@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -75,11 +74,7 @@ def _overlap(a: WritebackEntry, b: WritebackEntry) -> bool:
 
 
 class WritebackMetrics:
-    """Write-back counters and gauges, one set per registry."""
-
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WritebackMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
+    """Write-back counters and gauges, one set per daemon."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.outcomes = Counter(
@@ -108,11 +103,9 @@ class WritebackMetrics:
         )
 
     @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> WritebackMetrics:
-        """The one WritebackMetrics of `registry`."""
-        if registry not in cls._by_registry:
-            cls._by_registry[registry] = cls(registry)
-        return cls._by_registry[registry]
+    def of(cls, ctx: SourceContext) -> WritebackMetrics:
+        """The one WritebackMetrics of the daemon `ctx` belongs to."""
+        return ctx.shared(cls, lambda: cls(ctx.metrics))
 
 
 @dataclass
@@ -151,7 +144,7 @@ class WritebackConsumer:
         self.last_error: str | None = None
         self.last_refusal: str | None = None
         self.pending = 0
-        metrics = WritebackMetrics.for_registry(ctx.metrics)
+        metrics = WritebackMetrics.of(ctx)
         self._outcomes = metrics.outcomes
         self._failure_counter = metrics.failures
         self._pending_gauge = metrics.pending.labels(source)

@@ -8,7 +8,6 @@ what PORTOS adds is auth: a 401 renews a token once and repeats the request
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 from yarl import URL
 
-from ..base import SourceUnavailable
+from ..base import SourceContext, SourceUnavailable
 from ..http import PosClient
 from .auth import AuthRejected, TokenManager, nws4_sign
 from .config import Config
@@ -28,11 +27,7 @@ MAX_PAGES = 1000
 
 
 class PortosMetrics:
-    """Counters and gauges of PORTOS sources, one set per registry."""
-
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PortosMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
+    """Counters and gauges of PORTOS sources, one set per daemon."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -52,11 +47,9 @@ class PortosMetrics:
         )
 
     @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> PortosMetrics:
-        """The one PortosMetrics of `registry`."""
-        if registry not in cls._by_registry:
-            cls._by_registry[registry] = cls(registry)
-        return cls._by_registry[registry]
+    def of(cls, ctx: SourceContext) -> PortosMetrics:
+        """The one PortosMetrics of the daemon `ctx` belongs to."""
+        return ctx.shared(cls, lambda: cls(ctx.metrics))
 
 
 def _query(params: Sequence[tuple[str, Any]]) -> str:

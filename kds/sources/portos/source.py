@@ -72,7 +72,7 @@ class PortosSource(Poller):
     def __init__(self, config: Config, ctx: SourceContext) -> None:
         super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff)
         self.config = config
-        self.metrics = PortosMetrics.for_registry(ctx.metrics)
+        self.metrics = PortosMetrics.of(ctx)
         self.client = PortosClient(config, self.metrics)
         self.writeback = WritebackConsumer(
             config.name,
@@ -90,7 +90,7 @@ class PortosSource(Poller):
         ] = {}  # alert key of a return kds could not apply → ticket id
         self.unknown_endpoints: set[str] = set()
         self._kds_endpoints = frozenset(e.name for e in ctx.settings.endpoints)
-        self._source_metrics = SourceMetrics.for_registry(ctx.metrics)
+        self._source_metrics = SourceMetrics.of(ctx)
         self._items: OrderedDict[str, dict[int, list[str]]] = OrderedDict()
         self._last_reconcile: float | None = None
         self.webhook = (

@@ -130,15 +130,16 @@ class Ready2OrderSource(Poller):
             config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock
         )
         self.config = config
-        # One bucket per account (API root + token), shared by every source using it.
+        # One bucket per account (API root + token), shared by every source of this daemon using it.
         secret = (
             config.account_token.get_secret_value()
             if config.account_token
             else f"file:{config.account_token_file}"
         )
         token_key = hashlib.sha256(f"{config.base_url}|{secret}".encode()).hexdigest()
-        self.bucket = TokenBucket.shared(
-            token_key, limit=config.rate_limit, period=config.rate_period
+        self.bucket = ctx.shared(
+            (TokenBucket, token_key),
+            lambda: TokenBucket(limit=config.rate_limit, period=config.rate_period),
         )
         self.client = Ready2OrderClient(config, self.bucket)
         self._known: dict[
