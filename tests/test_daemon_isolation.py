@@ -11,8 +11,8 @@ from prometheus_client import generate_latest
 
 from kds.app import Daemon
 from kds.config import settings_from_dict
-from kds.sources.portos import PortosSource
-from kds.sources.ready2order import Ready2OrderSource
+from kds.sources.portos.source import PortosSource
+from kds.sources.ready2order.source import Ready2OrderSource
 
 from .util import base_config
 

@@ -261,28 +261,35 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         if client.wants(event):
             client.offer_event(event)
     hub.clients.add(client)
-    # The sender and watchdog live exactly as long as this handler (not supervisor tasks:
-    # there is a pair per screen, and they end with it).
+    # Sender, reader and watchdog live exactly as long as this handler (not supervisor tasks:
+    # there are three per screen, and they end with it).
     async with asyncio.TaskGroup() as group:
         sender = group.create_task(_send_loop(client, snapshot), name="ws:send")
+        reader = group.create_task(_read_loop(client), name="ws:read")
         watchdog = group.create_task(
-            _watchdog(client, sender, request.transport, group), name="ws:watchdog"
+            _watchdog(client, sender, reader, request.transport, group), name="ws:watchdog"
         )
         del snapshot  # the sender holds it only until its pages are out
         try:
-            async for msg in ws:
-                client.heard = client.clock.monotonic()
-                if msg.type is WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
-                # Screens talk back over HTTP; anything else they send here is ignored.
+            await asyncio.wait({reader})  # the screen left, or the watchdog stopped reading
         finally:
             hub.clients.discard(client)
             sender.cancel()
             if client.closing is None:
                 watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
     return ws
+
+
+async def _read_loop(client: ScreenClient) -> None:
+    """Note every frame from the screen (a pong, at least) until it goes away."""
+    ws = client.ws
+    async for msg in ws:
+        client.heard = client.clock.monotonic()
+        if msg.type is WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif msg.type is WSMsgType.ERROR:
+            break
+        # Screens talk back over HTTP; anything else they send here is ignored.
 
 
 async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> None:
@@ -315,6 +322,7 @@ async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> No
 async def _watchdog(
     client: ScreenClient,
     sender: asyncio.Task[None],
+    reader: asyncio.Task[None],
     transport: asyncio.BaseTransport | None,
     group: asyncio.TaskGroup,
 ) -> None:
@@ -335,6 +343,10 @@ async def _watchdog(
     sender.cancel()  # it may wait on a screen that reads nothing; queued events are dropped
     if ping is not None:
         ping.cancel()
+    # close() itself reads on until the screen's close reply: pongs it still sends for earlier
+    # pings are taken, not answered with a reset that would lose the close frame on its way.
+    reader.cancel()
+    await asyncio.wait({reader})
     with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
         await clock.wait_for(
             client.ws.close(
