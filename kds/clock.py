@@ -147,8 +147,13 @@ class ManualClock:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        done = asyncio.get_running_loop().create_future()
-        timer = self.call_later(seconds, lambda: done.done() or done.set_result(None))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        timer = self.call_later(seconds, wake)
         try:
             await done
         finally:

@@ -82,9 +82,9 @@ class TaskSupervisor:
             if asyncio.iscoroutine(work):
                 work.close()
                 raise TypeError("restart=True needs a function that makes the coroutine")
-            coro = self._run_restarting(record, work)  # type: ignore[arg-type]
+            coro = self._run_restarting(record, work)
         else:
-            coro = work if asyncio.iscoroutine(work) else work()  # type: ignore[operator]
+            coro = work if asyncio.iscoroutine(work) else work()
         record.task = asyncio.create_task(coro, name=name)
         self._tasks[name] = record
         record.task.add_done_callback(partial(self._on_done, record))
