@@ -42,6 +42,7 @@ from .clock import Clock, SystemClock
 from .component import Component
 from .config import Settings
 from .outbox import Outbox
+from .pacing.timers import KitchenTimers
 from .service import KitchenService
 from .sources.base import SourceContext
 from .sources.registry import source_module
@@ -84,6 +85,7 @@ class Daemon:
         )
         self.hub = setup_ws(self.app, self.bus, self.supervisor, self.clock)
         self.printers = self._build_printers()
+        self.timers = KitchenTimers(self.service, settings, self.supervisor, self.clock)
         self.source_ctx = SourceContext(
             service=self.service,
             inbox=self.service,
@@ -103,6 +105,7 @@ class Daemon:
             self.outbox,
             self.service,
             *self.printers,
+            self.timers,
             self.hub,  # from here on: stopped before aiohttp waits for open requests
             *self.sources,
             Archiver(

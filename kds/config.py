@@ -153,6 +153,12 @@ class EndpointConfig(Section):
     timers: TimersConfig = Field(default_factory=TimersConfig)
     keys: dict[str, KeyAction] = Field(default_factory=dict)
     type: str | None = None
+    # Pacing (kds.pacing): later courses held until fired, the delay of an automatic
+    # fire after the previous course is bumped, auto-bump, a scheduled order's window.
+    hold_courses: bool = False
+    fire_delay: Duration = 0
+    auto_bump_after: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)] | None = None
+    lead_time: Duration = 900
 
     @model_validator(mode="after")
     def _defaults(self) -> EndpointConfig:
@@ -174,14 +180,23 @@ class EndpointConfig(Section):
         return "screen" if self.display else "printer"
 
 
-class RoutingRule(Section):
+class ProductMatch(Section):
+    """Which products a rule is about: a product code, group and/or name glob (all must match)."""
+
+    product_code: str | int | None = None
+    product_group: str | None = None
+    name_pattern: str | None = None
+
+    def _require_match(self) -> None:
+        if self.product_code is None and self.product_group is None and self.name_pattern is None:
+            raise ValueError("a rule needs product_code, product_group or name_pattern")
+
+
+class RoutingRule(ProductMatch):
     """One routing rule: the first rule that matches an item sends it to `endpoint`."""
 
     endpoint: Name | None = None
     endpoints: list[Name] = Field(default_factory=list)
-    product_code: str | int | None = None
-    product_group: str | None = None
-    name_pattern: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> RoutingRule:
@@ -189,8 +204,18 @@ class RoutingRule(Section):
             self.endpoints = [self.endpoint, *[e for e in self.endpoints if e != self.endpoint]]
         if not self.endpoints:
             raise ValueError("a rule needs `endpoint` (or `endpoints`)")
-        if self.product_code is None and self.product_group is None and self.name_pattern is None:
-            raise ValueError("a rule needs product_code, product_group or name_pattern")
+        self._require_match()
+        return self
+
+
+class PrepTimeRule(ProductMatch):
+    """[[prep_times]]: how long the products a rule matches take (the first match counts)."""
+
+    time: Annotated[float, Field(gt=0), BeforeValidator(parse_duration)]
+
+    @model_validator(mode="after")
+    def _complete(self) -> PrepTimeRule:
+        self._require_match()
         return self
 
 
@@ -270,6 +295,7 @@ class Settings(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     endpoints: list[EndpointConfig] = Field(min_length=1)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    prep_times: list[PrepTimeRule] = Field(default_factory=list)
     # Each [[sources]] entry as the Config of its package, chosen by `type` (kds.sources.registry).
     sources: list[SourceConfig] = Field(default_factory=lambda: [NativeSourceConfig()])
     ui: UiConfig = Field(default_factory=UiConfig)

@@ -144,7 +144,9 @@ class Effects:
             item_ids = [
                 i.id
                 for i in order.items
-                if (e := i.endpoint(name)) and e.status is not S.PROCESS_SKIPPED
+                if (e := i.endpoint(name))
+                and e.status is not S.PROCESS_SKIPPED
+                and order.hold(i.id, name) is None  # held back: printed when released
             ]
             if self._printer(name) is not None and item_ids:
                 entries.append(self.stage_print(batch, order, name, TicketKind.NEW, item_ids))

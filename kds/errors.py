@@ -70,6 +70,12 @@ class ConflictError(KdsError):
     error = "conflict"
 
 
+class Held(ConflictError):
+    """The item is held back from its station (a later course, a scheduled order)."""
+
+    error = "held"
+
+
 class InvalidTransition(ConflictError):
     """A status change the state machine does not allow."""
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import (
     AfterValidator,
     AliasChoices,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,6 +47,14 @@ MAX_TEXT = 500
 MAX_QUANTITY = 1_000_000
 #: PORTOS `courseNumber` is an `int?` (.NET Int32).
 MAX_COURSE = 2**31 - 1
+
+
+class HoldReason(str, enum.Enum):
+    """Why an item is held back from an endpoint (kds.pacing)."""
+
+    SCHEDULED = "scheduled"  # the order is due later: waits for its endpoint's lead time
+    COURSE = "course"  # a later course: waits until fired
+    PREP = "prep"  # a quicker dish: waits so the order's dishes finish together
 
 
 class PurchaseType(str, enum.Enum):
@@ -142,6 +151,21 @@ def _or_name(schema: dict[str, Any]) -> None:
     else:
         name = {"type": "object", "required": ["name"], "properties": {"name": dict(items)}}
         schema["items"] = {"anyOf": [items, name]}
+
+
+def _date_text(value: Any) -> Any:
+    # JSON has no dates: an ISO 8601 string, never a number pydantic would take as a timestamp.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date-time string with a time zone")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A date-time a POS sends: ISO 8601 text with a zone, kept in UTC.
+DateText = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(_as_utc)]
 
 
 class WireModel(BaseModel):
@@ -331,6 +355,8 @@ class OrderIn(WireModel):
     user: Text | FreeObject | None = None
     ticket: TicketInfo = Field(default_factory=TicketInfo)
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+    #: When the order is due (a pre-order): it reaches the stations its endpoint's lead time before.
+    due_at: DateText | None = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -414,6 +440,16 @@ class OrderEvent(WireModel):
     to: str | None = None  # move: the station that took the items
 
 
+class Hold(WireModel):
+    """An item held back from one endpoint: not yet shown as work there, not printed."""
+
+    item_id: int
+    endpoint: str
+    reason: HoldReason
+    course: int | None = None  # the item's course (for `reason` course)
+    release_at: JsonDatetime | None = None  # None: until fired
+
+
 class Order(WireModel):
     """A kitchen order: kds's stable `id` beside the POS's `source` + `external_id`."""
 
@@ -435,12 +471,22 @@ class Order(WireModel):
     # Stations whose cook acknowledged the order's allergens (name → when): needed to accept.
     allergen_acks: dict[str, JsonDatetime] = Field(default_factory=dict)
     events: list[OrderEvent] = Field(default_factory=list)  # audit of rush, ack, move
+    due_at: JsonDatetime | None = None  # a scheduled order's due time
+    holds: list[Hold] = Field(default_factory=list)  # items not yet released (kds.pacing)
     # The wire JSON, encoded once per change and shared by the API and every screen.
     _json: str | None = PrivateAttr(default=None)
 
     def item(self, item_id: int) -> OrderItem | None:
         """The item with `item_id`, if any."""
         return next((i for i in self.items if i.id == item_id), None)
+
+    def hold(self, item_id: int, endpoint: str) -> Hold | None:
+        """Why item `item_id` is held back from `endpoint`, if it is."""
+        if not self.holds:
+            return None
+        return next(
+            (h for h in self.holds if h.item_id == item_id and h.endpoint == endpoint), None
+        )
 
     def item_endpoints(self, endpoint: str | None = None) -> list[ItemEndpoint]:
         """Every item endpoint of the order, or those at `endpoint`."""

@@ -12,13 +12,51 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 import structlog
 
-from .config import RoutingConfig, RoutingRule
-from .model import OrderItemIn
+from .config import ProductMatch, RoutingConfig
+from .model import OrderItemIn, Plu
 
 log = structlog.get_logger(__name__)
+
+
+R = TypeVar("R", bound=ProductMatch)
+
+
+class ProductMatcher(Generic[R]):
+    """The first of some rules whose product code, group and name glob match a product."""
+
+    def __init__(self, rules: Sequence[R]) -> None:
+        self._rules = [(rule, self._pattern(rule)) for rule in rules]
+
+    @staticmethod
+    def _pattern(rule: ProductMatch) -> re.Pattern[str] | None:
+        # Glob patterns ("*pizza*"), matched case-insensitively: what an integrator types.
+        if rule.name_pattern is None:
+            return None
+        return re.compile(fnmatch.translate(rule.name_pattern.casefold()))
+
+    def first(self, plu: Plu, groups: Sequence[str] | None = None) -> R | None:
+        """The first rule matching `plu`; `groups`: its group and the groups it is inside."""
+        if groups is None:
+            groups = [plu.group] if plu.group else []
+        folded = {g.casefold() for g in groups}
+        for rule, pattern in self._rules:
+            if self._matches(rule, pattern, plu, folded):
+                return rule
+        return None
+
+    @staticmethod
+    def _matches(
+        rule: ProductMatch, pattern: re.Pattern[str] | None, plu: Plu, groups: set[str]
+    ) -> bool:
+        if rule.product_code is not None and str(rule.product_code) != str(plu.code):
+            return False
+        if rule.product_group is not None and rule.product_group.casefold() not in groups:
+            return False
+        return pattern is None or pattern.match(plu.name.casefold()) is not None
 
 
 class Router:
@@ -27,14 +65,7 @@ class Router:
     def __init__(self, routing: RoutingConfig) -> None:
         assert routing.default_endpoint is not None
         self.default_endpoint = routing.default_endpoint
-        self._rules = [(rule, self._pattern(rule)) for rule in routing.rules]
-
-    @staticmethod
-    def _pattern(rule: RoutingRule) -> re.Pattern[str] | None:
-        # Glob patterns ("*pizza*"), matched case-insensitively: what an integrator types.
-        if rule.name_pattern is None:
-            return None
-        return re.compile(fnmatch.translate(rule.name_pattern.casefold()))
+        self._rules = ProductMatcher(routing.rules)
 
     def route(self, item: OrderItemIn, groups: Sequence[str] | None = None) -> list[str]:
         """Endpoint names for `item`, in order, without repeats.
@@ -44,21 +75,5 @@ class Router:
         """
         if item.endpoints:
             return list(dict.fromkeys(e.name for e in item.endpoints))
-        if groups is None:
-            groups = [item.plu.group] if item.plu.group else []
-        folded = {g.casefold() for g in groups}
-        for rule, pattern in self._rules:
-            if self._matches(rule, pattern, item, folded):
-                return list(rule.endpoints)
-        return [self.default_endpoint]
-
-    @staticmethod
-    def _matches(
-        rule: RoutingRule, pattern: re.Pattern[str] | None, item: OrderItemIn, groups: set[str]
-    ) -> bool:
-        plu = item.plu
-        if rule.product_code is not None and str(rule.product_code) != str(plu.code):
-            return False
-        if rule.product_group is not None and rule.product_group.casefold() not in groups:
-            return False
-        return pattern is None or pattern.match(plu.name.casefold()) is not None
+        rule = self._rules.first(item.plu, groups)
+        return list(rule.endpoints) if rule is not None else [self.default_endpoint]

@@ -27,14 +27,16 @@ from .allergens import AllergenMatcher
 from .archive import Archive
 from .bus import EventBus
 from .config import Settings
-from .contracts import EventType
+from .contracts import EventType, TicketKind
 from .effects import Change, Effects
-from .errors import ConflictError, InvalidTransition, NotFound
+from .errors import ConflictError, Held, InvalidTransition, NotFound
 from .ids import uuid7_hex
 from .inbox import Inbox, InboxEntry
 from .interning import shared, shared_plu, shared_quantity
 from .locks import KeyedLocks
 from .model import (
+    Hold,
+    HoldReason,
     ItemEndpoint,
     Order,
     OrderEvent,
@@ -47,6 +49,7 @@ from .model import (
 )
 from .numbers import LEGACY_NEXT_NUMBER_KEY, NUMBER_KEY, NumberReservations, PickupNumbers
 from .outbox import Outbox, OutboxEntry
+from .pacing.plan import Pacing, Pair
 from .reports import ProductTotal, TicketFact, facts_of
 from .routing import Router
 from .states import FINAL, OrderStatus, TransitionError, apply_transition, path
@@ -143,6 +146,8 @@ class KitchenService:
         )
         self._reservations = NumberReservations(self.numbers)
         self.archive = Archive(settings.database, store, self.view, self._locks, self.numbers, bus)
+        self.pacing = Pacing.from_settings(settings)
+        self._watchers: list[Callable[[Order], None]] = []
 
     @property
     def writeback_sources(self) -> frozenset[str]:
@@ -274,7 +279,7 @@ class KitchenService:
                 )
             )
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
-        return trusted(
+        order = trusted(
             Order,
             id=order_id,
             number=self.numbers.take(order_id, now),
@@ -291,7 +296,30 @@ class KitchenService:
             rush=False,
             allergen_acks={},
             events=[],
+            due_at=order_in.due_at,
+            holds=[],
         )
+        self._hold_back(order, now)
+        return order
+
+    def _hold_back(self, order: Order, now: datetime) -> None:
+        """Hold the new order's items that must not reach their stations yet (kds.pacing)."""
+        pairs = [
+            (i.id, e.name)
+            for i in order.items
+            for e in i.endpoints
+            if e.status is not S.PROCESS_SKIPPED
+        ]
+        order.holds = self.pacing.plan(order, pairs, now=now)
+        for hold in order.holds:
+            item = order.item(hold.item_id)
+            assert item is not None
+            item.endpoints = [
+                ItemEndpoint.build(e.name, S.CREATED, [StatusChange(S.CREATED, now)])
+                if e.name == hold.endpoint
+                else e
+                for e in item.endpoints
+            ]
 
     def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
         """created, then at once sent for screens (the live feed is the delivery)."""
@@ -330,6 +358,8 @@ class KitchenService:
         async with self._locks.hold(order_id):
             order = self._require(order_id)
             targets = self._targets(order, endpoint, item_ids)
+            if status is not S.PROCESS_SKIPPED:
+                targets = _released(order, targets)  # a held item is cancelled, nothing else
             now = utcnow()
             changes = self._plan(
                 targets, status, recall=recall, strict=strict, walk=walk and not recall, now=now
@@ -338,9 +368,12 @@ class KitchenService:
                 self._check_allergens_acknowledged(order, changes)
             batch = Batch()
             entries: list[OutboxEntry] = []
+            holds = None
             if status is S.PROCESS_SKIPPED:
                 record = await self.effects.print_record(order)
                 entries += self.effects.voids(batch, order, changes, targets, record)
+                if (holds := _unheld(order, changes)) is not None:  # cancelled: no longer held
+                    batch.headers.append(self._header(order, now, holds=holds))
             if not changes:
                 if batch:
                     await self.store.commit(batch)
@@ -351,6 +384,9 @@ class KitchenService:
             if not recall:
                 entries += self.effects.writebacks(batch, order, changes, reason=reason, date=now)
             await self._commit_changes(order, changes, batch, now=now, actor=actor, reason=reason)
+            if holds is not None:
+                order.holds = holds
+                order.changed()
         self._after_changes(order, changes, entries)
         return order
 
@@ -529,6 +565,102 @@ class KitchenService:
             endpoints=frozenset(order.endpoint_names()),
         )
         self.view.keep_json(order)
+        for watcher in list(self._watchers):
+            watcher(order)
+
+    def watch(self, watcher: Callable[[Order], None]) -> Callable[[], None]:
+        """Call `watcher(order)` after every committed change of an order; returns an unwatch."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
+
+    # ----------------------------------------------------------------- pacing (kds.pacing)
+
+    async def fire_course(
+        self,
+        order_id: str,
+        course: int,
+        *,
+        endpoints: Sequence[str] | None = None,
+        actor: str = "api",
+    ) -> Order:
+        """Fire a held course (at `endpoints`, default all): it reaches its stations and prints now.
+
+        Firing a course that is not held (any more) changes nothing.
+        """
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            if not any(i.course_number == course for i in order.items):
+                raise NotFound(f"order {order_id!r} has no course {course}")
+            held = [
+                h
+                for h in order.holds
+                if h.reason is HoldReason.COURSE
+                and h.course == course
+                and (endpoints is None or h.endpoint in endpoints)
+            ]
+            if not held:
+                await self.store.barrier()
+                return order
+            changes, entries = await self._release(
+                order, held, now=utcnow(), actor=actor, reason=f"course {course} fired"
+            )
+        self._after_changes(order, changes, entries)
+        return order
+
+    async def release_due(
+        self, order_id: str, *, now: datetime | None = None, actor: str = "timer"
+    ) -> Order:
+        """Release the held items whose time has come (a scheduled order's window, a prep wait)."""
+        now = now or utcnow()
+        async with self._locks.hold(order_id):
+            order = self._require(order_id)
+            held = [h for h in order.holds if h.release_at is not None and h.release_at <= now]
+            if not held:
+                return order
+            changes, entries = await self._release(
+                order, held, now=now, actor=actor, reason="released"
+            )
+        self._after_changes(order, changes, entries)
+        return order
+
+    async def _release(
+        self, order: Order, released: list[Hold], *, now: datetime, actor: str, reason: str
+    ) -> tuple[list[Change], list[OutboxEntry]]:
+        """Lift `released` holds: the next stage may hold some again, the rest go out now."""
+        lifted = {(h.item_id, h.endpoint) for h in released}
+        holds = [h for h in order.holds if (h.item_id, h.endpoint) not in lifted]
+        for stage in HoldReason:
+            pairs = [(h.item_id, h.endpoint) for h in released if h.reason is stage]
+            if pairs:
+                holds += self.pacing.plan(order, pairs, now=now, after=stage)
+        still = {(h.item_id, h.endpoint) for h in holds}
+        changes: list[Change] = []
+        prints: dict[str, list[int]] = {}
+        for hold in released:
+            item, name = order.item(hold.item_id), hold.endpoint
+            ep = item.endpoint(name) if item is not None else None
+            if (hold.item_id, name) in still or ep is None or ep.status is not S.CREATED:
+                continue
+            config = self._endpoints.get(name)
+            if config is None or config.display:
+                changes.append(Change(hold.item_id, name, S.CREATED, S.SENT))
+            if self.effects.has_printer(name):
+                prints.setdefault(name, []).append(hold.item_id)
+        batch = Batch(headers=[self._header(order, now, holds=holds)])
+        entries = [
+            self.effects.stage_print(batch, order, name, TicketKind.NEW, ids)
+            for name, ids in prints.items()
+        ]
+        entries += self.effects.writebacks(batch, order, changes, reason=reason, date=now)
+        await self._commit_changes(order, changes, batch, now=now, actor=actor, reason=reason)
+        order.holds = holds
+        order.changed()
+        return changes, entries
+
+    def _header(self, order: Order, now: datetime, **update: Any) -> tuple[Order, str]:
+        """The order's header with `update` applied, for `Batch.headers` (not yet live)."""
+        updated = order.model_copy(update={**update, "updated_at": now})
+        return updated, self.view.body_hash(order.id)
 
     # ----------------------------------------------------------------- kitchen workflow
 
@@ -602,6 +734,9 @@ class KitchenService:
             }
             event = OrderEvent(type="moved", date=now, actor=actor, endpoint=source, to=target)
             updated = self._with_event(order, event, now)
+            if order.holds:  # moved items arrive released at the other station
+                moved = {(item.id, source) for item, _ in moving}
+                updated.holds = [h for h in order.holds if (h.item_id, h.endpoint) not in moved]
             batch = self._header_batch(updated)
             batch.new_endpoints += [
                 NewEndpoint(order.id, item_id, len(item.endpoints), ep, actor)
@@ -652,7 +787,7 @@ class KitchenService:
     @staticmethod
     def _adopt_header(order: Order, updated: Order) -> None:
         """Take the committed header fields into the live order (its items are shared)."""
-        for name in ("rush", "allergen_acks", "events", "version", "updated_at"):
+        for name in ("rush", "allergen_acks", "events", "holds", "version", "updated_at"):
             setattr(order, name, getattr(updated, name))
         order.changed()
 
@@ -737,3 +872,38 @@ def _endpoint_of(order: Order, change: Change) -> ItemEndpoint:
     if ep is None:
         raise NotFound(f"order {order.id!r} has no item {change.item_id} at {change.endpoint!r}")
     return ep
+
+
+def _released(
+    order: Order, targets: list[tuple[OrderItem, ItemEndpoint]]
+) -> list[tuple[OrderItem, ItemEndpoint]]:
+    """`targets` without held items; 409 when every one of them is held."""
+    if not order.holds:
+        return targets
+    released = [(i, e) for i, e in targets if order.hold(i.id, e.name) is None]
+    if not released:
+        item, ep = targets[0]
+        hold = order.hold(item.id, ep.name)
+        assert hold is not None
+        raise Held(
+            f"item {item.id} at {ep.name} is held ({_hold_text(hold)}); it can change once released",
+            reason=hold.reason.value,
+        )
+    return released
+
+
+def _hold_text(hold: Hold) -> str:
+    if hold.reason is HoldReason.COURSE:
+        return f"course {hold.course} not fired yet"
+    if hold.reason is HoldReason.SCHEDULED:
+        return f"scheduled, reaches the station at {hold.release_at:%H:%M} UTC"
+    return f"waits for its prep time, starts at {hold.release_at:%H:%M:%S} UTC"
+
+
+def _unheld(order: Order, changes: list[Change]) -> list[Hold] | None:
+    """The order's holds without those of `changes` (cancelled items); None: unchanged."""
+    if not order.holds:
+        return None
+    changed: set[Pair] = {(c.item_id, c.endpoint) for c in changes}
+    holds = [h for h in order.holds if (h.item_id, h.endpoint) not in changed]
+    return holds if len(holds) != len(order.holds) else None

@@ -18,7 +18,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from .. import __version__
-from ..model import OrderIn
+from ..model import MAX_COURSE, OrderIn
 from .orders import MAX_ITEM_ID, StatusContext
 from .query import FILTERS, MAX_SKIP, MAX_TAKE, PATTERNS, SORT_KEYS, SORT_PATTERN, Kind
 
@@ -65,7 +65,7 @@ def _error(description: str) -> dict[str, Any]:
 _ERRORS = {
     400: "bad path or query parameter",
     404: "no such order, item, endpoint or printer",
-    409: "a transition the state machine does not allow; a different body under the same id; two items with one id",
+    409: "a transition the state machine does not allow; a different body under the same id; two items with one id; an item held back (error `held`: a course not fired, a scheduled order)",
     413: "body over [server] max_body_bytes",
     415: "the body is not Content-Type: application/json",
     422: "the body does not validate",
@@ -178,6 +178,22 @@ def _schemas() -> dict[str, Any]:
             "id": {"type": "string"},
             "number": {"type": "integer"},
             "items": {"type": "array"},
+            "dueAt": {"type": ["string", "null"], "format": "date-time"},
+            "holds": {
+                "type": "array",
+                "description": "items held back from an endpoint (kds pacing)",
+                "items": {
+                    "type": "object",
+                    "required": ["itemId", "endpoint", "reason"],
+                    "properties": {
+                        "itemId": {"type": "integer"},
+                        "endpoint": {"type": "string"},
+                        "reason": {"enum": ["scheduled", "course", "prep"]},
+                        "course": {"type": ["integer", "null"]},
+                        "releaseAt": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
         },
     }
     counts = {
@@ -371,6 +387,19 @@ def build_openapi() -> dict[str, Any]:
                     _query("endpoint", {"type": "string"}, "one station"),
                     _query("format", {"type": "string", "enum": ["json", "csv"]}),
                 ],
+            ),
+        },
+        "/api/v1/orders/{id}/courses/{course}/fire": {
+            "post": _operation(
+                "Fire a held course: its items reach their stations and print now (no body)",
+                _ok(_ORDER),
+                400,
+                404,
+                parameters=[
+                    order_id,
+                    _path("course", {"type": "integer", "minimum": 0, "maximum": MAX_COURSE}),
+                ],
+                operationId="fireCourse",
             ),
         },
         "/api/v1/endpoints": {

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from ..appkeys import ACTOR, SERVICE, SETTINGS
 from ..errors import ConflictError, NotFound
-from ..model import Order, OrderIn, OrderStatus
+from ..model import MAX_COURSE, Order, OrderIn, OrderStatus
 from .body import read_json, validate
 from .query import parse_int, parse_order_query
 from .screens import screen_timers
@@ -171,6 +171,16 @@ async def _handle_item_endpoint_status(request: web.Request) -> web.Response:
     return await _change(
         request, endpoint=request.match_info["name"], item_id=_item_id(request), body_optional=True
     )
+
+
+@routes.post("/api/v1/orders/{id}/courses/{course}/fire")
+async def _handle_fire_course(request: web.Request) -> web.Response:
+    """Fire a held course: its items reach their stations and print now (no body)."""
+    course = parse_int("course", request.match_info["course"], high=MAX_COURSE)
+    order = await request.app[SERVICE].fire_course(
+        request.match_info["id"], course, actor=request.get(ACTOR, "api")
+    )
+    return _order_json(order)
 
 
 @routes.delete("/api/v1/orders/{id}")

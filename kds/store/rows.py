@@ -14,6 +14,7 @@ from typing import Any
 
 from ..interning import shared, shared_plu, shared_quantity
 from ..model import (
+    Hold,
     ItemEndpoint,
     Location,
     Order,
@@ -121,4 +122,6 @@ def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:
             for name, date in data.get("allergen_acks", {}).items()
         },
         events=[OrderEvent.model_validate(e) for e in data.get("events", [])],
+        due_at=None if data.get("due_at") is None else datetime.fromisoformat(data["due_at"]),
+        holds=[Hold.model_validate(h) for h in data.get("holds") or ()],
     )
