@@ -32,6 +32,8 @@ const LABELS = {
     recalled: "RECALLED", refusedBecause: "Refused: {reason}",
     titleStation: "{name} — kds station", titleView: "{name} — kds", screens: "Screens",
     textSize: "Text size",
+    // Pacing: held courses, prep-time waits, scheduled orders.
+    held: "HELD", startsIn: "starts in {time}", fireCourse: "Fire course {course}", scheduledFor: "Scheduled {time}",
     statuses: {
       unknown: "unknown", created: "new", sent: "sent", delivered: "seen", refused: "refused",
       failed: "print failed", accepted: "cooking", processSkipped: "cancelled", processed: "done",
@@ -75,6 +77,7 @@ const LABELS = {
     recalled: "VRÁTENÉ", refusedBecause: "Odmietnuté: {reason}",
     titleStation: "{name} — kds stanica", titleView: "{name} — kds", screens: "Obrazovky",
     textSize: "Veľkosť textu",
+    held: "ČAKÁ", startsIn: "začne o {time}", fireCourse: "Spustiť chod {course}", scheduledFor: "Naplánované {time}",
     statuses: {
       unknown: "neznámy", created: "nová", sent: "odoslaná", delivered: "zobrazená", refused: "odmietnutá",
       failed: "tlač zlyhala", accepted: "pripravuje sa", processSkipped: "zrušená", processed: "hotová",
@@ -110,6 +113,7 @@ const LABELS = {
     recalled: "ZURÜCKGEHOLT", refusedBecause: "Abgelehnt: {reason}",
     titleStation: "{name} — kds Station", titleView: "{name} — kds", screens: "Bildschirme",
     textSize: "Textgröße",
+    held: "WARTET", startsIn: "beginnt in {time}", fireCourse: "Gang {course} abrufen", scheduledFor: "Geplant {time}",
     statuses: {
       unknown: "unbekannt", created: "neu", sent: "gesendet", delivered: "angezeigt", refused: "abgelehnt",
       failed: "Druck fehlgeschlagen", accepted: "in Arbeit", processSkipped: "storniert", processed: "fertig",
@@ -145,6 +149,7 @@ const LABELS = {
     recalled: "ВОЗВРАЩЁН", refusedBecause: "Отказ: {reason}",
     titleStation: "{name} — kds станция", titleView: "{name} — kds", screens: "Экраны",
     textSize: "Размер текста",
+    held: "ЖДЁТ", startsIn: "начать через {time}", fireCourse: "Подать {course}-ю подачу", scheduledFor: "Запланирован {time}",
     statuses: {
       unknown: "неизвестно", created: "новый", sent: "отправлен", delivered: "получен", refused: "отказ",
       failed: "ошибка печати", accepted: "готовится", processSkipped: "отменён", processed: "готов",

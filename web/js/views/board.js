@@ -8,6 +8,7 @@ import { byAge, finishedAt, isOpen, isReady, kitchenState } from "../orders.js";
 import { ageSeconds, customerLine, everySecond, metaLine, placeBadge, printerAlert, refusalLine, statusChip } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 import { rushBanner, rushButton } from "./workflow.js";
+import { fireButtons, isScheduled, scheduledText } from "../pacing.js";
 
 /** A status in a cashier's words: "In kitchen", "Cooking", "Ready" (a failed print is still in the kitchen). */
 const kitchenWord = (status) => tOf("kitchen", kitchenState(status));
@@ -51,10 +52,11 @@ export function createBoardView(ctx) {
     const age = h("span.age");
     const ready = isReady(order);
     const status = order.status || "unknown";
+    const scheduled = isScheduled(order);
     const who = metaLine(order);
     const el = h(
-      `div.row.s-${status}${ready ? ".ready" : ""}`,
-      { dataset: { id: order.id, number: String(order.number), status } },
+      `div.row.s-${status}${ready ? ".ready" : ""}${scheduled ? ".scheduled" : ""}`,
+      { dataset: { id: order.id, number: String(order.number), status, ...(scheduled ? { dueAt: order.dueAt } : {}) } },
       h("span.num", { text: `#${order.number}` }),
       h("span.where", null, placeBadge(order), customerLine(order), who ? h("span.who", { text: who }) : null),
       age,
@@ -62,10 +64,13 @@ export function createBoardView(ctx) {
         "span.chips",
         null,
         Object.entries(order.endpointStatuses || {}).map(([name, s]) => statusChip(name, s, kitchenWord)),
-        h(`span.overall.s-${status}`, { text: ready ? t("ready") : kitchenWord(status) }),
+        scheduled
+          ? h("span.overall.s-scheduled", { text: scheduledText(order) })
+          : h(`span.overall.s-${status}`, { text: ready ? t("ready") : kitchenWord(status) }),
         refusalLine(order),
         rushBanner(order),
         ready ? null : rushButton(order, ctx.chrome.failed),
+        fireButtons(order),
       ),
     );
     return { el, age, order };

@@ -12,6 +12,7 @@ import {
 } from "./common.js";
 import { sourceAlertBanner } from "./sourcealerts.js";
 import { headerAllergenBand, moveButton, rushBanner, rushButton } from "./workflow.js";
+import { fireButtons, holdsOf, isScheduled, markHeld, tickHolds } from "../pacing.js";
 
 export function createExpoView(ctx) {
   const { chrome, feed, actions, sound } = ctx;
@@ -52,7 +53,7 @@ export function createExpoView(ctx) {
         "ol.items",
         null,
         withCourses(order.items || [], (item) => {
-          const line = itemLine(item, expoItemStatus(item));
+          const line = markHeld(itemLine(item, expoItemStatus(item)), holdsOf(order, item.id));
           line.appendChild(h("div.chips", null, (item.endpoints || []).map((e) => statusChip(e.name, e.status))));
           return line;
         }),
@@ -67,6 +68,7 @@ export function createExpoView(ctx) {
               .filter((name) => isOpen(order, name))
               .map((name) => moveButton(order, name, ctx.endpoints, chrome, failed))
           : null,
+        fireButtons(order),
         h("button.bump", { type: "button", text: t("bumpOrder"), onclick: () => actions.bumpOrder(order).catch(() => {}) }),
       ),
     );
@@ -75,7 +77,8 @@ export function createExpoView(ctx) {
   }
 
   function render() {
-    const open = [...feed.orders.values()].filter((o) => isOpen(o, null)).sort(byAge);
+    // A scheduled order stays off the pass until its window opens (the board shows it).
+    const open = [...feed.orders.values()].filter((o) => isOpen(o, null) && !isScheduled(o)).sort(byAge);
     cards.sync(open, grid); // the grid in age order, moving only what is out of place
     empty.hidden = open.length > 0;
     paginate();
@@ -141,7 +144,10 @@ export function createExpoView(ctx) {
 
   everySecond(() => {
     const now = Date.now();
-    for (const card of cards.values()) tickTimer(card.timer, card.el, card.order, timers, now);
+    for (const card of cards.values()) {
+      tickTimer(card.timer, card.el, card.order, timers, now);
+      tickHolds(card.el, now);
+    }
   });
 
   return {

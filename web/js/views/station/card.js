@@ -4,6 +4,7 @@
 import { h } from "../../dom.js";
 import { t, tStatus } from "../../i18n.js";
 import { FINAL, isOpen, itemEndpoint, itemsAt } from "../../orders.js";
+import { holdsOf, markHeld } from "../../pacing.js";
 import { customerLine, itemLine, metaLine, placeBadge, recalledMark, withCourses } from "../common.js";
 import { headerAllergenBand, movedAway, rushBanner } from "../workflow.js";
 
@@ -58,9 +59,10 @@ export function renderCard(order, ctx) {
 function itemLines(order, ctx, items = itemsAt(order, ctx.endpoint)) {
   return withCourses(items, (item) => {
     const ep = itemEndpoint(item, ctx.endpoint);
-    return itemLine(item, ep.status, {
-      onclick: FINAL.has(ep.status) ? undefined : () => ctx.on.tapItem(order.id, item.id),
-    });
+    const holds = holdsOf(order, item.id, ctx.endpoint); // held: greyed, said in words, not tappable
+    return markHeld(itemLine(item, ep.status, {
+      onclick: FINAL.has(ep.status) || holds.length ? undefined : () => ctx.on.tapItem(order.id, item.id),
+    }), holds);
   });
 }
 

@@ -7,6 +7,7 @@ import { soundControls } from "../../chrome.js";
 import { t } from "../../i18n.js";
 import { orderList } from "../../keyed.js";
 import { keyMap } from "../../keyboard.js";
+import { isScheduled, tickHolds } from "../../pacing.js";
 import { FINAL, allDay, byAge, isOpen, itemEndpoint, itemsAt, voidedAt } from "../../orders.js";
 import { everySecond, printerAlert, tickTimer } from "../common.js";
 import { markPending, renderCard, renderPart, setSlot, showLines } from "./card.js";
@@ -42,6 +43,7 @@ export function createStationView(ctx) {
   let selectedId = null;
   let scheduled = false;
   const dismissed = new Set(); // voided tickets a cook has cleared
+  const scheduledHere = new Set(); // orders due later, not here yet: they chime when they arrive
 
   const board = h("section.cards", { "aria-live": "polite" });
   const measure = h("div.measure", { "aria-hidden": "true" });
@@ -89,7 +91,7 @@ export function createStationView(ctx) {
 
   /** Open here, or cancelled here within the last minute and not dismissed yet. */
   function shown(order) {
-    if (isOpen(order, endpoint)) return true;
+    if (isOpen(order, endpoint)) return !isScheduled(order, endpoint); // due later: not here yet
     if (dismissed.has(order.id)) return false;
     const at = voidedAt(order, endpoint);
     return at > 0 && Date.now() - at < VOID_SHOW_MS;
@@ -270,10 +272,22 @@ export function createStationView(ctx) {
       }
     }
     // Every card, not only this page's: one on page 2 that turns late sounds too.
-    for (const card of cards.values()) tick(card, now);
+    for (const card of cards.values()) {
+      tick(card, now);
+      tickHolds(card.el, now);
+    }
   });
 
   // ------------------------------------------------------------------ feed
+
+  /** True once for a scheduled order when its window opens and it reaches this station. */
+  function arrivedNow(order) {
+    if (isOpen(order, endpoint) && isScheduled(order, endpoint)) {
+      scheduledHere.add(order.id);
+      return false;
+    }
+    return scheduledHere.delete(order.id) && shown(order);
+  }
 
   function acknowledgeAll() {
     for (const order of feed.orders.values()) {
@@ -283,8 +297,12 @@ export function createStationView(ctx) {
 
   return {
     update(kind, detail) {
-      if (kind === "created" && detail.event === "order.created" && isOpen(detail.order, endpoint)) sound.chime();
-      if (kind === "snapshot" && detail.added.some((o) => isOpen(o, endpoint))) sound.chime();
+      if (kind === "created" && detail.event === "order.created" && shown(detail.order)) sound.chime();
+      if (kind === "snapshot") {
+        const arrived = [...feed.orders.values()].filter(arrivedNow); // also notes those due later
+        if (arrived.length || detail.added.some((o) => shown(o))) sound.chime();
+      }
+      if (detail && detail.order && arrivedNow(detail.order)) sound.chime();
       if (kind === "snapshot") acknowledgeAll();
       else if (detail && detail.order && isOpen(detail.order, endpoint)) actions.acknowledge(detail.order, endpoint);
       schedule();
