@@ -383,3 +383,54 @@ async def test_held_course_prints_only_when_fired(
     assert "1 x Steak" in second.text and "COURSE 2" in second.text
     assert "Soup" not in second.text
     await wait_until(lambda: _is(client, order["id"], 2, "grill", "delivered"))
+
+
+@pytest.mark.parametrize(
+    "config_data",
+    [
+        {
+            "endpoints": endpoints({**GRILL_HOLDS, "fire_delay": "0s"}),
+            "prep_times": [
+                {"product_group": "Grill", "time": "12m"},
+                {"name_pattern": "soup", "time": "2m"},
+            ],
+        }
+    ],
+    indirect=True,
+)
+async def test_a_scheduled_order_is_paced_by_course_and_prep_time_once_its_window_opens(
+    client: TestClient, daemon: Daemon, clock: ManualClock
+) -> None:
+    # Guarantees: the stages chain — when the window opens, course 2 stays held and course 1 is
+    # released by prep time; bumping course 1 fires course 2 at once (fire_delay 0).
+    due = utcnow() + timedelta(hours=1)
+    body = order_body(
+        "chain",
+        dueAt=due.isoformat(),
+        items=[
+            {"id": 1, "plu": {"name": "Soup"}, "courseNumber": 1},
+            {"id": 4, "plu": {"name": "Ribs", "group": "Grill"}, "courseNumber": 1},
+            {"id": 2, "plu": {"name": "Steak", "group": "Grill"}, "courseNumber": 2},
+        ],
+    )
+    order = await post(client, body)
+    assert {h["reason"] for h in order["holds"]} == {"scheduled"}
+    clock.advance(45 * 60 + 1)
+    await wait_until(lambda: released(client, order["id"], 4, "grill"))
+    after = await order_of(client, order["id"])
+    reasons = {h["itemId"]: h["reason"] for h in after["holds"]}
+    assert reasons == {1: "prep", 2: "course"}
+    clock.advance(10 * 60 + 1)
+    await wait_until(lambda: released(client, order["id"], 1, "grill"))
+    for item_id in (1, 4):
+        await bump_item(client, order["id"], item_id, "grill")
+    await wait_until(lambda: released(client, order["id"], 2, "grill"))
+
+
+async def bump_item(client: TestClient, order_id: str, item_id: int, endpoint: str) -> None:
+    for target in ("delivered", "accepted", "processed"):
+        response = await client.post(
+            f"/api/v1/orders/{order_id}/endpoints/{endpoint}/items/{item_id}/status",
+            json={"status": target},
+        )
+        assert response.status == 200, await response.text()

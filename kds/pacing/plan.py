@@ -35,6 +35,10 @@ class PrepTimes:
 
     def __init__(self, rules: Sequence[PrepTimeRule]) -> None:
         self._matcher = ProductMatcher(rules)
+        self._any = bool(rules)
+
+    def __bool__(self) -> bool:
+        return self._any
 
     def of(self, item: OrderItem) -> float | None:
         """Seconds `item` takes, if a rule names it."""
@@ -48,6 +52,16 @@ class Pacing:
 
     endpoints: Mapping[str, EndpointConfig]
     prep: PrepTimes
+
+    @property
+    def holds_courses(self) -> bool:
+        """Whether some endpoint holds later courses or some product has a prep time."""
+        return bool(self.prep) or any(e.hold_courses for e in self.endpoints.values())
+
+    @property
+    def auto_bumps(self) -> bool:
+        """Whether some endpoint bumps by itself."""
+        return any(e.auto_bump_after is not None for e in self.endpoints.values())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pacing:
@@ -66,6 +80,8 @@ class Pacing:
 
         The pairs without a hold are released now.
         """
+        if order.due_at is None and not self.holds_courses:
+            return []  # the common case, once per new order: nothing can be held
         start = 0 if after is None else _STAGES.index(after) + 1
         items = {i.id: i for i in order.items}
         remaining = list(pairs)

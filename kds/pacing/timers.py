@@ -51,6 +51,7 @@ class KitchenTimers:
     ) -> None:
         self.service = service
         self.pacing = Pacing.from_settings(settings)
+        self._auto_bumps = self.pacing.auto_bumps
         self.supervisor = supervisor
         self.clock: Clock = clock or SystemClock()
         self._deadlines: dict[str, datetime] = {}
@@ -85,8 +86,10 @@ class KitchenTimers:
         return self._deadlines.get(order_id)
 
     def _changed(self, order: Order) -> None:
-        self._dirty.add(order.id)
-        self._wake.set()
+        # Only an order with holds, or a ticket that may be auto-bumped, can have a deadline.
+        if order.holds or self._auto_bumps or order.id in self._deadlines:
+            self._dirty.add(order.id)
+            self._wake.set()
 
     async def _run(self) -> None:
         while True:
