@@ -20,6 +20,7 @@ import random
 import secrets
 import signal
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import structlog
 from .cli import screen_urls
 from .config import Settings, load_settings, split_listen
 from .logs import setup_logging
+from .model import utcnow
 from .simulators.cooks import CookPace, SimulatedCooks
 from .simulators.traffic import paced
 from .sources.registry import validate_source
@@ -119,6 +121,7 @@ class DemoRestaurant:
         self._traffic_factories: list[Callable[[], Coroutine[Any, Any, Any]]] = []
         self._r2o: tuple[Any, str] | None = None
         self._rng = random.Random(seed)
+        self.speed = 1.0  # the kitchen's pace: due times come this many times sooner
 
     async def start_printers(self) -> None:
         """A virtual printer for every printer endpoint, the endpoint pointed at it."""
@@ -245,7 +248,14 @@ class DemoRestaurant:
                 }
             )
         table = str(rng.randint(1, 20))
+        # Some take-away orders are for later: the board shows them scheduled until their window.
+        due = (
+            {"dueAt": (utcnow() + timedelta(minutes=rng.randint(20, 40) / self.speed)).isoformat()}
+            if purchase == "takeAway" and rng.random() < 0.3
+            else {}
+        )
         return {
+            **due,
             "id": f"demo-{secrets.token_hex(4)}-{number}",
             "deviceName": rng.choice(["Till 1", "Till 2", "Handheld 3"]),
             "user": rng.choice(["Anna", "Peter", "Jana", "Tomáš"]),
@@ -320,6 +330,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def pace_at(settings: Settings, speed: float) -> None:
+    """A kitchen `speed` times faster also fires courses and releases dishes that much sooner."""
+    for endpoint in settings.endpoints:
+        endpoint.fire_delay /= speed
+        endpoint.lead_time /= speed
+        if endpoint.auto_bump_after is not None:
+            endpoint.auto_bump_after /= speed
+    for rule in settings.prep_times:
+        rule.time /= speed
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     """Run the demo restaurant until Ctrl-C or --duration."""
     from .app import Daemon, serve
@@ -329,6 +350,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     settings.server.listen, settings.security.access = demo_server(args.listen)
     host, port = split_listen(settings.server.listen)
     demo = DemoRestaurant(settings, args.pos, args.rate, Path(args.printer_log_dir), seed=args.seed)
+    if args.cook_speed > 0:
+        demo.speed = args.cook_speed
+        pace_at(settings, args.cook_speed)
     stop = asyncio.Event()  # Ctrl-C, SIGTERM or --duration
     daemon_stop = asyncio.Event()  # set once the demo's own clients are gone
     loop = asyncio.get_running_loop()

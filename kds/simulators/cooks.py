@@ -147,9 +147,12 @@ class SimulatedCooks:
 
 
 def _statuses_at(order: dict[str, Any], endpoint: str) -> list[str]:
+    # Items held back from the station (a course not fired yet) are not the cook's to work.
+    held = {h.get("itemId") for h in order.get("holds") or () if h.get("endpoint") == endpoint}
     return [
         e["status"]
         for item in order.get("items", [])
+        if item.get("id") not in held
         for e in item.get("endpoints", [])
         if e["name"] == endpoint
     ]
