@@ -415,12 +415,13 @@ async def test_a_scheduled_order_is_paced_by_course_and_prep_time_once_its_windo
     )
     order = await post(client, body)
     assert {h["reason"] for h in order["holds"]} == {"scheduled"}
-    clock.advance(45 * 60 + 1)
+    await advance_to(clock, due - timedelta(minutes=15))
     await wait_until(lambda: released(client, order["id"], 4, "grill"))
     after = await order_of(client, order["id"])
     reasons = {h["itemId"]: h["reason"] for h in after["holds"]}
     assert reasons == {1: "prep", 2: "course"}
-    clock.advance(10 * 60 + 1)
+    soup = next(h for h in after["holds"] if h["itemId"] == 1)
+    await advance_to(clock, datetime.fromisoformat(soup["releaseAt"]))
     await wait_until(lambda: released(client, order["id"], 1, "grill"))
     for item_id in (1, 4):
         await bump_item(client, order["id"], item_id, "grill")
@@ -434,3 +435,18 @@ async def bump_item(client: TestClient, order_id: str, item_id: int, endpoint: s
             json={"status": target},
         )
         assert response.status == 200, await response.text()
+
+
+async def test_moving_a_ticket_releases_its_held_items_at_the_other_station(
+    client: TestClient,
+) -> None:
+    # Guarantees: a move takes the held course along, released at the target (the station that
+    # takes over a ticket cooks it); no hold is left on the skipped source line.
+    order = await post(client, coursed_order())
+    response = await client.post(
+        f"/api/v1/orders/{order['id']}/endpoints/grill/move", json={"to": "cold"}
+    )
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["holds"] == []
+    assert status(body, 2, "grill") == "processSkipped" and status(body, 2, "cold") == "sent"
