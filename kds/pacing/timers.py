@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ..clock import Clock, SystemClock
-from ..config import Settings, format_duration
+from ..config import Settings
+from ..durations import format_duration
 from ..model import Order, OrderStatus
 from .plan import Pacing
 
