@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from kds.model import (
+    Hold,
+    HoldReason,
     ItemEndpoint,
     Location,
     Order,
@@ -66,6 +68,17 @@ def _built() -> Order:
         rush=True,
         allergen_acks={"grill": NOW},
         events=[],
+        due_at=NOW,
+        holds=[
+            trusted(
+                Hold,
+                item_id=1,
+                endpoint="grill",
+                reason=HoldReason.PREP,
+                course=2,
+                release_at=NOW,
+            )
+        ],
     )
 
 
