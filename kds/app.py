@@ -35,7 +35,7 @@ from .api.middleware import add_security_headers, request_middleware
 from .api.pairing import pairing_routes
 from .api.screens import setup_screens
 from .api.ws import setup_ws
-from .appkeys import BUS, CLOCK, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
+from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .archive import Archiver
 from .bus import EventBus
 from .clock import Clock, SystemClock
@@ -145,7 +145,6 @@ class Daemon:
         app[SERVICE] = self.service
         app[BUS] = self.bus
         app[METRICS] = self.registry
-        app[CLOCK] = self.clock
         app[ACCESS] = self.access
         app.add_routes(pairing_routes())
         app.setdefault(SNAPSHOT_EXTRAS, {})

@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 
 if TYPE_CHECKING:
     from .bus import EventBus
-    from .clock import Clock
     from .config import Settings
     from .printing.spooler import PrintSpooler
     from .service import KitchenService
@@ -18,8 +17,6 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICE: web.AppKey[KitchenService] = web.AppKey("service")
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
 METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
-#: The daemon's clock: every timer waits on it (see kds.clock).
-CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 #: Every started component, for /readyz and /metrics.
 COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")
 #: The print spooler; absent when no endpoint has a printer.

@@ -16,6 +16,7 @@ import pytest
 import websockets
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.demo import demo_server
 from kds.simulators.cooks import CookPace, SimulatedCooks
 
@@ -89,30 +90,6 @@ async def test_demo_runs_every_pos_kind(tmp_path: Path) -> None:
         assert log and "BAR" in json.loads(log[0])["text"]
 
 
-class ManualClock:
-    """Time that moves only when the test advances it (injected as the cooks' `sleep`)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-
-    async def sleep(self, seconds: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self.now + seconds, future))
-        await future
-
-    @property
-    def sleeping(self) -> int:
-        return sum(1 for _, f in self._sleepers if not f.done())
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for due, future in self._sleepers:
-            if due <= self.now and not future.done():
-                future.set_result(None)
-        self._sleepers = [(d, f) for d, f in self._sleepers if not f.done()]
-
-
 async def test_simulated_cooks_work_every_ticket_through_the_api(
     aiohttp_client: Any, daemon: Daemon
 ) -> None:
@@ -120,7 +97,7 @@ async def test_simulated_cooks_work_every_ticket_through_the_api(
     # accepts it after the pace's look and bumps it after its cooking time — all through the HTTP
     # API, with the clock in the test's hands.
     client = await aiohttp_client(daemon.app)
-    clock = ManualClock()
+    clock = ManualClock()  # the cooks' sleep: pace delays pass only when the test says
     pace = CookPace(accept_after=10, cook_base=60, cook_per_item=20)
     cooks = SimulatedCooks(
         str(client.make_url("")),
@@ -144,12 +121,12 @@ async def test_simulated_cooks_work_every_ticket_through_the_api(
                 found |= set(order["endpointStatuses"].values())
             return found
 
-        await wait_until(lambda: clock.sleeping == tickets, timeout=10)
+        await clock.waiting(tickets, timeout=10)
         assert await statuses() == {"delivered"}  # seen, not yet started
-        clock.advance(pace.accept_after * 1.5)
-        await wait_until(lambda: clock.sleeping == tickets, timeout=10)
+        await clock.advance(pace.accept_after * 1.5)
+        await clock.waiting(tickets, timeout=10)
         assert await statuses() == {"accepted"}
-        clock.advance(1.3 * (pace.cook_base + pace.cook_per_item))
+        await clock.advance(1.3 * (pace.cook_base + pace.cook_per_item))
         await wait_until(lambda: cooks.bumped == tickets, timeout=10)
         assert await statuses() == {"processed"}
     finally:
