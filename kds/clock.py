@@ -164,9 +164,11 @@ class ManualClock:
         """Like `asyncio.timeout`, expiring when the clock has advanced `seconds`."""
         async with asyncio.timeout(None) as scope:
             timer = None
-            if seconds is not None:
-                # An expired scope cancels the task and turns that into TimeoutError on exit.
-                loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
+            # An expired scope cancels the task and turns that into TimeoutError on exit.
+            if seconds is not None and seconds <= 0:
+                scope.reschedule(loop.time())  # already due, as with asyncio.timeout(0)
+            elif seconds is not None:
                 timer = self.call_later(seconds, lambda: scope.reschedule(loop.time()))
             try:
                 yield

@@ -68,6 +68,8 @@ async def test_timeout_and_wait_for_expire_on_manual_time() -> None:
 
     event.set()
     assert await wait_event(clock, event, 3) is True
+    # A timeout already due expires at once, as asyncio's does (no advance needed).
+    assert await wait_event(clock, asyncio.Event(), 0) is False
 
     start = clock.monotonic()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, SystemClock, wait_event
 from ..config import Settings
 from ..durations import format_duration
 from ..model import Order, OrderStatus
@@ -110,16 +110,8 @@ class KitchenTimers:
 
     async def _sleep(self, now: datetime) -> None:
         """Until the earliest deadline, or until an order changes."""
-        waits = [asyncio.ensure_future(self._wake.wait())]
-        if self._heap:
-            waits.append(
-                asyncio.ensure_future(self.clock.sleep((self._heap[0][0] - now).total_seconds()))
-            )
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+        seconds = (self._heap[0][0] - now).total_seconds() if self._heap else None
+        await wait_event(self.clock, self._wake, seconds)
 
     async def _visit(self, order_id: str, now: datetime) -> None:
         order = self.service.get(order_id)
