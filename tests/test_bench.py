@@ -232,3 +232,18 @@ async def test_screens_gather_a_paged_snapshot_then_time_events(aiohttp_server: 
     assert missing == 0 and len(delays) == 3
     assert len(screens.spreads()) == 1
     await screens.close()
+
+
+def test_growth_verdict_compares_the_cost_per_order_of_the_steps() -> None:
+    # Guarantees: growth counts as linear while the last step costs per order at most 1.5× the
+    # first (the smallest size carries the fixed cost); keys name sizes as 1k/10k/50k.
+    from kds.bench.scale import _growth, _linear, size_label
+
+    assert [size_label(n) for n in (1_000, 10_000, 50_000, 300)] == ["1k", "10k", "50k", "300"]
+    linear = {1_000: 60.0, 10_000: 96.0, 50_000: 256.0}  # 4 MB per 1,000 orders throughout
+    quadratic = {1_000: 60.0, 10_000: 96.0, 50_000: 600.0}
+    assert _linear(linear) is True and _linear(quadratic) is False
+    assert _linear({1_000: 1.0, 10_000: 2.0}) is None
+    note = _growth(linear, "MB")
+    assert "1k→10k +4.000 MB per 1,000 orders" in note and note.endswith("at most linear")
+    assert _growth(quadratic, "MB").endswith("FASTER than linear")

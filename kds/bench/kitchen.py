@@ -29,7 +29,7 @@ from kds.simulators.printer import PrintedJob, VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
 
 from .load import Screens, order_body, paced, percentile
-from .servers import cpu_seconds, kds_server, write_config
+from .servers import cpu_seconds
 
 if TYPE_CHECKING:
     from .runner import Bench
@@ -60,12 +60,7 @@ async def print_phase(bench: Bench) -> None:
 
     async with VirtualPrinter(name="bench-grill", on_job=on_job) as printer:
         endpoints = f'\n[[endpoints]]\nname = "grill"\ndisplay = true\nprinter = {{ address = "{printer.address}" }}\n'
-        db = bench.workdir / "print.sqlite3"
-        config = write_config(
-            bench.workdir, db, o.synchronous, name="print", endpoints=endpoints, routing=GRILL_ONLY
-        )
-        server = bench.start(kds_server(bench.workdir, config, db, "kds-print"))
-        await server.start()
+        server = await bench.fresh_kds("print", endpoints=endpoints, routing=GRILL_ONLY)
         api = server.url + "/api/v1/orders"
         requests = []
         for i in range(count):
@@ -106,10 +101,7 @@ async def webhooks_phase(bench: Bench) -> None:
             f'\n[[sources]]\ntype = "portos"\nbase_url = "{portos.url}"\ntoken = "{PORTOS_TOKEN}"\n'
             f'webhook_secret = "{WEBHOOK_SECRET}"\npoll_interval = "60s"\nreconcile_interval = "1h"\n'
         )
-        db = bench.workdir / "webhooks.sqlite3"
-        config = write_config(bench.workdir, db, o.synchronous, name="webhooks", sources=sources)
-        server = bench.start(kds_server(bench.workdir, config, db, "kds-webhooks"))
-        await server.start()
+        server = await bench.fresh_kds("webhooks", sources=sources)
         r2o.webhook_url = f"{server.url}/hooks/ready2order/{WEBHOOK_SECRET}"
         r2o.webhook_events.update(("orderItem.created",))
         portos.set_webhook(f"{server.url}/hooks/portos/portos", WEBHOOK_SECRET)

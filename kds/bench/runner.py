@@ -184,8 +184,25 @@ class Bench:
                 server.kill()
 
     def start(self, server: Server) -> Server:
+        """Track `server` so it is stopped after its phase."""
         self._servers.append(server)
         return server
+
+    async def fresh_kds(self, name: str, **config: str) -> Server:
+        """kds on a new database `{name}.sqlite3` with config `{name}.toml` (see `write_config`)."""
+        db = self.workdir / f"{name}.sqlite3"
+        path = write_config(self.workdir, db, self.options.synchronous, name=name, **config)
+        server = self.start(kds_server(self.workdir, path, db, f"kds-{name}"))
+        await server.start()
+        return server
+
+    async def stored_orders(self, server: Server, prefix: str, count: int) -> dict[str, str]:
+        """`count` orders stored through the API: externalId → kds id."""
+        stats = await ingest(
+            server.url + "/api/v1/orders", encoded_orders(prefix, count), 8, keep_bodies=True
+        )
+        self._check_ingest(f"{prefix} setup", stats.errors, len(stats.bodies), count)
+        return {(order := json.loads(body))["externalId"]: order["id"] for body in stats.bodies}
 
     def _screens(self, urls: list[str], event_type: str, *, snapshot: bool) -> Screens:
         return Screens(urls, event_type, snapshot=snapshot, deflate=self.options.deflate)
@@ -235,21 +252,11 @@ class Bench:
 
     async def _kds_live(self) -> None:
         o = self.options
-        db = self.workdir / "live.sqlite3"
-        config = write_config(self.workdir, db, o.synchronous)
-        server = self.start(kds_server(self.workdir, config, db, "kds-live"))
-        await server.start()
+        server = await self.fresh_kds("live")
         api = server.url + "/api/v1/orders"
         async with aiohttp.ClientSession() as session:
             # Fan-out: orders exist before the screens connect; each change is one event to all.
-            stats = await ingest(
-                api, encoded_orders(f"fan{self.run_id}", o.fanout_changes), 8, keep_bodies=True
-            )
-            self._check_ingest("fan-out setup", stats.errors, len(stats.bodies), o.fanout_changes)
-            ids = {}
-            for body in stats.bodies:
-                order = json.loads(body)
-                ids[order["externalId"]] = order["id"]
+            ids = await self.stored_orders(server, f"fan{self.run_id}", o.fanout_changes)
             screens = self._screens(
                 self.screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True
             )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from .load import Screens, encoded_orders, ingest, paced, percentile
-from .servers import baseline_broadcast_server, cpu_seconds, kds_server, write_config
+from .servers import baseline_broadcast_server, cpu_seconds
 
 if TYPE_CHECKING:
     from .runner import Bench
@@ -55,18 +55,10 @@ async def wide_phase(bench: Bench) -> None:
     """One change → the last of `wide_screens` screens, p99; and the bare broadcast's."""
     o = bench.options
     raise_open_files(4 * o.wide_screens + 1024)
-    db = bench.workdir / "wide.sqlite3"
-    config = write_config(bench.workdir, db, o.synchronous, name="wide")
-    server = bench.start(kds_server(bench.workdir, config, db, "kds-wide"))
-    await server.start()
+    server = await bench.fresh_kds("wide")
     api = server.url + "/api/v1/orders"
     async with aiohttp.ClientSession() as session:
-        stats = await ingest(
-            api, encoded_orders(f"wide{bench.run_id}", o.wide_changes), 8, keep_bodies=True
-        )
-        ids = {(order := json.loads(body))["externalId"]: order["id"] for body in stats.bodies}
-        if len(ids) != o.wide_changes:
-            raise RuntimeError(f"wide fan-out setup: {len(ids)} of {o.wide_changes} orders stored")
+        ids = await bench.stored_orders(server, f"wide{bench.run_id}", o.wide_changes)
         urls = [f"ws://127.0.0.1:{server.port}/api/v1/ws"] * o.wide_screens
         screens = Screens(urls, "order.updated", snapshot=True, deflate=o.deflate)
         await screens.open(timeout=120)
@@ -124,10 +116,7 @@ def _record_last(bench: Bench, key: str, screens: Screens, sent: dict[str, float
 async def scale_phase(bench: Bench) -> None:
     """RSS and restart time at each size of open orders, and whether they grow linearly."""
     o = bench.options
-    db = bench.workdir / "scale.sqlite3"
-    config = write_config(bench.workdir, db, o.synchronous, name="scale")
-    server = bench.start(kds_server(bench.workdir, config, db, "kds-scale"))
-    await server.start()
+    server = await bench.fresh_kds("scale")
     stored = 0
     rss: dict[int, float] = {}
     restart: dict[int, float] = {}
@@ -141,7 +130,7 @@ async def scale_phase(bench: Bench) -> None:
         walls = []
         for n in range(o.restarts):
             await server.stop()
-            server = bench.start(kds_server(bench.workdir, config, db, f"kds-scale-{label}-{n}"))
+            server = bench.start(server.again(f"kds-scale-{label}-{n}"))
             walls.append(await server.start(timeout=120))
         restart[size] = statistics.median(walls)
         bytes_, _ = await bench.rss_with_screens(server, f"scale-{label}")
@@ -181,10 +170,7 @@ def _growth(values: dict[int, float], unit: str) -> str:
 async def idle_phase(bench: Bench) -> None:
     """Percent of one core kds uses with `idle_screens` screens and no orders."""
     o = bench.options
-    db = bench.workdir / "idle.sqlite3"
-    config = write_config(bench.workdir, db, o.synchronous, name="idle")
-    server = bench.start(kds_server(bench.workdir, config, db, "kds-idle"))
-    await server.start()
+    server = await bench.fresh_kds("idle")
     screens = Screens(
         bench.screen_urls(server.port, o.idle_screens), "order.created", snapshot=True
     )

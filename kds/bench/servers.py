@@ -129,6 +129,12 @@ class Server:
         self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def again(self, name: str) -> Server:
+        """The same command on the same port, as a new process to start (a restart)."""
+        return Server(
+            name, self.argv, self.port, self.log_path.with_name(f"{name}.log"), self.ready_path
+        )
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
