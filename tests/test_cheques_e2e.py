@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,12 +11,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kds.app import Daemon
-from kds.config import settings_from_dict
+from kds.clock import ManualClock
+from kds.config import Settings, settings_from_dict
 from kds.model import Order, OrderItem, OrderStatus
 from kds.simulators.cheques import ChequesSimulator
 from kds.sources.cheques.source import ChequesSource
 
-from .util import base_config
+from .util import base_config, wait_until
 
 
 @pytest.fixture
@@ -42,14 +42,14 @@ async def sim(sim_options: dict[str, Any]) -> AsyncIterator[ChequesSimulator]:
 def config_data(
     tmp_path: Path, sim: ChequesSimulator, source_options: dict[str, Any]
 ) -> dict[str, Any]:
-    source = {
-        "type": "cheques",
-        "url": sim.endpoint_url,
-        "poll_interval": "30ms",
-        "max_backoff": "100ms",
-        **source_options,
-    }
+    # The default intervals (2 s, backoff up to 30 s): the tests move the daemon's clock.
+    source = {"type": "cheques", "url": sim.endpoint_url, **source_options}
     return base_config(tmp_path, sources=[source])
+
+
+@pytest.fixture
+def daemon(settings: Settings, clock: ManualClock) -> Daemon:
+    return Daemon(settings, clock=clock)
 
 
 def cheques(daemon: Daemon) -> ChequesSource:
@@ -57,15 +57,19 @@ def cheques(daemon: Daemon) -> ChequesSource:
 
 
 async def polls(daemon: Daemon, n: int = 2) -> None:
-    """Wait until `n` more polls finished (the second one surely saw the latest change)."""
+    """Let `n` more polls finish (the second one surely saw the latest change).
+
+    Each time the poller waits for its next poll, the daemon's ManualClock is moved past
+    the longest wait there can be (the capped backoff); the poll itself is real HTTP.
+    """
     src = cheques(daemon)
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock)
     target = src.poll_count + n
-
-    async def enough() -> None:
-        async with src.polled:
-            await src.polled.wait_for(lambda: src.poll_count >= target)
-
-    await asyncio.wait_for(enough(), 5)
+    while src.poll_count < target:
+        await wait_until(lambda: src.waiting or src.poll_count >= target)
+        if src.poll_count < target:
+            await clock.advance(src.max_backoff)
 
 
 def orders_of(daemon: Daemon, uuid: str) -> list[Order]:
@@ -255,12 +259,26 @@ async def test_restart_resumes_without_duplicates(
     # Guarantees: after a restart the diff starts from what kds stored: nothing re-sent, later changes still seen.
     uuid = sim.open_cheque(table=6)
     sim.add_item(uuid, "5", 1, name="Чай")
-    first = Daemon(settings_from_dict(config_data))
+    first = Daemon(settings_from_dict(config_data), clock=ManualClock())
     async with TestClient(TestServer(first.app)):
         await polls(first)
     sim.add_item(uuid, "6.5", 1, name="Борщ", code=10)
-    second = Daemon(settings_from_dict(config_data))
+    second = Daemon(settings_from_dict(config_data), clock=ManualClock())
     async with TestClient(TestServer(second.app)):
         await polls(second)
         assert kitchen(second, uuid) == {"Чай": 1, "Борщ": 1}
         assert len(orders_of(second, uuid)) == 2
+
+
+async def test_the_poll_interval_is_waited_on_the_daemon_clock(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
+    # Guarantees: pollers take the daemon's clock: 2 s of it, not of real time, bring the next poll.
+    src = cheques(daemon)
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock) and src.interval == 2.0
+    await wait_until(lambda: src.waiting and src.poll_count == 1)
+    await clock.advance(1.9)
+    assert src.waiting and src.poll_count == 1
+    await clock.advance(0.2)
+    await wait_until(lambda: src.poll_count == 2)

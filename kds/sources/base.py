@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
@@ -26,7 +25,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import AfterValidator
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, SystemClock, wait_event
 from .alerts import SourceAlerts
 
 if TYPE_CHECKING:
@@ -246,19 +245,22 @@ class Poller:
         interval: float,
         *,
         max_backoff: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.ctx = ctx
         self.interval = interval
         self.max_backoff = max_backoff
-        self._clock = clock
+        #: Intervals and backoff wait on the daemon's clock (a test moves a ManualClock).
+        self.clock = ctx.clock
+        self._clock = ctx.clock.monotonic
         self._wake = asyncio.Event()
         self._failures = 0
         self._last_success: float | None = None
         self._last_error: str | None = None
         self.polled = asyncio.Condition()
         self.poll_count = 0
+        #: True while the loop waits (on the clock) for its next poll.
+        self.waiting = False
         self._metrics = SourceMetrics.of(ctx)
 
     async def poll(self) -> None:
@@ -299,10 +301,11 @@ class Poller:
         while True:
             await self._poll_once()
             self._wake.clear()
+            self.waiting = True
             try:
-                await asyncio.wait_for(self._wake.wait(), self.next_delay())
-            except TimeoutError:
-                pass
+                await wait_event(self.clock, self._wake, self.next_delay())
+            finally:
+                self.waiting = False
 
     async def _poll_once(self) -> None:
         try:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from ..clock import Cancellable
 from ..errors import KdsError
 from .base import SourceContext
 
@@ -46,7 +47,7 @@ class InboxWorker:
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._queued: set[int] = set()  # outstanding: queued, running or waiting for a retry
         self._attempts: dict[int, int] = {}
-        self._retries: dict[int, asyncio.TimerHandle] = {}
+        self._retries: dict[int, Cancellable] = {}
 
     @property
     def task_name(self) -> str:
@@ -117,8 +118,9 @@ class InboxWorker:
             exc_info=err,
         )
         if attempts < self._attempts_allowed:
-            loop = asyncio.get_running_loop()
-            self._retries[inbox_id] = loop.call_later(attempts, self._requeue, inbox_id, body)
+            self._retries[inbox_id] = self._ctx.clock.call_later(
+                attempts, lambda: self._requeue(inbox_id, body)
+            )
             return True
         self._attempts.pop(inbox_id, None)
         try:

@@ -52,7 +52,7 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.capacity
-        self._stamp = clock()
+        self._stamp: float | None = None  # first read in the loop (a loop clock needs one)
         self._blocked_until = 0.0
         self._throttles = 0
         # Background requests leave this many tokens for the others (never the whole bucket).
@@ -65,7 +65,9 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock()
-        if now > self._stamp:
+        if self._stamp is None:
+            self._stamp = now
+        elif now > self._stamp:
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
 

@@ -34,6 +34,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..clock import wait_event
 from .base import SourceContext, SourceUnavailable, WritebackEntry
 
 log = structlog.get_logger(__name__)
@@ -322,11 +323,7 @@ class WritebackConsumer:
                 self._outcomes.labels(self.source, "sent").inc()
                 self._done(entry)
                 return True
-            wake = self._wake
-            try:
-                await asyncio.wait_for(wake.wait(), delay * random.uniform(0.8, 1.0))
-            except TimeoutError:
-                pass
+            await wait_event(self._ctx.clock, self._wake, delay * random.uniform(0.8, 1.0))
             delay = min(delay * 2, self._max_backoff)
 
     def _done(self, entry: WritebackEntry) -> None:

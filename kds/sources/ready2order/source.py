@@ -55,14 +55,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal
 
 import structlog
 
+from ...clock import Cancellable
 from ...errors import ConflictError, KdsError, NotFound, Unavailable
 from ...model import Location, Order, OrderItem, OrderStatus
 from ...routing import Router
@@ -123,12 +123,8 @@ def _was_final(item: OrderItem, reason: str) -> bool:
 class Ready2OrderSource(Poller):
     """Webhooks in, table orders fetched, kitchen tickets out."""
 
-    def __init__(
-        self, config: Config, ctx: SourceContext, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        super().__init__(
-            config.name, ctx, config.poll_interval, max_backoff=config.max_backoff, clock=clock
-        )
+    def __init__(self, config: Config, ctx: SourceContext) -> None:
+        super().__init__(config.name, ctx, config.poll_interval, max_backoff=config.max_backoff)
         self.config = config
         # One bucket per account (API root + token), shared by every source of this daemon using it.
         secret = (
@@ -139,7 +135,12 @@ class Ready2OrderSource(Poller):
         token_key = hashlib.sha256(f"{config.base_url}|{secret}".encode()).hexdigest()
         self.bucket = ctx.shared(
             (TokenBucket, token_key),
-            lambda: TokenBucket(limit=config.rate_limit, period=config.rate_period),
+            lambda: TokenBucket(
+                limit=config.rate_limit,
+                period=config.rate_period,
+                clock=ctx.clock.monotonic,
+                sleep=ctx.clock.sleep,
+            ),
         )
         self.client = Ready2OrderClient(config, self.bucket)
         self._known: dict[
@@ -158,7 +159,7 @@ class Ready2OrderSource(Poller):
         self._lock = asyncio.Lock()  # one writer of the adapter's maps at a time
         self.idle = asyncio.Condition()
         self.unreadable = 0
-        self._refetch: asyncio.TimerHandle | None = None
+        self._refetch: Cancellable | None = None
         self._returns: dict[int, dict[str, Any]] = {}  # return rows waiting to be applied
         self._unmatched: deque[dict[str, Any]] = deque(maxlen=20)
         self._unknown_status: dict[str, int] = {}  # open items with an unmapped order_status
@@ -386,9 +387,9 @@ class Ready2OrderSource(Poller):
                 await self.catalog.refresh()
             except SourceUnavailable as err:
                 log.warning("ready2order.catalog_unavailable", error=str(err))
-                await asyncio.sleep(min(self.config.catalog_refresh, self.config.max_backoff))
+                await self.clock.sleep(min(self.config.catalog_refresh, self.config.max_backoff))
                 continue
-            await asyncio.sleep(self.config.catalog_refresh)
+            await self.clock.sleep(self.config.catalog_refresh)
 
     # ------------------------------------------------------------------ fetch (webhook follow-up and safety net)
 
@@ -444,9 +445,7 @@ class Ready2OrderSource(Poller):
             self._forget_archived()
             if self._awaiting and self._refetch is None:
                 # Announced but not listed yet (or gone): look again soon, not at the next interval.
-                self._refetch = asyncio.get_running_loop().call_later(
-                    self.config.refetch_delay, self._refetch_now
-                )
+                self._refetch = self.clock.call_later(self.config.refetch_delay, self._refetch_now)
         await self._notify_idle()
 
     def _refetch_now(self) -> None:
@@ -500,7 +499,7 @@ class Ready2OrderSource(Poller):
                         await self._flush(due)
                 except Exception:
                     log.exception("ready2order.flush_failed")
-                    await asyncio.sleep(1.0)  # back off a failing store instead of spinning
+                    await self.clock.sleep(1.0)  # back off a failing store instead of spinning
                 await self._notify_idle()
                 continue
             waits = [
@@ -508,7 +507,7 @@ class Ready2OrderSource(Poller):
                 for hs in tables.values()
             ]
             try:
-                await asyncio.wait_for(self._held_changed.wait(), min(waits) if waits else None)
+                await self.clock.wait_for(self._held_changed.wait(), min(waits) if waits else None)
             except TimeoutError:
                 pass
 
