@@ -282,3 +282,20 @@ async def test_the_poll_interval_is_waited_on_the_daemon_clock(
     assert src.waiting and src.poll_count == 1
     await clock.advance(0.2)
     await wait_until(lambda: src.poll_count == 2)
+
+
+async def test_a_poll_asked_for_during_a_poll_still_happens(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
+    # Guarantees: poll_now() (a webhook) while a poll is under way brings one more poll at once:
+    # the running poll may have read the POS before the change the webhook announces.
+    src = cheques(daemon)
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock)
+    await wait_until(lambda: src.waiting and src.poll_count == 1)
+    await sim.set_mode("hang")
+    await clock.advance(2)
+    assert not src.waiting  # the second poll is under way, its request hanging
+    src.poll_now()
+    await sim.set_mode("online")
+    await wait_until(lambda: src.poll_count == 3)  # without the clock moving

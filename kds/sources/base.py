@@ -299,8 +299,10 @@ class Poller:
 
     async def _run(self) -> None:
         while True:
-            await self._poll_once()
+            # Cleared before the poll: a wake-up during it (a webhook) brings one more poll,
+            # since this one may have read the POS before the change it announces.
             self._wake.clear()
+            await self._poll_once()
             self.waiting = True
             try:
                 await wait_event(self.clock, self._wake, self.next_delay())
