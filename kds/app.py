@@ -88,7 +88,7 @@ class Daemon:
         self.timers = KitchenTimers(self.service, settings, self.supervisor, self.clock)
         self.source_ctx = SourceContext(
             service=self.service,
-            inbox=self.service,
+            inbox=self.service.inbox,
             outbox=self.outbox,
             supervisor=self.supervisor,
             bus=self.bus,

@@ -113,17 +113,17 @@ class RawEvent(Protocol):
 
 
 class RawInbox(Protocol):
-    """The durable inbox of raw POS events: stored before they are acknowledged or processed."""
+    """The durable inbox of raw POS events (`kds.inbox.Inbox`): stored before they are acknowledged."""
 
-    async def receive_raw(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
+    async def receive(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
         """Keep a raw event; its inbox id, or None when its key was seen before."""
         ...
 
-    async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
+    async def done(self, inbox_id: int, error: str | None = None) -> None:
         """Mark a raw event processed (with the reason when it could not be used)."""
         ...
 
-    async def pending_inbox(self, source: str) -> Sequence[RawEvent]:
+    async def pending(self, source: str) -> Sequence[RawEvent]:
         """Raw events of `source` not processed yet, oldest first."""
         ...
 

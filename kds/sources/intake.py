@@ -6,7 +6,7 @@ worker task, in arrival order. A failure (the store is down, a bug) is retried
 after 1, 2, 3, 4 s; after `attempts` failures the entry is closed with the
 reason. Entries still pending from before a stop are processed again on start,
 so nothing acknowledged is lost. The source closes each entry itself
-(`RawInbox.inbox_done`) once it has done what the event asked.
+(`RawInbox.done`) once it has done what the event asked.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class InboxWorker:
 
     async def start(self) -> None:
         """Queue the events left pending before the last stop, then start the worker."""
-        for entry in await self._ctx.inbox.pending_inbox(self.source):
+        for entry in await self._ctx.inbox.pending(self.source):
             self.enqueue(entry.id, entry.payload)
         self._ctx.supervisor.spawn(self.task_name, self._run())
 
@@ -79,7 +79,7 @@ class InboxWorker:
 
     async def receive(self, dedupe_key: str, body: bytes) -> int | None:
         """Store a raw event durably and queue it; None (nothing queued) when it is a repeat."""
-        inbox_id = await self._ctx.inbox.receive_raw(self.source, dedupe_key, body)
+        inbox_id = await self._ctx.inbox.receive(self.source, dedupe_key, body)
         if inbox_id is not None:
             self.enqueue(inbox_id, body)
         return inbox_id
@@ -124,7 +124,7 @@ class InboxWorker:
             return True
         self._attempts.pop(inbox_id, None)
         try:
-            await self._ctx.inbox.inbox_done(inbox_id, error=f"failed {attempts} times: {err}")
+            await self._ctx.inbox.done(inbox_id, error=f"failed {attempts} times: {err}")
         except KdsError:
             pass  # still pending in the inbox: processed again on the next start
         return False

@@ -108,11 +108,11 @@ class PortosSource(Poller):
         """Open the client, resume write-backs and unprocessed raw orders, start polling."""
         await self.client.start()
         self.writeback.start()
-        for entry in await self.ctx.inbox.pending_inbox(self.config.name):
+        for entry in await self.ctx.inbox.pending(self.config.name):
             try:
                 raw = json.loads(entry.payload)
             except ValueError:
-                await self.ctx.inbox.inbox_done(entry.id, error="not JSON")
+                await self.ctx.inbox.done(entry.id, error="not JSON")
                 continue
             await self._ingest_raw(raw, entry.id)
         await super().start()
@@ -187,9 +187,7 @@ class PortosSource(Poller):
         ):
             return
         payload = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
-        inbox_id = await self.ctx.inbox.receive_raw(
-            self.config.name, f"order:{external_id}", payload
-        )
+        inbox_id = await self.ctx.inbox.receive(self.config.name, f"order:{external_id}", payload)
         await self._ingest_raw(raw, inbox_id)
 
     async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int | None) -> None:
@@ -199,7 +197,7 @@ class PortosSource(Poller):
             inbox_id = self._unreadable.get(external_id)
         if service.find(self.config.name, external_id) is not None:
             if inbox_id is not None:
-                await self.ctx.inbox.inbox_done(inbox_id)
+                await self.ctx.inbox.done(inbox_id)
             return
         try:
             order_in = translate(raw, self.config, self._kds_endpoints)
@@ -215,7 +213,7 @@ class PortosSource(Poller):
         if order_in is None:
             self._skipped.add(external_id)
             if inbox_id is not None:
-                await self.ctx.inbox.inbox_done(inbox_id, error="no items for this kds's endpoints")
+                await self.ctx.inbox.done(inbox_id, error="no items for this kds's endpoints")
             return
         self._remember_items(external_id, portos_item_endpoints(raw))
         try:
@@ -239,7 +237,7 @@ class PortosSource(Poller):
                     number=result.order.number,
                 )
         if inbox_id is not None:
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
 
     async def _apply_returns(self, raw: dict[str, Any], lines: list[ReturnedLine]) -> bool:
         """Cancel the kitchen lines a return takes back (VOID where printed); acknowledge it in PORTOS."""

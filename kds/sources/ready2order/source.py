@@ -242,11 +242,11 @@ class Ready2OrderSource(Poller):
                     await self._apply_return(row)
                 else:
                     await self._resume_return(row)
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
             return
         if name in CATALOG_EVENTS:
             self.catalog.apply_event(name, event.objects, event.ids)
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
             return
         if name not in ITEM_EVENTS or (
             not event.ids and not event.objects and event.source_table is None
@@ -262,7 +262,7 @@ class Ready2OrderSource(Poller):
                 reason=reason,
                 body=body[:300].decode("utf-8", "replace"),
             )
-            await self.ctx.inbox.inbox_done(inbox_id, error=reason)
+            await self.ctx.inbox.done(inbox_id, error=reason)
             if not name or name in ITEM_EVENTS:
                 self.poll_now()
             return
@@ -270,10 +270,10 @@ class Ready2OrderSource(Poller):
             await self._on_created(inbox_id, event)
         elif name == "orderItem.cancelled":
             await self._on_cancelled(event)
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
         else:
             await self._on_transferred(event)
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
 
     async def _on_created(self, inbox_id: int, event: WebhookEvent) -> None:
         full = [
@@ -287,7 +287,7 @@ class Ready2OrderSource(Poller):
         # Held items count too: the webhook is closed once they are on a ticket.
         pending = [i for i in event.ids if i not in self._known and i not in self._tombstones]
         if not pending:
-            await self.ctx.inbox.inbox_done(inbox_id)
+            await self.ctx.inbox.done(inbox_id)
             return
         for oid in pending:
             self._awaiting.setdefault(oid, set()).add(inbox_id)
@@ -581,15 +581,15 @@ class Ready2OrderSource(Poller):
         """Apply each new return row once: its inbox key makes a repeat (later polls, restarts) a no-op."""
         for oid, row in list(self._returns.items()):
             body = json.dumps({"event": RETURN_EVENT, "resource": [row]}).encode()
-            inbox_id = await self.ctx.inbox.receive_raw(self.name, f"return:{oid}", body)
+            inbox_id = await self.ctx.inbox.receive(self.name, f"return:{oid}", body)
             del self._returns[oid]
             if inbox_id is not None:
                 await self._apply_return(row)
-                await self.ctx.inbox.inbox_done(inbox_id)
+                await self.ctx.inbox.done(inbox_id)
             await self._resolve(oid, done=True)
 
     def _return_applied(self, return_id: int) -> bool:
-        """True when an earlier run already applied this return (a stop between apply and inbox_done)."""
+        """True when an earlier run already applied this return (a stop between apply and inbox done)."""
         mark = f"(line {return_id})"
         return any(
             o.source == self.name and (o.external_id.endswith(f"-r{return_id}") or any(
@@ -739,7 +739,7 @@ class Ready2OrderSource(Poller):
             self._inbox_refs[inbox_id] = self._inbox_refs.get(inbox_id, 1) - 1
             if self._inbox_refs[inbox_id] <= 0:
                 del self._inbox_refs[inbox_id]
-                await self.ctx.inbox.inbox_done(inbox_id, error=error)
+                await self.ctx.inbox.done(inbox_id, error=error)
 
 
 def create(config: Config, ctx: SourceContext) -> Ready2OrderSource:
