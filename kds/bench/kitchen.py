@@ -29,6 +29,7 @@ from kds.simulators.printer import PrintedJob, VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
 
 from .load import Screens, order_body, paced, percentile
+from .profile import recording
 from .servers import cpu_seconds
 
 if TYPE_CHECKING:
@@ -69,10 +70,11 @@ async def print_phase(bench: Bench) -> None:
             body["items"][0]["comment"] = key  # printed on the ticket: how it is found again
             requests.append((key, api, _json(body)))
         cpu = cpu_seconds(server.pid)
-        async with aiohttp.ClientSession() as session:
-            result = await paced(session, requests, o.rate)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_printed.wait(), 10 + count / o.rate)
+        async with recording(server.pid, o.profile, "print"):
+            async with aiohttp.ClientSession() as session:
+                result = await paced(session, requests, o.rate)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_printed.wait(), 10 + count / o.rate)
         bench.m["print.cpu_ms_per_order"] = (cpu_seconds(server.pid) - cpu) * 1000 / count
     delays = [cuts[k] - t0 for k, t0 in result.sent.items() if k in cuts]
     bench.m["print.p50"] = percentile(delays, 50) * 1000
