@@ -330,6 +330,20 @@ async def test_control_routes_drive_the_simulator(sim: PortosSimulator) -> None:
     assert len(state["orders"]) == 1 and state["deletedOrders"] == [second["id"]]
 
 
+async def test_control_routes_expire_tokens_and_refuse_a_bad_plu(sim: PortosSimulator) -> None:
+    # Another process can expire every token; a PLU without an integer code is a 400, not a 500.
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{sim.root}/_sim/plus", json={"code": "x", "name": "Soup"}) as resp:
+            assert resp.status == 400
+        async with s.post(f"{sim.root}/_sim/plus", json=["not", "a", "plu"]) as resp:
+            assert resp.status == 400
+        async with s.post(f"{sim.root}/_sim/expire-tokens") as resp:
+            assert resp.status == 204
+        async with s.get(f"{sim.url}/orders", headers=headers) as resp:
+            assert resp.status == 401
+
+
 async def test_wait_for_wakes_on_change(sim: PortosSimulator) -> None:
     waiter = asyncio.create_task(sim.wait_for(lambda: len(sim.orders) == 1))
     await asyncio.sleep(0)
