@@ -450,3 +450,39 @@ async def test_moving_a_ticket_releases_its_held_items_at_the_other_station(
     body = await response.json()
     assert body["holds"] == []
     assert status(body, 2, "grill") == "processSkipped" and status(body, 2, "cold") == "sent"
+
+
+async def test_a_prep_wait_is_released_on_time_after_a_restart(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Guarantees: deadlines are recomputed from the stored order: a daemon restarted during a
+    # prep-time wait still releases the item when its time comes.
+    settings = settings_from_dict(
+        base_config(
+            tmp_path,
+            prep_times=[
+                {"product_group": "Grill", "time": "12m"},
+                {"name_pattern": "*salad*", "time": "4m"},
+            ],
+        )
+    )
+    first = Daemon(settings, clock=ManualClock())
+    client = await aiohttp_client(first.app)
+    body = order_body(
+        "r-1",
+        items=[
+            {"id": 1, "plu": {"name": "Ribeye", "group": "Grill"}},
+            {"id": 2, "plu": {"name": "Caesar salad"}},
+        ],
+    )
+    order = await post(client, body)
+    [hold] = order["holds"]
+    await client.close()
+    clock = ManualClock()
+    second = Daemon(settings, clock=clock)
+    client = await aiohttp_client(second.app)
+    await wait_until(lambda: second.timers.deadline(order["id"]))
+    assert second.timers.deadline(order["id"]) == datetime.fromisoformat(hold["releaseAt"])
+    await advance_to(clock, datetime.fromisoformat(hold["releaseAt"]))
+    await wait_until(lambda: released(client, order["id"], 2, "cold"))
+    await client.close()

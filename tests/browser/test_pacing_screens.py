@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, Pages, expect, item, order, wait_for
+from .conftest import SCREENSHOTS, Api, Pages, expect, item, order, wait_for
 
 
 @pytest.fixture
@@ -89,3 +89,52 @@ def test_scheduled_order_is_on_the_board_with_its_time_and_off_the_stations(
     for page in (grill, expo):
         expect(page.locator(f"article.card[data-id='{now['id']}']")).to_be_visible()
         expect(page.locator(f"article.card[data-id='{later['id']}']")).to_have_count(0)
+
+
+def test_screenshots_of_a_held_course_and_a_prep_wait(api: Api, pages: Pages) -> None:
+    # The README's pictures of pacing: the grill with course 2 held (greyed, HELD), the expo
+    # with the Fire button and a salad that starts later; each checked before it is captured.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    held = coursed(api)
+    paced = api.post_order(
+        order(
+            "p2",
+            item(1, "Ribeye", group="Grill", modifiers=["pepper sauce"]),
+            item(2, "Caesar salad", group="Cold"),
+            item(3, "Pilsner", group="Drinks"),
+        )
+    )
+    grill = pages.open("/screen/grill")
+    expect(grill.locator(f"article.card[data-id='{held['id']}'] li.item.held .hold")).to_have_text(
+        "HELD"
+    )
+    grill.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")
+    grill.screenshot(path=str(SCREENSHOTS / "held-course.png"))
+    expo = pages.open("/expo")
+    expect(expo.locator(f"article.card[data-id='{held['id']}'] button.fire")).to_be_visible()
+    expect(expo.locator(f"article.card[data-id='{paced['id']}'] li.item.held .hold")).to_have_text(
+        re.compile(r"^starts in \d+:\d\d$")
+    )
+    expo.evaluate("window.kds.sound.enabled = false; window.kds.sound._changed()")
+    expo.screenshot(path=str(SCREENSHOTS / "expo-pacing.png"))
+
+
+def test_every_expo_action_stays_inside_its_card(api: Api, pages: Pages) -> None:
+    # Guarantees: with rush, a move per station, fire and bump, the expo card's buttons wrap
+    # inside the card (none is cut off at its edge).
+    made = api.post_order(
+        order(
+            "w1",
+            item(1, "Tomato soup", courseNumber=1),
+            item(2, "Ribeye", courseNumber=2),
+            item(3, "Caesar salad", group="Cold", courseNumber=1),
+            item(4, "Pilsner", group="Drinks"),
+        )
+    )
+    expo = pages.open("/expo")
+    card = expo.locator(f"article.card[data-id='{made['id']}']")
+    expect(card.locator("button.fire")).to_be_visible()
+    box = card.bounding_box()
+    for button in card.locator("footer button").all():
+        inner = button.bounding_box()
+        assert inner["x"] + inner["width"] <= box["x"] + box["width"] + 0.5, button.text_content()
