@@ -4,7 +4,7 @@ A *ticket fact* is one order at one station: when it arrived, when it was
 bumped (the last item processed there), how many items, refusals, recalls and
 printer failures it had. An *item fact* is one item's prep time at a station.
 `facts_of(order)` derives both from an order's audit history; the archiver
-stores them (`report_tickets`, `report_items`) when it archives an order, so a
+stores them (`report_tickets`, `report_products` summed per hour) when it archives an order, so a
 report over 100,000 archived orders reads narrow rows instead of parsing each
 order again, and live orders are derived on the fly.
 
@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .model import Order, OrderStatus
@@ -58,6 +58,29 @@ class ProductTotal:
     arrived_at: datetime | None = None  # per item (facts_of); None for summed rows
 
 
+@dataclass(frozen=True, slots=True)
+class StationHour:
+    """Archived tickets of one station in one hour, summed by the store (no times: see below)."""
+
+    endpoint: str
+    hour: str  # ISO 8601 start of the hour, with the zone's offset (as `hour_of` writes it)
+    tickets: int
+    items: int
+    refusals: int
+    recalls: int
+    printer_failures: int
+
+
+@dataclass
+class ReportData:
+    """What a report is built from: live facts one by one, archived ones summed by the store."""
+
+    tickets: list[TicketFact] = field(default_factory=list)
+    products: list[ProductTotal] = field(default_factory=list)
+    archived: list[StationHour] = field(default_factory=list)
+    archived_times: list[tuple[str, str, float]] = field(default_factory=list)
+
+
 @dataclass
 class Figures:
     """The figures of one group of tickets (a station, or a station in one hour)."""
@@ -78,8 +101,20 @@ class Figures:
         self.recalls += fact.recalls
         self.printer_failures += fact.printer_failures
         if fact.seconds is not None:
-            self.times.append(fact.seconds)
-            self.late += fact.seconds >= late_after
+            self.add_time(fact.seconds, late_after)
+
+    def add_totals(self, totals: StationHour) -> None:
+        """Count the archived tickets of a station-hour (their times come through `add_time`)."""
+        self.tickets += totals.tickets
+        self.items += totals.items
+        self.refusals += totals.refusals
+        self.recalls += totals.recalls
+        self.printer_failures += totals.printer_failures
+
+    def add_time(self, seconds: float, late_after: float) -> None:
+        """One bumped ticket's time from arrival to bump."""
+        self.times.append(seconds)
+        self.late += seconds >= late_after
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON of these figures (times in seconds, rounded to 0.1 s)."""
@@ -174,9 +209,26 @@ def facts_of(order: Order) -> tuple[list[TicketFact], list[ProductTotal]]:
 # --------------------------------------------------------------------------- report
 
 
+def summed(
+    facts: Iterable[TicketFact], tz: tzinfo | None = None
+) -> tuple[list[StationHour], list[tuple[str, str, float]]]:
+    """Facts summed per station-hour, as the store sums archived ones (for tests and checks)."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    times = []
+    for f in facts:
+        hour = hour_of(f.arrived_at, tz)
+        g = groups[(f.endpoint, hour)]
+        for i, value in enumerate((1, f.items, f.refusals, f.recalls, f.printer_failures)):
+            g[i] += value
+        if f.seconds is not None:
+            times.append((f.endpoint, hour, f.seconds))
+    return [StationHour(e, h, *g) for (e, h), g in groups.items()], times
+
+
 def hour_of(when: datetime, tz: tzinfo | None) -> str:
-    """The hour a time falls in, as ISO 8601 in `tz` (the server's zone when None)."""
-    return when.astimezone(tz).replace(minute=0, second=0, microsecond=0).isoformat()
+    """The (UTC) hour a time falls in, as ISO 8601 in `tz` (the server's zone when None)."""
+    start = when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return start.astimezone(tz).isoformat()
 
 
 def build_report(
@@ -186,8 +238,15 @@ def build_report(
     late_after: Mapping[str, float],
     tz: tzinfo | None = None,
     default_late_after: float = 600.0,
+    archived: Iterable[StationHour] = (),
+    archived_times: Iterable[tuple[str, str, float]] = (),
 ) -> dict[str, Any]:
-    """Per station, per station and hour, and per product: the report's JSON body."""
+    """Per station, per station and hour, and per product: the report's JSON body.
+
+    `tickets` are facts one by one (live orders); `archived` and `archived_times`
+    (endpoint, hour, seconds of each bumped ticket) are what the store summed, so a
+    report over 100,000 archived orders builds no object per ticket.
+    """
     stations: dict[str, Figures] = defaultdict(Figures)
     hours: dict[tuple[str, str], Figures] = defaultdict(Figures)
     total = Figures()
@@ -196,6 +255,18 @@ def build_report(
         stations[fact.endpoint].add(fact, limit)
         hours[(fact.endpoint, hour_of(fact.arrived_at, tz))].add(fact, limit)
         total.add(fact, limit)
+    for totals in archived:
+        for figures in (stations[totals.endpoint], hours[(totals.endpoint, totals.hour)], total):
+            figures.add_totals(totals)
+    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for endpoint, hour, seconds in archived_times:
+        grouped[(endpoint, hour)].append(seconds)
+    for (endpoint, hour), times in grouped.items():
+        limit = late_after.get(endpoint, default_late_after)
+        late = sum(1 for seconds in times if seconds >= limit)
+        for figures in (stations[endpoint], hours[(endpoint, hour)], total):
+            figures.times += times
+            figures.late += late
     summed: dict[tuple[str, str | None], list[float]] = defaultdict(lambda: [0, 0.0])
     for p in products:
         entry = summed[(p.product, p.code)]

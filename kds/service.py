@@ -50,7 +50,7 @@ from .model import (
 from .numbers import LEGACY_NEXT_NUMBER_KEY, NUMBER_KEY, NumberReservations, PickupNumbers
 from .outbox import Outbox, OutboxEntry
 from .pacing.plan import Pacing, Pair
-from .reports import ProductTotal, TicketFact, facts_of
+from .reports import ReportData, facts_of
 from .routing import Router
 from .states import FINAL, OrderStatus, TransitionError, apply_transition, path
 from .store import Batch, NewEndpoint, OrderStore, StatusUpdate
@@ -793,26 +793,25 @@ class KitchenService:
 
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None = None
-    ) -> tuple[list[TicketFact], list[ProductTotal]]:
-        """Ticket facts and product prep totals of orders that arrived in [start, end)."""
-        tickets: list[TicketFact] = []
-        products: list[ProductTotal] = []
+    ) -> ReportData:
+        """What a report of orders that arrived in [start, end) is built from: the live
+        orders' facts one by one, the archived ones as the store summed them."""
+        data = await self.store.report_facts(start, end, endpoint)
         for order in self.view.orders():
             if order.created_at >= end:
                 continue
-            t, p = facts_of(order)
-            tickets += [
-                f for f in t if start <= f.arrived_at < end and endpoint in (None, f.endpoint)
+            tickets, products = facts_of(order)
+            data.tickets += [
+                f for f in tickets if start <= f.arrived_at < end and endpoint in (None, f.endpoint)
             ]
-            products += [
+            data.products += [
                 f
-                for f in p
+                for f in products
                 if f.arrived_at is not None
                 and start <= f.arrived_at < end
                 and endpoint in (None, f.endpoint)
             ]
-        archived_tickets, archived_products = await self.store.report_facts(start, end, endpoint)
-        return tickets + archived_tickets, products + archived_products
+        return data
 
     # ----------------------------------------------------------------- ticket changes
 

@@ -42,6 +42,7 @@ FIGURES = {
     "scale.restart.40",
     "scale.restart.80",
     "idle.cpu",
+    "reports",
 }
 WITH_BASELINE = {
     "ingest.rate",

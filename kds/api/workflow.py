@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..appkeys import ACTOR, SERVICE, SETTINGS
 from ..errors import BadRequest, NotFound
-from ..reports import build_report, report_csv
+from ..reports import ReportData, build_report, report_csv
 from .body import read_json, validate
 from .orders import _order_json
 
@@ -96,13 +96,17 @@ async def _handle_reports(request: web.Request) -> web.Response:
     if fmt not in ("json", "csv"):
         raise BadRequest(f"format: expected json or csv, got {fmt[:16]!r}")
     # An empty range (from at or after to) holds no tickets: an empty report, not an error.
-    tickets, products = (
-        await request.app[SERVICE].report_facts(start, end, endpoint) if start < end else ([], [])
+    data = (
+        await request.app[SERVICE].report_facts(start, end, endpoint)
+        if start < end
+        else ReportData()
     )
     report = build_report(
-        tickets,
-        products,
+        data.tickets,
+        data.products,
         late_after={e.name: e.timers.late_after for e in settings.endpoints},
+        archived=data.archived,
+        archived_times=data.archived_times,
     )
     report = {"from": start.isoformat(), "to": end.isoformat(), "endpoint": endpoint, **report}
     if fmt == "csv":

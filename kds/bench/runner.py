@@ -18,6 +18,8 @@
 7. Growth: RSS and restart at 1k, 10k and 50k open orders; the idle CPU with 10
    screens (`scale.py`).
 8. Ticket render, in this process: median of rendering one three-item ticket.
+9. Reports: `GET /api/v1/reports` over 10 × `orders` archived orders (100,000 by
+   default; their report rows written straight into a kds database), median of 3.
 """
 
 from __future__ import annotations
@@ -57,7 +59,20 @@ from .servers import (
 
 MB = 1024 * 1024
 #: Phases a run can be limited to (`--only`).
-PHASES = ("live", "ingest", "baselines", "wide", "print", "webhooks", "scale", "idle", "render")
+PHASES = (
+    "live",
+    "ingest",
+    "baselines",
+    "wide",
+    "print",
+    "webhooks",
+    "scale",
+    "idle",
+    "render",
+    "reports",
+)
+#: Archived orders the reports figure reads, per ingested order (10 × 10,000 = 100,000).
+ARCHIVED_PER_ORDER = 10
 _STATUS_BODY = b'{"status":"delivered"}'
 
 
@@ -163,6 +178,7 @@ class Bench:
             ("scale", "growth with open orders", lambda: scale_phase(self)),
             ("idle", "idle CPU", lambda: idle_phase(self)),
             ("render", "ticket render", self._render),
+            ("reports", "reports over archived orders", self._reports),
         ]
         self.load_before = os.getloadavg()[0]
         self.fsync = await asyncio.to_thread(_fsync_latency, workdir)
@@ -512,6 +528,36 @@ class Bench:
         self.m["render"] = statistics.median(times) * 1000
         self.notes["render"] = f"{len(order.items)} items, {len(data)} bytes"
 
+    # ------------------------------------------------------------------ reports
+
+    async def _reports(self) -> None:
+        archived = self.options.orders * ARCHIVED_PER_ORDER
+        db = self.workdir / "reports.sqlite3"
+        config = write_config(self.workdir, db, self.options.synchronous)
+        server = self.start(kds_server(self.workdir, config, db, "kds-reports-schema"))
+        await server.start()  # creates the schema
+        await server.stop()
+        days = await asyncio.to_thread(_seed_report_rows, db, archived)
+        server = self.start(kds_server(self.workdir, config, db, "kds-reports"))
+        await server.start()
+        params = {
+            "from": "2026-01-01T00:00:00+00:00",
+            "to": f"2026-01-{days + 1:02d}T00:00:00+00:00",
+        }
+        times = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                async with session.get(server.url + "/api/v1/reports", params=params) as r:
+                    body = await r.json()
+                times.append(time.perf_counter() - t0)
+        if r.status != 200 or body["total"]["tickets"] != 2 * archived:
+            raise RuntimeError(f"reports: {r.status}, {body.get('total')}")
+        self.m["reports"] = statistics.median(times) * 1000
+        self.notes["reports"] = (
+            f"{archived:,} archived orders over {days} days, {len(body['hours'])} station-hours"
+        )
+
     # ------------------------------------------------------------------ report
 
     def _rounds_note(self) -> str:
@@ -654,6 +700,18 @@ class Bench:
             )
         )
         self._kitchen_figures(report)
+        report.add(
+            Figure(
+                "reports",
+                f"report over {o.orders * ARCHIVED_PER_ORDER:,} archived orders",
+                "ms",
+                m("reports", nan),
+                None,
+                "≤ 2000",
+                lambda f: f.value <= 2000,
+                note=self.notes.get("reports", ""),
+            )
+        )
         report.setup["details"] = {
             k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)
         }
@@ -753,6 +811,51 @@ class Bench:
                 lambda f: f.value <= 0.5,
             )
         )
+
+
+def _seed_report_rows(db: Path, orders: int) -> int:
+    """Report rows of `orders` archived orders (two stations, three items each); the days they span.
+
+    Written as kds's archiver writes them: one ticket row per order and station, product
+    times summed per hour, station and product.
+    """
+    import sqlite3
+    from collections import Counter
+
+    days = max(1, min(28, orders // 3000))
+    spacing = days * 86400 / orders
+    menu = [f"Dish {n}" for n in range(30)]
+    tickets = []
+    products: Counter[tuple[str, str, str, str]] = Counter()
+    seconds: Counter[tuple[str, str, str, str]] = Counter()
+    for n in range(orders):
+        at = int(n * spacing)
+        day, hour, minute, sec = 1 + at // 86400, at % 86400 // 3600, at % 3600 // 60, at % 60
+        arrived = f"2026-01-{day:02d}T{hour:02d}:{minute:02d}:{sec:02d}+00:00"
+        for station in ENDPOINTS[:2]:
+            tickets.append(
+                (
+                    f"bench{n:010d}",
+                    station,
+                    arrived,
+                    300.0 + n % 600,
+                    3,
+                    n % 50 == 0,
+                    n % 70 == 0,
+                    0,
+                )
+            )
+            for k in range(3):
+                key = (arrived[:13], station, menu[(n + k) % 30], "")
+                products[key] += 1
+                seconds[key] += 200 + k * 60
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO report_tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tickets)
+        conn.executemany(
+            "INSERT INTO report_products VALUES (?, ?, ?, ?, ?, ?)",
+            [(*key, count, seconds[key]) for key, count in products.items()],
+        )
+    return days
 
 
 def _fsync_latency(directory: Path, rounds: int = 50) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from ..contracts import OutboxEntry
 from ..errors import ConflictError
 from ..model import ItemEndpoint, Order
-from ..reports import ProductTotal, TicketFact
+from ..reports import ProductTotal, ReportData, TicketFact
 from ..states import OrderStatus
 from ..tasks import TaskSupervisor
 
@@ -162,8 +162,10 @@ class OrderStore(Protocol):
 
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None
-    ) -> tuple[list[TicketFact], list[ProductTotal]]:
-        """Report facts of archived orders that arrived in [start, end), per product summed."""
+    ) -> ReportData:
+        """Archived orders that arrived in [start, end): tickets summed per station and UTC hour
+        (`archived`), each bumped ticket's (endpoint, hour, seconds) and product times summed
+        per whole UTC hour from `start` on; hours as `kds.reports.hour_of` writes them."""
 
     async def archived_keys(self) -> list[tuple[str, str]]:
         """(source, external_id) of every archived order."""

@@ -120,4 +120,24 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX report_items_by_arrival ON report_items (arrived_at);
     """,
+    # 5: a report reads only the tickets' covering index, and product prep times summed per
+    # UTC hour (one row per hour, station and product instead of one per item).
+    """
+    DROP INDEX report_tickets_by_arrival;
+    CREATE INDEX report_tickets_by_arrival ON report_tickets
+        (arrived_at, endpoint, seconds, items, refusals, recalls, printer_failures);
+    CREATE TABLE report_products (
+        hour TEXT NOT NULL,                -- "2026-12-01T12": the UTC hour the items arrived in
+        endpoint TEXT NOT NULL,
+        product TEXT NOT NULL,
+        code TEXT NOT NULL,                -- '' when the product has none
+        items INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (hour, endpoint, product, code)
+    ) WITHOUT ROWID;
+    INSERT INTO report_products
+        SELECT substr(arrived_at, 1, 13), endpoint, product, COALESCE(code, ''), COUNT(*), SUM(seconds)
+        FROM report_items GROUP BY 1, 2, 3, 4;
+    DROP TABLE report_items;
+    """,
 ]

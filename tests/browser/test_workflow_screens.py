@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, Pages, expect, item, order, wait_for
+from .conftest import SCREENSHOTS, Api, Pages, expect, item, order, wait_for
 
 
 @pytest.fixture
@@ -27,6 +27,8 @@ def test_allergen_band_and_acknowledgement(api: Api, pages: Pages) -> None:
     a = api.post_order(order("a", item(1, "Peanut satay"), item(2, "Fries")))
     band = card(grill, a).locator(".header-allergens")
     expect(band.locator(".allergen-text")).to_have_text("ALLERGY: NUTS")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    grill.screenshot(path=str(SCREENSHOTS / "allergen.png"))
     expect(card(grill, a).locator(".item-allergens")).to_have_count(1)
     expect(card(grill, a).locator(".item").first.locator(".item-allergens")).to_have_text(
         "ALLERGY: NUTS"
@@ -85,3 +87,4 @@ def test_reports_page_draws_the_chart_and_tables(api: Api, pages: Pages) -> None
     expect(station_rows).to_have_count(2)
     expect(page.locator("table.products tbody tr")).to_have_count(2)
     assert "format=csv" in (page.locator("a.csv").get_attribute("href") or "")
+    page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)

@@ -66,7 +66,10 @@ export function hourChart(hours) {
   const group = stations.length * bar + 10;
   const height = 160;
   const width = Math.max(200, slots.length * group + 40);
-  const svg = s("svg", { class: "report-chart", viewBox: `0 0 ${width} ${height + 40}`, role: "img", "aria-labelledby": "chart-title" });
+  // Drawn at its own pixel size (shrunk to fit a narrow screen, never blown up).
+  const svg = s("svg", {
+    class: "report-chart", viewBox: `0 0 ${width} ${height + 40}`, width, height: height + 40, role: "img", "aria-labelledby": "chart-title",
+  });
   svg.appendChild(s("title", { id: "chart-title" }, t("ticketsPerHour")));
   svg.appendChild(s("line", { x1: 30, y1: height, x2: width, y2: height, class: "axis" }));
   svg.appendChild(s("text", { x: 2, y: 12, class: "axis-label" }, max));
