@@ -102,32 +102,56 @@ class Pacing:
         now: datetime,
     ) -> list[Hold]:
         if stage is HoldReason.SCHEDULED:
-            if order.due_at is None:
-                return []
-            holds = []
-            for item_id, name in pairs:
-                opens = order.due_at - timedelta(seconds=self._lead_time(name))
-                if opens > now:
-                    holds.append(_hold(item_id, name, stage, items, release_at=opens))
-            return holds
+            return self._scheduled(order, items, pairs, now)
         if stage is HoldReason.COURSE:
-            first = min(
-                (i.course_number for i in order.items if i.course_number is not None), default=None
-            )
-            return [
-                _hold(item_id, name, stage, items)
-                for item_id, name in pairs
-                if (config := self.endpoints.get(name)) is not None
-                and config.hold_courses
-                and (course := items[item_id].course_number) is not None
-                and first is not None
-                and course > first
-            ]
+            return self._later_courses(order, items, pairs)
+        return self._prep_waits(items, pairs, now)
+
+    def _scheduled(
+        self, order: Order, items: dict[int, OrderItem], pairs: list[Pair], now: datetime
+    ) -> list[Hold]:
+        """Each endpoint sees a scheduled order its `lead_time` before it is due."""
+        if order.due_at is None:
+            return []
+        holds = []
+        for item_id, name in pairs:
+            opens = order.due_at - timedelta(seconds=self._lead_time(name))
+            if opens > now:
+                holds.append(_hold(item_id, name, HoldReason.SCHEDULED, items, release_at=opens))
+        return holds
+
+    def _later_courses(
+        self, order: Order, items: dict[int, OrderItem], pairs: list[Pair]
+    ) -> list[Hold]:
+        """At a `hold_courses` endpoint, every course after the order's first waits to be fired."""
+        courses = [i.course_number for i in order.items if i.course_number is not None]
+        if not courses:
+            return []
+        first = min(courses)
+        return [
+            _hold(item_id, name, HoldReason.COURSE, items)
+            for item_id, name in pairs
+            if (config := self.endpoints.get(name)) is not None
+            and config.hold_courses
+            and (course := items[item_id].course_number) is not None
+            and course > first
+        ]
+
+    def _prep_waits(
+        self, items: dict[int, OrderItem], pairs: list[Pair], now: datetime
+    ) -> list[Hold]:
+        """The longest prep time starts now; each shorter one waits the difference."""
         times = {pair: self.prep.of(items[pair[0]]) for pair in pairs}
         longest = max((t for t in times.values() if t), default=0.0)
         return [
-            _hold(pair[0], pair[1], stage, items, release_at=now + timedelta(seconds=longest - t))
-            for pair, t in times.items()
+            _hold(
+                item_id,
+                name,
+                HoldReason.PREP,
+                items,
+                release_at=now + timedelta(seconds=longest - t),
+            )
+            for (item_id, name), t in times.items()
             if t and t < longest
         ]
 
