@@ -64,7 +64,7 @@ class KitchenTimers:
 
     async def start(self) -> None:
         """Look at every open order once, then follow changes."""
-        self._dirty.update(o.id for o in self.service.orders())
+        self._dirty.update(o.id for o in self.service.orders() if o.holds or self._auto_bumps)
         self._unwatch = self.service.watch(self._changed)
         self.supervisor.spawn(TASK, self._run, restart=True)
 
