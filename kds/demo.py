@@ -225,7 +225,11 @@ class DemoRestaurant:
                     async with http.post(
                         "/api/v1/orders", json=self.native_order(next(numbers))
                     ) as response:
-                        await response.read()
+                        created = await response.json()
+                    if response.status == 201 and self._rng.random() < 0.08:
+                        # Now and then a cashier rushes an order (first on every station).
+                        async with http.post(f"/api/v1/orders/{created['id']}/rush", json={}):
+                            pass
                 except aiohttp.ClientError as err:
                     log.warning("demo.native_post_failed", error=str(err))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
+from kds.config import settings_from_dict
+from kds.simulators.cooks import CookPace, SimulatedCooks
 from kds.simulators.printer import VirtualPrinter
 
 from .util import FAST_PRINTER, base_config, order_body, wait_until
@@ -336,8 +340,6 @@ async def test_workflow_state_survives_a_restart(
 ) -> None:
     # Guarantees: allergens, acknowledgements, rush, a move and the audit events are stored,
     # and after a restart the order reads back byte for byte.
-    from kds.config import settings_from_dict
-
     first = Daemon(settings_from_dict(config_data))
     client = await aiohttp_client(first.app)
     order = await ingest(client, satay_body("keep-1"))
@@ -364,3 +366,27 @@ async def test_workflow_state_survives_a_restart(
     assert [e["type"] for e in restored["events"]] == ["allergensAcknowledged", "rush", "moved"]
     assert restored["items"][0]["allergens"] == ["nuts"]
     await client.close()
+
+
+async def test_demo_cooks_acknowledge_allergens_before_accepting(
+    client: TestClient, daemon: Daemon
+) -> None:
+    # Guarantees: the demo's simulated cooks note an allergen (audited) before they accept the
+    # ticket, so allergen tickets flow in `kds demo` too.
+    clock = ManualClock()
+    pace = CookPace(accept_after=10, cook_base=60, cook_per_item=20)
+    cooks = SimulatedCooks(
+        str(client.make_url("")), ["grill", "bar"], pace, rng=random.Random(3), sleep=clock.sleep
+    )
+    await cooks.start()
+    try:
+        order = await ingest(client, satay_body("cook-1"))
+        await clock.waiting(2, timeout=10)
+        await clock.advance(pace.accept_after * 1.5)
+        await clock.waiting(2, timeout=10)
+        current = await (await client.get(f"/api/v1/orders/{order['id']}")).json()
+        assert current["endpointStatuses"] == {"grill": "accepted", "bar": "accepted"}
+        assert list(current["allergenAcks"]) == ["grill"]
+        assert current["events"][0]["type"] == "allergensAcknowledged"
+    finally:
+        await cooks.stop()

@@ -120,6 +120,11 @@ class SimulatedCooks:
             if not await self._set(order["id"], endpoint, "delivered"):  # the screen shows it
                 return
             await self._sleep(self.pace.accept_delay(self._rng))
+            # A ticket with an allergen is accepted only once the cook noted the allergen.
+            if _has_allergens(order, endpoint) and not await self._post(
+                order["id"], f"endpoints/{quote(endpoint)}/allergens/ack", None
+            ):
+                return
             if not await self._set(order["id"], endpoint, "accepted"):
                 return
         await self._sleep(self.pace.cook_time(items, self._rng))
@@ -128,22 +133,30 @@ class SimulatedCooks:
 
     async def _set(self, order_id: str, endpoint: str, status: str) -> bool:
         """POST the station's status like a screen; False when kds refuses (someone else acted)."""
+        return await self._post(order_id, f"endpoints/{quote(endpoint)}/status", {"status": status})
+
+    async def _post(self, order_id: str, route: str, body: dict[str, Any] | None) -> bool:
+        """POST to one of the order's routes like a screen; False when kds refuses it."""
         assert self._http is not None
-        path = f"/api/v1/orders/{quote(order_id)}/endpoints/{quote(endpoint)}/status"
+        path = f"/api/v1/orders/{quote(order_id)}/{route}"
         try:
-            async with self._http.post(path, json={"status": status}) as response:
+            async with self._http.post(path, json=body or {}) as response:
                 if response.status == 200:
                     return True
-                log.debug(
-                    "cook.refused",
-                    order=order_id,
-                    endpoint=endpoint,
-                    status=status,
-                    answer=response.status,
-                )
+                log.debug("cook.refused", order=order_id, route=route, answer=response.status)
         except aiohttp.ClientError as err:
-            log.debug("cook.post_failed", order=order_id, endpoint=endpoint, error=str(err))
+            log.debug("cook.post_failed", order=order_id, route=route, error=str(err))
         return False
+
+
+def _has_allergens(order: dict[str, Any], endpoint: str) -> bool:
+    """Whether the order's items at `endpoint` carry an allergen not yet acknowledged there."""
+    if endpoint in (order.get("allergenAcks") or {}):
+        return False
+    return any(
+        item.get("allergens") and any(e["name"] == endpoint for e in item.get("endpoints", []))
+        for item in order.get("items", [])
+    )
 
 
 def _statuses_at(order: dict[str, Any], endpoint: str) -> list[str]:
