@@ -162,7 +162,7 @@ class KitchenService:
             await self.store.meta(NUMBER_KEY), await self.store.meta(LEGACY_NEXT_NUMBER_KEY)
         )
         await self.inbox.load()
-        self.view.load(await self.store.load_orders(), await self.store.archived_keys())
+        await self.view.load(self.store)
         for order in self.view.orders():
             self.numbers.holds(order)
         log.info("service.loaded", orders=len(self.view))

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import structlog
@@ -344,8 +344,8 @@ class SqliteStore:
         """Like fetchall, as plain tuples: for bulk reads (a Row per row costs at 100k rows)."""
         assert self._reader is not None, "store not started"
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
-            cursor.row_factory = None
-            return [tuple(row) for row in await cursor.fetchall()]
+            cursor.row_factory = None  # plain tuples (the typeshed stub says Row)
+            return cast(list[tuple[Any, ...]], list(await cursor.fetchall()))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row of a read query, or None."""
