@@ -68,3 +68,28 @@ def test_pure_core_modules_import_no_io(name: str) -> None:
     tree = ast.parse((KDS / name).read_text(encoding="utf-8"))
     bad = [m for m in _imports(tree) if any(m == io or m.startswith(io + ".") for io in IO_MODULES)]
     assert not bad, f"kds/{name} imports {bad}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p for p in KDS.rglob("*.py") if "simulators" not in p.parts and p.name != "contracts.py"
+    ),
+    ids=lambda p: str(p.relative_to(KDS)),
+)
+def test_outbox_payloads_are_read_only_through_the_contracts(path: Path) -> None:
+    # An effect's fields are spelled once, in kds.contracts (PrintEffect / WritebackEffect).
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    reads = [f"line {node.lineno}" for node in ast.walk(tree) if _reads_payload(node)]
+    assert not reads, f"{path.relative_to(KDS)} reads an outbox payload by hand: {reads}"
+
+
+def _reads_payload(node: ast.AST) -> bool:
+    """`<x>.payload.get(...)` or `<x>.payload[...]`."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        inner = node.func.value if node.func.attr == "get" else None
+    elif isinstance(node, ast.Subscript):
+        inner = node.value
+    else:
+        inner = None
+    return isinstance(inner, ast.Attribute) and inner.attr == "payload"

@@ -33,6 +33,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from ..appkeys import BUS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS
 from ..bus import Event, EventBus
 from ..clock import Clock, SystemClock
+from ..contracts import EventType
 from ..errors import BadRequest
 from ..memory import release_free_memory
 from ..tasks import TaskSupervisor
@@ -44,7 +45,7 @@ log = structlog.get_logger(__name__)
 #: An application-level ping browsers can see: a pulled cable closes nothing, and
 #: screens show "disconnected" after 2 s without any message.
 PING_INTERVAL = 1.0
-PING = b'{"type":"ping"}'
+PING = json.dumps({"type": EventType.PING}, separators=(",", ":")).encode()
 #: The supervisor task that offers PING to every screen.
 PINGER = "screens:ping"
 PAGE_BYTES = 256 * 1024
@@ -203,11 +204,12 @@ class ScreenHub:
 
 def _snapshot_pages(request: web.Request, view: View, seq: int) -> list[bytes]:
     """Every open order the view shows in pages of about PAGE_BYTES, printers on the first."""
-    first: dict[str, Any] = {"type": "snapshot", "seq": seq}
+    first: dict[str, Any] = {"type": EventType.SNAPSHOT, "seq": seq}
     for key, provider in request.app[SNAPSHOT_EXTRAS].items():
         first[key] = provider()
     heads = [json.dumps(first, separators=(",", ":"), ensure_ascii=False)[:-1]]
-    more_head = json.dumps({"type": "snapshot.more", "seq": seq}, separators=(",", ":"))[:-1]
+    more = {"type": EventType.SNAPSHOT_MORE, "seq": seq}
+    more_head = json.dumps(more, separators=(",", ":"))[:-1]
     pages: list[list[str]] = [[]]
     size = 0
     for order in request.app[SERVICE].orders():

@@ -322,9 +322,7 @@ class PrintSpooler:
         try:
             effect = PrintEffect.from_dict(entry.payload, entry.order_id)
         except ValueError:
-            log.warning(
-                "print.unknown_ticket_kind", entry=entry.id, ticket=entry.payload.get("ticket")
-            )
+            log.warning("print.unknown_ticket_kind", entry=entry.id, payload=entry.payload)
             effect = PrintEffect.from_dict(
                 {**entry.payload, "ticket": TicketKind.NEW.value}, entry.order_id
             )

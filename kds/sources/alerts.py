@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ..contracts import EventType
 from ..model import utcnow
 
 if TYPE_CHECKING:
@@ -107,6 +108,6 @@ class SourceAlerts:
         if self._bus is None:
             return
         try:
-            self._bus.publish("source.alerts", {"alerts": self.snapshot()})
+            self._bus.publish(EventType.SOURCE_ALERTS, {"alerts": self.snapshot()})
         except Exception:
             log.exception("source.alerts_publish_failed")

@@ -35,6 +35,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..clock import wait_event
+from ..contracts import EffectKind, WritebackEffect
 from .base import SourceContext, SourceUnavailable, WritebackEntry
 
 log = structlog.get_logger(__name__)
@@ -67,11 +68,22 @@ Send = Callable[[WritebackEntry], Awaitable[None]]
 
 def _overlap(a: WritebackEntry, b: WritebackEntry) -> bool:
     """Both change a line at the same endpoint (a change of every line there overlaps all)."""
-    if a.payload.get("endpoint") != b.payload.get("endpoint"):
+    first, second = effect_of(a), effect_of(b)
+    if first.endpoint != second.endpoint:
         return False
-    if a.payload.get("allItems") or b.payload.get("allItems"):
+    if first.all_items or second.all_items:
         return True
-    return bool(set(a.payload.get("itemIds") or []) & set(b.payload.get("itemIds") or []))
+    return bool(set(first.item_ids) & set(second.item_ids))
+
+
+def effect_of(entry: WritebackEntry) -> WritebackEffect:
+    """The write-back an outbox entry asks for (`kds.contracts`)."""
+    return WritebackEffect.from_dict(entry.payload, entry.order_id)
+
+
+def _described(effect: WritebackEffect) -> dict[str, str]:
+    """What staff need to know of a write-back: the POS order, endpoint and status."""
+    return {"order": effect.external_id, "endpoint": effect.endpoint, "status": effect.status}
 
 
 class WritebackMetrics:
@@ -156,11 +168,11 @@ class WritebackConsumer:
 
     def start(self) -> None:
         """Take the `writeback` entries addressed to this source."""
-        self._ctx.outbox.subscribe("writeback", self.enqueue, target=self.source)
+        self._ctx.outbox.subscribe(EffectKind.WRITEBACK, self.enqueue, target=self.source)
 
     async def stop(self) -> None:
         """Stop taking entries and cancel the senders (pending rows stay in the outbox)."""
-        self._ctx.outbox.unsubscribe("writeback", target=self.source)
+        self._ctx.outbox.unsubscribe(EffectKind.WRITEBACK, target=self.source)
         for key in list(self._queues):
             await self._ctx.supervisor.cancel(self._task_name(key))
         self._queues.clear()
@@ -178,13 +190,7 @@ class WritebackConsumer:
             "refusedWritebacks": len(self.refused),
             "lastWritebackError": self.last_refusal if self.refused else self.last_error,
             "refused": [
-                {
-                    "entry": e.id,
-                    "order": e.payload.get("externalId"),
-                    "endpoint": e.payload.get("endpoint"),
-                    "status": e.payload.get("status"),
-                    "reason": reason,
-                }
+                {"entry": e.id, **_described(effect_of(e)), "reason": reason}
                 for e, reason in list(self.refused.values())[:LISTED]
             ],
         }
@@ -204,7 +210,7 @@ class WritebackConsumer:
             return
         self.pending += 1
         self._pending_gauge.set(self.pending)
-        key = entry.order_id or str(entry.payload.get("externalId"))
+        key = entry.order_id or effect_of(entry).external_id
         queue = self._queues.setdefault(key, _OrderQueue())
         queue.waiting.append(entry)
         if not queue.running:
@@ -249,7 +255,7 @@ class WritebackConsumer:
         while queue.waiting:
             entry = queue.waiting.popleft()
             earlier = [p for p, _ in queue.parked if _overlap(p, entry)]
-            if earlier and not entry.payload.get("allItems"):
+            if earlier and not effect_of(entry).all_items:
                 # The same line at the same endpoint: its changes go out in order.
                 queue.parked.append((entry, "waits behind an earlier change of the same line"))
                 continue
@@ -338,14 +344,11 @@ class WritebackConsumer:
         log.info("writeback.retry", source=self.source, error=error, failures=self.failures)
 
     async def _refuse(self, entry: WritebackEntry, err: WritebackRefused) -> None:
-        payload = entry.payload
         reason = str(err)
         log.warning(
             "writeback.refused",
             source=self.source,
-            order=payload.get("externalId"),
-            endpoint=payload.get("endpoint"),
-            status=payload.get("status"),
+            **_described(effect_of(entry)),
             http_status=err.status,
             reason=err.detail,
         )
@@ -359,8 +362,10 @@ class WritebackConsumer:
     def _keep_refused(self, entry: WritebackEntry, reason: str) -> None:
         entry.refused = reason
         self.refused[entry.id] = (entry, reason)
-        payload = entry.payload
-        self.last_refusal = f"{payload.get('status')} at {payload.get('endpoint')} for order {payload.get('externalId')}: {reason}"
+        effect = effect_of(entry)
+        self.last_refusal = (
+            f"{effect.status} at {effect.endpoint} for order {effect.external_id}: {reason}"
+        )
         self._refusals_changed()
 
     def _refusals_changed(self) -> None:

@@ -15,7 +15,7 @@ import structlog
 from ...states import FINAL
 from ..base import SourceUnavailable, WritebackEntry
 from ..http import PosRejected
-from ..writeback import WritebackDeferred, WritebackRefused
+from ..writeback import WritebackDeferred, WritebackRefused, effect_of
 from .translate import FINAL_VALUES, REST_MARK, STATUS_VALUES
 
 if TYPE_CHECKING:
@@ -48,12 +48,10 @@ class PortosWriteback:
             raise WritebackRefused(err.status, err.detail) from err
 
     async def _send(self, entry: WritebackEntry) -> None:
-        payload = entry.payload
-        external_id = str(payload.get("externalId") or "")
-        status = payload.get("status")
-        kds_endpoint = payload.get("endpoint")
+        effect = effect_of(entry)
+        external_id, status, kds_endpoint = effect.external_id, effect.status, effect.endpoint
         if not external_id or status not in STATUS_VALUES or not kds_endpoint:
-            raise WritebackRefused("unusable", f"unusable writeback payload {payload!r}")
+            raise WritebackRefused("unusable", f"unusable writeback payload {entry.payload!r}")
         if external_id in self._source.deleted or REST_MARK in external_id:
             reason = (
                 "deleted in PORTOS"
@@ -72,11 +70,11 @@ class PortosWriteback:
         order_path = f"/orders/{quote(external_id, safe='')}"
         endpoint_path = f"{order_path}/endpoints/{quote(endpoint, safe='')}/status"
         body = {"status": status}
-        if payload.get("allItems"):
+        if effect.all_items:
             await client.request("POST", endpoint_path, body=body)
             return
         routed = await self._source.item_endpoints(external_id)
-        item_ids = [i for i in payload.get("itemIds") or [] if isinstance(i, int)]
+        item_ids = list(effect.item_ids)
         shared = []
         for item_id in item_ids:
             if routed.get(item_id) == [endpoint]:
@@ -137,7 +135,7 @@ class PortosWriteback:
         order = self._source.ctx.service.get(str(entry.order_id))
         if order is None:
             return False
-        endpoint = entry.payload.get("endpoint")
+        endpoint = effect_of(entry).endpoint
         blocking = [
             e.status
             for i in order.items
