@@ -235,7 +235,7 @@ export function createStationView(ctx) {
     hint: hint.show,
     bump,
     accept,
-    bumpItem: (order) => bumpItem(order),
+    bumpItem,
     refuse,
     undo: undo.undo,
     recall,
