@@ -28,6 +28,7 @@ PLUGIN_COMMANDS = {
     "ready2order": "kds.sources.ready2order.cli",
     "demo": "kds.demo",
     "bench": "kds.bench",
+    "migrate": "kds.store.cli",
 }
 
 
@@ -37,7 +38,10 @@ def _load(args: argparse.Namespace) -> Settings:
         split_listen(args.listen)  # validate early, with the flag's name in the error
         settings.server.listen = args.listen
     if getattr(args, "db", None):
-        settings.database.path = args.db
+        if args.db.startswith(("postgresql://", "postgres://")):
+            settings.database.url = args.db  # the PostgreSQL store
+        else:
+            settings.database.path = args.db
     return settings
 
 
@@ -157,6 +161,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .store.sqlite import SqliteStore
 
     settings = _load(args)
+    if settings.database.url is not None:
+        raise ValueError(
+            "kds backup copies a SQLite file; back up a PostgreSQL database with its own tools,"
+            " e.g. pg_dump --format=custom --file=kds.dump 'postgresql://user@host/kds'"
+            " (see docs/postgresql.md)"
+        )
 
     async def backup() -> None:
         store = SqliteStore(settings.database.path)
@@ -207,7 +217,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     run = with_config(sub.add_parser("run", help="run the daemon"))
     run.add_argument("--listen", help="HOST:PORT to listen on (overrides [server] listen)")
-    run.add_argument("--db", help="database path (overrides [database] path)")
+    run.add_argument(
+        "--db", help="database path or postgresql:// URL (overrides [database] path / url)"
+    )
     run.set_defaults(func=cmd_run)
 
     check = with_config(sub.add_parser("check-config", help="validate config.toml"))

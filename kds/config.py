@@ -90,6 +90,9 @@ class DatabaseConfig(Section):
     """[database]"""
 
     path: str = "kds.sqlite3"
+    #: `postgresql://user@host:5432/kds` selects the PostgreSQL store (several nodes, sites);
+    #: unset, kds keeps its data in the SQLite file at `path`.
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
     synchronous: str = Field(default="FULL", pattern=r"^(FULL|NORMAL|EXTRA)$")
     archive_after: Duration = 24 * 3600
     archive_interval: Duration = 60
@@ -276,6 +279,15 @@ class SecurityConfig(Section):
     secure_cookies: bool = False
 
 
+class NodeConfig(Section):
+    """[node]: this kds among several on one PostgreSQL database."""
+
+    #: How /readyz and /api/v1/printers name this node (default: the host name).
+    name: Name | None = None
+    #: The site (restaurant) this node serves when one database holds several.
+    site: Name | None = None
+
+
 class LoggingConfig(Section):
     """[logging]"""
 
@@ -301,6 +313,7 @@ class Settings(Section):
     ui: UiConfig = Field(default_factory=UiConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    node: NodeConfig = Field(default_factory=NodeConfig)
     allergens: dict[AllergenName, Annotated[list[Keyword], Field(min_length=1)]] = Field(
         default_factory=dict
     )

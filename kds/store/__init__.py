@@ -14,6 +14,7 @@ round trip to learn them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,6 +161,10 @@ class OrderStore(Protocol):
     async def load_orders(self) -> list[tuple[Order, str]]:
         """Every live order with its body hash, oldest (created_at, id) first."""
 
+    async def load_orders_by_id(self, order_ids: Collection[str]) -> list[tuple[Order, str]]:
+        """These live orders with their body hashes (archived or unknown ones left out): for a
+        node re-reading what another node on the same database changed."""
+
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None
     ) -> ReportData:
@@ -196,9 +201,19 @@ class OrderStore(Protocol):
 
 
 def open_store(
-    path: str | Path, *, synchronous: str = "FULL", supervisor: TaskSupervisor | None = None
+    path: str | Path,
+    *,
+    synchronous: str = "FULL",
+    supervisor: TaskSupervisor | None = None,
+    url: str | None = None,
+    site: str | None = None,
 ) -> OrderStore:
-    """The store for a database setting (SQLite today); its tasks run under `supervisor`."""
+    """The store for a database setting: PostgreSQL when a `url` is given (the rows of `site`
+    only), else SQLite at `path`; its tasks run under `supervisor`."""
+    if url is not None:
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, site=site, supervisor=supervisor)
     from .sqlite import SqliteStore
 
     return SqliteStore(path, synchronous=synchronous, supervisor=supervisor)

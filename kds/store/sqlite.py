@@ -34,7 +34,7 @@ import asyncio
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -544,6 +544,18 @@ class SqliteStore:
             after = chunk[-1][0]
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
         return orders
+
+    async def load_orders_by_id(self, order_ids: Collection[str]) -> list[tuple[Order, str]]:
+        """These live orders with their body hashes (archived or unknown ones left out)."""
+        ids = sorted(order_ids)
+        if not ids:
+            return []
+        rows = await self.fetch_tuples(
+            "SELECT id, body_hash, data, updated_at FROM orders"
+            f" WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id",
+            ids,
+        )
+        return await self._load_chunk(rows, {}) if rows else []
 
     async def _load_chunk(
         self, rows: list[tuple[Any, ...]], dates: dict[str, datetime]

@@ -1,0 +1,210 @@
+"""The store's promises hold on both backends: SQLite (the default) and PostgreSQL.
+
+Every test runs twice through the `OrderStore` protocol only — once on a SQLite
+file, once on a fresh database of a real PostgreSQL server (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kds.app import Daemon
+from kds.config import settings_from_dict
+from kds.contracts import OutboxEntry
+from kds.model import utcnow
+from kds.store import Batch, ConstraintViolation, InboxEntry, OrderStore, open_store
+
+from .util import base_config, order_body, write_config
+
+BACKENDS = ["sqlite", "postgresql"]
+BACKEND_STORES = {False: "SqliteStore", True: "PostgresStore"}
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The [database] section of one backend (a fresh database each time)."""
+    if request.param == "postgresql":
+        return {"path": str(tmp_path / "unused.sqlite3"), "url": request.getfixturevalue("pg_url")}
+    return {"path": str(tmp_path / "kds.sqlite3")}
+
+
+@pytest.fixture
+async def store(database: dict[str, Any]) -> AsyncIterator[OrderStore]:
+    store = open_store(database["path"], url=database.get("url"))
+    await store.start()
+    yield store
+    await store.stop()
+
+
+def entry(n: int, order_id: str = "o1", kind: str = "print") -> OutboxEntry:
+    payload = {"orderId": order_id, "ticket": "new", "itemIds": [1, 2], "version": 1}
+    return OutboxEntry(n, kind, "grill", order_id, payload, utcnow())
+
+
+async def test_meta_is_durable_and_overwritten(store: OrderStore) -> None:
+    # set_meta returns once committed; a second value replaces the first.
+    assert await store.meta("k") is None
+    await store.set_meta("k", "1")
+    await store.set_meta("k", "ünï")
+    assert await store.meta("k") == "ünï"
+
+
+async def test_inbox_dedupes_and_keeps_the_raw_bytes(store: OrderStore) -> None:
+    # A raw event is kept byte for byte; the same (source, key) again is a conflict, not a failure.
+    at = utcnow()
+    await store.add_inbox(InboxEntry(1, "r2o", "evt-1", b"\x00{raw}\xff", at))
+    with pytest.raises(ConstraintViolation):
+        await store.add_inbox(InboxEntry(2, "r2o", "evt-1", b"{}", at))
+    assert store.health()["ok"]
+    assert await store.inbox_has("r2o", "evt-1")
+    assert not await store.inbox_has("r2o", "evt-2")
+    [pending] = await store.pending_inbox("r2o")
+    assert (pending.id, pending.payload, pending.received_at) == (1, b"\x00{raw}\xff", at)
+    assert await store.last_inbox_id() >= 1  # ids after it are free
+    await store.inbox_done(1, at, "could not translate")
+    assert await store.pending_inbox("r2o") == []
+
+
+async def test_outbox_entries_go_through_their_lifecycle(store: OrderStore) -> None:
+    # Committed entries are pending in id order; attempts count, refused stays pending, done leaves.
+    await store.commit(Batch(outbox=[entry(1), entry(2, kind="writeback"), entry(3, "o2")]))
+    assert [e.id for e in await store.pending_outbox()] == [1, 2, 3]
+    assert await store.last_outbox_id() >= 3
+    await store.outbox_attempted(1, "timeout")
+    await store.outbox_refused(2, utcnow(), "403 forbidden")
+    await store.outbox_done(3, utcnow(), None)
+    pending = {e.id: e for e in await store.pending_outbox()}
+    assert set(pending) == {1, 2}
+    assert pending[1].attempts == 1 and pending[1].payload == entry(1).payload
+    assert pending[2].refused == "403 forbidden"
+    await store.outbox_unrefused([2])
+    assert {e.id: e.refused for e in await store.pending_outbox()} == {1: None, 2: None}
+    assert [e.id for e in await store.print_entries("o1")] == [1]
+
+
+async def test_a_conflicting_write_fails_alone_in_a_group(store: OrderStore) -> None:
+    # Writes queued together share a transaction; the one that breaks a key fails by itself.
+    await store.commit(Batch(outbox=[entry(1)]))
+    results = await asyncio.gather(
+        *(store.commit(Batch(outbox=[entry(n)])) for n in (2, 1, 3, 4)), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "ConstraintViolation",
+        "NoneType",
+        "NoneType",
+    ]
+    assert [e.id for e in await store.pending_outbox()] == [1, 2, 3, 4]
+    assert store.health()["ok"]
+
+
+async def test_prune_deletes_only_what_is_old_and_finished(store: OrderStore) -> None:
+    now = utcnow()
+    await store.add_inbox(InboxEntry(1, "s", "old", b"1", now))
+    await store.add_inbox(InboxEntry(2, "s", "open", b"2", now))
+    await store.commit(Batch(outbox=[entry(1), entry(2)]))
+    await store.inbox_done(1, now - timedelta(days=8), None)
+    await store.outbox_done(1, now - timedelta(days=8), None)
+    await store.prune(now - timedelta(days=7))
+    assert not await store.inbox_has("s", "old")
+    assert await store.inbox_has("s", "open")
+    assert [e.id for e in await store.pending_outbox()] == [2]
+
+
+async def test_the_daemon_reads_back_identical_orders_after_a_restart(
+    database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Orders with history, a cancel and an archive read back byte for byte from either backend.
+    settings = settings_from_dict(base_config(tmp_path, database=database))
+    first = Daemon(settings)
+    assert type(first.store).__name__ == BACKEND_STORES[database.get("url") is not None]
+    client = await aiohttp_client(first.app)
+    bodies = [
+        order_body("a"),
+        order_body(
+            "b",
+            items=[
+                {
+                    "id": 5,
+                    "plu": {"name": "Борщ", "code": "X-1", "group": "Soups"},
+                    "quantity": {"amount": 1.5, "unit": "kg"},
+                    "modifiers": [{"name": "Čučoriedky"}],
+                },
+                {"id": 9, "plu": {"name": "Cola", "code": 7}, "quantity": 3},
+            ],
+        ),
+        order_body("c"),
+    ]
+    ids = []
+    for body in bodies:
+        response = await client.post("/api/v1/orders", json=body)
+        assert response.status == 201, await response.text()
+        ids.append((await response.json())["id"])
+    for status in ("delivered", "refused"):
+        response = await client.post(
+            f"/api/v1/orders/{ids[0]}/endpoints/grill/status",
+            json={"status": status, "reason": "out of buns"},
+        )
+        assert response.status == 200, await response.text()
+    await client.delete(f"/api/v1/orders/{ids[1]}")
+    await client.post(f"/api/v1/orders/{ids[2]}/status", json={"status": "processSkipped"})
+    assert await first.service.archive_finished(utcnow() + timedelta(days=2)) >= 2
+    before = {i: await (await client.get(f"/api/v1/orders/{i}")).json() for i in ids}
+    span = {
+        "from": (utcnow() - timedelta(hours=1)).isoformat(),
+        "to": (utcnow() + timedelta(hours=1)).isoformat(),
+    }
+    report = await (await client.get("/api/v1/reports", params=span)).json()
+    assert report["total"]["tickets"] >= 2, report  # the archived orders count too
+    await client.close()
+
+    second = Daemon(settings)
+    client = await aiohttp_client(second.app)
+    after = {i: await (await client.get(f"/api/v1/orders/{i}")).json() for i in ids}
+    assert after == before
+    # The report facts stored at archiving read back the same.
+    assert await (await client.get("/api/v1/reports", params=span)).json() == report
+    # A repeat of an archived order is still recognised (200, same id), not stored again.
+    response = await client.post("/api/v1/orders", json=bodies[1])
+    assert response.status == 200 and (await response.json())["id"] == ids[1]
+    assert json.dumps(after[ids[0]])  # the refused order is live, the others archived
+
+
+def test_kds_migrate_brings_either_backend_up_to_date(
+    database: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `kds migrate` applies the schema without starting kds, and says the version.
+    from kds.cli import main
+    from kds.store import migrations, postgres
+
+    config = write_config(tmp_path / "config.toml", base_config(tmp_path, database=database))
+    assert main(["migrate", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    latest = len((postgres if "url" in database else migrations).MIGRATIONS)
+    assert out.strip().endswith(f"schema at version {latest}"), out
+    assert main(["migrate", "--config", str(config)]) == 0  # nothing left to do: still fine
+
+
+def test_kds_backup_points_postgresql_users_to_pg_dump(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kds.cli import main
+
+    data = base_config(tmp_path, database={"url": pg_url})
+    config = write_config(tmp_path / "config.toml", data)
+    assert main(["backup", "--config", str(config), str(tmp_path / "copy")]) == 2
+    assert "pg_dump" in capsys.readouterr().err
+
+
+def test_both_backends_have_the_same_numbered_migrations() -> None:
+    # A schema change is made on both: migration N of SQLite has its PostgreSQL twin.
+    from kds.store import migrations, postgres
+
+    assert len(postgres.MIGRATIONS) == len(migrations.MIGRATIONS)
