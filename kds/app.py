@@ -35,10 +35,11 @@ from .api.middleware import add_security_headers, request_middleware
 from .api.pairing import pairing_routes
 from .api.screens import setup_screens
 from .api.ws import setup_ws
-from .appkeys import BUS, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
+from .appkeys import BUS, CLUSTER, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPSHOT_EXTRAS, SPOOLER
 from .archive import Archiver
 from .bus import EventBus
 from .clock import Clock, SystemClock
+from .cluster import ARCHIVER, PRINTERS, TIMERS, Cluster
 from .component import Component
 from .config import Settings
 from .outbox import Outbox
@@ -67,17 +68,28 @@ class Daemon:
         self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
         self.supervisor = TaskSupervisor(self.clock)
+        database = settings.database
         self.store = open_store(
-            settings.database.path,
-            synchronous=settings.database.synchronous,
+            database.path,
+            synchronous=database.synchronous,
             supervisor=self.supervisor,
+            url=database.url,
+            site=settings.node.site,
         )
-        self.bus = EventBus(self.store, self.supervisor)
-        self.outbox = Outbox(self.store)
+        # On PostgreSQL several nodes may share the database (see kds.cluster).
+        self.cluster = None if database.url is None else Cluster(settings, database.url)
+        self.bus = (
+            EventBus(self.store, self.supervisor) if self.cluster is None else self.cluster.bus
+        )
+        self.outbox = (
+            Outbox(self.store) if self.cluster is None else self.cluster.outbox(self.store)
+        )
         writeback = [c.name for c in settings.sources if source_module(c.type).WRITES_BACK]
         self.service = KitchenService(
             settings, self.store, self.bus, self.outbox, self.registry, writeback_sources=writeback
         )
+        if self.cluster is not None:
+            self.cluster.attach(self.service, self.store)
         self.access = AccessControl(settings.security, settings.server)
         self.app = web.Application(
             client_max_size=settings.server.max_body_bytes,
@@ -98,22 +110,31 @@ class Daemon:
         )
         self.sources = [source_module(c.type).create(c, self.source_ctx) for c in settings.sources]
         self.app.setdefault(SNAPSHOT_EXTRAS, {})["sourceAlerts"] = self.source_ctx.alerts.snapshot
+        printers: list[Component] = list(self.printers)
+        timers: Component = self.timers
+        sources: list[Component] = list(self.sources)
+        archiver: Component = Archiver(
+            self.service.archive, self.supervisor, database.archive_interval, clock=self.clock
+        )
+        cluster = self.cluster
+        if cluster is not None:  # what drives printers, POS or orders runs on one node only
+            printers = [cluster.guarded(p, PRINTERS) for p in printers]
+            timers = cluster.guarded(timers, TIMERS)
+            sources = cluster.guarded_sources(settings.sources, sources)
+            archiver = cluster.guarded(archiver, ARCHIVER)
         self.components: list[Component] = [
             self.supervisor,
             self.store,
             self.bus,
             self.outbox,
             self.service,
-            *self.printers,
-            self.timers,
+            *printers,
+            timers,
             self.hub,  # from here on: stopped before aiohttp waits for open requests
-            *self.sources,
-            Archiver(
-                self.service.archive,
-                self.supervisor,
-                settings.database.archive_interval,
-                clock=self.clock,
-            ),
+            *sources,
+            archiver,
+            # Last: it starts what the node holds a lock for, and first stops it.
+            *([] if cluster is None else [cluster.locks]),
         ]
         self._running: list[Component] = []  # started and not yet stopped, in start order
         self._deadline: float | None = None  # loop time by which everything must have stopped
@@ -145,6 +166,8 @@ class Daemon:
         app[SERVICE] = self.service
         app[BUS] = self.bus
         app[METRICS] = self.registry
+        if self.cluster is not None:
+            app[CLUSTER] = self.cluster
         app[ACCESS] = self.access
         app.add_routes(pairing_routes())
         app.setdefault(SNAPSHOT_EXTRAS, {})

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 if TYPE_CHECKING:
     from .bus import EventBus
+    from .cluster import Cluster
     from .config import Settings
     from .printing.spooler import PrintSpooler
     from .service import KitchenService
@@ -21,6 +22,8 @@ METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
 COMPONENTS: web.AppKey[list[Any]] = web.AppKey("components")
 #: The print spooler; absent when no endpoint has a printer.
 SPOOLER: web.AppKey[PrintSpooler] = web.AppKey("spooler")
+#: Several nodes on one PostgreSQL database (kds.cluster); absent on SQLite.
+CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 #: Extra live state for websocket snapshots (e.g. printer states), name → callable.
 SNAPSHOT_EXTRAS: web.AppKey[dict[str, Any]] = web.AppKey("snapshot_extras")
 

@@ -122,16 +122,20 @@ class EventBus:
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
         event = Event(self._seq, type_, data, body.encode(), endpoints)
+        self._deliver(event)
+        if self._seq >= self._reserved - SEQ_BLOCK // 2 and not self._reserving:
+            self._schedule_reserve()
+        return event
+
+    def _deliver(self, event: Event) -> None:
+        """Remember a numbered event and hand it to every subscriber."""
         self._history.append(event)
         self.published += 1
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
             except Exception:
-                log.exception("bus.subscriber_failed", event=type_)
-        if self._seq >= self._reserved - SEQ_BLOCK // 2 and not self._reserving:
-            self._schedule_reserve()
-        return event
+                log.exception("bus.subscriber_failed", event=event.type)
 
     def _schedule_reserve(self) -> None:
         self._reserving = True

@@ -14,8 +14,9 @@ row. Different orders commit together.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,6 +193,26 @@ class KitchenService:
     async def get_archived(self, order_id: str) -> dict[str, Any] | None:
         """The wire JSON of an archived order."""
         return await self.archive.get(order_id)
+
+    async def refresh(self, order_ids: Collection[str]) -> None:
+        """Read orders another node changed back into the view (gone ones leave it).
+
+        Several nodes share one PostgreSQL database; each keeps its own view. Their
+        locks are held while reading, so no change of this node slips in between.
+        """
+        async with contextlib.AsyncExitStack() as held:
+            for order_id in sorted(order_ids):  # one order of locking: no deadlock
+                await held.enter_async_context(self._locks.hold(order_id))
+            loaded = {o.id: (o, h) for o, h in await self.store.load_orders_by_id(order_ids)}
+            for order_id in order_ids:
+                old = self.view.get(order_id)
+                if order_id in loaded:
+                    order, body_hash = loaded[order_id]
+                    self.view.remember(order, body_hash)
+                    self.numbers.holds(order)
+                elif old is not None:
+                    self.view.forget(old)
+                    self.numbers.forget(old.id, old.number)
 
     # ----------------------------------------------------------------- ingest
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..appkeys import SPOOLER
+from ..appkeys import CLUSTER, SPOOLER
 from ..errors import NotFound
 
 routes = web.RouteTableDef()
@@ -20,6 +20,9 @@ async def _handle_list(request: web.Request) -> web.Response:
     """Every configured printer's state: QueryResult{items, count, totalCount}."""
     spooler = request.app.get(SPOOLER)
     items = spooler.printer_states() if spooler is not None else []
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # which node drives the printers (the others stand by)
+        items = [{**item, "heldBy": cluster.printers_holder()} for item in items]
     return web.json_response({"items": items, "count": len(items), "totalCount": len(items)})
 
 

@@ -1,0 +1,277 @@
+"""The event bus of a node that shares its PostgreSQL database with other nodes.
+
+Every event, whichever node publishes it, goes through the database: the
+publishing node inserts it into `events` (its seq from the `events_seq`
+sequence) and sends `NOTIFY kds_events` in the same transaction; every node,
+the publisher included, reads new rows by seq when notified and fans them out
+to its own screens. So each node's history holds the same events under the
+same numbers, and a screen may reconnect to either node with `?since=`.
+
+The insert takes a transaction-level advisory lock before it draws its seqs,
+so events commit in seq order: a node that has read seq N will never see a
+smaller seq commit later (no gap it could skip). After a lost connection the
+node reconnects and catches up by seq (a second a poll does the same, should
+a notification ever be missed).
+
+Before the events of a batch fan out, the orders other nodes changed are read
+back into this node's view (`on_changed`): those the events name, and those a
+commit's `kds_orders` notification named (sent on COMMIT, so a node that died
+before publishing its event still lets the others know).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ..bus import Event, EventBus
+from ..store.postgres import ORDERS_CHANNEL, require_asyncpg
+
+log = structlog.get_logger(__name__)
+
+#: Notified (by `kds_publish`, see the PostgreSQL migrations) when events committed.
+CHANNEL = "kds_events"
+#: Events kept in the table beyond the newest (a screen further behind gets a snapshot).
+KEEP_EVENTS = 10_000
+PRUNE_EVERY = 1000
+#: Orders remembered as read since their last notification (beyond: read again, harmless).
+FRESH_LIMIT = 10_000
+#: Rows read per catch-up query.
+READ_CHUNK = 500
+
+PUBLISH = "SELECT kds_publish($1, $2, $3, $4, $5)"
+#: The events of this node's site (seqs are shared by all sites: a site sees gaps).
+READ = (
+    "SELECT seq, node, type, body, endpoints FROM events"
+    " WHERE site = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    type: str
+    body: str  # the event's JSON object without type and seq
+    endpoints: str | None  # JSON array of endpoint names; None: everyone
+
+
+class ClusterBus(EventBus):
+    """Numbers events by the database's sequence and fans out every node's events."""
+
+    def __init__(
+        self,
+        url: str,
+        origin: str,
+        site: str | None = None,
+        history: int = 1000,
+        *,
+        poll_interval: float = 1.0,
+        retry_interval: float = 0.5,
+    ) -> None:
+        super().__init__(store=None, supervisor=None, history=history)  # type: ignore[arg-type]
+        self.url = url
+        self.origin = origin  # this process, unique: its own events come back too
+        self.site = site or ""
+        self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
+        #: Called with the ids of orders another node changed, before their events fan out.
+        self.on_changed: Callable[[set[str]], Awaitable[None]] | None = None
+        self._changed: set[str] = set()
+        # Orders read since their last change notification (their events need no read).
+        self._fresh: set[str] = set()
+        self._outgoing: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._listener: Any = None
+        self._writer: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected = False
+        self._last_error: str | None = None
+        self.remote = 0
+
+    async def start(self) -> None:
+        """Listen, start after the newest event stored, run the writer and the reader."""
+        pg = require_asyncpg()
+        self._writer = await pg.connect(self.url)
+        await self._listen()
+        self._seq = await self._writer.fetchval(
+            "SELECT COALESCE(max(seq), 0) FROM events WHERE site = $1", self.site
+        )
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="bus:write"),
+            asyncio.create_task(self._read_loop(), name="bus:read"),
+        ]
+
+    async def stop(self) -> None:
+        """Send what is queued (bounded by the caller), then close."""
+        if self._tasks:
+            await self._outgoing.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in (self._listener, self._writer):
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": self._connected,
+            "seq": self._seq,
+            "origin": self.origin,
+            "site": self.site,
+            "subscribers": len(self._subscribers),
+            "remoteEvents": self.remote,
+            "lastError": self._last_error,
+        }
+
+    # ----------------------------------------------------------------- publishing
+
+    def publish(
+        self,
+        type_: str,
+        data: dict[str, Any] | None = None,
+        *,
+        encoded: dict[str, str] | None = None,
+        endpoints: frozenset[str] | None = None,
+    ) -> None:  # type: ignore[override]
+        """Queue one event for the database; it is fanned out once it comes back numbered."""
+        body = json.dumps(data or {}, separators=(",", ":"), ensure_ascii=False)
+        if encoded:
+            fields = ",".join(f'"{key}":{value}' for key, value in encoded.items())
+            body = body[:-1] + ("," if body != "{}" else "") + fields + "}"
+        names = None if endpoints is None else json.dumps(sorted(endpoints))
+        self._outgoing.put_nowait(_Outgoing(type_, body, names))
+
+    async def _write_loop(self) -> None:
+        """Insert queued events in one transaction per batch, in publish order."""
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            while True:
+                try:
+                    await self._insert(batch)
+                    break
+                except Exception as err:  # the database is away: keep them, retry
+                    self._last_error = str(err)
+                    log.warning("bus.publish_failed", error=str(err), events=len(batch))
+                    await asyncio.sleep(self.retry_interval)
+                    await self._reconnect_writer()
+            for _ in batch:
+                self._outgoing.task_done()
+
+    async def _insert(self, batch: list[_Outgoing]) -> None:
+        newest = await self._writer.fetchval(
+            PUBLISH,
+            self.site,
+            self.origin,
+            [e.type for e in batch],
+            [e.body for e in batch],
+            [e.endpoints for e in batch],
+        )
+        if newest % PRUNE_EVERY < len(batch):  # now and then: forget what no screen needs
+            await self._writer.execute("DELETE FROM events WHERE seq <= $1", newest - KEEP_EVENTS)
+
+    async def _reconnect_writer(self) -> None:
+        if self._writer is not None and not self._writer.is_closed():
+            return
+        try:
+            self._writer = await require_asyncpg().connect(self.url)
+        except Exception as err:
+            self._last_error = str(err)
+
+    # ----------------------------------------------------------------- receiving
+
+    async def _listen(self) -> None:
+        pg = require_asyncpg()
+        self._listener = await pg.connect(self.url)
+        await self._listener.add_listener(CHANNEL, self._notified)
+        await self._listener.add_listener(ORDERS_CHANNEL, self._order_changed)
+        self._listener.add_termination_listener(self._lost)
+        self._connected = True
+        self._wake.set()  # catch up with what was committed while we were away
+
+    def _notified(self, *args: Any) -> None:
+        self._wake.set()
+
+    def _order_changed(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        site, node, order_id = payload.split(" ", 2)
+        if site == self.site and node != self.origin:
+            self._changed.add(order_id)
+            self._fresh.discard(order_id)
+            self._wake.set()
+
+    def _lost(self, *args: Any) -> None:
+        self._connected = False
+        self._wake.set()
+
+    async def _read_loop(self) -> None:
+        """Fan out new events by seq: when notified, after a reconnect, and every poll_interval."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                if not self._connected or self._listener.is_closed():
+                    await self._listen()
+                await self._catch_up()
+                self._last_error = None
+            except Exception as err:
+                self._connected = False
+                self._last_error = str(err)
+                log.warning("bus.read_failed", error=str(err))
+                await asyncio.sleep(self.retry_interval)
+
+    async def _catch_up(self) -> None:
+        """Read new events by seq; refresh the orders other nodes changed; then fan out."""
+        while True:
+            rows = await self._listener.fetch(READ, self.site, self._seq, READ_CHUNK)
+            events = [
+                (node, _event(seq, type_, body, endpoints))
+                for seq, node, type_, body, endpoints in rows
+            ]
+            changed, self._changed = self._changed, set()
+            for node, event in events:
+                order_id = _order_id(event)
+                # An event comes after its commit's notification: if the order was read
+                # since that notification, the view has this change already.
+                if node != self.origin and order_id is not None and order_id not in self._fresh:
+                    changed.add(order_id)
+            self.remote += sum(1 for node, _ in events if node != self.origin)
+            if changed and self.on_changed is not None:
+                # Into the view before the screens hear of it: a snapshot taken between the
+                # two never misses a change its seq claims. One read for the whole batch.
+                try:
+                    await self.on_changed(changed)
+                except Exception:
+                    self._changed |= changed  # read them again next round
+                    raise
+                if len(self._fresh) > FRESH_LIMIT:
+                    self._fresh.clear()
+                self._fresh |= changed
+            for _, event in events:
+                self._seq = event.seq
+                self._deliver(event)
+            if len(rows) < READ_CHUNK:
+                return
+
+
+def _event(seq: int, type_: str, body: str, endpoints: str | None) -> Event:
+    """An event as stored, numbered: the same JSON the single-node bus makes."""
+    head = json.dumps({"type": type_, "seq": seq}, separators=(",", ":"), ensure_ascii=False)
+    payload = head[:-1] + ("" if body == "{}" else "," + body[1:-1]) + "}"
+    names = None if endpoints is None else frozenset(json.loads(endpoints))
+    return Event(seq, type_, json.loads(body), payload.encode(), names)
+
+
+def _order_id(event: Event) -> str | None:
+    """The order an event is about (None for printer or source events)."""
+    order = event.data.get("order")
+    if isinstance(order, dict):
+        return order.get("id")
+    return event.data.get("orderId")
