@@ -17,6 +17,8 @@ or after a random delay — restarts it and checks:
 * every PORTOS status change reached the simulator, in order.
 
 `KDS_CRASH_SEED=N` replays a run; `pytest --long` runs 100 rounds instead of 20.
+The suite runs on SQLite and on PostgreSQL (a real server, tests/pg.py; 5
+rounds, 20 with --long).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "crash-portos-token"
 ROUNDS, LONG_ROUNDS = 20, 100
+#: Rounds on PostgreSQL (each restart is slower there: a shorter run in CI).
+PG_ROUNDS, PG_LONG_ROUNDS = 5, 20
 TRIGGERS = ("acks", "acks", "print", "delay")
 
 
@@ -165,16 +169,16 @@ async def kill_during_startup(kds: KdsProcess, rng: random.Random) -> str:
 
 
 async def settle(
-    kds: KdsProcess, printer: VirtualPrinter, sim: PortosSimulator
+    kds: KdsProcess, db: Path | str, printer: VirtualPrinter, sim: PortosSimulator
 ) -> list[dict[str, Any]]:
     """After a restart: wait until queued prints printed and write-backs arrived; return every order."""
     async with aiohttp.ClientSession(kds.url) as http:
 
         async def settled() -> list[dict[str, Any]] | None:
             orders = await fetch_orders(http)
-            if check_prints(read_outbox(kds.db_path, "print"), printer.jobs, orders)[0]:
+            if check_prints(await read_outbox(db, "print"), printer.jobs, orders)[0]:
                 return None
-            if any(r["done_at"] is None for r in read_outbox(kds.db_path, "writeback")):
+            if any(r["done_at"] is None for r in await read_outbox(db, "writeback")):
                 return None
             return orders if not check_writebacks(orders, sim)[0] else None
 
@@ -212,8 +216,14 @@ async def check_feed(kds: KdsProcess, ledger: Ledger, orders: list[dict[str, Any
     return problems
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
-    tmp_path: Path, bar: VirtualPrinter, sim: PortosSimulator, long_run: bool
+    tmp_path: Path,
+    bar: VirtualPrinter,
+    sim: PortosSimulator,
+    long_run: bool,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # Under concurrent load, ≥20 SIGKILLs at random moments: after every restart all that was
     # acknowledged is there and whole, the feed's seq only grows, every ticket printed, every
@@ -221,14 +231,18 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
     seed = int(os.environ.get("KDS_CRASH_SEED") or random.randrange(1 << 32))
     rng = random.Random(seed)
     rounds = LONG_ROUNDS if long_run else ROUNDS
-    kds = KdsProcess(
-        write_config(tmp_path / "config.toml", crash_config(tmp_path, bar, sim)),
-        tmp_path / "kds.sqlite3",
-    )
+    config = crash_config(tmp_path, bar, sim)
+    db: Path | str = tmp_path / "kds.sqlite3"
+    if backend == "postgresql":
+        rounds = PG_LONG_ROUNDS if long_run else PG_ROUNDS
+        db = config["database"]["url"] = request.getfixturevalue("pg_url")
+    kds = KdsProcess(write_config(tmp_path / "config.toml", config), tmp_path / "kds.sqlite3")
     ledger = Ledger()
     totals: Counter[str] = Counter()
     began = time.monotonic()
-    print(f"\ncrash suite: seed {seed}, {rounds} rounds (KDS_CRASH_SEED={seed} replays)")
+    print(
+        f"\ncrash suite on {backend}: seed {seed}, {rounds} rounds (KDS_CRASH_SEED={seed} replays)"
+    )
     await asyncio.to_thread(kds.start)
     try:
         for round_no in range(1, rounds + 1):
@@ -253,11 +267,11 @@ async def test_sigkill_at_random_moments_loses_nothing_acknowledged(
                 moment += await kill_during_startup(kds, rng)
             await asyncio.to_thread(kds.start)
 
-            orders = await settle(kds, bar, sim)
+            orders = await settle(kds, db, bar, sim)
             problems = list(ledger.problems)
             order_problems, stats = check_orders(ledger, orders)
             print_problems, print_stats = check_prints(
-                read_outbox(kds.db_path, "print"), bar.jobs, orders
+                await read_outbox(db, "print"), bar.jobs, orders
             )
             writeback_problems, writeback_stats = check_writebacks(orders, sim)
             problems += (

@@ -523,7 +523,9 @@ async def test_printer_fault_kitchen_keeps_working_and_every_ticket_prints_once_
     orders = await all_orders(client)
     assert_whole(orders, bodies)
     problems, stats = check_prints(
-        read_outbox(Path(config["database"]["path"]), "print"), bar.jobs, list(orders.values())
+        await read_outbox(Path(config["database"]["path"]), "print"),
+        bar.jobs,
+        list(orders.values()),
     )
     assert not problems, "\n".join(problems)
     for n in range(6):

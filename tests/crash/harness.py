@@ -442,8 +442,26 @@ def check_orders(ledger: Ledger, orders: list[dict[str, Any]]) -> tuple[list[str
     return problems, stats
 
 
-def read_outbox(db_path: Path, kind: str) -> list[sqlite3.Row]:
-    """The outbox rows of `kind`, read from the database file (read-only)."""
+async def read_outbox(db: Path | str, kind: str) -> list[Any]:
+    """The outbox rows of `kind`: from the SQLite file (read-only) or the PostgreSQL URL."""
+    if isinstance(db, str):
+        import asyncpg
+
+        conn = await asyncpg.connect(db)
+        try:
+            return list(
+                await conn.fetch(
+                    "SELECT id, target, order_id, payload, attempts, done_at FROM outbox"
+                    " WHERE kind = $1 ORDER BY id",
+                    kind,
+                )
+            )
+        finally:
+            await conn.close()
+    return _read_sqlite_outbox(db, kind)
+
+
+def _read_sqlite_outbox(db_path: Path, kind: str) -> list[sqlite3.Row]:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
     conn.row_factory = sqlite3.Row
     try:
