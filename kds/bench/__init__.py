@@ -89,6 +89,12 @@ def register(subparsers: Any) -> None:
         help=f"run only these phases, comma-separated: {','.join(PHASES)}",
     )
     p.add_argument(
+        "--db",
+        metavar="URL",
+        help="measure kds on this PostgreSQL server (postgresql://user@host/db; makes and drops"
+        " its own databases) beside a bare asyncpg baseline, and cross-node screen latency",
+    )
+    p.add_argument(
         "--workdir",
         type=Path,
         metavar="DIR",
@@ -167,8 +173,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "kds bench: --profile needs py-spy (pip install 'kds[profile]' or pip install py-spy); running without profiles",
             file=sys.stderr,
         )
-    report = asyncio.run(
-        Bench(options, progress=lambda line: print(line, file=sys.stderr, flush=True)).run()
-    )
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if getattr(args, "db", None):
+        from .postgres import PgBench
+
+        bench: Bench = PgBench(options, args.db, progress=progress)
+    else:
+        bench = Bench(options, progress=progress)
+    report = asyncio.run(bench.run())
     print(report.json() if args.json else report.table())
     return 0 if report.passed else 1

@@ -1,0 +1,229 @@
+"""`kds bench --db postgresql://…`: kds on PostgreSQL beside a bare asyncpg baseline.
+
+Phases, each on a fresh database made on the given server (the URL's user
+needs CREATEDB; the databases are dropped at the end):
+
+1. durable ingest: `orders` orders over `concurrency` connections into one kds
+   node, and into the bare asyncpg handler (`baseline_pg_ingest`), `rounds`
+   rounds each, the fastest counting — target ≥ 0.5× the baseline;
+2. cross-node screen latency: two kds nodes on one database, `screens` screens
+   on node B, orders posted to node A at `rate` for `duration` — the delay from
+   the POST to each of B's screens seeing `order.created`, target p99 ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from .load import encoded_orders
+from .report import Figure, Report
+from .runner import Bench, IngestRound, Options, _fsync_latency
+from .servers import CONFIG, ROUTING, Server, free_port, kds_server
+
+
+def database_url(url: str, name: str) -> str:
+    """`url` with its database replaced by `name`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class PgBench(Bench):
+    """The PostgreSQL figures of `kds bench`."""
+
+    def __init__(self, options: Options, url: str, progress=lambda _: None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(options, progress)
+        self.url = url
+        self._databases: list[str] = []
+
+    async def _phases(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.load_before = os.getloadavg()[0]
+        self.fsync = _fsync_latency(workdir)
+        phases = [
+            ("kds ingest on PostgreSQL", self._pg_kds_ingest),
+            ("baseline asyncpg ingest", self._pg_baseline_ingest),
+            ("cross-node screen latency", self._cross_node),
+        ]
+        try:
+            for name, phase in phases:
+                self.progress(f"bench: {name} …")
+                try:
+                    await phase()
+                except Exception as err:
+                    self.errors.append(f"{name}: {type(err).__name__}: {err}")
+                finally:
+                    for server in self._servers:
+                        await server.stop()
+                    self._servers.clear()
+        finally:
+            for server in self._servers:
+                server.kill()
+            await self._drop_databases()
+
+    async def _fresh_database(self, name: str) -> str:
+        """A new empty database on the server; its URL."""
+        full = f"kds_bench_{self._run_id}_{name}"
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{full}"')
+        finally:
+            await conn.close()
+        self._databases.append(full)
+        return database_url(self.url, full)
+
+    async def _drop_databases(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        try:
+            for name in self._databases:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def _config(self, node: str) -> Path:
+        path = self.workdir / f"bench-{node}.toml"
+        text = CONFIG.format(
+            db=self.workdir / "unused.sqlite3", synchronous="FULL", routing=ROUTING
+        )
+        path.write_text(text + f'\n[node]\nname = "{node}"\n', encoding="utf-8")
+        return path
+
+    def _node(self, url: str, node: str) -> Server:
+        return self._start(kds_server(self.workdir, self._config(node), url, f"kds-{node}"))  # type: ignore[arg-type]
+
+    async def _pg_kds_ingest(self) -> None:
+        rounds: list[IngestRound] = []
+        for n in range(1, self.options.rounds + 1):
+            server = self._node(await self._fresh_database(f"kds{n}"), f"ingest{n}")
+            await server.start()
+            rounds.append(
+                await self._ingest_round(
+                    "ingest", server, "/api/v1/orders", f"pg{self._run_id}r{n}"
+                )
+            )
+            await server.stop()
+        self._record_rounds("ingest", rounds)
+
+    async def _pg_baseline_ingest(self) -> None:
+        rounds: list[IngestRound] = []
+        for n in range(1, self.options.rounds + 1):
+            url = await self._fresh_database(f"base{n}")
+            port = free_port()
+            argv = [
+                sys.executable,
+                "-m",
+                "kds.bench.baseline_pg_ingest",
+                "--port",
+                str(port),
+                "--db",
+                url,
+            ]
+            server = self._start(
+                Server("baseline-pg", argv, port, self.workdir / "baseline-pg.log")
+            )
+            await server.start()
+            rounds.append(
+                await self._ingest_round(
+                    "baseline ingest", server, "/orders", f"pgb{self._run_id}r{n}"
+                )
+            )
+            await server.stop()
+        self._record_rounds("base.ingest", rounds)
+
+    async def _cross_node(self) -> None:
+        o = self.options
+        url = await self._fresh_database("nodes")
+        a, b = self._node(url, "a"), self._node(url, "b")
+        await a.start()
+        await b.start()
+        screens = self._screens(
+            self._screen_urls(b.port, o.screens), "order.created", snapshot=True
+        )
+        await screens.open()
+        try:
+            orders = encoded_orders(f"x{self._run_id}", max(1, round(o.rate * o.duration)))
+            screens.expect(len(orders))
+            api = a.url + "/api/v1/orders"
+            async with aiohttp.ClientSession() as session:
+                await self._paced(
+                    "crossnode", session, [(e, api, body) for e, body in orders], screens
+                )
+        finally:
+            await screens.close()
+
+    def _report(self) -> Report:
+        o = self.options
+        m = self.m.get
+        nan = math.nan
+        report = Report(errors=list(self.errors))
+        report.setup = {
+            "database": _without_password(self.url),
+            "cpus": os.cpu_count(),
+            "loadBefore": round(self.load_before, 2),
+            "loadAfter": round(os.getloadavg()[0], 2),
+            "orders": o.orders,
+            "concurrency": o.concurrency,
+            "screens": o.screens,
+            "rate": o.rate,
+            "duration": o.duration,
+            "rounds": o.rounds,
+        }
+        report.add(
+            Figure(
+                "pg.ingest.rate",
+                f"durable ingest on PostgreSQL, {o.concurrency} clients",
+                "orders/s",
+                m("ingest.rate", nan),
+                m("base.ingest.rate"),
+                "≥ 0.5× asyncpg baseline",
+                lambda f: f.ratio is not None and f.ratio >= 0.5,
+                note=self._rounds_note(),
+            )
+        )
+        for p in ("p50", "p99"):
+            report.add(
+                Figure(
+                    f"pg.ingest.{p}",
+                    f"ingest latency {p}",
+                    "ms",
+                    m(f"ingest.{p}", nan),
+                    m(f"base.ingest.{p}"),
+                )
+            )
+        report.add(
+            Figure(
+                "pg.crossnode.p50",
+                f"node A ingest → {o.screens} screens on node B p50 at {o.rate:g}/s",
+                "ms",
+                m("crossnode.p50", nan),
+            )
+        )
+        report.add(
+            Figure(
+                "pg.crossnode.p99",
+                f"node A ingest → {o.screens} screens on node B p99 at {o.rate:g}/s",
+                "ms",
+                m("crossnode.p99", nan),
+                None,
+                "≤ 50",
+                lambda f: f.value <= 50,
+            )
+        )
+        report.setup["details"] = {
+            k: round(v, 3) for k, v in sorted(self.m.items()) if not math.isnan(v)
+        }
+        return report
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", "@")
+    return urlunsplit(parts._replace(netloc=netloc))
