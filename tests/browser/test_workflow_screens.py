@@ -47,6 +47,7 @@ def test_allergen_band_and_acknowledgement(api: Api, pages: Pages) -> None:
 def test_rush_from_the_expo_moves_the_order_first_with_a_banner(api: Api, pages: Pages) -> None:
     grill = pages.open("/screen/grill")
     expo = pages.open("/expo")
+    board = pages.open("/board")
     a = api.post_order(order("a", item(1, "Steak")))
     b = api.post_order(order("b", item(1, "Burger")))
     expect(grill.locator("article.card")).to_have_count(2)
@@ -58,6 +59,12 @@ def test_rush_from_the_expo_moves_the_order_first_with_a_banner(api: Api, pages:
     expect(card(grill, b).locator(".rush-banner")).to_have_text("RUSH")
     expect(card(expo, b).locator(".rush-banner")).to_have_text("RUSH")
     expect(card(expo, b).locator("button.rush")).to_have_count(0)
+    # The cashier board shows it too, and can rush the other order.
+    row = board.locator(f".row[data-id='{b['id']}']")
+    expect(row.locator(".rush-banner")).to_have_text("RUSH")
+    board.bring_to_front()
+    board.locator(f".row[data-id='{a['id']}'] button.rush").click()
+    wait_for(lambda: api.order(a["id"])["rush"], what="rushed from the board")
 
 
 def test_move_button_on_the_expo(api: Api, pages: Pages) -> None:
