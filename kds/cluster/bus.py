@@ -30,26 +30,14 @@ from typing import Any
 import structlog
 
 from ..bus import Event, EventBus
-from ..store.postgres import ORDERS_CHANNEL, require_asyncpg
+from ..store import postgres_cluster as db
 
 log = structlog.get_logger(__name__)
 
-#: Notified (by `kds_publish`, see the PostgreSQL migrations) when events committed.
-CHANNEL = "kds_events"
-#: Events kept in the table beyond the newest (a screen further behind gets a snapshot).
-KEEP_EVENTS = 10_000
-PRUNE_EVERY = 1000
 #: Orders remembered as read since their last notification (beyond: read again, harmless).
 FRESH_LIMIT = 10_000
 #: Rows read per catch-up query.
 READ_CHUNK = 500
-
-PUBLISH = "SELECT kds_publish($1, $2, $3, $4, $5)"
-#: The events of this node's site (seqs are shared by all sites: a site sees gaps).
-READ = (
-    "SELECT seq, node, type, body, endpoints FROM events"
-    " WHERE site = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-)
 
 
 @dataclass(frozen=True)
@@ -94,12 +82,9 @@ class ClusterBus(EventBus):
 
     async def start(self) -> None:
         """Listen, start after the newest event stored, run the writer and the reader."""
-        pg = require_asyncpg()
-        self._writer = await pg.connect(self.url)
+        self._writer = await db.connect(self.url)
         await self._listen()
-        self._seq = await self._writer.fetchval(
-            "SELECT COALESCE(max(seq), 0) FROM events WHERE site = $1", self.site
-        )
+        self._seq = await db.newest_event(self._writer, self.site)
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="bus:write"),
             asyncio.create_task(self._read_loop(), name="bus:read"),
@@ -164,33 +149,28 @@ class ClusterBus(EventBus):
                 self._outgoing.task_done()
 
     async def _insert(self, batch: list[_Outgoing]) -> None:
-        newest = await self._writer.fetchval(
-            PUBLISH,
+        await db.publish_events(
+            self._writer,
             self.site,
             self.origin,
             [e.type for e in batch],
             [e.body for e in batch],
             [e.endpoints for e in batch],
         )
-        if newest % PRUNE_EVERY < len(batch):  # now and then: forget what no screen needs
-            await self._writer.execute("DELETE FROM events WHERE seq <= $1", newest - KEEP_EVENTS)
 
     async def _reconnect_writer(self) -> None:
         if self._writer is not None and not self._writer.is_closed():
             return
         try:
-            self._writer = await require_asyncpg().connect(self.url)
+            self._writer = await db.connect(self.url)
         except Exception as err:
             self._last_error = str(err)
 
     # ----------------------------------------------------------------- receiving
 
     async def _listen(self) -> None:
-        pg = require_asyncpg()
-        self._listener = await pg.connect(self.url)
-        await self._listener.add_listener(CHANNEL, self._notified)
-        await self._listener.add_listener(ORDERS_CHANNEL, self._order_changed)
-        self._listener.add_termination_listener(self._lost)
+        self._listener = await db.connect(self.url)
+        await db.listen(self._listener, self._notified, self._order_changed, self._lost)
         self._connected = True
         self._wake.set()  # catch up with what was committed while we were away
 
@@ -230,7 +210,7 @@ class ClusterBus(EventBus):
     async def _catch_up(self) -> None:
         """Read new events by seq; refresh the orders other nodes changed; then fan out."""
         while True:
-            rows = await self._listener.fetch(READ, self.site, self._seq, READ_CHUNK)
+            rows = await db.read_events(self._listener, self.site, self._seq, READ_CHUNK)
             events = [
                 (node, _event(seq, type_, body, endpoints))
                 for seq, node, type_, body, endpoints in rows

@@ -24,17 +24,11 @@ from typing import Any
 
 import structlog
 
-from ..store.postgres import require_asyncpg
+from ..store import postgres_cluster as db
 
 log = structlog.get_logger(__name__)
 
 APPLICATION_PREFIX = "kds:"
-
-HOLDERS = """
-SELECT l.classid::bigint, l.objid::bigint, a.application_name
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-"""
 
 
 def lock_key(site: str | None, resource: str) -> int:
@@ -121,8 +115,8 @@ class LockHolder:
 
     async def _read_holders(self) -> None:
         owned: dict[tuple[int, int], str] = {}
-        for classid, objid, application in await self._conn.fetch(HOLDERS):
-            owned[(classid, objid)] = application.removeprefix(APPLICATION_PREFIX)
+        for key, application in (await db.lock_holders(self._conn)).items():
+            owned[key] = application.removeprefix(APPLICATION_PREFIX)
         self._holders = {w.resource: owned.get(_halves(w.key)) for w in self._wanted.values()}
 
     async def _run(self) -> None:
@@ -139,16 +133,12 @@ class LockHolder:
         try:
             if self._conn is None or self._conn.is_closed():
                 await self._lose_all()
-                self._conn = await require_asyncpg().connect(
-                    self.url, server_settings={"application_name": APPLICATION_PREFIX + self.node}
-                )
+                self._conn = await db.connect(self.url, APPLICATION_PREFIX + self.node)
                 self._conn.add_termination_listener(lambda *_: self._wake.set())
             else:
-                await self._conn.execute("SELECT 1")
+                await db.ping(self._conn)
             for wanted in self._wanted.values():
-                if not wanted.held and await self._conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", wanted.key
-                ):
+                if not wanted.held and await db.try_lock(self._conn, wanted.key):
                     wanted.held = True
                     log.info("lock.acquired", resource=wanted.resource, node=self.node)
                     await wanted.acquired()
