@@ -18,6 +18,9 @@ STORE = KDS / "store"
 #: `kds bench` tools: a deliberately naive SQLite writer kds is compared against, and the
 #: seeding of a database with report rows (a benchmark's setup, not kds at work).
 BENCH = KDS / "bench"
+#: Several nodes on PostgreSQL (issue 18): the event bus over LISTEN/NOTIFY and advisory locks
+#: are the cluster's own queries, not the order store's (the order store's SQL is in kds/store).
+CLUSTER = KDS / "cluster"
 SQL = re.compile(
     r"^\s*(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
     r"CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE|PRAGMA)\b",
@@ -31,7 +34,7 @@ IO_MODULES = DB_MODULES | {"aiohttp", "asyncio", "socket", "structlog", "kds.sto
 
 
 def _outside_store() -> list[Path]:
-    return sorted(p for p in KDS.rglob("*.py") if STORE not in p.parents and BENCH not in p.parents)
+    return sorted(p for p in KDS.rglob("*.py") if not {STORE, BENCH, CLUSTER} & set(p.parents))
 
 
 def _imports(tree: ast.AST) -> list[str]:
