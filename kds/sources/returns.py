@@ -20,11 +20,11 @@ from ..errors import ConflictError
 from ..model import ItemEndpointIn, Order, OrderIn, OrderItem, OrderItemIn, Plu, Quantity
 
 if TYPE_CHECKING:
-    from ..service import KitchenService
+    from .base import OrderService
 
 
 async def resend_rest(
-    service: KitchenService,
+    service: OrderService,
     order: Order,
     item: OrderItem,
     amount: Decimal,
@@ -70,7 +70,7 @@ def voided_by(orders: Iterable[Order], reason: str) -> list[tuple[Order, OrderIt
 
 
 async def resume_rest(
-    service: KitchenService,
+    service: OrderService,
     voided: list[tuple[Order, OrderItem]],
     returned: Decimal,
     *,
