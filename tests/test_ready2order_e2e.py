@@ -13,11 +13,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
+from kds.config import Settings
 from kds.model import Order, OrderStatus
 from kds.simulators.ready2order import Ready2OrderSimulator
 from kds.sources.ready2order.source import Ready2OrderSource
 
-from .util import base_config, wait_until
+from .util import advance_until, base_config, wait_until
 
 SECRET = "hook-secret-0123456789abcdef"
 TOKEN = "acc-token-for-tests"
@@ -65,6 +67,17 @@ def config_data(
         **r2o_options,
     }
     return base_config(tmp_path, sources=[{"type": "native"}, source])
+
+
+@pytest.fixture
+def manual_clock() -> bool:
+    """Whether the daemon runs on a ManualClock (a test that waits for intervals moves it)."""
+    return False
+
+
+@pytest.fixture
+def daemon(settings: Settings, manual_clock: bool) -> Daemon:
+    return Daemon(settings, clock=ManualClock() if manual_clock else None)
 
 
 @pytest.fixture
@@ -233,15 +246,24 @@ async def test_transfer_moves_the_ticket_also_when_it_overtakes_the_create(
     assert moved.ticket.location is not None and moved.ticket.location.table_name == "8"
 
 
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "200ms"}])
+@pytest.mark.parametrize(("manual_clock", "r2o_options"), [(True, {"poll_interval": "30s"})])
 async def test_lost_webhook_is_recovered_by_the_safety_net_poll(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
-    # Guarantees: an item whose webhook never arrived reaches the screens through the periodic poll.
+    # Guarantees: an item whose webhook never arrived reaches the screens through the periodic poll
+    # (the default 30 s of it, on the daemon's clock: not before, and without a webhook).
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock)
+    r2o = source(daemon)
+    await wait_until(lambda: r2o.waiting)  # the first poll (at start) is done
     sim.set_webhook_mode("drop", times=1)
     lost = sim.create_items(table(sim, "9"), [(product(sim, "Caesar salad"), 1)])
     assert sim.deliveries[-1].dropped
-    (order,) = await wait_until(lambda: [o for o in r2o_orders(daemon) if o.item(lost[0])])
+    await clock.advance(29)
+    assert r2o.waiting and r2o.poll_count == 1  # not polled before its interval
+    found = lambda: [o for o in r2o_orders(daemon) if o.item(lost[0])]  # noqa: E731
+    await advance_until(clock, found, step=1)  # the poll, then the ticket's group window
+    (order,) = found()
     item = order.item(lost[0])
     assert item is not None and [e.name for e in item.endpoints] == ["cold"]
 
