@@ -31,6 +31,7 @@ import structlog
 
 from ..bus import Event, EventBus
 from ..store import postgres_cluster as db
+from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -191,11 +192,7 @@ class ClusterBus(EventBus):
     async def _read_loop(self) -> None:
         """Fan out new events by seq: when notified, after a reconnect, and every poll_interval."""
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken(self._wake, self.poll_interval)
             try:
                 if not self._connected or self._listener.is_closed():
                     await self._listen()

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from ..store import postgres_cluster as db
+from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -121,11 +122,7 @@ class LockHolder:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.retry_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken(self._wake, self.retry_interval)
             await self._round()
 
     async def _round(self) -> None:

@@ -22,6 +22,7 @@ from ..contracts import OutboxEntry
 from ..model import utcnow
 from ..outbox import Handler, Outbox
 from ..store import OrderStore
+from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -110,11 +111,7 @@ class ClusterOutbox(Outbox):
 
     async def _sync_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken(self._wake, self.poll_interval)
             try:
                 await self.sync()
                 self._last_error = None
