@@ -20,6 +20,11 @@ from kds.simulators.printer import PrintedJob, VirtualPrinter
 
 from .util import FAST_PRINTER, advance_until, base_config, order_body, wait_until
 
+#: Quick network timeouts (real I/O), the default retry backoff (1 s doubling to 30 s): it runs
+#: on the test's manual clock, which `advance_until(..., step=RETRY_STEP)` moves past each retry.
+PRINTER = {**FAST_PRINTER, "retry_initial": 1, "retry_max": 30}
+RETRY_STEP = 5.0
+
 
 @pytest.fixture
 def printer_options() -> dict[str, dict[str, Any]]:
@@ -28,11 +33,17 @@ def printer_options() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def daemon(settings: Settings, clock: ManualClock) -> Daemon:
+    """Retries, probes and the fallback's re-check wait on the test's clock."""
+    return Daemon(settings, clock=clock)
+
+
+@pytest.fixture
 def config_data(
     tmp_path: Path, printers: dict[str, VirtualPrinter], printer_options: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     def printer(name: str) -> dict[str, Any]:
-        return {"address": printers[name].address, **FAST_PRINTER, **printer_options.get(name, {})}
+        return {"address": printers[name].address, **PRINTER, **printer_options.get(name, {})}
 
     return base_config(
         tmp_path,
@@ -139,18 +150,21 @@ async def test_void_and_transfer_tickets(
 
 
 async def test_offline_printer_comes_back_ticket_prints_once(
-    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
     # Offline → failed after the configured attempts (still processable); back online →
     # printed exactly once, failed → sent → delivered (→ processed: printer-only endpoint).
     await printers["bar"].set_mode("offline")
     order = await post(client, order_body("p3"))
-    await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "failed")
+    await advance_until(
+        clock, lambda: history(daemon, order["id"], "bar", 2)[-1] == "failed", step=RETRY_STEP
+    )
     assert daemon.service.get(order["id"]).item(2).endpoint("bar").is_processable  # type: ignore[union-attr]
     state = next(p for p in spooler(daemon).printer_states() if p["endpoint"] == "bar")
     assert state["state"] == "offline" and state["ok"] is False and state["queued"] == 1
     await printers["bar"].set_mode("online")
-    jobs = await printers["bar"].wait_for_jobs(1)
+    await advance_until(clock, lambda: printers["bar"].jobs, step=RETRY_STEP)
+    jobs = printers["bar"].jobs
     await wait_until(lambda: history(daemon, order["id"], "bar", 2)[-1] == "processed")
     assert history(daemon, order["id"], "bar", 2) == [
         "created",
@@ -168,7 +182,12 @@ async def test_offline_printer_comes_back_ticket_prints_once(
     [("hang", "timeout"), ("paper_out", "paper_out"), ("cover_open", "cover_open")],
 )
 async def test_faults_detected_within_timeout_published_and_in_metrics(
-    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], mode: str, state: str
+    client: TestClient,
+    daemon: Daemon,
+    printers: dict[str, VirtualPrinter],
+    clock: ManualClock,
+    mode: str,
+    state: str,
 ) -> None:
     # A hung printer is found out by its status timeout, paper out / cover open by its status;
     # each is a printer.status event (the screens' banner), a snapshot state and a metric.
@@ -187,7 +206,8 @@ async def test_faults_detected_within_timeout_published_and_in_metrics(
     assert ready["status"] == "degraded" and ready["components"]["printers"]["faults"] == ["grill"]
     assert printers["grill"].jobs == []
     await printers["grill"].set_mode("online")
-    job = (await printers["grill"].wait_for_jobs(1))[0]
+    await advance_until(clock, lambda: printers["grill"].jobs, step=RETRY_STEP)
+    job = printers["grill"].jobs[0]
     assert "REPRINT" not in job.text  # nothing had been sent: a clean retry
     await wait_until(lambda: published[-1].data["printer"]["state"] == "ok")
     await wait_until(lambda: history(daemon, order["id"], "grill", 1)[-1] == "delivered")
@@ -197,13 +217,14 @@ async def test_faults_detected_within_timeout_published_and_in_metrics(
 
 
 async def test_connection_dropped_mid_job_reprints_marked_reprint(
-    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
     # The printer drops the connection while the ticket is being sent: it may have printed
     # part of it, so the retry says REPRINT — never a second ticket that looks new.
     await printers["bar"].set_mode("drop_mid_job", times=1, drop_after=40)
     order = await post(client, order_body("p5"))
-    jobs = await printers["bar"].wait_for_jobs(2)
+    await advance_until(clock, lambda: len(printers["bar"].jobs) >= 2, step=RETRY_STEP)
+    jobs = printers["bar"].jobs
     assert not jobs[0].complete and "REPRINT" not in jobs[0].text
     assert (
         jobs[1].complete
@@ -224,18 +245,7 @@ async def test_connection_dropped_mid_job_reprints_marked_reprint(
 class TestFallback:
     @pytest.fixture
     def printer_options(self, printers: dict[str, VirtualPrinter]) -> dict[str, dict[str, Any]]:
-        return {
-            "bar": {
-                "fallback": printers["spare"].address,
-                "fallback_after": 2,
-                "retry_initial": 1,
-                "retry_max": 30,
-            }
-        }
-
-    @pytest.fixture
-    def daemon(self, settings: Settings, clock: ManualClock) -> Daemon:
-        return Daemon(settings, clock=clock)
+        return {"bar": {"fallback": printers["spare"].address, "fallback_after": 2}}
 
     async def test_fallback_takes_over_and_hands_back(
         self,
@@ -301,7 +311,7 @@ class TestFallback:
 
 
 async def test_hundred_tickets_queued_while_offline_print_in_order(
-    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
     # 100 tickets for a printer that is offline for a while all print once it returns, in order,
     # each exactly once, none marked REPRINT.
@@ -314,7 +324,8 @@ async def test_hundred_tickets_queued_while_offline_print_in_order(
         numbers.append((await post(client, body))["number"])
     await wait_until(lambda: spooler(daemon).queued("bar") == 100)
     await printers["bar"].set_mode("online")
-    jobs = await printers["bar"].wait_for_jobs(100, timeout=60)
+    await advance_until(clock, lambda: printers["bar"].jobs, step=RETRY_STEP)  # the head's retry
+    jobs = await printers["bar"].wait_for_jobs(100, timeout=60)  # the rest follow at once
     assert len(jobs) == 100
     printed = [int(job.lines[1].text.lstrip("#")) for job in jobs]
     assert printed == numbers
@@ -342,7 +353,7 @@ async def test_websocket_snapshot_and_printer_events(
 
 
 async def test_void_waiting_through_an_outage_prints_even_after_the_order_was_archived(
-    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter]
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
     # The order is cancelled while the grill printer is down and archived before it returns:
     # the VOID ticket is still printed, from the archive.
@@ -360,7 +371,8 @@ async def test_void_waiting_through_an_outage_prints_even_after_the_order_was_ar
     assert await daemon.service.archive_finished(now=utcnow() + timedelta(days=30)) == 1
     assert daemon.service.get(order["id"]) is None
     await printers["grill"].set_mode("online")
-    void = (await printers["grill"].wait_for_jobs(2))[1]
+    await advance_until(clock, lambda: len(printers["grill"].jobs) >= 2, step=RETRY_STEP)
+    void = printers["grill"].jobs[1]
     assert void.lines[0].text.strip() == "VOID" and "VOID 2 x Cheeseburger" in void.text
 
 
@@ -405,10 +417,6 @@ class TestRetryNow:
 
 
 class TestProbe:
-    @pytest.fixture
-    def daemon(self, settings: Settings, clock: ManualClock) -> Daemon:
-        return Daemon(settings, clock=clock)
-
     async def test_a_missing_printer_is_offline_at_start_not_ok_until_the_first_ticket(
         self, aiohttp_client: Any, daemon: Daemon, printers: dict[str, VirtualPrinter]
     ) -> None:
