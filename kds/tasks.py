@@ -33,6 +33,8 @@ RESTART_FIRST = 1.0
 RESTART_MAX = 60.0
 #: Tasks listed by name on /readyz (per-order write-back retries can be many).
 LISTED = 50
+#: What /readyz and /metrics say of a task.
+STATES = ("running", "restarting", "failed")
 
 
 @dataclass
@@ -138,6 +140,13 @@ class TaskSupervisor:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks are in each state (for /metrics)."""
+        counts = dict.fromkeys(STATES, 0)
+        for record in self._tasks.values():
+            counts[record.state] += 1
+        return counts
 
     def health(self) -> dict[str, Any]:
         """ok while no task failed or waits to restart; each task's state by name."""

@@ -107,3 +107,13 @@ async def test_readyz_lists_the_daemons_background_tasks(
     tasks = ready["components"]["tasks"]["tasks"]
     for name in ("store:writer", "screens:ping", "archiver"):
         assert tasks[name] == {"state": "running"}, tasks
+
+
+async def test_metrics_count_the_tasks_by_state(client: TestClient) -> None:
+    # /metrics has the supervisor's tasks by state, for an alert on "restarting" or "failed".
+    text = await (await client.get("/metrics")).text()
+    running = next(
+        line for line in text.splitlines() if line.startswith('kds_tasks{state="running"}')
+    )
+    assert float(running.split()[-1]) >= 3
+    assert 'kds_tasks{state="failed"} 0.0' in text and 'kds_tasks{state="restarting"} 0.0' in text

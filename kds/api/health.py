@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..appkeys import COMPONENTS, METRICS
+from ..tasks import TaskSupervisor
 from .auth import ACCESS
 
 routes = web.RouteTableDef()
@@ -84,3 +85,9 @@ class ComponentCollector(Collector):
         for name, health in component_health(self._app).items():
             gauge.add_metric([name], 1.0 if health.get("ok") else 0.0)
         yield gauge
+        tasks = GaugeMetricFamily("kds_tasks", "Background tasks by state", labels=["state"])
+        for component in self._app.get(COMPONENTS, []):
+            if isinstance(component, TaskSupervisor):
+                for state, count in component.counts().items():
+                    tasks.add_metric([state], count)
+        yield tasks
