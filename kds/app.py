@@ -77,7 +77,9 @@ class Daemon:
             site=settings.node.site,
         )
         # On PostgreSQL several nodes may share the database (see kds.cluster).
-        self.cluster = None if database.url is None else Cluster(settings, database.url)
+        self.cluster = (
+            None if database.url is None else Cluster(settings, database.url, self.supervisor)
+        )
         self.bus = (
             EventBus(self.store, self.supervisor) if self.cluster is None else self.cluster.bus
         )

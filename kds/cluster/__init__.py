@@ -20,6 +20,7 @@ from ..config import Settings
 from ..service import KitchenService
 from ..store import OrderStore
 from ..store.postgres import PostgresStore
+from ..tasks import TaskSupervisor
 from .bus import ClusterBus
 from .locks import Guarded, LockHolder
 from .outbox import ClusterOutbox
@@ -39,20 +40,21 @@ def node_name(configured: str | None) -> str:
 class Cluster:
     """The parts a node needs to share its database with other nodes."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
+    def __init__(self, settings: Settings, url: str, supervisor: TaskSupervisor) -> None:
+        self._supervisor = supervisor
         self.node = node_name(settings.node.name)
         self.site = settings.node.site
         # Who sent an event or a change: unique per process, even where two nodes share a
         # name (two kds on one host); the name is what people see.
         self.origin = f"{self.node}/{os.getpid()}/{secrets.token_hex(4)}"
-        self.bus = ClusterBus(url, self.origin, self.site)
-        self.locks = LockHolder(url, self.node, self.site)
+        self.bus = ClusterBus(url, self.origin, self.site, supervisor=supervisor)
+        self.locks = LockHolder(url, self.node, self.site, supervisor=supervisor)
         self._outbox: ClusterOutbox | None = None
         self._service: KitchenService | None = None
 
     def outbox(self, store: OrderStore) -> ClusterOutbox:
         """The node's outbox."""
-        self._outbox = ClusterOutbox(store)
+        self._outbox = ClusterOutbox(store, supervisor=self._supervisor)
         return self._outbox
 
     def attach(self, service: KitchenService, store: OrderStore) -> None:

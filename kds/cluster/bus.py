@@ -31,6 +31,7 @@ import structlog
 
 from ..bus import Event, EventBus
 from ..store import postgres_cluster as db
+from ..tasks import TaskSupervisor
 from .wake import woken
 
 log = structlog.get_logger(__name__)
@@ -58,10 +59,11 @@ class ClusterBus(EventBus):
         site: str | None = None,
         history: int = 1000,
         *,
+        supervisor: TaskSupervisor,
         poll_interval: float = 1.0,
         retry_interval: float = 0.5,
     ) -> None:
-        super().__init__(store=None, supervisor=None, history=history)  # type: ignore[arg-type]
+        super().__init__(store=None, supervisor=supervisor, history=history)  # type: ignore[arg-type]
         self.url = url
         self.origin = origin  # this process, unique: its own events come back too
         self.site = site or ""
@@ -87,8 +89,8 @@ class ClusterBus(EventBus):
         await self._listen()
         self._seq = await db.newest_event(self._writer, self.site)
         self._tasks = [
-            asyncio.create_task(self._write_loop(), name="bus:write"),
-            asyncio.create_task(self._read_loop(), name="bus:read"),
+            self._supervisor.spawn("cluster:bus:write", self._write_loop()),
+            self._supervisor.spawn("cluster:bus:read", self._read_loop()),
         ]
 
     async def stop(self) -> None:

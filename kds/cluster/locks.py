@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from ..store import postgres_cluster as db
+from ..tasks import TaskSupervisor
 from .wake import woken
 
 log = structlog.get_logger(__name__)
@@ -59,8 +60,15 @@ class LockHolder:
     name = "locks"
 
     def __init__(
-        self, url: str, node: str, site: str | None = None, *, retry_interval: float = 1.0
+        self,
+        url: str,
+        node: str,
+        site: str | None = None,
+        *,
+        supervisor: TaskSupervisor,
+        retry_interval: float = 1.0,
     ) -> None:
+        self._supervisor = supervisor
         self.url = url
         self.node = node
         self.site = site
@@ -89,7 +97,7 @@ class LockHolder:
     async def start(self) -> None:
         """Try the locks now (a node that starts alone drives everything at once), then keep trying."""
         await self._round()
-        self._task = asyncio.create_task(self._run(), name="locks")
+        self._task = self._supervisor.spawn("cluster:locks", self._run())
 
     async def stop(self) -> None:
         """Stop what the locks guard, then let the locks go (closing the connection)."""

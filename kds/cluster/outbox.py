@@ -22,6 +22,7 @@ from ..contracts import OutboxEntry
 from ..model import utcnow
 from ..outbox import Handler, Outbox
 from ..store import OrderStore
+from ..tasks import TaskSupervisor
 from .wake import woken
 
 log = structlog.get_logger(__name__)
@@ -30,8 +31,11 @@ log = structlog.get_logger(__name__)
 class ClusterOutbox(Outbox):
     """Hands out pending entries of every node to this node's consumers."""
 
-    def __init__(self, store: OrderStore, *, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, store: OrderStore, *, supervisor: TaskSupervisor, poll_interval: float = 1.0
+    ) -> None:
         super().__init__(store)
+        self._supervisor = supervisor
         self.poll_interval = poll_interval
         self._handed: dict[int, tuple[str, str]] = {}  # entry id → (kind, target)
         self._wake = asyncio.Event()
@@ -44,7 +48,7 @@ class ClusterOutbox(Outbox):
     async def start(self) -> None:
         """Take this node's id range; pending entries are read as consumers subscribe."""
         self._next_id = await self._store.last_outbox_id() + 1
-        self._task = asyncio.create_task(self._sync_loop(), name="outbox:sync")
+        self._task = self._supervisor.spawn("cluster:outbox", self._sync_loop())
 
     async def stop(self) -> None:
         if self._task is not None:
