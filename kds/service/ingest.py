@@ -1,0 +1,157 @@
+"""Ingest: store a new order (routed, numbered, held back where paced) or recognise a repeat."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..contracts import EventType
+from ..effects import Change
+from ..errors import ConflictError
+from ..ids import uuid7_hex
+from ..interning import shared, shared_plu, shared_quantity
+from ..model import ItemEndpoint, Order, OrderIn, OrderItem, StatusChange, trusted, utcnow
+from ..states import OrderStatus
+from ..store import Batch
+from .core import ServiceCore
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The stored order and whether this call created it (False: a repeat)."""
+
+    order: Order
+    created: bool
+
+
+class IngestCommands(ServiceCore):
+    """Ingest and building an order."""
+
+    async def ingest(self, order_in: OrderIn, *, actor: str = "pos") -> IngestResult:
+        """Store a new order (201) or recognise a repeat (200); other body, same id: 409."""
+        external_id = order_in.id or uuid7_hex()
+        key = (order_in.source, external_id)
+        # The id is part of the key, so hashing the whole body compares the rest.
+        body_hash = hashlib.sha256(order_in.model_dump_json().encode()).hexdigest()
+        async with self._locks.hold(key):
+            existing = await self._existing(key, body_hash)
+            if existing is not None:
+                # A repeat is acknowledged only once the original is durable.
+                await self.store.barrier()
+                self.metrics.count("repeats", order_in.source)
+                return IngestResult(existing, created=False)
+            order = self._build_order(order_in, external_id)
+            changes = [
+                Change(item.id, e.name, S.CREATED, e.status)
+                for item in order.items
+                for e in item.endpoints
+                if e.status is not S.CREATED
+            ]
+            batch = Batch(new_orders=[(order, body_hash)])
+            entries = self.effects.new_order(batch, order, changes)
+            reservation = self._reservations.reserve(batch.meta)
+            try:
+                await self.store.commit(batch)
+            except Exception:
+                self.numbers.forget(order.id, order.number)
+                self._reservations.failed(reservation)
+                raise
+            self._reservations.committed(reservation)
+            self.view.remember(order, body_hash)
+        self.metrics.count("ingested", order.source)
+        for change in changes:
+            self.metrics.count("changes", change.new.value)
+        self._publish(EventType.ORDER_CREATED, order)
+        self.outbox.published(entries)
+        return IngestResult(order, created=True)
+
+    async def _existing(self, key: tuple[str, str], body_hash: str) -> Order | None:
+        order = self.view.find(*key)
+        if order is not None:
+            stored_hash = self.view.body_hash(order.id)
+        elif not self.view.maybe_archived(*key):
+            return None
+        else:
+            archived = await self.store.find_archived(*key)
+            if archived is None:
+                return None
+            stored_hash, order = archived[0], Order.model_validate_json(archived[1])
+        if stored_hash != body_hash:
+            raise ConflictError(
+                f"order {key[1]!r} from source {key[0]!r} was already stored with a different body",
+                orderId=order.id,
+            )
+        return order
+
+    def _build_order(self, order_in: OrderIn, external_id: str) -> Order:
+        now = utcnow()
+        order_id = uuid7_hex()
+        items = []
+        next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
+        for item_in in order_in.items:
+            if item_in.id is None:
+                item_id, next_id = next_id, next_id + 1
+            else:
+                item_id = item_in.id
+            endpoints = [self._initial_endpoint(name, now) for name in self.router.route(item_in)]
+            plu = item_in.plu
+            items.append(
+                trusted(
+                    OrderItem,
+                    id=item_id,
+                    plu=shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                    quantity=shared_quantity(str(item_in.quantity.amount), item_in.quantity.unit),
+                    comment=shared(item_in.comment),
+                    course_number=item_in.course_number,
+                    modifiers=[shared(m) for m in item_in.modifiers if m],
+                    endpoints=endpoints,
+                    allergens=self.allergens.for_item(
+                        [plu.name, *item_in.modifiers, item_in.comment], item_in.allergens
+                    ),
+                )
+            )
+        # order_in was validated; the rest kds makes itself, so nothing is validated twice.
+        order = trusted(
+            Order,
+            id=order_id,
+            number=self.numbers.take(order_id, now),
+            pos_number=order_in.number,
+            source=order_in.source,
+            external_id=external_id,
+            device_name=order_in.device_name,
+            user=order_in.user,
+            ticket=order_in.ticket,
+            items=items,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            rush=False,
+            allergen_acks={},
+            events=[],
+            due_at=order_in.due_at,
+            holds=[],
+        )
+        self._hold_back(order, now)
+        return order
+
+    def _hold_back(self, order: Order, now: datetime) -> None:
+        """Hold the new order's items that must not reach their stations yet (kds.pacing)."""
+        pairs = [
+            (i.id, e.name)
+            for i in order.items
+            for e in i.endpoints
+            if e.status is not S.PROCESS_SKIPPED
+        ]
+        order.holds = self.pacing.plan(order, pairs, now=now)
+        for hold in order.holds:
+            item = order.item(hold.item_id)
+            assert item is not None
+            item.endpoints = [
+                ItemEndpoint.build(e.name, S.CREATED, [StatusChange(S.CREATED, now)])
+                if e.name == hold.endpoint
+                else e
+                for e in item.endpoints
+            ]
