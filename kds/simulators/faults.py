@@ -189,7 +189,6 @@ def fault_middleware(
         request[FAULT] = fault
         if fault is None:
             return await handler(request)
-        await request.read()  # a real server has read the request before it misbehaves
         if fault.mode == "slow":
             await asyncio.sleep(switch.param("delay", fault))  # the fault itself, not a test wait
         elif fault.mode == "hang":
@@ -199,14 +198,16 @@ def fault_middleware(
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
-        elif fault.mode == "error":
+        if fault.mode in ("error", "garbage", "html"):
+            await request.read()  # answered at once: the body is taken like a real server's
+        if fault.mode == "error":
             status, body = int(switch.param("status", fault)), switch.param("body", fault)
             if body is not None:  # a proxy's answer rather than the POS's own
                 return web.Response(status=status, text=str(body), content_type="text/plain")
             return error(status)
-        elif fault.mode == "garbage":
+        if fault.mode == "garbage":
             return web.Response(body=garbage, content_type="application/json")
-        elif fault.mode == "html":
+        if fault.mode == "html":
             return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
         return await handler(request)
 
