@@ -113,10 +113,13 @@ def path(current: OrderStatus, target: OrderStatus) -> list[OrderStatus]:
     Empty when `target` is the current status. The shortest walk through
     sent/delivered/accepted only (`sent` → `accepted` is [delivered, accepted]).
     Raises TransitionError (with the direct targets) when `target` cannot be
-    reached; a recall is never walked to.
+    reached; a recall and a screen's receipt (`delivered`) are never walked to.
     """
     if target is current:
         return []
+    if target is S.DELIVERED and current is not S.SENT:
+        # A receipt only acknowledges a `sent` ticket: a late one (the print failed since) stays refused.
+        raise TransitionError(current, target, allowed_targets(current))
     came_from: dict[OrderStatus, OrderStatus] = {}
     queue = deque([current])
     while queue:

@@ -137,3 +137,14 @@ def test_path_never_walks_out_of_a_final_status_or_backwards() -> None:
     ]:
         with pytest.raises(TransitionError):
             path(current, target)
+
+
+def test_path_never_walks_to_delivered() -> None:
+    # `delivered` is a screen's receipt of a `sent` ticket, not a cook's action: a late receipt
+    # (the print failed meanwhile) must stay a 409, never walk failed -> sent -> delivered and hide
+    # "print failed" from the kitchen.
+    for current in (S.FAILED, S.CREATED):
+        with pytest.raises(TransitionError):
+            path(current, S.DELIVERED)
+    assert path(S.SENT, S.DELIVERED) == [S.DELIVERED]
+    assert path(S.FAILED, S.ACCEPTED) == [S.SENT, S.DELIVERED, S.ACCEPTED]  # the cook saw it anyway
