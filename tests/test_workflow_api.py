@@ -310,7 +310,13 @@ async def test_reports_count_live_and_archived_orders(client: TestClient, daemon
 
 @pytest.mark.parametrize(
     ("params", "expected"),
-    [({"from": "yesterday"}, 400), ({"format": "xml"}, 400), ({"endpoint": "nowhere"}, 404)],
+    [
+        ({"from": "yesterday"}, 400),
+        ({"format": "xml"}, 400),
+        ({"endpoint": "nowhere"}, 404),
+        ({"to": ""}, 400),  # an empty value is not "now": leave the parameter out for the default
+        ({"from": ""}, 400),
+    ],
 )
 async def test_report_bad_input_is_a_4xx(
     client: TestClient, params: dict[str, str], expected: int

@@ -64,8 +64,10 @@ async def _handle_move(request: web.Request) -> web.Response:
 
 
 def _when(name: str, raw: str | None, default: datetime) -> datetime:
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    if not raw:
+        raise BadRequest(f"{name}: empty; leave it out for the default")
     try:
         # An unencoded "+01:00" in a query string arrives as " 01:00"; RFC 3339 allows "t", "z".
         when = datetime.fromisoformat(re.sub(r" (\d\d:\d\d)$", r"+\1", raw).upper())
