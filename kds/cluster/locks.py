@@ -145,6 +145,8 @@ class LockHolder:
             for wanted in self._wanted.values():
                 if not wanted.held and await db.try_lock(self._conn, wanted.key):
                     wanted.held = True
+                    # Say so at once: the last round's holder (a dead node) must not show meanwhile.
+                    self._holders[wanted.resource] = self.node
                     log.info("lock.acquired", resource=wanted.resource, node=self.node)
                     await wanted.acquired()
             await self._read_holders()
