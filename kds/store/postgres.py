@@ -37,6 +37,7 @@ from ..model import ItemEndpoint, Order, OrderItem, OrderStatus, StatusChange
 from ..reports import ProductTotal, ReportData, StationHour, TicketFact
 from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
+from .group import GroupCommit
 from .rows import header_json, item_from_row, item_row, order_from_header
 
 try:
@@ -315,7 +316,7 @@ def require_asyncpg() -> Any:
     return asyncpg
 
 
-class PostgresStore:
+class PostgresStore(GroupCommit[_Pending]):
     """PostgreSQL through asyncpg: migrations, a group-committing writer, a read pool."""
 
     name = "store"
@@ -401,34 +402,8 @@ class PostgresStore:
         """Wait until every write queued so far has committed (or failed)."""
         await self._queue.join()
 
-    async def _write_loop(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < self.max_group and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                await self._commit_group(group)
-            finally:
-                for _ in group:
-                    self._queue.task_done()
-
-    async def _commit_group(self, group: list[_Pending]) -> None:
-        try:
-            await self._transaction(group)
-        except Exception as err:
-            if len(group) > 1:
-                # Isolate: one bad write must not fail the others that shared its transaction.
-                for pending in group:
-                    await self._commit_group([pending])
-                return
-            self._fail(group[0], err)
-        else:
-            self._healthy, self._last_error = True, None
-            self.commits += 1
-            self.writes += len(group)
-            for pending in group:
-                if not pending.done.done():
-                    pending.done.set_result(None)
+    async def _commit_pending(self, group: list[_Pending]) -> None:
+        await self._transaction(group)
 
     async def _transaction(self, group: list[_Pending]) -> None:
         """One transaction: every statement of the group by SQL text, then COMMIT — or nothing."""

@@ -52,6 +52,7 @@ from ..reports import ProductTotal, ReportData, StationHour, TicketFact
 from ..states import OrderStatus
 from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
+from .group import GroupCommit
 from .migrations import MIGRATIONS
 from .rows import header_json, item_from_row, item_row, order_from_header
 
@@ -140,7 +141,7 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class SqliteStore:
+class SqliteStore(GroupCommit[_Pending]):
     """SQLite with migrations, a group-committing writer and a read connection (an OrderStore)."""
 
     name = "store"
@@ -253,34 +254,8 @@ class SqliteStore:
         """Wait until every write queued so far has committed (or failed)."""
         await self._queue.join()  # returns at once when nothing is in flight
 
-    async def _write_loop(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < self.max_group and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                await self._commit_group(group)
-            finally:
-                for _ in group:
-                    self._queue.task_done()
-
-    async def _commit_group(self, group: list[_Pending]) -> None:
-        try:
-            await self._commit([p.write for p in group])
-        except Exception as err:
-            if len(group) > 1:
-                # Isolate: one bad write must not fail the others that shared its transaction.
-                for pending in group:
-                    await self._commit_group([pending])
-                return
-            self._fail(group[0], err)
-        else:
-            self._healthy, self._last_error = True, None
-            self.commits += 1
-            self.writes += len(group)
-            for pending in group:
-                if not pending.done.done():
-                    pending.done.set_result(None)
+    async def _commit_pending(self, group: list[_Pending]) -> None:
+        await self._commit([p.write for p in group])
 
     def _fail(self, pending: _Pending, err: Exception) -> None:
         if isinstance(err, sqlite3.IntegrityError):
