@@ -39,7 +39,7 @@ from .appkeys import BUS, CLUSTER, COMPONENTS, METRICS, SERVICE, SETTINGS, SNAPS
 from .archive import Archiver
 from .bus import EventBus
 from .clock import Clock, SystemClock
-from .cluster import ARCHIVER, PRINTERS, TIMERS, Cluster
+from .cluster import ARCHIVER, TIMERS, Cluster
 from .component import Component
 from .config import Settings
 from .outbox import Outbox
@@ -120,7 +120,11 @@ class Daemon:
         )
         cluster = self.cluster
         if cluster is not None:  # what drives printers, POS or orders runs on one node only
-            printers = [cluster.guarded(p, PRINTERS) for p in printers]
+            printers = [
+                guarded
+                for spooler in self.printers
+                for guarded in cluster.guarded_printers(spooler, settings.endpoints)
+            ]
             timers = cluster.guarded(timers, TIMERS)
             sources = cluster.guarded_sources(settings.sources, sources)
             archiver = cluster.guarded(archiver, ARCHIVER)

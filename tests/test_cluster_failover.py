@@ -114,7 +114,7 @@ async def test_sigkill_of_the_printer_node_under_load_prints_everything_on_the_o
         await asyncio.to_thread(b.start)
         acked: list[int] = []
         try:
-            assert await holds(a, "printers") and not await holds(b, "printers")
+            assert await holds(a, "printer:bar") and not await holds(b, "printer:bar")
             async with aiohttp.ClientSession() as http:
 
                 async def post(kds: KdsProcess, i: int) -> None:
@@ -133,7 +133,7 @@ async def test_sigkill_of_the_printer_node_under_load_prints_everything_on_the_o
                 await wait_until(lambda: len(acked) >= 40, timeout=120)
                 await asyncio.to_thread(a.kill)
                 await load
-                await wait_until(lambda: holds(b, "printers"), timeout=20)
+                await wait_until(lambda: holds(b, "printer:bar"), timeout=20)
                 async with http.get(f"{b.url}/api/v1/printers") as response:
                     [printer] = (await response.json())["items"]
                     assert printer["heldBy"] == "b"

@@ -151,8 +151,8 @@ async def test_sites_share_the_database_but_not_their_orders_screens_or_printers
     listing = await (await north.get("/api/v1/orders")).json()
     assert [o["id"] for o in listing["items"]] == [north_id]
     assert north_daemon.cluster is not None and south_daemon.cluster is not None
-    assert north_daemon.cluster.locks.holds("printers")
-    assert south_daemon.cluster.locks.holds("printers")
+    assert north_daemon.cluster.locks.holds("printer:grill")
+    assert south_daemon.cluster.locks.holds("printer:grill")
     # Each site's ticket came out of its own printer only.
     [north_ticket] = await printers["grill"].wait_for_jobs(1)
     [south_ticket] = await printers["bar"].wait_for_jobs(1)

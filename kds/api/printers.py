@@ -21,8 +21,8 @@ async def _handle_list(request: web.Request) -> web.Response:
     spooler = request.app.get(SPOOLER)
     items = spooler.printer_states() if spooler is not None else []
     cluster = request.app.get(CLUSTER)
-    if cluster is not None:  # which node drives the printers (the others stand by)
-        items = [{**item, "heldBy": cluster.printers_holder()} for item in items]
+    if cluster is not None:  # which node drives each printer (the others stand by)
+        items = [{**item, "heldBy": cluster.printer_holder(item["endpoint"])} for item in items]
     return web.json_response({"items": items, "count": len(items), "totalCount": len(items)})
 
 

@@ -4,8 +4,9 @@ Each node keeps its own in-memory view and serves its own screens; the
 database is the one truth. `bus.ClusterBus` carries every node's events
 through the database (LISTEN/NOTIFY, numbered by a sequence), and a node
 re-reads an order another node changed before its screens see the event.
-`locks.LockHolder` makes sure exactly one node drives the printers and each
-POS source; `outbox.ClusterOutbox` hands that node what any node staged.
+`locks.LockHolder` makes sure exactly one node drives each printer and each
+POS source (`printers` groups the printers by lock); `outbox.ClusterOutbox`
+hands that node what any node staged.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from ..tasks import TaskSupervisor
 from .bus import ClusterBus
 from .locks import Guarded, LockHolder
 from .outbox import ClusterOutbox
+from .printers import PREFIX, PrinterGroup, printer_groups
 
-#: Locks of a site: its printers (one node drives them all), the kitchen timers (auto-bump,
-#: course pacing) and the archiver; and one per POS source, `source:<name>`.
-PRINTERS = "printers"
+#: Locks of a site: the kitchen timers (auto-bump, course pacing) and the archiver; one per
+#: printer (`printer:<endpoint>`, see `printers`) and one per POS source, `source:<name>`.
 TIMERS = "timers"
 ARCHIVER = "archiver"
 
@@ -51,6 +52,7 @@ class Cluster:
         self.locks = LockHolder(url, self.node, self.site, supervisor=supervisor)
         self._outbox: ClusterOutbox | None = None
         self._service: KitchenService | None = None
+        self._printer_locks: dict[str, str] = {}  # printer endpoint → its lock
 
     def outbox(self, store: OrderStore) -> ClusterOutbox:
         """The node's outbox."""
@@ -72,9 +74,19 @@ class Cluster:
         if self._outbox is not None:
             self._outbox.sync_soon()  # the change may have staged a ticket or a write-back
 
-    def printers_holder(self) -> str | None:
-        """The node driving this site's printers (None while nobody does)."""
-        return self.locks.holder(PRINTERS)
+    def guarded_printers(self, spooler: Any, endpoints: Sequence[Any]) -> list[Guarded]:
+        """The spooler's printers, each group run only on the node holding its lock."""
+        guarded = []
+        for group in printer_groups(endpoints):
+            resource = PREFIX + group[0]
+            self._printer_locks.update(dict.fromkeys(group, resource))
+            guarded.append(self.guarded(PrinterGroup(spooler, group), resource))
+        return guarded
+
+    def printer_holder(self, endpoint: str) -> str | None:
+        """The node driving `endpoint`'s printer (None while nobody does)."""
+        resource = self._printer_locks.get(endpoint)
+        return None if resource is None else self.locks.holder(resource)
 
     def guarded(self, component: Any, resource: str) -> Guarded:
         """`component`, run only on the node holding the lock of `resource`."""

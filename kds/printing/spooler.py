@@ -127,6 +127,7 @@ class PrinterQueue:
     task: asyncio.Task[None] | None = None
     entry_ids: set[int] = field(default_factory=set)
     probed: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False  # this printer alone stops (another node drives it now)
 
     @property
     def name(self) -> str:
@@ -268,6 +269,29 @@ class PrintSpooler:
             for task in tasks:
                 task.cancel()
 
+    async def start_printer(self, endpoint: str) -> None:
+        """Drive one printer: its worker and its `print` entries (several nodes on one
+        database drive different printers, see kds.cluster.printers)."""
+        queue = self._queues[endpoint]
+        queue.stopping = False
+        queue.task = self.supervisor.spawn(
+            f"printer:{queue.name}", partial(self._run, queue), restart=True
+        )
+        self.outbox.subscribe(EffectKind.PRINT, self._on_entry, endpoint)
+
+    async def stop_printer(self, endpoint: str) -> None:
+        """Stop driving one printer after the ticket it is on; its queue stays in the outbox."""
+        queue = self._queues[endpoint]
+        self.outbox.unsubscribe(EffectKind.PRINT, endpoint)
+        queue.stopping = True
+        queue.arrived.set()
+        queue.kicked.set()
+        if queue.task is not None and not queue.task.done():
+            await asyncio.wait([queue.task])
+        # Whoever drives it next gets these from the outbox again, their attempts counted.
+        queue.jobs.clear()
+        queue.entry_ids.clear()
+
     def health(self) -> dict[str, Any]:
         """ok unless a worker died or a printer reports a fault."""
         workers_ok = all(self._worker_running(q) for q in self._queues.values())
@@ -345,11 +369,11 @@ class PrintSpooler:
     async def _run(self, queue: PrinterQueue) -> None:
         await self._probe_idle(queue)
         queue.probed.set()
-        while not self._stopping:
+        while not (self._stopping or queue.stopping):
             if not queue.jobs:
                 queue.arrived.clear()
                 await wait_event(self.clock, queue.arrived, queue.config.probe_interval)
-                if not queue.jobs and not self._stopping:
+                if not queue.jobs and not (self._stopping or queue.stopping):
                     await self._probe_idle(queue)
                 continue
             job = queue.jobs[0]
@@ -366,7 +390,7 @@ class PrintSpooler:
                 queue.entry_ids.discard(job.entry.id)
                 self._metrics.queue.labels(queue.name).set(len(queue.jobs))
                 continue
-            if self._stopping:
+            if self._stopping or queue.stopping:
                 break
             await self._backoff(queue, job)
 
