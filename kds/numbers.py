@@ -8,13 +8,20 @@ order holds its number while it is open, and after it is finished for as long
 as the pickup board shows it as ready or a cook may recall it. Only when every
 number of the range is held (a benchmark, not a kitchen) does kds count on past
 the range rather than hand out a number twice.
+
+One node keeps its cursor in memory and reserves blocks of it durably
+(`NumberReservations`). Several nodes on one PostgreSQL database share the
+cursor in the database instead (`SharedNumbers`): each order claims the next
+value with one atomic update, so two nodes taking orders at the same moment
+never get the same number, and each skips the numbers the other's open
+orders hold (its view has them).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from .model import Order
@@ -65,6 +72,15 @@ class PickupNumbers:
         number, self._next_over = self._next_over, self._next_over + 1
         self._over[number] = order_id
         return number
+
+    def can_take(self, limit: int) -> bool:
+        """Whether `take` finds a number before the cursor passes `limit` (or counts past the range)."""
+        if len(self._held) >= self.maximum:
+            return True
+        return any(
+            (issued - 1) % self.maximum + 1 not in self._held
+            for issued in range(self.issued + 1, limit + 1)
+        )
 
     def holds(self, order: Order) -> None:
         """`order` (loaded from the store) holds its number; queue its release if finished."""
@@ -141,3 +157,34 @@ class NumberReservations:
         """The batch failed: the next order reserves again."""
         if reservation is not None:
             self._reserved = self._durable
+
+    async def ready(self) -> None:
+        """Nothing to wait for: the cursor is this node's own."""
+
+
+class SharedNumbers(NumberReservations):
+    """The cursor of several nodes on one database: each order claims the next value there.
+
+    `claim(n)` advances the shared cursor by `n` atomically and returns its new
+    value. Nothing is reserved in a batch's meta (the claim is in the database
+    already); a value claimed and not used (a failed ingest, a crash) is skipped.
+    """
+
+    def __init__(self, numbers: PickupNumbers, claim: Callable[[int], Awaitable[int]]) -> None:
+        super().__init__(numbers, block=1)
+        self._claim = claim
+        self._limit = 0  # this node may move the cursor up to here
+
+    def resume(self, reserved: str | None, legacy_next: str | None) -> None:
+        """Nothing to resume: the first order claims from the database."""
+
+    def reserve(self, meta: dict[str, str]) -> int | None:
+        """Nothing to add to a batch: the claim was written already."""
+        return None
+
+    async def ready(self) -> None:
+        """Claim from the shared cursor until `take` has a free number (call right before it)."""
+        numbers = self._numbers
+        while not numbers.can_take(self._limit):
+            self._limit = await self._claim(1)
+            numbers.issued = self._limit - 1

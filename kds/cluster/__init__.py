@@ -67,6 +67,7 @@ class Cluster:
             self._outbox.refresh = self._changed
         if isinstance(store, PostgresStore):
             store.origin = self.origin  # its commits name the orders they change
+            service.share_numbers(store.claim_numbers)  # no number twice across nodes
 
     async def _changed(self, order_ids: set[str]) -> None:
         assert self._service is not None

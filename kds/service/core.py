@@ -10,7 +10,7 @@ hands out the side effects (`_after_changes`, `_publish`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,13 @@ from ..errors import NotFound
 from ..inbox import Inbox, InboxEntry
 from ..locks import KeyedLocks
 from ..model import ItemEndpoint, Order, StatusChange
-from ..numbers import LEGACY_NEXT_NUMBER_KEY, NUMBER_KEY, NumberReservations, PickupNumbers
+from ..numbers import (
+    LEGACY_NEXT_NUMBER_KEY,
+    NUMBER_KEY,
+    NumberReservations,
+    PickupNumbers,
+    SharedNumbers,
+)
 from ..outbox import Outbox, OutboxEntry
 from ..pacing.plan import Pacing
 from ..reports import ReportData, facts_of
@@ -79,6 +85,10 @@ class ServiceCore:
         self.archive = Archive(settings.database, store, self.view, self._locks, self.numbers, bus)
         self.pacing = Pacing.from_settings(settings)
         self._watchers: list[Callable[[Order], None]] = []
+
+    def share_numbers(self, claim: Callable[[int], Awaitable[int]]) -> None:
+        """Pickup numbers from a cursor several nodes share in the database (kds.cluster)."""
+        self._reservations = SharedNumbers(self.numbers, claim)
 
     @property
     def writeback_sources(self) -> frozenset[str]:

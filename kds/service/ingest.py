@@ -43,6 +43,7 @@ class IngestCommands(ServiceCore):
                 await self.store.barrier()
                 self.metrics.count("repeats", order_in.source)
                 return IngestResult(existing, created=False)
+            await self._reservations.ready()  # nothing awaited from here to the number's take
             order = self._build_order(order_in, external_id)
             changes = [
                 Change(item.id, e.name, S.CREATED, e.status)

@@ -34,6 +34,7 @@ from ..contracts import OutboxEntry
 from ..errors import Unavailable
 from ..interning import shared
 from ..model import ItemEndpoint, Order, OrderItem, OrderStatus, StatusChange
+from ..numbers import NUMBER_KEY
 from ..reports import ProductTotal, ReportData, StationHour, TicketFact
 from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
@@ -273,6 +274,12 @@ ARCHIVE_UPSERT = (
     " source = excluded.source, external_id = excluded.external_id,"
     " body_hash = excluded.body_hash, data = excluded.data, archived_at = excluded.archived_at"
 )
+#: Several nodes share the pickup-number cursor (kds.numbers.SharedNumbers): one atomic update.
+NUMBERS_CLAIM = (
+    "INSERT INTO meta (site, key, value) VALUES ($1, $2, $3::bigint::text)"
+    " ON CONFLICT (site, key) DO UPDATE SET value = (meta.value::bigint + $3::bigint)::text"
+    " RETURNING value"
+)
 #: The channel on which a commit names the orders it changed ("<site> <node> <order id>").
 ORDERS_CHANNEL = "kds_orders"
 NOTIFY_CHANGED = "SELECT pg_notify($1, $2)"
@@ -358,7 +365,15 @@ class PostgresStore(GroupCommit[_Pending]):
         try:
             self._writer = await pg.connect(self.url)
             await migrate(self._writer)
-            self._pool = await pg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+            # The pool reads, and claims pickup numbers (`claim_numbers`) without waiting for
+            # WAL flush: an order that uses a claimed number commits durably on the writer,
+            # which flushes the claim too; an unused claim lost in a crash is only a skip.
+            self._pool = await pg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                server_settings={"synchronous_commit": "off"},
+            )
         except (OSError, pg.PostgresError) as err:
             await self._close()
             raise Unavailable(f"cannot use the PostgreSQL database: {err}") from err
@@ -795,6 +810,11 @@ class PostgresStore(GroupCommit[_Pending]):
     async def last_inbox_id(self) -> int:
         """Where this node's inbox ids start (exclusive): see `last_outbox_id`."""
         return await self._id_range()
+
+    async def claim_numbers(self, count: int) -> int:
+        """Move the site's shared pickup-number cursor on by `count`; its new value."""
+        row = await self.fetchrow(NUMBERS_CLAIM, self.site, NUMBER_KEY, count)
+        return int(row["value"])
 
     async def _id_range(self) -> int:
         row = await self.fetchrow("SELECT nextval('id_ranges') * $1 AS start", ID_RANGE)

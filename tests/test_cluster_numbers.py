@@ -1,0 +1,87 @@
+"""Orders taken on two nodes at once: pickup numbers and repeats, against a real PostgreSQL.
+
+Each node is a whole daemon on its own 127.0.0.1 port; they share nothing but
+the database of a real PostgreSQL server (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from kds.app import Daemon
+from kds.config import settings_from_dict
+
+from .util import base_config, order_body, wait_until
+
+
+def node(tmp_path: Path, pg_url: str, name: str, **ui: Any) -> Daemon:
+    config = base_config(
+        tmp_path / name, database={"url": pg_url}, node={"name": name}, ui=ui or None
+    )
+    if not ui:
+        del config["ui"]
+    return Daemon(settings_from_dict(config))
+
+
+async def two_nodes(
+    tmp_path: Path, pg_url: str, aiohttp_client: Any, **ui: Any
+) -> tuple[TestClient, TestClient]:
+    a = await aiohttp_client(node(tmp_path, pg_url, "a", **ui).app)
+    b = await aiohttp_client(node(tmp_path, pg_url, "b", **ui).app)
+    return a, b
+
+
+async def post(client: TestClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = await client.post("/api/v1/orders", json=body)
+    return response.status, await response.json()
+
+
+async def test_two_nodes_taking_orders_at_once_never_hand_out_one_number_twice(
+    tmp_path: Path, pg_url: str, aiohttp_client: Any
+) -> None:
+    # Orders stream into both nodes at the same time: every open order has its own number.
+    a, b = await two_nodes(tmp_path, pg_url, aiohttp_client)
+    answers = await asyncio.gather(
+        *(post(a if n % 2 else b, order_body(f"n{n}")) for n in range(40))
+    )
+    assert [status for status, _ in answers] == [201] * 40
+    numbers = [body["number"] for _, body in answers]
+    assert len(set(numbers)) == 40, sorted(numbers)
+    # Later orders on either node carry on after them (the nodes share one cursor).
+    _, later = await post(a, order_body("later-a"))
+    _, later_b = await post(b, order_body("later-b"))
+    assert later["number"] not in numbers and later_b["number"] not in numbers
+    assert later["number"] != later_b["number"]
+
+
+async def test_after_the_wrap_a_node_skips_the_numbers_the_other_nodes_orders_hold(
+    tmp_path: Path, pg_url: str, aiohttp_client: Any
+) -> None:
+    # Four numbers; all four orders open on two nodes; B bumps the one numbered 2 (its number is
+    # free again at once here). A's next order gets 2: the shared cursor wrapped, and A skipped
+    # 1, 3 and 4, held by open orders of either node.
+    a, b = await two_nodes(
+        tmp_path,
+        pg_url,
+        aiohttp_client,
+        max_pickup_number=4,
+        pickup_ready_time="0s",
+        recall_window="0s",
+    )
+    first = [await post(a if n % 2 else b, order_body(f"w{n}")) for n in range(4)]
+    by_number = {body["number"]: body["id"] for _, body in first}
+    assert sorted(by_number) == [1, 2, 3, 4]
+    response = await b.post(f"/api/v1/orders/{by_number[2]}/status", json={"status": "processed"})
+    assert response.status == 200, await response.text()
+
+    async def a_sees_it_done() -> bool:
+        body = await (await a.get(f"/api/v1/orders/{by_number[2]}")).json()
+        return bool(body["isProcessed"])
+
+    await wait_until(a_sees_it_done)
+    status, again = await post(a, order_body("after-wrap"))
+    assert status == 201 and again["number"] == 2
