@@ -85,3 +85,24 @@ async def test_after_the_wrap_a_node_skips_the_numbers_the_other_nodes_orders_ho
     await wait_until(a_sees_it_done)
     status, again = await post(a, order_body("after-wrap"))
     assert status == 201 and again["number"] == 2
+
+
+async def test_one_pos_order_posted_to_both_nodes_at_once_is_stored_once(
+    tmp_path: Path, pg_url: str, aiohttp_client: Any
+) -> None:
+    # A POS (or a load balancer's retry) sends the same order to both nodes at the same moment:
+    # one answers 201, the other what a repeat answers (200, the same order), never a 409; the
+    # database holds one order, and both nodes' views have it.
+    a, b = await two_nodes(tmp_path, pg_url, aiohttp_client)
+    for n in range(6):
+        body = order_body(f"twice-{n}")
+        answers = await asyncio.gather(post(a, body), post(b, body))
+        assert sorted(status for status, _ in answers) == [200, 201], answers
+        assert answers[0][1]["id"] == answers[1][1]["id"]
+        assert answers[0][1]["number"] == answers[1][1]["number"]
+    for client in (a, b):
+        listing = await (await client.get("/api/v1/orders")).json()
+        assert sorted(o["externalId"] for o in listing["items"]) == [f"twice-{n}" for n in range(6)]
+    # A different body under the same id is still a conflict, whichever node stored it first.
+    status, _ = await post(b, order_body("twice-0", ticket={"id": "other", "name": "Bar"}))
+    assert status == 409

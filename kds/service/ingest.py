@@ -13,7 +13,7 @@ from ..ids import uuid7_hex
 from ..interning import shared, shared_plu, shared_quantity
 from ..model import ItemEndpoint, Order, OrderIn, OrderItem, StatusChange, trusted, utcnow
 from ..states import OrderStatus
-from ..store import Batch
+from ..store import Batch, ConstraintViolation
 from .core import ServiceCore
 
 S = OrderStatus
@@ -56,10 +56,14 @@ class IngestCommands(ServiceCore):
             reservation = self._reservations.reserve(batch.meta)
             try:
                 await self.store.commit(batch)
-            except Exception:
+            except Exception as err:
                 self.numbers.forget(order.id, order.number)
                 self._reservations.failed(reservation)
-                raise
+                if not isinstance(err, ConstraintViolation):
+                    raise
+                existing = await self._stored_meanwhile(key, body_hash, err)
+                self.metrics.count("repeats", order_in.source)
+                return IngestResult(existing, created=False)
             self._reservations.committed(reservation)
             self.view.remember(order, body_hash)
         self.metrics.count("ingested", order.source)
@@ -68,6 +72,20 @@ class IngestCommands(ServiceCore):
         self._publish(EventType.ORDER_CREATED, order)
         self.outbox.published(entries)
         return IngestResult(order, created=True)
+
+    async def _stored_meanwhile(
+        self, key: tuple[str, str], body_hash: str, err: ConstraintViolation
+    ) -> Order:
+        """The order another node on the same database stored under `key` a moment ago: this
+        ingest is its repeat (or a 409 when the body differs). `err` when there is none."""
+        order_id = await self.store.order_id_of(*key)
+        if order_id is None:
+            raise err
+        await self.refresh({order_id})
+        existing = await self._existing(key, body_hash)
+        if existing is None:
+            raise err
+        return existing
 
     async def _existing(self, key: tuple[str, str], body_hash: str) -> Order | None:
         order = self.view.find(*key)

@@ -181,6 +181,10 @@ class OrderStore(Protocol):
     async def find_archived(self, source: str, external_id: str) -> tuple[str, str] | None:
         """(body hash, wire JSON text) of the archived order a POS knows as `external_id`."""
 
+    async def order_id_of(self, source: str, external_id: str) -> str | None:
+        """The id of the live order a POS knows as `external_id` (another node may have
+        stored it: the view of this one may not have it yet)."""
+
     async def print_entries(self, order_id: str) -> list[OutboxEntry]:
         """Every print entry of an order, done or pending, in id order."""
 

@@ -627,6 +627,13 @@ class SqliteStore(GroupCommit[_Pending]):
         )
         return None if row is None else (row["body_hash"], row["data"])
 
+    async def order_id_of(self, source: str, external_id: str) -> str | None:
+        """The id of the live order a POS knows as `external_id`."""
+        row = await self.fetchone(
+            "SELECT id FROM orders WHERE source = ? AND external_id = ?", (source, external_id)
+        )
+        return None if row is None else str(row["id"])
+
     async def print_entries(self, order_id: str) -> list[OutboxEntry]:
         """Every print entry of an order, done or pending, in id order."""
         return [_outbox_entry(r) for r in await self.fetchall(PRINT_ENTRIES_OF_ORDER, (order_id,))]
