@@ -15,7 +15,9 @@ from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
 from kds.config import settings_from_dict
+from kds.model import OrderStatus, utcnow
 from kds.simulators.printer import VirtualPrinter
+from kds.store import Batch, StatusUpdate
 from kds.store.postgres import PostgresStore
 
 from .util import base_config, order_body, printed_grill, wait_until
@@ -157,3 +159,32 @@ async def test_sites_share_the_database_but_not_their_orders_screens_or_printers
     [north_ticket] = await printers["grill"].wait_for_jobs(1)
     [south_ticket] = await printers["bar"].wait_for_jobs(1)
     assert north_ticket.printer == "grill" and south_ticket.printer == "bar"
+
+
+async def test_a_change_whose_node_died_before_its_event_still_reaches_the_screens(
+    tmp_path: Path, pg_url: str, aiohttp_client: Any
+) -> None:
+    # A node commits a change and dies before publishing its event (the commit's notification
+    # went out, the event never did). Here that node is a PostgreSQL store of its own that
+    # commits a cook's accept and never publishes. B's screens get the change as an
+    # order.updated within a bounded time, without waiting for a snapshot.
+    b: TestClient = await aiohttp_client(Daemon(node_settings(tmp_path, pg_url, "b")).app)
+    ws_b = await b.ws_connect("/api/v1/ws?endpoint=grill")
+    await next_event(ws_b, "snapshot")
+    response = await b.post("/api/v1/orders", json=order_body("ghostly"))
+    order_id = (await response.json())["id"]
+    await next_event(ws_b, "order.created")
+
+    ghost = PostgresStore(pg_url)
+    ghost.origin = "ghost/1/dead"  # a node of the same site: its commits notify the others
+    await ghost.start()
+    try:
+        accepted = StatusUpdate(order_id, 1, "grill", OrderStatus.ACCEPTED, utcnow(), "cook", None)
+        await ghost.commit(Batch(statuses=[accepted]))
+    finally:
+        await ghost.stop()
+
+    updated = await next_event(ws_b, "order.updated", timeout=5)
+    assert updated["order"]["id"] == order_id
+    grill = {e["name"]: e["status"] for e in updated["order"]["items"][0]["endpoints"]}
+    assert grill["grill"] == "accepted"

@@ -63,6 +63,7 @@ class Cluster:
         """Let other nodes' changes update this node's view (and outbox)."""
         self._service = service
         self.bus.on_changed = self._changed
+        self.bus.on_unannounced = service.announce
         if self._outbox is not None:
             self._outbox.refresh = self._changed
         if isinstance(store, PostgresStore):

@@ -16,13 +16,17 @@ a notification ever be missed).
 Before the events of a batch fan out, the orders other nodes changed are read
 back into this node's view (`on_changed`): those the events name, and those a
 commit's `kds_orders` notification named (sent on COMMIT, so a node that died
-before publishing its event still lets the others know).
+before publishing its event still lets the others know). A change whose event
+has not come from its node `announce_after` seconds after its notification
+(the node died in between) is announced by this node instead (`on_unannounced`
+publishes the order as it now is), so screens see it without a snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +66,7 @@ class ClusterBus(EventBus):
         supervisor: TaskSupervisor,
         poll_interval: float = 1.0,
         retry_interval: float = 0.5,
+        announce_after: float = 1.0,
     ) -> None:
         super().__init__(store=None, supervisor=supervisor, history=history)  # type: ignore[arg-type]
         self.url = url
@@ -69,9 +74,14 @@ class ClusterBus(EventBus):
         self.site = site or ""
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
+        self.announce_after = announce_after
         #: Called with the ids of orders another node changed, before their events fan out.
         self.on_changed: Callable[[set[str]], Awaitable[None]] | None = None
+        #: Called with the ids of orders another node changed and never published an event of.
+        self.on_unannounced: Callable[[set[str]], None] | None = None
         self._changed: set[str] = set()
+        # Order id → (the node that changed it, when its notification came): until its event.
+        self._unannounced: dict[str, tuple[str, float]] = {}
         # Orders read since their last change notification (their events need no read).
         self._fresh: set[str] = set()
         self._outgoing: asyncio.Queue[_Outgoing] = asyncio.Queue()
@@ -185,6 +195,7 @@ class ClusterBus(EventBus):
         if site == self.site and node != self.origin:
             self._changed.add(order_id)
             self._fresh.discard(order_id)
+            self._unannounced.setdefault(order_id, (node, time.monotonic()))
             self._wake.set()
 
     def _lost(self, *args: Any) -> None:
@@ -217,6 +228,8 @@ class ClusterBus(EventBus):
             changed, self._changed = self._changed, set()
             for node, event in events:
                 order_id = _order_id(event)
+                if order_id is not None and self._unannounced.get(order_id, ("",))[0] == node:
+                    del self._unannounced[order_id]  # its node announced it
                 # An event comes after its commit's notification: if the order was read
                 # since that notification, the view has this change already.
                 if node != self.origin and order_id is not None and order_id not in self._fresh:
@@ -237,7 +250,20 @@ class ClusterBus(EventBus):
                 self._seq = event.seq
                 self._deliver(event)
             if len(rows) < READ_CHUNK:
+                self._announce_orphans()
                 return
+
+    def _announce_orphans(self) -> None:
+        """Announce the changes whose node died between its commit and its event."""
+        cutoff = time.monotonic() - self.announce_after
+        orphans = {oid for oid, (_, since) in self._unannounced.items() if since <= cutoff}
+        if not orphans:
+            return
+        for order_id in orphans:
+            del self._unannounced[order_id]
+        log.warning("bus.unannounced_changes", orders=len(orphans))
+        if self.on_unannounced is not None:
+            self.on_unannounced(orphans)
 
 
 def _event(seq: int, type_: str, body: str, endpoints: str | None) -> Event:

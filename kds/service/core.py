@@ -221,6 +221,16 @@ class ServiceCore:
         for watcher in list(self._watchers):
             watcher(order)
 
+    def announce(self, order_ids: Collection[str]) -> None:
+        """Publish orders as they are now: another node changed them and died before its event
+        (kds.cluster); the view has the change from the store already."""
+        for order_id in order_ids:
+            order = self.view.get(order_id)
+            if order is None:
+                self.bus.publish(EventType.ORDER_REMOVED, {"orderId": order_id})
+            else:
+                self._publish(EventType.ORDER_UPDATED, order, changes=[])
+
     def watch(self, watcher: Callable[[Order], None]) -> Callable[[], None]:
         """Call `watcher(order)` after every committed change of an order; returns an unwatch."""
         self._watchers.append(watcher)
