@@ -617,8 +617,8 @@ class Bench:
                 "orders/s",
                 m("ingest.rate", nan),
                 m("base.ingest.rate"),
-                "≥ 2,000 and ≥ 0.5× baseline",
-                lambda f: f.value >= 2000 and (f.ratio is None or f.ratio >= 0.5),
+                "≥ 3,000 and ≥ 0.75× baseline",
+                lambda f: f.value >= 3000 and (f.ratio is None or f.ratio >= 0.75),
                 note=self._rounds_note(),
             )
         )
@@ -648,8 +648,8 @@ class Bench:
                 "ms",
                 m("screen.p99", nan),
                 m("base.screen.p99"),
-                "≤ 25 and ≤ 3× baseline",
-                lambda f: f.value <= 25 and (f.ratio is None or f.ratio <= 3),
+                "≤ 25 and ≤ 2× baseline",
+                lambda f: f.value <= 25 and (f.ratio is None or f.ratio <= 2),
             )
         )
         report.add(
@@ -659,8 +659,8 @@ class Bench:
                 "ms",
                 m("fanout.p99", nan),
                 m("base.fanout.p99"),
-                "≤ 50",
-                lambda f: f.value <= 50,
+                "≤ 50 and ≤ 2× baseline",
+                lambda f: f.value <= 50 and (f.ratio is None or f.ratio <= 2),
             )
         )
         report.add(
@@ -670,8 +670,8 @@ class Bench:
                 "s",
                 m("restart", nan),
                 None,
-                "≤ 2",
-                lambda f: f.value <= 2,
+                "≤ 1",
+                lambda f: f.value <= 1,
                 note=self.notes.get("restart", ""),
             )
         )
@@ -682,8 +682,8 @@ class Bench:
                 "MB",
                 m("rss", nan),
                 None,
-                "≤ 150",
-                lambda f: f.value <= 150,
+                "≤ 100",
+                lambda f: f.value <= 100,
                 note=self.notes.get("rss", ""),
             )
         )
@@ -694,8 +694,8 @@ class Bench:
                 "ms",
                 m("render", nan),
                 None,
-                "≤ 2",
-                lambda f: f.value <= 2,
+                "≤ 1.2",
+                lambda f: f.value <= 1.2,
                 note=self.notes.get("render", ""),
             )
         )
