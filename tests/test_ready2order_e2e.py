@@ -370,7 +370,7 @@ async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
         await wait_until(lambda: set(active_items(second)) == set(ids))
 
         async def inbox_drained() -> bool:  # marked done just after the items were stored
-            return not await second.service.pending_inbox("ready2order")
+            return not await second.source_ctx.inbox.pending("ready2order")
 
         await wait_until(inbox_drained)
 

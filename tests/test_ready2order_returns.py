@@ -147,7 +147,9 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
     daemon = Daemon(without)
     async with TestClient(TestServer(daemon.app)):
         body = json.dumps({"event": RETURN_EVENT, "resource": [sim.items[neg]]}).encode()
-        assert await daemon.service.receive_raw("ready2order", f"return:{neg}", body) is not None
+        assert (
+            await daemon.source_ctx.inbox.receive("ready2order", f"return:{neg}", body) is not None
+        )
         reason = f"returned in ready2order (line {neg})"
         await daemon.service.cancel(
             order.id, item_ids=[order.items[0].id], reason=reason, actor="ready2order"

@@ -130,6 +130,22 @@ async def advance_until(
         await asyncio.sleep(0.01)
 
 
+async def polls(poller: Any, clock: Any, n: int = 2) -> None:
+    """Let `n` more polls of a source (`kds.sources.base.Poller`) finish.
+
+    On a ManualClock, each time the poller waits for its next poll the clock is moved past
+    the longest wait there can be (the capped backoff); the poll itself is real HTTP. On the
+    system clock it just waits.
+    """
+    target = poller.poll_count + n
+    while poller.poll_count < target:
+        await wait_until(lambda: poller.waiting or poller.poll_count >= target)
+        if poller.poll_count < target and isinstance(clock, ManualClock):
+            await clock.advance(poller.max_backoff)
+        elif poller.poll_count < target:
+            await wait_until(lambda: poller.poll_count >= target)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:

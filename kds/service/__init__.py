@@ -16,9 +16,8 @@ them into `KitchenService`.
 
 from __future__ import annotations
 
-from ..inbox import InboxEntry
 from .ingest import IngestResult
 from .kitchen import KitchenService
 from .metrics import NATIVE_SOURCE
 
-__all__ = ["NATIVE_SOURCE", "InboxEntry", "IngestResult", "KitchenService"]
+__all__ = ["NATIVE_SOURCE", "IngestResult", "KitchenService"]

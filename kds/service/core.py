@@ -24,7 +24,7 @@ from ..config import Settings
 from ..contracts import EventType
 from ..effects import Change, Effects
 from ..errors import NotFound
-from ..inbox import Inbox, InboxEntry
+from ..inbox import Inbox
 from ..locks import KeyedLocks
 from ..model import ItemEndpoint, Order, StatusChange
 from ..numbers import (
@@ -262,19 +262,7 @@ class ServiceCore:
             history.append(StatusChange(S.SENT, now))
         return ItemEndpoint.build(name, history[-1].status, history)
 
-    # ----------------------------------------------------------------- inbox and archive
-
-    async def receive_raw(self, source: str, dedupe_key: str, payload: bytes) -> int | None:
-        """Durably keep a raw source event; None when its key was seen before."""
-        return await self.inbox.receive(source, dedupe_key, payload)
-
-    async def inbox_done(self, inbox_id: int, error: str | None = None) -> None:
-        """Mark a raw event processed (with the reason when it could not be used)."""
-        await self.inbox.done(inbox_id, error)
-
-    async def pending_inbox(self, source: str) -> list[InboxEntry]:
-        """Raw events of `source` not yet processed, oldest first."""
-        return await self.inbox.pending(source)
+    # ----------------------------------------------------------------- archive
 
     def hold_while(self, holds: Callable[[Order], bool]) -> None:
         """Keep finished orders for which `holds(order)` is true in the live view.

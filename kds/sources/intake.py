@@ -4,21 +4,21 @@ A POS event (a webhook body) is stored in the durable inbox before it is
 acknowledged, then handed to the source's `process(inbox_id, body)` by one
 worker task, in arrival order. A failure (the store is down, a bug) is retried
 after 1, 2, 3, 4 s; after `attempts` failures the entry is closed with the
-reason. Entries still pending from before a stop are processed again on start,
-so nothing acknowledged is lost. The source closes each entry itself
+reason (and `gave_up` tells the source). Entries still pending from before a
+stop are processed again on start, so nothing acknowledged is lost. The source closes each entry itself
 (`RawInbox.done`) once it has done what the event asked.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from ..clock import Cancellable
 from ..errors import KdsError
-from .base import SourceContext
+from .base import RawEvent, SourceContext
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +37,7 @@ class InboxWorker:
         attempts: int = 5,
         lock: asyncio.Lock | None = None,
         after: Callable[[], Awaitable[None]] | None = None,
+        gave_up: Callable[[int, Exception], None] | None = None,
     ) -> None:
         self.source = source
         self._ctx = ctx
@@ -44,6 +45,7 @@ class InboxWorker:
         self._attempts_allowed = attempts
         self._lock = lock or asyncio.Lock()
         self._after = after
+        self._gave_up = gave_up
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._queued: set[int] = set()  # outstanding: queued, running or waiting for a retry
         self._attempts: dict[int, int] = {}
@@ -64,11 +66,13 @@ class InboxWorker:
         """True while an event is queued, being processed or waiting for a retry."""
         return bool(self._queue.qsize() or self._queued)
 
-    async def start(self) -> None:
-        """Queue the events left pending before the last stop, then start the worker."""
-        for entry in await self._ctx.inbox.pending(self.source):
+    async def start(self) -> Sequence[RawEvent]:
+        """Queue the events left pending before the last stop, start the worker; those events."""
+        pending = await self._ctx.inbox.pending(self.source)
+        for entry in pending:
             self.enqueue(entry.id, entry.payload)
         self._ctx.supervisor.spawn(self.task_name, self._run())
+        return pending
 
     async def stop(self) -> None:
         """Stop the worker; unprocessed events stay in the inbox for the next start."""
@@ -127,6 +131,8 @@ class InboxWorker:
             await self._ctx.inbox.done(inbox_id, error=f"failed {attempts} times: {err}")
         except KdsError:
             pass  # still pending in the inbox: processed again on the next start
+        if self._gave_up is not None:
+            self._gave_up(inbox_id, err)
         return False
 
     def _requeue(self, inbox_id: int, body: bytes) -> None:

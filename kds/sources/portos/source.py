@@ -7,10 +7,14 @@ endpoints); lines elsewhere are left to PORTOS and the names reported.
 
 * **poll** — `GET {base_url}/orders?isProcessable=true`, paged with
   `$skip/$take` (sorted by `number` so new orders append), every
-  `poll_interval`. Each order not yet known is kept raw in the inbox, then
-  translated to `OrderIn` (`translate.py`) and ingested idempotently. A later
-  order of the same ticket is its own kitchen order. An order that cannot be
-  read is a source alert and is tried again on every poll. A negative line (a
+  `poll_interval`. Each order not yet known is kept raw in the inbox; the
+  shared inbox worker (`kds.sources.intake`) hands it to `_process`, in order,
+  which translates it to `OrderIn` (`translate.py`) and ingests it
+  idempotently. A later order of the same ticket is its own kitchen order. An
+  order that cannot be read, or whose return PORTOS did not take, stays
+  pending and is tried again on every poll (the first is a source alert); one
+  whose processing crashes is retried by the worker, then closed with the
+  reason and shown to staff. A negative line (a
   return, correction or storno) cancels the matching kitchen lines of the
   ticket; a part of a line is voided and the rest sent again
   (`kds.sources.returns.resend_rest`).
@@ -30,6 +34,7 @@ endpoints); lines elsewhere are left to PORTOS and the names reported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from decimal import Decimal
@@ -39,11 +44,12 @@ from urllib.parse import quote
 import structlog
 from pydantic import ValidationError
 
-from ...errors import ConflictError, KdsError
+from ...errors import ConflictError, KdsError, Unavailable
 from ...model import Order, OrderItem, OrderStatus
 from ...states import FINAL
 from ..base import Poller, SourceContext, SourceMetrics, SourceUnavailable
 from ..http import PosRejected
+from ..intake import InboxWorker
 from ..returns import resend_rest, resume_rest, voided_by
 from ..writeback import WritebackConsumer
 from .client import PortosClient, PortosMetrics
@@ -84,7 +90,13 @@ class PortosSource(Poller):
         )
         self.deleted: set[str] = set()
         self._skipped: set[str] = set()
-        self._unreadable: dict[str, int | None] = {}  # PORTOS order id → its inbox entry
+        self._unreadable: set[str] = set()  # PORTOS order ids shown to staff as unreadable
+        self._open: dict[str, int] = {}  # PORTOS order id → its raw inbox entry not yet done
+        # The poll's reconcile and the worker's processing take turns, as when both ran inline.
+        self._lock = asyncio.Lock()
+        self.inbox = InboxWorker(
+            config.name, ctx, self._process, lock=self._lock, gave_up=self._gave_up
+        )
         self._unapplied: dict[
             str, str
         ] = {}  # alert key of a return kds could not apply → ticket id
@@ -108,18 +120,16 @@ class PortosSource(Poller):
         """Open the client, resume write-backs and unprocessed raw orders, start polling."""
         await self.client.start()
         self.writeback.start()
-        for entry in await self.ctx.inbox.pending(self.config.name):
-            try:
-                raw = json.loads(entry.payload)
-            except ValueError:
-                await self.ctx.inbox.done(entry.id, error="not JSON")
-                continue
-            await self._ingest_raw(raw, entry.id)
+        for entry in await self.inbox.start():
+            external_id = _external_id(entry.payload)
+            if external_id is not None:
+                self._open[external_id] = entry.id
         await super().start()
 
     async def stop(self) -> None:
-        """Stop polling and sending; pending write-backs stay in the outbox."""
+        """Stop polling, processing and sending; what is pending stays in the inbox and outbox."""
         await super().stop()
+        await self.inbox.stop()
         await self.writeback.stop()
         await self.client.stop()
 
@@ -131,6 +141,7 @@ class PortosSource(Poller):
         health.update(
             {
                 "authError": self.client.last_auth_error,
+                "queuedOrders": self.inbox.queued,
                 "unknownEndpoints": sorted(self.unknown_endpoints),
                 "alerts": self.ctx.alerts.of(self.config.name),
             }
@@ -163,23 +174,25 @@ class PortosSource(Poller):
         listed = {str(o["id"]) for o in orders}
         # Forget what PORTOS no longer offers (memory stays bounded; a problem with it is over).
         self._skipped &= listed
-        for gone in set(self._unreadable) - listed:
-            self._unreadable.pop(gone)
-        self.ctx.alerts.clear_where(
-            self.config.name, "order_unreadable", {f"order:{i}" for i in self._unreadable}
-        )
-        self._clear_unapplied()
-        now = self._clock()
-        if (
-            self._last_reconcile is None
-            or now - self._last_reconcile >= self.config.reconcile_interval
-        ):
-            await self._reconcile(listed)
-            self._last_reconcile = now
+        self._unreadable &= listed
+        for kind in ("order_unreadable", "order_failed"):
+            self.ctx.alerts.clear_where(
+                self.config.name, kind, {f"order:{i}" for i in self._unreadable}
+            )
+        async with self._lock:
+            self._clear_unapplied()
+            now = self._clock()
+            if (
+                self._last_reconcile is None
+                or now - self._last_reconcile >= self.config.reconcile_interval
+            ):
+                await self._reconcile(listed)
+                self._last_reconcile = now
         if self.writeback.failures:
             self.writeback.wake()
 
     async def _take(self, raw: dict[str, Any]) -> None:
+        """Keep a listed order raw in the inbox (once) and queue it for the inbox worker."""
         external_id = str(raw["id"])
         if (
             external_id in self._skipped
@@ -187,33 +200,76 @@ class PortosSource(Poller):
         ):
             return
         payload = json.dumps(raw, ensure_ascii=False, sort_keys=True).encode()
-        inbox_id = await self.ctx.inbox.receive(self.config.name, f"order:{external_id}", payload)
-        await self._ingest_raw(raw, inbox_id)
+        inbox_id = self._open.get(external_id)  # still pending: processed again, as listed now
+        if inbox_id is None:
+            inbox_id = await self.ctx.inbox.receive(
+                self.config.name, f"order:{external_id}", payload
+            )
+            if inbox_id is None:  # stored and closed before (processed, or given up)
+                self._skipped.add(external_id)
+                return
+            self._open[external_id] = inbox_id
+        self.inbox.enqueue(inbox_id, payload)
 
-    async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int | None) -> None:
+    async def _process(self, inbox_id: int, body: bytes) -> None:
+        """(inbox worker) One raw PORTOS order: ingest it, apply its returns, close its entry."""
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict) or "id" not in raw:
+            await self.ctx.inbox.done(inbox_id, error="not a PORTOS order")
+            return
+        try:
+            await self._ingest_raw(raw, inbox_id)
+        except Unavailable as err:
+            # The store cannot commit: stays pending, processed again on the next poll.
+            log.warning(
+                "portos.order_deferred", source=self.config.name, order=raw["id"], error=str(err)
+            )
+
+    def _gave_up(self, inbox_id: int, err: Exception) -> None:
+        """(inbox worker) An order whose processing kept crashing: closed; shown to staff."""
+        external_id = next((e for e, i in self._open.items() if i == inbox_id), None)
+        if external_id is None:
+            return
+        del self._open[external_id]
+        self._unreadable.add(external_id)
+        self._skipped.add(external_id)
+        self.ctx.alerts.raise_alert(
+            self.config.name,
+            f"order:{external_id}",
+            "order_failed",
+            f"PORTOS order {external_id} could not be processed: {unreadable_reason(err)}",
+            order=external_id,
+        )
+
+    async def _done(self, external_id: str, inbox_id: int, error: str | None = None) -> None:
+        """Close an order's raw entry: processed (or with the reason it could not be used)."""
+        await self.ctx.inbox.done(inbox_id, error=error)
+        if self._open.get(external_id) == inbox_id:
+            del self._open[external_id]
+
+    async def _ingest_raw(self, raw: dict[str, Any], inbox_id: int) -> None:
         service = self.ctx.service
         external_id = str(raw.get("id"))
-        if inbox_id is None:
-            inbox_id = self._unreadable.get(external_id)
         if service.find(self.config.name, external_id) is not None:
-            if inbox_id is not None:
-                await self.ctx.inbox.done(inbox_id)
+            await self._done(external_id, inbox_id)
             return
         try:
             order_in = translate(raw, self.config, self._kds_endpoints)
         except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
             # Kept pending in the inbox and shown to staff; tried again on every poll.
-            self._unreadable_order(raw, inbox_id, err)
+            self._unreadable_order(raw, err)
             return
         self._readable(external_id)
         self._note_foreign(raw)
         returns = returned_lines(raw, self.config, self._kds_endpoints)
         if returns and not await self._apply_returns(raw, returns):
-            return  # PORTOS did not take the acknowledgement: again on the next poll
+            return  # PORTOS did not take the acknowledgement: pending, again on the next poll
         if order_in is None:
             self._skipped.add(external_id)
-            if inbox_id is not None:
-                await self.ctx.inbox.done(inbox_id, error="no items for this kds's endpoints")
+            await self._done(external_id, inbox_id, error="no items for this kds's endpoints")
             return
         self._remember_items(external_id, portos_item_endpoints(raw))
         try:
@@ -236,8 +292,7 @@ class PortosSource(Poller):
                     order=external_id,
                     number=result.order.number,
                 )
-        if inbox_id is not None:
-            await self.ctx.inbox.done(inbox_id)
+        await self._done(external_id, inbox_id)
 
     async def _apply_returns(self, raw: dict[str, Any], lines: list[ReturnedLine]) -> bool:
         """Cancel the kitchen lines a return takes back (VOID where printed); acknowledge it in PORTOS."""
@@ -351,11 +406,11 @@ class PortosSource(Poller):
                 del self._unapplied[key]
                 self.ctx.alerts.clear(self.config.name, key)
 
-    def _unreadable_order(self, raw: dict[str, Any], inbox_id: int | None, err: Exception) -> None:
+    def _unreadable_order(self, raw: dict[str, Any], err: Exception) -> None:
         external_id = str(raw.get("id"))
         if external_id not in self._unreadable:
             self.metrics.orders.labels(self.config.name, "rejected").inc()
-        self._unreadable[external_id] = inbox_id
+        self._unreadable.add(external_id)
         number = raw.get("number")
         label = f"#{number} ({external_id})" if isinstance(number, int) else external_id
         self.ctx.alerts.raise_alert(
@@ -367,7 +422,7 @@ class PortosSource(Poller):
         )
 
     def _readable(self, external_id: str) -> None:
-        self._unreadable.pop(external_id, None)
+        self._unreadable.discard(external_id)
         self.ctx.alerts.clear(self.config.name, f"order:{external_id}")
 
     def _note_foreign(self, raw: dict[str, Any]) -> None:
@@ -444,6 +499,15 @@ class PortosSource(Poller):
                 order=order.external_id,
                 kds_order=order.id,
             )
+
+
+def _external_id(payload: bytes) -> str | None:
+    """The PORTOS order id of a raw inbox entry (None when it is not an Order)."""
+    try:
+        raw = json.loads(payload)
+    except ValueError:
+        return None
+    return str(raw["id"]) if isinstance(raw, dict) and "id" in raw else None
 
 
 def create(config: Config, ctx: SourceContext) -> PortosSource:
