@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from kds.simulators.cheques import ChequesSimulator
 from kds.sources.cheques.source import ChequesSource
 
 from .util import base_config, wait_until
+from .util import polls as util_polls
 
 
 @pytest.fixture
@@ -57,21 +59,11 @@ def cheques(daemon: Daemon) -> ChequesSource:
 
 
 async def polls(daemon: Daemon, n: int = 2) -> None:
-    """Let `n` more polls finish (the second one surely saw the latest change).
-
-    On a ManualClock, each time the poller waits for its next poll the clock is moved past
-    the longest wait there can be (the capped backoff); the poll itself is real HTTP. On the
-    system clock (tests/test_cheques_lines.py, with a short poll_interval) it just waits.
-    """
+    """Let `n` more polls finish (the second one surely saw the latest change), and the inbox
+    worker process the cheques they read (see `tests.util.polls`)."""
     src = cheques(daemon)
-    clock = daemon.clock
-    target = src.poll_count + n
-    while src.poll_count < target:
-        await wait_until(lambda: src.waiting or src.poll_count >= target)
-        if src.poll_count < target and isinstance(clock, ManualClock):
-            await clock.advance(src.max_backoff)
-        elif src.poll_count < target:
-            await wait_until(lambda: src.poll_count >= target)
+    await util_polls(src, daemon.clock, n)
+    await wait_until(lambda: not src.inbox.busy)
 
 
 def orders_of(daemon: Daemon, uuid: str) -> list[Order]:
@@ -301,3 +293,56 @@ async def test_a_poll_asked_for_during_a_poll_still_happens(
     src.poll_now()
     await sim.set_mode("online")
     await wait_until(lambda: src.poll_count == 3)  # without the clock moving
+
+
+async def inbox_rows(daemon: Daemon, uuid: str) -> list[Any]:
+    rows = await daemon.store.fetchall(
+        "SELECT payload, processed_at, error FROM inbox WHERE source = 'cheques' ORDER BY id"
+    )
+    return [r for r in rows if json.loads(r["payload"])["info"]["uuid"] == uuid]
+
+
+async def test_each_cheque_read_is_kept_raw_before_it_reaches_the_kitchen(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator
+) -> None:
+    # Guarantees: the cheque as the API gave it is stored in the inbox, then processed and
+    # closed; an unchanged cheque is not stored again, a changed one is.
+    uuid = sim.open_cheque(table=7)
+    sim.add_item(uuid, "5", 2, name="Чай")
+    await polls(daemon)
+    (row,) = await inbox_rows(daemon, uuid)
+    assert json.loads(row["payload"])["items"][0]["name"] == "Чай"
+    assert row["processed_at"] is not None and row["error"] is None
+    assert kitchen(daemon, uuid) == {"Чай": 2}
+    await polls(daemon, 3)
+    assert len(await inbox_rows(daemon, uuid)) == 1
+    sim.add_item(uuid, "6.5", 1, name="Борщ", code=10)
+    await polls(daemon)
+    assert len(await inbox_rows(daemon, uuid)) == 2
+    assert kitchen(daemon, uuid) == {"Чай": 2, "Борщ": 1}
+
+
+async def test_a_raw_cheque_pending_at_stop_is_processed_on_start(
+    config_data: dict[str, Any], sim: ChequesSimulator
+) -> None:
+    # Guarantees: a cheque stored raw but not processed before a stop reaches the kitchen on
+    # the next start, from the inbox (the API answers only 500 meanwhile), and only once.
+    uuid = sim.open_cheque(table=8)
+    sim.add_item(uuid, "5", 2, name="Чай")
+    raw = {
+        "info": {"uuid": uuid, "name": "Стол 8", "chequeType": "Order", "table": "8"},
+        "items": [{"name": "Чай", "code": None, "price": "5", "quantity": "2"}],
+    }
+    first = Daemon(settings_from_dict({**config_data, "sources": []}))
+    async with TestClient(TestServer(first.app)):
+        body = json.dumps(raw, ensure_ascii=False).encode()
+        assert await first.source_ctx.inbox.receive("cheques", f"cheque:{uuid}:stopped", body)
+    await sim.set_mode("error", status=500)
+    second = Daemon(settings_from_dict(config_data), clock=ManualClock())
+    async with TestClient(TestServer(second.app)):
+        await wait_until(lambda: kitchen(second, uuid) == {"Чай": 2})
+        await wait_until(lambda: cheques(second).health()["consecutiveFailures"] >= 1)
+        await sim.set_mode("online")
+        await polls(second, 3)
+        assert kitchen(second, uuid) == {"Чай": 2} and len(orders_of(second, uuid)) == 1
+        assert all(r["processed_at"] is not None for r in await inbox_rows(second, uuid))

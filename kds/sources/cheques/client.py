@@ -15,7 +15,7 @@ from ..base import SourceUnavailable
 from ..coerce import text
 from ..http import PosClient
 from .config import Config
-from .translate import Cheque, ChequesUnavailable, parse_cheques
+from .translate import ChequesUnavailable, cheque_entries
 
 #: resultCodes that mean "log in again".
 AUTH_FAILURES = frozenset({401, 403, 498, 499})
@@ -70,14 +70,14 @@ class ChequesClient(PosClient):
             raise SourceUnavailable("cheques API AUTH answer carries no token")
         self._token = str(token)
 
-    async def fetch(self) -> list[Cheque]:
-        """Every open cheque (authenticating first / again when a PIN is configured)."""
+    async def fetch(self) -> list[Any]:
+        """Every open cheque, raw (authenticating first / again when a PIN is configured)."""
         if self.config.pin is not None and self._token is None:
             await self._authenticate()
         try:
-            return parse_cheques(await self.call("GET_CHEQUES", {"uuids": []}))
+            return cheque_entries(await self.call("GET_CHEQUES", {"uuids": []}))
         except ChequesUnavailable as err:
             if err.code in AUTH_FAILURES and self.config.pin is not None:
                 await self._authenticate()
-                return parse_cheques(await self.call("GET_CHEQUES", {"uuids": []}))
+                return cheque_entries(await self.call("GET_CHEQUES", {"uuids": []}))
             raise

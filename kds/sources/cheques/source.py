@@ -22,6 +22,13 @@ changed, so every poll diffs each cheque, by uuid, against what kds already has:
   that is unknown, the whole cheque) voids nothing until it reads again, and it
   is logged and listed in `/readyz` (`unreadableLines`).
 
+Each cheque read is kept raw in the inbox before it is processed — a new entry
+only when its content changed since the last one stored — and the shared inbox
+worker (`kds.sources.intake`) runs the diff (`_process`), one cheque at a time
+in the order read; an unchanged cheque is diffed again by the worker without
+being stored. A diff that fails (the store cannot commit, a bug) is retried by
+the worker; a raw cheque still pending at a stop is diffed again on start.
+
 A non-200 `resultCode` (488 "cheque not found" included) or an unreadable
 answer fails the poll (`SourceUnavailable`); the base backs off and nothing
 is changed. With a `pin`, the `AUTH` intent fetches the token, renewed when
@@ -30,7 +37,9 @@ the API rejects it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,7 +47,7 @@ from typing import Any
 
 import structlog
 
-from ...errors import ConflictError, KdsError, NotFound
+from ...errors import ConflictError, NotFound
 from ...model import (
     Location,
     Order,
@@ -52,9 +61,10 @@ from ...model import (
 )
 from ..base import Poller, SourceContext, SourceUnavailable
 from ..coerce import three_places
+from ..intake import InboxWorker
 from .client import ChequesClient
 from .config import Config
-from .translate import KEY_PREFIX, Cheque, Line, Unreadable, label, stored_key
+from .translate import KEY_PREFIX, Cheque, Line, Unreadable, label, read_cheque, stored_key
 
 log = structlog.get_logger(__name__)
 
@@ -80,9 +90,12 @@ class ChequesSource(Poller):
         self._tracked: set[str] = set()
         self._unreadable: dict[str, list[Unreadable]] = {}
         self.finished: list[str] = []
+        self.inbox = InboxWorker(config.name, ctx, self._process)
+        self._stored: dict[str, tuple[str, int]] = {}  # uuid → (digest, inbox id) of its last raw
+        self._open_ids: set[int] = set()  # inbox entries not closed yet
 
     async def start(self) -> None:
-        """Open the HTTP session and start polling."""
+        """Open the HTTP session, resume raw cheques left pending, start polling."""
         await self.client.start()
         self._tracked = {
             _cheque_uuid(o) for o in self.ctx.service.orders() if o.source == self.name
@@ -90,14 +103,16 @@ class ChequesSource(Poller):
         # An open cheque's orders stay live however long it stays open: archived, its
         # lines would look unsent and go to the kitchen again.
         self.ctx.service.hold_while(self._is_open_cheque_order)
+        self._open_ids = {entry.id for entry in await self.inbox.start()}
         await super().start()
 
     def _is_open_cheque_order(self, order: Order) -> bool:
         return order.source == self.name and _cheque_uuid(order) in self._tracked
 
     async def stop(self) -> None:
-        """Stop polling and close the session."""
+        """Stop polling and processing (what is pending stays in the inbox), close the session."""
         await super().stop()
+        await self.inbox.stop()
         await self.client.stop()
 
     def health(self) -> dict[str, Any]:
@@ -110,32 +125,61 @@ class ChequesSource(Poller):
             **health,
             "ok": health["ok"] and not unreadable,
             "trackedCheques": len(self._tracked),
+            "queuedCheques": self.inbox.queued,
             "unreadableLines": unreadable[:50],
         }
 
     # ------------------------------------------------------------------ diff
 
     async def poll(self) -> None:
-        """Read every cheque and bring the kitchen in line with it."""
-        cheques = [
-            c
-            for c in await self.client.fetch()
-            if c.kind is None or c.kind in self.config.cheque_types
-        ]
-        orders = self._orders_by_cheque()
-        seen = set()
-        for cheque in cheques:
-            seen.add(cheque.uuid)
-            try:
-                await self._sync(cheque, orders.get(cheque.uuid, []))
-            except KdsError as err:
-                log.error("cheques.sync_failed", uuid=cheque.uuid, error=err.detail)
+        """Read every cheque, keep it raw and hand it to the inbox worker to diff."""
+        cheques = []
+        for entry in await self.client.fetch():
+            cheque = read_cheque(entry)
+            if cheque is None or cheque.kind not in (None, *self.config.cheque_types):
+                continue
+            cheques.append(cheque)
+            await self._keep(cheque.uuid, entry)
+        seen = {c.uuid for c in cheques}
         for uuid in sorted(self._tracked - seen):
             log.info("cheques.finished", uuid=uuid)
             self.finished.append(uuid)
         del self.finished[:-1000]
         self._tracked = seen
+        self._stored = {u: s for u, s in self._stored.items() if u in seen}
         self._unreadable = {c.uuid: c.unreadable for c in cheques if c.unreadable}
+
+    async def _keep(self, uuid: str, entry: Any) -> None:
+        """Store a cheque raw when it changed since it was last stored; queue it for the diff."""
+        body = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode()
+        digest = hashlib.sha256(body).hexdigest()[:16]
+        stored = self._stored.get(uuid)
+        if stored is not None and stored[0] == digest:
+            self.inbox.enqueue(stored[1], body)  # diffed again (a staff cancel), not stored again
+            return
+        # A cheque may come back to an earlier content: each change is an entry of its own.
+        key = f"cheque:{uuid}:{digest}:{secrets.token_hex(6)}"
+        inbox_id = await self.ctx.inbox.receive(self.name, key, body)
+        if inbox_id is None:
+            return
+        self._stored[uuid] = (digest, inbox_id)
+        self._open_ids.add(inbox_id)
+        self.inbox.enqueue(inbox_id, body)
+
+    async def _process(self, inbox_id: int, body: bytes) -> None:
+        """(inbox worker) Bring the kitchen in line with one raw cheque, then close its entry."""
+        try:
+            entry = json.loads(body)
+        except ValueError:
+            entry = None
+        cheque = read_cheque(entry, quiet=True)
+        if cheque is None:
+            await self.ctx.inbox.done(inbox_id, error="not a cheque")
+            return
+        await self._sync(cheque, self._orders_by_cheque().get(cheque.uuid, []))
+        if inbox_id in self._open_ids:
+            await self.ctx.inbox.done(inbox_id)
+            self._open_ids.discard(inbox_id)
 
     def _orders_by_cheque(self) -> dict[str, list[Order]]:
         by_uuid: dict[str, list[Order]] = defaultdict(list)

@@ -126,6 +126,11 @@ def _read_line(item: Any, position: int) -> Line | Unreadable | None:
 
 def parse_cheques(data: Any) -> list[Cheque]:
     """Read a ChequesResponse; raise ChequesUnavailable for errors or a shape kds cannot read."""
+    return [c for c in map(read_cheque, cheque_entries(data)) if c is not None]
+
+
+def cheque_entries(data: Any) -> list[Any]:
+    """The raw cheques of a ChequesResponse; raise ChequesUnavailable for an error answer."""
     if not isinstance(data, dict):
         raise ChequesUnavailable(None, f"answer is a {type(data).__name__}, expected an object")
     code = data.get("resultCode")
@@ -139,19 +144,24 @@ def parse_cheques(data: Any) -> list[Cheque]:
         raw = []
     if not isinstance(raw, list):
         raise ChequesUnavailable(200, "`cheques` is not a list")
-    cheques = []
-    for entry in raw:
-        info = entry.get("info") if isinstance(entry, dict) else None
-        uuid = text(info.get("uuid")) if isinstance(info, dict) else None
-        if uuid is None:
+    return raw
+
+
+def read_cheque(entry: Any, *, quiet: bool = False) -> Cheque | None:
+    """One raw cheque as kds reads it; None without a uuid. Unreadable lines are logged."""
+    info = entry.get("info") if isinstance(entry, dict) else None
+    uuid = text(info.get("uuid")) if isinstance(info, dict) else None
+    if uuid is None:
+        if not quiet:
             log.warning("cheques.unreadable_cheque", cheque=str(entry)[:200])
-            continue
-        assert isinstance(info, dict)
-        lines, unreadable = [], []
-        items = entry.get("items") or []
-        for position, item in enumerate(items if isinstance(items, list) else [items]):
-            read = _read_line(item, position)
-            if isinstance(read, Unreadable):
+        return None
+    assert isinstance(info, dict) and isinstance(entry, dict)
+    lines, unreadable = [], []
+    items = entry.get("items") or []
+    for position, item in enumerate(items if isinstance(items, list) else [items]):
+        read = _read_line(item, position)
+        if isinstance(read, Unreadable):
+            if not quiet:
                 log.warning(
                     "cheques.unreadable_line",
                     uuid=uuid,
@@ -159,21 +169,18 @@ def parse_cheques(data: Any) -> list[Cheque]:
                     reason=read.reason,
                     line=str(item)[:200],
                 )
-                unreadable.append(read)
-            elif read is not None:
-                lines.append(read)
-        cheques.append(
-            Cheque(
-                uuid=uuid,
-                name=text(info.get("name")),
-                kind=text(info.get("chequeType")),
-                table=text(info.get("table")),
-                place=text(info.get("place")),
-                lines=lines,
-                unreadable=unreadable,
-            )
-        )
-    return cheques
+            unreadable.append(read)
+        elif read is not None:
+            lines.append(read)
+    return Cheque(
+        uuid=uuid,
+        name=text(info.get("name")),
+        kind=text(info.get("chequeType")),
+        table=text(info.get("table")),
+        place=text(info.get("place")),
+        lines=lines,
+        unreadable=unreadable,
+    )
 
 
 def label(line: Line) -> str:
