@@ -26,6 +26,8 @@ _EXTRA_FOLDS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "æ": "ae", "œ":
 
 def fold(text: str) -> str:
     """Casefolded text without diacritics, for comparing words across spellings."""
+    if text.isascii():
+        return text.lower()  # the same for ASCII, without decomposing it letter by letter
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_EXTRA_FOLDS))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -49,6 +51,8 @@ class AllergenMatcher:
 
     def match(self, *texts: str | None) -> list[str]:
         """The allergens any of `texts` names, in config order."""
+        if not self._patterns:
+            return []  # nothing configured: no text to fold (this runs per item at ingest)
         folded = "\n".join(fold(t) for t in texts if t)
         if not folded:
             return []

@@ -26,6 +26,8 @@ from .tasks import TaskSupervisor
 log = structlog.get_logger(__name__)
 
 SEQ_BLOCK = 100_000
+#: `json.dumps(..., separators=(",", ":"), ensure_ascii=False)`, its encoder built once.
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SEQ_KEY = "bus.seq_reserved"
 
 
@@ -116,9 +118,7 @@ class EventBus:
         """
         self._seq += 1
         data = data or {}
-        body = json.dumps(
-            {"type": type_, "seq": self._seq, **data}, separators=(",", ":"), ensure_ascii=False
-        )
+        body = _compact({"type": type_, "seq": self._seq, **data})
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
         event = Event(self._seq, type_, data, body.encode(), endpoints)

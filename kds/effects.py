@@ -141,6 +141,8 @@ class Effects:
         """A new ticket at each printer endpoint with items to make, and the write-backs."""
         entries = []
         for name in order.endpoint_names():
+            if self._printer(name) is None:
+                continue  # a screen-only endpoint prints nothing (most are: skip the item scan)
             item_ids = [
                 i.id
                 for i in order.items
@@ -148,7 +150,7 @@ class Effects:
                 and e.status is not S.PROCESS_SKIPPED
                 and order.hold(i.id, name) is None  # held back: printed when released
             ]
-            if self._printer(name) is not None and item_ids:
+            if item_ids:
                 entries.append(self.stage_print(batch, order, name, TicketKind.NEW, item_ids))
         entries += self.writebacks(batch, order, changes, reason=None, date=order.created_at)
         return entries

@@ -206,6 +206,10 @@ def _all_fields(cls: type[BaseModel]) -> set[str]:
     return names
 
 
+#: Compact JSON (`json.dumps` with these options builds an encoder per call; this runs per change).
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 # --------------------------------------------------------------------------- shared parts
 
 
@@ -554,9 +558,7 @@ class Order(WireModel):
                 "isProcessed": all(s in FINAL for s in every),
                 "isProcessable": any(s in PROCESSABLE for s in every),
             }
-            encoded = (
-                body[:-1] + "," + json.dumps(derived, separators=(",", ":"), ensure_ascii=False)[1:]
-            )
+            encoded = body[:-1] + "," + _compact(derived)[1:]
             if not keep:
                 return encoded
             self._json = encoded

@@ -24,12 +24,17 @@ log = structlog.get_logger(__name__)
 
 R = TypeVar("R", bound=ProductMatch)
 
+#: Products whose matching rule is remembered (forgotten all at once beyond this).
+KNOWN_PRODUCTS = 10_000
+
 
 class ProductMatcher(Generic[R]):
     """The first of some rules whose product code, group and name glob match a product."""
 
     def __init__(self, rules: Sequence[R]) -> None:
         self._rules = [(rule, self._pattern(rule)) for rule in rules]
+        # A menu is a few hundred products, routed over and over: remember each one's rule.
+        self._known: dict[tuple[object, ...], R | None] = {}
 
     @staticmethod
     def _pattern(rule: ProductMatch) -> re.Pattern[str] | None:
@@ -40,13 +45,22 @@ class ProductMatcher(Generic[R]):
 
     def first(self, plu: Plu, groups: Sequence[str] | None = None) -> R | None:
         """The first rule matching `plu`; `groups`: its group and the groups it is inside."""
+        key = (plu.name, plu.code, plu.group, None if groups is None else tuple(groups))
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        if len(self._known) >= KNOWN_PRODUCTS:
+            self._known.clear()  # bounded: POS text is untrusted, a flood must not grow it
         if groups is None:
             groups = [plu.group] if plu.group else []
         folded = {g.casefold() for g in groups}
-        for rule, pattern in self._rules:
-            if self._matches(rule, pattern, plu, folded):
-                return rule
-        return None
+        found = next(
+            (rule for rule, pattern in self._rules if self._matches(rule, pattern, plu, folded)),
+            None,
+        )
+        self._known[key] = found
+        return found
 
     @staticmethod
     def _matches(

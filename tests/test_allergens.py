@@ -67,3 +67,23 @@ def test_config_section_is_validated() -> None:
         settings_from_dict({**base, "allergens": {"nuts": []}})
     with pytest.raises(ConfigError, match="allergens.gluten"):
         settings_from_dict({**base, "allergens": {"gluten": ["  "]}})
+
+
+def test_ascii_text_folds_as_the_unicode_path_does() -> None:
+    # fold() takes a shortcut for ASCII text (the common case, per item at ingest): same result.
+    import unicodedata
+
+    from kds.allergens import fold
+
+    text = "".join(chr(c) for c in range(32, 127)) + " ERDNUSS Caesar Salad"
+    slow = "".join(
+        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
+    )
+    assert fold(text) == slow
+
+
+def test_no_configured_allergens_match_nothing_but_flags_are_kept() -> None:
+    # Without [allergens] nothing is matched (and no text folded), POS flags still count.
+    empty = AllergenMatcher({})
+    assert empty.match("peanut butter") == []
+    assert empty.for_item(["peanut butter"], ["Nuts", " nuts "]) == ["Nuts", "nuts"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,8 +68,8 @@ class IngestCommands(ServiceCore):
             self._reservations.committed(reservation)
             self.view.remember(order, body_hash)
         self.metrics.count("ingested", order.source)
-        for change in changes:
-            self.metrics.count("changes", change.new.value)
+        for status, count in Counter(c.new.value for c in changes).items():
+            self.metrics.count("changes", status, count)  # one update per status, not per item
         self._publish(EventType.ORDER_CREATED, order)
         self.outbox.published(entries)
         return IngestResult(order, created=True)

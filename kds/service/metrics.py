@@ -35,11 +35,11 @@ class ServiceMetrics:
         )
         self._children: dict[tuple[str, str], Any] = {}
 
-    def count(self, counter: str, label: str) -> None:
-        """Increment `counter` for `label` (children cached: this runs per order)."""
+    def count(self, counter: str, label: str, amount: int = 1) -> None:
+        """Add `amount` to `counter` for `label` (children cached: this runs per order)."""
         if counter != "changes" and label not in self.sources:
             label = OTHER_SOURCE
         child = self._children.get((counter, label))
         if child is None:
             child = self._children[(counter, label)] = getattr(self, counter).labels(label)
-        child.inc()
+        child.inc(amount)

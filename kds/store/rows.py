@@ -50,9 +50,18 @@ def item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
         quantity.unit,
         item.comment,
         item.course_number,
-        json.dumps(item.modifiers, ensure_ascii=False),
-        json.dumps(item.allergens, ensure_ascii=False),
+        _text_list(item.modifiers),
+        _text_list(item.allergens),
     )
+
+
+#: `json.dumps(..., ensure_ascii=False)` without building an encoder per call (two per item).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _text_list(values: list[str]) -> str:
+    """A list of text as the JSON the items table holds (most are empty)."""
+    return _encode(values) if values else "[]"
 
 
 def item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
