@@ -24,8 +24,8 @@ import asyncpg
 
 from .load import encoded_orders
 from .report import Figure, Report
-from .runner import Bench, IngestRound, Options, _fsync_latency
-from .servers import CONFIG, ROUTING, Server, free_port, kds_server
+from .runner import Bench, Options, _fsync_latency
+from .servers import Server, free_port, kds_server, write_config
 
 
 def database_url(url: str, name: str) -> str:
@@ -46,30 +46,20 @@ class PgBench(Bench):
         self.workdir = workdir
         self.load_before = os.getloadavg()[0]
         self.fsync = _fsync_latency(workdir)
-        phases = [
-            ("kds ingest on PostgreSQL", self._pg_kds_ingest),
-            ("baseline asyncpg ingest", self._pg_baseline_ingest),
-            ("cross-node screen latency", self._cross_node),
-        ]
         try:
-            for name, phase in phases:
-                self.progress(f"bench: {name} …")
-                try:
-                    await phase()
-                except Exception as err:
-                    self.errors.append(f"{name}: {type(err).__name__}: {err}")
-                finally:
-                    for server in self._servers:
-                        await server.stop()
-                    self._servers.clear()
+            await self.run_phases(
+                [
+                    ("kds ingest on PostgreSQL", self._pg_kds_ingest),
+                    ("baseline asyncpg ingest", self._pg_baseline_ingest),
+                    ("cross-node screen latency", self._cross_node),
+                ]
+            )
         finally:
-            for server in self._servers:
-                server.kill()
             await self._drop_databases()
 
     async def _fresh_database(self, name: str) -> str:
         """A new empty database on the server; its URL."""
-        full = f"kds_bench_{self._run_id}_{name}"
+        full = f"kds_bench_{self.run_id}_{name}"
         conn = await asyncpg.connect(self.url)
         try:
             await conn.execute(f'CREATE DATABASE "{full}"')
@@ -87,67 +77,40 @@ class PgBench(Bench):
             await conn.close()
 
     def _config(self, node: str) -> Path:
-        path = self.workdir / f"bench-{node}.toml"
-        text = CONFIG.format(
-            db=self.workdir / "unused.sqlite3", synchronous="FULL", routing=ROUTING
-        )
-        path.write_text(text + f'\n[node]\nname = "{node}"\n', encoding="utf-8")
+        path = write_config(self.workdir, self.workdir / "unused.sqlite3", name=f"bench-{node}")
+        with path.open("a", encoding="utf-8") as config:
+            config.write(f'\n[node]\nname = "{node}"\n')
         return path
 
     def _node(self, url: str, node: str) -> Server:
-        return self._start(kds_server(self.workdir, self._config(node), url, f"kds-{node}"))  # type: ignore[arg-type]
+        """A kds node on `url` (not started; `start` it to have it stopped after the phase)."""
+        return kds_server(self.workdir, self._config(node), url, f"kds-{node}")  # type: ignore[arg-type]
 
     async def _pg_kds_ingest(self) -> None:
-        rounds: list[IngestRound] = []
-        for n in range(1, self.options.rounds + 1):
-            server = self._node(await self._fresh_database(f"kds{n}"), f"ingest{n}")
-            await server.start()
-            rounds.append(
-                await self._ingest_round(
-                    "ingest", server, "/api/v1/orders", f"pg{self._run_id}r{n}"
-                )
-            )
-            await server.stop()
-        self._record_rounds("ingest", rounds)
+        async def server(n: int) -> Server:
+            return self._node(await self._fresh_database(f"kds{n}"), f"ingest{n}")
+
+        await self.ingest_rounds("ingest", "ingest", "/api/v1/orders", "pg", server)
 
     async def _pg_baseline_ingest(self) -> None:
-        rounds: list[IngestRound] = []
-        for n in range(1, self.options.rounds + 1):
+        async def server(n: int) -> Server:
             url = await self._fresh_database(f"base{n}")
             port = free_port()
-            argv = [
-                sys.executable,
-                "-m",
-                "kds.bench.baseline_pg_ingest",
-                "--port",
-                str(port),
-                "--db",
-                url,
-            ]
-            server = self._start(
-                Server("baseline-pg", argv, port, self.workdir / "baseline-pg.log")
-            )
-            await server.start()
-            rounds.append(
-                await self._ingest_round(
-                    "baseline ingest", server, "/orders", f"pgb{self._run_id}r{n}"
-                )
-            )
-            await server.stop()
-        self._record_rounds("base.ingest", rounds)
+            argv = [sys.executable, "-m", "kds.bench.baseline_pg_ingest", "--port", str(port)]
+            return Server("baseline-pg", [*argv, "--db", url], port, self.workdir / "base-pg.log")
+
+        await self.ingest_rounds("base.ingest", "baseline ingest", "/orders", "pgb", server)
 
     async def _cross_node(self) -> None:
         o = self.options
         url = await self._fresh_database("nodes")
-        a, b = self._node(url, "a"), self._node(url, "b")
+        a, b = self.start(self._node(url, "a")), self.start(self._node(url, "b"))
         await a.start()
         await b.start()
-        screens = self._screens(
-            self._screen_urls(b.port, o.screens), "order.created", snapshot=True
-        )
+        screens = self._screens(self.screen_urls(b.port, o.screens), "order.created", snapshot=True)
         await screens.open()
         try:
-            orders = encoded_orders(f"x{self._run_id}", max(1, round(o.rate * o.duration)))
+            orders = encoded_orders(f"x{self.run_id}", max(1, round(o.rate * o.duration)))
             screens.expect(len(orders))
             api = a.url + "/api/v1/orders"
             async with aiohttp.ClientSession() as session:

@@ -32,7 +32,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,10 +182,14 @@ class Bench:
         ]
         self.load_before = os.getloadavg()[0]
         self.fsync = await asyncio.to_thread(_fsync_latency, workdir)
+        await self.run_phases(
+            [(name, phase) for group, name, phase in phases if group in self.options.phases]
+        )
+
+    async def run_phases(self, phases: list[tuple[str, Callable[[], Awaitable[None]]]]) -> None:
+        """Each phase in turn; a failed one is an error of the report; its servers are stopped."""
         try:
-            for group, name, phase in phases:
-                if group not in self.options.phases:
-                    continue
+            for name, phase in phases:
                 self.progress(f"bench: {name} …")
                 try:
                     await phase()
@@ -412,22 +416,30 @@ class Bench:
     # ------------------------------------------------------------------ baselines
 
     async def _baseline_ingest(self) -> None:
-        o = self.options
+        async def server(n: int) -> Server:
+            db = self.workdir / f"baseline-{n}.sqlite3"
+            return baseline_ingest_server(self.workdir, self.options.synchronous, db)
+
+        await self.ingest_rounds("base.ingest", "baseline ingest", "/orders", "base", server)
+
+    async def ingest_rounds(
+        self,
+        key: str,
+        what: str,
+        path: str,
+        prefix: str,
+        server_of: Callable[[int], Awaitable[Server]],
+    ) -> None:
+        """`rounds` ingest bursts, each into a new server `server_of(n)`; the fastest counts."""
         rounds = []
-        for n in range(1, o.rounds + 1):
-            server = self.start(
-                baseline_ingest_server(
-                    self.workdir, o.synchronous, self.workdir / f"baseline-{n}.sqlite3"
-                )
-            )
+        for n in range(1, self.options.rounds + 1):
+            server = self.start(await server_of(n))
             await server.start()
             rounds.append(
-                await self._ingest_round(
-                    "baseline ingest", server, "/orders", f"base{self.run_id}r{n}"
-                )
+                await self._ingest_round(what, server, path, f"{prefix}{self.run_id}r{n}")
             )
             await server.stop()
-        self._record_rounds("base.ingest", rounds)
+        self._record_rounds(key, rounds)
 
     async def _ingest_round(self, what: str, server: Server, path: str, prefix: str) -> IngestRound:
         """One burst of `orders` distinct orders over `concurrency` connections."""
