@@ -15,6 +15,11 @@ true}`, then `{"type": "snapshot.more", …}` until `"more": false`), each await
 before the next, so 50 screens reconnecting to 10,000 open orders hold a page
 each in the daemon instead of a whole copy each. The encoded pages are shared
 by every screen of the same endpoint while the sequence number stands still.
+They are built a page at a time by a task of the hub, the loop free between
+pages: 50,000 open orders are seconds of encoding, and screens already connected
+must answer their pings meanwhile. The orders are those open when the screen
+connected; one that changes before its page is built is sent as it is then (the
+event that follows is no newer, and screens never go back to an older version).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,7 @@ from ..clock import Clock, SystemClock
 from ..contracts import EventType
 from ..errors import BadRequest
 from ..memory import release_free_memory
+from ..model import Order
 from ..tasks import TaskSupervisor
 from .query import parse_int
 from .views import View, private_event, view_of
@@ -124,13 +130,49 @@ class ScreenClient:
 
 
 class SnapshotPages:
-    """The encoded pages of one snapshot (a class so the hub can hold it weakly)."""
+    """The encoded pages of one snapshot as they are built (a class so the hub can hold it weakly)."""
 
-    __slots__ = ("__weakref__", "pages", "seq")
+    __slots__ = ("__weakref__", "_grew", "done", "failed", "pages", "seq")
 
-    def __init__(self, seq: int, pages: list[bytes]) -> None:
+    def __init__(self, seq: int) -> None:
         self.seq = seq
-        self.pages = pages
+        self.pages: list[bytes] = []
+        self.done = False
+        self.failed = False
+        self._grew = asyncio.Event()
+
+    def add(self, page: bytes, *, last: bool) -> None:
+        """Append a built page (`last`: the snapshot is complete)."""
+        self.pages.append(page)
+        self.done = last
+        self._wake()
+
+    def fail(self) -> None:
+        """The build stopped before its last page: screens waiting for it are closed."""
+        self.done = self.failed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        # A fresh event per page: every waiter holds the one that is set now.
+        grew, self._grew = self._grew, asyncio.Event()
+        grew.set()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Every page in order, waiting for those not yet built."""
+        index = 0
+        while True:
+            while index >= len(self.pages):
+                if self.failed:
+                    raise SnapshotFailed
+                if self.done:
+                    return
+                await self._grew.wait()
+            yield self.pages[index]
+            index += 1
+
+
+class SnapshotFailed(Exception):
+    """A snapshot's pages could not be built (logged where it happened)."""
 
 
 class ScreenHub:
@@ -153,17 +195,26 @@ class ScreenHub:
         self._snapshots: weakref.WeakValueDictionary[View, SnapshotPages] = (
             weakref.WeakValueDictionary()
         )
+        self._building: set[asyncio.Task[None]] = set()  # one per snapshot being built
 
     def snapshot_pages(self, request: web.Request, view: View) -> SnapshotPages:
-        """The current snapshot for `view`, paged and encoded (shared per seq)."""
+        """The current snapshot for `view`, paged and encoded (shared per seq), as it is built."""
         seq = self.bus.seq
         cached = self._snapshots.get(view)
         if cached is not None and cached.seq == seq:
             return cached
-        snapshot = SnapshotPages(seq, _snapshot_pages(request, view, seq))
+        snapshot = SnapshotPages(seq)
         self._snapshots[view] = snapshot
+        loop = asyncio.get_running_loop()
+        # The orders and the first page's extras as of `seq`; the encoding happens page by page.
+        task = loop.create_task(
+            _build_pages(snapshot, _first_head(request, seq), request.app[SERVICE].orders(), view),
+            name="ws:snapshot",
+        )
+        self._building.add(task)
+        task.add_done_callback(self._building.discard)
         # When the last screen has its pages, give the memory back (see kds.memory).
-        weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
+        weakref.finalize(snapshot, loop.call_soon, release_free_memory)
         return snapshot
 
     async def start(self) -> None:
@@ -181,6 +232,8 @@ class ScreenHub:
         if self._unsubscribe:
             self._unsubscribe()
         await self.supervisor.cancel(PINGER)
+        for task in list(self._building):
+            task.cancel()
         await asyncio.gather(
             *(
                 c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -191,7 +244,13 @@ class ScreenHub:
 
     def health(self) -> dict[str, Any]:
         # snapshotsSending: snapshots whose pages some screen is still being sent.
-        return {"ok": True, "screens": len(self.clients), "snapshotsSending": len(self._snapshots)}
+        # snapshotsBuilding: snapshots whose pages are still being encoded.
+        return {
+            "ok": True,
+            "screens": len(self.clients),
+            "snapshotsSending": len(self._snapshots),
+            "snapshotsBuilding": len(self._building),
+        }
 
     def _on_event(self, event: Event) -> None:
         private: bytes | None = None  # encoded once for every viewer screen
@@ -202,31 +261,45 @@ class ScreenHub:
                 client.offer_event(event, private)
 
 
-def _snapshot_pages(request: web.Request, view: View, seq: int) -> list[bytes]:
-    """Every open order the view shows in pages of about PAGE_BYTES, printers on the first."""
+def _first_head(request: web.Request, seq: int) -> str:
+    """The first page's JSON up to its orders: type, seq and the extras (printers, alerts)."""
     first: dict[str, Any] = {"type": EventType.SNAPSHOT, "seq": seq}
     for key, provider in request.app[SNAPSHOT_EXTRAS].items():
         first[key] = provider()
-    heads = [json.dumps(first, separators=(",", ":"), ensure_ascii=False)[:-1]]
-    more = {"type": EventType.SNAPSHOT_MORE, "seq": seq}
-    more_head = json.dumps(more, separators=(",", ":"))[:-1]
-    pages: list[list[str]] = [[]]
+    return json.dumps(first, separators=(",", ":"), ensure_ascii=False)[:-1]
+
+
+def _page(head: str, orders: list[str], *, more: bool) -> bytes:
+    return f'{head},"orders":[{",".join(orders)}],"more":{"true" if more else "false"}}}'.encode()
+
+
+async def _build_pages(
+    snapshot: SnapshotPages, head: str, orders: Iterator[Order], view: View
+) -> None:
+    """Encode the orders `view` shows into pages of about PAGE_BYTES, yielding between pages."""
+    more_head = json.dumps(
+        {"type": EventType.SNAPSHOT_MORE, "seq": snapshot.seq}, separators=(",", ":")
+    )[:-1]
+    page: list[str] = []
     size = 0
-    for order in request.app[SERVICE].orders():
-        if not view.shows(order):
-            continue
-        text = view.order_json(order)
-        if size and size + len(text) > PAGE_BYTES:
-            pages.append([])
-            heads.append(more_head)
-            size = 0
-        pages[-1].append(text)
-        size += len(text)
-    last = len(pages) - 1
-    return [
-        f'{head},"orders":[{",".join(page)}],"more":{"true" if i < last else "false"}}}'.encode()
-        for i, (head, page) in enumerate(zip(heads, pages))
-    ]
+    try:
+        for order in orders:
+            if not view.shows(order):
+                continue
+            text = view.order_json(order)
+            if size and size + len(text) > PAGE_BYTES:
+                snapshot.add(_page(head, page, more=True), last=False)
+                head, page, size = more_head, [], 0
+                await asyncio.sleep(0)  # pongs, other screens and requests between pages
+            page.append(text)
+            size += len(text)
+        snapshot.add(_page(head, page, more=False), last=True)
+    except Exception:
+        log.exception("ws.snapshot_failed", seq=snapshot.seq)
+        raise
+    finally:
+        if not snapshot.done:
+            snapshot.fail()
 
 
 def _endpoint(request: web.Request) -> str | None:
@@ -306,8 +379,12 @@ async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> No
 
     try:
         if snapshot is not None:
-            for page in snapshot.pages:
-                await send(page)
+            try:
+                async for page in snapshot.stream():
+                    await send(page)
+            except SnapshotFailed:
+                await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"snapshot failed")
+                return
             snapshot = None  # let the shared pages go once every screen has them
         while True:
             batch = [await client.queue.get()]
