@@ -183,3 +183,53 @@ async def test_screens_at_one_seq_share_snapshot_pages_until_all_have_them(
     finally:
         for ws in sockets:
             await ws.close()
+
+
+@pytest.mark.parametrize("comment_chars", [0, 200, 70_000])
+async def test_events_of_every_frame_size_reach_every_screen_intact(
+    client: TestClient, comment_chars: int
+) -> None:
+    # An event's frame is built once for all screens: its length header is right for short
+    # (< 126 bytes of payload is impossible for an order, but the ping is), medium (< 64 KiB)
+    # and long messages, and every screen decodes the same event.
+    body = order_body("big")
+    body["items"][0]["comment"] = "ü" * min(comment_chars, 500)
+    if comment_chars > 500:  # a long order: many items, each with a long comment
+        body["items"] = [
+            {"id": i, "plu": {"name": f"Dish {i}"}, "comment": "ü" * 500}
+            for i in range(1, comment_chars // 500 + 1)
+        ]
+    async with (
+        websockets.connect(ws_url(client), max_size=2**22) as one,
+        websockets.connect(ws_url(client), max_size=2**22) as two,
+    ):
+        await recv(one), await recv(two)  # snapshots
+        await post(client, body)
+        first, second = await recv(one), await recv(two)
+        assert first == second
+        assert first["type"] == "order.created" and first["order"]["externalId"] == "big"
+        assert len(first["order"]["items"]) == len(body["items"])
+        assert first["order"]["items"][0]["comment"] == body["items"][0]["comment"]
+
+
+async def test_a_screen_that_falls_behind_and_catches_up_gets_every_event_in_order(
+    client: TestClient,
+) -> None:
+    # While a screen reads nothing, events wait in its socket and then in its queue; once it
+    # reads again it gets them all, in order, and the ones after them too (no overtaking).
+    async with websockets.connect(ws_url(client), max_queue=1) as ws:
+        start = (await recv(ws))["seq"]
+        big = "x" * 500
+        bodies = [order_body(f"lag{i}") for i in range(60)]
+        for body in bodies:
+            body["items"] = [
+                {"id": n, "plu": {"name": f"Dish {n}"}, "comment": big} for n in range(1, 60)
+            ]
+        for body in bodies[:40]:  # ~1.5 MB: more than the socket buffers hold
+            await post(client, body)
+        events = [await recv(ws) for _ in range(40)]
+        for body in bodies[40:]:
+            await post(client, body)
+        events += [await recv(ws) for _ in range(20)]
+        assert [e["seq"] for e in events] == list(range(start + 1, start + 61))
+        assert [e["order"]["externalId"] for e in events] == [f"lag{i}" for i in range(60)]

@@ -61,8 +61,20 @@ async def test_a_screen_whose_queue_overflows_gets_1013(client: TestClient, daem
     # More events queued for one screen than `queue_limit`: it is closed with 1013 at once
     # instead of after the whole backlog, and a resume with since gets what it missed.
     daemon.hub.limits = ScreenLimits(queue_limit=5)
-    async with websockets.connect(ws_url(client)) as ws:
-        seq = (await recv(ws))["seq"]
+    # max_queue=1, max_size=None: the client takes frames of any size but stops reading its
+    # socket while one message waits unread.
+    async with websockets.connect(ws_url(client), max_queue=1, max_size=None) as ws:
+        await recv(ws)
+        await wait_until(lambda: daemon.hub.clients, timeout=5)
+        screen = next(iter(daemon.hub.clients))
+        # A screen that keeps up is written to at once; this one first stops keeping up: its
+        # socket fills until the daemon's side buffers (bounded: the kernel's buffers are finite).
+        for _ in range(2_000):
+            if not screen.caught_up():
+                break
+            daemon.bus.publish("test.filler", {"pad": "x" * 256 * 1024})
+        assert not screen.caught_up()
+        seq = daemon.bus.seq
         for n in range(20):  # one burst: the send loop cannot run between these
             daemon.bus.publish("test.burst", {"n": n})
         code, got = await closed_with(ws)

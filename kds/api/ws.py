@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import struct
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -73,13 +74,44 @@ class ScreenLimits:
     close_grace: float = 2.0
 
 
+def text_frame(payload: bytes) -> bytes:
+    """`payload` as one unmasked, uncompressed websocket text frame (RFC 6455 §5.2).
+
+    A server's frame is the same bytes for every screen, so an event is framed once.
+    """
+    size = len(payload)
+    if size < 126:
+        return bytes((_FIN_TEXT, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
+    return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+
+
+_FIN_TEXT = 0x81  # FIN + opcode 1 (text)
+PING_FRAME = text_frame(PING)
+
+
 class ScreenClient:
-    """One connected screen: its filter, its outgoing queue and how far behind it is."""
+    """One connected screen: its filter, its outgoing queue and how far behind it is.
+
+    A screen that has taken everything so far (its sender waits on an empty queue and
+    its socket's buffer is empty) gets a message written at once, as the bus publishes
+    it: one write per screen instead of waking a task per screen. Any other screen's
+    messages go through its queue and sender, in order, with backpressure.
+    """
 
     def __init__(
-        self, ws: web.WebSocketResponse, view: View, limits: ScreenLimits, clock: Clock
+        self,
+        ws: web.WebSocketResponse,
+        view: View,
+        limits: ScreenLimits,
+        clock: Clock,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.transport = transport
+        #: The sender waits on an empty queue with nothing in hand (set only by `_send_loop`).
+        self.idle = False
         self.view = view
         self.endpoint = ",".join(sorted(view.endpoints)) if view.endpoints is not None else None
         self.limits = limits
@@ -108,9 +140,27 @@ class ScreenClient:
         else:
             self.offer(event.payload)
 
-    def offer(self, payload: bytes) -> None:
-        """Queue a message, or mark a screen that stopped reading for closing."""
+    def caught_up(self) -> bool:
+        """Whether a message may be written now: nothing waits before it, the socket keeps up."""
+        transport = self.transport
+        return (
+            self.idle
+            and self.queue.empty()  # a woken sender has not taken its message yet
+            and self.closing is None
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() == 0
+            and not self.ws.closed
+        )
+
+    def offer(self, payload: bytes, frame: bytes | None = None) -> None:
+        """Send a message (`frame`: it framed already), or queue it, or mark a screen that
+        stopped reading for closing."""
         if self.overflowed.is_set():
+            return
+        if self.caught_up():
+            assert self.transport is not None
+            self.transport.write(frame or text_frame(payload))
             return
         if self.queue.qsize() >= self.limits.queue_limit:
             self.overflowed.set()
@@ -225,7 +275,7 @@ class ScreenHub:
         while True:
             await self.clock.sleep(PING_INTERVAL)
             for client in self.clients:
-                client.offer(PING)
+                client.offer(PING, PING_FRAME)
 
     async def stop(self) -> None:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
@@ -253,12 +303,38 @@ class ScreenHub:
         }
 
     def _on_event(self, event: Event) -> None:
-        private: bytes | None = None  # encoded once for every viewer screen
+        # Encoded and framed once for all screens (and once more for viewer screens).
+        frames = _Frames(event.payload)
         for client in self.clients:
-            if client.wants(event):
-                if client.view.private and private is None:
-                    private = private_event(event.payload)
-                client.offer_event(event, private)
+            if not client.wants(event):
+                continue
+            payload = frames.private() if client.view.private else event.payload
+            if client.caught_up():
+                client.offer(payload, frames.frame(payload))
+            else:
+                client.offer(payload)
+
+
+class _Frames:
+    """One event's payloads (as all screens and as viewers see it) and frames, each made once."""
+
+    __slots__ = ("_frames", "_payload", "_private")
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+        self._private: bytes | None = None
+        self._frames: dict[int, bytes] = {}
+
+    def private(self) -> bytes:
+        if self._private is None:
+            self._private = private_event(self._payload)
+        return self._private
+
+    def frame(self, payload: bytes) -> bytes:
+        framed = self._frames.get(id(payload))
+        if framed is None:
+            framed = self._frames[id(payload)] = text_frame(payload)
+        return framed
 
 
 def _first_head(request: web.Request, seq: int) -> str:
@@ -328,7 +404,14 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # Our own heartbeat (the watchdog): aiohttp's drops a silent screen with no close frame.
     ws = web.WebSocketResponse(autoping=False, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
-    client = ScreenClient(ws, view, hub.limits, hub.clock)
+    transport = request.transport
+    client = ScreenClient(
+        ws,
+        view,
+        hub.limits,
+        hub.clock,
+        transport if isinstance(transport, asyncio.Transport) else None,
+    )
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
     snapshot = hub.snapshot_pages(request, view) if replay is None else None
@@ -387,7 +470,11 @@ async def _send_loop(client: ScreenClient, snapshot: SnapshotPages | None) -> No
                 return
             snapshot = None  # let the shared pages go once every screen has them
         while True:
-            batch = [await client.queue.get()]
+            client.idle = True  # from now on the hub may write to this screen directly
+            try:
+                batch = [await client.queue.get()]
+            finally:
+                client.idle = False
             while not client.queue.empty():  # a burst costs one wake-up per screen
                 batch.append(client.queue.get_nowait())
             for payload in batch:
