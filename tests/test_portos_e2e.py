@@ -13,14 +13,17 @@ import websockets
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.config import settings_from_dict
 from kds.model import Order, OrderStatus
 from kds.simulators.portos import PortosSimulator
 from kds.sources.portos.source import PortosSource
 
-from .util import base_config, wait_until
+from .util import base_config, until, wait_until
 
 TOKEN = "portos-static-token"
+#: Short intervals on the system clock, for the tests that import `config_data` (this module's
+#: own tests run on a ManualClock with the default intervals: see `daemon`).
 FAST = {
     "poll_interval": "50ms",
     "reconcile_interval": 0,
@@ -60,6 +63,26 @@ def config_data(
 ) -> dict[str, Any]:
     source = {"type": "portos", "base_url": sim.url, **FAST, **portos_auth}
     return base_config(tmp_path, sources=[{"type": "native"}, source])
+
+
+def on_default_intervals(
+    config_data: dict[str, Any], portos_auth: dict[str, Any]
+) -> dict[str, Any]:
+    """`config_data` with the PORTOS source on its default intervals (the 300 ms request
+    timeout stays: it bounds real I/O); what a test parametrizes in `portos_auth` is kept."""
+    keep = {"request_timeout", *portos_auth}
+    sources = [
+        {k: v for k, v in s.items() if k in keep or k not in FAST} if s["type"] == "portos" else s
+        for s in config_data["sources"]
+    ]
+    return {**config_data, "sources": sources}
+
+
+@pytest.fixture
+def daemon(config_data: dict[str, Any], portos_auth: dict[str, Any], clock: ManualClock) -> Daemon:
+    """kds on a ManualClock with the default poll (1 s), reconcile (10 s) and write-back backoff:
+    a test moves time (`until`, `clock.advance`) instead of polling every 50 ms."""
+    return Daemon(settings_from_dict(on_default_intervals(config_data, portos_auth)), clock=clock)
 
 
 def portos(daemon: Daemon) -> PortosSource:
@@ -109,14 +132,18 @@ def histories_match(sim: PortosSimulator, daemon: Daemon) -> bool:
 async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_written_back(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
 ) -> None:
-    # Within two poll intervals the order is on both station feeds; a bump comes back as `processed`.
+    # Within one poll interval (1 s of the daemon's clock) the order is on both station feeds;
+    # a bump comes back as `processed`.
     source = portos(daemon)
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock)
     async with (
         websockets.connect(ws_url(client, "grill")) as grill,
         websockets.connect(ws_url(client, "bar")) as bar,
     ):
         assert (await recv_until(grill, lambda m: True))["type"] == "snapshot"
         assert (await recv_until(bar, lambda m: True))["type"] == "snapshot"
+        await wait_until(lambda: source.waiting)
         polls_before = source.poll_count
         sim.create_ticket(
             [
@@ -129,9 +156,10 @@ async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_writte
             customer={"fullName": "Ján Novák"},
         )
         (portos_order,) = sim.orders.values()
+        await clock.advance(source.interval)
         on_grill = await recv_until(grill, lambda m: m["type"] == "order.created")
         on_bar = await recv_until(bar, lambda m: m["type"] == "order.created")
-        assert source.poll_count - polls_before <= 2
+        assert source.poll_count - polls_before == 1
     order = on_grill["order"]
     assert on_bar["order"]["id"] == order["id"]
     assert order["externalId"] == portos_order["id"] and order["number"] == portos_order["number"]
@@ -173,7 +201,7 @@ async def test_items_added_later_are_a_second_order_and_deletion_cancels(
 ) -> None:
     # A ticket update makes a second kitchen order; deleting it in PORTOS cancels it in kds.
     ticket = sim.create_ticket([{"pluCode": 101}, {"pluCode": 401}])
-    await wait_until(lambda: len(kds_orders(daemon)) == 1)
+    await until(daemon.clock, lambda: len(kds_orders(daemon)) == 1)
     first = kds_orders(daemon)[0]
     assert [e.name for i in first.items for e in i.endpoints] == [
         "grill",
@@ -181,20 +209,21 @@ async def test_items_added_later_are_a_second_order_and_deletion_cancels(
     ]  # PLU and device default
     second_portos = sim.add_items(ticket["id"], [{"pluCode": 201, "quantity": 3}])
     assert second_portos is not None
-    second = await wait_until(lambda: daemon.service.find("portos", second_portos["id"]))
+    second = await until(daemon.clock, lambda: daemon.service.find("portos", second_portos["id"]))
     assert second.id != first.id and second.ticket.id == ticket["id"]
     assert [(i.plu.name, int(i.quantity.amount)) for i in second.items] == [("Pilsner", 3)]
     assert len(first.items) == 2
 
     sim.delete_order(second_portos["id"])
-    await wait_until(
-        lambda: all(e.status is OrderStatus.PROCESS_SKIPPED for e in second.item_endpoints())
+    await until(
+        daemon.clock,
+        lambda: all(e.status is OrderStatus.PROCESS_SKIPPED for e in second.item_endpoints()),
     )
     assert second.item_endpoints()[0].status_changes[-1].reason == "deleted in PORTOS"
     assert all(
         e.status is OrderStatus.SENT for e in first.item_endpoints()
     )  # the other order is untouched
-    await wait_until(lambda: portos(daemon).writeback.pending == 0)
+    await until(daemon.clock, lambda: portos(daemon).writeback.pending == 0)
     metrics = await (await client.get("/metrics")).text()
     assert 'kds_portos_orders_total{outcome="cancelled",source="portos"} 1.0' in metrics
 
@@ -204,7 +233,7 @@ async def test_single_item_bump_uses_the_item_route_when_exact(
 ) -> None:
     # One item of two at a station: the item route (that item has no other endpoint).
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 401}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     for status in ("delivered", "processed"):
         response = await client.post(
@@ -228,22 +257,23 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     # order is in kds exactly once and every status reached PORTOS, in order.
     source = portos(daemon)
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 201}], name="A")
-    first = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    first = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     assert sim.auth_logins == 1
 
     await sim.set_mode("offline")
-    await wait_until(lambda: source.health()["consecutiveFailures"] >= 1)
+    await until(daemon.clock, lambda: source.health()["consecutiveFailures"] >= 1)
     readyz = await (await client.get("/readyz")).json()
     assert readyz["status"] == "degraded" and readyz["components"]["portos"]["ok"] is False
     assert 'kds_source_up{source="portos"} 0.0' in await (await client.get("/metrics")).text()
     # The kitchen keeps working from what it has; the bump waits in the outbox.
     await bump(client, first.id, "grill")
     ticket_b = sim.create_ticket([{"pluCode": 301}], name="B")
-    await wait_until(lambda: source.writeback.failures >= 1)
+    await until(daemon.clock, lambda: source.writeback.failures >= 1)
 
     await sim.set_mode("slow", delay=1.0)  # back, but slower than request_timeout
-    await wait_until(
-        lambda: "timed out" in (source.health()["lastError"] or source.writeback.last_error or "")
+    await until(
+        daemon.clock,
+        lambda: "timed out" in (source.health()["lastError"] or source.writeback.last_error or ""),
     )
     await sim.set_mode("drop", times=2)
     sim.then_mode("error", times=3, status=500)
@@ -264,7 +294,7 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
             )
         )
 
-    await wait_until(settled, timeout=10)
+    await until(daemon.clock, settled, timeout=10)
     orders = kds_orders(daemon)
     assert len(orders) == len(sim.orders) == 4
     assert len({o.external_id for o in orders}) == 4  # exactly once
@@ -277,7 +307,7 @@ async def test_outages_500s_expired_tokens_and_garbage_lose_and_duplicate_nothin
     ]
     assert sim.auth_refreshes >= 1 and sim.auth_logins == 1  # refreshed, not logged in again
     assert sim.faults.mode == "online" and not sim.faults.queued
-    await wait_until(lambda: source.health()["ok"])
+    await until(daemon.clock, lambda: source.health()["ok"])
     readyz = await (await client.get("/readyz")).json()
     assert readyz["components"]["portos"]["ok"] is True
 
@@ -290,7 +320,7 @@ async def test_signed_requests_are_accepted(
 ) -> None:
     # NWS4 signing: the simulator verifies every request, so orders flow and statuses come back.
     sim.create_ticket([{"pluCode": 201}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await bump(client, order.id, "bar")
     await sim.wait_for(lambda: sim.status_of(order.external_id, "bar") == ["processed"])
     assert sim.unauthorized == 0
@@ -301,7 +331,7 @@ async def test_rejected_token_shows_on_readyz(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
 ) -> None:
     source = portos(daemon)
-    await wait_until(lambda: source.health()["consecutiveFailures"] >= 1)
+    await until(daemon.clock, lambda: source.health()["consecutiveFailures"] >= 1)
     health = (await (await client.get("/readyz")).json())["components"]["portos"]
     assert health["ok"] is False and "401" in health["lastError"] and health["authError"]
 
@@ -311,14 +341,14 @@ async def test_writeback_to_an_inactive_endpoint_is_refused_and_later_ones_still
 ) -> None:
     # PORTOS answers 403 (inactive endpoint): kept as refused (shown, retried on request), not retried forever.
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 201}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     source = portos(daemon)
     await sim.wait_for(lambda: sim.status_of(order.external_id, "bar") == ["sent"])
     sim.set_endpoint_active("bar", False)
     await bump(client, order.id, "bar")
     await bump(client, order.id, "grill")
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
-    await wait_until(lambda: source.writeback.pending == 0)
+    await until(daemon.clock, lambda: source.writeback.pending == 0)
     assert sim.status_of(order.external_id, "bar") == ["sent"]
     assert [p.answer for p in sim.status_posts if p.endpoint == "bar"][-2:] == [403, 403]
     assert source.health()["ok"] is False and source.health()["refusedWritebacks"] == 2
@@ -329,22 +359,25 @@ async def test_restart_resumes_writebacks_from_the_outbox_without_duplicates(
 ) -> None:
     # kds stops while PORTOS is down with a bump unsent; after a restart the bump is sent once
     # and the order is not ingested again.
-    first = Daemon(settings_from_dict(config_data))
+    settings = settings_from_dict(on_default_intervals(config_data, {}))
+    first = Daemon(settings, clock=ManualClock())
     client = await aiohttp_client(first.app)
     sim.create_ticket([{"pluCode": 101}])
-    order = await wait_until(lambda: kds_orders(first) and kds_orders(first)[0])
+    order = await until(first.clock, lambda: kds_orders(first) and kds_orders(first)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent"])
     await sim.set_mode("offline")
     await bump(client, order.id, "grill")
-    await wait_until(lambda: portos(first).writeback.failures >= 1)
+    await until(first.clock, lambda: portos(first).writeback.failures >= 1)
     await client.close()
     sim.create_ticket([{"pluCode": 201}])  # taken while kds was off
 
     await sim.set_mode("online")
-    second = Daemon(settings_from_dict(config_data))
+    second = Daemon(settings, clock=ManualClock())
     await aiohttp_client(second.app)
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
-    await wait_until(lambda: len(kds_orders(second)) == 2 and portos(second).writeback.pending == 0)
+    await until(
+        second.clock, lambda: len(kds_orders(second)) == 2 and portos(second).writeback.pending == 0
+    )
     assert next(o.id for o in kds_orders(second)) == order.id
     assert sim.history(order.external_id, 1, "grill") == [
         "created",

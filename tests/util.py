@@ -130,6 +130,29 @@ async def advance_until(
         await asyncio.sleep(0.01)
 
 
+async def until(
+    clock: Any,
+    predicate: Callable[[], Any | Awaitable[Any]],
+    step: float = 1.0,
+    timeout: float = 5.0,
+) -> Any:
+    """Wait until `predicate()` is truthy and return it; on a ManualClock, move it on by `step`
+    between checks — for what a timer on the daemon's clock brings about (a poll, a retry)
+    with real I/O in it. Fails after `timeout` real seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        if isinstance(clock, ManualClock):
+            await clock.advance(step)
+        await asyncio.sleep(0.01)
+
+
 async def polls(poller: Any, clock: Any, n: int = 2) -> None:
     """Let `n` more polls of a source (`kds.sources.base.Poller`) finish.
 
