@@ -13,7 +13,8 @@ from kds.simulators.cheques import ChequesSimulator
 from kds.simulators.printer import VirtualPrinter
 
 from .test_cheques_e2e import cheques, kitchen, live, orders_of, polls
-from .test_cheques_printing import config_data, sim  # noqa: F401 - fixtures: one printed grill
+from .test_cheques_printing import config_data, daemon, sim  # noqa: F401 - fixtures: one printed grill, a ManualClock
+from .util import printed
 
 
 def voided(daemon: Daemon, uuid: str) -> list[tuple[str, Any]]:
@@ -31,7 +32,7 @@ async def test_price_edit_is_not_a_new_dish(
     # Guarantees: a cashier correcting the price of a line neither voids nor re-fires the dish.
     uuid = sim.open_cheque(table=2)
     pos = sim.add_item(uuid, "6.5", 2, name="Борщ", code=10)
-    await printer.wait_for_jobs(1)
+    await printed(daemon.clock, printer, 1)
     sim.set_price(uuid, pos, "5.9")
     await polls(daemon, 3)
     assert len(orders_of(daemon, uuid)) == 1 and voided(daemon, uuid) == []
@@ -92,9 +93,9 @@ async def test_returned_line_voids_the_dish(
     uuid = sim.open_cheque("Чек 9", table=9)
     sim.add_item(uuid, "6.5", 2, name="Борщ", code=10)
     sim.add_item(uuid, "7.2", 1, name="Драники", code=11)
-    await printer.wait_for_jobs(1)
+    await printed(daemon.clock, printer, 1)
     sim.add_item(uuid, "7.2", -1, name="Драники", code=11)
-    void = (await printer.wait_for_jobs(2))[1]
+    void = (await printed(daemon.clock, printer, 2))[1]
     assert (
         void.lines[0].text.strip() == "VOID" and "Драники" in void.text and "Борщ" not in void.text
     )

@@ -10,10 +10,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
+from kds.config import Settings
 from kds.simulators.cheques import ChequesSimulator
 from kds.simulators.printer import VirtualPrinter
 
-from .util import FAST_PRINTER, base_config
+from .util import FAST_PRINTER, base_config, printed
 
 
 @pytest.fixture
@@ -36,8 +38,13 @@ def config_data(tmp_path: Path, sim: ChequesSimulator, printer: VirtualPrinter) 
             }
         ],
         routing={"default_endpoint": "grill", "rules": []},
-        sources=[{"type": "cheques", "url": sim.endpoint_url, "poll_interval": "30ms"}],
+        sources=[{"type": "cheques", "url": sim.endpoint_url}],  # polled every 2 s of `clock`
     )
+
+
+@pytest.fixture
+def daemon(settings: Settings, clock: ManualClock) -> Daemon:
+    return Daemon(settings, clock=clock)
 
 
 async def test_added_lines_print_new_tickets_and_removed_lines_print_void(
@@ -46,13 +53,13 @@ async def test_added_lines_print_new_tickets_and_removed_lines_print_void(
     # Guarantees: each cheque change prints only the difference; a removed line prints VOID.
     uuid = sim.open_cheque("Чек 7", table=7, place=1)
     sim.add_item(uuid, "6.5", 1, name="Борщ", code=10)
-    first = (await printer.wait_for_jobs(1))[0]
+    first = (await printed(daemon.clock, printer, 1))[0]
     assert "1 x Борщ" in first.text and "Table 7 · 1" in first.text
     sim.add_item(uuid, "7.2", 2, name="Драники", code=11)
-    second = (await printer.wait_for_jobs(2))[1]
+    second = (await printed(daemon.clock, printer, 2))[1]
     assert "2 x Драники" in second.text and "Борщ" not in second.text
     sim.remove_item(uuid, 0)
-    void = (await printer.wait_for_jobs(3))[2]
+    void = (await printed(daemon.clock, printer, 3))[2]
     assert (
         void.lines[0].text.strip() == "VOID"
         and "VOID 1 x Борщ" in void.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from kds.model import Order, OrderStatus
 from kds.simulators.ready2order import Ready2OrderSimulator
 from kds.sources.ready2order.source import Ready2OrderSource
 
-from .util import advance_until, base_config, wait_until
+from .util import advance_until, base_config, polls, until, wait_until
 
 SECRET = "hook-secret-0123456789abcdef"
 TOKEN = "acc-token-for-tests"
@@ -60,10 +59,9 @@ def config_data(
         "base_url": sim.api_url,
         "account_token": TOKEN,
         "webhook_secret": SECRET,
-        "group_window": "100ms",
+        # The default windows (3 s ticket window, 2 s refetch) on the daemon's ManualClock,
+        # which the tests move (`until`, `settled`).
         "poll_interval": "1h",  # only webhooks fetch, unless a test turns the safety net on
-        "max_backoff": "1s",
-        "refetch_delay": "50ms",
         **r2o_options,
     }
     return base_config(tmp_path, sources=[{"type": "native"}, source])
@@ -71,8 +69,8 @@ def config_data(
 
 @pytest.fixture
 def manual_clock() -> bool:
-    """Whether the daemon runs on a ManualClock (a test that waits for intervals moves it)."""
-    return False
+    """Whether the daemon runs on a ManualClock (the tests that wait for intervals move it)."""
+    return True
 
 
 @pytest.fixture
@@ -117,12 +115,7 @@ async def settled(daemon: Daemon, sim: Ready2OrderSimulator, timeout: float = 10
     """Every webhook delivered and the source has nothing outstanding."""
     await sim.wait_delivered(timeout)
     r2o = source(daemon)
-
-    async def quiet() -> None:
-        async with r2o.idle:
-            await r2o.idle.wait_for(lambda: not r2o.busy)
-
-    await asyncio.wait_for(quiet(), timeout)
+    await until(daemon.clock, lambda: not r2o.busy, timeout=timeout)  # ticket windows, refetches
 
 
 async def test_items_of_one_table_become_one_routed_ticket(
@@ -131,7 +124,7 @@ async def test_items_of_one_table_become_one_routed_ticket(
     # Guarantees: a created webhook → items fetched by id → one ticket at the table, routed by product group.
     burger, lemonade = product(sim, "Burger"), product(sim, "Lemonade")
     ids = sim.create_items(table(sim, "5"), [(burger, 2, "well done"), (lemonade, 1)])
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     (order,) = r2o_orders(daemon)
     assert order.ticket.location is not None and order.ticket.location.table_name == "5"
     by_id = {i.id: i for i in order.items}
@@ -152,7 +145,7 @@ async def test_course_numbers_are_taken_as_given(
         table(sim, "6"),
         [{"product_id": burger, "course": 2}, {"product_id": burger, "course": 150}],
     )
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     (order,) = r2o_orders(daemon)
     assert [order.item(i).course_number for i in ids] == [2, 150]  # type: ignore[union-attr]
 
@@ -197,9 +190,9 @@ async def test_cancel_voids_the_item(
     ids = sim.create_items(
         table(sim, "3"), [(product(sim, "Burger"), 1), (product(sim, "Pilsner"), 1)]
     )
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     sim.cancel_items([ids[1]])
-    await wait_until(lambda: set(active_items(daemon)) == {ids[0]})
+    await until(daemon.clock, lambda: set(active_items(daemon)) == {ids[0]})
     (order,) = r2o_orders(daemon)
     beer = order.item(ids[1])
     assert beer is not None and all(e.status is OrderStatus.PROCESS_SKIPPED for e in beer.endpoints)
@@ -218,7 +211,7 @@ async def test_reordered_delivery_cancel_before_create_ends_correct(
     kept = sim.create_items(table(sim, "6"), [(product(sim, "Tiramisu"), 1)])
     sim.release(reverse=True)
     await settled(daemon, sim)
-    await wait_until(lambda: set(active_items(daemon)) == set(kept))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(kept))
     assert doomed[0] not in active_items(daemon)
 
 
@@ -228,12 +221,13 @@ async def test_transfer_moves_the_ticket_also_when_it_overtakes_the_create(
     # Guarantees: orderItem.transferred updates the table (new version); out of order it still ends at the new table.
     t1, t2, t7, t8 = (table(sim, n) for n in ("1", "2", "7", "8"))
     ids = sim.create_items(t1, [(product(sim, "Burger"), 1)])
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     order = active_items(daemon)[ids[0]]
     version = order.version
     sim.transfer_items(t1, t2)
-    await wait_until(
-        lambda: order.ticket.location is not None and order.ticket.location.table_name == "2"
+    await until(
+        daemon.clock,
+        lambda: order.ticket.location is not None and order.ticket.location.table_name == "2",
     )
     assert order.version > version and order.ticket.name == "Table 2"
 
@@ -242,7 +236,7 @@ async def test_transfer_moves_the_ticket_also_when_it_overtakes_the_create(
     sim.transfer_items(t7, t8, late)
     sim.release(reverse=True)
     await settled(daemon, sim)
-    moved = await wait_until(lambda: active_items(daemon).get(late[0]))
+    moved = await until(daemon.clock, lambda: active_items(daemon).get(late[0]))
     assert moved.ticket.location is not None and moved.ticket.location.table_name == "8"
 
 
@@ -278,14 +272,20 @@ async def test_burst_of_200_webhooks_stays_under_the_limit(
     for n in range(200):
         ids += sim.create_items(tables[n % len(tables)], [(products[n % len(products)], 1)])
     await sim.wait_delivered(20)
-    await wait_until(lambda: set(active_items(daemon)) == set(ids), timeout=60)
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids), timeout=60)
     assert len({i for o in r2o_orders(daemon) for i in (x.id for x in o.items)}) == 200
     assert sim.throttled == 0
     assert sim.max_admitted_in_period() <= 60
     assert len(sim.requests) < 60  # one fetch serves many webhooks
 
 
+# The simulator limits per real second: kds's retries must wait real time too, so this test
+# keeps the system clock (with short windows so it does not take minutes).
 @pytest.mark.parametrize("sim_options", [{"rate_limit": 2, "rate_period": 1.0}])
+@pytest.mark.parametrize(
+    ("manual_clock", "r2o_options"),
+    [(False, {"group_window": "100ms", "refetch_delay": "50ms", "max_backoff": "1s"})],
+)
 async def test_429_is_honoured_with_backoff(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
@@ -294,14 +294,14 @@ async def test_429_is_honoured_with_backoff(
     ids = []
     for n in range(30):
         ids += sim.create_items(tables[n % len(tables)], [(products[n % len(products)], 1)])
-    await wait_until(lambda: set(active_items(daemon)) == set(ids), timeout=30)
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids), timeout=30)
     assert sim.throttled >= 1
     assert sim.throttled <= 10  # backoff, not a storm
     assert source(daemon).bucket.throttled == sim.throttled
 
 
 @pytest.mark.parametrize(
-    "r2o_options", [{"training": "ignore"}, {"training": "mark", "poll_interval": "200ms"}]
+    "r2o_options", [{"training": "ignore"}, {"training": "mark", "poll_interval": "30s"}]
 )
 async def test_training_orders_are_ignored_or_marked(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, r2o_options: dict[str, Any]
@@ -311,9 +311,9 @@ async def test_training_orders_are_ignored_or_marked(
     live = sim.create_items(table(sim, "2"), [(product(sim, "Steak"), 1)])
     if r2o_options["training"] == "ignore":
         await settled(daemon, sim)
-        await wait_until(lambda: set(active_items(daemon)) == set(live))
+        await until(daemon.clock, lambda: set(active_items(daemon)) == set(live))
     else:
-        await wait_until(lambda: set(active_items(daemon)) == {*training, *live})
+        await until(daemon.clock, lambda: set(active_items(daemon)) == {*training, *live})
         marked = active_items(daemon)[training[0]]
         assert marked.ticket.name is not None and marked.ticket.name.startswith("TRAINING")
         assert not (active_items(daemon)[live[0]].ticket.name or "").startswith("TRAINING")
@@ -326,9 +326,9 @@ async def test_other_plausible_payload_shapes(
     # Guarantees: the reader is not tied to one JSON shape of the webhook.
     sim.payload_style = style
     ids = sim.create_items(table(sim, "3"), [(product(sim, "Espresso"), 1)])
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     sim.cancel_items(ids)
-    await wait_until(lambda: not active_items(daemon))
+    await until(daemon.clock, lambda: not active_items(daemon))
 
 
 async def test_unreadable_webhook_is_kept_logged_and_triggers_a_fetch(
@@ -339,7 +339,7 @@ async def test_unreadable_webhook_is_kept_logged_and_triggers_a_fetch(
     ids = sim.create_items(table(sim, "4"), [(product(sim, "Burger"), 1)])
     resp = await hooked.post(f"/hooks/ready2order/{SECRET}", data=b"<xml>orderItem</xml>")
     assert resp.status == 202
-    await wait_until(lambda: set(active_items(daemon)) == set(ids))
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(ids))
     row = await daemon.store.fetchone(
         "SELECT payload, error FROM inbox WHERE source = 'ready2order'"
     )
@@ -360,19 +360,19 @@ async def test_webhooks_kept_while_the_api_failed_are_processed_after_a_restart(
         **config_data,
         "sources": [{**config_data["sources"][1], "account_token": "revoked-token"}],
     }
-    first = Daemon(settings_from_dict(broken))
+    first = Daemon(settings_from_dict(broken), clock=ManualClock())
     async with TestClient(TestServer(first.app)) as c:
         assert (await c.post(f"/hooks/ready2order/{SECRET}", data=body)).status == 202
-        await wait_until(lambda: source(first).health()["consecutiveFailures"] >= 1)
+        await until(first.clock, lambda: source(first).health()["consecutiveFailures"] >= 1)
         assert not active_items(first)
-    second = Daemon(settings_from_dict(config_data))
+    second = Daemon(settings_from_dict(config_data), clock=ManualClock())
     async with TestClient(TestServer(second.app)):
-        await wait_until(lambda: set(active_items(second)) == set(ids))
+        await until(second.clock, lambda: set(active_items(second)) == set(ids))
 
         async def inbox_drained() -> bool:  # marked done just after the items were stored
             return not await second.source_ctx.inbox.pending("ready2order")
 
-        await wait_until(inbox_drained)
+        await until(second.clock, inbox_drained)
 
 
 async def test_product_created_webhook_routes_new_products(
@@ -383,7 +383,7 @@ async def test_product_created_webhook_routes_new_products(
     mojito = sim.add_product("Mojito", "Drinks", "7.50")
     await sim.wait_delivered()
     ids = sim.create_items(table(sim, "2"), [(mojito, 1)])
-    order = await wait_until(lambda: active_items(daemon).get(ids[0]))
+    order = await until(daemon.clock, lambda: active_items(daemon).get(ids[0]))
     item = order.item(ids[0])
     assert (
         item is not None
@@ -393,7 +393,7 @@ async def test_product_created_webhook_routes_new_products(
 
 
 @pytest.mark.parametrize("sim_options", [{"rate_period": 1.0}])  # 60 a second: polls need not queue
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms", "rate_period": "1s"}])
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "30s"}])
 async def test_unbilled_items_keep_their_finished_order_live_past_the_archive_age(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
@@ -405,24 +405,18 @@ async def test_unbilled_items_keep_their_finished_order_live_past_the_archive_ag
     from kds.model import utcnow
 
     r2o = source(daemon)
-
-    async def polls(n: int = 2) -> None:
-        target = r2o.poll_count + n
-        async with r2o.polled:
-            await asyncio.wait_for(r2o.polled.wait_for(lambda: r2o.poll_count >= target), 5)
-
     tid = table(sim, "4")
     sim.create_items(tid, [(product(sim, "Burger"), 1)])
-    (order,) = await wait_until(lambda: r2o_orders(daemon), timeout=10)
+    (order,) = await until(daemon.clock, lambda: r2o_orders(daemon), timeout=10)
     for status in (OrderStatus.DELIVERED, OrderStatus.PROCESSED):
         await daemon.service.set_status(order.id, status)
-    await polls()
+    await polls(r2o, daemon.clock)
     two_days_on = utcnow() + timedelta(days=2)
     assert await daemon.service.archive_finished(now=two_days_on) == 0
-    await polls()
+    await polls(r2o, daemon.clock)
     assert [o.id for o in r2o_orders(daemon)] == [order.id]  # nothing sent again
     sim.bill_table(tid)
-    await polls()
+    await polls(r2o, daemon.clock)
     assert await daemon.service.archive_finished(now=two_days_on) == 1
-    await polls()
+    await polls(r2o, daemon.clock)
     assert r2o_orders(daemon) == []

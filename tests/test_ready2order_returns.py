@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kds.app import Daemon
-from kds.config import settings_from_dict
+from kds.clock import ManualClock
+from kds.config import Settings, settings_from_dict
 from kds.model import OrderStatus
 from kds.simulators.printer import VirtualPrinter
 from kds.simulators.ready2order import Ready2OrderSimulator
@@ -28,7 +29,7 @@ from .test_ready2order_e2e import (
     source,
     table,
 )
-from .util import base_config, printed_grill, wait_until
+from .util import base_config, polls, printed, printed_grill, until
 
 
 @pytest.fixture
@@ -49,16 +50,21 @@ async def sim() -> AsyncIterator[Ready2OrderSimulator]:
 def config_data(
     tmp_path: Path, sim: Ready2OrderSimulator, printer: VirtualPrinter, r2o_options: dict[str, Any]
 ) -> dict[str, Any]:
+    # The default windows and rate on the daemon's ManualClock, which the tests move.
     source = {
         "type": "ready2order", "base_url": sim.api_url, "account_token": TOKEN, "webhook_secret": SECRET,
-        "group_window": "50ms", "poll_interval": "1h", "refetch_delay": "50ms", "rate_period": "1s",
-        **r2o_options,
+        "poll_interval": "1h", **r2o_options,
     }  # fmt: skip
     return base_config(
         tmp_path,
         endpoints=printed_grill(printer.address),
         sources=[source],
     )
+
+
+@pytest.fixture
+def daemon(settings: Settings, clock: ManualClock) -> Daemon:
+    return Daemon(settings, clock=clock)
 
 
 @pytest.fixture
@@ -87,9 +93,9 @@ async def test_retour_row_voids_the_dish_and_is_never_a_new_one(
     t5 = table(sim, "5")
     steak, burger = product(sim, "Steak"), product(sim, "Burger")
     sim.create_items(t5, [(steak, 1), (burger, 1)])
-    await printer.wait_for_jobs(1)
+    await printed(daemon.clock, printer, 1)
     (returned,) = sim.return_items(t5, [(steak, 1)])
-    void = (await printer.wait_for_jobs(2))[1]
+    void = (await printed(daemon.clock, printer, 2))[1]
     assert (
         void.lines[0].text.strip() == "VOID" and "Steak" in void.text and "Burger" not in void.text
     )
@@ -99,7 +105,7 @@ async def test_retour_row_voids_the_dish_and_is_never_a_new_one(
     assert len(printer.jobs) == 2
 
 
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms"}])
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "30s"}])
 async def test_negative_correction_lowers_the_quantity_once(
     sim: Ready2OrderSimulator, printer: VirtualPrinter, config_data: dict[str, Any]
 ) -> None:
@@ -108,23 +114,22 @@ async def test_negative_correction_lowers_the_quantity_once(
     t2 = table(sim, "2")
     burger = product(sim, "Burger")
     for run in range(2):
-        daemon = Daemon(settings_from_dict(config_data))
+        daemon = Daemon(settings_from_dict(config_data), clock=ManualClock())
         async with TestClient(TestServer(daemon.app)) as client:
             sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
             if run == 0:
                 sim.create_items(t2, [(burger, 3)])
-                await printer.wait_for_jobs(1)
+                await printed(daemon.clock, printer, 1)
                 sim.create_items(t2, [(burger, -1)])
-                jobs = await printer.wait_for_jobs(3)
-                assert jobs[1].lines[0].text.strip() == "VOID" and "3 x Burger" in jobs[1].text
-                assert "2 x Burger" in jobs[2].text
-            polls = source(daemon).poll_count
-            await wait_until(lambda: source(daemon).poll_count >= polls + 3)
+                done = await printed(daemon.clock, printer, 3)
+                assert done[1].lines[0].text.strip() == "VOID" and "3 x Burger" in done[1].text
+                assert "2 x Burger" in done[2].text
+            await polls(source(daemon), daemon.clock, 3)
             assert kitchen(daemon) == {"Burger": 2}
     assert len(printer.jobs) == 3
 
 
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms"}])
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "30s"}])
 async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
     sim: Ready2OrderSimulator, printer: VirtualPrinter, config_data: dict[str, Any]
 ) -> None:
@@ -135,11 +140,11 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
     burger = product(sim, "Burger")
     with_r2o = settings_from_dict(config_data)
     without = settings_from_dict({**config_data, "sources": [{"type": "native"}]})
-    daemon = Daemon(with_r2o)
+    daemon = Daemon(with_r2o, clock=ManualClock())
     async with TestClient(TestServer(daemon.app)) as client:
         sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
         sim.create_items(t2, [(burger, 3)])
-        await printer.wait_for_jobs(1)
+        await printed(daemon.clock, printer, 1)
         await settled(daemon, sim)
         (order,) = r2o_orders(daemon)
     (neg,) = sim.create_items(t2, [(burger, -1)], notify=False)
@@ -156,13 +161,12 @@ async def test_a_stop_between_the_void_and_the_rest_still_sends_the_rest_once(
         )
         await printer.wait_for_jobs(2)
     for _run in range(2):
-        daemon = Daemon(with_r2o)
+        daemon = Daemon(with_r2o, clock=ManualClock())
         async with TestClient(TestServer(daemon.app)) as client:
             sim.webhook_url = f"http://127.0.0.1:{client.port}/hooks/ready2order/{SECRET}"
-            await printer.wait_for_jobs(3)
+            await printed(daemon.clock, printer, 3)
             await settled(daemon, sim)
-            polls = source(daemon).poll_count
-            await wait_until(lambda: source(daemon).poll_count >= polls + 3)
+            await polls(source(daemon), daemon.clock, 3)
             assert kitchen(daemon) == {"Burger": 2}
     jobs = printer.jobs
     assert (
@@ -188,7 +192,7 @@ async def test_return_of_a_dish_kds_never_had_is_reported(
     )
 
 
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms", "void_statuses": [3]}])
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "30s", "void_statuses": [3]}])
 async def test_order_status_is_mapped_and_unknown_values_reported(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
 ) -> None:
@@ -196,23 +200,22 @@ async def test_order_status_is_mapped_and_unknown_values_reported(
     # item in a void status never reaches the kitchen; an unknown status is made and reported.
     t3, t4 = table(sim, "3"), table(sim, "4")
     (first,) = sim.create_items(t3, [(product(sim, "Burger"), 1)])
-    await wait_until(lambda: first in active_items(daemon))
+    await until(daemon.clock, lambda: first in active_items(daemon))
     sim.set_order_status([first], 3)
-    await wait_until(lambda: first not in active_items(daemon))
+    await until(daemon.clock, lambda: first not in active_items(daemon))
     (born_void,) = sim.create_items(t4, [(product(sim, "Steak"), 1)], notify=False)
     sim.set_order_status([born_void], 3)
     (odd,) = sim.create_items(t4, [(product(sim, "Tiramisu"), 1)], notify=False)
     sim.set_order_status([odd], 7)
-    await wait_until(lambda: odd in active_items(daemon))
-    polls = source(daemon).poll_count
-    await wait_until(lambda: source(daemon).poll_count >= polls + 2)
+    await until(daemon.clock, lambda: odd in active_items(daemon))
+    await polls(source(daemon), daemon.clock)
     assert born_void not in {i.id for o in r2o_orders(daemon) for i in o.items}
     ready = await (await hooked.get("/readyz")).json()
     health = next(v for k, v in ready["components"].items() if "ready2order" in k)
     assert health["unknownOrderStatus"] == {"7": 1} and health["ok"] is False
 
 
-@pytest.mark.parametrize("r2o_options", [{"poll_interval": "100ms", "missing_fetches": 2}])
+@pytest.mark.parametrize("r2o_options", [{"poll_interval": "30s", "missing_fetches": 2}])
 async def test_item_removed_without_a_webhook_is_voided_billed_items_are_not(
     hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator, printer: VirtualPrinter
 ) -> None:
@@ -222,13 +225,12 @@ async def test_item_removed_without_a_webhook_is_voided_billed_items_are_not(
     t1, t2 = table(sim, "1"), table(sim, "2")
     (removed,) = sim.create_items(t1, [(product(sim, "Steak"), 1)])
     (paid,) = sim.create_items(t2, [(product(sim, "Burger"), 1)])
-    await printer.wait_for_jobs(2)
+    await printed(daemon.clock, printer, 2)
     sim.cancel_items([removed], notify=False)  # the orderItem.cancelled webhook is lost
     sim.bill_table(t2)
-    void = (await printer.wait_for_jobs(3))[2]
+    void = (await printed(daemon.clock, printer, 3))[2]
     assert void.lines[0].text.strip() == "VOID" and "Steak" in void.text
-    polls = source(daemon).poll_count
-    await wait_until(lambda: source(daemon).poll_count >= polls + 3)
+    await polls(source(daemon), daemon.clock, 3)
     assert kitchen(daemon) == {"Burger": 1}
     assert len(printer.jobs) == 3
     cancelled = next(o for o in r2o_orders(daemon) if o.item(removed)).item(removed)

@@ -153,6 +153,13 @@ async def until(
         await asyncio.sleep(0.01)
 
 
+async def printed(clock: Any, printer: Any, n: int) -> list[Any]:
+    """A virtual printer's first `n` jobs, moving the daemon's clock (polls, ticket windows)
+    until they printed."""
+    await until(clock, lambda: len(printer.jobs) >= n)
+    return list(printer.jobs)
+
+
 async def polls(poller: Any, clock: Any, n: int = 2) -> None:
     """Let `n` more polls of a source (`kds.sources.base.Poller`) finish.
 
