@@ -542,7 +542,11 @@ class Order(WireModel):
         With `keep=False` a JSON not already kept is made without keeping it
         (a snapshot of 10,000 orders must not pin 20 MB of text for good).
         """
-        if self._json is None:
+        # The private dict itself: `self._json` goes through pydantic's __getattr__ (twice a call).
+        private = self.__pydantic_private__
+        assert private is not None  # Order has private attributes: always a dict
+        kept: str | None = private["_json"]
+        if kept is None:
             body = self.model_dump_json(by_alias=True, exclude_computed_fields=True)
             grouped: dict[str, list[OrderStatus]] = {}
             every: list[OrderStatus] = []
@@ -561,8 +565,8 @@ class Order(WireModel):
             encoded = body[:-1] + "," + _compact(derived)[1:]
             if not keep:
                 return encoded
-            self._json = encoded
-        return self._json
+            private["_json"] = kept = encoded
+        return kept
 
     def to_wire(self) -> dict[str, Any]:
         """The wire JSON as a dict."""
@@ -571,4 +575,6 @@ class Order(WireModel):
 
     def changed(self) -> None:
         """Forget the encoded JSON after a change (the service calls it)."""
-        self._json = None
+        private = self.__pydantic_private__
+        assert private is not None
+        private["_json"] = None  # not through pydantic's __setattr__ (see wire_json)
