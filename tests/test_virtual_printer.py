@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -85,6 +86,22 @@ def test_decoder_copes_with_commands_split_across_reads() -> None:
         and split.cuts == whole.cuts
         and split.code_pages == whole.code_pages
     )
+
+
+def test_decoders_of_one_profile_share_its_code_page_tables() -> None:
+    # A printer knows its code pages from ROM: building them for each connection made the
+    # fake, not kds, the bottleneck of the bench's print phase (~45 ms per job on a busy box).
+    assert EscPosDecoder("TM-T20II").tables is EscPosDecoder("TM-T20II").tables
+
+
+def test_decoder_counts_a_text_run_and_its_commands_as_byte_by_byte() -> None:
+    whole = EscPosDecoder()
+    whole.feed(ticket_bytes())
+    split = EscPosDecoder()
+    for i in range(len(ticket_bytes())):
+        split.feed(ticket_bytes()[i : i + 1])
+    assert whole.job_bytes == split.job_bytes == len(ticket_bytes())
+    assert whole.commands == split.commands and whole.unknown == split.unknown == []
 
 
 def test_decoder_skips_image_data(tmp_path: Path) -> None:
@@ -196,6 +213,22 @@ async def test_json_lines_log_round_trips(printer: VirtualPrinter, tmp_path: Pat
     assert logged[0].raw == printer.jobs[0].raw and logged[0].tickets == printer.jobs[0].tickets
     raw = json.loads((tmp_path / "printer.jsonl").read_text().splitlines()[0])
     assert raw["text"].startswith("GRILL\n#42") and raw["printed"] is True
+
+
+async def test_each_ticket_of_a_job_has_the_time_its_cut_arrived(printer: VirtualPrinter) -> None:
+    # Several tickets over one connection: each keeps the moment its own cut arrived (the
+    # bench's print figure), taken when the bytes were read.
+    reader, writer = await asyncio.open_connection("127.0.0.1", printer.port)
+    writer.write(ticket_bytes())
+    await writer.drain()
+    await wait_until(lambda: printer.bytes_received >= len(ticket_bytes()))
+    between = time.perf_counter()
+    writer.write(ticket_bytes())
+    await writer.drain()
+    writer.close()
+    job = (await printer.wait_for_jobs(1))[0]
+    assert len(job.tickets) == 2 and len(job.cut_times) == 2
+    assert job.cut_times[0] <= between <= job.cut_times[1] == job.cut_at
 
 
 async def test_wait_for_jobs_is_bounded(printer: VirtualPrinter) -> None:

@@ -37,10 +37,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
+import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,9 @@ EOT = 0x04
 _ESC_NO_ARG = frozenset(b"2<Sim")
 _ESC_ONE_ARG = frozenset(b"!-EGaMV{ JdeRr3A+=tUT%")
 
+#: A run of text bytes (printable ASCII and the code page's upper half): decoded at once.
+_TEXT_RUN = re.compile(rb"[\x20-\x7e\x80-\xff]+")
+
 _STATUS_BASE = 0x12
 _OFFLINE = 0x08
 _COVER_OPEN = 0x04
@@ -71,8 +76,12 @@ _PAPER_END_SENSOR = 0x60
 _ERROR = 0x40
 
 
+@functools.cache
 def _decode_tables(profile: str) -> dict[int, list[str]]:
-    """{slot: 128 characters for bytes 0x80..0xFF} for every code page of `profile`."""
+    """{slot: 128 characters for bytes 0x80..0xFF} for every code page of `profile`.
+
+    Built once per profile (tens of milliseconds), as a printer has its pages in ROM.
+    """
     from escpos.capabilities import get_profile
     from escpos.magicencode import Encoder
 
@@ -83,6 +92,7 @@ def _decode_tables(profile: str) -> dict[int, list[str]]:
     return tables
 
 
+@functools.cache
 def _code_page_names(profile: str) -> dict[int, str]:
     from escpos.capabilities import get_profile
 
@@ -233,21 +243,28 @@ class EscPosDecoder:
         elif b < 0x20:
             self.unknown.append(f"0x{b:02x}")
             used = 1
-        else:
-            self._put(self._char(b))
+        elif b == 0x7F:
+            self._put(chr(b))
             used = 1
+        else:
+            run = _TEXT_RUN.match(buf, pos)
+            assert run is not None  # b itself is a text byte
+            self._put(self._text(run.group()))
+            used = run.end() - pos
         self.job_bytes += used
         return used
 
-    def _char(self, b: int) -> str:
-        if b < 0x80:
-            return chr(b)
+    def _text(self, run: bytes) -> str:
+        if run.isascii():
+            return run.decode("ascii")
         table = self.tables.get(self._slot)
-        return table[b - 0x80] if table else "\ufffd"
+        return "".join(
+            chr(b) if b < 0x80 else (table[b - 0x80] if table else "\ufffd") for b in run
+        )
 
     def _put(self, text: str) -> None:
         if self._pending_style is None:
-            self._pending_style = _Style(**asdict(self._style))
+            self._pending_style = replace(self._style)
         else:
             # A line with mixed styles reads as its boldest, largest part.
             ps = self._pending_style
@@ -261,8 +278,9 @@ class EscPosDecoder:
     def _flush_line(self, *, force: bool) -> None:
         if not self._pending and not force:
             return
-        style = self._pending_style or self._style
-        self.lines.append(Line(text="".join(self._pending), **asdict(style)))
+        s = self._pending_style or self._style
+        text = "".join(self._pending)
+        self.lines.append(Line(text, s.bold, s.width, s.height, s.invert, s.underline, s.align))
         self._pending = []
         self._pending_style = None
 
@@ -484,6 +502,8 @@ class PrintedJob:
     raw: bytes = field(repr=False, default=b"")
     #: `time.perf_counter()` when the job's last cut arrived (latency in the printer's process).
     cut_at: float | None = None
+    #: `time.perf_counter()` when each cut arrived: one per ticket of a job of several.
+    cut_times: list[float] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -719,7 +739,7 @@ class VirtualPrinter:
             None if mode == "stall" and decoder.job_bytes else self._status(mode, n)
         )
         complete = True
-        cut_at: float | None = None
+        cut_times: list[float] = []
         while True:
             try:
                 data = await reader.read(4096)
@@ -744,15 +764,16 @@ class VirtualPrinter:
                     writer.transport.abort()
                     break
                 continue
+            # A cut arrived when its bytes were read (decoding them is the fake's own work).
+            arrived = time.perf_counter()
             cuts = decoder.cuts
             decoder.feed(data)
-            if decoder.cuts > cuts:
-                cut_at = time.perf_counter()
+            cut_times += [arrived] * (decoder.cuts - cuts)
             await self._answer(writer, decoder)
         complete = complete and decoder.ends_with_cut
         decoder.finish()
         if decoder.printed_anything:
-            await self._record(decoder, mode, started, complete, cut_at)
+            await self._record(decoder, mode, started, complete, cut_times)
 
     async def _answer(self, writer: asyncio.StreamWriter, decoder: EscPosDecoder) -> None:
         if decoder.answers:
@@ -766,7 +787,7 @@ class VirtualPrinter:
         mode: str,
         started: str,
         complete: bool,
-        cut_at: float | None = None,
+        cut_times: list[float],
     ) -> None:
         printed = mode not in ("paper_out", "cover_open")
         self._seq += 1
@@ -787,7 +808,8 @@ class VirtualPrinter:
             started_at=started,
             finished_at=_now(),
             raw=bytes(decoder.raw),
-            cut_at=cut_at,
+            cut_at=cut_times[-1] if cut_times else None,
+            cut_times=cut_times,
         )
         (self.jobs if printed else self.discarded).append(job)
         if self.log_path is not None:
