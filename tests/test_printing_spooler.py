@@ -312,27 +312,60 @@ class TestFallback:
             settings_from_dict(config("nowhere:"))
 
 
+def drink_order(i: int) -> dict[str, Any]:
+    return order_body(f"h{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
+
+
+async def test_tickets_waiting_for_a_printer_go_out_together_over_one_connection(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
+) -> None:
+    # Five tickets wait for the bar printer; when it is back they go out over one connection, in
+    # order, each decoded from the bytes, none marked REPRINT; their `sent` and attempts are
+    # recorded in one commit before the first byte, `delivered` → `processed` and done in one after.
+    await printers["bar"].set_mode("offline")
+    orders = [await post(client, drink_order(i)) for i in range(5)]
+    await advance_until(
+        clock,
+        lambda: all(history(daemon, o["id"], "bar", 1)[-1] == "failed" for o in orders),
+        step=RETRY_STEP,
+    )
+    commits, connections = daemon.store.health()["commits"], printers["bar"].connections
+    await printers["bar"].set_mode("online")
+    await advance_until(clock, lambda: printers["bar"].jobs, step=RETRY_STEP)
+    await wait_until(lambda: daemon.outbox.pending_count == 0)
+    [job] = printers["bar"].jobs
+    assert [t.splitlines()[1] for t in job.tickets] == [f"#{o['number']}" for o in orders]
+    assert [f"1 x Drink {i}" in t for i, t in enumerate(job.tickets)] == [True] * 5
+    assert job.complete and job.cuts == 5 and "REPRINT" not in job.text
+    assert printers["bar"].connections - connections == 1
+    for order in orders:
+        assert history(daemon, order["id"], "bar", 1) == [
+            "created",
+            "failed",
+            "sent",
+            "delivered",
+            "processed",
+        ]
+    assert daemon.store.health()["commits"] - commits == 2
+
+
 async def test_hundred_tickets_queued_while_offline_print_in_order(
     client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
     # 100 tickets for a printer that is offline for a while all print once it returns, in order,
-    # each exactly once, none marked REPRINT.
+    # each exactly once, none marked REPRINT (in batches: several tickets per connection).
     await printers["bar"].set_mode("offline")
-    numbers = []
-    for i in range(100):
-        body = order_body(
-            f"h{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}]
-        )
-        numbers.append((await post(client, body))["number"])
+    numbers = [(await post(client, drink_order(i)))["number"] for i in range(100)]
     await wait_until(lambda: spooler(daemon).queued("bar") == 100)
     await printers["bar"].set_mode("online")
     await advance_until(clock, lambda: printers["bar"].jobs, step=RETRY_STEP)  # the head's retry
-    jobs = await printers["bar"].wait_for_jobs(100, timeout=60)  # the rest follow at once
-    assert len(jobs) == 100
-    printed = [int(job.lines[1].text.lstrip("#")) for job in jobs]
+    await printers["bar"].wait_for(lambda p: len(p.tickets()) >= 100, timeout=60)
+    tickets = printers["bar"].tickets()  # the rest follow at once
+    assert len(tickets) == 100 and len(printers["bar"].jobs) < 100
+    printed = [int(ticket.splitlines()[1].lstrip("#")) for ticket in tickets]
     assert printed == numbers
-    assert [f"1 x Drink {i}" in job.text for i, job in enumerate(jobs)] == [True] * 100
-    assert not any("REPRINT" in job.text for job in jobs)
+    assert [f"1 x Drink {i}" in ticket for i, ticket in enumerate(tickets)] == [True] * 100
+    assert not any("REPRINT" in ticket for ticket in tickets)
     await wait_until(lambda: spooler(daemon).queued("bar") == 0)
 
 

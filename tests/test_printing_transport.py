@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from kds.printing.config import PrinterConfig, split_address
-from kds.printing.transport import PrinterFault, probe, send_job
+from kds.printing.transport import PrinterFault, print_tickets, probe, send_job
 from kds.simulators.printer import VirtualPrinter
 
 JOB = b"\x1b@hello kitchen\n\x1dV\x01"
@@ -48,6 +48,46 @@ async def test_prints_and_reports_status_before_and_after(printer: VirtualPrinte
     job = (await printer.wait_for_jobs(1))[0]
     assert job.text == "hello kitchen" and job.complete
     assert job.status_queries == [1, 2, 4, 1, 2, 4]
+
+
+async def test_several_tickets_go_out_over_one_connection(printer: VirtualPrinter) -> None:
+    # A batch: one status check before, the tickets `prepare()` hands over once the printer is
+    # ready, one status check after — one connection, each ticket decoded from the bytes.
+    tickets = [b"\x1b@ticket %d\n\x1dV\x01" % i for i in range(3)]
+    prepared = 0
+
+    async def prepare() -> list[bytes]:
+        nonlocal prepared
+        prepared += 1
+        return tickets
+
+    status = await print_tickets(config(printer), prepare)
+    assert status is not None and status.state == "ok" and prepared == 1
+    job = (await printer.wait_for_jobs(1))[0]
+    assert job.tickets == ["ticket 0", "ticket 1", "ticket 2"] and job.complete
+    assert job.status_queries == [1, 2, 4, 1, 2, 4] and printer.connections == 1
+
+
+async def test_a_printer_that_stalls_after_a_batch_leaves_every_ticket_of_it_unknown(
+    printer: VirtualPrinter,
+) -> None:
+    # The tickets are handed over one by one from `prepare()`'s iterable (the caller learns which
+    # left); no status answer after them: each may have printed.
+    await printer.set_mode("stall")
+    taken: list[int] = []
+
+    async def prepare() -> Iterator[bytes]:
+        def tickets() -> Iterator[bytes]:
+            for i in range(3):
+                taken.append(i)
+                yield JOB
+
+        return tickets()
+
+    with pytest.raises(PrinterFault) as err:
+        await print_tickets(config(printer), prepare)
+    assert err.value.state == "timeout" and err.value.maybe_printed and taken == [0, 1, 2]
+    assert (await printer.wait_for_jobs(1))[0].tickets == ["hello kitchen"] * 3
 
 
 async def test_offline_printer_is_a_clean_failure(printer: VirtualPrinter) -> None:

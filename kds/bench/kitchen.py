@@ -52,10 +52,11 @@ async def print_phase(bench: Bench) -> None:
     all_printed = asyncio.Event()
 
     def on_job(job: PrintedJob) -> None:
-        for ticket in job.tickets:
+        # A job (one connection) may carry several tickets, each with the time its cut arrived.
+        for ticket, cut_at in zip(job.tickets, job.cut_times):
             match = key_of.search(ticket)
-            if match and job.cut_at is not None:
-                cuts.setdefault(match.group(0), job.cut_at)
+            if match:
+                cuts.setdefault(match.group(0), cut_at)
         if len(cuts) >= count:
             all_printed.set()
 

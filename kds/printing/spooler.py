@@ -5,7 +5,11 @@ that needs a ticket; the outbox hands rows to `PrintSpooler._on_entry` (at
 start for everything still pending, then right after each commit). Each
 printer endpoint has one FIFO queue and one worker, so tickets print in the
 order they were created and the tickets of one order never interleave with
-another's. The head of a queue is retried with capped exponential backoff until
+another's. The worker prints in rounds: every ticket waiting (up to `BATCH_MAX`)
+goes out over one connection, with one commit of their `sent` statuses and
+attempts before the first byte and one of their `delivered` and completion
+after, so a busy kitchen's queue drains instead of waiting on four commits per
+ticket. The head of a queue is retried with capped exponential backoff until
 it prints; the tickets behind it wait — a ticket is never skipped or dropped.
 
 Statuses go through `service.set_status(..., actor="printer", strict=False)`:
@@ -17,9 +21,9 @@ processable: the queue keeps trying and they go `failed → sent → delivered`
 when the printer is back.
 
 Duplicates never pass as new orders: `outbox.attempted()` is called right
-before the first byte is written, so an entry handed out with `attempts > 0`
-after a restart — or a job whose write was cut off in this run — prints with a
-REPRINT banner. The same durable count makes its items "possibly printed": a
+before the first byte of a round is written, so an entry handed out with
+`attempts > 0` after a restart — or a ticket whose bytes were handed over in a
+round that failed in this run — prints with a REPRINT banner. The same durable count makes its items "possibly printed": a
 stalled or dropped job leaves them `failed`, yet the service still queues a
 VOID when they are cancelled and a TRANSFER when the table changes.
 
@@ -39,10 +43,11 @@ import asyncio
 import contextlib
 import random
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -53,7 +58,7 @@ from ..contracts import EffectKind, EventType, PrintEffect, TicketKind
 from ..model import Order, OrderStatus, utcnow
 from .config import PrinterConfig
 from .render import Ticket, TicketRenderer
-from .transport import PrinterFault, PrinterStatus, probe, send_job
+from .transport import PrinterFault, PrinterStatus, print_tickets, probe
 
 if TYPE_CHECKING:
     from ..bus import EventBus
@@ -66,6 +71,8 @@ log = structlog.get_logger(__name__)
 S = OrderStatus
 #: How long start() waits for the first status of every printer.
 START_PROBE_WAIT = 1.0
+#: Tickets written over one connection at most (each write has its own timeout).
+BATCH_MAX = 20
 STATES = ("unknown", "ok", "offline", "timeout", "disconnected", "paper_out", "cover_open", "error")
 
 
@@ -78,7 +85,7 @@ class EndpointLike(Protocol):
     auto_process: bool | None
 
 
-@dataclass
+@dataclass(eq=False)
 class PrintJob:
     """One outbox `print` entry on its way to paper."""
 
@@ -103,8 +110,15 @@ class _Target:
     renderer: TicketRenderer
 
 
-class _StaleTicket(Exception):
-    """The rendered ticket lists an item cancelled before it was written: render again."""
+@dataclass(eq=False)
+class _Prepared:
+    """A job of this round, rendered: what its ticket lists and its bytes."""
+
+    job: PrintJob
+    ticket: Ticket
+    item_ids: list[int]
+    data: bytes
+    writing: bool = False  # its bytes were handed to the printer: it may have printed
 
 
 @dataclass
@@ -376,23 +390,20 @@ class PrintSpooler:
                 if not queue.jobs and not (self._stopping or queue.stopping):
                     await self._probe_idle(queue)
                 continue
-            job = queue.jobs[0]
+            head = queue.jobs[0]
             try:
-                done = await self._attempt(queue, job)
+                done = await self._attempt(queue)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("print.attempt_crashed", endpoint=queue.name, entry=job.entry.id)
-                job.failures += 1
+                log.exception("print.attempt_crashed", endpoint=queue.name, entry=head.entry.id)
+                head.failures += 1
                 done = False
             if done:
-                queue.jobs.popleft()
-                queue.entry_ids.discard(job.entry.id)
-                self._metrics.queue.labels(queue.name).set(len(queue.jobs))
                 continue
             if self._stopping or queue.stopping:
                 break
-            await self._backoff(queue, job)
+            await self._backoff(queue, head)
 
     async def _probe_idle(self, queue: PrinterQueue) -> None:
         """Ask an idle printer's status, so a fault shows before a ticket fails on it."""
@@ -417,8 +428,81 @@ class PrintSpooler:
         queue.kicked.clear()
         await wait_event(self.clock, queue.kicked, delay)
 
-    async def _attempt(self, queue: PrinterQueue, job: PrintJob) -> bool:
-        """Try the head job once; True when it is done (printed, or nothing left to print)."""
+    async def _attempt(self, queue: PrinterQueue) -> bool:
+        """Print the jobs at the head of the queue in one round; True when they are done.
+
+        Every job waiting (up to BATCH_MAX) is rendered and written over one
+        connection: the `sent` statuses and attempts of all of them are recorded in
+        one group commit before the first byte, their `delivered` and completion in
+        one after the printer confirmed. A fault fails the round: the head is retried
+        (with the rest behind it), and every ticket whose bytes were handed over may
+        have printed (REPRINT on the retry).
+        """
+        head = queue.jobs[0]
+        target = await self._pick_target(queue, head)
+        batch: list[_Prepared] = []
+        for job in list(islice(queue.jobs, BATCH_MAX)):
+            try:
+                prepared = await self._render(queue, job, target)
+            except Exception:
+                if not batch:
+                    raise
+                # Print what came before it: this job is the next round's head.
+                log.exception("print.render_failed", endpoint=queue.name, entry=job.entry.id)
+                break
+            if prepared is None:  # done without printing
+                self._finished(queue, job)
+                if not batch:
+                    return True  # the next head may need another printer: pick again
+                continue
+            batch.append(prepared)
+        if not batch:
+            return True
+        recorded = False
+
+        async def prepare() -> Iterator[bytes]:
+            nonlocal recorded
+            await self._record_attempts(queue, batch)
+            recorded = True
+            for prepared in batch:
+                if prepared.job.kind is TicketKind.NEW and self._cancelled_since_render(
+                    prepared.job.order_id, queue.name, prepared.item_ids
+                ):
+                    # Rendered before its `sent` was stored: an item cancelled meanwhile must
+                    # not print (no VOID would follow). From `sent` on, a cancel queues a VOID.
+                    log.info(
+                        "print.rerender",
+                        endpoint=queue.name,
+                        entry=prepared.job.entry.id,
+                        reason="item cancelled meanwhile",
+                    )
+                    self._rerender(prepared, target)
+            return self._handed_over(batch)
+
+        try:
+            async with self._device_lock(target.config):
+                status = await print_tickets(target.config, prepare)
+        except PrinterFault as fault:
+            await self._round_failed(queue, batch, target, fault, recorded)
+            return False
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            log.warning(
+                "print.attempt_failed", endpoint=queue.name, entry=head.entry.id, error=repr(err)
+            )
+            error = PrinterFault(
+                "error", f"{type(err).__name__}: {err}", maybe_printed=batch[0].writing
+            )
+            await self._round_failed(queue, batch, target, error, recorded, printer_fault=False)
+            return False
+        await self._printed(queue, batch, target, status)
+        return True
+
+    async def _render(
+        self, queue: PrinterQueue, job: PrintJob, target: _Target
+    ) -> _Prepared | None:
+        """The job's ticket for `target`; None when it is done without printing (completed)."""
         order = self.service.get(job.order_id) or await self._archived(job.order_id)
         if order is None:
             # Gone from the live view and the archive: nothing left to render from.
@@ -427,8 +511,7 @@ class PrintSpooler:
             )
             self._metrics.jobs.labels(queue.name, "dropped").inc()
             await self.outbox.complete(job.entry.id, error="order no longer available")
-            return True
-        target = await self._pick_target(queue, job)
+            return None
         on_fallback = target is not queue.primary
         ticket = Ticket(
             order=order,
@@ -445,48 +528,39 @@ class PrintSpooler:
         if job.kind is TicketKind.NEW and not items:
             log.info("print.nothing_left", endpoint=queue.name, entry=job.entry.id, order=order.id)
             await self.outbox.complete(job.entry.id)
-            return True
-        item_ids = [item.id for item in items]
-        data = target.renderer.render(ticket)
-        writing = False
+            return None
+        return _Prepared(job, ticket, [item.id for item in items], target.renderer.render(ticket))
 
-        async def before_write() -> None:
-            nonlocal writing
-            if job.kind is TicketKind.NEW:
-                await self._set_status(order.id, queue.name, item_ids, S.SENT)
-                # Rendered before the printer answered: an item cancelled meanwhile must not
-                # print (it was not `sent`, so no VOID would follow). From `sent` on, a
-                # cancel queues a VOID, so what is checked here is all that can slip through.
-                if self._cancelled_since_render(order.id, queue.name, item_ids):
-                    raise _StaleTicket
-            await self.outbox.attempted(job.entry.id, job.last_error)
-            writing = True
+    def _rerender(self, prepared: _Prepared, target: _Target) -> None:
+        """Render again from the live order: the items cancelled meanwhile are left out."""
+        order = self.service.get(prepared.job.order_id) or prepared.ticket.order
+        ticket = replace(prepared.ticket, order=order, item_ids=tuple(prepared.item_ids))
+        items = ticket.items()
+        prepared.ticket, prepared.item_ids = ticket, [item.id for item in items]
+        # Nothing left: no ticket at all (the round completes the job without printing).
+        prepared.data = target.renderer.render(ticket) if items else b""
 
-        try:
-            async with self._device_lock(target.config):
-                status = await send_job(target.config, data, before_write=before_write)
-        except _StaleTicket:
-            log.info(
-                "print.rerender",
-                endpoint=queue.name,
-                entry=job.entry.id,
-                reason="item cancelled meanwhile",
-            )
-            return await self._attempt(queue, job)
-        except PrinterFault as fault:
-            await self._failed(queue, job, target, fault, item_ids, writing)
-            return False
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            raise
-        except Exception as err:
-            log.warning(
-                "print.attempt_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err)
-            )
-            fault = PrinterFault("error", f"{type(err).__name__}: {err}", maybe_printed=writing)
-            await self._failed(queue, job, target, fault, item_ids, writing, printer_fault=False)
-            return False
-        await self._printed(queue, job, target, status, item_ids)
-        return True
+    @staticmethod
+    def _handed_over(batch: list[_Prepared]) -> Iterator[bytes]:
+        """The round's tickets, each marked as possibly printed as it is handed to the printer."""
+        for prepared in batch:
+            if prepared.data:
+                prepared.writing = True
+                yield prepared.data
+
+    async def _record_attempts(self, queue: PrinterQueue, batch: list[_Prepared]) -> None:
+        """`sent` for the new tickets' items and one more attempt for every job: one group commit."""
+        writes = [
+            self._set_status(p.job.order_id, queue.name, p.item_ids, S.SENT)
+            for p in batch
+            if p.job.kind is TicketKind.NEW
+        ]
+        writes += [self.outbox.attempted(p.job.entry.id, p.job.last_error) for p in batch]
+        # Started together, they queue in the store's writer before it wakes: one transaction.
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _cancelled_since_render(self, order_id: str, endpoint: str, item_ids: list[int]) -> bool:
         """True when one of the rendered items was cancelled before the ticket went out."""
@@ -535,24 +609,52 @@ class PrintSpooler:
             log.info("printer.primary_back", endpoint=queue.name)
         return queue.primary
 
-    async def _failed(
+    async def _round_failed(
+        self,
+        queue: PrinterQueue,
+        batch: list[_Prepared],
+        target: _Target,
+        fault: PrinterFault,
+        recorded: bool,
+        *,
+        printer_fault: bool = True,
+    ) -> None:
+        """A round did not surely print: the head failed; what was handed over may have printed."""
+        if printer_fault and target is queue.primary:
+            self._set_state(queue, fault.state, fault.detail)
+        head, *rest = batch
+        job = head.job
+        self._failed(queue, job, target, fault, maybe_printed=head.writing)
+        if job.kind is TicketKind.NEW and (recorded or job.failures >= queue.config.attempts):
+            # `sent` must not stay on a ticket that did not surely print.
+            await self._mark_failed(queue, job, head.item_ids, reason=fault.detail)
+        for prepared in rest:
+            if prepared.writing:
+                self._failed(queue, prepared.job, target, fault, maybe_printed=True)
+            if prepared.job.kind is TicketKind.NEW and recorded:
+                await self._mark_failed(queue, prepared.job, prepared.item_ids, reason=fault.detail)
+        if job.failures >= queue.config.attempts:
+            # The printer is down: the tickets behind this one are stuck too.
+            for waiting in list(queue.jobs)[1:]:
+                if waiting.kind is TicketKind.NEW and not waiting.marked_failed:
+                    await self._mark_failed(
+                        queue, waiting, list(waiting.item_ids or ()) or None, reason=fault.detail
+                    )
+
+    def _failed(
         self,
         queue: PrinterQueue,
         job: PrintJob,
         target: _Target,
         fault: PrinterFault,
-        item_ids: list[int],
-        writing: bool,
         *,
-        printer_fault: bool = True,
+        maybe_printed: bool,
     ) -> None:
+        """Count a failed try of `job` (its bytes handed over: it may have printed)."""
         job.failures += 1
         job.last_error = str(fault)
-        if fault.maybe_printed or writing:
-            job.maybe_printed = True
+        job.maybe_printed = job.maybe_printed or maybe_printed
         self._metrics.jobs.labels(queue.name, "failed").inc()
-        if printer_fault and target is queue.primary:
-            self._set_state(queue, fault.state, fault.detail)
         log.warning(
             "print.failed",
             endpoint=queue.name,
@@ -564,16 +666,6 @@ class PrintSpooler:
             detail=fault.detail,
             maybe_printed=job.maybe_printed,
         )
-        if job.kind is TicketKind.NEW and (writing or job.failures >= queue.config.attempts):
-            # `sent` must not stay on a ticket that did not surely print.
-            await self._mark_failed(queue, job, item_ids, reason=fault.detail)
-        if job.failures >= queue.config.attempts:
-            # The printer is down: the tickets behind this one are stuck too.
-            for waiting in list(queue.jobs)[1:]:
-                if waiting.kind is TicketKind.NEW and not waiting.marked_failed:
-                    await self._mark_failed(
-                        queue, waiting, list(waiting.item_ids or ()) or None, reason=fault.detail
-                    )
 
     async def _mark_failed(
         self, queue: PrinterQueue, job: PrintJob, item_ids: list[int] | None, *, reason: str
@@ -585,10 +677,9 @@ class PrintSpooler:
     async def _printed(
         self,
         queue: PrinterQueue,
-        job: PrintJob,
+        batch: list[_Prepared],
         target: _Target,
         status: PrinterStatus | None,
-        item_ids: list[int],
     ) -> None:
         if target is queue.primary:
             detail = (
@@ -600,6 +691,20 @@ class PrintSpooler:
             queue.primary_checked = self.clock.monotonic()
             self._metrics.fallback.labels(queue.name).set(1)
             self._publish_state(queue)
+        settle: list[Awaitable[None]] = []
+        for prepared in batch:
+            job = prepared.job
+            if prepared.writing:
+                self._count_printed(queue, job, target)
+                if job.kind is TicketKind.NEW:
+                    settle.append(self._delivered(queue, job, prepared.item_ids))
+            settle.append(self._complete(queue, job))
+        # Started together: one group commit for the whole round.
+        await asyncio.gather(*settle)
+        for prepared in batch:
+            self._finished(queue, prepared.job)
+
+    def _count_printed(self, queue: PrinterQueue, job: PrintJob, target: _Target) -> None:
         queue.printed += 1
         queue.last_printed_at = utcnow()
         self._metrics.jobs.labels(queue.name, "printed").inc()
@@ -616,21 +721,31 @@ class PrintSpooler:
             moved_to=job.moved_to,
             moved_from=job.moved_from,
         )
+
+    async def _delivered(self, queue: PrinterQueue, job: PrintJob, item_ids: list[int]) -> None:
+        """`delivered` for a printed ticket's items (walked on to `processed` with auto_process)."""
+        status = S.PROCESSED if queue.endpoint.auto_process else S.DELIVERED
         try:
-            if job.kind is TicketKind.NEW:
-                await self._set_status(job.order_id, queue.name, item_ids, S.DELIVERED)
-                if queue.endpoint.auto_process:
-                    await self._set_status(job.order_id, queue.name, item_ids, S.PROCESSED)
+            await self._set_status(job.order_id, queue.name, item_ids, status, walk=True)
         except Exception as err:
             log.warning(
                 "print.status_failed", endpoint=queue.name, order=job.order_id, error=repr(err)
             )
+
+    async def _complete(self, queue: PrinterQueue, job: PrintJob) -> None:
         try:
             await self.outbox.complete(job.entry.id)
         except Exception as err:
             log.error(
                 "print.complete_failed", endpoint=queue.name, entry=job.entry.id, error=repr(err)
             )
+
+    def _finished(self, queue: PrinterQueue, job: PrintJob) -> None:
+        """`job` is done (printed, or nothing left to print): it leaves the queue."""
+        with contextlib.suppress(ValueError):
+            queue.jobs.remove(job)
+        queue.entry_ids.discard(job.entry.id)
+        self._metrics.queue.labels(queue.name).set(len(queue.jobs))
 
     async def _set_status(
         self,
@@ -640,6 +755,7 @@ class PrintSpooler:
         status: OrderStatus,
         *,
         reason: str | None = None,
+        walk: bool = False,
     ) -> None:
         from ..errors import NotFound
 
@@ -653,6 +769,7 @@ class PrintSpooler:
                 reason=reason,
                 actor="printer",
                 strict=False,
+                walk=walk,
             )
         except NotFound as err:
             log.info(

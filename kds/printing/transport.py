@@ -1,15 +1,15 @@
 """Our own asyncio TCP client for ESC/POS network printers (raw port 9100).
 
 Every step is bounded — connect, each write, each status answer — so a dead or
-hung printer costs a timeout, never a blocked event loop. One job is one
-connection:
+hung printer costs a timeout, never a blocked event loop. One job (one ticket,
+or the batch of tickets waiting for the printer) is one connection:
 
 1. connect (`connect_timeout`);
 2. where the printer answers status (`status_query`), ask `DLE EOT 1, 2, 4`
    (online? cover open / paper end? paper sensor) and refuse to send to a
    printer that reports a fault — nothing was printed, the retry is clean;
-3. `before_write()` — the spooler durably records the attempt here;
-4. write the ticket (`write_timeout`);
+3. `prepare()` — the spooler durably records the attempts here;
+4. write the tickets, one after the other (`write_timeout` each);
 5. ask the status again: an answer without a fault means the printer took
    the job; no answer, a dropped connection or a fault now means the outcome
    is unknown (`PrinterFault.maybe_printed`), and the retry is marked REPRINT.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -192,17 +192,17 @@ async def probe(config: PrinterConfig) -> PrinterStatus | None:
     return status
 
 
-async def send_job(
-    config: PrinterConfig,
-    data: bytes,
-    *,
-    before_write: Callable[[], Awaitable[None]] | None = None,
+async def print_tickets(
+    config: PrinterConfig, prepare: Callable[[], Awaitable[Iterable[bytes]]]
 ) -> PrinterStatus | None:
-    """Print `data` on the printer of `config`; raise PrinterFault if it did not (surely) print.
+    """Print the tickets `prepare()` gives over one connection; PrinterFault if not (surely).
 
-    Returns the status read after the job (None when the printer does not
-    answer status queries). `before_write` runs once the printer is known to
-    be ready, right before the first byte of the job is written.
+    `prepare` runs once the printer is known to be ready, right before the first
+    byte (the spooler records the attempts there and may render again). Its tickets
+    are taken one at a time, each write bounded by `write_timeout`, so a lazy
+    iterable tells the caller which tickets were handed over when a fault comes.
+    Returns the status read after the last ticket (None when the printer does not
+    answer status queries).
     """
     conn = await PrinterConnection.open(config)
     ok = False
@@ -211,9 +211,8 @@ async def send_job(
             before = await conn.status()
             if before.state != "ok":
                 raise PrinterFault(before.state, before.detail)
-        if before_write is not None:
-            await before_write()
-        await conn.write(data)
+        for data in await prepare():
+            await conn.write(data)
         after: PrinterStatus | None = None
         if config.status_query:
             after = await conn.status(after_job=True)
@@ -228,3 +227,19 @@ async def send_job(
             await conn.close()
         else:
             conn.abort()
+
+
+async def send_job(
+    config: PrinterConfig,
+    data: bytes,
+    *,
+    before_write: Callable[[], Awaitable[None]] | None = None,
+) -> PrinterStatus | None:
+    """Print one ticket, `data`: `print_tickets` with `before_write` run before its first byte."""
+
+    async def prepare() -> tuple[bytes]:
+        if before_write is not None:
+            await before_write()
+        return (data,)
+
+    return await print_tickets(config, prepare)

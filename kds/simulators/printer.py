@@ -570,6 +570,7 @@ class VirtualPrinter:
         self.discarded: list[PrintedJob] = []
         self.connections = 0
         self.bytes_received = 0  # everything read, including jobs still in progress
+        self.cuts_received = 0  # tickets cut, including those of jobs still in progress
         self.answers_status = answers_status
         self.faults = FaultSwitch(MODES, PARAMS)
         self._initial_mode = mode
@@ -769,6 +770,7 @@ class VirtualPrinter:
             cuts = decoder.cuts
             decoder.feed(data)
             cut_times += [arrived] * (decoder.cuts - cuts)
+            self.cuts_received += decoder.cuts - cuts
             await self._answer(writer, decoder)
         complete = complete and decoder.ends_with_cut
         decoder.finish()

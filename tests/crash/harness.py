@@ -474,14 +474,17 @@ def _read_sqlite_outbox(db_path: Path, kind: str) -> list[sqlite3.Row]:
 
 
 def printed_job_ids(jobs: Iterable[Any]) -> dict[int, list[bool]]:
-    """Per outbox entry id, one flag per printed job carrying it: was it marked REPRINT?"""
+    """Per outbox entry id, one flag per printed ticket carrying it: was it marked REPRINT?
+
+    A printer job (one connection) may carry several tickets: each is judged on its own.
+    """
     seen: dict[int, list[bool]] = defaultdict(list)
     for job in jobs:
         if not job.printed:
             continue
-        text = job.text
-        for job_id in _JOB_LINE.findall(text):
-            seen[int(job_id)].append("REPRINT" in text)
+        for text in job.tickets:
+            for job_id in _JOB_LINE.findall(text):
+                seen[int(job_id)].append("REPRINT" in text)
     return seen
 
 
