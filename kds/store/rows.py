@@ -24,8 +24,11 @@ from ..model import (
     TicketInfo,
     trusted,
 )
+from ..states import OrderStatus
 
 _HEADER_EXCLUDE = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}
+#: A stored status text → its OrderStatus (for loaders: a dict lookup, not the enum's __call__).
+STATUS_BY_VALUE: dict[str, OrderStatus] = {s.value: s for s in OrderStatus}
 
 
 def header_json(order: Order) -> str:
@@ -87,10 +90,15 @@ def item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
         quantity=shared_quantity(amount, unit),
         comment=shared(comment),
         course_number=course_number,
-        modifiers=[shared(m) for m in json.loads(modifiers)],
+        modifiers=_texts(modifiers),
         endpoints=endpoints,
-        allergens=[shared(a) for a in json.loads(allergens)],
+        allergens=_texts(allergens),
     )
+
+
+def _texts(stored: str) -> list[str]:
+    """A stored JSON list of text, shared; most lists are empty and need no parsing."""
+    return [] if stored == "[]" else [shared(t) for t in json.loads(stored)]
 
 
 def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:

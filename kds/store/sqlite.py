@@ -54,7 +54,7 @@ from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .group import GroupCommit
 from .migrations import MIGRATIONS
-from .rows import header_json, item_from_row, item_row, order_from_header
+from .rows import STATUS_BY_VALUE, header_json, item_from_row, item_row, order_from_header
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -537,6 +537,8 @@ class SqliteStore(GroupCommit[_Pending]):
     ) -> list[tuple[Order, str]]:
         # Four range scans joined in memory — far faster than a query per order.
         span = (rows[0][0], rows[-1][0])
+        # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
+        status_of = STATUS_BY_VALUE
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
         for order_id, item_id, endpoint, status, date, reason in await self.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
@@ -545,7 +547,7 @@ class SqliteStore(GroupCommit[_Pending]):
         ):
             history[(order_id, item_id, endpoint)].append(
                 StatusChange(
-                    S(status),
+                    status_of[status],
                     dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)),
                     reason,
                 )
@@ -558,7 +560,9 @@ class SqliteStore(GroupCommit[_Pending]):
         ):
             endpoints[(order_id, item_id)].append(
                 ItemEndpoint.build(
-                    shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
+                    shared(endpoint),
+                    status_of[status],
+                    history.get((order_id, item_id, endpoint), []),
                 )
             )
         items: dict[str, list[OrderItem]] = defaultdict(list)
