@@ -75,6 +75,11 @@ async def test_an_order_on_one_node_reaches_the_other_nodes_screens_and_back(
         return any(e["status"] == "processed" for i in body["items"] for e in i["endpoints"])
 
     await wait_until(a_sees_it)
+    # A's view read B's change back from the database whole: both nodes answer the same order.
+    assert (
+        await (await a.get(f"/api/v1/orders/{order_id}")).json()
+        == await (await b.get(f"/api/v1/orders/{order_id}")).json()
+    )
 
 
 async def test_a_screen_resumes_on_the_other_node_with_since(

@@ -225,7 +225,8 @@ class ClusterBus(EventBus):
                 (node, _event(seq, type_, body, endpoints))
                 for seq, node, type_, body, endpoints in rows
             ]
-            changed, self._changed = self._changed, set()
+            notified, self._changed = self._changed, set()
+            needed = set()
             for node, event in events:
                 order_id = _order_id(event)
                 if order_id is not None and self._unannounced.get(order_id, ("",))[0] == node:
@@ -233,25 +234,33 @@ class ClusterBus(EventBus):
                 # An event comes after its commit's notification: if the order was read
                 # since that notification, the view has this change already.
                 if node != self.origin and order_id is not None and order_id not in self._fresh:
-                    changed.add(order_id)
+                    needed.add(order_id)
             self.remote += sum(1 for node, _ in events if node != self.origin)
-            if changed and self.on_changed is not None:
-                # Into the view before the screens hear of it: a snapshot taken between the
-                # two never misses a change its seq claims. One read for the whole batch.
-                try:
-                    await self.on_changed(changed)
-                except Exception:
-                    self._changed |= changed  # read them again next round
-                    raise
-                if len(self._fresh) > FRESH_LIMIT:
-                    self._fresh.clear()
-                self._fresh |= changed
+            # Into the view before the screens hear of it: a snapshot taken between the two
+            # never misses a change its seq claims. One read for the whole batch.
+            await self._refresh(needed, notified - needed)
             for _, event in events:
                 self._seq = event.seq
                 self._deliver(event)
+            # Orders notified whose events are still to come: read ahead, after these events
+            # went out (so their screens do not wait for it), before those events arrive.
+            await self._refresh(notified - needed)
             if len(rows) < READ_CHUNK:
                 self._announce_orphans()
                 return
+
+    async def _refresh(self, order_ids: set[str], later: set[str] | None = None) -> None:
+        """Read `order_ids` into the view (`later`: to be read after, kept should this fail)."""
+        if not order_ids or self.on_changed is None:
+            return
+        try:
+            await self.on_changed(order_ids)
+        except Exception:
+            self._changed |= order_ids | (later or set())  # read them again next round
+            raise
+        if len(self._fresh) > FRESH_LIMIT:
+            self._fresh.clear()
+        self._fresh |= order_ids
 
     def _announce_orphans(self) -> None:
         """Announce the changes whose node died between its commit and its event."""

@@ -297,6 +297,22 @@ REPORT_PRODUCT_ADD = (
     " items = report_products.items + excluded.items,"
     " seconds = report_products.seconds + excluded.seconds"
 )
+#: The rows an order is built from, in the order `_build_orders` reads their columns.
+HISTORY_COLUMNS = "order_id, item_id, endpoint, status, date, reason"
+ENDPOINT_COLUMNS = "order_id, item_id, endpoint, status"
+ITEM_COLUMNS = (
+    "order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
+    " course_number, modifiers, allergens"
+)
+#: Orders with their rows in one statement (one snapshot, one round trip): arrays of rows.
+ORDERS_WITH_ROWS = (
+    "SELECT o.id, o.body_hash, o.data, o.updated_at,"
+    f" ARRAY(SELECT ({HISTORY_COLUMNS}) FROM status_changes WHERE order_id = o.id ORDER BY id),"
+    f" ARRAY(SELECT ({ENDPOINT_COLUMNS}) FROM item_endpoints WHERE order_id = o.id"
+    " ORDER BY item_id, position),"
+    f" ARRAY(SELECT ({ITEM_COLUMNS}) FROM items WHERE order_id = o.id ORDER BY position)"
+    " FROM orders o WHERE o.site = $1 AND o.id = ANY($2)"
+)
 OUTBOX_COLUMNS = "id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at"
 #: `kind = 'print'` is spelled out: the partial index `outbox_prints_by_order` needs it.
 PRINT_ENTRIES_OF_ORDER = (
@@ -652,58 +668,28 @@ class PostgresStore(GroupCommit[_Pending]):
 
     async def load_orders_by_id(self, order_ids: Collection[str]) -> list[tuple[Order, str]]:
         """These live orders with their body hashes (one not live — archived, unknown — is
-        left out), read in one snapshot: another node may be committing a change of them."""
-        if self._pool is None:
-            raise Unavailable("the store is not running")
-        async with (
-            self._pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            rows = await conn.fetch(
-                "SELECT id, body_hash, data, updated_at FROM orders WHERE site = $1 AND id = ANY($2)",
-                self.site,
-                list(order_ids),
-            )
-            return await self._load_chunk(rows, conn.fetch) if rows else []
+        left out), read in one statement (one snapshot, one round trip): another node may be
+        committing a change of them, and a node reads what others changed on every event."""
+        rows = await self.fetch(ORDERS_WITH_ROWS, self.site, list(order_ids))
+        return _build_orders(
+            [row[:4] for row in rows],
+            [change for row in rows for change in row[4]],
+            [endpoint for row in rows for endpoint in row[5]],
+            [item for row in rows for item in row[6]],
+        )
 
-    async def _load_chunk(self, rows: list[Any], fetch: Any = None) -> list[tuple[Order, str]]:
+    async def _load_chunk(self, rows: list[Any]) -> list[tuple[Order, str]]:
         # Three reads of the chunk's orders joined in memory — far faster than a query per order.
-        fetch = fetch or self.fetch
         ids = [row[0] for row in rows]
-        history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
-        for order_id, item_id, endpoint, status, date, reason in await fetch(
-            "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
-            " WHERE order_id = ANY($1) ORDER BY order_id, id",
-            ids,
-        ):
-            history[(order_id, item_id, endpoint)].append(StatusChange(S(status), date, reason))
-        endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-        for order_id, item_id, endpoint, status in await fetch(
-            "SELECT order_id, item_id, endpoint, status FROM item_endpoints"
-            " WHERE order_id = ANY($1) ORDER BY order_id, item_id, position",
-            ids,
-        ):
-            endpoints[(order_id, item_id)].append(
-                ItemEndpoint.build(
-                    shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
-                )
-            )
-        items: dict[str, list[OrderItem]] = defaultdict(list)
-        for row in await fetch(
-            "SELECT order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit,"
-            " comment, course_number, modifiers, allergens FROM items WHERE order_id = ANY($1)"
-            " ORDER BY order_id, position",
-            ids,
-        ):
-            values = list(row)
-            values[3] = None if values[3] is None else json.loads(values[3])
-            items[row[0]].append(item_from_row(values, endpoints.get((row[0], row[1]), [])))
-        orders = []
-        for order_id, body_hash, data, updated_at in rows:
-            header = json.loads(data)
-            header["updated_at"] = updated_at.isoformat()  # status changes touch only the column
-            orders.append((order_from_header(header, items.get(order_id, [])), body_hash))
-        return orders
+        by_order = "WHERE order_id = ANY($1) ORDER BY order_id"
+        return _build_orders(
+            rows,
+            await self.fetch(f"SELECT {HISTORY_COLUMNS} FROM status_changes {by_order}, id", ids),
+            await self.fetch(
+                f"SELECT {ENDPOINT_COLUMNS} FROM item_endpoints {by_order}, item_id, position", ids
+            ),
+            await self.fetch(f"SELECT {ITEM_COLUMNS} FROM items {by_order}, position", ids),
+        )
 
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None
@@ -842,6 +828,34 @@ async def migrate(conn: Any) -> int:
             await conn.execute(script)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
     return len(MIGRATIONS)
+
+
+def _build_orders(
+    rows: Sequence[Any], history_rows: Sequence[Any], endpoint_rows: Sequence[Any], item_rows: Any
+) -> list[tuple[Order, str]]:
+    """(order, body hash) from the rows of orders, status_changes, item_endpoints and items
+    (each in the order of HISTORY, ENDPOINTS, ITEMS: by order, then id or position)."""
+    history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+    for order_id, item_id, endpoint, status, date, reason in history_rows:
+        history[(order_id, item_id, endpoint)].append(StatusChange(S(status), date, reason))
+    endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
+    for order_id, item_id, endpoint, status in endpoint_rows:
+        endpoints[(order_id, item_id)].append(
+            ItemEndpoint.build(
+                shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
+            )
+        )
+    items: dict[str, list[OrderItem]] = defaultdict(list)
+    for row in item_rows:
+        values = list(row)
+        values[3] = None if values[3] is None else json.loads(values[3])
+        items[row[0]].append(item_from_row(values, endpoints.get((row[0], row[1]), [])))
+    orders = []
+    for order_id, body_hash, data, updated_at in rows:
+        header = json.loads(data)
+        header["updated_at"] = updated_at.isoformat()  # status changes touch only the column
+        orders.append((order_from_header(header, items.get(order_id, [])), body_hash))
+    return orders
 
 
 def _order_row(order: Order, body_hash: str, site: str) -> tuple[Any, ...]:
