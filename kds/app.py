@@ -191,6 +191,9 @@ class Daemon:
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         self._deadline = None
+        # Starting allocates what stays (above all the loaded view): a collection meanwhile
+        # walks it for nothing (0.8 s of a restart with 10,000 orders). _tune_gc turns it back on.
+        gc.disable()
         try:
             for component in self.components:
                 await component.start()
@@ -204,6 +207,7 @@ class Daemon:
             )
             yield
         finally:
+            gc.enable()  # also when a component failed to start
             await self._stop_until(None)
             log.info("kds.stopped")
 
@@ -240,6 +244,7 @@ def _tune_gc() -> None:
     """
     gc.freeze()  # no collect first: the just-loaded view is all live, walking it costs ~0.5 s
     gc.set_threshold(50_000, 20, 50)
+    gc.enable()
 
 
 async def serve(daemon: Daemon, host: str, port: int, stop: asyncio.Event) -> None:

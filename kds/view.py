@@ -43,13 +43,16 @@ class OrderView:
     async def load(self, store: OrderStore) -> None:
         """Fill the view from the store (at start)."""
         # Nothing the loader allocates is garbage: collecting while it reads and builds
-        # the orders is pure cost (a third of the CPU of a restart).
+        # the orders is pure cost (a third of the CPU of a restart). The daemon keeps it off
+        # until every component has started (kds.app), so only a caller's own state is restored.
+        enabled = gc.isenabled()
         gc.disable()
         try:
             for order, body_hash in await store.load_orders():
                 self.remember(order, body_hash)
         finally:
-            gc.enable()
+            if enabled:
+                gc.enable()
         for key in await store.archived_keys():
             self._archived.add(hash(key))
 
