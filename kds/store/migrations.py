@@ -1,6 +1,24 @@
-"""The SQLite schema as numbered migrations; `PRAGMA user_version` records how many ran."""
+"""The SQLite schema as numbered migrations; `PRAGMA user_version` records how many ran.
+
+PostgreSQL's dialect of the same numbers is in `postgres.py`; both backends run
+theirs through `pending`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def pending(migrations: Sequence[str], version: int, backend: str) -> Iterator[tuple[int, str]]:
+    """(number, script) of each migration after `version`, logged as it is handed out to run."""
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        log.info("store.migrate", version=number, backend=backend)
+        yield number, script
+
 
 MIGRATIONS: list[str] = [
     # 1: the first schema

@@ -39,6 +39,7 @@ from ..reports import ProductTotal, ReportData, StationHour, TicketFact
 from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .group import GroupCommit
+from .migrations import pending as pending_migrations
 from .rows import header_json, item_from_row, item_row, order_from_header
 
 try:
@@ -823,8 +824,7 @@ async def migrate(conn: Any) -> int:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         version = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("store.migrate", version=number, backend="postgresql")
+        for number, script in pending_migrations(MIGRATIONS, version, "postgresql"):
             await conn.execute(script)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
     return len(MIGRATIONS)

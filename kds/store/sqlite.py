@@ -53,7 +53,7 @@ from ..states import OrderStatus
 from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .group import GroupCommit
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, pending
 from .rows import STATUS_BY_VALUE, header_json, item_from_row, item_row, order_from_header
 
 log = structlog.get_logger(__name__)
@@ -210,8 +210,7 @@ class SqliteStore(GroupCommit[_Pending]):
         for pragma in self._pragmas():
             conn.execute(pragma)
         (version,) = conn.execute("PRAGMA user_version").fetchone()
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("store.migrate", version=number)
+        for number, script in pending(MIGRATIONS, version, "sqlite"):
             conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
         return conn
 
