@@ -6,7 +6,6 @@ import asyncio
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from kds.bench.profile import summarise
 from kds.bench.report import Figure, Report
 from kds.cli import build_parser
 
-from .util import ROOT
+from .util import run_bench
 
 FIGURES = {
     "ingest.rate",
@@ -90,16 +89,7 @@ TINY = [
 def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     # Guarantees: the whole bench (kds, both baselines, render) runs from the CLI, every figure
     # has a value, the ones with a baseline have one, no phase failed, and nothing is left running.
-    proc = subprocess.run(
-        [sys.executable, "-m", "kds.cli", "bench", "--json", "--workdir", str(tmp_path), *TINY],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert proc.stdout, proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["errors"] == [], report["errors"]
+    proc, report = run_bench(tmp_path, *TINY)
     figures = {f["key"]: f for f in report["figures"]}
     assert set(figures) == FIGURES
     for key, figure in figures.items():

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .pg import PgCluster
-from .util import ROOT
+from .util import run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -27,29 +24,11 @@ def test_pg_bench_runs_and_reports_every_figure(tmp_path: Path, pg_cluster: PgCl
     # Guarantees: the PostgreSQL bench runs from the CLI (kds and the bare asyncpg handler, two
     # nodes for the cross-node latency), every figure has a value, ingest has its baseline, no
     # phase failed, and the databases it made are dropped.
-    url = pg_cluster.url("postgres")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kds.cli",
-            "bench",
-            "--json",
-            "--workdir",
-            str(tmp_path),
-            "--db",
-            url,
-            *("--orders", "40", "--concurrency", "4", "--rounds", "1"),
-            *("--screens", "3", "--rate", "20", "--duration", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
+    _, report = run_bench(
+        tmp_path,
+        *("--db", pg_cluster.url("postgres"), "--orders", "40", "--concurrency", "4"),
+        *("--rounds", "1", "--screens", "3", "--rate", "20", "--duration", "1"),
     )
-    assert proc.stdout, proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["errors"] == [], report["errors"]
     figures = {f["key"]: f for f in report["figures"]}
     assert set(figures) == PG_FIGURES
     for figure in figures.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -296,3 +297,18 @@ class KdsProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode if self.proc else None
+
+
+def run_bench(workdir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`kds bench --json` from the CLI: the process and its report, in which no phase failed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "kds.cli", "bench", "--json", "--workdir", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["errors"] == [], report["errors"]
+    return proc, report
