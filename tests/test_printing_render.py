@@ -284,3 +284,56 @@ def test_any_text_prints_without_question_marks(text: str) -> None:
     printable = renderer.printable(text)
     assert printable.count("?") == text.count("?")
     printable.encode("cp437")  # everything left is printable on CP437
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=20), max_size=6))
+def test_ascii_shortcut_writes_what_python_escpos_writes(texts: list[str]) -> None:
+    # The renderer skips python-escpos's per-character code-page search for ASCII text once a
+    # code page is selected; the bytes are the library's own, whatever the text.
+    from escpos.magicencode import Encoder
+    from escpos.printer import Dummy
+
+    from kds.printing.render import _AsciiMagic
+
+    pages = Dummy(profile="TM-T20II").profile.get_code_pages()
+    ours = Dummy(profile="TM-T20II")
+    ours.magic = _AsciiMagic(ours, encoder=Encoder(pages), defaultsymbol="")
+    theirs = Dummy(
+        profile="TM-T20II", magic_encode_args={"encoder": Encoder(pages), "defaultsymbol": ""}
+    )
+    for text in ["#12", *texts, "Größe", "ok"]:
+        ours.textln(text)
+        theirs.textln(text)
+    assert ours.output == theirs.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.integers(min_value=10, max_value=48))
+def test_short_lines_are_laid_out_as_textwrap_lays_them_out(text: str, width: int) -> None:
+    # A line that fits is written as is, without textwrap: the same lines as textwrap makes.
+    import textwrap
+
+    from escpos.printer import Dummy
+
+    from kds.printing.sanitize import clean_text
+
+    renderer = TicketRenderer(PrinterConfig(address="127.0.0.1"), tz=UTC)
+    ours = Dummy(profile="TM-T20II")
+    renderer._wrapped(ours, text, width, lead="   ", indent="     ")
+    expected: list[str] = []
+    for line in clean_text(text).split("\n"):
+        body = renderer.printable(line)
+        if body:
+            expected += textwrap.wrap(
+                body,
+                width=max(width, 13),  # room for the indent and a word
+                initial_indent="     " if expected else "   ",
+                subsequent_indent="     ",
+                break_long_words=True,
+                break_on_hyphens=False,
+            )
+    theirs = Dummy(profile="TM-T20II")
+    for line in expected or [""]:
+        theirs.textln(line)
+    assert ours.output == theirs.output

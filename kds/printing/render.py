@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 from escpos.capabilities import get_profile
-from escpos.magicencode import Encoder
+from escpos.magicencode import Encoder, MagicEncode
 from escpos.printer import Dummy
 
 from ..contracts import TicketKind
@@ -115,6 +115,21 @@ def _charset(profile: str, restrict: tuple[str, ...] | None) -> _Charset:
     return _Charset(_code_pages(profile, restrict))
 
 
+class _AsciiMagic(MagicEncode):  # type: ignore[misc]
+    """python-escpos's code-page switching, with a shortcut for ASCII text.
+
+    Once a code page is selected, every code page prints ASCII as ASCII, so
+    MagicEncode's per-character search would write exactly `text.encode("ascii")`:
+    most of a ticket (numbers, English menus, layout) is written without it.
+    """
+
+    def write(self, text: str) -> None:
+        if self.encoding is not None and not self.disabled and text.isascii():
+            self.driver._raw(text.encode("ascii"))
+            return
+        super().write(text)
+
+
 def format_quantity(amount: Decimal, unit: str) -> str:
     """ "2" for two pieces, "0.5 kg" for half a kilo."""
     text = (
@@ -167,6 +182,8 @@ class TicketRenderer:
         restrict = tuple(config.code_pages) if config.code_pages is not None else None
         self._pages = _code_pages(config.profile, restrict)
         self._charset = _charset(config.profile, restrict)
+        # {encoding: {char: byte}}: the same for every ticket, so built once, not per Encoder.
+        self._char_maps: dict[str, dict[str, int]] = {}
 
     # ------------------------------------------------------------------ text
 
@@ -182,12 +199,13 @@ class TicketRenderer:
         return transliterate(text, self._charset.printable)
 
     def _printer(self) -> Dummy:
-        # A fresh Dummy per ticket: MagicEncode tracks the selected code page,
-        # and every ticket starts with ESC @ which resets it on the printer.
-        return Dummy(
-            profile=self.config.profile,
-            magic_encode_args={"encoder": Encoder(self._pages), "defaultsymbol": ""},
-        )
+        # A fresh Dummy and Encoder per ticket: MagicEncode tracks the selected code page (and
+        # the pages used so far), and every ticket starts with ESC @ which resets the printer's.
+        encoder = Encoder(self._pages)
+        encoder.available_characters = self._char_maps
+        p = Dummy(profile=self.config.profile)
+        p.magic = _AsciiMagic(p, encoder=encoder, defaultsymbol="")
+        return p
 
     # ------------------------------------------------------------------ layout
 
@@ -382,10 +400,14 @@ class TicketRenderer:
         ]
         lines: list[str] = []
         for body in paragraphs:
+            first = indent if lines else lead
+            if len(first) + len(body) <= width:  # fits (printable() left single spaces only)
+                lines.append(first + body)
+                continue
             lines += textwrap.wrap(
                 body,
                 width=max(width, len(indent) + 8),
-                initial_indent=indent if lines else lead,
+                initial_indent=first,
                 subsequent_indent=indent,
                 break_long_words=True,
                 break_on_hyphens=False,

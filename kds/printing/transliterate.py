@@ -85,6 +85,8 @@ def transliterate(text: str, keep: Callable[[str], bool] | None = None) -> str:
     whole, so it reads consistently ("kolac", not "kolác"). An all-caps word
     stays all-caps (БОРЩ → BORSHCH, not BORShCh).
     """
+    if text.isascii():  # most of a ticket: nothing to replace
+        return text
     out: list[str] = []
     word_ascii = False
     for index, char in enumerate(text):
