@@ -42,7 +42,7 @@ def loads(raw: bytes) -> Any:
     except UnicodeDecodeError as err:
         raise BadRequest(f"the body is not valid UTF-8 (byte {err.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except _NotFinite as err:
         raise ValidationFailed(str(err)) from None
     except ValueError as err:  # JSONDecodeError is a ValueError
@@ -62,6 +62,10 @@ def _finite_float(text: str) -> float:
             f"{text[:40]} is not a finite number (it overflows a double); JSON numbers must be finite"
         )
     return value
+
+
+#: `json.loads(text, parse_constant=…, parse_float=…)` would build a decoder per body.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def validate(model: type[M], data: Any) -> M:
