@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from decimal import Decimal
-from typing import overload
+from typing import Any, overload
 
 from .model import Plu, Quantity, trusted
 
@@ -41,3 +41,23 @@ def shared_plu(name: str, code: int | str | None, stock_name: str | None, group:
 def shared_quantity(amount: str, unit: str) -> Quantity:
     """One Quantity object per (amount, unit) — mostly "1 pcs" (never mutated)."""
     return trusted(Quantity, amount=Decimal(amount), unit=shared(unit))
+
+
+#: Users by their items (most POS users are one of a few staff names); bounded like the caches above.
+_USERS: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+_USERS_MAX = 4096
+
+
+def shared_user(user: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """One copy of an order's `user` (text, or a small dict of text) per distinct value (never mutated)."""
+    if user is None or isinstance(user, str):
+        return shared(user)
+    if len(user) > 8 or not all(isinstance(v, str | int | None) for v in user.values()):
+        return user
+    key = tuple(user.items())
+    found = _USERS.get(key)
+    if found is None:
+        found = {shared(k): shared(v) if isinstance(v, str) else v for k, v in user.items()}
+        if len(_USERS) < _USERS_MAX:
+            _USERS[key] = found
+    return found

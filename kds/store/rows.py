@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..interning import shared, shared_plu, shared_quantity
+from ..interning import shared, shared_plu, shared_quantity, shared_user
 from ..model import (
     Hold,
     ItemEndpoint,
@@ -101,8 +101,21 @@ def _texts(stored: str) -> list[str]:
     return [] if stored == "[]" else [shared(t) for t in json.loads(stored)]
 
 
-def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:
-    """The inverse of `header_json`, for rows kds wrote itself."""
+def _date(text: str, dates: dict[str, datetime] | None) -> datetime:
+    """`text` parsed, one object per instant in `dates` (an order's stamps repeat in its history)."""
+    if dates is None:
+        return datetime.fromisoformat(text)
+    key = text[:-1] + "+00:00" if text.endswith("Z") else text  # the header's and the rows' form
+    found = dates.get(key)
+    if found is None:
+        found = dates[key] = datetime.fromisoformat(text)
+    return found
+
+
+def order_from_header(
+    data: dict[str, Any], items: list[OrderItem], dates: dict[str, datetime] | None = None
+) -> Order:
+    """The inverse of `header_json`, for rows kds wrote itself (`dates`: parsed stamps to share)."""
     ticket = data["ticket"]
     location = ticket["location"]
     return trusted(
@@ -113,11 +126,11 @@ def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:
         source=shared(data["source"]),
         external_id=data["external_id"],
         device_name=shared(data["device_name"]),
-        user=data["user"],
+        user=shared_user(data["user"]),
         ticket=trusted(
             TicketInfo,
             id=ticket["id"],
-            name=ticket["name"],
+            name=shared(ticket["name"]),
             location=None
             if location is None
             else trusted(
@@ -130,8 +143,8 @@ def order_from_header(data: dict[str, Any], items: list[OrderItem]) -> Order:
             version=ticket["version"],
         ),
         items=items,
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
+        created_at=_date(data["created_at"], dates),
+        updated_at=_date(data["updated_at"], dates),
         version=data["version"],
         rush=data.get("rush", False),
         allergen_acks={

@@ -576,7 +576,7 @@ class SqliteStore(GroupCommit[_Pending]):
         for order_id, body_hash, data, updated_at in rows:
             header = json.loads(data)
             header["updated_at"] = updated_at  # status changes touch only the column
-            orders.append((order_from_header(header, items.get(order_id, [])), body_hash))
+            orders.append((order_from_header(header, items.get(order_id, []), dates), body_hash))
         return orders
 
     async def report_facts(
