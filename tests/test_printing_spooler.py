@@ -349,6 +349,31 @@ async def test_tickets_waiting_for_a_printer_go_out_together_over_one_connection
     assert daemon.store.health()["commits"] - commits == 2
 
 
+async def test_an_order_cancelled_while_its_round_waits_for_the_printer_is_left_out(
+    client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
+) -> None:
+    # Two tickets wait for the bar printer and were rendered for one round; the second order is
+    # cancelled while kds waits for the (slow) printer's status: the round prints the first
+    # ticket only, the second has nothing left and is done without paper — and without a VOID,
+    # as nothing of it ever reached the printer.
+    await printers["bar"].set_mode("offline")
+    first, second = [await post(client, drink_order(i)) for i in range(2)]
+    await advance_until(
+        clock,
+        lambda: all(history(daemon, o["id"], "bar", 1)[-1] == "failed" for o in (first, second)),
+        step=RETRY_STEP,
+    )
+    await printers["bar"].set_mode("slow", delay=0.5, times=1)
+    connections = printers["bar"].connections
+    await advance_until(clock, lambda: printers["bar"].connections > connections, step=RETRY_STEP)
+    assert (await client.delete(f"/api/v1/orders/{second['id']}")).status == 200
+    await wait_until(lambda: daemon.outbox.pending_count == 0, timeout=10)
+    tickets = printers["bar"].tickets()
+    assert len(tickets) == 1 and "1 x Drink 0" in tickets[0]
+    assert history(daemon, first["id"], "bar", 1)[-1] == "processed"
+    assert history(daemon, second["id"], "bar", 1)[-1] == "processSkipped"
+
+
 async def test_hundred_tickets_queued_while_offline_print_in_order(
     client: TestClient, daemon: Daemon, printers: dict[str, VirtualPrinter], clock: ManualClock
 ) -> None:
