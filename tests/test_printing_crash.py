@@ -57,6 +57,21 @@ def drink(i: int) -> dict[str, Any]:
     return order_body(f"c{i}", items=[{"id": 1, "plu": {"name": f"Drink {i}", "group": "Drinks"}}])
 
 
+async def post_drinks(http: aiohttp.ClientSession, count: int) -> list[dict[str, Any]]:
+    """`count` one-drink orders, each acknowledged."""
+    orders = []
+    for i in range(count):
+        async with http.post("/api/v1/orders", json=drink(i)) as response:
+            assert response.status == 201
+            orders.append(await response.json())
+    return orders
+
+
+async def all_at(http: aiohttp.ClientSession, orders: list[dict[str, Any]], status: str) -> bool:
+    """Whether every order's drink is at `status` now."""
+    return all([(await bar_history(http, o["id"]))[-1] == status for o in orders])
+
+
 async def test_tickets_queued_at_sigkill_print_after_restart(
     tmp_path: Path, bar: VirtualPrinter
 ) -> None:
@@ -67,16 +82,8 @@ async def test_tickets_queued_at_sigkill_print_after_restart(
     await asyncio.to_thread(kds.start)
     try:
         async with aiohttp.ClientSession(kds.url) as http:
-            orders = []
-            for i in range(10):
-                async with http.post("/api/v1/orders", json=drink(i)) as response:
-                    assert response.status == 201
-                    orders.append(await response.json())
-
-            async def all_failed() -> bool:
-                return all([(await bar_history(http, o["id"]))[-1] == "failed" for o in orders])
-
-            await wait_until(all_failed, timeout=10)
+            orders = await post_drinks(http, 10)
+            await wait_until(lambda: all_at(http, orders, "failed"), timeout=10)
         await asyncio.to_thread(kds.kill)
         await bar.set_mode("online")
         await asyncio.to_thread(kds.start)
@@ -85,11 +92,7 @@ async def test_tickets_queued_at_sigkill_print_after_restart(
         assert [t.splitlines()[1] for t in tickets] == [f"#{o['number']}" for o in orders]
         assert not any("REPRINT" in t for t in tickets)
         async with aiohttp.ClientSession(kds.url) as http:
-
-            async def all_processed() -> bool:
-                return all([(await bar_history(http, o["id"]))[-1] == "processed" for o in orders])
-
-            await wait_until(all_processed, timeout=10)
+            await wait_until(lambda: all_at(http, orders, "processed"), timeout=10)
             assert await bar_history(http, orders[0]["id"]) == [
                 "created",
                 "failed",
@@ -152,19 +155,11 @@ async def test_batch_interrupted_by_sigkill_reprints_every_ticket_of_it_marked_r
     await asyncio.to_thread(kds.start)
     try:
         async with aiohttp.ClientSession(kds.url) as http:
-            orders = []
-            for i in range(3):
-                async with http.post("/api/v1/orders", json=drink(i)) as response:
-                    assert response.status == 201
-                    orders.append(await response.json())
-
-            async def all_at(status: str) -> bool:
-                return all([(await bar_history(http, o["id"]))[-1] == status for o in orders])
-
-            await wait_until(lambda: all_at("failed"), timeout=10)
+            orders = await post_drinks(http, 3)
+            await wait_until(lambda: all_at(http, orders, "failed"), timeout=10)
             await bar.set_mode("stall")
             await wait_until(lambda: bar.cuts_received >= 3, timeout=10)
-            assert await all_at("sent")
+            assert await all_at(http, orders, "sent")
         await asyncio.to_thread(kds.kill)
         [first] = await bar.wait_for_jobs(1)
         numbers = [f"#{o['number']}" for o in orders]
@@ -176,7 +171,7 @@ async def test_batch_interrupted_by_sigkill_reprints_every_ticket_of_it_marked_r
         assert [t.splitlines()[0].strip() for t in reprints] == ["REPRINT"] * 3
         assert [t.splitlines()[2] for t in reprints] == numbers  # under the banner and station
         async with aiohttp.ClientSession(kds.url) as http:
-            await wait_until(lambda: all_at("processed"), timeout=10)
+            await wait_until(lambda: all_at(http, orders, "processed"), timeout=10)
         assert len(bar.tickets()) == 6
     finally:
         await asyncio.to_thread(kds.kill)
