@@ -12,10 +12,20 @@ import websockets
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.simulators.portos import PortosSimulator
 
-from .test_portos_e2e import config_data, kds_orders, portos, portos_auth, recv_until, sim, ws_url  # noqa: F401
-from .util import wait_until
+from .test_portos_e2e import (  # noqa: F401
+    config_data,
+    daemon,
+    kds_orders,
+    portos,
+    portos_auth,
+    recv_until,
+    sim,
+    ws_url,
+)
+from .util import until, wait_until
 
 CREDENTIALS = {"username": "kds", "password": "secret", "device_name": "P01"}
 
@@ -32,14 +42,14 @@ async def test_items_at_endpoints_kds_does_not_run_are_left_alone_and_reported(
     sim.add_plu(501, "Margherita", ["pizza"])
     sim.add_plu(502, "Bruschetta", ["grill", "pizza"])
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 501}, {"pluCode": 502}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     assert [(i.id, [e.name for e in i.endpoints]) for i in order.items] == [
         (1, ["grill"]),
         (3, ["grill"]),
     ]
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     sim.create_ticket([{"pluCode": 501}])  # only pizza: no kitchen order at all
-    await wait_until(lambda: portos(daemon).poll_count >= 3)
+    await until(daemon.clock, lambda: portos(daemon).poll_count >= 3)
     assert len(kds_orders(daemon)) == 1
     assert all(p.endpoint != "pizza" and p.route != "order" for p in sim.status_posts)
     assert all(
@@ -69,12 +79,12 @@ async def test_any_failed_refresh_falls_back_to_a_full_login(
     # The token expires and the refresh route fails in one of five ways: kds logs in again
     # and keeps polling (before the fix a text 404 or garbage stopped it until a restart).
     sim.create_ticket([{"pluCode": 101}])
-    await wait_until(lambda: len(kds_orders(daemon)) == 1)
+    await until(daemon.clock, lambda: len(kds_orders(daemon)) == 1)
     assert sim.auth_logins == 1
     await sim.set_mode(**REFRESH_FAULTS[refresh], path="/api/auth/refresh")
     sim.expire_tokens()
     sim.create_ticket([{"pluCode": 201}])
-    await wait_until(lambda: len(kds_orders(daemon)) == 2)
+    await until(daemon.clock, lambda: len(kds_orders(daemon)) == 2)
     assert sim.auth_logins == 2
     assert sim.faults.applied >= 1
 
@@ -90,7 +100,7 @@ async def test_values_the_seed_allows_do_not_drop_the_order(
             {"pluCode": 701, "quantity": {"amount": 12000.125, "unit": "g"}},
         ]
     )
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     burger, beef = order.items
     assert burger.course_number == 100
     assert (beef.quantity.amount, beef.quantity.unit) == (Decimal("12000.125"), "g")
@@ -110,6 +120,14 @@ def _unreadable() -> dict[str, Any]:
     }
 
 
+async def next_poll(daemon: Daemon) -> None:
+    """Move the daemon's clock to the next poll (once the poller waits for it)."""
+    source, clock = portos(daemon), daemon.clock
+    assert isinstance(clock, ManualClock)
+    await wait_until(lambda: source.waiting)
+    await clock.advance(source.interval)
+
+
 async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
 ) -> None:
@@ -119,6 +137,7 @@ async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
         snapshot = await recv_until(screen, lambda m: m["type"] == "snapshot")
         assert snapshot["sourceAlerts"] == []
         raw = sim.put_order(_unreadable())
+        await next_poll(daemon)
         message = await recv_until(screen, lambda m: m["type"] == "source.alerts" and m["alerts"])
         (alert,) = message["alerts"]
         assert (
@@ -131,10 +150,11 @@ async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
         assert health["ok"] is False and health["alerts"][0]["order"] == raw["id"]
         assert (await (await client.get("/readyz")).json())["status"] == "degraded"
         polls = portos(daemon).poll_count
-        await wait_until(lambda: portos(daemon).poll_count >= polls + 2)
+        await until(daemon.clock, lambda: portos(daemon).poll_count >= polls + 2)
         assert not kds_orders(daemon)
 
         raw["items"][0]["quantity"] = {"amount": 2, "unit": "pcs"}
+        await next_poll(daemon)  # a second of the clock: the screen stays connected
         order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
         assert order.external_id == raw["id"]
         cleared = await recv_until(screen, lambda m: m["type"] == "source.alerts")

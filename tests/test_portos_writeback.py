@@ -9,20 +9,23 @@ import websockets
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.config import settings_from_dict
 from kds.simulators.portos import PortosSimulator
 
 from .test_portos_e2e import (  # noqa: F401
     bump,
     config_data,
+    daemon,
     kds_orders,
+    on_default_intervals,
     portos,
     portos_auth,
     recv_until,
     sim,
     ws_url,
 )
-from .util import wait_until
+from .util import until
 
 
 async def readyz(client: TestClient) -> dict[str, Any]:
@@ -39,7 +42,7 @@ async def test_refused_writebacks_are_kept_counted_shown_and_retried_from_the_ap
     # The bar endpoint is inactive in PORTOS (403): the bar's bump is kept as refused, counted by
     # status, degrades /readyz with the reason, reaches the screens; after the fix one API call sends it.
     sim.create_ticket([{"pluCode": 101}, {"pluCode": 201}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "bar") == ["sent"])
     sim.set_endpoint_active("bar", False)
     async with websockets.connect(ws_url(client, "bar")) as screen:
@@ -51,7 +54,7 @@ async def test_refused_writebacks_are_kept_counted_shown_and_retried_from_the_ap
     )
     await bump(client, order.id, "grill")  # other endpoints still flow
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["processed"])
-    await wait_until(lambda: refused(daemon) == 2)
+    await until(daemon.clock, lambda: refused(daemon) == 2)
     report = await readyz(client)
     assert report["status"] == "degraded" and "403" in report["reasons"]["portos"]
     health = report["components"]["portos"]
@@ -62,15 +65,15 @@ async def test_refused_writebacks_are_kept_counted_shown_and_retried_from_the_ap
     assert sim.status_of(order.external_id, "bar") == ["sent"]
 
     assert (await client.post("/api/v1/sources/portos/writebacks/retry")).status == 202
-    await wait_until(
-        lambda: refused(daemon) == 2 and portos(daemon).writeback.pending == 0
+    await until(
+        daemon.clock, lambda: refused(daemon) == 2 and portos(daemon).writeback.pending == 0
     )  # still inactive
     sim.set_endpoint_active("bar", True)
     response = await client.post("/api/v1/sources/portos/writebacks/retry")
     assert response.status == 202 and (await response.json())["retried"] == 2
     await sim.wait_for(lambda: sim.status_of(order.external_id, "bar") == ["processed"])
     assert sim.history(order.external_id, 2, "bar") == ["created", "sent", "delivered", "processed"]
-    await wait_until(lambda: refused(daemon) == 0)
+    await until(daemon.clock, lambda: refused(daemon) == 0)
     health = (await readyz(client))["components"]["portos"]
     assert health["ok"] is True and health["alerts"] == []
     assert (await client.post("/api/v1/sources/nosuch/writebacks/retry")).status == 404
@@ -80,19 +83,19 @@ async def test_refused_writebacks_stay_refused_across_a_restart(
     aiohttp_client: Any, config_data: dict[str, Any], sim: PortosSimulator
 ) -> None:
     # The outbox keeps a refused write-back as refused: after a restart it is still shown, not lost.
-    first = Daemon(settings_from_dict(config_data))
+    first = Daemon(settings_from_dict(on_default_intervals(config_data, {})), clock=ManualClock())
     client = await aiohttp_client(first.app)
     sim.create_ticket([{"pluCode": 201}])
-    order = await wait_until(lambda: kds_orders(first) and kds_orders(first)[0])
+    order = await until(first.clock, lambda: kds_orders(first) and kds_orders(first)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "bar") == ["sent"])
     sim.set_endpoint_active("bar", False)
     await bump(client, order.id, "bar")
-    await wait_until(lambda: refused(first) == 2)
+    await until(first.clock, lambda: refused(first) == 2)
     await client.close()
 
-    second = Daemon(settings_from_dict(config_data))
+    second = Daemon(settings_from_dict(on_default_intervals(config_data, {})), clock=ManualClock())
     client = await aiohttp_client(second.app)
-    await wait_until(lambda: refused(second) == 2)
+    await until(second.clock, lambda: refused(second) == 2)
     assert (await readyz(client))["status"] == "degraded"
     sim.set_endpoint_active("bar", True)
     assert (await client.post("/api/v1/sources/portos/writebacks/retry")).status == 202
@@ -106,7 +109,7 @@ async def test_a_line_bumped_at_one_of_its_endpoints_reaches_portos_even_if_the_
     # one item at one endpoint), then the order is cancelled: the grill's `processed` still reaches
     # PORTOS; before the fix it was deferred, its outbox entry closed, and lost.
     sim.create_ticket([{"pluCode": 301}, {"pluCode": 101}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     for status in ("delivered", "processed"):
         response = await client.post(
@@ -116,7 +119,7 @@ async def test_a_line_bumped_at_one_of_its_endpoints_reaches_portos_even_if_the_
     assert sim.status_of(order.external_id, "cold", 1) == ["sent"]  # not written as the whole item
     assert (await client.delete(f"/api/v1/orders/{order.id}")).status == 200
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill", 1) == ["processed"])
-    await wait_until(lambda: portos(daemon).writeback.pending == 0)
+    await until(daemon.clock, lambda: portos(daemon).writeback.pending == 0)
     assert sim.history(order.external_id, 1, "grill") == [
         "created",
         "sent",
@@ -134,7 +137,7 @@ async def test_a_change_portos_cannot_take_is_shown_not_dropped(
     # Same steak and burger; in PORTOS someone marks the steak refused at the grill. The grill in
     # kds then bumps the steak: PORTOS cannot take it, so it is shown as a refused write-back.
     sim.create_ticket([{"pluCode": 301}, {"pluCode": 101}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent", "sent"])
     sim.apply_status(order.external_id, "delivered", item_id=1, endpoint="grill")
     sim.apply_status(order.external_id, "refused", item_id=1, endpoint="grill")
@@ -143,7 +146,7 @@ async def test_a_change_portos_cannot_take_is_shown_not_dropped(
             f"/api/v1/orders/{order.id}/endpoints/grill/items/1/status", json={"status": status}
         )
         assert response.status == 200
-    await wait_until(lambda: refused(daemon) == 2)
+    await until(daemon.clock, lambda: refused(daemon) == 2)
     health = (await readyz(client))["components"]["portos"]
     assert (
         health["alerts"][0]["kind"] == "writeback_refused"
