@@ -19,7 +19,7 @@ from kds.model import Order, OrderStatus
 from kds.simulators.portos import PortosSimulator
 from kds.sources.portos.source import PortosSource
 
-from .util import base_config, until, wait_until
+from .util import base_config, next_poll, until, wait_until
 
 TOKEN = "portos-static-token"
 #: Short intervals on the system clock, for the tests that import `config_data` (this module's
@@ -143,7 +143,7 @@ async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_writte
     ):
         assert (await recv_until(grill, lambda m: True))["type"] == "snapshot"
         assert (await recv_until(bar, lambda m: True))["type"] == "snapshot"
-        await wait_until(lambda: source.waiting)
+        await wait_until(lambda: source.waiting)  # the poll at start is done
         polls_before = source.poll_count
         sim.create_ticket(
             [
@@ -156,7 +156,7 @@ async def test_ticket_for_two_endpoints_reaches_both_stations_and_bump_is_writte
             customer={"fullName": "Ján Novák"},
         )
         (portos_order,) = sim.orders.values()
-        await clock.advance(source.interval)
+        await next_poll(source, clock)
         on_grill = await recv_until(grill, lambda m: m["type"] == "order.created")
         on_bar = await recv_until(bar, lambda m: m["type"] == "order.created")
         assert source.poll_count - polls_before == 1

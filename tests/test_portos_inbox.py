@@ -18,7 +18,7 @@ from kds.simulators.portos import PortosSimulator
 from kds.sources.portos.source import PortosSource
 
 from .test_portos_e2e import TOKEN, kds_orders, portos, sim  # noqa: F401
-from .util import advance_until, base_config, polls, wait_until
+from .util import advance_until, base_config, next_poll, polls, wait_until
 
 S = OrderStatus
 
@@ -102,7 +102,8 @@ async def test_a_return_whose_acknowledgement_failed_is_applied_on_the_next_poll
     returned = sim.add_items(ticket["id"], [{"pluCode": 101, "quantity": -2, "type": "returned"}])
     assert returned is not None
     await sim.set_mode("error", status=500, times=1, path=f"/api/orders/{returned['id']}/items")
-    await settled(source, clock, 1)
+    await next_poll(source, clock)  # one poll: the return is applied, its acknowledgement fails
+    await wait_until(lambda: not source.inbox.busy)
     assert sim.faults.applied == 1
     assert [e.status for e in first.item(1).endpoints] == [S.PROCESS_SKIPPED]  # type: ignore[union-attr]
     assert (await inbox_row(daemon, returned["id"]))["processed_at"] is None

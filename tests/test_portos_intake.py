@@ -25,7 +25,7 @@ from .test_portos_e2e import (  # noqa: F401
     sim,
     ws_url,
 )
-from .util import until, wait_until
+from .util import next_poll, until, wait_until
 
 CREDENTIALS = {"username": "kds", "password": "secret", "device_name": "P01"}
 
@@ -120,24 +120,18 @@ def _unreadable() -> dict[str, Any]:
     }
 
 
-async def next_poll(daemon: Daemon) -> None:
-    """Move the daemon's clock to the next poll (once the poller waits for it)."""
-    source, clock = portos(daemon), daemon.clock
-    assert isinstance(clock, ManualClock)
-    await wait_until(lambda: source.waiting)
-    await clock.advance(source.interval)
-
-
 async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
     client: TestClient, daemon: Daemon, sim: PortosSimulator
 ) -> None:
     # kds cannot read the quantity: expo and board get an alert naming the POS, the order and why,
     # /readyz is degraded; once PORTOS serves a readable order it comes in without a restart.
+    clock = daemon.clock
+    assert isinstance(clock, ManualClock)
     async with websockets.connect(ws_url(client, "grill")) as screen:
         snapshot = await recv_until(screen, lambda m: m["type"] == "snapshot")
         assert snapshot["sourceAlerts"] == []
         raw = sim.put_order(_unreadable())
-        await next_poll(daemon)
+        await next_poll(portos(daemon), clock)
         message = await recv_until(screen, lambda m: m["type"] == "source.alerts" and m["alerts"])
         (alert,) = message["alerts"]
         assert (
@@ -154,7 +148,7 @@ async def test_an_unreadable_order_is_shown_to_staff_and_retried_on_every_poll(
         assert not kds_orders(daemon)
 
         raw["items"][0]["quantity"] = {"amount": 2, "unit": "pcs"}
-        await next_poll(daemon)  # a second of the clock: the screen stays connected
+        await next_poll(portos(daemon), clock)  # a second of the clock: the screen stays on
         order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
         assert order.external_id == raw["id"]
         cleared = await recv_until(screen, lambda m: m["type"] == "source.alerts")

@@ -26,7 +26,7 @@ from .test_portos_e2e import (  # noqa: F401
     sim,
     ws_url,
 )
-from .util import base_config, polls, printed_grill, until
+from .util import base_config, next_poll, polls, printed_grill, until
 
 S = OrderStatus
 
@@ -100,7 +100,7 @@ async def test_a_partial_return_lowers_the_quantity_once(
                         ticket["id"], [{"pluCode": 101, "quantity": -1, "type": "returned"}]
                     )
                     assert returned is not None
-                    await clock.advance(portos(daemon).interval)  # the next poll
+                    await next_poll(portos(daemon), clock)
                     shown = await recv_until(ws, lambda m: m["type"] == "order.created")
                 assert [
                     (i["plu"]["name"], i["quantity"]["amount"]) for i in shown["order"]["items"]

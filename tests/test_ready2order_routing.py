@@ -10,11 +10,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
-from kds.clock import ManualClock
-from kds.config import Settings
 from kds.simulators.ready2order import Ready2OrderSimulator
 
-from .test_ready2order_e2e import SECRET, TOKEN, active_items, product, source, table
+from .test_ready2order_e2e import (  # noqa: F401 - fixtures: daemon, manual_clock
+    SECRET,
+    TOKEN,
+    active_items,
+    daemon,
+    manual_clock,
+    product,
+    source,
+    table,
+)
 from .util import base_config, until, wait_until
 
 RATE = {"rate_limit": 40, "rate_period": 2.0}
@@ -23,17 +30,6 @@ RATE = {"rate_limit": 40, "rate_period": 2.0}
 @pytest.fixture
 def r2o_options() -> dict[str, Any]:
     return {}
-
-
-@pytest.fixture
-def manual_clock() -> bool:
-    """Whether the daemon runs on a ManualClock (the tests move it past the ticket window)."""
-    return True
-
-
-@pytest.fixture
-def daemon(settings: Settings, manual_clock: bool) -> Daemon:
-    return Daemon(settings, clock=ManualClock() if manual_clock else None)
 
 
 @pytest.fixture

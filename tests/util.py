@@ -101,9 +101,16 @@ def order_body(external_id: str = "pos-1", **overrides: Any) -> dict[str, Any]:
 
 
 async def wait_until(
-    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.01
+    predicate: Callable[[], Any | Awaitable[Any]],
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    *,
+    tick: Callable[[], Awaitable[None]] | None = None,
 ) -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
+    """Poll `predicate` until it returns something truthy; fail after `timeout`.
+
+    `tick` runs between checks (`until` moves a ManualClock there).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -113,6 +120,8 @@ async def wait_until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
+        if tick is not None:
+            await tick()
         await asyncio.sleep(interval)
 
 
@@ -140,18 +149,13 @@ async def until(
     """Wait until `predicate()` is truthy and return it; on a ManualClock, move it on by `step`
     between checks — for what a timer on the daemon's clock brings about (a poll, a retry)
     with real I/O in it. Fails after `timeout` real seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        if isinstance(clock, ManualClock):
-            await clock.advance(step)
-        await asyncio.sleep(0.01)
+
+    async def tick() -> None:
+        await clock.advance(step)
+
+    return await wait_until(
+        predicate, timeout, tick=tick if isinstance(clock, ManualClock) else None
+    )
 
 
 async def printed(clock: Any, printer: Any, n: int) -> list[Any]:
@@ -159,6 +163,14 @@ async def printed(clock: Any, printer: Any, n: int) -> list[Any]:
     until they printed."""
     await until(clock, lambda: len(printer.jobs) >= n)
     return list(printer.jobs)
+
+
+async def next_poll(poller: Any, clock: ManualClock) -> None:
+    """Move `clock` on to a healthy poller's next poll and wait until it finished: one poll."""
+    await wait_until(lambda: poller.waiting)
+    count = poller.poll_count
+    await clock.advance(poller.interval)
+    await wait_until(lambda: poller.poll_count > count)
 
 
 async def polls(poller: Any, clock: Any, n: int = 2) -> None:

@@ -234,15 +234,8 @@ class PortosSource(Poller):
         if external_id is None:
             return
         del self._open[external_id]
-        self._unreadable.add(external_id)
         self._skipped.add(external_id)
-        self.ctx.alerts.raise_alert(
-            self.config.name,
-            f"order:{external_id}",
-            "order_failed",
-            f"PORTOS order {external_id} could not be processed: {unreadable_reason(err)}",
-            order=external_id,
-        )
+        self._order_alert(external_id, "order_failed", f"{external_id} could not be processed", err)
 
     async def _done(self, external_id: str, inbox_id: int, error: str | None = None) -> None:
         """Close an order's raw entry: processed (or with the reason it could not be used)."""
@@ -410,14 +403,18 @@ class PortosSource(Poller):
         external_id = str(raw.get("id"))
         if external_id not in self._unreadable:
             self.metrics.orders.labels(self.config.name, "rejected").inc()
-        self._unreadable.add(external_id)
         number = raw.get("number")
         label = f"#{number} ({external_id})" if isinstance(number, int) else external_id
+        self._order_alert(external_id, "order_unreadable", f"{label} cannot be read", err)
+
+    def _order_alert(self, external_id: str, kind: str, what: str, err: Exception) -> None:
+        """Show staff a PORTOS order kds cannot take (until it can, or PORTOS drops it)."""
+        self._unreadable.add(external_id)
         self.ctx.alerts.raise_alert(
             self.config.name,
             f"order:{external_id}",
-            "order_unreadable",
-            f"PORTOS order {label} cannot be read: {unreadable_reason(err)}",
+            kind,
+            f"PORTOS order {what}: {unreadable_reason(err)}",
             order=external_id,
         )
 
