@@ -251,7 +251,7 @@ class ScreenHub:
         """The current snapshot for `view`, paged and encoded (shared per seq), as it is built."""
         seq = self.bus.seq
         cached = self._snapshots.get(view)
-        if cached is not None and cached.seq == seq:
+        if cached is not None and cached.seq == seq and not cached.failed:
             return cached
         snapshot = SnapshotPages(seq)
         self._snapshots[view] = snapshot
