@@ -56,6 +56,8 @@ PING = json.dumps({"type": EventType.PING}, separators=(",", ":")).encode()
 #: The supervisor task that offers PING to every screen.
 PINGER = "screens:ping"
 PAGE_BYTES = 256 * 1024
+#: The supervisor tasks that build snapshot pages: `screens:snapshot:<view>@<seq>`.
+SNAPSHOT_TASK = "screens:snapshot"
 
 HUB: web.AppKey[ScreenHub] = web.AppKey("screen_hub")
 
@@ -255,16 +257,15 @@ class ScreenHub:
             return cached
         snapshot = SnapshotPages(seq)
         self._snapshots[view] = snapshot
-        loop = asyncio.get_running_loop()
         # The orders and the first page's extras as of `seq`; the encoding happens page by page.
-        task = loop.create_task(
+        task = self.supervisor.spawn(
+            f"{SNAPSHOT_TASK}:{_view_label(view)}@{seq}",
             _build_pages(snapshot, _first_head(request, seq), request.app[SERVICE].orders(), view),
-            name="ws:snapshot",
         )
         self._building.add(task)
         task.add_done_callback(self._building.discard)
         # When the last screen has its pages, give the memory back (see kds.memory).
-        weakref.finalize(snapshot, loop.call_soon, release_free_memory)
+        weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
         return snapshot
 
     async def start(self) -> None:
@@ -345,6 +346,12 @@ def _first_head(request: web.Request, seq: int) -> str:
     return json.dumps(first, separators=(",", ":"), ensure_ascii=False)[:-1]
 
 
+def _view_label(view: View) -> str:
+    """The view in a task name: its endpoints (or "all"), and "private" for viewer screens."""
+    label = ",".join(sorted(view.endpoints)) if view.endpoints is not None else "all"
+    return label + ("+private" if view.private else "")
+
+
 def _page(head: str, orders: list[str], *, more: bool) -> bytes:
     return f'{head},"orders":[{",".join(orders)}],"more":{"true" if more else "false"}}}'.encode()
 
@@ -358,7 +365,7 @@ async def _build_pages(
     )[:-1]
     page: list[str] = []
     size = 0
-    try:
+    try:  # a failure is the supervisor's to log and show on /readyz
         for order in orders:
             if not view.shows(order):
                 continue
@@ -370,9 +377,6 @@ async def _build_pages(
             page.append(text)
             size += len(text)
         snapshot.add(_page(head, page, more=False), last=True)
-    except Exception:
-        log.exception("ws.snapshot_failed", seq=snapshot.seq)
-        raise
     finally:
         if not snapshot.done:
             snapshot.fail()
