@@ -93,6 +93,10 @@ _FIN_TEXT = 0x81  # FIN + opcode 1 (text)
 PING_FRAME = text_frame(PING)
 
 
+def _ping_frame(_payload: bytes) -> bytes:
+    return PING_FRAME
+
+
 class ScreenClient:
     """One connected screen: its filter, its outgoing queue and how far behind it is.
 
@@ -135,12 +139,9 @@ class ScreenClient:
             or not endpoints.isdisjoint(event.endpoints)
         )
 
-    def offer_event(self, event: Event, private: bytes | None = None) -> None:
-        """Queue an event as this screen may see it (`private`: its payload without personal data)."""
-        if self.view.private:
-            self.offer(private if private is not None else private_event(event.payload))
-        else:
-            self.offer(event.payload)
+    def offer_event(self, event: Event) -> None:
+        """Queue an event as this screen may see it (a viewer's without personal data)."""
+        self.offer(private_event(event.payload) if self.view.private else event.payload)
 
     def caught_up(self) -> bool:
         """Whether a message may be written now: nothing waits before it, the socket keeps up."""
@@ -155,14 +156,14 @@ class ScreenClient:
             and not self.ws.closed
         )
 
-    def offer(self, payload: bytes, frame: bytes | None = None) -> None:
-        """Send a message (`frame`: it framed already), or queue it, or mark a screen that
-        stopped reading for closing."""
+    def offer(self, payload: bytes, frame: Callable[[bytes], bytes] = text_frame) -> None:
+        """Send a message (framed by `frame`, which may share frames between screens), or
+        queue it, or mark a screen that stopped reading for closing."""
         if self.overflowed.is_set():
             return
         if self.caught_up():
             assert self.transport is not None
-            self.transport.write(frame or text_frame(payload))
+            self.transport.write(frame(payload))
             return
         if self.queue.qsize() >= self.limits.queue_limit:
             self.overflowed.set()
@@ -276,7 +277,7 @@ class ScreenHub:
         while True:
             await self.clock.sleep(PING_INTERVAL)
             for client in self.clients:
-                client.offer(PING, PING_FRAME)
+                client.offer(PING, _ping_frame)
 
     async def stop(self) -> None:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
@@ -310,10 +311,7 @@ class ScreenHub:
             if not client.wants(event):
                 continue
             payload = frames.private() if client.view.private else event.payload
-            if client.caught_up():
-                client.offer(payload, frames.frame(payload))
-            else:
-                client.offer(payload)
+            client.offer(payload, frames.frame)
 
 
 class _Frames:
