@@ -491,9 +491,8 @@ class PrintSpooler:
             log.warning(
                 "print.attempt_failed", endpoint=queue.name, entry=head.entry.id, error=repr(err)
             )
-            error = PrinterFault(
-                "error", f"{type(err).__name__}: {err}", maybe_printed=batch[0].writing
-            )
+            # Which tickets may have printed is each one's `writing`, not the fault's flag.
+            error = PrinterFault("error", f"{type(err).__name__}: {err}")
             await self._round_failed(queue, batch, target, error, recorded, printer_fault=False)
             return False
         await self._printed(queue, batch, target, status)
