@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +33,9 @@ from typing import Any
 import structlog
 
 from ..bus import Event, EventBus
+from ..clock import wait_event
 from ..store import postgres_cluster as db
 from ..tasks import TaskSupervisor
-from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +194,7 @@ class ClusterBus(EventBus):
         if site == self.site and node != self.origin:
             self._changed.add(order_id)
             self._fresh.discard(order_id)
-            self._unannounced.setdefault(order_id, (node, time.monotonic()))
+            self._unannounced.setdefault(order_id, (node, self._supervisor.clock.monotonic()))
             self._wake.set()
 
     def _lost(self, *args: Any) -> None:
@@ -205,7 +204,8 @@ class ClusterBus(EventBus):
     async def _read_loop(self) -> None:
         """Fan out new events by seq: when notified, after a reconnect, and every poll_interval."""
         while True:
-            await woken(self._wake, self.poll_interval)
+            await wait_event(self._supervisor.clock, self._wake, self.poll_interval)
+            self._wake.clear()
             try:
                 if not self._connected or self._listener.is_closed():
                     await self._listen()
@@ -264,7 +264,7 @@ class ClusterBus(EventBus):
 
     def _announce_orphans(self) -> None:
         """Announce the changes whose node died between its commit and its event."""
-        cutoff = time.monotonic() - self.announce_after
+        cutoff = self._supervisor.clock.monotonic() - self.announce_after
         orphans = {oid for oid, (_, since) in self._unannounced.items() if since <= cutoff}
         if not orphans:
             return

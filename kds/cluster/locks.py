@@ -24,9 +24,9 @@ from typing import Any
 
 import structlog
 
+from ..clock import wait_event
 from ..store import postgres_cluster as db
 from ..tasks import TaskSupervisor
-from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -130,7 +130,8 @@ class LockHolder:
 
     async def _run(self) -> None:
         while True:
-            await woken(self._wake, self.retry_interval)
+            await wait_event(self._supervisor.clock, self._wake, self.retry_interval)
+            self._wake.clear()
             await self._round()
 
     async def _round(self) -> None:

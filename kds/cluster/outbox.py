@@ -18,12 +18,12 @@ from typing import Any
 
 import structlog
 
+from ..clock import wait_event
 from ..contracts import OutboxEntry
 from ..model import utcnow
 from ..outbox import Handler, Outbox
 from ..store import OrderStore
 from ..tasks import TaskSupervisor
-from .wake import woken
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +115,8 @@ class ClusterOutbox(Outbox):
 
     async def _sync_loop(self) -> None:
         while True:
-            await woken(self._wake, self.poll_interval)
+            await wait_event(self._supervisor.clock, self._wake, self.poll_interval)
+            self._wake.clear()
             try:
                 await self.sync()
                 self._last_error = None
