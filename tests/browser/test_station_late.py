@@ -36,6 +36,8 @@ def test_late_header_is_red_with_readable_text_and_the_word_late(api: Api, pages
     expect(card).to_have_class(re.compile(r"\bt-late\b"))
     expect(card.locator(".late-tag")).to_have_text("LATE")
     expect(card.locator(".late-tag")).to_be_visible()
+    # Wait for a computed colour before reading it once (right after the class change it can be unset).
+    expect(card.locator(".card-head")).to_have_css("background-color", re.compile(r"rgb"))
     red, green, blue = map(
         int,
         re.findall(
