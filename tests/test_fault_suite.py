@@ -29,12 +29,13 @@ import websockets
 from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
+from kds.clock import ManualClock
 from kds.config import settings_from_dict
 from kds.simulators.portos import PortosSimulator
 from kds.simulators.printer import VirtualPrinter
 
 from .crash.harness import check_order_whole, check_prints, check_writebacks, read_outbox
-from .util import base_config, order_body, wait_until
+from .util import advance_until, base_config, order_body, wait_until
 
 # --------------------------------------------------------------------------- helpers
 
@@ -555,6 +556,43 @@ async def test_item_cancelled_while_the_printer_answers_slowly_is_not_printed_wi
     printed_drink = any("Drink 1" in t and "VOID" not in t for t in texts)
     voided = any("Drink 1" in t and "VOID" in t for t in texts)
     assert not printed_drink or voided, f"the cancelled drink printed without a VOID: {texts}"
+
+
+async def test_ticket_cancelled_after_an_unknown_outcome_counts_as_reaching_the_kitchen_by_its_void(
+    tmp_path: Path, aiohttp_client: Any, bar: VirtualPrinter
+) -> None:
+    # The drink's ticket went out (`sent`) and the printer dropped the connection mid-job: it may
+    # be on paper. Cancelled now, the kitchen gets a VOID and no REPRINT of a cancelled drink
+    # (test_printing_possibly_printed holds that). The crash and fault suites' print check must
+    # count the cancel as delivered by its VOID — and still flag the ticket when the VOID is lost.
+    clock = ManualClock()  # the retry waits until the test has cancelled
+    daemon = Daemon(settings_from_dict(printer_config(tmp_path, bar)), clock=clock)
+    client = await aiohttp_client(daemon.app)
+    await bar.set_mode("drop_mid_job", times=1, drop_after=40)
+    status, order = await post_order(client, drinks_order(1))
+    assert status == 201
+    await bar.wait_for(lambda p: bool(p.jobs))  # 40 bytes of it, then the connection dropped
+    live = daemon.service.get(order["id"])
+    assert live is not None
+    drink = live.item(2).endpoint("bar")  # type: ignore[union-attr]
+    await wait_until(lambda: drink.status.value == "failed")  # type: ignore[union-attr]
+    assert (await client.delete(f"/api/v1/orders/{order['id']}")).status == 200
+    await advance_until(clock, lambda: daemon.outbox.pending_count == 0, step=1.0, timeout=10)
+    partial, void = bar.jobs
+    assert not partial.complete and "VOID" in void.text and "Drink 1" in void.text
+    rows = await read_outbox(Path(daemon.settings.database.path), "print")
+    orders = list((await all_orders(client)).values())
+    assert [c["status"] for c in orders[0]["items"][1]["endpoints"][0]["statusChanges"]][:2] == [
+        "created",
+        "sent",
+    ]
+    problems, stats = check_prints(rows, bar.jobs, orders)
+    assert not problems, "\n".join(problems)
+    assert stats["tickets cancelled before printing"] == 1
+    lost, _ = check_prints(
+        rows, [], orders
+    )  # had the VOID not printed, nothing reached the kitchen
+    assert len(lost) == 2 and all("never reached the printer" in p for p in lost)
 
 
 # --------------------------------------------------------------------------- POS

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from kds.app import Daemon
 from kds.simulators.portos import PortosSimulator
 
-from .test_portos_e2e import FAST, kds_orders, portos_auth, sim  # noqa: F401
-from .util import base_config, wait_until
+from .test_portos_e2e import daemon, kds_orders, portos_auth, sim  # noqa: F401
+from .util import base_config, until
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def config_data(
     sim: PortosSimulator,
     portos_auth: dict[str, Any],
 ) -> dict[str, Any]:
-    source = {"type": "portos", "base_url": sim.url, **FAST, **portos_auth}
+    # Default intervals on the test's ManualClock (the `daemon` fixture): polls come as it moves.
+    source = {"type": "portos", "base_url": sim.url, "request_timeout": "300ms", **portos_auth}
     config = base_config(tmp_path, sources=[{"type": "native"}, source])
     config["endpoints"][0]["hold_courses"] = True
     return config
@@ -35,7 +36,9 @@ async def test_fired_course_is_written_back_as_sent_only_when_fired(
     # Guarantees: PORTOS sees course 1 sent at once and the held course 2 still created; the
     # fire writes `sent` back for course 2.
     sim.create_ticket([{"pluCode": 401, "courseNumber": 1}, {"pluCode": 101, "courseNumber": 2}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(
+        daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0]
+    )  # a poll
     soup, burger = (i.id for i in order.items)
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill", soup) == ["sent"])
     assert [h.item_id for h in order.holds] == [burger]

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient
 from kds.app import Daemon
 from kds.simulators.portos import PortosSimulator
 
-from .test_portos_e2e import config_data, kds_orders, portos_auth, sim  # noqa: F401
-from .util import order_body, wait_until
+from .test_portos_e2e import config_data, daemon, kds_orders, portos_auth, sim  # noqa: F401
+from .util import order_body, until
 
 
 def history(order: dict, item_id: int, endpoint: str) -> list[str]:
@@ -51,7 +51,9 @@ async def test_each_walked_step_is_written_back_to_portos_in_order(
 ) -> None:
     # PORTOS takes delivered before accepted; a walked accept reaches it as both, in order.
     sim.create_ticket([{"pluCode": 101}])
-    order = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
+    order = await until(
+        daemon.clock, lambda: kds_orders(daemon) and kds_orders(daemon)[0]
+    )  # a poll
     await sim.wait_for(lambda: sim.status_of(order.external_id, "grill") == ["sent"])
     response = await client.post(
         f"/api/v1/orders/{order.id}/endpoints/grill/status", json={"status": "accepted"}

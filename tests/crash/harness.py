@@ -488,8 +488,15 @@ def printed_job_ids(jobs: Iterable[Any]) -> dict[int, list[bool]]:
     return seen
 
 
-def cancelled_before_printing(row: sqlite3.Row, orders: dict[str, dict[str, Any]]) -> bool:
-    """A new ticket whose items were all cancelled before it was ever sent: nothing to print."""
+def cancelled_before_printing(
+    row: Any, orders: dict[str, dict[str, Any]], voided: set[tuple[str, str, int]]
+) -> bool:
+    """A new ticket whose items were all cancelled before it printed: nothing left to print.
+
+    Each item was either cancelled before it was ever sent (the kitchen never heard of it) or
+    after an attempt that may have put it on paper, and then a VOID for it printed (kds does not
+    print a cancelled item again just to void it). `voided`: (order, target, item) of printed VOIDs.
+    """
     payload = json.loads(row["payload"])
     order = orders.get(row["order_id"])
     # `attempts` may be 1: kds can die between recording the attempt and writing the first byte.
@@ -497,16 +504,41 @@ def cancelled_before_printing(row: sqlite3.Row, orders: dict[str, dict[str, Any]
         return False
     wanted = set(payload.get("itemIds") or [])
     eps = [
-        e
+        (i["id"], e)
         for i in order["items"]
         if i["id"] in wanted
         for e in i["endpoints"]
         if e["name"] == row["target"]
     ]
     return bool(eps) and all(
-        e["status"] == "processSkipped" and "sent" not in {c["status"] for c in e["statusChanges"]}
-        for e in eps
+        e["status"] == "processSkipped"
+        and (
+            "sent" not in {c["status"] for c in e["statusChanges"]}
+            or (row["order_id"], row["target"], item_id) in voided
+        )
+        for item_id, e in eps
     )
+
+
+def printed_voids(
+    rows: list[Any], seen: dict[int, list[bool]], orders: dict[str, dict[str, Any]]
+) -> set[tuple[str, str, int]]:
+    """(order, target, item) of every VOID ticket that reached the printer."""
+    voided: set[tuple[str, str, int]] = set()
+    for row in rows:
+        payload = json.loads(row["payload"])
+        if payload.get("ticket") != "void" or not seen.get(row["id"]):
+            continue
+        item_ids = payload.get("itemIds")
+        if item_ids is None:  # every item of the endpoint
+            order = orders.get(row["order_id"], {"items": []})
+            item_ids = [
+                i["id"]
+                for i in order["items"]
+                if any(e["name"] == row["target"] for e in i["endpoints"])
+            ]
+        voided.update((row["order_id"], row["target"], item_id) for item_id in item_ids)
+    return voided
 
 
 def check_prints(
@@ -517,11 +549,12 @@ def check_prints(
     stats: Counter[str] = Counter()
     seen = printed_job_ids(jobs)
     by_id = {o["id"]: o for o in orders}
+    voided = printed_voids(rows, seen, by_id)
     for row in rows:
         prints = seen.get(row["id"], [])
         ticket = json.loads(row["payload"]).get("ticket", "new")
         stats[f"{ticket} tickets queued"] += 1
-        if not prints and cancelled_before_printing(row, by_id):
+        if not prints and cancelled_before_printing(row, by_id, voided):
             stats["tickets cancelled before printing"] += 1
             continue
         if not prints:
