@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import websockets
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from websockets.exceptions import InvalidStatus
 
+from kds.api.ws import HUB
+from kds.app import Daemon
+from kds.cli import event_loop_factory
+
 from .util import order_body, wait_until
+
+#: Tests that must also hold on the loop `kds run` uses (uvloop, whose transports are its own).
+needs_uvloop = pytest.mark.skipif(event_loop_factory() is None, reason="uvloop not installed")
 
 
 def ws_url(client: TestClient, **params: Any) -> str:
@@ -212,20 +221,87 @@ async def test_events_of_every_frame_size_reach_every_screen_intact(
         assert first["order"]["items"][0]["comment"] == body["items"][0]["comment"]
 
 
+def on_daemon_loop(daemon: Daemon, test: Callable[[TestClient], Awaitable[None]]) -> None:
+    """Run `test` with a client of `daemon` on the event loop `kds run` runs it on."""
+
+    async def main() -> None:
+        async with TestClient(TestServer(daemon.app)) as client:
+            await test(client)
+
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
+
+
+async def screens_health(client: TestClient) -> dict[str, Any]:
+    return (await (await client.get("/readyz")).json())["components"]["screens"]
+
+
+async def test_a_screen_that_keeps_up_is_written_at_once_not_queued(client: TestClient) -> None:
+    await screen_keeping_up(client)
+
+
+@needs_uvloop
+def test_on_the_daemons_loop_a_screen_that_keeps_up_is_written_at_once(daemon: Daemon) -> None:
+    # uvloop's transports are not asyncio.Transport: the hub must still write to them directly.
+    on_daemon_loop(daemon, screen_keeping_up)
+
+
+async def screen_keeping_up(client: TestClient) -> None:
+    # Each event goes straight to a screen that has taken everything so far: no queue, no
+    # sender task woken per screen per event (the hub counts what had to wait in a queue).
+    async with websockets.connect(ws_url(client)) as ws:
+        assert (await recv(ws))["type"] == "snapshot"
+        for i in range(3):
+            order = await post(client, order_body(f"k{i}"))
+            event = await recv(ws)
+            assert event["type"] == "order.created" and event["order"]["id"] == order["id"]
+    assert (await screens_health(client))["queued"] == 0
+
+
 async def test_a_screen_that_falls_behind_and_catches_up_gets_every_event_in_order(
     client: TestClient,
 ) -> None:
+    await screen_falling_behind(client)
+
+
+@needs_uvloop
+def test_on_the_daemons_loop_a_screen_that_falls_behind_catches_up(daemon: Daemon) -> None:
+    on_daemon_loop(daemon, screen_falling_behind)
+
+
+def small_window_socket(client: TestClient) -> socket.socket:
+    """A socket to the test server that buffers little: a screen on it falls behind early."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+    sock.connect(("127.0.0.1", client.port))
+    sock.setblocking(False)
+    return sock
+
+
+def shrink_send_buffers(client: TestClient) -> None:
+    """Fix the server's send buffer of every screen small (the kernel would grow it to MBs)."""
+    for screen in client.app[HUB].clients:
+        assert screen.transport is not None
+        screen.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+        )
+
+
+async def screen_falling_behind(client: TestClient) -> None:
     # While a screen reads nothing, events wait in its socket and then in its queue; once it
     # reads again it gets them all, in order, and the ones after them too (no overtaking).
-    async with websockets.connect(ws_url(client), max_queue=1) as ws:
+    async with websockets.connect(
+        ws_url(client), max_queue=1, sock=small_window_socket(client)
+    ) as ws:
         start = (await recv(ws))["seq"]
+        shrink_send_buffers(client)
         big = "x" * 500
         bodies = [order_body(f"lag{i}") for i in range(60)]
         for body in bodies:
             body["items"] = [
                 {"id": n, "plu": {"name": f"Dish {n}"}, "comment": big} for n in range(1, 60)
             ]
-        for body in bodies[:40]:  # ~1.5 MB: more than the socket buffers hold
+        for body in bodies[:40]:  # ~1.5 MB: more than the sockets hold
             await post(client, body)
         events = [await recv(ws) for _ in range(40)]
         for body in bodies[40:]:
@@ -233,3 +309,4 @@ async def test_a_screen_that_falls_behind_and_catches_up_gets_every_event_in_ord
         events += [await recv(ws) for _ in range(20)]
         assert [e["seq"] for e in events] == list(range(start + 1, start + 61))
         assert [e["order"]["externalId"] for e in events] == [f"lag{i}" for i in range(60)]
+        assert (await screens_health(client))["queued"] > 0  # it did fall behind

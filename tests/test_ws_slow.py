@@ -13,7 +13,7 @@ from kds.app import Daemon
 from kds.clock import ManualClock
 from kds.config import Settings
 
-from .test_ws import recv, ws_url
+from .test_ws import needs_uvloop, on_daemon_loop, recv, ws_url
 from .util import wait_until
 
 TRY_AGAIN_LATER = 1013
@@ -58,6 +58,15 @@ async def test_a_screen_that_stops_reading_gets_1013_not_a_silent_drop(
 
 
 async def test_a_screen_whose_queue_overflows_gets_1013(client: TestClient, daemon: Daemon) -> None:
+    await queue_overflow(client, daemon)
+
+
+@needs_uvloop
+def test_on_the_daemons_loop_a_screen_whose_queue_overflows_gets_1013(daemon: Daemon) -> None:
+    on_daemon_loop(daemon, lambda client: queue_overflow(client, daemon))
+
+
+async def queue_overflow(client: TestClient, daemon: Daemon) -> None:
     # More events queued for one screen than `queue_limit`: it is closed with 1013 at once
     # instead of after the whole backlog, and a resume with since gets what it missed.
     daemon.hub.limits = ScreenLimits(queue_limit=5)

@@ -129,6 +129,8 @@ class ScreenClient:
         self.sending_since: float | None = None  # a send in progress waits for the screen
         #: Why the watchdog is closing this screen (1013), once it decided to.
         self.closing: str | None = None
+        #: Messages that waited in the queue (not written at once): the hub sums them.
+        self.queued = 0
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoints."""
@@ -169,6 +171,7 @@ class ScreenClient:
             self.overflowed.set()
             return
         self.queue.put_nowait(payload)
+        self.queued += 1
 
     def lagging(self) -> str | None:
         """Why this screen is too slow to keep, or None."""
@@ -249,6 +252,7 @@ class ScreenHub:
             weakref.WeakValueDictionary()
         )
         self._building: set[asyncio.Task[None]] = set()  # one per snapshot being built
+        self._queued_gone = 0  # `ScreenClient.queued` of the screens that left
 
     def snapshot_pages(self, request: web.Request, view: View) -> SnapshotPages:
         """The current snapshot for `view`, paged and encoded (shared per seq), as it is built."""
@@ -268,6 +272,11 @@ class ScreenHub:
         # When the last screen has its pages, give the memory back (see kds.memory).
         weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
         return snapshot
+
+    def leave(self, client: ScreenClient) -> None:
+        """Forget a screen that went away (its count of queued messages stays in the sum)."""
+        self.clients.discard(client)
+        self._queued_gone += client.queued
 
     async def start(self) -> None:
         self._unsubscribe = self.bus.subscribe(self._on_event)
@@ -302,6 +311,9 @@ class ScreenHub:
             "screens": len(self.clients),
             "snapshotsSending": len(self._snapshots),
             "snapshotsBuilding": len(self._building),
+            # Messages that had to wait in a screen's queue (a screen behind, or still taking
+            # its snapshot) instead of being written at once: near 0 while screens keep up.
+            "queued": self._queued_gone + sum(c.queued for c in self.clients),
         }
 
     def _on_event(self, event: Event) -> None:
@@ -406,14 +418,8 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # Our own heartbeat (the watchdog): aiohttp's drops a silent screen with no close frame.
     ws = web.WebSocketResponse(autoping=False, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
-    transport = request.transport
-    client = ScreenClient(
-        ws,
-        view,
-        hub.limits,
-        hub.clock,
-        transport if isinstance(transport, asyncio.Transport) else None,
-    )
+    # The socket's own transport, whatever its class (uvloop's are not asyncio.Transport).
+    client = ScreenClient(ws, view, hub.limits, hub.clock, request.transport)
     # No await between choosing the start point and subscribing: nothing slips between.
     replay = None if since is None else request.app[BUS].since(since)
     snapshot = hub.snapshot_pages(request, view) if replay is None else None
@@ -433,7 +439,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         try:
             await asyncio.wait({reader})  # the screen left, or the watchdog stopped reading
         finally:
-            hub.clients.discard(client)
+            hub.leave(client)
             sender.cancel()
             if client.closing is None:
                 watchdog.cancel()  # the screen left by itself; a 1013 in progress is seen through
