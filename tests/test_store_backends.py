@@ -208,3 +208,64 @@ def test_both_backends_have_the_same_numbered_migrations() -> None:
     from kds.store import migrations, postgres
 
     assert len(postgres.MIGRATIONS) == len(migrations.MIGRATIONS)
+
+
+async def audit_rows(store: Any, order_id: str) -> list[tuple[int, str, str]]:
+    """(item_id, endpoint, status) of an order's status_changes rows, in the order written."""
+    sql = "SELECT item_id, endpoint, status FROM status_changes WHERE order_id = {} ORDER BY id"
+    if hasattr(store, "fetch_tuples"):  # SQLite
+        return [tuple(r) for r in await store.fetch_tuples(sql.format("?"), (order_id,))]
+    return [tuple(r) for r in await store.fetch(sql.format("$1"), order_id)]
+
+
+async def test_an_order_is_created_with_one_audit_row_and_keeps_its_history(
+    database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Ingest writes one audit row per order (its creation), not one per item endpoint and step;
+    # every item's statusChanges read back the same after a change and a restart.
+    endpoints = [
+        {"name": "grill", "hold_courses": True},
+        {"name": "cold", "is_active": False},
+        {"name": "bar"},
+    ]
+    config = base_config(tmp_path, database=database, endpoints=endpoints)
+    settings = settings_from_dict(config)
+    first = Daemon(settings)
+    client = await aiohttp_client(first.app)
+    items = [
+        {"id": 1, "plu": {"name": "Soup"}, "courseNumber": 1},
+        {"id": 2, "plu": {"name": "Steak"}, "courseNumber": 2},
+        {"id": 3, "plu": {"name": "Green salad"}},
+        {"id": 4, "plu": {"name": "Pilsner", "group": "Drinks"}},
+    ]
+    response = await client.post("/api/v1/orders", json=order_body("h", items=items))
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    order_id = created["id"]
+    histories = {
+        (i["id"], e["name"]): [c["status"] for c in e["statusChanges"]]
+        for i in created["items"]
+        for e in i["endpoints"]
+    }
+    assert histories == {
+        (1, "grill"): ["created", "sent"],
+        (2, "grill"): ["created"],  # the second course is held
+        (3, "cold"): ["created", "processSkipped"],  # the station is inactive
+        (4, "bar"): ["created", "sent"],
+    }
+    assert await audit_rows(first.store, order_id) == [(-1, "", "created")]
+    response = await client.post(
+        f"/api/v1/orders/{order_id}/endpoints/bar/status", json={"status": "accepted"}
+    )
+    assert response.status == 200, await response.text()
+    assert await audit_rows(first.store, order_id) == [
+        (-1, "", "created"),
+        (4, "bar", "delivered"),
+        (4, "bar", "accepted"),
+    ]
+    before = await (await client.get(f"/api/v1/orders/{order_id}")).json()
+    await client.close()
+
+    second = Daemon(settings)
+    client = await aiohttp_client(second.app)
+    assert await (await client.get(f"/api/v1/orders/{order_id}")).json() == before

@@ -40,6 +40,7 @@ from ..reports import ReportData, facts_of
 from ..routing import Router
 from ..states import OrderStatus
 from ..store import Batch, OrderStore, StatusUpdate
+from ..store.rows import creation_history
 from ..view import OrderView, all_final
 from .metrics import ServiceMetrics
 
@@ -254,13 +255,14 @@ class ServiceCore:
         config = self._endpoints.get(name)
         if config is None:
             log.warning("routing.unknown_endpoint", endpoint=name)
-        # Values kds makes itself: built without re-validation (this runs per item per order).
-        history = [StatusChange(S.CREATED, now)]
         if config is not None and not config.is_active:
-            history.append(StatusChange(S.PROCESS_SKIPPED, now, "endpoint inactive"))
+            status = S.PROCESS_SKIPPED
         elif config is None or config.display:
-            history.append(StatusChange(S.SENT, now))
-        return ItemEndpoint.build(name, history[-1].status, history)
+            status = S.SENT
+        else:
+            status = S.CREATED
+        # Values kds makes itself: built without re-validation (this runs per item per order).
+        return ItemEndpoint.build(name, status, creation_history(status, now))
 
     # ----------------------------------------------------------------- archive
 

@@ -158,4 +158,10 @@ MIGRATIONS: list[str] = [
         FROM report_items GROUP BY 1, 2, 3, 4;
     DROP TABLE report_items;
     """,
+    # 6: an order's creation is one audit row (item_id -1, kds.store.rows.CREATION_ITEM), not
+    # one per step of every item endpoint; an item endpoint names the status it was created in,
+    # which gives those steps (rows.CREATION_PATHS). NULL: each step has a row (older orders).
+    """
+    ALTER TABLE item_endpoints ADD COLUMN first_status TEXT;
+    """,
 ]

@@ -40,7 +40,15 @@ from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .group import GroupCommit
 from .migrations import pending as pending_migrations
-from .rows import header_json, item_from_row, item_row, order_from_header
+from .rows import (
+    CREATION_ITEM,
+    creation_rows,
+    endpoint_history,
+    header_json,
+    item_from_row,
+    item_row,
+    order_from_header,
+)
 
 try:
     import asyncpg  # type: ignore[import-untyped]
@@ -235,6 +243,11 @@ MIGRATIONS: list[str] = [
         FROM report_items GROUP BY 1, 2, 3, 4, 5;
     DROP TABLE report_items;
     """,
+    # 6: an order's creation is one audit row (item_id -1), an item endpoint names the status
+    # it was created in (kds.store.rows.CREATION_PATHS); NULL: each step has a row.
+    """
+    ALTER TABLE item_endpoints ADD COLUMN first_status TEXT;
+    """,
 ]
 
 META_UPSERT = (
@@ -255,6 +268,10 @@ ITEM_ENDPOINT_UPSERT = (
     "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status)"
     " VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (order_id, item_id, endpoint) DO UPDATE SET status = excluded.status"
+)
+ITEM_ENDPOINT_INSERT = (
+    "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status, first_status)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
 )
 STATUS_CHANGE_INSERT = (
     "INSERT INTO status_changes (order_id, item_id, endpoint, status, date, actor, reason)"
@@ -300,7 +317,7 @@ REPORT_PRODUCT_ADD = (
 )
 #: The rows an order is built from, in the order `_build_orders` reads their columns.
 HISTORY_COLUMNS = "order_id, item_id, endpoint, status, date, reason"
-ENDPOINT_COLUMNS = "order_id, item_id, endpoint, status"
+ENDPOINT_COLUMNS = "order_id, item_id, endpoint, status, first_status"
 ITEM_COLUMNS = (
     "order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
     " course_number, modifiers, allergens"
@@ -836,13 +853,18 @@ def _build_orders(
     """(order, body hash) from the rows of orders, status_changes, item_endpoints and items
     (each in the order of HISTORY, ENDPOINTS, ITEMS: by order, then id or position)."""
     history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+    created: dict[str, datetime] = {}  # an order's creation row: its first steps' date
     for order_id, item_id, endpoint, status, date, reason in history_rows:
-        history[(order_id, item_id, endpoint)].append(StatusChange(S(status), date, reason))
+        if item_id == CREATION_ITEM:
+            created[order_id] = date
+        else:
+            history[(order_id, item_id, endpoint)].append(StatusChange(S(status), date, reason))
     endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-    for order_id, item_id, endpoint, status in endpoint_rows:
+    for order_id, item_id, endpoint, status, first in endpoint_rows:
+        later = history.get((order_id, item_id, endpoint), [])
         endpoints[(order_id, item_id)].append(
             ItemEndpoint.build(
-                shared(endpoint), S(status), history.get((order_id, item_id, endpoint), [])
+                shared(endpoint), S(status), endpoint_history(first, created.get(order_id), later)
             )
         )
     items: dict[str, list[OrderItem]] = defaultdict(list)
@@ -873,27 +895,12 @@ def _order_row(order: Order, body_hash: str, site: str) -> tuple[Any, ...]:
 
 
 def _add_new_order(add: Any, order: Order, body_hash: str, site: str) -> None:
-    """A new order's header, items, item endpoints and first status changes."""
-    stamp = order.created_at  # every first status change is dated at creation
+    """A new order's header, items, item endpoints and its creation's audit row."""
+    endpoints, audit = creation_rows(order, order.created_at)
     add(ORDER_UPSERT, [_order_row(order, body_hash, site)])
     add(ITEM_INSERT, [_item_row(order.id, pos, item) for pos, item in enumerate(order.items)])
-    add(
-        ITEM_ENDPOINT_UPSERT,
-        [
-            (order.id, item.id, e.name, pos, e.status.value)
-            for item in order.items
-            for pos, e in enumerate(item.endpoints)
-        ],
-    )
-    add(
-        STATUS_CHANGE_INSERT,
-        [
-            (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
-            for item in order.items
-            for e in item.endpoints
-            for c in e.status_changes
-        ],
-    )
+    add(ITEM_ENDPOINT_INSERT, endpoints)
+    add(STATUS_CHANGE_INSERT, audit)
 
 
 #: The UTC hour a report row arrived in (`kds.reports.hour_of` gives it in the server's zone).

@@ -2,7 +2,10 @@
 
 An order is kept as a header (JSON of the order without items or derived
 fields), one row per item and one per item endpoint, plus the audit rows of
-its status changes. Rows read back were written by kds itself, so objects
+its status changes: one for the order's creation (`CREATION_ITEM`), one per
+change after it. An item endpoint's own steps at creation (created, then sent
+to a screen, or skipped at an inactive station) are not rows of their own:
+its `first_status` names them (`CREATION_PATHS`, migration 6). Rows read back were written by kds itself, so objects
 are built without validation (`trusted`) and repeated text is shared.
 """
 
@@ -21,14 +24,79 @@ from ..model import (
     OrderEvent,
     OrderItem,
     PurchaseType,
+    StatusChange,
     TicketInfo,
     trusted,
 )
 from ..states import OrderStatus
 
+S = OrderStatus
+
 _HEADER_EXCLUDE = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}
 #: A stored status text → its OrderStatus (for loaders: a dict lookup, not the enum's __call__).
 STATUS_BY_VALUE: dict[str, OrderStatus] = {s.value: s for s in OrderStatus}
+
+
+#: The item id of an order's creation row in status_changes (item ids are never negative).
+CREATION_ITEM = -1
+#: Why an item routed to an inactive station is skipped at once.
+INACTIVE = "endpoint inactive"
+#: An item endpoint's history at its order's creation, by the status it was created in
+#: (every step dated at the creation): stored as `item_endpoints.first_status`.
+CREATION_PATHS: dict[OrderStatus, tuple[tuple[OrderStatus, str | None], ...]] = {
+    S.CREATED: ((S.CREATED, None),),
+    S.SENT: ((S.CREATED, None), (S.SENT, None)),
+    S.PROCESS_SKIPPED: ((S.CREATED, None), (S.PROCESS_SKIPPED, INACTIVE)),
+}
+
+
+def creation_history(status: OrderStatus, at: datetime) -> list[StatusChange]:
+    """The history of an item endpoint created in `status` at `at` (a fresh list)."""
+    return [StatusChange(s, at, reason) for s, reason in CREATION_PATHS[status]]
+
+
+def first_status(endpoint: ItemEndpoint) -> str | None:
+    """The `first_status` of a new order's item endpoint, or None when its history is not a
+    creation path (then each step is written as a row of its own, as before migration 6)."""
+    path = CREATION_PATHS.get(endpoint.status)
+    history = endpoint.status_changes
+    if path is None or len(path) != len(history):
+        return None
+    for (status, reason), change in zip(path, history, strict=True):
+        if change.status is not status or change.reason != reason:
+            return None
+    return endpoint.status.value
+
+
+def endpoint_history(
+    first: str | None, created: datetime | None, later: list[StatusChange]
+) -> list[StatusChange]:
+    """An item endpoint's whole history: its creation path (if stored so), then its rows."""
+    if first is None:
+        return later
+    assert created is not None, "an item endpoint with a first_status has its creation row"
+    return creation_history(STATUS_BY_VALUE[first], created) + later
+
+
+def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A new order's item endpoint rows (order_id, item_id, endpoint, position, status,
+    first_status) and audit rows (order_id, item_id, endpoint, status, date, actor, reason):
+    its creation's, and one per step of an item endpoint whose history is no creation path.
+    `stamp`: the creation time as the backend stores it (every first step is dated there)."""
+    endpoints = []
+    audit: list[tuple[Any, ...]] = [
+        (order.id, CREATION_ITEM, "", S.CREATED.value, stamp, "kds", None)
+    ]
+    for item in order.items:
+        for position, e in enumerate(item.endpoints):
+            first = first_status(e)
+            endpoints.append((order.id, item.id, e.name, position, e.status.value, first))
+            if first is None:
+                audit += [
+                    (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
+                    for c in e.status_changes
+                ]
+    return endpoints, audit
 
 
 def header_json(order: Order) -> str:

@@ -54,7 +54,16 @@ from ..tasks import TaskSupervisor
 from . import Batch, ConstraintViolation, InboxEntry
 from .group import GroupCommit
 from .migrations import MIGRATIONS, pending
-from .rows import STATUS_BY_VALUE, header_json, item_from_row, item_row, order_from_header
+from .rows import (
+    CREATION_ITEM,
+    STATUS_BY_VALUE,
+    creation_rows,
+    endpoint_history,
+    header_json,
+    item_from_row,
+    item_row,
+    order_from_header,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -80,6 +89,10 @@ ITEM_INSERT = (
 ITEM_ENDPOINT_UPSERT = (
     "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (order_id, item_id, endpoint) DO UPDATE SET status = excluded.status"
+)
+ITEM_ENDPOINT_INSERT = (
+    "INSERT INTO item_endpoints (order_id, item_id, endpoint, position, status, first_status)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 STATUS_CHANGE_INSERT = (
     "INSERT INTO status_changes (order_id, item_id, endpoint, status, date, actor, reason)"
@@ -539,29 +552,31 @@ class SqliteStore(GroupCommit[_Pending]):
         # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
         status_of = STATUS_BY_VALUE
         history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+        created: dict[str, datetime] = {}  # an order's creation row: its first steps' date
         for order_id, item_id, endpoint, status, date, reason in await self.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
             " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, id",
             span,
         ):
+            when = dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date))
+            if item_id == CREATION_ITEM:
+                created[order_id] = when
+                continue
             history[(order_id, item_id, endpoint)].append(
-                StatusChange(
-                    status_of[status],
-                    dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date)),
-                    reason,
-                )
+                StatusChange(status_of[status], when, reason)
             )
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-        for order_id, item_id, endpoint, status in await self.fetch_tuples(
-            "SELECT order_id, item_id, endpoint, status FROM item_endpoints"
+        for order_id, item_id, endpoint, status, first in await self.fetch_tuples(
+            "SELECT order_id, item_id, endpoint, status, first_status FROM item_endpoints"
             " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, item_id, position",
             span,
         ):
+            later = history.get((order_id, item_id, endpoint), [])
             endpoints[(order_id, item_id)].append(
                 ItemEndpoint.build(
                     shared(endpoint),
                     status_of[status],
-                    history.get((order_id, item_id, endpoint), []),
+                    endpoint_history(first, created.get(order_id), later),
                 )
             )
         items: dict[str, list[OrderItem]] = defaultdict(list)
@@ -697,27 +712,12 @@ def _order_row(order: Order, body_hash: str) -> tuple[Any, ...]:
 
 
 def _add_new_order(write: Write, order: Order, body_hash: str) -> None:
-    """A new order's header, items, item endpoints and first status changes."""
-    stamp = order.created_at.isoformat()  # every first status change is dated at creation
+    """A new order's header, items, item endpoints and its creation's audit row."""
+    endpoints, audit = creation_rows(order, order.created_at.isoformat())
     write.add(ORDER_UPSERT, _order_row(order, body_hash))
     write.add(ITEM_INSERT, *[item_row(order.id, pos, item) for pos, item in enumerate(order.items)])
-    write.add(
-        ITEM_ENDPOINT_UPSERT,
-        *[
-            (order.id, item.id, e.name, pos, e.status.value)
-            for item in order.items
-            for pos, e in enumerate(item.endpoints)
-        ],
-    )
-    write.add(
-        STATUS_CHANGE_INSERT,
-        *[
-            (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
-            for item in order.items
-            for e in item.endpoints
-            for c in e.status_changes
-        ],
-    )
+    write.add(ITEM_ENDPOINT_INSERT, *endpoints)
+    write.add(STATUS_CHANGE_INSERT, *audit)
 
 
 #: The UTC hour of a report row ("2026-12-01T12"): a text prefix, cheap for 100,000s of rows.
