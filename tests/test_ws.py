@@ -16,6 +16,8 @@ from websockets.exceptions import InvalidStatus
 from kds.api.ws import HUB
 from kds.app import Daemon
 from kds.cli import event_loop_factory
+from kds.clock import ManualClock
+from kds.config import Settings
 
 from .util import order_body, wait_until
 
@@ -132,6 +134,40 @@ async def test_idle_screens_get_application_pings(client: TestClient) -> None:
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "snapshot"
         ping = json.loads(await asyncio.wait_for(ws.recv(), 3))
         assert ping == {"type": "ping"}
+
+
+async def test_pings_go_only_to_screens_that_were_sent_nothing_lately(
+    aiohttp_client: Any, settings: Settings, clock: ManualClock
+) -> None:
+    # A screen shows "disconnected" after 2 s without any message; a ping at least every
+    # second tells a quiet one the link lives. A screen that is being sent events needs none:
+    # no burst of a ping per screen in the middle of a busy fan-out.
+    daemon = Daemon(settings, clock=clock)
+    client = await aiohttp_client(daemon.app)
+    async with (
+        websockets.connect(ws_url(client, endpoint="grill")) as busy,
+        websockets.connect(ws_url(client, endpoint="cold")) as quiet,
+    ):
+        assert (await recv(busy))["type"] == (await recv(quiet))["type"] == "snapshot"
+        for i in range(8):  # 4 s, an event for the grill every half second
+            await post(client, order_body(f"busy{i}"))  # a burger and a beer: not for cold
+            await clock.advance(0.5)
+        both = [{"id": 1, "plu": {"name": "Burger"}}, {"id": 2, "plu": {"name": "Salad"}}]
+        await post(client, order_body("last", items=both))
+        busy_got, quiet_got = (
+            await messages_until(busy, "last"),
+            await messages_until(quiet, "last"),
+        )
+    assert [m["type"] for m in busy_got] == ["order.created"] * 9
+    assert [m["type"] for m in quiet_got] == ["ping"] * 4 + ["order.created"]
+
+
+async def messages_until(ws: Any, external_id: str) -> list[dict[str, Any]]:
+    """Every message, pings too, up to the event of the order `external_id`."""
+    got = []
+    while not got or got[-1].get("order", {}).get("externalId") != external_id:
+        got.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    return got
 
 
 async def test_large_snapshot_comes_in_pages_then_live_events(

@@ -50,7 +50,9 @@ from .views import View, private_event, view_of
 log = structlog.get_logger(__name__)
 
 #: An application-level ping browsers can see: a pulled cable closes nothing, and
-#: screens show "disconnected" after 2 s without any message.
+#: screens show "disconnected" after 2 s without any message. A screen gets one when it was
+#: sent nothing else for PING_INTERVAL at most (checked every half interval): one that is
+#: being sent events needs none, and a busy fan-out is not interrupted by a ping per screen.
 PING_INTERVAL = 1.0
 PING = json.dumps({"type": EventType.PING}, separators=(",", ":")).encode()
 #: The supervisor task that offers PING to every screen.
@@ -131,6 +133,8 @@ class ScreenClient:
         self.closing: str | None = None
         #: Messages that waited in the queue (not written at once): the hub sums them.
         self.queued = 0
+        #: Offered a message since the ping loop last looked (then it needs no ping).
+        self.sent = False
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoints."""
@@ -161,6 +165,7 @@ class ScreenClient:
     def offer(self, payload: bytes, frame: Callable[[bytes], bytes] = text_frame) -> None:
         """Send a message (framed by `frame`, which may share frames between screens), or
         queue it, or mark a screen that stopped reading for closing."""
+        self.sent = True
         if self.overflowed.is_set():
             return
         if self.caught_up():
@@ -284,9 +289,12 @@ class ScreenHub:
 
     async def _ping_loop(self) -> None:
         while True:
-            await self.clock.sleep(PING_INTERVAL)
+            await self.clock.sleep(PING_INTERVAL / 2)
             for client in self.clients:
-                client.offer(PING, _ping_frame)
+                if client.sent:  # it had a message in this half interval: the link is alive
+                    client.sent = False
+                else:
+                    client.offer(PING, _ping_frame)
 
     async def stop(self) -> None:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
