@@ -1,0 +1,87 @@
+"""A daemon imports only what its configuration uses: start-up time and memory (issue 19).
+
+`kds run` on SQLite without printers must not load the PostgreSQL driver, python-escpos and
+Pillow, or rich (structlog's console tracebacks): each costs start-up time and resident
+memory on every restart, for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .util import ROOT, base_config, free_port, write_config
+
+#: Runs `kds run` in this process (so its modules can be read), and once /readyz answers
+#: writes the names of the loaded modules to a file and stops the daemon with SIGTERM.
+_PROBE = """
+import json, os, signal, sys, threading, time, urllib.request
+from kds.cli import main
+
+url, out, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+
+def probe():
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        threading.Event().wait(0.05)  # poll interval while the daemon starts
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+threading.Thread(target=probe, daemon=True).start()
+sys.exit(main(argv))
+"""
+
+#: Loaded by a running daemon only when its configuration needs them.
+HEAVY = ("asyncpg", "escpos", "PIL", "rich")
+
+
+def _modules_of_running_kds(tmp_path: Path, config: dict[str, Any]) -> set[str]:
+    port = free_port()
+    path = write_config(tmp_path / "config.toml", config)
+    out = tmp_path / "modules.json"
+    argv = ["run", "--config", str(path), "--listen", f"127.0.0.1:{port}"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, f"http://127.0.0.1:{port}", str(out), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(json.loads(out.read_text()))
+
+
+def _loaded(modules: set[str], package: str) -> bool:
+    return package in modules or any(m.startswith(package + ".") for m in modules)
+
+
+def test_sqlite_daemon_without_printers_loads_no_postgres_printing_or_rich(
+    tmp_path: Path,
+) -> None:
+    modules = _modules_of_running_kds(tmp_path, base_config(tmp_path))
+    assert "kds.app" in modules  # the probe saw a running daemon
+    assert [p for p in HEAVY if _loaded(modules, p)] == []
+    assert not _loaded(modules, "kds.cluster")
+    assert "kds.store.postgres" not in modules
+
+
+def test_import_kds_app_loads_no_postgres_printing_or_rich() -> None:
+    code = "import json, sys, kds.app; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set(json.loads(proc.stdout))
+    assert [p for p in HEAVY if _loaded(modules, p)] == []
