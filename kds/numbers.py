@@ -11,18 +11,21 @@ the range rather than hand out a number twice.
 
 One node keeps its cursor in memory and reserves blocks of it durably
 (`NumberReservations`). Several nodes on one PostgreSQL database share the
-cursor in the database instead (`SharedNumbers`): each order claims the next
-value with one atomic update, so two nodes taking orders at the same moment
-never get the same number, and each skips the numbers the other's open
-orders hold (its view has them).
+cursor in the database instead (`SharedNumbers`): the orders waiting for a
+number claim theirs together with one atomic update, so two nodes taking
+orders at the same moment never get the same number, and each skips the
+numbers the other's open orders hold (its view has them). Both are a
+`Reservations` to the service.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from .model import Order
 
@@ -118,6 +121,25 @@ class PickupNumbers:
                 heapq.heappush(releases, (due, next(self._tiebreak), order.id))
 
 
+class Reservations(Protocol):
+    """Where `PickupNumbers` may move its cursor to, kept across restarts and nodes."""
+
+    def resume(self, reserved: str | None, legacy_next: str | None) -> None:
+        """Continue after what the store's meta says was reserved."""
+
+    async def ready(self) -> None:
+        """Make sure the next `take` has a number it may hand out (call right before it)."""
+
+    def reserve(self, meta: dict[str, str]) -> int | None:
+        """Add what the batch must store for the numbers taken to its `meta`."""
+
+    def committed(self, reservation: int | None) -> None:
+        """The batch holding `reservation` is durable."""
+
+    def failed(self, reservation: int | None) -> None:
+        """The batch holding `reservation` failed."""
+
+
 class NumberReservations:
     """Pickup numbers reserved durably in blocks: one meta write per block, not per order.
 
@@ -162,29 +184,48 @@ class NumberReservations:
         """Nothing to wait for: the cursor is this node's own."""
 
 
-class SharedNumbers(NumberReservations):
-    """The cursor of several nodes on one database: each order claims the next value there.
+class SharedNumbers:
+    """The cursor of several nodes on one database: orders waiting for a number claim together.
 
     `claim(n)` advances the shared cursor by `n` atomically and returns its new
-    value. Nothing is reserved in a batch's meta (the claim is in the database
-    already); a value claimed and not used (a failed ingest, a crash) is skipped.
+    value: this node owns the `n` values below it. An order finding no free
+    value left in what its node owns claims for every order waiting beside it
+    in one statement (the orders arriving meanwhile claim together next). The
+    claim is in the database already, so a batch stores nothing; a value
+    claimed and never used (a failed ingest, a crash) is skipped.
     """
 
     def __init__(self, numbers: PickupNumbers, claim: Callable[[int], Awaitable[int]]) -> None:
-        super().__init__(numbers, block=1)
+        self._numbers = numbers
         self._claim = claim
         self._limit = 0  # this node may move the cursor up to here
+        self._waiting = 0  # orders in `ready`: the next claim is for all of them
+        self._claiming = asyncio.Lock()
 
     def resume(self, reserved: str | None, legacy_next: str | None) -> None:
         """Nothing to resume: the first order claims from the database."""
+
+    async def ready(self) -> None:
+        """Claim from the shared cursor until `take` has a free number (call right before it)."""
+        numbers = self._numbers
+        self._waiting += 1
+        try:
+            while not numbers.can_take(self._limit):
+                async with self._claiming:
+                    if numbers.can_take(self._limit):
+                        break  # the claim this order waited behind brought enough
+                    count = self._waiting
+                    self._limit = await self._claim(count)
+                    numbers.issued = self._limit - count
+        finally:
+            self._waiting -= 1
 
     def reserve(self, meta: dict[str, str]) -> int | None:
         """Nothing to add to a batch: the claim was written already."""
         return None
 
-    async def ready(self) -> None:
-        """Claim from the shared cursor until `take` has a free number (call right before it)."""
-        numbers = self._numbers
-        while not numbers.can_take(self._limit):
-            self._limit = await self._claim(1)
-            numbers.issued = self._limit - 1
+    def committed(self, reservation: int | None) -> None:
+        """Nothing to note."""
+
+    def failed(self, reservation: int | None) -> None:
+        """Nothing to undo: the values claimed stay this node's."""

@@ -14,6 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from kds.app import Daemon
 from kds.config import settings_from_dict
+from kds.model import utcnow
+from kds.numbers import PickupNumbers, SharedNumbers
+from kds.store.postgres import PostgresStore
 
 from .util import base_config, order_body, wait_until
 
@@ -106,3 +109,60 @@ async def test_one_pos_order_posted_to_both_nodes_at_once_is_stored_once(
     # A different body under the same id is still a conflict, whichever node stored it first.
     status, _ = await post(b, order_body("twice-0", ticket={"id": "other", "name": "Bar"}))
     assert status == 409
+
+
+class Claims:
+    """A node's claims from the shared cursor (`PostgresStore.claim_numbers`), counted."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.calls = 0
+
+    async def __call__(self, count: int) -> int:
+        self.calls += 1
+        return await self.store.claim_numbers(count)
+
+
+def shared_numbers(claims: Claims, maximum: int = 999) -> tuple[PickupNumbers, SharedNumbers]:
+    numbers = PickupNumbers(maximum, 0, lambda _: None, lambda _: False)
+    return numbers, SharedNumbers(numbers, claims)
+
+
+async def take(numbers: PickupNumbers, shared: SharedNumbers, order_id: str) -> int:
+    await shared.ready()
+    return numbers.take(order_id, utcnow())  # nothing awaited between ready() and take()
+
+
+async def test_two_nodes_claiming_at_once_never_get_one_number_twice(pg_url: str) -> None:
+    # Two nodes' stores claim from the one cursor of their site at the same time, many orders
+    # each: every order on either node has its own number (the nodes share nothing else).
+    stores = [PostgresStore(pg_url), PostgresStore(pg_url)]
+    for store in stores:
+        await store.start()
+    try:
+        nodes = [shared_numbers(Claims(store)) for store in stores]
+        taken = await asyncio.gather(
+            *(take(*nodes[n % 2], f"o{n}") for n in range(120)),
+            *(take(*nodes[n % 2], f"p{n}") for n in range(120)),
+        )
+    finally:
+        for store in stores:
+            await store.stop()
+    assert len(set(taken)) == len(taken) == 240, sorted(taken)
+
+
+async def test_orders_waiting_for_a_number_claim_theirs_in_one_statement(pg_url: str) -> None:
+    # Fifty orders arrive at once: the first claims alone (nobody else was waiting yet), the
+    # others queued behind it claim together — two round trips, not fifty. Their numbers are
+    # 1…50, each once, and the shared cursor is at 50.
+    store = PostgresStore(pg_url)
+    await store.start()
+    try:
+        claims = Claims(store)
+        numbers, shared = shared_numbers(claims)
+        taken = await asyncio.gather(*(take(numbers, shared, f"o{n}") for n in range(50)))
+        assert sorted(taken) == list(range(1, 51))
+        assert claims.calls == 2
+        assert await store.claim_numbers(0) == 50
+    finally:
+        await store.stop()

@@ -32,6 +32,7 @@ from ..numbers import (
     NUMBER_KEY,
     NumberReservations,
     PickupNumbers,
+    Reservations,
     SharedNumbers,
 )
 from ..outbox import Outbox, OutboxEntry
@@ -82,7 +83,7 @@ class ServiceCore:
             self.view.get,
             all_final,
         )
-        self._reservations = NumberReservations(self.numbers)
+        self._reservations: Reservations = NumberReservations(self.numbers)
         self.archive = Archive(settings.database, store, self.view, self._locks, self.numbers, bus)
         self.pacing = Pacing.from_settings(settings)
         self._watchers: list[Callable[[Order], None]] = []
