@@ -190,11 +190,13 @@ class ClusterBus(EventBus):
         self._wake.set()
 
     def _order_changed(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        site, node, order_id = payload.split(" ", 2)
+        site, node, *order_ids = payload.split(" ")  # one notification per commit
         if site == self.site and node != self.origin:
-            self._changed.add(order_id)
-            self._fresh.discard(order_id)
-            self._unannounced.setdefault(order_id, (node, self._supervisor.clock.monotonic()))
+            now = self._supervisor.clock.monotonic()
+            for order_id in order_ids:
+                self._changed.add(order_id)
+                self._fresh.discard(order_id)
+                self._unannounced.setdefault(order_id, (node, now))
             self._wake.set()
 
     def _lost(self, *args: Any) -> None:

@@ -301,6 +301,8 @@ NUMBERS_CLAIM = (
 #: The channel on which a commit names the orders it changed ("<site> <node> <order id>").
 ORDERS_CHANNEL = "kds_orders"
 NOTIFY_CHANGED = "SELECT pg_notify($1, $2)"
+#: Order ids per notification (a payload must stay under 8000 bytes; an id is 32).
+NOTIFY_IDS = 200
 REPORT_TICKET_UPSERT = (
     "INSERT INTO report_tickets (order_id, endpoint, arrived_at, seconds, items, refusals,"
     " recalls, printer_failures, site) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -348,6 +350,7 @@ Statements = list[tuple[str, list[Sequence[Any]]]]
 class _Pending:
     statements: Statements
     done: asyncio.Future[None]
+    changed: Collection[str] = ()  # ids of the orders the write changes (other nodes re-read)
 
 
 def require_asyncpg() -> Any:
@@ -407,6 +410,7 @@ class PostgresStore(GroupCommit[_Pending]):
                 min_size=1,
                 max_size=self.pool_size,
                 server_settings={"synchronous_commit": "off"},
+                reset=_keep_session,
             )
         except (OSError, pg.PostgresError) as err:
             await self._close()
@@ -437,14 +441,16 @@ class PostgresStore(GroupCommit[_Pending]):
 
     # ----------------------------------------------------------------- group commit
 
-    async def execute(self, statements: Statements) -> None:
-        """Commit `statements` in one transaction; return only once durable."""
+    async def execute(self, statements: Statements, changed: Collection[str] = ()) -> None:
+        """Commit `statements` in one transaction; return only once durable.
+
+        `changed`: the orders they change, named to the other nodes on COMMIT."""
         if not statements:
             return
         if self._task is None or self._task.done():
             raise Unavailable("the store is not running")
         done = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(statements, done))
+        self._queue.put_nowait(_Pending(statements, done, changed))
         await done
 
     async def barrier(self) -> None:
@@ -460,6 +466,10 @@ class PostgresStore(GroupCommit[_Pending]):
         for pending in group:
             for sql, rows in pending.statements:
                 grouped.setdefault(sql, []).extend(rows)
+        if self.origin is not None:
+            changed = sorted({i for pending in group for i in pending.changed})
+            if changed:
+                grouped[NOTIFY_CHANGED] = self._changed_notifications(changed)
         if self._writer is None or self._writer.is_closed():
             # The server restarted or the connection broke: a new one for this group.
             self._writer = await asyncpg.connect(self.url)
@@ -574,17 +584,17 @@ class PostgresStore(GroupCommit[_Pending]):
         add(META_UPSERT, [(self.site, k, v) for k, v in batch.meta.items()])
         changed = {o.id for o, _ in batch.new_orders} | {o.id for o, _ in batch.headers}
         changed |= {u.order_id for u in batch.statuses} | {a.order_id for a in batch.new_endpoints}
-        self._notify_changed(add, changed)
-        await self.execute(statements)
+        await self.execute(statements, changed)
 
-    def _notify_changed(self, add: Any, order_ids: set[str]) -> None:
-        """Tell the other nodes which orders this transaction changed (sent on COMMIT only,
-        so a node that dies right after committing still lets the others know)."""
-        if self.origin is not None and order_ids:
-            add(
-                NOTIFY_CHANGED,
-                [(ORDERS_CHANNEL, f"{self.site} {self.origin} {i}") for i in sorted(order_ids)],
-            )
+    def _changed_notifications(self, order_ids: list[str]) -> list[Sequence[Any]]:
+        """`pg_notify` rows telling the other nodes which orders a transaction changed: one
+        per transaction (per NOTIFY_IDS ids), sent on COMMIT only, so a node that dies right
+        after committing still lets the others know."""
+        head = f"{self.site} {self.origin}"
+        return [
+            (ORDERS_CHANNEL, " ".join([head, *order_ids[n : n + NOTIFY_IDS]]))
+            for n in range(0, len(order_ids), NOTIFY_IDS)
+        ]
 
     async def add_inbox(self, entry: InboxEntry) -> None:
         """Keep a raw event; ConstraintViolation when (source, dedupe_key) is stored already."""
@@ -654,8 +664,7 @@ class PostgresStore(GroupCommit[_Pending]):
         for table in ("status_changes", "item_endpoints", "items"):
             statements.append((f"DELETE FROM {table} WHERE order_id = $1", [(order.id,)]))
         statements.append(("DELETE FROM orders WHERE id = $1", [(order.id,)]))
-        self._notify_changed(lambda sql, rows: statements.append((sql, rows)), {order.id})
-        await self.execute(statements)
+        await self.execute(statements, {order.id})
 
     async def prune(self, before: datetime) -> None:
         """Delete inbox entries processed and outbox entries done before `before`."""
@@ -833,6 +842,12 @@ class PostgresStore(GroupCommit[_Pending]):
     async def _id_range(self) -> int:
         row = await self.fetchrow("SELECT nextval('id_ranges') * $1 AS start", ID_RANGE)
         return int(row["start"])
+
+
+async def _keep_session(conn: Any) -> None:
+    """A pooled connection goes back as it is: its single statements leave no session state
+    (no LISTEN, lock or SET), so asyncpg's reset query would be one more round trip per read.
+    An open transaction is still rolled back (asyncpg does that before calling this)."""
 
 
 async def migrate(conn: Any) -> int:
