@@ -95,8 +95,10 @@ _FIN_TEXT = 0x81  # FIN + opcode 1 (text)
 PING_FRAME = text_frame(PING)
 
 
-def _ping_frame(_payload: bytes) -> bytes:
-    return PING_FRAME
+def sees(view: View, event: Event) -> bool:
+    """Whether screens of `view` get `event`: order events only for orders routed to its endpoints."""
+    endpoints = view.endpoints
+    return endpoints is None or event.endpoints is None or not endpoints.isdisjoint(event.endpoints)
 
 
 class ScreenClient:
@@ -138,12 +140,7 @@ class ScreenClient:
 
     def wants(self, event: Event) -> bool:
         """Order events only for orders routed to this screen's endpoints."""
-        endpoints = self.view.endpoints
-        return (
-            endpoints is None
-            or event.endpoints is None
-            or not endpoints.isdisjoint(event.endpoints)
-        )
+        return sees(self.view, event)
 
     def offer_event(self, event: Event) -> None:
         """Queue an event as this screen may see it (a viewer's without personal data)."""
@@ -162,15 +159,15 @@ class ScreenClient:
             and not self.ws.closed
         )
 
-    def offer(self, payload: bytes, frame: Callable[[bytes], bytes] = text_frame) -> None:
-        """Send a message (framed by `frame`, which may share frames between screens), or
-        queue it, or mark a screen that stopped reading for closing."""
+    def offer(self, payload: bytes, framed: bytes | None = None) -> None:
+        """Send a message (`framed`: its frame, shared between screens), or queue it, or mark
+        a screen that stopped reading for closing."""
         self.sent = True
         if self.overflowed.is_set():
             return
         if self.caught_up():
             assert self.transport is not None
-            self.transport.write(frame(payload))
+            self.transport.write(text_frame(payload) if framed is None else framed)
             return
         if self.queue.qsize() >= self.limits.queue_limit:
             self.overflowed.set()
@@ -249,6 +246,8 @@ class ScreenHub:
         #: Pings, heartbeats and send deadlines are measured on this clock.
         self.clock: Clock = clock or SystemClock()
         self.clients: set[ScreenClient] = set()
+        #: The same screens by what they see: an event is filtered and framed once per view.
+        self._views: dict[View, set[ScreenClient]] = {}
         self.limits = ScreenLimits()
         self._unsubscribe: Callable[[], None] | None = None
         # Pages shared by screens that connect at the same seq (say, all of them after a
@@ -278,9 +277,19 @@ class ScreenHub:
         weakref.finalize(snapshot, asyncio.get_running_loop().call_soon, release_free_memory)
         return snapshot
 
+    def join(self, client: ScreenClient) -> None:
+        """Send `client` every event from now on."""
+        self.clients.add(client)
+        self._views.setdefault(client.view, set()).add(client)
+
     def leave(self, client: ScreenClient) -> None:
         """Forget a screen that went away (its count of queued messages stays in the sum)."""
         self.clients.discard(client)
+        group = self._views.get(client.view)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self._views[client.view]
         self._queued_gone += client.queued
 
     async def start(self) -> None:
@@ -294,7 +303,7 @@ class ScreenHub:
                 if client.sent:  # it had a message in this half interval: the link is alive
                     client.sent = False
                 else:
-                    client.offer(PING, _ping_frame)
+                    client.offer(PING, PING_FRAME)
 
     async def stop(self) -> None:
         """Close every screen with 1001 (going away); they reconnect to the next run."""
@@ -325,35 +334,24 @@ class ScreenHub:
         }
 
     def _on_event(self, event: Event) -> None:
-        # Encoded and framed once for all screens (and once more for viewer screens).
-        frames = _Frames(event.payload)
-        for client in self.clients:
-            if not client.wants(event):
+        # Filtered per view, encoded and framed once (once more for viewers, who see no
+        # personal data); per screen only the write, or its queue.
+        public = private = None
+        for view, group in self._views.items():
+            if not sees(view, event):
                 continue
-            payload = frames.private() if client.view.private else event.payload
-            client.offer(payload, frames.frame)
+            if view.private:
+                private = private or _framed(private_event(event.payload))
+                payload, framed = private
+            else:
+                public = public or _framed(event.payload)
+                payload, framed = public
+            for client in group:
+                client.offer(payload, framed)
 
 
-class _Frames:
-    """One event's payloads (as all screens and as viewers see it) and frames, each made once."""
-
-    __slots__ = ("_frames", "_payload", "_private")
-
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
-        self._private: bytes | None = None
-        self._frames: dict[int, bytes] = {}
-
-    def private(self) -> bytes:
-        if self._private is None:
-            self._private = private_event(self._payload)
-        return self._private
-
-    def frame(self, payload: bytes) -> bytes:
-        framed = self._frames.get(id(payload))
-        if framed is None:
-            framed = self._frames[id(payload)] = text_frame(payload)
-        return framed
+def _framed(payload: bytes) -> tuple[bytes, bytes]:
+    return payload, text_frame(payload)
 
 
 def _first_head(request: web.Request, seq: int) -> str:
@@ -434,7 +432,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     for event in replay or []:
         if client.wants(event):
             client.offer_event(event)
-    hub.clients.add(client)
+    hub.join(client)
     # Sender, reader and watchdog live exactly as long as this handler (not supervisor tasks:
     # there are three per screen, and they end with it).
     async with asyncio.TaskGroup() as group:
