@@ -93,6 +93,9 @@ def text_frame(payload: bytes) -> bytes:
 
 _FIN_TEXT = 0x81  # FIN + opcode 1 (text)
 PING_FRAME = text_frame(PING)
+#: A websocket ping with no payload (RFC 6455 §5.5.2): the watchdog's heartbeat, the same bytes
+#: for every screen.
+PING_CONTROL_FRAME = bytes((0x89, 0x00))
 
 
 def sees(view: View, event: Event) -> bool:
@@ -174,6 +177,13 @@ class ScreenClient:
             return
         self.queue.put_nowait(payload)
         self.queued += 1
+
+    def ping(self) -> None:
+        """A websocket ping (its pong makes the screen heard), written at once: it never waits
+        for a screen that stopped reading, so it needs no task of its own."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and not self.ws.closed:
+            transport.write(PING_CONTROL_FRAME)
 
     def lagging(self) -> str | None:
         """Why this screen is too slow to keep, or None."""
@@ -439,7 +449,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         sender = group.create_task(_send_loop(client, snapshot), name="ws:send")
         reader = group.create_task(_read_loop(client), name="ws:read")
         watchdog = group.create_task(
-            _watchdog(client, sender, reader, request.transport, group), name="ws:watchdog"
+            _watchdog(client, sender, reader, request.transport), name="ws:watchdog"
         )
         del snapshot  # the sender holds it only until its pages are out
         try:
@@ -504,25 +514,21 @@ async def _watchdog(
     sender: asyncio.Task[None],
     reader: asyncio.Task[None],
     transport: asyncio.BaseTransport | None,
-    group: asyncio.TaskGroup,
 ) -> None:
     """Ping the screen; once it lags (see ScreenLimits), close it with 1013."""
     limits = client.limits
     clock = client.clock
-    ping: asyncio.Task[None] | None = None
+    period = min(limits.heartbeat, limits.send_timeout) / 2
     while (why := client.lagging()) is None:
-        if ping is None or ping.done():  # a ping stuck behind unread data is not sent twice
-            ping = group.create_task(_ping(client.ws), name="ws:ping")
+        client.ping()
+        # A timeout scope, not wait_for: no task per screen per period (1,000 screens, 5 s).
         with contextlib.suppress(TimeoutError):
-            await clock.wait_for(
-                client.overflowed.wait(), min(limits.heartbeat, limits.send_timeout) / 2
-            )
+            async with clock.timeout(period):
+                await client.overflowed.wait()
     # Recorded, not re-derived: the close itself arrives as a frame and makes the screen "heard".
     client.closing = why
     log.warning("ws.too_slow", endpoint=client.endpoint, reason=why)
     sender.cancel()  # it may wait on a screen that reads nothing; queued events are dropped
-    if ping is not None:
-        ping.cancel()
     # close() itself reads on until the screen's close reply: pongs it still sends for earlier
     # pings are taken, not answered with a reset that would lose the close frame on its way.
     reader.cancel()
@@ -537,12 +543,6 @@ async def _watchdog(
     # The close frame may still sit in the socket's buffer: the peer has the grace to read it.
     if transport is not None:
         clock.call_later(limits.close_grace, transport.abort)
-
-
-async def _ping(ws: web.WebSocketResponse) -> None:
-    """One websocket ping; a screen gone meanwhile is the watchdog's business, not an error."""
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.ping()
 
 
 def setup_ws(
