@@ -73,7 +73,7 @@ async def client(aiohttp_client: Any, daemon: Daemon) -> AsyncIterator[TestClien
 def pg_cluster() -> Iterator[PgCluster]:
     """A throwaway PostgreSQL server for the session (skipped only where none is installed)."""
     try:
-        cluster = PgCluster()
+        cluster = PgCluster(track_statements=True)
     except PostgresUnavailable as err:
         pytest.skip(f"PostgreSQL tests skipped: {err}")
     cluster.start()

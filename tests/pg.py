@@ -45,7 +45,9 @@ def find_bindir() -> Path:
 class PgCluster:
     """One initdb'd cluster, started with pg_ctl, stopped and removed by `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_statements: bool = False) -> None:
+        #: Load pg_stat_statements (a test counts the statements kds sends; the bench does not).
+        self.track_statements = track_statements
         self.bindir = find_bindir()
         self.port = free_port()
         self._as_root = os.geteuid() == 0
@@ -96,6 +98,7 @@ class PgCluster:
                 "-c full_page_writes=off",
                 "-c max_connections=200",
                 "-c shared_buffers=32MB",
+                *(["-c shared_preload_libraries=pg_stat_statements"] * self.track_statements),
             ]
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")

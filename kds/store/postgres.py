@@ -4,8 +4,9 @@
 SQLite store's promises: numbered migrations (PostgreSQL dialect, recorded in
 `schema_version`, applied under an advisory lock so two nodes starting at once
 do not race), group commit (one writer connection; whatever queued while the
-previous transaction committed goes into the next, one pipelined
-`executemany` per statement) and durability (a write returns only after its
+previous transaction committed goes into the next: one statement per table
+over arrays for the rows of new orders and outbox entries, a pipelined
+`executemany` for the rest) and durability (a write returns only after its
 COMMIT returned, so nothing is acknowledged before the server has it).
 
 Grouping statements of several writes by SQL text is safe for the same reason
@@ -286,6 +287,16 @@ INBOX_INSERT = (
     "INSERT INTO inbox (id, source, dedupe_key, payload, received_at, site)"
     " VALUES ($1, $2, $3, $4, $5, $6)"
 )
+#: The column types of the statements a group sends as one INSERT over arrays, a parameter
+#: per column (`INSERT … SELECT * FROM unnest($1::text[], …)`): the server runs one
+#: statement for all the group's rows, not one per row as `executemany` makes it.
+ARRAY_TYPES = {
+    ORDER_UPSERT: "text text text int text text timestamptz timestamptz text",
+    ITEM_INSERT: "text bigint int text jsonb text text text text text int text text",
+    ITEM_ENDPOINT_INSERT: "text bigint text int text text",
+    STATUS_CHANGE_INSERT: "text bigint text text timestamptz text text",
+    OUTBOX_INSERT: "bigint text text text text timestamptz text",
+}
 ARCHIVE_UPSERT = (
     "INSERT INTO archived_orders (id, source, external_id, body_hash, data, archived_at, site)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET"
@@ -475,7 +486,11 @@ class PostgresStore(GroupCommit[_Pending]):
             self._writer = await asyncpg.connect(self.url)
         async with self._writer.transaction():
             for sql, rows in grouped.items():
-                await self._writer.executemany(sql, rows)
+                arrays = _as_arrays(sql, rows)
+                if arrays is None:
+                    await self._writer.executemany(sql, rows)
+                else:
+                    await self._writer.execute(arrays, *(list(column) for column in zip(*rows)))
 
     def _fail(self, pending: _Pending, err: Exception) -> None:
         if isinstance(err, asyncpg.IntegrityConstraintViolationError):
@@ -842,6 +857,28 @@ class PostgresStore(GroupCommit[_Pending]):
     async def _id_range(self) -> int:
         row = await self.fetchrow("SELECT nextval('id_ranges') * $1 AS start", ID_RANGE)
         return int(row["start"])
+
+
+def _over_arrays(sql: str, types: str) -> str:
+    """`INSERT INTO t (…) VALUES ($1, …) [ON CONFLICT …]` as one INSERT over an array per column."""
+    head, rest = sql.split(" VALUES (", 1)
+    values, tail = rest.split(")", 1)
+    assert values.count("$") == len(types.split()), sql
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types.split(), 1))
+    return f"{head} SELECT * FROM unnest({arrays}){tail}"
+
+
+OVER_ARRAYS = {sql: _over_arrays(sql, types) for sql, types in ARRAY_TYPES.items()}
+
+
+def _as_arrays(sql: str, rows: list[Sequence[Any]]) -> str | None:
+    """The one-statement form of `sql` (see ARRAY_TYPES) if it has one these rows fit."""
+    arrays = OVER_ARRAYS.get(sql)
+    if arrays is None or not rows:
+        return None
+    if sql == ORDER_UPSERT and len({row[0] for row in rows}) < len(rows):
+        return None  # an upsert over arrays must not meet one key twice (PostgreSQL refuses)
+    return arrays
 
 
 async def _keep_session(conn: Any) -> None:
