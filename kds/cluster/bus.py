@@ -5,7 +5,9 @@ publishing node inserts it into `events` (its seq from the `events_seq`
 sequence) and sends `NOTIFY kds_events` in the same transaction; every node,
 the publisher included, reads new rows by seq when notified and fans them out
 to its own screens. So each node's history holds the same events under the
-same numbers, and a screen may reconnect to either node with `?since=`.
+same numbers, and a screen may reconnect to either node with `?since=`. A
+node's own events come back with the data it published them with (their
+bodies are not parsed again).
 
 The insert takes a transaction-level advisory lock before it draws its seqs,
 so events commit in seq order: a node that has read seq N will never see a
@@ -83,6 +85,9 @@ class ClusterBus(EventBus):
         self._unannounced: dict[str, tuple[str, float]] = {}
         # Orders read since their last change notification (their events need no read).
         self._fresh: set[str] = set()
+        # Body → (data, endpoints) of the events this node published, until read back numbered:
+        # its own events are not parsed again (and keep their data, as on a single node).
+        self._own: dict[str, tuple[dict[str, Any], frozenset[str] | None]] = {}
         self._outgoing: asyncio.Queue[_Outgoing] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._listener: Any = None
@@ -140,6 +145,9 @@ class ClusterBus(EventBus):
             fields = ",".join(f'"{key}":{value}' for key, value in encoded.items())
             body = body[:-1] + ("," if body != "{}" else "") + fields + "}"
         names = None if endpoints is None else json.dumps(sorted(endpoints))
+        if len(self._own) > FRESH_LIMIT:  # never read back (a stop): parse the rest instead
+            self._own.clear()
+        self._own[body] = (data or {}, endpoints)
         self._outgoing.put_nowait(_Outgoing(type_, body, names))
 
     async def _write_loop(self) -> None:
@@ -223,8 +231,11 @@ class ClusterBus(EventBus):
         """Read new events by seq; refresh the orders other nodes changed; then fan out."""
         while True:
             rows = await db.read_events(self._listener, self.site, self._seq, READ_CHUNK)
+            own = self._own
             events = [
-                (node, _event(seq, type_, body, endpoints))
+                (node, _event(seq, type_, body, endpoints, own.pop(body, None)))
+                if node == self.origin
+                else (node, _event(seq, type_, body, endpoints))
                 for seq, node, type_, body, endpoints in rows
             ]
             notified, self._changed = self._changed, set()
@@ -277,10 +288,20 @@ class ClusterBus(EventBus):
             self.on_unannounced(orphans)
 
 
-def _event(seq: int, type_: str, body: str, endpoints: str | None) -> Event:
-    """An event as stored, numbered: the same JSON the single-node bus makes."""
+def _event(
+    seq: int,
+    type_: str,
+    body: str,
+    endpoints: str | None,
+    published: tuple[dict[str, Any], frozenset[str] | None] | None = None,
+) -> Event:
+    """An event as stored, numbered: the same JSON the single-node bus makes. Its data is
+    the body parsed, or (`published`: this node's own) the data and endpoints it was
+    published with."""
     head = json.dumps({"type": type_, "seq": seq}, separators=(",", ":"), ensure_ascii=False)
     payload = head[:-1] + ("" if body == "{}" else "," + body[1:-1]) + "}"
+    if published is not None:
+        return Event(seq, type_, published[0], payload.encode(), published[1])
     names = None if endpoints is None else frozenset(json.loads(endpoints))
     return Event(seq, type_, json.loads(body), payload.encode(), names)
 
