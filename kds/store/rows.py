@@ -26,7 +26,7 @@ from ..model import (
     PurchaseType,
     StatusChange,
     TicketInfo,
-    trusted,
+    from_fields,
 )
 from ..states import OrderStatus
 
@@ -69,13 +69,26 @@ def first_status(endpoint: ItemEndpoint) -> str | None:
 
 
 def endpoint_history(
-    first: str | None, created: datetime | None, later: list[StatusChange]
+    first: str | None,
+    created: datetime | None,
+    later: list[StatusChange],
+    steps: dict[tuple[str, datetime], tuple[StatusChange, ...]] | None = None,
 ) -> list[StatusChange]:
-    """An item endpoint's whole history: its creation path (if stored so), then its rows."""
+    """An item endpoint's whole history: its creation path (if stored so), then its rows.
+
+    `steps`: creation paths already built while loading, by (first status, creation time):
+    the item endpoints of one order share those StatusChange objects (never mutated: a change
+    appends a new one to the endpoint's own list), 2 objects an order instead of 2 per item.
+    """
     if first is None:
         return later
     assert created is not None, "an item endpoint with a first_status has its creation row"
-    return creation_history(STATUS_BY_VALUE[first], created) + later
+    if steps is None:
+        return creation_history(STATUS_BY_VALUE[first], created) + later
+    path = steps.get((first, created))
+    if path is None:
+        path = steps[(first, created)] = tuple(creation_history(STATUS_BY_VALUE[first], created))
+    return [*path, *later]
 
 
 def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -151,22 +164,36 @@ def item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
         modifiers,
         allergens,
     ) = row
-    return trusted(
+    return from_fields(
         OrderItem,
-        id=item_id,
-        plu=shared_plu(name, code, stock_name, group),
-        quantity=shared_quantity(amount, unit),
-        comment=shared(comment),
-        course_number=course_number,
-        modifiers=_texts(modifiers),
-        endpoints=endpoints,
-        allergens=_texts(allergens),
+        {
+            "id": item_id,
+            "plu": shared_plu(name, code, stock_name, group),
+            "quantity": shared_quantity(amount, unit),
+            "comment": shared(comment),
+            "course_number": course_number,
+            "modifiers": _texts(modifiers),
+            "endpoints": endpoints,
+            "allergens": _texts(allergens),
+        },
     )
+
+
+#: Stored lists of text already read (modifiers repeat across orders as menus do); bounded.
+_TEXT_LISTS: dict[str, tuple[str, ...]] = {}
+_TEXT_LISTS_MAX = 4096
 
 
 def _texts(stored: str) -> list[str]:
     """A stored JSON list of text, shared; most lists are empty and need no parsing."""
-    return [] if stored == "[]" else [shared(t) for t in json.loads(stored)]
+    if stored == "[]":
+        return []
+    found = _TEXT_LISTS.get(stored)
+    if found is None:
+        found = tuple(shared(t) for t in json.loads(stored))
+        if len(_TEXT_LISTS) < _TEXT_LISTS_MAX:
+            _TEXT_LISTS[stored] = found
+    return list(found)  # the item's own list
 
 
 def _date(text: str, dates: dict[str, datetime] | None) -> datetime:
@@ -186,40 +213,49 @@ def order_from_header(
     """The inverse of `header_json`, for rows kds wrote itself (`dates`: parsed stamps to share)."""
     ticket = data["ticket"]
     location = ticket["location"]
-    return trusted(
+    acks = data.get("allergen_acks")
+    events = data.get("events")
+    holds = data.get("holds")
+    due_at = data.get("due_at")
+    return from_fields(
         Order,
-        id=data["id"],
-        number=data["number"],
-        pos_number=data.get("pos_number"),
-        source=shared(data["source"]),
-        external_id=data["external_id"],
-        device_name=shared(data["device_name"]),
-        user=shared_user(data["user"]),
-        ticket=trusted(
-            TicketInfo,
-            id=ticket["id"],
-            name=shared(ticket["name"]),
-            location=None
-            if location is None
-            else trusted(
-                Location,
-                zone_name=shared(location["zone_name"]),
-                table_name=shared(location["table_name"]),
+        {
+            "id": data["id"],
+            "number": data["number"],
+            "pos_number": data.get("pos_number"),
+            "source": shared(data["source"]),
+            "external_id": data["external_id"],
+            "device_name": shared(data["device_name"]),
+            "user": shared_user(data["user"]),
+            "ticket": from_fields(
+                TicketInfo,
+                {
+                    "id": ticket["id"],
+                    "name": shared(ticket["name"]),
+                    "location": None
+                    if location is None
+                    else from_fields(
+                        Location,
+                        {
+                            "zone_name": shared(location["zone_name"]),
+                            "table_name": shared(location["table_name"]),
+                        },
+                    ),
+                    "purchase_type": PurchaseType(ticket["purchase_type"]),
+                    "customer": ticket["customer"],
+                    "version": ticket["version"],
+                },
             ),
-            purchase_type=PurchaseType(ticket["purchase_type"]),
-            customer=ticket["customer"],
-            version=ticket["version"],
-        ),
-        items=items,
-        created_at=_date(data["created_at"], dates),
-        updated_at=_date(data["updated_at"], dates),
-        version=data["version"],
-        rush=data.get("rush", False),
-        allergen_acks={
-            name: datetime.fromisoformat(date)
-            for name, date in data.get("allergen_acks", {}).items()
+            "items": items,
+            "created_at": _date(data["created_at"], dates),
+            "updated_at": _date(data["updated_at"], dates),
+            "version": data["version"],
+            "rush": data.get("rush", False),
+            "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}
+            if acks
+            else {},
+            "events": [OrderEvent.model_validate(e) for e in events] if events else [],
+            "due_at": None if due_at is None else datetime.fromisoformat(due_at),
+            "holds": [Hold.model_validate(h) for h in holds] if holds else [],
         },
-        events=[OrderEvent.model_validate(e) for e in data.get("events", [])],
-        due_at=None if data.get("due_at") is None else datetime.fromisoformat(data["due_at"]),
-        holds=[Hold.model_validate(h) for h in data.get("holds") or ()],
     )

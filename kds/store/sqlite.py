@@ -565,18 +565,19 @@ class SqliteStore(GroupCommit[_Pending]):
             history[(order_id, item_id, endpoint)].append(
                 StatusChange(status_of[status], when, reason)
             )
+        steps: dict[tuple[str, datetime], tuple[StatusChange, ...]] = {}  # shared per order
         endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
         for order_id, item_id, endpoint, status, first in await self.fetch_tuples(
             "SELECT order_id, item_id, endpoint, status, first_status FROM item_endpoints"
             " WHERE order_id BETWEEN ? AND ? ORDER BY order_id, item_id, position",
             span,
         ):
-            later = history.get((order_id, item_id, endpoint), [])
+            later = history.get((order_id, item_id, endpoint)) or []
             endpoints[(order_id, item_id)].append(
                 ItemEndpoint.build(
                     shared(endpoint),
                     status_of[status],
-                    endpoint_history(first, created.get(order_id), later),
+                    endpoint_history(first, created.get(order_id), later, steps),
                 )
             )
         items: dict[str, list[OrderItem]] = defaultdict(list)
