@@ -98,8 +98,12 @@ async def wide_phase(bench: Bench) -> None:
                 body = template.replace(f'"externalId":"{original}"', f'"externalId":"{ext}"')
                 requests.append((ext, f"{base.url}/publish?type=order.updated", body.encode()))
             screens.expect(len(requests))
+            cpu = cpu_seconds(base.pid)
             result = await paced(session, requests, o.wide_rate)
             await screens.wait(10 + len(requests) / o.wide_rate)
+            bench.m["base.fanout1000.cpu_ms_per_event"] = (
+                (cpu_seconds(base.pid) - cpu) * 1000 / len(requests)
+            )
             _record_last(bench, "base.fanout1000", screens, result.sent)
         finally:
             await screens.close()
