@@ -103,6 +103,8 @@ def _check_free(value: Any, level: int = 0) -> None:
 
 
 def _check_text(text: str) -> None:
+    if text.isascii():
+        return  # most text: no surrogate possible
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
@@ -208,6 +210,11 @@ def from_fields(cls: type[M], fields: dict[str, Any]) -> M:
     _set_extra(obj, None)
     _set_private(obj, None if shared[1] is None else shared[1].copy())
     return obj
+
+
+def body_json(model: BaseModel) -> bytes:
+    """`model.model_dump_json().encode()`, straight from pydantic's serializer (no str between)."""
+    return model.__pydantic_serializer__.to_json(model)
 
 
 _SHARED: dict[type, tuple[set[str], dict[str, Any] | None]] = {}
@@ -578,15 +585,19 @@ class Order(WireModel):
                 for ep in item.endpoints:
                     grouped.setdefault(ep.name, []).append(ep.status)
                     every.append(ep.status)
-            derived = {
-                "status": summarize(every).value,
-                "endpointStatuses": {
-                    name: summarize(statuses).value for name, statuses in grouped.items()
-                },
-                "isProcessed": all(s in FINAL for s in every),
-                "isProcessable": any(s in PROCESSABLE for s in every),
-            }
-            encoded = body[:-1] + "," + _compact(derived)[1:]
+            # Written out rather than through json (status values are plain words; names are
+            # encoded): this runs on every change of every order.
+            per_endpoint = ",".join(
+                f'{_compact(name)}:"{summarize(statuses)._value_}"'
+                for name, statuses in grouped.items()
+            )
+            processed = "true" if all(s in FINAL for s in every) else "false"
+            processable = "true" if any(s in PROCESSABLE for s in every) else "false"
+            encoded = (
+                f'{body[:-1]},"status":"{summarize(every)._value_}",'
+                f'"endpointStatuses":{{{per_endpoint}}},'
+                f'"isProcessed":{processed},"isProcessable":{processable}}}'
+            )
             if not keep:
                 return encoded
             private["_json"] = kept = encoded

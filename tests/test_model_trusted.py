@@ -13,6 +13,7 @@ from kds.model import (
     ItemEndpoint,
     Location,
     Order,
+    OrderIn,
     OrderItem,
     OrderStatus,
     Plu,
@@ -20,6 +21,7 @@ from kds.model import (
     Quantity,
     StatusChange,
     TicketInfo,
+    body_json,
     trusted,
 )
 
@@ -97,3 +99,18 @@ def test_trusted_models_behave_like_validated_ones() -> None:
     assert built == Order.model_validate_json(built.model_dump_json())
     built.changed()  # the private JSON cache exists
     assert built.wire_json() == built.wire_json()
+
+
+def test_an_orders_body_hash_is_over_the_bytes_kds_always_hashed() -> None:
+    # Stored body hashes tell a repeat (200) from a conflict (409); `body_json` must give the
+    # bytes of `model_dump_json()` that hashes were made of, or a retry after an upgrade is a 409.
+    order_in = OrderIn.model_validate(
+        {
+            "id": 'ü"1',
+            "items": [{"plu": {"name": "Борщ \\ \u2028", "code": 7}, "quantity": 1.5}],
+            "user": {"userName": "anna", "scores": [1, 2.5, None]},
+            "ticket": {"customer": "Eva", "location": {"tableName": "5"}},
+            "dueAt": "2026-01-01T10:00:00+01:00",
+        }
+    )
+    assert body_json(order_in) == order_in.model_dump_json().encode()

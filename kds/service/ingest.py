@@ -12,7 +12,16 @@ from ..effects import Change
 from ..errors import ConflictError
 from ..ids import uuid7_hex
 from ..interning import shared, shared_plu, shared_quantity
-from ..model import ItemEndpoint, Order, OrderIn, OrderItem, StatusChange, trusted, utcnow
+from ..model import (
+    ItemEndpoint,
+    Order,
+    OrderIn,
+    OrderItem,
+    StatusChange,
+    body_json,
+    trusted,
+    utcnow,
+)
 from ..states import OrderStatus
 from ..store import Batch, ConstraintViolation
 from .core import ServiceCore
@@ -36,7 +45,7 @@ class IngestCommands(ServiceCore):
         external_id = order_in.id or uuid7_hex()
         key = (order_in.source, external_id)
         # The id is part of the key, so hashing the whole body compares the rest.
-        body_hash = hashlib.sha256(order_in.model_dump_json().encode()).hexdigest()
+        body_hash = hashlib.sha256(body_json(order_in)).hexdigest()
         async with self._locks.hold(key):
             existing = await self._existing(key, body_hash)
             if existing is not None:
@@ -68,7 +77,7 @@ class IngestCommands(ServiceCore):
             self._reservations.committed(reservation)
             self.view.remember(order, body_hash)
         self.metrics.count("ingested", order.source)
-        for status, count in Counter(c.new.value for c in changes).items():
+        for status, count in Counter(c.new._value_ for c in changes).items():
             self.metrics.count("changes", status, count)  # one update per status, not per item
         self._publish(EventType.ORDER_CREATED, order)
         self.outbox.published(entries)

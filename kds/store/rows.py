@@ -55,17 +55,23 @@ def creation_history(status: OrderStatus, at: datetime) -> list[StatusChange]:
     return [StatusChange(s, at, reason) for s, reason in CREATION_PATHS[status]]
 
 
+#: CREATION_PATHS by length, with the stored text: `first_status` runs per new item endpoint.
+_PATHS_BY_LENGTH: dict[int, list[tuple[str, tuple[tuple[OrderStatus, str | None], ...]]]] = {}
+for _status, _path in CREATION_PATHS.items():
+    _PATHS_BY_LENGTH.setdefault(len(_path), []).append((_status._value_, _path))
+
+
 def first_status(endpoint: ItemEndpoint) -> str | None:
     """The `first_status` of a new order's item endpoint, or None when its history is not a
     creation path (then each step is written as a row of its own, as before migration 6)."""
-    path = CREATION_PATHS.get(endpoint.status)
     history = endpoint.status_changes
-    if path is None or len(path) != len(history):
-        return None
-    for (status, reason), change in zip(path, history, strict=True):
-        if change.status is not status or change.reason != reason:
-            return None
-    return endpoint.status.value
+    for value, path in _PATHS_BY_LENGTH.get(len(history), ()):
+        for (status, reason), change in zip(path, history, strict=True):
+            if change.status is not status or change.reason != reason:
+                break
+        else:
+            return value
+    return None
 
 
 def endpoint_history(
@@ -98,12 +104,13 @@ def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list
     `stamp`: the creation time as the backend stores it (every first step is dated there)."""
     endpoints = []
     audit: list[tuple[Any, ...]] = [
-        (order.id, CREATION_ITEM, "", S.CREATED.value, stamp, "kds", None)
+        (order.id, CREATION_ITEM, "", S.CREATED._value_, stamp, "kds", None)
     ]
     for item in order.items:
         for position, e in enumerate(item.endpoints):
             first = first_status(e)
-            endpoints.append((order.id, item.id, e.name, position, e.status.value, first))
+            # `_value_`, not `value`: the enum's property is a Python call (3.11), per row.
+            endpoints.append((order.id, item.id, e.name, position, e.status._value_, first))
             if first is None:
                 audit += [
                     (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
