@@ -181,6 +181,35 @@ def test_refuse_and_recall_dialogs_are_named_take_focus_and_give_it_back(
     expect(recall).to_be_hidden()
 
 
+@pytest.mark.parametrize("axe_pages", VIEWPORTS[1:], indirect=True, ids=["1280x800"])
+def test_a_focused_button_keeps_focus_when_the_board_is_laid_out_again(
+    api: Api, axe_pages: Pages
+) -> None:
+    # A keyboard user is on a card's refuse button when a new order arrives and the board is laid
+    # out again: focus stays on that button (not lost to the page body), with or without the
+    # refuse dialog open at that moment.
+    made = rush(api)
+    grill = axe_pages.open("/screen/grill")
+    grill.bring_to_front()
+    refuse = grill.locator(f"article.card[data-id='{made['table']['id']}'] button.refuse")
+    refuse.focus()
+    expect(refuse).to_be_focused()
+    body = grill.locator("body")
+    shown = int(body.get_attribute("data-open") or 0)
+    api.post_order(order("late1", item(1, "Steak")))
+    expect(body).to_have_attribute("data-open", str(shown + 1))  # laid out with it
+    expect(refuse).to_be_focused()
+
+    refuse.click()
+    dialog = grill.get_by_role("dialog", name=f"Refuse order #{made['table']['number']}")
+    expect(dialog).to_be_visible()
+    api.post_order(order("late2", item(1, "Steak")))
+    expect(body).to_have_attribute("data-open", str(shown + 2))
+    grill.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(refuse).to_be_focused()
+
+
 def test_a_late_ticket_says_late_in_words_on_station_and_expo(api: Api, pages: Pages) -> None:
     # Lateness is not told by colour alone: past late_after the card says LATE, on the station
     # and on the expo.

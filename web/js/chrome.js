@@ -1,6 +1,6 @@
 // The page around a view: toolbar, disconnected banner, toasts and the modal overlay.
 
-import { h, replaceChildren } from "./dom.js";
+import { h, replaceChildren, sameControl } from "./dom.js";
 import { t } from "./i18n.js";
 
 const TOAST_MS = 4000;
@@ -62,7 +62,9 @@ export class Chrome {
    */
   openModal(content, keys) {
     if (this.modal) this.closeModal();
-    this.modal = { keys: keys || null, returnTo: document.activeElement };
+    const returnTo = document.activeElement;
+    // The opener's card may be drawn anew while the dialog is open: find its control again then.
+    this.modal = { keys: keys || null, returnTo, again: returnTo ? sameControl(returnTo) : null };
     const heading = content.querySelector("h1, h2, h3");
     if (heading && !heading.id) heading.id = "modal-title";
     if (heading) this.overlay.setAttribute("aria-labelledby", heading.id);
@@ -73,11 +75,12 @@ export class Chrome {
 
   closeModal() {
     if (!this.modal) return;
-    const { returnTo } = this.modal;
+    const { returnTo, again } = this.modal;
     this.modal = null;
     if (this.overlay.open) this.overlay.close();
     this.overlay.textContent = "";
-    if (returnTo && returnTo.isConnected && typeof returnTo.focus === "function") returnTo.focus();
+    const target = returnTo && returnTo.isConnected ? returnTo : again && document.querySelector(again);
+    if (target && typeof target.focus === "function") target.focus();
   }
 }
 

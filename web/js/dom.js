@@ -38,6 +38,29 @@ export function replaceChildren(el, ...children) {
   append(el, children);
 }
 
+/**
+ * Keep keyboard focus inside `container` across a re-layout: moving a focused element, or
+ * drawing its card anew, drops focus to the page body. Call it before; the function it
+ * returns puts focus back on the element, or on the same control of its card drawn anew.
+ */
+export function keepFocus(container) {
+  const active = document.activeElement;
+  if (!active || active === document.body || !container.contains(active)) return () => {};
+  const again = sameControl(active);
+  return () => {
+    if (document.activeElement === active) return;
+    const target = active.isConnected ? active : again && document.querySelector(again);
+    if (target && container.contains(target)) target.focus({ preventScroll: true });
+  };
+}
+
+/** A selector for `el`'s counterpart in its card drawn anew: the card's id, the control's class. */
+export function sameControl(el) {
+  const card = el.closest("[data-id]");
+  if (!card || !el.classList.length) return null;
+  return `[data-id="${CSS.escape(card.dataset.id)}"] ${el.localName}.${CSS.escape(el.classList[0])}`;
+}
+
 /** Format seconds as m:ss (or h:mm:ss). */
 export function formatElapsed(seconds) {
   const s = Math.max(0, Math.floor(seconds));

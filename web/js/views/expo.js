@@ -1,7 +1,7 @@
 // Expo view /expo: every open order across all endpoints; each item shows which
 // stations have finished it; the pass bumps the whole order.
 
-import { h, replaceChildren } from "../dom.js";
+import { h, keepFocus, replaceChildren } from "../dom.js";
 import { soundControls } from "../chrome.js";
 import { t } from "../i18n.js";
 import { orderList } from "../keyed.js";
@@ -79,7 +79,9 @@ export function createExpoView(ctx) {
   function render() {
     // A scheduled order stays off the pass until its window opens (the board shows it).
     const open = [...feed.orders.values()].filter((o) => isOpen(o, null) && !isScheduled(o)).sort(byAge);
+    const refocus = keepFocus(grid); // a card drawn anew would take the focus along
     cards.sync(open, grid); // the grid in age order, moving only what is out of place
+    refocus();
     empty.hidden = open.length > 0;
     paginate();
     printer.render();

@@ -2,7 +2,7 @@
 // columns and paged; touch and bump-bar actions; all-day counts; recall. This module holds the
 // view's state and wiring; cards, layout, panels, keys and notices have their own modules.
 
-import { h, replaceChildren } from "../../dom.js";
+import { h, keepFocus, replaceChildren } from "../../dom.js";
 import { soundControls } from "../../chrome.js";
 import { t } from "../../i18n.js";
 import { orderList } from "../../keyed.js";
@@ -98,6 +98,7 @@ export function createStationView(ctx) {
   }
 
   function layout() {
+    const refocus = keepFocus(board); // the cards are put in new columns: focus would be lost
     const list = cards.sync([...feed.orders.values()].filter(shown).sort(byAge));
     if (selectedId && !cards.has(selectedId)) selectedId = null; // a finished card takes its selection along
     // The placeholder must be gone before the board is measured, or it takes a row of room.
@@ -141,6 +142,7 @@ export function createStationView(ctx) {
       if (card.el.isConnected && !onPage.has(card.order.id)) card.el.remove();
     }
     replaceChildren(board, colEls);
+    refocus();
 
     pager.textContent = pages.length > 1 ? `${t("page")} ${page + 1} ${t("of")} ${pages.length}  ◀ ▶` : "";
     pager.hidden = pages.length <= 1;
