@@ -108,8 +108,9 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         assert details[f"{key}.rate"] == max(rates)
     assert "fastest of 2 rounds" in figures["ingest.rate"]["note"]
     # CPU per change beside the wide fan-out's baseline (steadier than its times on a busy box).
+    # The test's few changes may cost the bare broadcast less than one 10 ms clock tick: 0.0.
     assert details["fanout1000.cpu_ms_per_change"] > 0
-    assert details["base.fanout1000.cpu_ms_per_event"] > 0
+    assert details["base.fanout1000.cpu_ms_per_event"] >= 0
     # Growth says whether it is at most linear, on the largest size's figure.
     for what in ("rss", "restart"):
         assert "linear" in figures[f"scale.{what}.80"]["note"]
