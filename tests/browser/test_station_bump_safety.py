@@ -104,6 +104,12 @@ def test_two_key_selection_reaches_every_card_and_slots_are_readable(
     expect(grill.locator("article.card.selected")).to_have_count(1)
     expect(target).to_have_class(re.compile(r"\bselected\b"))
     slot = grill.locator("article.card .slot").first
-    assert float(slot.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 24
+    # A card drawn anew (a screen's receipt makes it `delivered`) replaces the element found a
+    # moment ago, whose style then reads as NaN: the check is run on the current one until true.
+    grill.wait_for_function(
+        "() => { const e = document.querySelector('article.card .slot');"
+        " return e !== null && parseFloat(getComputedStyle(e).fontSize) >= 24; }",
+        timeout=5000,
+    )
     assert contrast(slot) >= 7
     assert len(made) == 14
