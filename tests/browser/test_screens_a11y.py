@@ -151,21 +151,30 @@ def test_every_screen_has_no_serious_axe_violations_and_a_title(api: Api, axe_pa
     assert not report, "\n".join(report)
 
 
+def grill_at_the_tables_refuse(api: Api, pages: Pages) -> tuple[Any, dict[str, Any], Any]:
+    """The grill screen over `rush`'s orders, the table order and its card's refuse button."""
+    table = rush(api)["table"]
+    grill = pages.open("/screen/grill")
+    grill.bring_to_front()
+    return grill, table, grill.locator(f"article.card[data-id='{table['id']}'] button.refuse")
+
+
+def refuse_dialog(grill: Any, table: dict[str, Any]) -> Any:
+    return grill.get_by_role("dialog", name=f"Refuse order #{table['number']}")
+
+
 @pytest.mark.parametrize("axe_pages", VIEWPORTS[1:], indirect=True, ids=["1280x800"])
 def test_refuse_and_recall_dialogs_are_named_take_focus_and_give_it_back(
     api: Api, axe_pages: Pages
 ) -> None:
     # The refuse dialog is a modal <dialog> named by its heading; focus moves into it,
     # axe is happy with it open, and Escape gives focus back to the button that opened it.
-    made = rush(api)
-    grill = axe_pages.open("/screen/grill")
-    grill.bring_to_front()
-    refuse = grill.locator(f"article.card[data-id='{made['table']['id']}'] button.refuse")
+    grill, table, refuse = grill_at_the_tables_refuse(api, axe_pages)
     refuse.focus()
     refuse.press("Tab")  # a real key press, then back: focus is where a keyboard user left it
     refuse.focus()
     refuse.click()
-    dialog = grill.get_by_role("dialog", name=f"Refuse order #{made['table']['number']}")
+    dialog = refuse_dialog(grill, table)
     expect(dialog).to_be_visible()
     assert grill.evaluate("document.activeElement.closest('dialog[open]') !== null")
     assert axe_violations(grill) == []
@@ -188,10 +197,7 @@ def test_a_focused_button_keeps_focus_when_the_board_is_laid_out_again(
     # A keyboard user is on a card's refuse button when a new order arrives and the board is laid
     # out again: focus stays on that button (not lost to the page body), with or without the
     # refuse dialog open at that moment.
-    made = rush(api)
-    grill = axe_pages.open("/screen/grill")
-    grill.bring_to_front()
-    refuse = grill.locator(f"article.card[data-id='{made['table']['id']}'] button.refuse")
+    grill, table, refuse = grill_at_the_tables_refuse(api, axe_pages)
     refuse.focus()
     expect(refuse).to_be_focused()
     body = grill.locator("body")
@@ -201,7 +207,7 @@ def test_a_focused_button_keeps_focus_when_the_board_is_laid_out_again(
     expect(refuse).to_be_focused()
 
     refuse.click()
-    dialog = grill.get_by_role("dialog", name=f"Refuse order #{made['table']['number']}")
+    dialog = refuse_dialog(grill, table)
     expect(dialog).to_be_visible()
     api.post_order(order("late2", item(1, "Steak")))
     expect(body).to_have_attribute("data-open", str(shown + 2))
