@@ -1,6 +1,6 @@
 // The page around a view: toolbar, disconnected banner, toasts and the modal overlay.
 
-import { h, replaceChildren, sameControl } from "./dom.js";
+import { h, onPage, replaceChildren, sameControl } from "./dom.js";
 import { t } from "./i18n.js";
 
 const TOAST_MS = 4000;
@@ -79,7 +79,7 @@ export class Chrome {
     this.modal = null;
     if (this.overlay.open) this.overlay.close();
     this.overlay.textContent = "";
-    const target = returnTo && returnTo.isConnected ? returnTo : again && document.querySelector(again);
+    const target = onPage(returnTo, again);
     if (target && typeof target.focus === "function") target.focus();
   }
 }

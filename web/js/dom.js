@@ -49,9 +49,15 @@ export function keepFocus(container) {
   const again = sameControl(active);
   return () => {
     if (document.activeElement === active) return;
-    const target = active.isConnected ? active : again && document.querySelector(again);
+    const target = onPage(active, again);
     if (target && container.contains(target)) target.focus({ preventScroll: true });
   };
+}
+
+/** `el` while it is on the page, else the control `again` (from `sameControl`) finds there now. */
+export function onPage(el, again) {
+  if (el && el.isConnected) return el;
+  return again ? document.querySelector(again) : null;
 }
 
 /** A selector for `el`'s counterpart in its card drawn anew: the card's id, the control's class. */
