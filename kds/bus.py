@@ -12,7 +12,6 @@ cannot mistake seq 900 of this run for an event it already has.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +19,13 @@ from typing import Any
 
 import structlog
 
+from .model import compact_json
 from .store import OrderStore
 from .tasks import TaskSupervisor
 
 log = structlog.get_logger(__name__)
 
 SEQ_BLOCK = 100_000
-#: `json.dumps(..., separators=(",", ":"), ensure_ascii=False)`, its encoder built once.
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SEQ_KEY = "bus.seq_reserved"
 
 
@@ -118,7 +116,7 @@ class EventBus:
         """
         self._seq += 1
         data = data or {}
-        body = _compact({"type": type_, "seq": self._seq, **data})
+        body = compact_json({"type": type_, "seq": self._seq, **data})
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
         event = Event(self._seq, type_, data, body.encode(), endpoints)

@@ -230,7 +230,7 @@ def _shared(cls: type[BaseModel]) -> tuple[set[str], dict[str, Any] | None]:
 
 
 #: Compact JSON (`json.dumps` with these options builds an encoder per call; this runs per change).
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 # --------------------------------------------------------------------------- shared parts
@@ -588,7 +588,7 @@ class Order(WireModel):
             # Written out rather than through json (status values are plain words; names are
             # encoded): this runs on every change of every order.
             per_endpoint = ",".join(
-                f'{_compact(name)}:"{summarize(statuses)._value_}"'
+                f'{compact_json(name)}:"{summarize(statuses)._value_}"'
                 for name, statuses in grouped.items()
             )
             processed = "true" if all(s in FINAL for s in every) else "false"
