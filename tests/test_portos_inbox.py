@@ -18,7 +18,7 @@ from kds.simulators.portos import PortosSimulator
 from kds.sources.portos.source import PortosSource
 
 from .test_portos_e2e import TOKEN, kds_orders, portos, sim  # noqa: F401
-from .util import advance_until, base_config, next_poll, polls, wait_until
+from .util import base_config, next_poll, polls, wait_until
 
 S = OrderStatus
 
@@ -47,8 +47,8 @@ async def inbox_row(daemon: Daemon, external_id: str) -> Any:
     )
 
 
-def _crashing() -> dict[str, Any]:
-    """An Order kds reads, with a return line whose plu is not an object (processing crashes)."""
+def _unreadable_return() -> dict[str, Any]:
+    """An Order with a return line whose plu is not an object: kds cannot tell which dish."""
     grill = [{"name": "grill", "orderItemStatus": "created", "statusChanges": []}]
     return {
         "items": [
@@ -63,31 +63,26 @@ def _crashing() -> dict[str, Any]:
     }
 
 
-async def test_an_order_whose_processing_crashes_holds_up_no_other_order_and_is_shown(
+async def test_an_order_with_a_return_kds_cannot_read_is_shown_and_holds_up_no_other_order(
     client: TestClient, daemon: Daemon, sim: PortosSimulator, clock: ManualClock
 ) -> None:
-    # Processing the first listed order crashes (a bug): the orders after it still come in; the
-    # inbox worker retries it (1, 2, 3, 4 s), then closes its raw entry with the reason and
-    # staff see it. Before the inbox worker, the crash failed every poll at that order.
+    # Reading the return used to crash processing (AttributeError on the plu): the order was
+    # retried five times and closed. Now it is unreadable like any other: shown to staff, its raw
+    # entry kept pending and read again on every poll; the orders after it come in.
     source = portos(daemon)
-    bad = sim.put_order(_crashing())
+    bad = sim.put_order(_unreadable_return())
     sim.create_ticket([{"pluCode": 101}])
     await polls(source, clock)
     good = await wait_until(lambda: kds_orders(daemon) and kds_orders(daemon)[0])
     assert good.external_id != bad["id"] and len(kds_orders(daemon)) == 1
-    assert source.health()["consecutiveFailures"] == 0
-
-    def shown() -> bool:
-        return any(a["order"] == bad["id"] for a in source.health()["alerts"])
-
-    await advance_until(clock, shown, step=1)
     (alert,) = source.health()["alerts"]
-    assert alert["kind"] == "order_failed" and "could not be processed" in alert["message"]
-    row = await inbox_row(daemon, bad["id"])
-    assert row["processed_at"] is not None and "failed 5 times" in row["error"]
-    # Closed: later polls neither retry it nor make it a kitchen order.
+    assert alert["kind"] == "order_unreadable" and alert["order"] == bad["id"]
+    assert "returned line 2: its plu is not an object" in alert["message"]
     await settled(source, clock, 3)
-    assert len(kds_orders(daemon)) == 1 and shown()
+    assert (await inbox_row(daemon, bad["id"]))["processed_at"] is None
+    (still,) = source.health()["alerts"]
+    assert still["key"] == alert["key"] and still["count"] > alert["count"]  # read on every poll
+    assert len(kds_orders(daemon)) == 1
 
 
 async def test_a_return_whose_acknowledgement_failed_is_applied_on_the_next_poll_and_closed(

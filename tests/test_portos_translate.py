@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,12 @@ from pydantic import ValidationError
 
 from kds.sources.portos.client import _query
 from kds.sources.portos.config import Config, check
-from kds.sources.portos.translate import foreign_endpoints, portos_item_endpoints, translate
+from kds.sources.portos.translate import (
+    foreign_endpoints,
+    portos_item_endpoints,
+    returned_lines,
+    translate,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "portos" / "order_terrace.json"
 
@@ -130,6 +136,47 @@ def test_odd_values_are_tolerated_or_rejected_whole() -> None:
     raw["items"][1]["id"] = 1  # repeated item ids: unreadable, not half-taken
     with pytest.raises(ValidationError):
         translate(raw, config(), KDS)
+
+
+def _with_return(**line: Any) -> dict[str, Any]:
+    """The recorded order and one returned line at the grill (fields replaced by `line`)."""
+    raw = recorded()
+    returned = {"id": 9, "plu": {"name": "Steak", "code": 7}, "quantity": {"amount": -1}}
+    raw["items"].append({**returned, "endpoints": [{"name": "Gril"}], **line})
+    return raw
+
+
+def test_a_returned_line_is_read_with_its_dish_and_amount() -> None:
+    (line,) = returned_lines(_with_return(), config(), KDS)
+    assert (line.id, line.code, line.name, line.amount) == (9, 7, "Steak", Decimal(1))
+    assert line.kds_endpoints == ("Gril",) and line.acknowledge
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ({"plu": "oops"}, "line 9: its plu is not an object"),
+        ({"plu": ["Steak"]}, "line 9: its plu is not an object"),
+        ({"quantity": {"amount": float("nan")}}, "line 9: its quantity is not a number"),
+        ({"quantity": -float("inf")}, "line 9: its quantity is not a number"),
+    ],
+)
+def test_a_returned_line_that_cannot_be_read_makes_the_order_unreadable(
+    line: dict[str, Any], reason: str
+) -> None:
+    # A return kds cannot match to a dish must not cancel the wrong one, nor crash processing:
+    # the order is unreadable (shown to staff, tried again on every poll).
+    with pytest.raises(ValueError, match=reason):
+        returned_lines(_with_return(**line), config(), KDS)
+
+
+def test_an_order_of_returns_only_needs_a_ticket_object() -> None:
+    raw = _with_return()
+    raw["items"] = raw["items"][-1:]
+    raw["ticket"] = "T-1"
+    assert translate(raw, config(), KDS) is None  # no new dishes
+    with pytest.raises(ValueError, match="the order's ticket is not an object"):
+        returned_lines(raw, config(), KDS)
 
 
 def test_item_endpoints_of_a_raw_order() -> None:

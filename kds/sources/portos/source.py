@@ -60,6 +60,7 @@ from .translate import (
     foreign_endpoints,
     portos_item_endpoints,
     returned_lines,
+    ticket_of,
     translate,
     unreadable_reason,
 )
@@ -251,13 +252,13 @@ class PortosSource(Poller):
             return
         try:
             order_in = translate(raw, self.config, self._kds_endpoints)
+            returns = returned_lines(raw, self.config, self._kds_endpoints)
         except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as err:
             # Kept pending in the inbox and shown to staff; tried again on every poll.
             self._unreadable_order(raw, err)
             return
         self._readable(external_id)
         self._note_foreign(raw)
-        returns = returned_lines(raw, self.config, self._kds_endpoints)
         if returns and not await self._apply_returns(raw, returns):
             return  # PORTOS did not take the acknowledgement: pending, again on the next poll
         if order_in is None:
@@ -290,7 +291,7 @@ class PortosSource(Poller):
     async def _apply_returns(self, raw: dict[str, Any], lines: list[ReturnedLine]) -> bool:
         """Cancel the kitchen lines a return takes back (VOID where printed); acknowledge it in PORTOS."""
         external_id = str(raw.get("id"))
-        ticket_id = str((raw.get("ticket") or {}).get("id"))
+        ticket_id = str(ticket_of(raw).get("id"))
         acknowledged = True
         for line in lines:
             tag = f"returned in PORTOS order {external_id} line {line.id}"
@@ -374,9 +375,7 @@ class PortosSource(Poller):
             # Nothing left to take it from (sold before kds ran, or already cooked): say so.
             number = raw.get("number")
             left = f"{remaining.normalize():f}"
-            self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str(
-                (raw.get("ticket") or {}).get("id")
-            )
+            self._unapplied[f"return:{raw.get('id')}:{line.id}"] = str(ticket_of(raw).get("id"))
             self.ctx.alerts.raise_alert(
                 self.config.name,
                 f"return:{raw.get('id')}:{line.id}",

@@ -7,6 +7,7 @@ negative lines (returns, corrections, stornos), which cancel kitchen lines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,13 +68,18 @@ class ReturnedLine:
 def returned_lines(
     raw: dict[str, Any], config: Config, kds_endpoints: Collection[str]
 ) -> list[ReturnedLine]:
-    """The negative lines of an Order at endpoints kds owns (PORTOS marks returns by the sign)."""
+    """The negative lines of an Order at endpoints kds owns (PORTOS marks returns by the sign).
+
+    Raises ValueError for a line kds cannot match to a dish (a plu that is not an object, an
+    amount that is not a finite number): cancelling a guess could take back the wrong dish.
+    """
     lines = []
     for item in raw.get("items") or []:
         quantity = item.get("quantity") if isinstance(item, dict) else None
         amount = quantity.get("amount") if isinstance(quantity, dict) else quantity
-        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount >= 0:
-            continue
+        number = isinstance(amount, (int, float)) and not isinstance(amount, bool)
+        if not number or not (amount < 0 or math.isnan(amount)):
+            continue  # not a return (NaN is neither sign: read, and refused, below)
         named = [e for e in item.get("endpoints") or [] if isinstance(e, dict) and e.get("name")]
         open_ = [
             str(e["name"])
@@ -83,19 +89,37 @@ def returned_lines(
         owned = [n for n in open_ if config.owns(n, kds_endpoints)]
         if not owned or not isinstance(item.get("id"), int):
             continue
-        plu = item.get("plu") or {}
-        lines.append(
-            ReturnedLine(
-                id=item["id"],
-                code=plu.get("code"),
-                stock_name=plu.get("stockName"),
-                name=_text(plu.get("name")) or "",
-                amount=Decimal(str(-amount)),
-                kds_endpoints=tuple(config.to_kds(n) for n in owned),
-                acknowledge=len(owned) == len(open_),
-            )
-        )
+        lines.append(_returned_line(item, amount, owned, len(owned) == len(open_), config))
+    if lines:
+        ticket_of(raw)  # the voids look up the ticket's earlier kitchen orders
     return lines
+
+
+def _returned_line(
+    item: dict[str, Any], amount: float, owned: list[str], acknowledge: bool, config: Config
+) -> ReturnedLine:
+    plu = item.get("plu") or {}
+    if not isinstance(plu, dict):
+        raise ValueError(f"returned line {item['id']}: its plu is not an object")
+    if not math.isfinite(amount):
+        raise ValueError(f"returned line {item['id']}: its quantity is not a number")
+    return ReturnedLine(
+        id=item["id"],
+        code=plu.get("code"),
+        stock_name=plu.get("stockName"),
+        name=_text(plu.get("name")) or "",
+        amount=Decimal(str(-amount)),
+        kds_endpoints=tuple(config.to_kds(n) for n in owned),
+        acknowledge=acknowledge,
+    )
+
+
+def ticket_of(raw: dict[str, Any]) -> dict[str, Any]:
+    """The Order's ticket object ({} when it has none); ValueError when it is something else."""
+    ticket = raw.get("ticket") or {}
+    if not isinstance(ticket, dict):
+        raise ValueError("the order's ticket is not an object")
+    return ticket
 
 
 def unreadable_reason(err: Exception) -> str:
@@ -167,7 +191,7 @@ def translate(
         )
     if not items:
         return None
-    ticket = raw.get("ticket") or {}
+    ticket = ticket_of(raw)
     purchase = ticket.get("purchaseType")
     return OrderIn.model_validate(
         {
