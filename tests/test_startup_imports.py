@@ -2,7 +2,8 @@
 
 `kds run` on SQLite without printers must not load the PostgreSQL driver, python-escpos and
 Pillow, or rich (structlog's console tracebacks): each costs start-up time and resident
-memory on every restart, for nothing.
+memory on every restart, for nothing. And its start (imports, config, the loaded orders)
+allocates what lives until exit: a full cyclic collection meanwhile walks it all for nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from typing import Any
 from .util import ROOT, base_config, free_port, write_config
 
 #: Runs `kds run` in this process (so its modules can be read), and once /readyz answers
-#: writes the names of the loaded modules to a file and stops the daemon with SIGTERM.
+#: writes the names of the loaded modules and the cyclic GC's state to a file and stops
+#: the daemon with SIGTERM.
 _PROBE = """
+import gc
+full_before = gc.get_stats()[2]["collections"]  # before kds is imported at all
+
 import json, os, signal, sys, threading, time, urllib.request
 from kds.cli import main
 
@@ -34,8 +39,13 @@ def probe():
         except OSError:
             pass
         threading.Event().wait(0.05)  # poll interval while the daemon starts
+    state = {
+        "modules": sorted(sys.modules),
+        "fullCollections": gc.get_stats()[2]["collections"] - full_before,
+        "gcEnabled": gc.isenabled(),
+    }
     with open(out, "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(state, f)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -47,7 +57,8 @@ sys.exit(main(argv))
 HEAVY = ("asyncpg", "escpos", "PIL", "rich")
 
 
-def _modules_of_running_kds(tmp_path: Path, config: dict[str, Any]) -> set[str]:
+def _running_kds(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """What the probe saw in a `kds run` process once it was ready."""
     port = free_port()
     path = write_config(tmp_path / "config.toml", config)
     out = tmp_path / "modules.json"
@@ -60,7 +71,12 @@ def _modules_of_running_kds(tmp_path: Path, config: dict[str, Any]) -> set[str]:
         timeout=90,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return set(json.loads(out.read_text()))
+    state: dict[str, Any] = json.loads(out.read_text())
+    return state
+
+
+def _modules_of_running_kds(tmp_path: Path, config: dict[str, Any]) -> set[str]:
+    return set(_running_kds(tmp_path, config)["modules"])
 
 
 def _loaded(modules: set[str], package: str) -> bool:
@@ -85,3 +101,9 @@ def test_import_kds_app_loads_no_postgres_printing_or_rich() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     modules = set(json.loads(proc.stdout))
     assert [p for p in HEAVY if _loaded(modules, p)] == []
+
+
+def test_daemon_start_runs_no_full_collection_and_is_ready_with_the_gc_on(tmp_path: Path) -> None:
+    state = _running_kds(tmp_path, base_config(tmp_path))
+    assert state["fullCollections"] == 0  # from the first import to /readyz 200
+    assert state["gcEnabled"]  # turned back on once ready (kds.app._tune_gc)
