@@ -35,11 +35,13 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .states import FINAL, PROCESSABLE, summarize
 from .states import OrderStatus as OrderStatus  # re-exported: most code imports it from here
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P")
 
 MAX_ITEMS_PER_ORDER = 500
 MAX_TEXT = 500
@@ -180,12 +182,17 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def trusted(cls: type[M], **fields: Any) -> M:
-    """Build a model from already-validated values (rows kds wrote itself), skipping validation.
+def trusted(cls: type[P], **fields: Any) -> P:
+    """Build a model or stored part from already-validated values (every field), unvalidated.
 
     pydantic's own `model_construct` spends most of its time on defaults and
     bookkeeping; loading 10,000 orders at start needs this to be cheap.
     """
+    if not issubclass(cls, BaseModel):  # a slotted stored part (OrderItem, ItemEndpoint)
+        obj = _new(cls)
+        for name, value in fields.items():
+            setattr(obj, name, value)
+        return obj
     return from_fields(cls, fields)
 
 
@@ -401,7 +408,14 @@ class OrderIn(WireModel):
 # --------------------------------------------------------------------------- stored (kds's view)
 
 
-class ItemEndpoint(WireModel):
+#: The stored parts every order has several of (items, item endpoints) are slotted pydantic
+#: dataclasses, not models: no `__dict__` per object (~280 bytes each, 6 an order and more),
+#: built without validation by setting their slots; on the wire the same camelCase JSON.
+_STORED_PART = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+@pydantic_dataclass(slots=True, config=_STORED_PART)
+class ItemEndpoint:
     """PORTOS OrderItemEndpoint: one item at one endpoint, with its history.
 
     `order_item_status` (the seed's own name for `status`), `is_processed` and
@@ -418,37 +432,32 @@ class ItemEndpoint(WireModel):
     is_processed: bool = False
     is_processable: bool = False
 
-    @model_validator(mode="after")
-    def _derived(self) -> ItemEndpoint:
+    def __post_init__(self) -> None:
+        # After validation (JSON of an archived order, a test's constructor call).
         self.set_status(self.status)
-        return self
 
     def set_status(self, status: OrderStatus) -> None:
         """Set the status and the fields derived from it."""
-        d = self.__dict__
-        d["status"] = d["order_item_status"] = status
-        d["is_processed"] = status is OrderStatus.PROCESSED
-        d["is_processable"] = status in PROCESSABLE
+        self.status = self.order_item_status = status
+        self.is_processed = status is OrderStatus.PROCESSED
+        self.is_processable = status in PROCESSABLE
 
     @classmethod
     def build(
         cls, name: str, status: OrderStatus, status_changes: list[StatusChange]
     ) -> ItemEndpoint:
         """An item endpoint from values kds made itself (no validation)."""
-        return from_fields(
-            cls,
-            {
-                "name": name,
-                "status": status,
-                "status_changes": status_changes,
-                "order_item_status": status,
-                "is_processed": status is OrderStatus.PROCESSED,
-                "is_processable": status in PROCESSABLE,
-            },
-        )
+        obj = _new(cls)
+        obj.name = name
+        obj.status_changes = status_changes
+        obj.status = obj.order_item_status = status
+        obj.is_processed = status is OrderStatus.PROCESSED
+        obj.is_processable = status in PROCESSABLE
+        return obj
 
 
-class OrderItem(WireModel):
+@pydantic_dataclass(slots=True, config=_STORED_PART)
+class OrderItem:
     """PORTOS OrderItem as kds holds it."""
 
     id: int
@@ -463,6 +472,30 @@ class OrderItem(WireModel):
     def endpoint(self, name: str) -> ItemEndpoint | None:
         """This item's state at endpoint `name`, if it is routed there."""
         return next((e for e in self.endpoints if e.name == name), None)
+
+    @classmethod
+    def build(
+        cls,
+        item_id: int,
+        plu: Plu,
+        quantity: Quantity,
+        comment: str | None,
+        course_number: int | None,
+        modifiers: list[str],
+        endpoints: list[ItemEndpoint],
+        allergens: list[str],
+    ) -> OrderItem:
+        """An item from values kds made itself (no validation)."""
+        obj = _new(cls)
+        obj.id = item_id
+        obj.plu = plu
+        obj.quantity = quantity
+        obj.comment = comment
+        obj.course_number = course_number
+        obj.modifiers = modifiers
+        obj.endpoints = endpoints
+        obj.allergens = allergens
+        return obj
 
 
 class OrderEvent(WireModel):

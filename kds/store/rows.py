@@ -171,18 +171,15 @@ def item_from_row(row: Any, endpoints: list[ItemEndpoint]) -> OrderItem:
         modifiers,
         allergens,
     ) = row
-    return from_fields(
-        OrderItem,
-        {
-            "id": item_id,
-            "plu": shared_plu(name, code, stock_name, group),
-            "quantity": shared_quantity(amount, unit),
-            "comment": shared(comment),
-            "course_number": course_number,
-            "modifiers": _texts(modifiers),
-            "endpoints": endpoints,
-            "allergens": _texts(allergens),
-        },
+    return OrderItem.build(
+        item_id,
+        shared_plu(name, code, stock_name, group),
+        shared_quantity(amount, unit),
+        shared(comment),
+        course_number,
+        _texts(modifiers),
+        endpoints,
+        _texts(allergens),
     )
 
 
