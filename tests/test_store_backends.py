@@ -269,3 +269,28 @@ async def test_an_order_is_created_with_one_audit_row_and_keeps_its_history(
     second = Daemon(settings)
     client = await aiohttp_client(second.app)
     assert await (await client.get(f"/api/v1/orders/{order_id}")).json() == before
+
+
+async def test_orders_read_by_id_are_those_read_at_start(
+    database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # load_orders_by_id (a cluster node reading another's changes) builds the same orders as
+    # load_orders: history after a change included; unknown ids are left out.
+    settings = settings_from_dict(base_config(tmp_path, database=database))
+    daemon = Daemon(settings)
+    client = await aiohttp_client(daemon.app)
+    ids = []
+    for ext in ("x", "y", "z"):
+        response = await client.post("/api/v1/orders", json=order_body(ext))
+        assert response.status == 201, await response.text()
+        ids.append((await response.json())["id"])
+    response = await client.post(
+        f"/api/v1/orders/{ids[1]}/endpoints/grill/status", json={"status": "accepted"}
+    )
+    assert response.status == 200, await response.text()
+    store = daemon.store
+    every = {o.id: (o.wire_json(), h) for o, h in await store.load_orders()}
+    some = await store.load_orders_by_id([ids[2], ids[1], "not-an-order"])
+    assert {o.id: (o.wire_json(), h) for o, h in some} == {i: every[i] for i in ids[1:]}
+    assert every[ids[1]][0] == daemon.service.get(ids[1]).wire_json()
+    await client.close()
