@@ -27,6 +27,7 @@ which the OpenAPI document publishes: the document cannot drift from the parser.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import operator
 import re
@@ -109,7 +110,13 @@ def _typed_pattern(kind: Kind) -> str:
 #: The exact language of each typed filter (text filters accept any string).
 PATTERNS: dict[Kind, str] = {kind: _typed_pattern(kind) for kind in _TYPED}
 PATTERNS[Kind.ENDPOINT] = f"^(?:{_any_case('eq')}:)?{_ENDPOINT}$"
-_COMPILED = {kind: re.compile(pattern) for kind, pattern in PATTERNS.items()}
+
+
+@functools.cache
+def _compiled(kind: Kind) -> re.Pattern[str]:
+    """A typed filter's regex, compiled when first used: the status one takes ~20 ms, not every start's."""
+    return re.compile(PATTERNS[kind])
+
 
 _EXAMPLES = {
     Kind.INTEGER: "gt:100;lt:200, in:7,8 or 7",
@@ -219,7 +226,7 @@ def _text_conditions(raw: str) -> list[Condition]:
 
 
 def _typed_conditions(spec: Filter, raw: str) -> list[Condition]:
-    if not _COMPILED[spec.kind].fullmatch(raw):
+    if not _compiled(spec.kind).fullmatch(raw):
         raise BadRequest(_why_not(spec, raw))
     ops, _, read = _TYPED[spec.kind]
     conditions = []
@@ -346,7 +353,7 @@ def parse_order_query(params: MultiMapping[str]) -> OrderQuery:
             )
             raise BadRequest(f"unknown query parameter {name!r}; known: {known}")
         elif spec.kind is Kind.ENDPOINT:
-            if not _COMPILED[Kind.ENDPOINT].fullmatch(raw) or (
+            if not _compiled(Kind.ENDPOINT).fullmatch(raw) or (
                 query.endpoint not in (None, raw.rpartition(":")[2])
             ):
                 raise BadRequest(_why_not(spec, raw))
