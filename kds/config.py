@@ -480,9 +480,9 @@ def _source_error(e: Any, loc: tuple[Any, ...], data: Any) -> str:
         return f"{label}: unknown source type {e['ctx']['tag']!r} (known: {known_types()})"
     if e["type"] == "union_tag_not_found":
         return f"{label}: `type` is required ({known_types()})"
-    # loc[2] is the `type` that chose the Config (pydantic puts the tag in the path).
-    model = config_model(loc[2]) if len(loc) > 2 and loc[2] in SOURCE_PACKAGES else None
-    return _error_line(e, loc[3:] if model else loc[2:], raw, model, label)
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    model = config_model(kind) if isinstance(kind, str) and kind in SOURCE_PACKAGES else None
+    return _error_line(e, loc[2:], raw, model, label)
 
 
 def _source_label(index: int, raw: Any, sources: list[Any]) -> str:

@@ -93,6 +93,14 @@ def test_sqlite_daemon_without_printers_loads_no_postgres_printing_or_rich(
     assert "kds.store.postgres" not in modules
 
 
+def test_daemon_loads_only_the_source_packages_its_config_names(tmp_path: Path) -> None:
+    config = base_config(tmp_path)  # [[sources]]: native only
+    assert [s["type"] for s in config["sources"]] == ["native"]
+    modules = _modules_of_running_kds(tmp_path, config)
+    unused = ("kds.sources.portos", "kds.sources.ready2order", "kds.sources.cheques")
+    assert [p for p in unused if _loaded(modules, p)] == []
+
+
 def test_import_kds_app_loads_no_postgres_printing_or_rich() -> None:
     code = "import json, sys, kds.app; print(json.dumps(sorted(sys.modules)))"
     proc = subprocess.run(

@@ -4,10 +4,11 @@ A source package `kds.sources.<type>` has a `config` module with `Config` (a
 pydantic model with `type: Literal[...]` and `name`) and optionally
 `check(config, kds_endpoints) -> list[str]` for checks against the whole
 config, and a `source` module with `WRITES_BACK` and `create(config, ctx) ->
-Component`. The config models are light and imported here, to build
-`SourceConfig`: the discriminated union (on `type`) that `[[sources]]` entries
-are validated with, once, with the rest of config.toml. The source modules are
-imported on demand, when the daemon is built.
+Component`. `SourceConfig` validates a `[[sources]]` entry with the rest of
+config.toml, as the `Config` of the package its `type` names: only the packages
+a config names are imported (a daemon that takes orders only on its own API
+builds no POS models at start). The source modules are imported when the daemon
+is built.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection
 from types import ModuleType
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Discriminator, TypeAdapter
+from pydantic import BaseModel, PlainValidator, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 SOURCE_PACKAGES: dict[str, str] = {
     "native": "kds.sources.native",
@@ -55,11 +57,33 @@ def config_model(source_type: str) -> type[BaseModel]:
     return model
 
 
+def _source_config(raw: Any) -> BaseModel:
+    """A `[[sources]]` entry as the Config of its `type`; errors as a union tagged on `type` has."""
+    if isinstance(raw, BaseModel):  # a Config already (a default, or built by kds demo)
+        return raw
+    if not isinstance(raw, dict):
+        raise PydanticCustomError(
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )
+    if "type" not in raw:
+        raise PydanticCustomError(
+            "union_tag_not_found",
+            "Unable to extract tag using discriminator {discriminator}",
+            {"discriminator": "'type'"},
+        )
+    tag = raw["type"]
+    if not isinstance(tag, str) or tag not in SOURCE_PACKAGES:
+        raise PydanticCustomError(
+            "union_tag_invalid",
+            "Input tag {tag} found using {discriminator} does not match any of the expected tags",
+            {"tag": str(tag), "discriminator": "'type'"},
+        )
+    return config_model(tag).model_validate(raw)
+
+
 #: One `[[sources]]` entry: the Config of the package its `type` names.
-SourceConfig: Any = Annotated[
-    Union[tuple(config_model(t) for t in SOURCE_PACKAGES)],  # noqa: UP007 (built at run time)
-    Discriminator("type"),
-]
+SourceConfig: Any = Annotated[Any, PlainValidator(_source_config)]
 
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceConfig)
