@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+
+import pytest
 
 from kds.ids import uuid7_hex
 
@@ -31,3 +34,19 @@ def test_ids_made_in_later_milliseconds_sort_later_and_never_repeat() -> None:
     assert uuid7_hex() > first
     many = {uuid7_hex() for _ in range(10_000)}
     assert len(many) == 10_000
+
+
+def test_ids_draw_their_randomness_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each os.urandom is a system call that gives the GIL away: one per order made ingest
+    # wait on the store's writer thread. A block of random bytes serves many ids.
+    calls = []
+    real = os.urandom
+
+    def counted(n: int) -> bytes:
+        calls.append(n)
+        return real(n)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    ids = {uuid7_hex() for _ in range(1_000)}
+    assert len(ids) == 1_000
+    assert len(calls) <= 10, f"{len(calls)} calls to os.urandom for 1,000 ids"

@@ -70,6 +70,7 @@ class ServiceCore:
         self.router = Router(settings.routing)
         self.allergens = AllergenMatcher(settings.allergens)
         self._endpoints = {e.name: e for e in settings.endpoints}
+        self._initial_statuses: dict[str, OrderStatus] = {}  # by endpoint name (config is fixed)
         self.view = OrderView()
         self.effects = Effects(settings.endpoints, store, outbox, writeback_sources)
         self.inbox = Inbox(store)
@@ -253,17 +254,27 @@ class ServiceCore:
 
     def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
         """created, then at once sent for screens (the live feed is the delivery)."""
-        config = self._endpoints.get(name)
-        if config is None:
-            log.warning("routing.unknown_endpoint", endpoint=name)
-        if config is not None and not config.is_active:
-            status = S.PROCESS_SKIPPED
-        elif config is None or config.display:
-            status = S.SENT
-        else:
-            status = S.CREATED
-        # Values kds makes itself: built without re-validation (this runs per item per order).
+        status = self._initial_status(name)
+        # Values kds makes itself: built without re-validation.
         return ItemEndpoint.build(name, status, creation_history(status, now))
+
+    def _initial_status(self, name: str) -> OrderStatus:
+        """The status a new item endpoint at `name` starts in: sent for a screen (the live
+        feed is the delivery), created for a printer, skipped at an inactive endpoint."""
+        status = self._initial_statuses.get(name)
+        if status is None:
+            config = self._endpoints.get(name)
+            if config is None:
+                log.warning("routing.unknown_endpoint", endpoint=name)
+                return S.SENT  # not remembered: warned about on every order routed there
+            if not config.is_active:
+                status = S.PROCESS_SKIPPED
+            elif config.display:
+                status = S.SENT
+            else:
+                status = S.CREATED
+            self._initial_statuses[name] = status
+        return status
 
     # ----------------------------------------------------------------- archive
 

@@ -19,11 +19,12 @@ from ..model import (
     OrderItem,
     StatusChange,
     body_json,
-    trusted,
+    from_fields,
     utcnow,
 )
 from ..states import OrderStatus
 from ..store import Batch, ConstraintViolation
+from ..store.rows import creation_history
 from .core import ServiceCore
 
 S = OrderStatus
@@ -120,60 +121,74 @@ class IngestCommands(ServiceCore):
         order_id = uuid7_hex()
         items = []
         next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
+        # One creation path per initial status, its StatusChanges shared by the order's item
+        # endpoints (never mutated: a change appends to the endpoint's own list), as on load.
+        paths: dict[OrderStatus, tuple[StatusChange, ...]] = {}
         for item_in in order_in.items:
             if item_in.id is None:
                 item_id, next_id = next_id, next_id + 1
             else:
                 item_id = item_in.id
-            endpoints = [self._initial_endpoint(name, now) for name in self.router.route(item_in)]
-            plu = item_in.plu
+            endpoints = []
+            for name in self.router.route(item_in):
+                status = self._initial_status(name)
+                path = paths.get(status)
+                if path is None:
+                    path = paths[status] = tuple(creation_history(status, now))
+                endpoints.append(ItemEndpoint.build(name, status, list(path)))
+            plu, quantity, modifiers = item_in.plu, item_in.quantity, item_in.modifiers
             items.append(
-                trusted(
+                from_fields(
                     OrderItem,
-                    id=item_id,
-                    plu=shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
-                    quantity=shared_quantity(str(item_in.quantity.amount), item_in.quantity.unit),
-                    comment=shared(item_in.comment),
-                    course_number=item_in.course_number,
-                    modifiers=[shared(m) for m in item_in.modifiers if m],
-                    endpoints=endpoints,
-                    allergens=self.allergens.for_item(
-                        [plu.name, *item_in.modifiers, item_in.comment], item_in.allergens
-                    ),
+                    {
+                        "id": item_id,
+                        "plu": shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                        "quantity": shared_quantity(str(quantity.amount), quantity.unit),
+                        "comment": shared(item_in.comment),
+                        "course_number": item_in.course_number,
+                        "modifiers": [shared(m) for m in modifiers if m],
+                        "endpoints": endpoints,
+                        "allergens": self.allergens.for_item(
+                            [plu.name, *modifiers, item_in.comment], item_in.allergens
+                        ),
+                    },
                 )
             )
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
-        order = trusted(
+        order = from_fields(
             Order,
-            id=order_id,
-            number=self.numbers.take(order_id, now),
-            pos_number=order_in.number,
-            source=order_in.source,
-            external_id=external_id,
-            device_name=order_in.device_name,
-            user=order_in.user,
-            ticket=order_in.ticket,
-            items=items,
-            created_at=now,
-            updated_at=now,
-            version=1,
-            rush=False,
-            allergen_acks={},
-            events=[],
-            due_at=order_in.due_at,
-            holds=[],
+            {
+                "id": order_id,
+                "number": self.numbers.take(order_id, now),
+                "pos_number": order_in.number,
+                "source": order_in.source,
+                "external_id": external_id,
+                "device_name": order_in.device_name,
+                "user": order_in.user,
+                "ticket": order_in.ticket,
+                "items": items,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+                "rush": False,
+                "allergen_acks": {},
+                "events": [],
+                "due_at": order_in.due_at,
+                "holds": [],
+            },
         )
         self._hold_back(order, now)
         return order
 
     def _hold_back(self, order: Order, now: datetime) -> None:
         """Hold the new order's items that must not reach their stations yet (kds.pacing)."""
-        pairs = [
+        # A generator: the plan reads it only when something can be held (rarely).
+        pairs = (
             (i.id, e.name)
             for i in order.items
             for e in i.endpoints
             if e.status is not S.PROCESS_SKIPPED
-        ]
+        )
         order.holds = self.pacing.plan(order, pairs, now=now)
         for hold in order.holds:
             item = order.item(hold.item_id)

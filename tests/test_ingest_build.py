@@ -1,0 +1,35 @@
+"""How ingest builds a new order: few objects, nothing shared that a later change could touch."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from kds.app import Daemon
+
+from .util import order_body
+
+
+async def test_new_item_endpoints_share_creation_steps_and_keep_their_own_lists(
+    client: TestClient, daemon: Daemon
+) -> None:
+    # An order's item endpoints are created at one instant: as when read back at start, they
+    # share those StatusChange objects (2 an order, not 2 per item endpoint); each keeps a list
+    # of its own, so a later change at one station leaves the other's history alone.
+    response = await client.post("/api/v1/orders", json=order_body("n1"))
+    assert response.status == 201, await response.text()
+    order = daemon.service.find("native", "n1")
+    assert order is not None
+    burger, beer = (item.endpoints[0] for item in order.items)
+    assert [c.status for c in burger.status_changes] == ["created", "sent"]
+    assert all(a is b for a, b in zip(burger.status_changes, beer.status_changes, strict=True))
+    assert burger.status_changes is not beer.status_changes
+
+    response = await client.post(
+        f"/api/v1/orders/{order.id}/endpoints/grill/status", json={"status": "accepted"}
+    )
+    assert response.status == 200, await response.text()
+    changed = daemon.service.get(order.id)
+    assert changed is not None
+    grill, bar = (item.endpoints[0] for item in changed.items)
+    assert [c.status for c in grill.status_changes][-1] == "accepted"
+    assert [c.status for c in bar.status_changes] == ["created", "sent"]
