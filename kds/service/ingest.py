@@ -20,6 +20,7 @@ from ..model import (
     StatusChange,
     body_json,
     from_fields,
+    trusted,
     utcnow,
 )
 from ..states import OrderStatus
@@ -138,20 +139,18 @@ class IngestCommands(ServiceCore):
                 endpoints.append(ItemEndpoint.build(name, status, list(path)))
             plu, quantity, modifiers = item_in.plu, item_in.quantity, item_in.modifiers
             items.append(
-                from_fields(
+                trusted(
                     OrderItem,
-                    {
-                        "id": item_id,
-                        "plu": shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
-                        "quantity": shared_quantity(str(quantity.amount), quantity.unit),
-                        "comment": shared(item_in.comment),
-                        "course_number": item_in.course_number,
-                        "modifiers": [shared(m) for m in modifiers if m],
-                        "endpoints": endpoints,
-                        "allergens": self.allergens.for_item(
-                            [plu.name, *modifiers, item_in.comment], item_in.allergens
-                        ),
-                    },
+                    id=item_id,
+                    plu=shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                    quantity=shared_quantity(str(quantity.amount), quantity.unit),
+                    comment=shared(item_in.comment),
+                    course_number=item_in.course_number,
+                    modifiers=[shared(m) for m in modifiers if m],
+                    endpoints=endpoints,
+                    allergens=self.allergens.for_item(
+                        [plu.name, *modifiers, item_in.comment], item_in.allergens
+                    ),
                 )
             )
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
