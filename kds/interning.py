@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import sys
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, NoReturn, overload
 
-from .model import Plu, Quantity, trusted
+from .model import Location, Plu, Quantity, trusted
 
 
 @overload
@@ -41,6 +41,38 @@ def shared_plu(name: str, code: int | str | None, stock_name: str | None, group:
 def shared_quantity(amount: str, unit: str) -> Quantity:
     """One Quantity object per (amount, unit) — mostly "1 pcs" (never mutated)."""
     return trusted(Quantity, amount=Decimal(amount), unit=shared(unit))
+
+
+@functools.lru_cache(maxsize=4096)
+def shared_location(zone_name: str | None, table_name: str | None) -> Location:
+    """One Location per (zone, table): a restaurant's orders are at a few dozen (never mutated)."""
+    return trusted(Location, zone_name=shared(zone_name), table_name=shared(table_name))
+
+
+def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError("a shared empty value is never changed in place: assign a new one")
+
+
+class _SharedEmptyList(list[Any]):
+    """The empty list orders read back share where they hold nothing (allergens, modifiers,
+    events, holds). kds replaces such lists instead of changing them; this one refuses."""
+
+    __slots__ = ()
+    append = extend = insert = remove = pop = clear = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+class _SharedEmptyDict(dict[Any, Any]):
+    """The empty dict orders read back share where they hold nothing (allergen acks)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __ior__ = _refuse
+
+
+#: One empty list and one empty dict for every loaded order that holds nothing there: ~400
+#: bytes an order (three items' allergens, events, holds, acks) not kept 10,000 times.
+EMPTY_LIST: list[Any] = _SharedEmptyList()
+EMPTY_DICT: dict[Any, Any] = _SharedEmptyDict()
 
 
 #: Users by their items (most POS users are one of a few staff names); bounded like the caches above.

@@ -37,7 +37,8 @@ class OrderView:
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
         self._hashes: dict[str, str] = {}
-        self._by_external: dict[tuple[str, str], str] = {}
+        # Order ids by source, then external id: no (source, external_id) tuple kept per order.
+        self._by_external: dict[str, dict[str, str]] = {}
         # hash() of archived (source, external_id) keys: a repeat of an archived order
         # is found without a database read per new order (a hit is confirmed in the DB).
         self._archived: set[int] = set()
@@ -70,7 +71,10 @@ class OrderView:
         self._orders[order.id] = order
         self._hashes[order.id] = body_hash
         self._open = None
-        self._by_external[(order.source, order.external_id)] = order.id
+        by_source = self._by_external.get(order.source)
+        if by_source is None:
+            by_source = self._by_external[order.source] = {}
+        by_source[order.external_id] = order.id
 
     def forget(self, order: Order) -> None:
         """Drop an order (archived); a repeat of it is then looked up in the archive."""
@@ -78,7 +82,7 @@ class OrderView:
         self._orders.pop(order.id, None)
         self._open = None
         self._hashes.pop(order.id, None)
-        self._by_external.pop((order.source, order.external_id), None)
+        self._by_external.get(order.source, {}).pop(order.external_id, None)
         self._archived.add(hash((order.source, order.external_id)))
 
     def get(self, order_id: str) -> Order | None:
@@ -87,7 +91,7 @@ class OrderView:
 
     def find(self, source: str, external_id: str) -> Order | None:
         """The live order a POS knows as `external_id`."""
-        order_id = self._by_external.get((source, external_id))
+        order_id = self._by_external.get(source, {}).get(external_id)
         return None if order_id is None else self._orders.get(order_id)
 
     def body_hash(self, order_id: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kds.app import Daemon
 from kds.config import settings_from_dict
 from kds.model import Order
@@ -79,4 +81,34 @@ async def test_loaded_item_endpoints_share_creation_steps_and_keep_their_own_lis
     grill, bar = (item.endpoints[0] for item in changed.items)
     assert [c.status for c in grill.status_changes][-1] == "accepted"
     assert [c.status for c in bar.status_changes] == ["created", "sent"]
+    await client.close()
+
+
+async def test_loaded_orders_share_tables_and_one_empty_list_that_refuses_changes(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Read back, orders at one table share its Location, and what an order holds nothing of
+    # (allergens, modifiers, events, holds, acknowledgements) is one shared empty list (or
+    # dict) that raises on a change in place; the commands replace those lists, so a rush
+    # after the restart changes its own order only.
+    second, client, orders = await _read_back(
+        tmp_path, aiohttp_client, [order_body("e1"), order_body("e2")]
+    )
+    one, two = orders["e1"], orders["e2"]
+    assert one.ticket.location is two.ticket.location
+    burger, beer = one.items
+    assert beer.modifiers == [] and beer.modifiers is burger.allergens is two.items[0].allergens
+    assert one.events is two.holds
+    assert one.allergen_acks == {} and one.allergen_acks is two.allergen_acks
+    with pytest.raises(TypeError):
+        one.events.append(None)
+    with pytest.raises(TypeError):
+        one.allergen_acks["grill"] = one.created_at
+    assert one.events == [] and one.allergen_acks == {}
+
+    response = await client.post(f"/api/v1/orders/{one.id}/rush")
+    assert response.status == 200, await response.text()
+    rushed = second.service.get(one.id)
+    assert rushed is not None and [e.type for e in rushed.events] == ["rush"]
+    assert second.service.get(two.id).events == []  # type: ignore[union-attr]
     await client.close()

@@ -16,11 +16,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..interning import shared, shared_plu, shared_quantity, shared_user
+from ..interning import (
+    EMPTY_DICT,
+    EMPTY_LIST,
+    shared,
+    shared_location,
+    shared_plu,
+    shared_quantity,
+    shared_user,
+)
 from ..model import (
     Hold,
     ItemEndpoint,
-    Location,
     Order,
     OrderEvent,
     OrderItem,
@@ -220,7 +227,7 @@ _TEXT_LISTS_MAX = 4096
 def _texts(stored: str) -> list[str]:
     """A stored JSON list of text, shared; most lists are empty and need no parsing."""
     if stored == "[]":
-        return []
+        return EMPTY_LIST  # shared: never changed in place (it refuses)
     found = _TEXT_LISTS.get(stored)
     if found is None:
         found = tuple(shared(t) for t in json.loads(stored))
@@ -267,13 +274,7 @@ def order_from_header(
                     "name": shared(ticket["name"]),
                     "location": None
                     if location is None
-                    else from_fields(
-                        Location,
-                        {
-                            "zone_name": shared(location["zone_name"]),
-                            "table_name": shared(location["table_name"]),
-                        },
-                    ),
+                    else shared_location(location["zone_name"], location["table_name"]),
                     "purchase_type": _PURCHASE_TYPES[ticket["purchase_type"]],
                     "customer": ticket["customer"],
                     "version": ticket["version"],
@@ -286,9 +287,9 @@ def order_from_header(
             "rush": data.get("rush", False),
             "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}
             if acks
-            else {},
-            "events": [OrderEvent.model_validate(e) for e in events] if events else [],
+            else EMPTY_DICT,
+            "events": [OrderEvent.model_validate(e) for e in events] if events else EMPTY_LIST,
             "due_at": None if due_at is None else datetime.fromisoformat(due_at),
-            "holds": [Hold.model_validate(h) for h in holds] if holds else [],
+            "holds": [Hold.model_validate(h) for h in holds] if holds else EMPTY_LIST,
         },
     )
