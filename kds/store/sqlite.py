@@ -76,6 +76,11 @@ LOADED_ORDERS = (
     f" WHERE s.order_id = o.id AND s.item_id = {CREATION_ITEM} ORDER BY s.id DESC LIMIT 1)"
     " FROM orders o"
 )
+#: A range of orders' status changes after their creation.
+LOADED_HISTORY = (
+    "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
+    f" WHERE order_id BETWEEN ? AND ? AND item_id != {CREATION_ITEM} ORDER BY order_id, id"
+)
 #: A range of orders' items, each joined with its item endpoints (`rows.items_from_rows`).
 LOADED_ITEMS = (
     "SELECT i.order_id, i.item_id, i.plu_name, i.plu_code, i.plu_stock_name, i.plu_group,"
@@ -531,16 +536,26 @@ class SqliteStore(GroupCommit[_Pending]):
         ~40 MB of short-lived tuples spread between the objects that stay, and
         the allocator could not give that memory back (RSS after a restart was
         15-30 MB above the ingesting process's); chunks reuse the same memory.
+        The next chunk's rows are read on a thread of their own (its own connection)
+        while this chunk's orders are built: SQLite runs without the GIL, so on two
+        cores most of the reading is hidden behind the building.
         """
         orders: list[tuple[Order, str]] = []
         # One datetime per distinct stamp (an order's changes share a few).
         dates: dict[str, datetime] = {}
-        after = ""
-        while chunk := await self.fetch_tuples(
-            f"{LOADED_ORDERS} WHERE o.id > ? ORDER BY o.id LIMIT ?", (after, LOAD_CHUNK)
-        ):
-            orders += await self._load_chunk(chunk, dates)
-            after = chunk[-1][0]
+        loop = asyncio.get_running_loop()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="kds-store-loader") as reader:
+                pending = loop.run_in_executor(reader, _read_chunk, conn, "")
+                while True:
+                    rows, history, items = await pending
+                    if not rows:
+                        break
+                    pending = loop.run_in_executor(reader, _read_chunk, conn, rows[-1][0])
+                    orders += _build_chunk(rows, history, items, dates)
+        finally:
+            conn.close()
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
         return orders
 
@@ -552,40 +567,11 @@ class SqliteStore(GroupCommit[_Pending]):
         rows = await self.fetch_tuples(
             f"{LOADED_ORDERS} WHERE o.id IN ({','.join('?' * len(ids))}) ORDER BY o.id", ids
         )
-        return await self._load_chunk(rows, {}) if rows else []
-
-    async def _load_chunk(
-        self, rows: list[tuple[Any, ...]], dates: dict[str, datetime]
-    ) -> list[tuple[Order, str]]:
-        # Two range scans besides the orders' rows (which carry their creation's date): the
-        # status changes after creation (most open orders have none) and the items joined
-        # with their item endpoints, built in one pass: far faster than a query per order.
+        if not rows:
+            return []
         span = (rows[0][0], rows[-1][0])
-        # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
-        status_of = STATUS_BY_VALUE
-        history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
-        for order_id, item_id, endpoint, status, date, reason in await self.fetch_tuples(
-            "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
-            f" WHERE order_id BETWEEN ? AND ? AND item_id != {CREATION_ITEM} ORDER BY order_id, id",
-            span,
-        ):
-            when = dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date))
-            history[(order_id, item_id, endpoint)].append(
-                StatusChange(status_of[status], when, reason)
-            )
-        created = {
-            row[0]: None
-            if row[4] is None
-            else dates.get(row[4]) or dates.setdefault(row[4], datetime.fromisoformat(row[4]))
-            for row in rows
-        }
-        items = items_from_rows(await self.fetch_tuples(LOADED_ITEMS, span), created, history)
-        orders = []
-        for order_id, body_hash, data, updated_at, _ in rows:
-            header = from_json(data)
-            header["updated_at"] = updated_at  # status changes touch only the column
-            orders.append((order_from_header(header, items.get(order_id, []), dates), body_hash))
-        return orders
+        history = await self.fetch_tuples(LOADED_HISTORY, span)
+        return _build_chunk(rows, history, await self.fetch_tuples(LOADED_ITEMS, span), {})
 
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None
@@ -689,6 +675,56 @@ class SqliteStore(GroupCommit[_Pending]):
     async def _max_id(self, table: str) -> int:
         row = await self.fetchone(f"SELECT COALESCE(MAX(id), 0) AS m FROM {table}")
         return int(row["m"]) if row else 0
+
+
+def _read_chunk(conn: sqlite3.Connection, after: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """(loader thread) The rows of up to LOAD_CHUNK orders after id `after`: the orders',
+    their status changes after creation and their items joined with their endpoints,
+    read in one transaction (one snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            f"{LOADED_ORDERS} WHERE o.id > ? ORDER BY o.id LIMIT ?", (after, LOAD_CHUNK)
+        ).fetchall()
+        if not rows:
+            return rows, [], []
+        span = (rows[0][0], rows[-1][0])
+        history = conn.execute(LOADED_HISTORY, span).fetchall()
+        return rows, history, conn.execute(LOADED_ITEMS, span).fetchall()
+    finally:
+        conn.execute("COMMIT")
+
+
+def _build_chunk(
+    rows: Sequence[Any],
+    history_rows: Iterable[Any],
+    item_rows: Iterable[Any],
+    dates: dict[str, datetime],
+) -> list[tuple[Order, str]]:
+    """(order, body hash) from the rows `_read_chunk` reads (`dates`: parsed stamps to share).
+
+    Besides the orders' rows (which carry their creation's date): the status changes after
+    creation (most open orders have none) and the items joined with their item endpoints,
+    built in one pass: far faster than a query per order."""
+    # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
+    status_of = STATUS_BY_VALUE
+    history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
+    for order_id, item_id, endpoint, status, date, reason in history_rows:
+        when = dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date))
+        history[(order_id, item_id, endpoint)].append(StatusChange(status_of[status], when, reason))
+    created = {
+        row[0]: None
+        if row[4] is None
+        else dates.get(row[4]) or dates.setdefault(row[4], datetime.fromisoformat(row[4]))
+        for row in rows
+    }
+    items = items_from_rows(item_rows, created, history)
+    orders = []
+    for order_id, body_hash, data, updated_at, _ in rows:
+        header = from_json(data)
+        header["updated_at"] = updated_at  # status changes touch only the column
+        orders.append((order_from_header(header, items.get(order_id, []), dates), body_hash))
+    return orders
 
 
 def _order_row(order: Order, body_hash: str) -> tuple[Any, ...]:
