@@ -27,7 +27,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .api import health, openapi, orders, printers, workflow
+from .api import health, orders, printers, workflow
 from .api.auth import ACCESS, AccessControl
 from .api.connections import ConnectionGuard, GuardedSite
 from .api.health import ComponentCollector
@@ -188,7 +188,7 @@ class Daemon:
         app.add_routes(workflow.routes)
         app.add_routes(printers.routes)
         app.add_routes(health.routes)
-        app.add_routes(openapi.routes)
+        app.router.add_get("/api/v1/openapi.json", _openapi)
         app.add_routes(self.source_ctx.routes)
         setup_screens(app, WEB_ROOT)
         app.on_response_prepare.append(add_security_headers)
@@ -240,6 +240,13 @@ class Daemon:
                 log.exception("kds.stop_failed", component=component.name)
             if component is last:
                 return
+
+
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI document; its builder is imported on the first request, not at every start."""
+    from .api.openapi import handle_openapi
+
+    return await handle_openapi(request)
 
 
 def _tune_gc() -> None:

@@ -55,6 +55,8 @@ sys.exit(main(argv))
 
 #: Loaded by a running daemon only when its configuration needs them.
 HEAVY = ("asyncpg", "escpos", "PIL", "rich")
+#: kds modules a daemon imports only when a request needs them.
+ON_DEMAND = ("kds.api.openapi",)
 
 
 def _running_kds(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +93,7 @@ def test_sqlite_daemon_without_printers_loads_no_postgres_printing_or_rich(
     assert [p for p in HEAVY if _loaded(modules, p)] == []
     assert not _loaded(modules, "kds.cluster")
     assert "kds.store.postgres" not in modules
+    assert [m for m in ON_DEMAND if m in modules] == []
 
 
 def test_daemon_loads_only_the_source_packages_its_config_names(tmp_path: Path) -> None:

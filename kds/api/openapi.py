@@ -22,8 +22,6 @@ from ..model import MAX_COURSE, OrderIn
 from .orders import MAX_ITEM_ID, StatusContext
 from .query import FILTERS, MAX_SKIP, MAX_TAKE, PATTERNS, SORT_KEYS, SORT_PATTERN, Kind
 
-routes = web.RouteTableDef()
-
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ORDER = {"$ref": "#/components/schemas/Order"}
 _BEARER = "bearerAuth"
@@ -486,7 +484,6 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/openapi.json")
-async def _handle_openapi(request: web.Request) -> web.Response:
-    """The OpenAPI document."""
+async def handle_openapi(request: web.Request) -> web.Response:
+    """GET /api/v1/openapi.json: the OpenAPI document (kds.app routes it here on first use)."""
     return web.json_response(build_openapi())
