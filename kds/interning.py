@@ -84,11 +84,14 @@ def shared_user(user: str | dict[str, Any] | None) -> str | dict[str, Any] | Non
     """One copy of an order's `user` (text, or a small dict of text) per distinct value (never mutated)."""
     if user is None or isinstance(user, str):
         return shared(user)
-    if len(user) > 8 or not all(isinstance(v, str | int | None) for v in user.values()):
-        return user
     key = tuple(user.items())
-    found = _USERS.get(key)
+    try:
+        found = _USERS.get(key)  # looked up first: a known user needs no checks
+    except TypeError:  # a value that is a list or a dict: kept as it is
+        return user
     if found is None:
+        if len(user) > 8 or not all(isinstance(v, str | int | None) for v in user.values()):
+            return user
         found = {shared(k): shared(v) if isinstance(v, str) else v for k, v in user.items()}
         if len(_USERS) < _USERS_MAX:
             _USERS[key] = found

@@ -12,6 +12,7 @@ are built without validation (`trusted`) and repeated text is shared.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,9 @@ from ..model import (
     Order,
     OrderEvent,
     OrderItem,
+    Plu,
     PurchaseType,
+    Quantity,
     StatusChange,
     TicketInfo,
     from_fields,
@@ -164,18 +167,39 @@ def _text_list(values: list[str]) -> str:
     return _encode(values) if values else "[]"
 
 
+#: An item's stored columns from `plu_name` to `allergens` → its shared parts (plu, quantity,
+#: comment, modifiers, allergens): orders repeat a menu's dishes, so most items are one dict
+#: lookup instead of five calls. Bounded.
+_ITEM_PARTS: dict[tuple[Any, ...], tuple[Plu, Quantity, str | None, list[str], list[str]]] = {}
+_ITEM_PARTS_MAX = 4096
+
+
 def item_from_row(row: Sequence[Any], endpoints: list[ItemEndpoint]) -> OrderItem:
     """The inverse of `item_row` (a row without `position`, maybe with more columns after
     `allergens`), for rows kds wrote itself."""
+    key = tuple(row[2:12])
+    parts = _ITEM_PARTS.get(key)
+    if parts is None:
+        parts = (
+            shared_plu(row[2], row[3], row[4], row[5]),
+            shared_quantity(row[6], row[7]),
+            shared(row[8]),
+            _texts(row[10]),
+            _texts(row[11]),
+        )
+        if len(_ITEM_PARTS) < _ITEM_PARTS_MAX:
+            _ITEM_PARTS[key] = parts
+    plu, quantity, comment, modifiers, allergens = parts
     return OrderItem.build(
         row[1],
-        shared_plu(row[2], row[3], row[4], row[5]),
-        shared_quantity(row[6], row[7]),
-        shared(row[8]),
+        plu,
+        quantity,
+        comment,
         row[9],
-        _texts(row[10]),
+        # The item's own lists (a shared empty one refuses changes).
+        modifiers[:] if modifiers else EMPTY_LIST,
         endpoints,
-        _texts(row[11]),
+        allergens[:] if allergens else EMPTY_LIST,
     )
 
 
@@ -195,45 +219,50 @@ def items_from_rows(
     items: dict[str, list[OrderItem]] = {}
     order_items: list[OrderItem] = []
     endpoints: list[ItemEndpoint] = []
+    build = ItemEndpoint.build
     last_order = last_item = None
+    created_at = None
     for row in rows:
         order_id, item_id = row[0], row[1]
         if item_id != last_item or order_id != last_order:
             if order_id != last_order:
                 items[order_id] = order_items = []
                 last_order = order_id
+                created_at = created.get(order_id)
             last_item = item_id
             endpoints = []
             order_items.append(item_from_row(row, endpoints))
         endpoint, status, first = row[12], row[13], row[14]
         if endpoint is None:
             continue  # an item routed nowhere (LEFT JOIN)
-        later = (history.get((order_id, item_id, endpoint)) if history else None) or []
-        endpoints.append(
-            ItemEndpoint.build(
-                shared(endpoint),
-                status_of[status],
-                endpoint_history(first, created.get(order_id), later, steps),
+        later = history.get((order_id, item_id, endpoint)) if history else None
+        if later is None and first is not None and created_at is not None:
+            # Most open orders' item endpoints: the creation path alone (shared steps).
+            path = steps.get((first, created_at))
+            changes = (
+                list(path) if path is not None else endpoint_history(first, created_at, [], steps)
             )
-        )
+        else:
+            changes = endpoint_history(first, created_at, later or [], steps)
+        endpoints.append(build(sys.intern(endpoint), status_of[status], changes))
     return items
 
 
 #: Stored lists of text already read (modifiers repeat across orders as menus do); bounded.
-_TEXT_LISTS: dict[str, tuple[str, ...]] = {}
+_TEXT_LISTS: dict[str, list[str]] = {}
 _TEXT_LISTS_MAX = 4096
 
 
 def _texts(stored: str) -> list[str]:
-    """A stored JSON list of text, shared; most lists are empty and need no parsing."""
+    """A stored JSON list of text (shared text; not to be changed: callers copy it)."""
     if stored == "[]":
-        return EMPTY_LIST  # shared: never changed in place (it refuses)
+        return EMPTY_LIST
     found = _TEXT_LISTS.get(stored)
     if found is None:
-        found = tuple(shared(t) for t in json.loads(stored))
+        found = [shared(t) for t in json.loads(stored)]
         if len(_TEXT_LISTS) < _TEXT_LISTS_MAX:
             _TEXT_LISTS[stored] = found
-    return list(found)  # the item's own list
+    return found
 
 
 def _date(text: str, dates: dict[str, datetime] | None) -> datetime:
