@@ -115,8 +115,11 @@ class EventBus:
         (an order's JSON is made once and reused, not encoded again).
         """
         self._seq += 1
-        data = data or {}
-        body = compact_json({"type": type_, "seq": self._seq, **data})
+        if data:
+            body = compact_json({"type": type_, "seq": self._seq, **data})
+        else:  # most events (an order's JSON is `encoded`): no dict to encode
+            data = {}
+            body = f'{{"type":{compact_json(type_)},"seq":{self._seq}}}'
         if encoded:
             body = body[:-1] + "".join(f',"{key}":{value}' for key, value in encoded.items()) + "}"
         event = Event(self._seq, type_, data, body.encode(), endpoints)

@@ -239,6 +239,28 @@ def _shared(cls: type[BaseModel]) -> tuple[set[str], dict[str, Any] | None]:
 #: Compact JSON (`json.dumps` with these options builds an encoder per call; this runs per change).
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
+#: Endpoint names as JSON text (a few per kitchen; bounded, names can come from a POS).
+_NAME_JSON: dict[str, str] = {}
+#: The summary of each set of statuses seen (at most 2^9 sets of the nine statuses).
+_SUMMARIES: dict[frozenset[OrderStatus], OrderStatus] = {}
+
+
+def _name_json(name: str) -> str:
+    found = _NAME_JSON.get(name)
+    if found is None:
+        found = compact_json(name)
+        if len(_NAME_JSON) < 1024:
+            _NAME_JSON[name] = found
+    return found
+
+
+def _summary(statuses: set[OrderStatus]) -> OrderStatus:
+    key = frozenset(statuses)
+    found = _SUMMARIES.get(key)
+    if found is None:
+        found = _SUMMARIES[key] = summarize(list(statuses))
+    return found
+
 
 # --------------------------------------------------------------------------- shared parts
 
@@ -611,23 +633,29 @@ class Order(WireModel):
         assert private is not None  # Order has private attributes: always a dict
         kept: str | None = private["_json"]
         if kept is None:
-            body = self.model_dump_json(by_alias=True, exclude_computed_fields=True)
-            grouped: dict[str, list[OrderStatus]] = {}
-            every: list[OrderStatus] = []
+            serializer = self.__pydantic_serializer__  # not model_dump_json: its wrapper costs
+            body = serializer.to_json(self, by_alias=True, exclude_computed_fields=True).decode()
+            # The set of statuses at each endpoint: summarize needs no more, and an order's
+            # item endpoints mostly share a few.
+            grouped: dict[str, set[OrderStatus]] = {}
             for item in self.items:
                 for ep in item.endpoints:
-                    grouped.setdefault(ep.name, []).append(ep.status)
-                    every.append(ep.status)
+                    found = grouped.get(ep.name)
+                    if found is None:
+                        grouped[ep.name] = {ep.status}
+                    else:
+                        found.add(ep.status)
+            every: set[OrderStatus] = set().union(*grouped.values())
             # Written out rather than through json (status values are plain words; names are
-            # encoded): this runs on every change of every order.
+            # encoded once): this runs on every change of every order.
             per_endpoint = ",".join(
-                f'{compact_json(name)}:"{summarize(statuses)._value_}"'
+                f'{_name_json(name)}:"{_summary(statuses)._value_}"'
                 for name, statuses in grouped.items()
             )
-            processed = "true" if all(s in FINAL for s in every) else "false"
-            processable = "true" if any(s in PROCESSABLE for s in every) else "false"
+            processed = "true" if every <= FINAL else "false"
+            processable = "false" if every.isdisjoint(PROCESSABLE) else "true"
             encoded = (
-                f'{body[:-1]},"status":"{summarize(every)._value_}",'
+                f'{body[:-1]},"status":"{_summary(every)._value_}",'
                 f'"endpointStatuses":{{{per_endpoint}}},'
                 f'"isProcessed":{processed},"isProcessable":{processable}}}'
             )

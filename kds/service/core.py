@@ -218,7 +218,7 @@ class ServiceCore:
             type_,
             data,
             encoded={"order": order.wire_json()},
-            endpoints=frozenset(order.endpoint_names()),
+            endpoints=frozenset([e.name for i in order.items for e in i.endpoints]),
         )
         self.view.keep_json(order)
         for watcher in list(self._watchers):

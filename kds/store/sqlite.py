@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import aiosqlite
 import structlog
@@ -139,9 +139,9 @@ PENDING_OUTBOX = (
 )
 
 
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement and its parameter rows (run with executemany)."""
+class Statement(NamedTuple):
+    """One SQL statement and its parameter rows (run with executemany; a tuple: made per table
+    per write)."""
 
     sql: str
     rows: Sequence[Sequence[Any]]
@@ -727,7 +727,9 @@ def _build_chunk(
     return orders
 
 
-def _order_row(order: Order, body_hash: str) -> tuple[Any, ...]:
+def _order_row(order: Order, body_hash: str, stamp: str | None = None) -> tuple[Any, ...]:
+    created = stamp or order.created_at.isoformat()  # `stamp`: created_at's, already written
+    updated_at = order.updated_at
     return (
         order.id,
         order.source,
@@ -735,16 +737,18 @@ def _order_row(order: Order, body_hash: str) -> tuple[Any, ...]:
         order.number,
         body_hash,
         header_json(order),
-        order.created_at.isoformat(),
-        order.updated_at.isoformat(),
+        created,
+        created if updated_at is order.created_at else updated_at.isoformat(),
     )
 
 
 def _add_new_order(write: Write, order: Order, body_hash: str) -> None:
     """A new order's header, items, item endpoints and its creation's audit row."""
-    endpoints, audit = creation_rows(order, order.created_at.isoformat())
-    write.add(ORDER_UPSERT, _order_row(order, body_hash))
-    write.add(ITEM_INSERT, *[item_row(order.id, pos, item) for pos, item in enumerate(order.items)])
+    stamp = order.created_at.isoformat()
+    endpoints, audit = creation_rows(order, stamp)
+    order_id = order.id
+    write.add(ORDER_UPSERT, _order_row(order, body_hash, stamp))
+    write.add(ITEM_INSERT, *[item_row(order_id, pos, item) for pos, item in enumerate(order.items)])
     write.add(ITEM_ENDPOINT_INSERT, *endpoints)
     write.add(STATUS_CHANGE_INSERT, *audit)
 
