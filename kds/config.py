@@ -2,7 +2,8 @@
 
 The whole file, sources included, is validated before anything starts. Each
 source's section is validated by the `Config` model of its own module (see
-`kds.sources.registry`), printers by `kds.printing.config.PrinterConfig`.
+`kds.sources.registry`), printers by `kds.printing.config.PrinterConfig` (both
+imported only when the config has such a section).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import difflib
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,13 +22,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     ValidationError,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
 from .durations import Duration, format_duration, parse_duration
 from .model import PurchaseType
-from .printing.config import PrinterConfig
 from .sources.native.config import Config as NativeSourceConfig
 from .sources.registry import (
     SOURCE_PACKAGES,
@@ -47,6 +50,32 @@ def _purchase_type(value: Any) -> Any:
 
 PickupType = Annotated[PurchaseType, BeforeValidator(_purchase_type)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class LazyModel:
+    """A field's model, imported when a config sets the field (not at every start)."""
+
+    def __init__(self, load: Callable[[], type[BaseModel]]) -> None:
+        self.load = load
+
+    def validate(self, raw: Any) -> BaseModel:
+        model = self.load()
+        return raw if isinstance(raw, model) else model.model_validate(raw)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.validate)
+
+
+def _printer_model() -> type[BaseModel]:
+    from .printing.config import PrinterConfig  # a kitchen of screens never loads kds.printing
+
+    return PrinterConfig
+
+
+#: `printer = {...}` of an endpoint: a kds.printing.config.PrinterConfig.
+Printer = Annotated[Any, LazyModel(_printer_model)]
 
 
 class Section(BaseModel):
@@ -150,7 +179,7 @@ class EndpointConfig(Section):
 
     name: Name
     display: bool | None = None
-    printer: PrinterConfig | None = None
+    printer: Printer | None = None
     auto_process: bool | None = None
     is_active: bool = True
     timers: TimersConfig = Field(default_factory=TimersConfig)
@@ -396,6 +425,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The config model inside an annotation such as `list[EndpointConfig]` or `X | None`."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if isinstance(annotation, LazyModel):  # in Annotated[...]'s metadata
+        return annotation.load()
     for arg in typing.get_args(annotation):
         if (found := _model_in(arg)) is not None:
             return found

@@ -94,6 +94,7 @@ def test_sqlite_daemon_without_printers_loads_no_postgres_printing_or_rich(
     assert not _loaded(modules, "kds.cluster")
     assert "kds.store.postgres" not in modules
     assert [m for m in ON_DEMAND if m in modules] == []
+    assert not _loaded(modules, "kds.printing")  # not even the printer's config model
 
 
 def test_daemon_loads_only_the_source_packages_its_config_names(tmp_path: Path) -> None:
