@@ -19,7 +19,6 @@ from ..model import (
     StatusChange,
     body_json,
     from_fields,
-    trusted,
     utcnow,
 )
 from ..states import OrderStatus
@@ -144,16 +143,15 @@ class IngestCommands(ServiceCore):
                 endpoints.append(ItemEndpoint.build(name, status, list(path)))
             plu, quantity, modifiers = item_in.plu, item_in.quantity, item_in.modifiers
             items.append(
-                trusted(
-                    OrderItem,
-                    id=item_id,
-                    plu=shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
-                    quantity=shared_quantity(str(quantity.amount), quantity.unit),
-                    comment=shared(item_in.comment),
-                    course_number=item_in.course_number,
-                    modifiers=[shared(m) for m in modifiers if m],
-                    endpoints=endpoints,
-                    allergens=self.allergens.for_item(
+                OrderItem.build(
+                    item_id,
+                    shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                    shared_quantity(str(quantity.amount), quantity.unit),
+                    shared(item_in.comment),
+                    item_in.course_number,
+                    [shared(m) for m in modifiers if m],
+                    endpoints,
+                    self.allergens.for_item(
                         [plu.name, *modifiers, item_in.comment], item_in.allergens
                     ),
                 )
