@@ -41,7 +41,7 @@ from ..reports import ReportData, facts_of
 from ..routing import Router
 from ..states import OrderStatus
 from ..store import Batch, OrderStore, StatusUpdate
-from ..store.rows import creation_history
+from ..store.rows import Steps, creation_history, shared_creation_history
 from ..view import OrderView, all_final
 from .metrics import ServiceMetrics
 
@@ -252,11 +252,20 @@ class ServiceCore:
         updated = order.model_copy(update={**update, "updated_at": now})
         return updated, self.view.body_hash(order.id)
 
-    def _initial_endpoint(self, name: str, now: datetime) -> ItemEndpoint:
-        """created, then at once sent for screens (the live feed is the delivery)."""
+    def _initial_endpoint(
+        self, name: str, now: datetime, steps: Steps | None = None
+    ) -> ItemEndpoint:
+        """created, then at once sent for screens (the live feed is the delivery).
+
+        `steps`: creation paths shared by the item endpoints of one new order."""
         status = self._initial_status(name)
+        history = (
+            creation_history(status, now)
+            if steps is None
+            else shared_creation_history(status, now, steps)
+        )
         # Values kds makes itself: built without re-validation.
-        return ItemEndpoint.build(name, status, creation_history(status, now))
+        return ItemEndpoint.build(name, status, history)
 
     def _initial_status(self, name: str) -> OrderStatus:
         """The status a new item endpoint at `name` starts in: sent for a screen (the live

@@ -23,7 +23,7 @@ from ..model import (
 )
 from ..states import OrderStatus
 from ..store import Batch, ConstraintViolation
-from ..store.rows import creation_history
+from ..store.rows import Steps
 from .core import ServiceCore
 
 S = OrderStatus
@@ -126,21 +126,16 @@ class IngestCommands(ServiceCore):
         order_id = uuid7_hex()
         items = []
         next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
-        # One creation path per initial status, its StatusChanges shared by the order's item
-        # endpoints (never mutated: a change appends to the endpoint's own list), as on load.
-        paths: dict[OrderStatus, tuple[StatusChange, ...]] = {}
+        # The order's item endpoints share their creation steps, as loaded orders do.
+        steps: Steps = {}
         for item_in in order_in.items:
             if item_in.id is None:
                 item_id, next_id = next_id, next_id + 1
             else:
                 item_id = item_in.id
-            endpoints = []
-            for name in self.router.route(item_in):
-                status = self._initial_status(name)
-                path = paths.get(status)
-                if path is None:
-                    path = paths[status] = tuple(creation_history(status, now))
-                endpoints.append(ItemEndpoint.build(name, status, list(path)))
+            endpoints = [
+                self._initial_endpoint(name, now, steps) for name in self.router.route(item_in)
+            ]
             plu, quantity, modifiers = item_in.plu, item_in.quantity, item_in.modifiers
             items.append(
                 OrderItem.build(

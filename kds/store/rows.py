@@ -91,27 +91,39 @@ def first_status(endpoint: ItemEndpoint) -> str | None:
     return value
 
 
+#: Creation paths already built, by (status, creation time): `shared_creation_history`.
+Steps = dict[tuple[OrderStatus, datetime], tuple[StatusChange, ...]]
+
+
+def shared_creation_history(status: OrderStatus, at: datetime, steps: Steps) -> list[StatusChange]:
+    """`creation_history(status, at)` as a list of its own whose StatusChanges are shared
+    through `steps` by the item endpoints of one order (never mutated: a change appends a new
+    one to the endpoint's own list), 2 objects an order instead of 2 per item endpoint."""
+    path = steps.get((status, at))
+    if path is None:
+        path = steps[(status, at)] = tuple(creation_history(status, at))
+    return list(path)
+
+
 def endpoint_history(
     first: str | None,
     created: datetime | None,
     later: list[StatusChange],
-    steps: dict[tuple[str, datetime], tuple[StatusChange, ...]] | None = None,
+    steps: Steps | None = None,
 ) -> list[StatusChange]:
     """An item endpoint's whole history: its creation path (if stored so), then its rows.
 
-    `steps`: creation paths already built while loading, by (first status, creation time):
-    the item endpoints of one order share those StatusChange objects (never mutated: a change
-    appends a new one to the endpoint's own list), 2 objects an order instead of 2 per item.
+    `steps`: creation paths already built while loading (`shared_creation_history`).
     """
     if first is None:
         return later
     assert created is not None, "an item endpoint with a first_status has its creation row"
+    status = STATUS_BY_VALUE[first]
     if steps is None:
-        return creation_history(STATUS_BY_VALUE[first], created) + later
-    path = steps.get((first, created))
-    if path is None:
-        path = steps[(first, created)] = tuple(creation_history(STATUS_BY_VALUE[first], created))
-    return [*path, *later]
+        return creation_history(status, created) + later
+    changes = shared_creation_history(status, created, steps)
+    changes += later
+    return changes
 
 
 def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -234,7 +246,7 @@ def items_from_rows(
     `created`: each order's creation time (None: no creation row); `history`: the status
     changes after creation by (order, item, endpoint)."""
     status_of = STATUS_BY_VALUE
-    steps: dict[tuple[str, datetime], tuple[StatusChange, ...]] = {}  # shared per order
+    steps: Steps = {}  # creation paths shared per order
     items: dict[str, list[OrderItem]] = {}
     order_items: list[OrderItem] = []
     endpoints: list[ItemEndpoint] = []
@@ -255,14 +267,7 @@ def items_from_rows(
         if endpoint is None:
             continue  # an item routed nowhere (LEFT JOIN)
         later = history.get((order_id, item_id, endpoint)) if history else None
-        if later is None and first is not None and created_at is not None:
-            # Most open orders' item endpoints: the creation path alone (shared steps).
-            path = steps.get((first, created_at))
-            changes = (
-                list(path) if path is not None else endpoint_history(first, created_at, [], steps)
-            )
-        else:
-            changes = endpoint_history(first, created_at, later or [], steps)
+        changes = endpoint_history(first, created_at, later or [], steps)
         endpoints.append(build(sys.intern(endpoint), status_of[status], changes))
     return items
 
@@ -284,7 +289,7 @@ def _texts(stored: str) -> list[str]:
     return found
 
 
-def _date(text: str, dates: dict[str, datetime] | None) -> datetime:
+def shared_date(text: str, dates: dict[str, datetime] | None) -> datetime:
     """`text` parsed, one object per instant in `dates` (an order's stamps repeat in its history)."""
     if dates is None:
         return datetime.fromisoformat(text)
@@ -329,8 +334,8 @@ def order_from_header(
                 },
             ),
             "items": items,
-            "created_at": _date(data["created_at"], dates),
-            "updated_at": _date(data["updated_at"], dates),
+            "created_at": shared_date(data["created_at"], dates),
+            "updated_at": shared_date(data["updated_at"], dates),
             "version": data["version"],
             "rush": data.get("rush", False),
             "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}

@@ -62,6 +62,7 @@ from .rows import (
     item_row,
     items_from_rows,
     order_from_header,
+    shared_date,
 )
 
 log = structlog.get_logger(__name__)
@@ -710,14 +711,9 @@ def _build_chunk(
     status_of = STATUS_BY_VALUE
     history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
     for order_id, item_id, endpoint, status, date, reason in history_rows:
-        when = dates.get(date) or dates.setdefault(date, datetime.fromisoformat(date))
+        when = shared_date(date, dates)
         history[(order_id, item_id, endpoint)].append(StatusChange(status_of[status], when, reason))
-    created = {
-        row[0]: None
-        if row[4] is None
-        else dates.get(row[4]) or dates.setdefault(row[4], datetime.fromisoformat(row[4]))
-        for row in rows
-    }
+    created = {row[0]: None if row[4] is None else shared_date(row[4], dates) for row in rows}
     items = items_from_rows(item_rows, created, history)
     orders = []
     for order_id, body_hash, data, updated_at, _ in rows:
