@@ -13,7 +13,7 @@ import sys
 from decimal import Decimal
 from typing import Any, NoReturn, overload
 
-from .model import Location, Plu, Quantity, trusted
+from .model import Location, Plu, PurchaseType, Quantity, TicketInfo, from_fields, trusted
 
 
 @overload
@@ -47,6 +47,29 @@ def shared_quantity(amount: str, unit: str) -> Quantity:
 def shared_location(zone_name: str | None, table_name: str | None) -> Location:
     """One Location per (zone, table): a restaurant's orders are at a few dozen (never mutated)."""
     return trusted(Location, zone_name=shared(zone_name), table_name=shared(table_name))
+
+
+def shared_ticket(
+    ticket_id: str | None,
+    name: str | None,
+    location: Location | None,
+    purchase_type: PurchaseType,
+    customer: dict[str, Any] | None,
+    version: int | None,
+) -> TicketInfo:
+    """A stored order's TicketInfo, built alike for new and loaded orders: its table's one
+    `shared_location`, its name shared, no set of field names of its own (unvalidated)."""
+    return from_fields(
+        TicketInfo,
+        {
+            "id": ticket_id,
+            "name": shared(name),
+            "location": location,
+            "purchase_type": purchase_type,
+            "customer": customer,
+            "version": version,
+        },
+    )
 
 
 def _refuse(*args: Any, **kwargs: Any) -> NoReturn:

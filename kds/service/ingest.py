@@ -10,7 +10,16 @@ from ..contracts import EventType
 from ..effects import Change
 from ..errors import ConflictError
 from ..ids import uuid7_hex
-from ..interning import shared, shared_plu, shared_quantity
+from ..interning import (
+    EMPTY_DICT,
+    EMPTY_LIST,
+    shared,
+    shared_location,
+    shared_plu,
+    shared_quantity,
+    shared_ticket,
+    shared_user,
+)
 from ..model import (
     ItemEndpoint,
     Order,
@@ -144,34 +153,47 @@ class IngestCommands(ServiceCore):
                     shared_quantity(str(quantity.amount), quantity.unit),
                     shared(item_in.comment),
                     item_in.course_number,
-                    [shared(m) for m in modifiers if m],
+                    [shared(m) for m in modifiers if m] or EMPTY_LIST,
                     endpoints,
                     self.allergens.for_item(
                         [plu.name, *modifiers, item_in.comment], item_in.allergens
-                    ),
+                    )
+                    or EMPTY_LIST,
                 )
             )
         # order_in was validated; the rest kds makes itself, so nothing is validated twice.
+        # Its parts are shared as the loader shares them (kds.interning): one Location per
+        # table, repeated text once, one empty list or dict that refuses changes in place.
+        ticket, location = order_in.ticket, order_in.ticket.location
         order = from_fields(
             Order,
             {
                 "id": order_id,
                 "number": self.numbers.take(order_id, now),
                 "pos_number": order_in.number,
-                "source": order_in.source,
+                "source": shared(order_in.source),
                 "external_id": external_id,
-                "device_name": order_in.device_name,
-                "user": order_in.user,
-                "ticket": order_in.ticket,
+                "device_name": shared(order_in.device_name),
+                "user": shared_user(order_in.user),
+                "ticket": shared_ticket(
+                    ticket.id,
+                    ticket.name,
+                    None
+                    if location is None
+                    else shared_location(location.zone_name, location.table_name),
+                    ticket.purchase_type,
+                    ticket.customer,
+                    ticket.version,
+                ),
                 "items": items,
                 "created_at": now,
                 "updated_at": now,
                 "version": 1,
                 "rush": False,
-                "allergen_acks": {},
-                "events": [],
+                "allergen_acks": EMPTY_DICT,
+                "events": EMPTY_LIST,
                 "due_at": order_in.due_at,
-                "holds": [],
+                "holds": EMPTY_LIST,
             },
         )
         self._hold_back(order, now)
@@ -186,8 +208,11 @@ class IngestCommands(ServiceCore):
             for e in i.endpoints
             if e.status is not S.PROCESS_SKIPPED
         )
-        order.holds = self.pacing.plan(order, pairs, now=now)
-        for hold in order.holds:
+        holds = self.pacing.plan(order, pairs, now=now)
+        if not holds:
+            return  # the order keeps the shared empty list
+        order.holds = holds
+        for hold in holds:
             item = order.item(hold.item_id)
             assert item is not None
             item.endpoints = [

@@ -24,6 +24,7 @@ from ..interning import (
     shared_location,
     shared_plu,
     shared_quantity,
+    shared_ticket,
     shared_user,
 )
 from ..model import (
@@ -36,7 +37,6 @@ from ..model import (
     PurchaseType,
     Quantity,
     StatusChange,
-    TicketInfo,
     from_fields,
 )
 from ..states import OrderStatus
@@ -320,18 +320,15 @@ def order_from_header(
             "external_id": data["external_id"],
             "device_name": shared(data["device_name"]),
             "user": shared_user(data["user"]),
-            "ticket": from_fields(
-                TicketInfo,
-                {
-                    "id": ticket["id"],
-                    "name": shared(ticket["name"]),
-                    "location": None
-                    if location is None
-                    else shared_location(location["zone_name"], location["table_name"]),
-                    "purchase_type": _PURCHASE_TYPES[ticket["purchase_type"]],
-                    "customer": ticket["customer"],
-                    "version": ticket["version"],
-                },
+            "ticket": shared_ticket(
+                ticket["id"],
+                ticket["name"],
+                None
+                if location is None
+                else shared_location(location["zone_name"], location["table_name"]),
+                _PURCHASE_TYPES[ticket["purchase_type"]],
+                ticket["customer"],
+                ticket["version"],
             ),
             "items": items,
             "created_at": shared_date(data["created_at"], dates),
