@@ -294,3 +294,25 @@ async def test_orders_read_by_id_are_those_read_at_start(
     assert {o.id: (o.wire_json(), h) for o, h in some} == {i: every[i] for i in ids[1:]}
     assert every[ids[1]][0] == daemon.service.get(ids[1]).wire_json()
     await client.close()
+
+
+async def test_orders_read_by_id_around_another_order_are_only_those_asked_for(
+    database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Asking for the first and the last of three orders reads those two: the one between them
+    # (its rows lie in the same range of ids) is neither built nor in the way.
+    settings = settings_from_dict(base_config(tmp_path, database=database))
+    daemon = Daemon(settings)
+    client = await aiohttp_client(daemon.app)
+    ids = []
+    for ext in ("x", "y", "z"):
+        response = await client.post("/api/v1/orders", json=order_body(ext))
+        assert response.status == 201, await response.text()
+        ids.append((await response.json())["id"])
+    assert ids == sorted(ids)
+    store = daemon.store
+    some = await store.load_orders_by_id([ids[2], ids[0]])
+    assert sorted(o.id for o, _ in some) == [ids[0], ids[2]]
+    for order, _ in some:
+        assert order.wire_json() == daemon.service.get(order.id).wire_json()
+    await client.close()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,8 +32,7 @@ import structlog
 
 from ..contracts import OutboxEntry
 from ..errors import Unavailable
-from ..interning import shared
-from ..model import ItemEndpoint, Order, OrderItem, OrderStatus, StatusChange
+from ..model import Order, OrderItem, OrderStatus
 from ..numbers import NUMBER_KEY
 from ..reports import ProductTotal, ReportData, StationHour, TicketFact
 from ..tasks import TaskSupervisor
@@ -43,12 +41,11 @@ from .group import GroupCommit
 from .migrations import pending as pending_migrations
 from .rows import (
     CREATION_ITEM,
+    ROW_PART_COLUMNS,
     creation_rows,
-    endpoint_history,
     header_json,
-    item_from_row,
     item_row,
-    order_from_header,
+    orders_from_rows,
 )
 
 try:
@@ -342,20 +339,32 @@ REPORT_PRODUCT_ADD = (
     " items = report_products.items + excluded.items,"
     " seconds = report_products.seconds + excluded.seconds"
 )
-#: The rows an order is built from, in the order `_build_orders` reads their columns.
+#: The rows an order is built from (`rows.orders_from_rows`): its header, its status changes
+#: after creation, its items joined with their item endpoints.
+ORDER_COLUMNS = "id, body_hash, data, updated_at"
 HISTORY_COLUMNS = "order_id, item_id, endpoint, status, date, reason"
-ENDPOINT_COLUMNS = "order_id, item_id, endpoint, status, first_status"
-ITEM_COLUMNS = (
-    "order_id, item_id, plu_name, plu_code, plu_stock_name, plu_group, amount, unit, comment,"
-    " course_number, modifiers, allergens"
+AFTER_CREATION = f"item_id != {CREATION_ITEM}"
+ITEM_JOIN = (
+    f"SELECT i.order_id, i.item_id, json_build_array({ROW_PART_COLUMNS})::text AS parts"
+    " FROM items i"
+    " LEFT JOIN item_endpoints e ON e.order_id = i.order_id AND e.item_id = i.item_id"
 )
+#: A chunk of orders at start (read in one snapshot, `_read_chunk`).
+CHUNK_ORDERS = (
+    f"SELECT {ORDER_COLUMNS} FROM orders WHERE site = $1 AND id > $2 ORDER BY id LIMIT $3"
+)
+CHUNK_HISTORY = (
+    f"SELECT {HISTORY_COLUMNS} FROM status_changes"
+    f" WHERE order_id = ANY($1) AND {AFTER_CREATION} ORDER BY order_id, id"
+)
+CHUNK_ITEMS = f"{ITEM_JOIN} WHERE i.order_id = ANY($1) ORDER BY i.order_id, i.position, e.position"
 #: Orders with their rows in one statement (one snapshot, one round trip): arrays of rows.
 ORDERS_WITH_ROWS = (
-    "SELECT o.id, o.body_hash, o.data, o.updated_at,"
-    f" ARRAY(SELECT ({HISTORY_COLUMNS}) FROM status_changes WHERE order_id = o.id ORDER BY id),"
-    f" ARRAY(SELECT ({ENDPOINT_COLUMNS}) FROM item_endpoints WHERE order_id = o.id"
-    " ORDER BY item_id, position),"
-    f" ARRAY(SELECT ({ITEM_COLUMNS}) FROM items WHERE order_id = o.id ORDER BY position)"
+    f"SELECT {ORDER_COLUMNS},"
+    f" ARRAY(SELECT ({HISTORY_COLUMNS}) FROM status_changes"
+    f" WHERE order_id = o.id AND {AFTER_CREATION} ORDER BY id),"
+    f" ARRAY(SELECT (j.order_id, j.item_id, j.parts) FROM ({ITEM_JOIN} WHERE i.order_id = o.id"
+    " ORDER BY i.position, e.position) j)"
     " FROM orders o WHERE o.site = $1 AND o.id = ANY($2)"
 )
 OUTBOX_COLUMNS = "id, kind, target, order_id, payload, created_at, attempts, last_error, refused_at"
@@ -708,44 +717,59 @@ class PostgresStore(GroupCommit[_Pending]):
     # ----------------------------------------------------------------- OrderStore: reads
 
     async def load_orders(self) -> list[tuple[Order, str]]:
-        """Every live order with its body hash, oldest (created_at, id) first (read in chunks)."""
+        """Every live order with its body hash, oldest (created_at, id) first.
+
+        Read a chunk at a time, as SQLite's loader does: the next chunk is read (on a
+        connection of its own) while this one is built, so the server works meanwhile.
+        """
         orders: list[tuple[Order, str]] = []
-        after = ""
-        while chunk := await self.fetch(
-            "SELECT id, body_hash, data, updated_at FROM orders WHERE site = $1 AND id > $2"
-            " ORDER BY id LIMIT $3",
-            self.site,
-            after,
-            LOAD_CHUNK,
-        ):
-            orders += await self._load_chunk(chunk)
-            after = chunk[-1][0]
+        dates: dict[str, datetime] = {}  # one datetime per distinct stamp of the headers
+        pending = asyncio.ensure_future(self._read_chunk(""))
+        try:
+            while True:
+                rows, history, items = await pending
+                if not rows:
+                    break
+                pending = asyncio.ensure_future(self._read_chunk(rows[-1][0]))
+                orders += orders_from_rows(rows, history, items, dates)
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
         return orders
+
+    async def _read_chunk(self, after: str) -> tuple[list[Any], list[Any], list[Any]]:
+        """The rows of up to LOAD_CHUNK orders after id `after` (`rows.orders_from_rows`),
+        read in one snapshot."""
+        if self._pool is None:
+            raise Unavailable("the store is not running")
+        try:
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                rows = await conn.fetch(CHUNK_ORDERS, self.site, after, LOAD_CHUNK)
+                if not rows:
+                    return rows, [], []
+                ids = [row[0] for row in rows]
+                return (
+                    rows,
+                    await conn.fetch(CHUNK_HISTORY, ids),
+                    await conn.fetch(CHUNK_ITEMS, ids),
+                )
+        except (OSError, asyncpg.PostgresConnectionError) as err:
+            raise Unavailable(f"the database cannot be read: {err}") from err
 
     async def load_orders_by_id(self, order_ids: Collection[str]) -> list[tuple[Order, str]]:
         """These live orders with their body hashes (one not live — archived, unknown — is
         left out), read in one statement (one snapshot, one round trip): another node may be
         committing a change of them, and a node reads what others changed on every event."""
         rows = await self.fetch(ORDERS_WITH_ROWS, self.site, list(order_ids))
-        return _build_orders(
+        return orders_from_rows(
             [row[:4] for row in rows],
             [change for row in rows for change in row[4]],
-            [endpoint for row in rows for endpoint in row[5]],
-            [item for row in rows for item in row[6]],
-        )
-
-    async def _load_chunk(self, rows: list[Any]) -> list[tuple[Order, str]]:
-        # Three reads of the chunk's orders joined in memory — far faster than a query per order.
-        ids = [row[0] for row in rows]
-        by_order = "WHERE order_id = ANY($1) ORDER BY order_id"
-        return _build_orders(
-            rows,
-            await self.fetch(f"SELECT {HISTORY_COLUMNS} FROM status_changes {by_order}, id", ids),
-            await self.fetch(
-                f"SELECT {ENDPOINT_COLUMNS} FROM item_endpoints {by_order}, item_id, position", ids
-            ),
-            await self.fetch(f"SELECT {ITEM_COLUMNS} FROM items {by_order}, position", ids),
+            [item for row in rows for item in row[5]],
         )
 
     async def report_facts(
@@ -890,39 +914,6 @@ async def migrate(conn: Any) -> int:
             await conn.execute(script)
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
     return len(MIGRATIONS)
-
-
-def _build_orders(
-    rows: Sequence[Any], history_rows: Sequence[Any], endpoint_rows: Sequence[Any], item_rows: Any
-) -> list[tuple[Order, str]]:
-    """(order, body hash) from the rows of orders, status_changes, item_endpoints and items
-    (each in the order of HISTORY, ENDPOINTS, ITEMS: by order, then id or position)."""
-    history: dict[tuple[str, int, str], list[StatusChange]] = defaultdict(list)
-    created: dict[str, datetime] = {}  # an order's creation row: its first steps' date
-    for order_id, item_id, endpoint, status, date, reason in history_rows:
-        if item_id == CREATION_ITEM:
-            created[order_id] = date
-        else:
-            history[(order_id, item_id, endpoint)].append(StatusChange(S(status), date, reason))
-    endpoints: dict[tuple[str, int], list[ItemEndpoint]] = defaultdict(list)
-    for order_id, item_id, endpoint, status, first in endpoint_rows:
-        later = history.get((order_id, item_id, endpoint), [])
-        endpoints[(order_id, item_id)].append(
-            ItemEndpoint.build(
-                shared(endpoint), S(status), endpoint_history(first, created.get(order_id), later)
-            )
-        )
-    items: dict[str, list[OrderItem]] = defaultdict(list)
-    for row in item_rows:
-        values = list(row)
-        values[3] = None if values[3] is None else json.loads(values[3])
-        items[row[0]].append(item_from_row(values, endpoints.get((row[0], row[1]), [])))
-    orders = []
-    for order_id, body_hash, data, updated_at in rows:
-        header = json.loads(data)
-        header["updated_at"] = updated_at.isoformat()  # status changes touch only the column
-        orders.append((order_from_header(header, items.get(order_id, [])), body_hash))
-    return orders
 
 
 def _order_row(order: Order, body_hash: str, site: str) -> tuple[Any, ...]:

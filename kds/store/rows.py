@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import from_json
+
 from ..interning import (
     EMPTY_DICT,
     EMPTY_LIST,
@@ -198,78 +200,151 @@ def _text_list(values: list[str]) -> str:
     return found
 
 
-#: An item's stored columns from `plu_name` to `allergens` → its shared parts (plu, quantity,
-#: comment, modifiers, allergens): orders repeat a menu's dishes, so most items are one dict
-#: lookup instead of five calls. Bounded.
-_ITEM_PARTS: dict[tuple[Any, ...], tuple[Plu, Quantity, str | None, list[str], list[str]]] = {}
-_ITEM_PARTS_MAX = 4096
+#: The columns of an item and of one of its item endpoints that the loaders read as one JSON
+#: array (SQLite's `json_array`, PostgreSQL's `json_build_array`): one value to convert per
+#: row instead of thirteen, and the text is the key of what they give (`row_parts`).
+ROW_PART_COLUMNS = (
+    "i.plu_name, i.plu_code, i.plu_stock_name, i.plu_group, i.amount, i.unit, i.comment,"
+    " i.course_number, i.modifiers, i.allergens, e.endpoint, e.status, e.first_status"
+)
+
+#: What a `ROW_PART_COLUMNS` array gives: the item's plu, quantity, comment, course number,
+#: modifiers and allergens (shared: copy before keeping), the item endpoint's name, status and
+#: first status (None for an item routed nowhere).
+RowParts = tuple[
+    Plu,
+    Quantity,
+    str | None,
+    int | None,
+    list[str],
+    list[str],
+    str | None,
+    OrderStatus | None,
+    OrderStatus | None,
+]
+#: `ROW_PART_COLUMNS` arrays already read: orders repeat a menu's dishes at a few stations,
+#: so most rows are one dict lookup. Bounded.
+_ROW_PARTS: dict[str, RowParts] = {}
+_ROW_PARTS_MAX = 4096
 
 
-def item_from_row(row: Sequence[Any], endpoints: list[ItemEndpoint]) -> OrderItem:
-    """The inverse of `item_row` (a row without `position`, maybe with more columns after
-    `allergens`), for rows kds wrote itself."""
-    key = tuple(row[2:12])
-    parts = _ITEM_PARTS.get(key)
-    if parts is None:
-        parts = (
-            shared_plu(row[2], row[3], row[4], row[5]),
-            shared_quantity(row[6], row[7]),
-            shared(row[8]),
-            _texts(row[10]),
-            _texts(row[11]),
+def row_parts(text: str) -> RowParts:
+    """The parts of a `ROW_PART_COLUMNS` array, for rows kds wrote itself."""
+    found = _ROW_PARTS.get(text)
+    if found is None:
+        name, code, stock, group, amount, unit, comment, course, *lists, endpoint, status, first = (
+            from_json(text)
         )
-        if len(_ITEM_PARTS) < _ITEM_PARTS_MAX:
-            _ITEM_PARTS[key] = parts
-    plu, quantity, comment, modifiers, allergens = parts
-    return OrderItem.build(
-        row[1],
-        plu,
-        quantity,
-        comment,
-        row[9],
-        # The item's own lists (a shared empty one refuses changes).
-        modifiers[:] if modifiers else EMPTY_LIST,
-        endpoints,
-        allergens[:] if allergens else EMPTY_LIST,
-    )
+        modifiers, allergens = lists
+        found = (
+            shared_plu(name, code, stock, group),
+            shared_quantity(amount, unit),
+            shared(comment),
+            course,
+            _texts(modifiers),
+            _texts(allergens),
+            None if endpoint is None else sys.intern(endpoint),
+            None if status is None else STATUS_BY_VALUE[status],
+            None if first is None else STATUS_BY_VALUE[first],
+        )
+        if len(_ROW_PARTS) < _ROW_PARTS_MAX:
+            _ROW_PARTS[text] = found
+    return found
 
 
 def items_from_rows(
     rows: Iterable[Sequence[Any]],
-    created: dict[str, datetime | None],
+    created: dict[str, datetime],
     history: dict[tuple[str, int, str], list[StatusChange]],
 ) -> dict[str, list[OrderItem]]:
-    """Orders' items by order id, from rows of `item_row`'s columns (without `position`) each
-    followed by one item endpoint's endpoint, status and first_status (None for an item with
-    none), ordered by order, item position, endpoint position: one pass, no lookup per item.
+    """Orders' items by order id, from rows (order_id, item_id, `ROW_PART_COLUMNS` array):
+    one per item endpoint (one per item routed nowhere), ordered by order, item position,
+    endpoint position: one pass, no lookup per item.
 
-    `created`: each order's creation time (None: no creation row); `history`: the status
-    changes after creation by (order, item, endpoint)."""
-    status_of = STATUS_BY_VALUE
+    `created`: each order's creation time (its item endpoints' first steps are dated there);
+    `history`: the status changes after creation by (order, item, endpoint)."""
     steps: Steps = {}  # creation paths shared per order
     items: dict[str, list[OrderItem]] = {}
     order_items: list[OrderItem] = []
     endpoints: list[ItemEndpoint] = []
-    build = ItemEndpoint.build
+    build, build_item = ItemEndpoint.build, OrderItem.build
+    known = _ROW_PARTS.get
     last_order = last_item = None
-    created_at = None
-    for row in rows:
-        order_id, item_id = row[0], row[1]
+    created_at: datetime | None = None
+    for order_id, item_id, text in rows:
+        plu, quantity, comment, course, modifiers, allergens, endpoint, status, first = known(
+            text
+        ) or row_parts(text)
         if item_id != last_item or order_id != last_order:
             if order_id != last_order:
                 items[order_id] = order_items = []
                 last_order = order_id
-                created_at = created.get(order_id)
+                created_at = created[order_id]
             last_item = item_id
             endpoints = []
-            order_items.append(item_from_row(row, endpoints))
-        endpoint, status, first = row[12], row[13], row[14]
+            order_items.append(
+                build_item(
+                    item_id,
+                    plu,
+                    quantity,
+                    comment,
+                    course,
+                    # The item's own lists (a shared empty one refuses changes).
+                    modifiers[:] if modifiers else EMPTY_LIST,
+                    endpoints,
+                    allergens[:] if allergens else EMPTY_LIST,
+                )
+            )
         if endpoint is None:
             continue  # an item routed nowhere (LEFT JOIN)
+        assert status is not None
         later = history.get((order_id, item_id, endpoint)) if history else None
-        changes = endpoint_history(first, created_at, later or [], steps)
-        endpoints.append(build(sys.intern(endpoint), status_of[status], changes))
+        if first is None:  # each step has a row (written before migration 6)
+            changes = later or []
+        else:
+            assert created_at is not None
+            changes = shared_creation_history(first, created_at, steps)
+            if later:
+                changes += later
+        endpoints.append(build(endpoint, status, changes))
     return items
+
+
+def orders_from_rows(
+    rows: Iterable[Sequence[Any]],
+    history_rows: Iterable[Sequence[Any]],
+    item_rows: Iterable[Sequence[Any]],
+    dates: dict[str, datetime] | None = None,
+) -> list[tuple[Order, str]]:
+    """(order, body hash) from the rows a loader read (either backend):
+
+    * orders: id, body_hash, header JSON, updated_at;
+    * their status changes after creation (most open orders have none): order_id, item_id,
+      endpoint, status, date, reason, by order and id;
+    * their items joined with their item endpoints (`items_from_rows`).
+
+    Built in one pass each: far faster than a query per order. `dates`: parsed stamps to share
+    (the creation row's date is the header's `created_at`: both are written from one stamp)."""
+    # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
+    status_of = STATUS_BY_VALUE
+    history: dict[tuple[str, int, str], list[StatusChange]] = {}
+    for order_id, item_id, endpoint, status, date, reason in history_rows:
+        change = StatusChange(status_of[status], shared_date(date, dates), reason)
+        key = (order_id, item_id, endpoint)
+        found = history.get(key)
+        if found is None:
+            history[key] = [change]
+        else:
+            found.append(change)
+    headers = [(row[0], row[1], row[3], from_json(row[2])) for row in rows]
+    created = {order_id: shared_date(h["created_at"], dates) for order_id, _, _, h in headers}
+    items = items_from_rows(item_rows, created, history)
+    orders = []
+    for order_id, body_hash, updated_at, header in headers:
+        header["created_at"] = created[order_id]
+        header["updated_at"] = updated_at  # status changes touch only the column
+        orders.append((order_from_header(header, items.get(order_id, []), dates), body_hash))
+    return orders
 
 
 #: Stored lists of text already read (modifiers repeat across orders as menus do); bounded.
@@ -289,8 +364,11 @@ def _texts(stored: str) -> list[str]:
     return found
 
 
-def shared_date(text: str, dates: dict[str, datetime] | None) -> datetime:
-    """`text` parsed, one object per instant in `dates` (an order's stamps repeat in its history)."""
+def shared_date(text: str | datetime, dates: dict[str, datetime] | None) -> datetime:
+    """`text` parsed, one object per instant in `dates` (an order's stamps repeat in its
+    history); a datetime already (PostgreSQL's columns) as it is."""
+    if not isinstance(text, str):
+        return text
     if dates is None:
         return datetime.fromisoformat(text)
     key = text[:-1] + "+00:00" if text.endswith("Z") else text  # the header's and the rows' form
