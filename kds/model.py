@@ -29,7 +29,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    PrivateAttr,
     computed_field,
     field_validator,
     model_validator,
@@ -563,8 +562,11 @@ class Order(WireModel):
     events: list[OrderEvent] = Field(default_factory=list)  # audit of rush, ack, move
     due_at: JsonDatetime | None = None  # a scheduled order's due time
     holds: list[Hold] = Field(default_factory=list)  # items not yet released (kds.pacing)
-    # The wire JSON, encoded once per change and shared by the API and every screen.
-    _json: str | None = PrivateAttr(default=None)
+
+    # The wire JSON, encoded once per change and shared by the API and every screen: a slot,
+    # not a pydantic private attribute (a dict per order, ~200 bytes, JSON kept or not).
+    # Unset (built by pydantic's validation or copies) is nothing kept, as None is.
+    __slots__ = ("_wire",)
 
     def item(self, item_id: int) -> OrderItem | None:
         """The item with `item_id`, if any."""
@@ -628,10 +630,10 @@ class Order(WireModel):
         With `keep=False` a JSON not already kept is made without keeping it
         (a snapshot of 10,000 orders must not pin 20 MB of text for good).
         """
-        # The private dict itself: `self._json` goes through pydantic's __getattr__ (twice a call).
-        private = self.__pydantic_private__
-        assert private is not None  # Order has private attributes: always a dict
-        kept: str | None = private["_json"]
+        try:
+            kept: str | None = _get_wire(self)  # the slot's own descriptor: no pydantic hooks
+        except AttributeError:
+            kept = None
         if kept is None:
             serializer = self.__pydantic_serializer__  # not model_dump_json: its wrapper costs
             body = serializer.to_json(self, by_alias=True, exclude_computed_fields=True).decode()
@@ -661,7 +663,8 @@ class Order(WireModel):
             )
             if not keep:
                 return encoded
-            private["_json"] = kept = encoded
+            _set_wire(self, encoded)
+            return encoded
         return kept
 
     def to_wire(self) -> dict[str, Any]:
@@ -671,6 +674,8 @@ class Order(WireModel):
 
     def changed(self) -> None:
         """Forget the encoded JSON after a change (the service calls it)."""
-        private = self.__pydantic_private__
-        assert private is not None
-        private["_json"] = None  # not through pydantic's __setattr__ (see wire_json)
+        _set_wire(self, None)
+
+
+_get_wire = Order.__dict__["_wire"].__get__
+_set_wire = Order.__dict__["_wire"].__set__

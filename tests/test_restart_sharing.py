@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -144,4 +145,28 @@ async def test_ingested_orders_share_what_loaded_orders_share(
     rushed = second.service.get(ingested.id)
     assert rushed is not None and [e.type for e in rushed.events] == ["rush"]
     assert second.service.get(loaded.id).events == []  # type: ignore[union-attr]
+    await client.close()
+
+
+async def test_orders_hold_no_dict_for_their_encoded_json(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # The wire JSON an order keeps between changes sits in a slot, not in a pydantic private
+    # dict every order carried (~200 bytes each, whether it held a JSON or not); it is reused
+    # until the next change, which encodes it anew, and it does not make equal orders unequal.
+    second, client, orders = await _read_back(tmp_path, aiohttp_client, [order_body("j1")])
+    response = await client.post("/api/v1/orders", json=order_body("j2"))
+    assert response.status == 201, await response.text()
+    loaded, ingested = orders["j1"], second.service.find("native", "j2")
+    assert ingested is not None
+    for order in (loaded, ingested):
+        assert order.__pydantic_private__ is None
+        assert order.wire_json() is order.wire_json()
+    copy = Order.model_validate_json(ingested.wire_json())
+    assert copy == ingested and copy.wire_json() == ingested.wire_json()
+
+    response = await client.post(f"/api/v1/orders/{ingested.id}/rush")
+    assert response.status == 200, await response.text()
+    assert await response.json() == json.loads(ingested.wire_json())
+    assert ingested.to_wire()["rush"] is True
     await client.close()
