@@ -242,3 +242,49 @@ def test_growth_verdict_compares_the_cost_per_order_of_the_steps() -> None:
     note = _growth(linear, "MB")
     assert "1k→10k +4.000 MB per 1,000 orders" in note and note.endswith("at most linear")
     assert _growth(quadratic, "MB").endswith("FASTER than linear")
+
+
+#: A server for Server.start: writes whether it may write bytecode, then serves its directory
+#: (a file `readyz` in it is the ready route).
+_FLAG_SERVER = (
+    "import functools, http.server, sys\n"
+    "open(sys.argv[1] + '/flag', 'w').write(str(sys.flags.dont_write_bytecode))\n"
+    "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+    "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[2])), handler).serve_forever()\n"
+)
+
+
+async def test_servers_start_from_compiled_bytecode_as_a_deployment_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Guarantees: a PYTHONDONTWRITEBYTECODE in the bench's environment (this dev box sets it)
+    # does not reach the servers it times, and kds's package is byte-compiled before the runs,
+    # as `pip install` leaves it: a timed restart reads cached bytecode, as a deployed kds does.
+    import importlib.util
+    import sys
+
+    import kds
+    from kds.bench.servers import Server, compile_kds, free_port
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    (tmp_path / "readyz").write_text("ok")
+    port = free_port()
+    argv = [sys.executable, "-c", _FLAG_SERVER, str(tmp_path), str(port)]
+    server = Server("flag", argv, port, tmp_path / "flag.log")
+    try:
+        await server.start()
+    finally:
+        await server.stop()
+    assert (tmp_path / "flag").read_text() == "0"
+
+    await asyncio.to_thread(compile_kds)
+    package = Path(kds.__file__).parent
+    sources = list(package.rglob("*.py"))
+    assert len(sources) > 50
+    stale = [
+        s
+        for s in sources
+        if not (cached := Path(importlib.util.cache_from_source(str(s)))).exists()
+        or cached.stat().st_mtime < s.stat().st_mtime
+    ]
+    assert stale == []

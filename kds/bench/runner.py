@@ -46,10 +46,12 @@ from .profile import recording
 from .report import Figure, Report
 from .scale import idle_phase, scale_phase, size_label, wide_phase
 from .servers import (
+    BYTECODE_NOTE,
     ENDPOINTS,
     Server,
     baseline_broadcast_server,
     baseline_ingest_server,
+    compile_kds,
     cpu_seconds,
     kds_server,
     peak_rss_bytes,
@@ -182,6 +184,7 @@ class Bench:
         ]
         self.load_before = os.getloadavg()[0]
         self.fsync = await asyncio.to_thread(_fsync_latency, workdir)
+        await asyncio.to_thread(compile_kds)
         await self.run_phases(
             [(name, phase) for group, name, phase in phases if group in self.options.phases]
         )
@@ -375,7 +378,9 @@ class Bench:
         self.m["restart"] = statistics.median(walls)
         self.m["restart.cpu_s"] = statistics.median(cpus)
         self.notes["restart"] = (
-            f"median of {len(walls)}: " + ", ".join(f"{w:.2f}" for w in walls) + " s"
+            f"median of {len(walls)}: "
+            + ", ".join(f"{w:.2f}" for w in walls)
+            + f" s; {BYTECODE_NOTE}"
         )
         async with aiohttp.ClientSession() as session:
             async with session.get(

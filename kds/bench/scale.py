@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from .load import Screens, encoded_orders, ingest, paced, percentile
-from .servers import baseline_broadcast_server, cpu_seconds
+from .servers import BYTECODE_NOTE, baseline_broadcast_server, cpu_seconds
 
 if TYPE_CHECKING:
     from .runner import Bench
@@ -142,7 +142,7 @@ async def scale_phase(bench: Bench) -> None:
         bench.m[f"scale.restart.{label}"] = restart[size]
         bench.m[f"scale.rss.{label}"] = rss[size]
     bench.notes["scale.rss"] = _growth(rss, "MB")
-    bench.notes["scale.restart"] = _growth(restart, "s")
+    bench.notes["scale.restart"] = f"{_growth(restart, 's')}; {BYTECODE_NOTE}"
     bench.linear["scale.rss"] = _linear(rss)
     bench.linear["scale.restart"] = _linear(restart)
 
