@@ -93,39 +93,19 @@ def first_status(endpoint: ItemEndpoint) -> str | None:
     return value
 
 
-#: Creation paths already built, by (status, creation time): `shared_creation_history`.
-Steps = dict[tuple[OrderStatus, datetime], tuple[StatusChange, ...]]
+#: One order's creation paths already built, by the status they end in (its item endpoints
+#: share one creation time): `shared_creation_history`.
+Steps = dict[OrderStatus, tuple[StatusChange, ...]]
 
 
 def shared_creation_history(status: OrderStatus, at: datetime, steps: Steps) -> list[StatusChange]:
     """`creation_history(status, at)` as a list of its own whose StatusChanges are shared
     through `steps` by the item endpoints of one order (never mutated: a change appends a new
     one to the endpoint's own list), 2 objects an order instead of 2 per item endpoint."""
-    path = steps.get((status, at))
+    path = steps.get(status)
     if path is None:
-        path = steps[(status, at)] = tuple(creation_history(status, at))
+        path = steps[status] = tuple(creation_history(status, at))
     return list(path)
-
-
-def endpoint_history(
-    first: str | None,
-    created: datetime | None,
-    later: list[StatusChange],
-    steps: Steps | None = None,
-) -> list[StatusChange]:
-    """An item endpoint's whole history: its creation path (if stored so), then its rows.
-
-    `steps`: creation paths already built while loading (`shared_creation_history`).
-    """
-    if first is None:
-        return later
-    assert created is not None, "an item endpoint with a first_status has its creation row"
-    status = STATUS_BY_VALUE[first]
-    if steps is None:
-        return creation_history(status, created) + later
-    changes = shared_creation_history(status, created, steps)
-    changes += later
-    return changes
 
 
 def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -263,7 +243,7 @@ def items_from_rows(
 
     `created`: each order's creation time (its item endpoints' first steps are dated there);
     `history`: the status changes after creation by (order, item, endpoint)."""
-    steps: Steps = {}  # creation paths shared per order
+    steps: Steps = {}  # the creation paths of the order being built
     items: dict[str, list[OrderItem]] = {}
     order_items: list[OrderItem] = []
     endpoints: list[ItemEndpoint] = []
@@ -280,6 +260,7 @@ def items_from_rows(
                 items[order_id] = order_items = []
                 last_order = order_id
                 created_at = created[order_id]
+                steps = {}
             last_item = item_id
             endpoints = []
             order_items.append(
@@ -336,15 +317,18 @@ def orders_from_rows(
             history[key] = [change]
         else:
             found.append(change)
-    headers = [(row[0], row[1], row[3], from_json(row[2])) for row in rows]
-    created = {order_id: shared_date(h["created_at"], dates) for order_id, _, _, h in headers}
+    headers = []
+    created: dict[str, datetime] = {}
+    for order_id, body_hash, data, updated_at in rows:
+        header = from_json(data)
+        created[order_id] = at = shared_date(header["created_at"], dates)
+        # Status changes touch only the updated_at column, not the header.
+        headers.append((header, body_hash, at, shared_date(updated_at, dates)))
     items = items_from_rows(item_rows, created, history)
-    orders = []
-    for order_id, body_hash, updated_at, header in headers:
-        header["created_at"] = created[order_id]
-        header["updated_at"] = updated_at  # status changes touch only the column
-        orders.append((order_from_header(header, items.get(order_id, []), dates), body_hash))
-    return orders
+    return [
+        (order_from_header(header, items.get(header["id"], []), at, updated), body_hash)
+        for header, body_hash, at, updated in headers
+    ]
 
 
 #: Stored lists of text already read (modifiers repeat across orders as menus do); bounded.
@@ -379,9 +363,9 @@ def shared_date(text: str | datetime, dates: dict[str, datetime] | None) -> date
 
 
 def order_from_header(
-    data: dict[str, Any], items: list[OrderItem], dates: dict[str, datetime] | None = None
+    data: dict[str, Any], items: list[OrderItem], created_at: datetime, updated_at: datetime
 ) -> Order:
-    """The inverse of `header_json`, for rows kds wrote itself (`dates`: parsed stamps to share)."""
+    """The inverse of `header_json`, for rows kds wrote itself (the dates parsed, shared)."""
     ticket = data["ticket"]
     location = ticket["location"]
     acks = data.get("allergen_acks")
@@ -409,8 +393,8 @@ def order_from_header(
                 ticket["version"],
             ),
             "items": items,
-            "created_at": shared_date(data["created_at"], dates),
-            "updated_at": shared_date(data["updated_at"], dates),
+            "created_at": created_at,
+            "updated_at": updated_at,
             "version": data["version"],
             "rush": data.get("rush", False),
             "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}
