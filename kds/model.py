@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from .states import FINAL, PROCESSABLE, summarize
+from .states import FINAL, PROCESSABLE, fast_value, summarize
 from .states import OrderStatus as OrderStatus  # re-exported: most code imports it from here
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +50,7 @@ MAX_QUANTITY = 1_000_000
 MAX_COURSE = 2**31 - 1
 
 
+@fast_value
 class HoldReason(str, enum.Enum):
     """Why an item is held back from an endpoint (kds.pacing)."""
 
@@ -58,6 +59,7 @@ class HoldReason(str, enum.Enum):
     PREP = "prep"  # a quicker dish: waits so the order's dishes finish together
 
 
+@fast_value
 class PurchaseType(str, enum.Enum):
     """PORTOS PurchaseType (seed 004)."""
 

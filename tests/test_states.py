@@ -148,3 +148,21 @@ def test_path_never_walks_to_delivered() -> None:
             path(current, S.DELIVERED)
     assert path(S.SENT, S.DELIVERED) == [S.DELIVERED]
     assert path(S.FAILED, S.ACCEPTED) == [S.SENT, S.DELIVERED, S.ACCEPTED]  # the cook saw it anyway
+
+
+def test_statuses_read_their_value_in_c_and_stay_the_nine_members() -> None:
+    # kds.states.fast_value: `value` from C (pydantic reads it per status it encodes), no member.
+    from operator import attrgetter
+
+    from pydantic import TypeAdapter
+
+    from kds.model import HoldReason, PurchaseType
+
+    for enum_cls in (S, PurchaseType, HoldReason):
+        assert isinstance(vars(enum_cls)["value"].fget, attrgetter)
+        assert [m.value for m in enum_cls] == [m._value_ for m in enum_cls]
+    assert len(S) == 9 and "value" not in S.__members__
+    assert S("sent") is S.SENT and S.SENT.value == "sent"
+    assert (
+        TypeAdapter(list[S]).dump_json([S.SENT, S.PROCESS_SKIPPED]) == b'["sent","processSkipped"]'
+    )
