@@ -85,19 +85,25 @@ class PickupNumbers:
             for issued in range(self.issued + 1, limit + 1)
         )
 
-    def holds(self, order: Order) -> None:
-        """`order` (loaded from the store) holds its number; queue its release if finished."""
+    def holds(self, order: Order, finished: bool) -> None:
+        """`order` (loaded from the store) holds its number; queue its release if `finished`
+        (the caller looked: `finished(order)`)."""
         (self._held if order.number <= self.maximum else self._over)[order.number] = order.id
         if order.number >= self._next_over:
             self._next_over = order.number + 1
-        self.changed(order)
+        if finished:
+            self._release_later(order)
 
     def changed(self, order: Order) -> None:
         """Call after every change of `order`: a finished order's number is freed later."""
         if self._finished(order):
-            heapq.heappush(
-                self._releases, (order.updated_at + self._hold, next(self._tiebreak), order.id)
-            )
+            self._release_later(order)
+
+    def _release_later(self, order: Order) -> None:
+        """Free the finished `order`'s number once it is no longer shown or recalled."""
+        heapq.heappush(
+            self._releases, (order.updated_at + self._hold, next(self._tiebreak), order.id)
+        )
 
     def forget(self, order_id: str, number: int) -> None:
         """The order is gone (archived, or its ingest failed): its number is free."""

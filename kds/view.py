@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .model import Order
 from .states import FINAL
@@ -22,8 +22,8 @@ KEEP_JSON = 1000
 
 def all_final(order: Order) -> bool:
     """Whether every item endpoint of `order` is final (the order is done)."""
-    # Plain loops, no list of endpoints: a start runs this three times per loaded order
-    # (pickup numbers, the open count, the archiver's first pass).
+    # Plain loops, no list of endpoints: a start runs this twice per loaded order (the load,
+    # for the open count and pickup numbers; the archiver's first pass).
     for item in order.items:
         for e in item.endpoints:
             if e.status not in FINAL:
@@ -47,19 +47,31 @@ class OrderView:
         # walk over 50,000 orders is a third of a second on the loop.
         self._open: int | None = None
 
-    async def load(self, store: OrderStore) -> None:
-        """Fill the view from the store (at start)."""
+    async def load(
+        self, store: OrderStore, loaded: Callable[[Order, bool], None] | None = None
+    ) -> None:
+        """Fill the view from the store (at start), counting the open orders.
+
+        `loaded(order, finished)` is called for each order: one look at its item endpoints
+        serves the count and the caller (pickup numbers), not one each.
+        """
         # Nothing the loader allocates is garbage: collecting while it reads and builds
         # the orders is pure cost (a third of the CPU of a restart). The daemon keeps it off
         # until every component has started (kds.app), so only a caller's own state is restored.
         enabled = gc.isenabled()
         gc.disable()
+        open_orders = 0
         try:
             for order, body_hash in await store.load_orders():
                 self.remember(order, body_hash)
+                finished = all_final(order)
+                open_orders += not finished
+                if loaded is not None:
+                    loaded(order, finished)
         finally:
             if enabled:
                 gc.enable()
+        self._open = open_orders
         for key in await store.archived_keys():
             self._archived.add(hash(key))
 

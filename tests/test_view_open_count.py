@@ -49,3 +49,26 @@ async def test_open_count_follows_creations_bumps_recalls_and_archiving(
     assert await daemon.service.archive.archive_finished(utcnow() + timedelta(days=1)) == 1
     assert await _open(client) == 2
     assert daemon.service.view.count_open() == 2
+
+
+async def test_after_a_restart_the_count_and_the_held_numbers_are_those_of_the_loaded_orders(
+    client: TestClient, daemon: Daemon, aiohttp_client: Any
+) -> None:
+    # At start each loaded order is looked at once: the open count and the pickup numbers
+    # held (a finished order's too, until its release) come from that one look.
+    orders = [
+        await (await client.post("/api/v1/orders", json=order_body(f"r{i}"))).json()
+        for i in range(3)
+    ]
+    await _set(client, orders[0], "processed")
+    await client.close()
+
+    again = Daemon(daemon.settings)
+    client = await aiohttp_client(again.app)
+    assert await _open(client) == 2
+    numbers = again.service.numbers
+    for order in orders:
+        assert numbers._held[order["number"]] == order["id"]
+    assert [order_id for _, _, order_id in numbers._releases] == [orders[0]["id"]]
+    fresh = await (await client.post("/api/v1/orders", json=order_body("r3"))).json()
+    assert fresh["number"] not in {o["number"] for o in orders}

@@ -106,9 +106,7 @@ class ServiceCore:
             await self.store.meta(NUMBER_KEY), await self.store.meta(LEGACY_NEXT_NUMBER_KEY)
         )
         await self.inbox.load()
-        await self.view.load(self.store)
-        for order in self.view.orders():
-            self.numbers.holds(order)
+        await self.view.load(self.store, self.numbers.holds)
         log.info("service.loaded", orders=len(self.view))
 
     async def stop(self) -> None:
@@ -152,7 +150,7 @@ class ServiceCore:
                 if order_id in loaded:
                     order, body_hash = loaded[order_id]
                     self.view.remember(order, body_hash)
-                    self.numbers.holds(order)
+                    self.numbers.holds(order, all_final(order))
                 elif old is not None:
                     self.view.forget(old)
                     self.numbers.forget(old.id, old.number)
