@@ -59,11 +59,13 @@ class Archive:
         """Move orders finished longer than `archive_after` out of the live tables."""
         now = now or utcnow()
         cutoff = now - timedelta(seconds=self._config.archive_after)
+        # The date first: most live orders changed within `archive_after`, and comparing it is
+        # cheaper than walking their item endpoints (50,000 open orders at start, then each run).
         done = [
             o
             for o in self._view.orders()
-            if all_final(o)
-            and o.updated_at <= cutoff
+            if o.updated_at <= cutoff
+            and all_final(o)
             and not any(holds(o) for holds in self._holds)
         ]
         for order in done:
