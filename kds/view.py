@@ -17,7 +17,9 @@ from .states import FINAL
 from .store import OrderStore
 
 #: Orders whose encoded JSON stays cached (the busiest ones: a change re-encodes anyway).
-KEEP_JSON = 1000
+#: A change's answer reuses its JSON before any other change can evict it, and the bus's
+#: history keeps the events' bytes: more only holds ~2 KB an order twice (1,000 was ~2 MB).
+KEEP_JSON = 100
 
 
 def all_final(order: Order) -> bool:

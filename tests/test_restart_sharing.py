@@ -170,3 +170,30 @@ async def test_orders_hold_no_dict_for_their_encoded_json(
     assert await response.json() == json.loads(ingested.wire_json())
     assert ingested.to_wire()["rush"] is True
     await client.close()
+
+
+def _keeps_json(order: Order) -> bool:
+    try:
+        return Order.__dict__["_wire"].__get__(order) is not None
+    except AttributeError:  # never kept
+        return False
+
+
+async def test_only_the_last_hundred_changed_orders_keep_their_json(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Each change's JSON is encoded once, for its event and the answer right after; the bus's
+    # history holds the event's bytes already, so only the last 100 changed orders keep theirs
+    # as text (1,000 did: ~2 MB after a burst), and every answer is still that order's JSON.
+    daemon = Daemon(settings_from_dict(base_config(tmp_path)))
+    client = await aiohttp_client(daemon.app)
+    answers = {}
+    for n in range(101):
+        response = await client.post("/api/v1/orders", json=order_body(f"k{n}"))
+        assert response.status == 201, await response.text()
+        answers[f"k{n}"] = await response.text()
+    orders = {o.external_id: o for o in daemon.service.orders()}
+    assert not _keeps_json(orders["k0"]) and _keeps_json(orders["k100"])
+    assert sum(map(_keeps_json, orders.values())) == 100
+    assert all(answers[ext] == order.wire_json() for ext, order in orders.items())
+    await client.close()
