@@ -195,5 +195,11 @@ async def test_only_the_last_hundred_changed_orders_keep_their_json(
     orders = {o.external_id: o for o in daemon.service.orders()}
     assert not _keeps_json(orders["k0"]) and _keeps_json(orders["k100"])
     assert sum(map(_keeps_json, orders.values())) == 100
-    assert all(answers[ext] == order.wire_json() for ext, order in orders.items())
+    assert all(answers[ext] == o.wire_json(keep=False) for ext, o in orders.items())
+
+    # A repeat's answer (and an unchanged status's) encodes the order without keeping it:
+    # kept outside the last 100, its JSON would stay until the order's next change.
+    response = await client.post("/api/v1/orders", json=order_body("k0"))
+    assert response.status == 200 and await response.text() == answers["k0"]
+    assert not _keeps_json(orders["k0"])
     await client.close()

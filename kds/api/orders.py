@@ -50,7 +50,10 @@ class StatusContext(BaseModel):
 
 
 def _order_json(order: Order, status: int = 200) -> web.Response:
-    return web.Response(text=order.wire_json(), status=status, content_type="application/json")
+    # A change's JSON is kept already (its event); a repeat's or an unchanged order's is not
+    # kept here, or it would stay outside the view's few recent ones until the next change.
+    text = order.wire_json(keep=False)
+    return web.Response(text=text, status=status, content_type="application/json")
 
 
 @routes.post("/api/v1/orders")
