@@ -176,7 +176,10 @@ DateText = Annotated[AwareDatetime, BeforeValidator(_date_text), AfterValidator(
 class WireModel(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown keys ignored."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    # Validators and serializers are built on first use: a start loads orders without them.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """The PORTOS JSON shape of this model."""
@@ -434,7 +437,9 @@ class OrderIn(WireModel):
 #: The stored parts every order has several of (items, item endpoints) are slotted pydantic
 #: dataclasses, not models: no `__dict__` per object (~280 bytes each, 6 an order and more),
 #: built without validation by setting their slots; on the wire the same camelCase JSON.
-_STORED_PART = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+_STORED_PART = ConfigDict(
+    alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+)
 
 
 @pydantic_dataclass(slots=True, config=_STORED_PART)

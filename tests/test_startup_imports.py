@@ -8,13 +8,17 @@ allocates what lives until exit: a full cyclic collection meanwhile walks it all
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from .util import ROOT, base_config, free_port, write_config
+from kds.app import Daemon
+from kds.config import settings_from_dict
+
+from .util import ROOT, base_config, free_port, order_body, write_config
 
 #: Runs `kds run` in this process (so its modules can be read), and once /readyz answers
 #: writes the names of the loaded modules and the cyclic GC's state to a file and stops
@@ -30,16 +34,25 @@ url, out, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 
 def probe():
-    deadline = time.monotonic() + 60
+    deadline, ready = time.monotonic() + 60, None
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
                 if response.status == 200:
+                    ready = json.load(response)
                     break
         except OSError:
             pass
         threading.Event().wait(0.05)  # poll interval while the daemon starts
+    model = sys.modules.get("kds.model")
+    built = [
+        name
+        for name, c in vars(model).items()
+        if isinstance(c, type) and c.__module__ == "kds.model" and getattr(c, "__pydantic_complete__", False)
+    ] if model else []
     state = {
+        "builtModels": sorted(built),
+        "ready": ready,
         "modules": sorted(sys.modules),
         "fullCollections": gc.get_stats()[2]["collections"] - full_before,
         "gcEnabled": gc.isenabled(),
@@ -119,3 +132,19 @@ def test_daemon_start_runs_no_full_collection_and_is_ready_with_the_gc_on(tmp_pa
     state = _running_kds(tmp_path, base_config(tmp_path))
     assert state["fullCollections"] == 0  # from the first import to /readyz 200
     assert state["gcEnabled"]  # turned back on once ready (kds.app._tune_gc)
+
+
+async def test_daemon_builds_no_order_model_before_ready(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Loading orders sets their fields without validation and nothing is serialized before
+    # /readyz 200, so kds.model's validators and serializers are built on first use
+    # (defer_build: ~45 ms of a start), not at import.
+    config = base_config(tmp_path)
+    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
+    response = await client.post("/api/v1/orders", json=order_body("a"))
+    assert response.status == 201
+    await client.close()
+    state = await asyncio.to_thread(_running_kds, tmp_path, config)
+    assert state["ready"]["components"]["service"]["orders"] == 1  # the order was loaded
+    assert state["builtModels"] == []
