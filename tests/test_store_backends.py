@@ -271,19 +271,26 @@ async def test_an_order_is_created_with_one_audit_row_and_keeps_its_history(
     assert await (await client.get(f"/api/v1/orders/{order_id}")).json() == before
 
 
-async def test_orders_read_by_id_are_those_read_at_start(
+async def _three_orders(
     database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
-) -> None:
-    # load_orders_by_id (a cluster node reading another's changes) builds the same orders as
-    # load_orders: history after a change included; unknown ids are left out.
-    settings = settings_from_dict(base_config(tmp_path, database=database))
-    daemon = Daemon(settings)
+) -> tuple[Daemon, Any, list[str]]:
+    """A daemon on `database`, its client and the ids of three orders it took (x, y, z)."""
+    daemon = Daemon(settings_from_dict(base_config(tmp_path, database=database)))
     client = await aiohttp_client(daemon.app)
     ids = []
     for ext in ("x", "y", "z"):
         response = await client.post("/api/v1/orders", json=order_body(ext))
         assert response.status == 201, await response.text()
         ids.append((await response.json())["id"])
+    return daemon, client, ids
+
+
+async def test_orders_read_by_id_are_those_read_at_start(
+    database: dict[str, Any], tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # load_orders_by_id (a cluster node reading another's changes) builds the same orders as
+    # load_orders: history after a change included; unknown ids are left out.
+    daemon, client, ids = await _three_orders(database, tmp_path, aiohttp_client)
     response = await client.post(
         f"/api/v1/orders/{ids[1]}/endpoints/grill/status", json={"status": "accepted"}
     )
@@ -301,14 +308,7 @@ async def test_orders_read_by_id_around_another_order_are_only_those_asked_for(
 ) -> None:
     # Asking for the first and the last of three orders reads those two: the one between them
     # (its rows lie in the same range of ids) is neither built nor in the way.
-    settings = settings_from_dict(base_config(tmp_path, database=database))
-    daemon = Daemon(settings)
-    client = await aiohttp_client(daemon.app)
-    ids = []
-    for ext in ("x", "y", "z"):
-        response = await client.post("/api/v1/orders", json=order_body(ext))
-        assert response.status == 201, await response.text()
-        ids.append((await response.json())["id"])
+    daemon, client, ids = await _three_orders(database, tmp_path, aiohttp_client)
     assert ids == sorted(ids)
     store = daemon.store
     some = await store.load_orders_by_id([ids[2], ids[0]])
