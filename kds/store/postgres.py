@@ -717,25 +717,17 @@ class PostgresStore(GroupCommit[_Pending]):
     # ----------------------------------------------------------------- OrderStore: reads
 
     async def load_orders(self) -> list[tuple[Order, str]]:
-        """Every live order with its body hash, oldest (created_at, id) first.
-
-        Read a chunk at a time, as SQLite's loader does: the next chunk is read (on a
-        connection of its own) while this one is built, so the server works meanwhile.
-        """
+        """Every live order with its body hash, oldest (created_at, id) first, read a chunk
+        at a time in the shape SQLite's loader reads (`_read_chunk`)."""
         orders: list[tuple[Order, str]] = []
         dates: dict[str, datetime] = {}  # one datetime per distinct stamp of the headers
-        pending = asyncio.ensure_future(self._read_chunk(""))
-        try:
-            while True:
-                rows, history, items = await pending
-                if not rows:
-                    break
-                pending = asyncio.ensure_future(self._read_chunk(rows[-1][0]))
-                orders += orders_from_rows(rows, history, items, dates)
-        finally:
-            if not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+        after = ""
+        while True:
+            rows, history, items = await self._read_chunk(after)
+            if not rows:
+                break
+            orders += orders_from_rows(rows, history, items, dates)
+            after = rows[-1][0]
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
         return orders
 
