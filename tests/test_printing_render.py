@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kds.model import (
@@ -310,6 +310,8 @@ def test_ascii_shortcut_writes_what_python_escpos_writes(texts: list[str]) -> No
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80), st.integers(min_value=10, max_value=48))
+@example(text="0 \U0002a700", width=10)  # no reading: its space was left at the end of the line
+@example(text="a \U0002a700 b", width=20)  # ... or doubled inside it
 def test_short_lines_are_laid_out_as_textwrap_lays_them_out(text: str, width: int) -> None:
     # A line that fits is written as is, without textwrap: the same lines as textwrap makes.
     import textwrap

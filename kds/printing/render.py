@@ -195,8 +195,11 @@ class TicketRenderer:
         """
         text = " ".join(clean_text(text).split())
         if self.config.ascii_only:
-            return transliterate(text)
-        return transliterate(text, self._charset.printable)
+            out = transliterate(text)
+        else:
+            out = transliterate(text, self._charset.printable)
+        # A character with no reading leaves its spaces: single ones only, none at the ends.
+        return out if out is text else " ".join(out.split())
 
     def _printer(self) -> Dummy:
         # A fresh Dummy and Encoder per ticket: MagicEncode tracks the selected code page (and
