@@ -642,8 +642,8 @@ class Order(WireModel):
         except AttributeError:
             kept = None
         if kept is None:
-            if _wire.MATCHES:  # written out directly (kds.wire: the same bytes, cheaper)
-                body = _wire.order_json(self)
+            if direct_json.MATCHES:  # written out directly (kds.wire: the same bytes, cheaper)
+                body = direct_json.order_json(self)
             else:  # not model_dump_json: its wrapper costs
                 serializer = self.__pydantic_serializer__
                 body = serializer.to_json(
@@ -693,4 +693,4 @@ _get_wire = Order.__dict__["_wire"].__get__
 _set_wire = Order.__dict__["_wire"].__set__
 
 # Last: kds.wire reads the classes above (imported first itself, it finds them defined).
-from . import wire as _wire  # noqa: E402
+from . import wire as direct_json  # noqa: E402
