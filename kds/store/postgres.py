@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -543,14 +544,21 @@ class PostgresStore(GroupCommit[_Pending]):
 
     # ----------------------------------------------------------------- reads
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        """Rows of a read query (asyncpg Records: by index or by column name)."""
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[Any]:
+        """A pooled connection to read on; a database out of reach is Unavailable."""
         if self._pool is None:
             raise Unavailable("the store is not running")
         try:
-            return list(await self._pool.fetch(sql, *args))
+            async with self._pool.acquire() as conn:
+                yield conn
         except (OSError, asyncpg.PostgresConnectionError) as err:
             raise Unavailable(f"the database cannot be read: {err}") from err
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Rows of a read query (asyncpg Records: by index or by column name)."""
+        async with self._reading() as conn:
+            return list(await conn.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         """The first row of a read query, or None."""
@@ -734,24 +742,19 @@ class PostgresStore(GroupCommit[_Pending]):
     async def _read_chunk(self, after: str) -> tuple[list[Any], list[Any], list[Any]]:
         """The rows of up to LOAD_CHUNK orders after id `after` (`rows.orders_from_rows`),
         read in one snapshot."""
-        if self._pool is None:
-            raise Unavailable("the store is not running")
-        try:
-            async with (
-                self._pool.acquire() as conn,
-                conn.transaction(isolation="repeatable_read", readonly=True),
-            ):
-                rows = await conn.fetch(CHUNK_ORDERS, self.site, after, LOAD_CHUNK)
-                if not rows:
-                    return rows, [], []
-                ids = [row[0] for row in rows]
-                return (
-                    rows,
-                    await conn.fetch(CHUNK_HISTORY, ids),
-                    await conn.fetch(CHUNK_ITEMS, ids),
-                )
-        except (OSError, asyncpg.PostgresConnectionError) as err:
-            raise Unavailable(f"the database cannot be read: {err}") from err
+        async with (
+            self._reading() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await conn.fetch(CHUNK_ORDERS, self.site, after, LOAD_CHUNK)
+            if not rows:
+                return rows, [], []
+            ids = [row[0] for row in rows]
+            return (
+                rows,
+                await conn.fetch(CHUNK_HISTORY, ids),
+                await conn.fetch(CHUNK_ITEMS, ids),
+            )
 
     async def load_orders_by_id(self, order_ids: Collection[str]) -> list[tuple[Order, str]]:
         """These live orders with their body hashes (one not live — archived, unknown — is
