@@ -49,6 +49,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+#: How much of the daemon's log a failed test shows.
+LOG_TAIL = 8000
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows what the daemon saw: its log's tail, /readyz and the printers.
+
+    Taken right after the test body failed, while the daemon still runs, so a flaky
+    failure in CI carries the evidence of its cause.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    process = getattr(item, "funcargs", {}).get("kds")
+    if report.when != "call" or not report.failed or not isinstance(process, KdsProcess):
+        return
+    for path in ("/readyz", "/api/v1/printers"):
+        report.sections.append((f"kds {path}", _fetch_text(process.url + path)))
+    log = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
+    report.sections.append((f"kds log (last {LOG_TAIL} characters)", log[-LOG_TAIL:]))
+
+
+def _fetch_text(url: str) -> str:
+    """`url`'s body as text, or why there is none (the daemon may be the thing that broke)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return f"{err.code}: {err.read().decode(errors='replace')}"
+    except OSError as err:
+        return f"no answer: {err!r}"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One Chromium per test module (Playwright's own download is not reachable here).
@@ -121,6 +154,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "co
 def kds_config(tmp_path: Path) -> dict[str, Any]:
     """The restaurant of the browser tests: grill, cold and bar screens; tests may tweak it."""
     config = base_config(tmp_path)
+    # The log a failed test shows (see pytest_runtest_makereport): printer states are info lines.
+    config["logging"]["level"] = "info"
     config["ui"] = {"lang": "en", "pickup_ready_time": "2m", "recall_window": "10m", "sound": True}
     # The tests' orders are mostly table orders: let the pickup board show every purchase type.
     config["ui"]["pickup_types"] = ["walkIn", "takeAway", "delivery", "unknown"]
