@@ -85,12 +85,15 @@ def test_a_failed_print_says_print_failed_and_the_cashier_sees_kitchen_words(
 ) -> None:
     # The bar printer is off: its items go `failed`. The bar screen and the expo say the *print*
     # failed; the cashier board says where the order is in the kitchen, never FAILED or SEEN.
+    # The bar's own screen opens once the print failed: an open station acknowledges a new ticket
+    # (`sent -> delivered`), and when that receipt lands first the item stays `delivered`
+    # (test_screens_printer_retry::test_a_ticket_the_station_shows_stays_new_when_its_print_fails).
     assert _control(bar_printer["control"], "POST", "/mode", {"mode": "offline"}) is not None
-    bar = pages.open("/screen/bar")
     expo = pages.open("/expo")
     board = pages.open("/board")
     made = api.post_order(order("f", item(1, "Cheeseburger"), item(2, "Pilsner", group="Drinks")))
     wait_for(lambda: api.item_status(made["id"], 2, "bar") == "failed", what="the bar item failed")
+    bar = pages.open("/screen/bar")
     card = bar.locator(f"article.card[data-id='{made['id']}']")
     expect(card.locator(".state")).to_have_text(
         "print failed", use_inner_text=True, ignore_case=True

@@ -83,6 +83,8 @@ def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[
         "attempts": 1,
         "retry_initial": 30,
         "retry_max": 30,
+        # A hung printer holds a round until the test switches the printer, not a timer.
+        "status_timeout": 60,
     }
     return kds_config
 
@@ -90,14 +92,15 @@ def kds_config(kds_config: dict[str, Any], bar_printer: dict[str, Any]) -> dict[
 def test_retry_now_prints_the_waiting_ticket(
     api: Api, pages: Pages, bar_printer: dict[str, Any]
 ) -> None:
-    bar = pages.open("/screen/bar")
+    # The bar's screen opens once the print failed: an open station's receipt could land first.
     board = pages.open("/board")
     created = api.post_order(order("r", item(1, "Pilsner", group="Drinks")))
-    alert = bar.locator(".printer-banner")
-    expect(alert).to_contain_text("Bar printer: offline", timeout=10_000)
     wait_for(
         lambda: api.item_status(created["id"], 1, "bar") == "failed", what="the bar item failed"
     )
+    bar = pages.open("/screen/bar")
+    alert = bar.locator(".printer-banner")
+    expect(alert).to_contain_text("Bar printer: offline", timeout=10_000)
     # The board (a viewer's screen) shows the fault but offers no button; the station does.
     expect(board.locator(".printer-banner")).to_contain_text("Bar printer: offline")
     expect(board.locator(".printer-retry")).to_have_count(0)
@@ -109,3 +112,40 @@ def test_retry_now_prints_the_waiting_ticket(
     assert "1 x Pilsner" in jobs[0].text
     expect(alert).to_be_hidden(timeout=10_000)
     assert read_log(bar_printer["log"]) == jobs  # printed once
+
+
+def test_a_ticket_the_station_shows_stays_new_when_its_print_fails(
+    api: Api, pages: Pages, bar_printer: dict[str, Any]
+) -> None:
+    # The bar's screen acknowledged the ticket (`delivered`: the cook has it) before its print
+    # failed: it stays `delivered` (no `delivered -> failed` in DESIGN's table) and its card reads
+    # "new", not "print failed"; the banner tells the printer's trouble, and the ticket waits in
+    # the queue and prints once the printer is back.
+    # The printer hangs, so the spooler's round waits on it while the receipt lands.
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "hang"}) is not None
+    bar = pages.open("/screen/bar")
+    created = api.post_order(order("s", item(1, "Pilsner", group="Drinks")))
+    wait_for(
+        lambda: api.item_status(created["id"], 1, "bar") == "delivered",
+        what="the bar screen's receipt",
+    )
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "offline"}) is not None
+    alert = bar.locator(".printer-banner")
+    expect(alert).to_contain_text("Bar printer: connection lost")
+    wait_for(
+        lambda: api.request("GET", "/api/v1/printers")["items"][0]["queued"] == 1,
+        what="the ticket waiting in the bar's queue",
+    )
+    card = bar.locator(f"article.card[data-id='{created['id']}']")
+    expect(card).to_have_attribute("data-status", "delivered")
+    expect(card.locator(".state")).to_have_text("new", use_inner_text=True, ignore_case=True)
+
+    assert _control(bar_printer["control"], "POST", "/mode", {"mode": "online"}) is not None
+    bar.locator(".printer-retry").click()
+    jobs = wait_for(lambda: read_log(bar_printer["log"]), timeout=10, what="the ticket printed")
+    assert "1 x Pilsner" in jobs[0].text
+    assert "REPRINT" not in jobs[0].text  # no byte of it had gone out
+    expect(alert).to_be_hidden()
+    assert api.item_status(created["id"], 1, "bar") == "delivered"
+    expect(card).to_have_attribute("data-status", "delivered")
+    expect(card.locator(".state")).to_have_text("new", use_inner_text=True, ignore_case=True)
