@@ -16,6 +16,11 @@ M = TypeVar("M", bound=BaseModel)
 
 async def read_json(request: web.Request) -> Any:
     """The body as JSON; 400 for bad UTF-8 / JSON, 413 over the size limit."""
+    return loads(await read_body(request))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body's bytes; 400 when empty, 413 over the size limit."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as err:
@@ -24,7 +29,7 @@ async def read_json(request: web.Request) -> Any:
         ) from err
     if not raw:
         raise BadRequest("the request body is empty; expected JSON")
-    return loads(raw)
+    return raw
 
 
 class _NotFinite(ValueError):
