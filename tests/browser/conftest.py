@@ -49,21 +49,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-#: How much of the daemon's log a failed test shows.
+#: How much of the daemon's log and of the browser's console a failed test shows.
 LOG_TAIL = 8000
+LOG_LINES = 100
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failed test shows what the daemon saw: its log's tail, /readyz and the printers.
+    """A failed test shows what the pages and the daemon saw: the browser's console, the
+    daemon's log tail, /readyz and the printers.
 
     Taken right after the test body failed, while the daemon still runs, so a flaky
     failure in CI carries the evidence of its cause.
     """
     outcome = yield
     report = outcome.get_result()
-    process = getattr(item, "funcargs", {}).get("kds")
-    if report.when != "call" or not report.failed or not isinstance(process, KdsProcess):
+    if report.when != "call" or not report.failed:
+        return
+    fixtures = getattr(item, "funcargs", {})
+    opened = fixtures.get("pages")
+    if isinstance(opened, Pages) and opened.console:
+        report.sections.append(("browser console", "\n".join(opened.console[-LOG_LINES:])))
+    process = fixtures.get("kds")
+    if not isinstance(process, KdsProcess):
         return
     for path in ("/readyz", "/api/v1/printers"):
         report.sections.append((f"kds {path}", _fetch_text(process.url + path)))
@@ -184,10 +192,18 @@ class Pages:
         self.context = context
         self.base = base
         self.errors: list[str] = []
+        self.console: list[str] = []  # every page's console and failed requests, for a failed test
 
     def open(self, path: str, *, clock: bool = False) -> Any:
         page = self.context.new_page()
         page.on("pageerror", lambda err: self.errors.append(f"{path}: {err}"))
+        page.on("console", lambda msg: self.console.append(f"{path} {msg.type}: {msg.text}"))
+        page.on(
+            "requestfailed",
+            lambda req: self.console.append(
+                f"{path} request failed: {req.method} {req.url} {req.failure}"
+            ),
+        )
         # Anything the page's CSP blocks is a bug in the screens (inline code or style, foreign hosts).
         page.on(
             "console",
