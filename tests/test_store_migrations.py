@@ -126,3 +126,32 @@ async def test_a_version_5_database_reads_back_every_items_history(
     client = await aiohttp_client(again.app)
     for wire in (expected, new):
         assert await (await client.get(f"/api/v1/orders/{wire['id']}")).json() == wire
+
+
+async def test_an_order_header_from_before_rush_acks_events_holds_and_due_reads_back(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # Those fields came after the first stored headers; such a header still loads, each with
+    # what its absence means (not rushed, nothing acknowledged, no events, no holds, not due).
+    import json
+
+    settings = settings_from_dict(base_config(tmp_path))
+    first = Daemon(settings)
+    client = await aiohttp_client(first.app)
+    response = await client.post("/api/v1/orders", json=order_body("early", number=7))
+    assert response.status == 201, await response.text()
+    expected = await response.json()
+    await client.close()
+    conn = sqlite3.connect(settings.database.path, isolation_level=None)
+    (data,) = conn.execute("SELECT data FROM orders WHERE id = ?", (expected["id"],)).fetchone()
+    header = json.loads(data)
+    for later in ("pos_number", "rush", "allergen_acks", "events", "due_at", "holds"):
+        del header[later]
+    conn.execute("UPDATE orders SET data = ? WHERE id = ?", (json.dumps(header), expected["id"]))
+    conn.close()
+
+    second = Daemon(settings)
+    client = await aiohttp_client(second.app)
+    loaded = await (await client.get(f"/api/v1/orders/{expected['id']}")).json()
+    assert loaded == {**expected, "posNumber": None}
+    await client.close()

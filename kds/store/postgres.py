@@ -346,7 +346,7 @@ ORDER_COLUMNS = "id, body_hash, data, updated_at"
 HISTORY_COLUMNS = "order_id, item_id, endpoint, status, date, reason"
 AFTER_CREATION = f"item_id != {CREATION_ITEM}"
 ITEM_JOIN = (
-    f"SELECT i.order_id, i.item_id, json_build_array({ROW_PART_COLUMNS})::text AS parts"
+    f"SELECT i.order_id, json_build_array({ROW_PART_COLUMNS})::text AS parts"
     " FROM items i"
     " LEFT JOIN item_endpoints e ON e.order_id = i.order_id AND e.item_id = i.item_id"
 )
@@ -364,7 +364,7 @@ ORDERS_WITH_ROWS = (
     f"SELECT {ORDER_COLUMNS},"
     f" ARRAY(SELECT ({HISTORY_COLUMNS}) FROM status_changes"
     f" WHERE order_id = o.id AND {AFTER_CREATION} ORDER BY id),"
-    f" ARRAY(SELECT (j.order_id, j.item_id, j.parts) FROM ({ITEM_JOIN} WHERE i.order_id = o.id"
+    f" ARRAY(SELECT (j.order_id, j.parts) FROM ({ITEM_JOIN} WHERE i.order_id = o.id"
     " ORDER BY i.position, e.position) j)"
     " FROM orders o WHERE o.site = $1 AND o.id = ANY($2)"
 )

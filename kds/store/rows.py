@@ -182,16 +182,17 @@ def _text_list(values: list[str]) -> str:
 
 #: The columns of an item and of one of its item endpoints that the loaders read as one JSON
 #: array (SQLite's `json_array`, PostgreSQL's `json_build_array`): one value to convert per
-#: row instead of thirteen, and the text is the key of what they give (`row_parts`).
+#: item endpoint instead of fourteen, and the text is the key of what they give (`row_parts`).
 ROW_PART_COLUMNS = (
-    "i.plu_name, i.plu_code, i.plu_stock_name, i.plu_group, i.amount, i.unit, i.comment,"
-    " i.course_number, i.modifiers, i.allergens, e.endpoint, e.status, e.first_status"
+    "i.item_id, i.plu_name, i.plu_code, i.plu_stock_name, i.plu_group, i.amount, i.unit,"
+    " i.comment, i.course_number, i.modifiers, i.allergens, e.endpoint, e.status, e.first_status"
 )
 
-#: What a `ROW_PART_COLUMNS` array gives: the item's plu, quantity, comment, course number,
+#: What a `ROW_PART_COLUMNS` array gives: the item's id, plu, quantity, comment, course number,
 #: modifiers and allergens (shared: copy before keeping), the item endpoint's name, status and
 #: first status (None for an item routed nowhere).
 RowParts = tuple[
+    int,
     Plu,
     Quantity,
     str | None,
@@ -202,8 +203,8 @@ RowParts = tuple[
     OrderStatus | None,
     OrderStatus | None,
 ]
-#: `ROW_PART_COLUMNS` arrays already read: orders repeat a menu's dishes at a few stations,
-#: so most rows are one dict lookup. Bounded.
+#: `ROW_PART_COLUMNS` arrays already read: orders repeat a menu's dishes at a few stations
+#: (and their item ids count from 1), so most item endpoints are one dict lookup. Bounded.
 _ROW_PARTS: dict[str, RowParts] = {}
 _ROW_PARTS_MAX = 4096
 
@@ -212,11 +213,10 @@ def row_parts(text: str) -> RowParts:
     """The parts of a `ROW_PART_COLUMNS` array, for rows kds wrote itself."""
     found = _ROW_PARTS.get(text)
     if found is None:
-        name, code, stock, group, amount, unit, comment, course, *lists, endpoint, status, first = (
-            from_json(text)
-        )
-        modifiers, allergens = lists
+        item_id, name, code, stock, group, amount, unit, comment, course, *rest = from_json(text)
+        modifiers, allergens, endpoint, status, first = rest
         found = (
+            item_id,
             shared_plu(name, code, stock, group),
             shared_quantity(amount, unit),
             shared(comment),
@@ -232,63 +232,99 @@ def row_parts(text: str) -> RowParts:
     return found
 
 
-def items_from_rows(
-    rows: Iterable[Sequence[Any]],
-    created: dict[str, datetime],
-    history: dict[tuple[str, int, str], list[StatusChange]],
-) -> dict[str, list[OrderItem]]:
-    """Orders' items by order id, from rows (order_id, item_id, `ROW_PART_COLUMNS` array):
-    one per item endpoint (one per item routed nowhere), ordered by order, item position,
-    endpoint position: one pass, no lookup per item.
+#: What a loader reads per order: id, body hash, header JSON (`header_json`), updated_at, and
+#: the `ROW_PART_COLUMNS` arrays of its items joined with their item endpoints (one per item
+#: endpoint, one per item routed nowhere), by item position and endpoint position.
+OrderRecord = tuple[str, str, str, "str | datetime", Sequence[str]]
+#: The status changes after creation, by (order, item, endpoint).
+History = dict[tuple[str, int, str], list[StatusChange]]
 
-    `created`: each order's creation time (its item endpoints' first steps are dated there);
-    `history`: the status changes after creation by (order, item, endpoint)."""
-    steps: Steps = {}  # the creation paths of the order being built
-    items: dict[str, list[OrderItem]] = {}
-    order_items: list[OrderItem] = []
-    endpoints: list[ItemEndpoint] = []
+
+def history_from_rows(
+    rows: Iterable[Sequence[Any]], dates: dict[str, datetime] | None = None
+) -> History:
+    """Status changes after creation (most open orders have none) from rows (order_id,
+    item_id, endpoint, status, date, reason), by order and id."""
+    # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
+    status_of = STATUS_BY_VALUE
+    history: History = {}
+    for order_id, item_id, endpoint, status, date, reason in rows:
+        change = StatusChange(status_of[status], shared_date(date, dates), reason)
+        key = (order_id, item_id, endpoint)
+        found = history.get(key)
+        if found is None:
+            history[key] = [change]
+        else:
+            found.append(change)
+    return history
+
+
+def orders_from_records(
+    records: Iterable[OrderRecord], history: History, dates: dict[str, datetime] | None = None
+) -> list[tuple[Order, str]]:
+    """(order, body hash) from what a loader read (either backend), in one pass.
+
+    `history`: `history_from_rows` of these orders. `dates`: parsed stamps to share (the
+    creation row's date is the header's `created_at`: both are written from one stamp)."""
+    if dates is None:
+        dates = {}
+    built: list[tuple[Order, str]] = []
+    append = built.append
     build, build_item = ItemEndpoint.build, OrderItem.build
     known = _ROW_PARTS.get
-    last_order = last_item = None
-    created_at: datetime | None = None
-    for order_id, item_id, text in rows:
-        plu, quantity, comment, course, modifiers, allergens, endpoint, status, first = known(
-            text
-        ) or row_parts(text)
-        if item_id != last_item or order_id != last_order:
-            if order_id != last_order:
-                items[order_id] = order_items = []
-                last_order = order_id
-                created_at = created[order_id]
-                steps = {}
-            last_item = item_id
-            endpoints = []
-            order_items.append(
-                build_item(
-                    item_id,
-                    plu,
-                    quantity,
-                    comment,
-                    course,
-                    # The item's own lists (a shared empty one refuses changes).
-                    modifiers[:] if modifiers else EMPTY_LIST,
-                    endpoints,
-                    allergens[:] if allergens else EMPTY_LIST,
+    for order_id, body_hash, data, updated_at, parts in records:
+        # Keys cached, not values: what repeats is shared below, the rest is the order's own.
+        header = from_json(data, cache_strings="keys")
+        created = header["created_at"]
+        at = datetime.fromisoformat(created)
+        # Status changes touch only the updated_at column, not the header.
+        updated = _updated(updated_at, created, at, dates)
+        items: list[OrderItem] = []
+        steps: Steps = {}  # the creation paths of this order's item endpoints
+        endpoints: list[ItemEndpoint] = []
+        last_item = None
+        for text in parts:
+            (
+                item_id,
+                plu,
+                quantity,
+                comment,
+                course,
+                modifiers,
+                allergens,
+                endpoint,
+                status,
+                first,
+            ) = known(text) or row_parts(text)
+            if item_id != last_item:
+                last_item = item_id
+                endpoints = []
+                items.append(
+                    build_item(
+                        item_id,
+                        plu,
+                        quantity,
+                        comment,
+                        course,
+                        # The item's own lists (a shared empty one refuses changes).
+                        modifiers[:] if modifiers else EMPTY_LIST,
+                        endpoints,
+                        allergens[:] if allergens else EMPTY_LIST,
+                    )
                 )
-            )
-        if endpoint is None:
-            continue  # an item routed nowhere (LEFT JOIN)
-        assert status is not None
-        later = history.get((order_id, item_id, endpoint)) if history else None
-        if first is None:  # each step has a row (written before migration 6)
-            changes = later or []
-        else:
-            assert created_at is not None
-            changes = shared_creation_history(first, created_at, steps)
-            if later:
-                changes += later
-        endpoints.append(build(endpoint, status, changes))
-    return items
+            if endpoint is None:
+                continue  # an item routed nowhere (LEFT JOIN)
+            assert status is not None
+            later = history.get((order_id, item_id, endpoint)) if history else None
+            if first is None:  # each step has a row (written before migration 6)
+                changes = later or []
+            else:
+                changes = shared_creation_history(first, at, steps)
+                if later:
+                    changes += later
+            endpoints.append(build(endpoint, status, changes))
+        append((order_from_header(header, items, at, updated), body_hash))
+    return built
 
 
 def orders_from_rows(
@@ -297,38 +333,19 @@ def orders_from_rows(
     item_rows: Iterable[Sequence[Any]],
     dates: dict[str, datetime] | None = None,
 ) -> list[tuple[Order, str]]:
-    """(order, body hash) from the rows a loader read (either backend):
-
-    * orders: id, body_hash, header JSON, updated_at;
-    * their status changes after creation (most open orders have none): order_id, item_id,
-      endpoint, status, date, reason, by order and id;
-    * their items joined with their item endpoints (`items_from_rows`).
-
-    Built in one pass each: far faster than a query per order. `dates`: parsed stamps to share
-    (the creation row's date is the header's `created_at`: both are written from one stamp)."""
-    # Statuses by dict lookup: OrderStatus(value) through the enum's __call__ costs more.
-    status_of = STATUS_BY_VALUE
-    history: dict[tuple[str, int, str], list[StatusChange]] = {}
-    for order_id, item_id, endpoint, status, date, reason in history_rows:
-        change = StatusChange(status_of[status], shared_date(date, dates), reason)
-        key = (order_id, item_id, endpoint)
-        found = history.get(key)
+    """`orders_from_records` from rows: orders (id, body_hash, header JSON, updated_at), their
+    status changes after creation (`history_from_rows`) and their items joined with their item
+    endpoints (order_id, `ROW_PART_COLUMNS` array; by order, item and endpoint position)."""
+    parts: dict[str, list[str]] = {}
+    for order_id, text in item_rows:
+        found = parts.get(order_id)
         if found is None:
-            history[key] = [change]
+            parts[order_id] = [text]
         else:
-            found.append(change)
-    headers = []
-    created: dict[str, datetime] = {}
-    for order_id, body_hash, data, updated_at in rows:
-        header = from_json(data)
-        created[order_id] = at = shared_date(header["created_at"], dates)
-        # Status changes touch only the updated_at column, not the header.
-        headers.append((header, body_hash, at, shared_date(updated_at, dates)))
-    items = items_from_rows(item_rows, created, history)
-    return [
-        (order_from_header(header, items.get(header["id"], []), at, updated), body_hash)
-        for header, body_hash, at, updated in headers
-    ]
+            found.append(text)
+    history = history_from_rows(history_rows, dates)
+    records = ((*row[:4], parts.get(row[0], ())) for row in rows)
+    return orders_from_records(records, history, dates)
 
 
 #: Stored lists of text already read (modifiers repeat across orders as menus do); bounded.
@@ -362,22 +379,47 @@ def shared_date(text: str | datetime, dates: dict[str, datetime] | None) -> date
     return found
 
 
+def _updated(
+    stamp: str | datetime, created: str, at: datetime, dates: dict[str, datetime]
+) -> datetime:
+    """An order's `updated_at`: its `created_at` object when it is that instant (not changed
+    since: most open orders), else one object per instant in `dates` (its last change's)."""
+    if isinstance(stamp, str):
+        # The column's form is isoformat()'s ("+00:00"), the header's pydantic's ("Z").
+        if stamp[:-6] == created[:-1] and stamp.endswith("+00:00") and created.endswith("Z"):
+            return at
+        return shared_date(stamp, dates)
+    return at if stamp == at else stamp  # PostgreSQL: a datetime
+
+
+#: A header's fields added after the first version, with the value an older header means.
+_LATER_FIELDS: dict[str, Any] = {
+    "pos_number": None,
+    "rush": False,
+    "allergen_acks": None,
+    "events": None,
+    "due_at": None,
+    "holds": None,
+}
+
+
 def order_from_header(
     data: dict[str, Any], items: list[OrderItem], created_at: datetime, updated_at: datetime
 ) -> Order:
     """The inverse of `header_json`, for rows kds wrote itself (the dates parsed, shared)."""
+    try:
+        pos_number, rush, acks = data["pos_number"], data["rush"], data["allergen_acks"]
+        events, due_at, holds = data["events"], data["due_at"], data["holds"]
+    except KeyError:  # written by an older kds
+        return order_from_header({**_LATER_FIELDS, **data}, items, created_at, updated_at)
     ticket = data["ticket"]
     location = ticket["location"]
-    acks = data.get("allergen_acks")
-    events = data.get("events")
-    holds = data.get("holds")
-    due_at = data.get("due_at")
     return from_fields(
         Order,
         {
             "id": data["id"],
             "number": data["number"],
-            "pos_number": data.get("pos_number"),
+            "pos_number": pos_number,
             "source": shared(data["source"]),
             "external_id": data["external_id"],
             "device_name": shared(data["device_name"]),
@@ -396,7 +438,7 @@ def order_from_header(
             "created_at": created_at,
             "updated_at": updated_at,
             "version": data["version"],
-            "rush": data.get("rush", False),
+            "rush": rush,
             "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}
             if acks
             else EMPTY_DICT,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,9 +55,12 @@ from .migrations import MIGRATIONS, pending
 from .rows import (
     CREATION_ITEM,
     ROW_PART_COLUMNS,
+    OrderRecord,
     creation_rows,
     header_json,
+    history_from_rows,
     item_row,
+    orders_from_records,
     orders_from_rows,
 )
 
@@ -74,11 +77,28 @@ LOADED_HISTORY = (
     "SELECT order_id, item_id, endpoint, status, date, reason FROM status_changes"
     f" WHERE order_id {{}} AND item_id != {CREATION_ITEM} ORDER BY order_id, id"
 )
-#: Orders' items, each joined with its item endpoints (`rows.items_from_rows`; `{}`: which orders).
+#: Orders' items, each joined with its item endpoints (`rows.orders_from_rows`; `{}`: which orders).
 LOADED_ITEMS = (
-    f"SELECT i.order_id, i.item_id, json_array({ROW_PART_COLUMNS}) FROM items i"
+    f"SELECT i.order_id, json_array({ROW_PART_COLUMNS}) FROM items i"
     " LEFT JOIN item_endpoints e ON e.order_id = i.order_id AND e.item_id = i.item_id"
     " WHERE i.order_id {} ORDER BY i.order_id, i.position, e.position"
+)
+#: What separates orders, an order's fields, and its item endpoints' arrays in a `LOADED_CHUNK`
+#: text: control characters, which JSON text and the ids, hashes and stamps never hold raw.
+ORDER_SEP, FIELD_SEP, PART_SEP = "\x1e", "\x1f", "\x1d"
+#: Up to LOAD_CHUNK orders after an id as one text (`rows.OrderRecord`s, `_records`): SQLite
+#: builds it in one step, without the GIL, where a row per order and item endpoint took the
+#: GIL back for every row (so it hardly overlapped the building of the chunk before).
+#: group_concat keeps the order of its input here: an aggregate's ORDER BY'd subquery keeps it.
+LOADED_CHUNK = (
+    "SELECT group_concat(line, char(30)) FROM ("
+    " SELECT o.id || char(31) || o.body_hash || char(31) || o.updated_at || char(31)"
+    " || coalesce((SELECT group_concat(part, char(29)) FROM ("
+    f" SELECT json_array({ROW_PART_COLUMNS}) AS part FROM items i"
+    " LEFT JOIN item_endpoints e ON e.order_id = i.order_id AND e.item_id = i.item_id"
+    " WHERE i.order_id = o.id ORDER BY i.position, e.position)), '')"
+    " || char(31) || o.data AS line"
+    " FROM orders o WHERE o.id > ? ORDER BY o.id LIMIT ?)"
 )
 #: The rows of a chunk of orders: those between two ids.
 _SPAN = "BETWEEN ? AND ?"
@@ -529,9 +549,9 @@ class SqliteStore(GroupCommit[_Pending]):
         ~40 MB of short-lived tuples spread between the objects that stay, and
         the allocator could not give that memory back (RSS after a restart was
         15-30 MB above the ingesting process's); chunks reuse the same memory.
-        The next chunk's rows are read on a thread of their own (its own connection)
-        while this chunk's orders are built: SQLite runs without the GIL, so on two
-        cores most of the reading is hidden behind the building.
+        The next chunk is read on a thread of its own (its own connection) while
+        this chunk's orders are built: SQLite builds a chunk's text without the GIL
+        (`LOADED_CHUNK`), so on two cores the reading is hidden behind the building.
         """
         orders: list[tuple[Order, str]] = []
         # One datetime per distinct stamp (an order's changes share a few).
@@ -542,11 +562,13 @@ class SqliteStore(GroupCommit[_Pending]):
             with ThreadPoolExecutor(1, thread_name_prefix="kds-store-loader") as reader:
                 pending = loop.run_in_executor(reader, _read_chunk, conn, "")
                 while True:
-                    rows, history, items = await pending
-                    if not rows:
+                    chunk, last, history = await pending
+                    if chunk is None:
                         break
-                    pending = loop.run_in_executor(reader, _read_chunk, conn, rows[-1][0])
-                    orders += orders_from_rows(rows, history, items, dates)
+                    pending = loop.run_in_executor(reader, _read_chunk, conn, last)
+                    orders += orders_from_records(
+                        _records(chunk), history_from_rows(history, dates), dates
+                    )
         finally:
             conn.close()
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
@@ -563,7 +585,7 @@ class SqliteStore(GroupCommit[_Pending]):
             return []
         history = await self.fetch_tuples(LOADED_HISTORY.format(which), ids)
         items = await self.fetch_tuples(LOADED_ITEMS.format(which), ids)
-        return orders_from_rows(rows, history, items, {})
+        return orders_from_rows(rows, history, items)
 
     async def report_facts(
         self, start: datetime, end: datetime, endpoint: str | None
@@ -669,22 +691,30 @@ class SqliteStore(GroupCommit[_Pending]):
         return int(row["m"]) if row else 0
 
 
-def _read_chunk(conn: sqlite3.Connection, after: str) -> tuple[list[Any], list[Any], list[Any]]:
-    """(loader thread) The rows of up to LOAD_CHUNK orders after id `after`: the orders',
-    their status changes after creation and their items joined with their endpoints,
-    read in one transaction (one snapshot)."""
+def _read_chunk(conn: sqlite3.Connection, after: str) -> tuple[str | None, str, list[Any]]:
+    """(loader thread) Up to LOAD_CHUNK orders after id `after`, read in one transaction (one
+    snapshot): their `LOADED_CHUNK` text (None: no more), the last one's id, and their status
+    changes after creation."""
     conn.execute("BEGIN")
     try:
-        rows = conn.execute(
-            f"{LOADED_ORDERS} WHERE id > ? ORDER BY id LIMIT ?", (after, LOAD_CHUNK)
-        ).fetchall()
-        if not rows:
-            return rows, [], []
-        span = (rows[0][0], rows[-1][0])
-        history = conn.execute(LOADED_HISTORY.format(_SPAN), span).fetchall()
-        return rows, history, conn.execute(LOADED_ITEMS.format(_SPAN), span).fetchall()
+        (chunk,) = conn.execute(LOADED_CHUNK, (after, LOAD_CHUNK)).fetchone()
+        if chunk is None:
+            return None, after, []
+        first = chunk[: chunk.index(FIELD_SEP)]
+        start = chunk.rfind(ORDER_SEP) + 1
+        last = chunk[start : chunk.index(FIELD_SEP, start)]
+        history = conn.execute(LOADED_HISTORY.format(_SPAN), (first, last)).fetchall()
+        return chunk, last, history
     finally:
         conn.execute("COMMIT")
+
+
+def _records(chunk: str) -> Iterator[OrderRecord]:
+    """The orders of a `LOADED_CHUNK` text."""
+    for line in chunk.split(ORDER_SEP):
+        # The header last: the split stops before it (a scan of its text less).
+        order_id, body_hash, updated_at, parts, data = line.split(FIELD_SEP, 4)
+        yield order_id, body_hash, data, updated_at, parts.split(PART_SEP) if parts else ()
 
 
 def _order_row(order: Order, body_hash: str, stamp: str | None = None) -> tuple[Any, ...]:
