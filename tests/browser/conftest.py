@@ -218,6 +218,18 @@ class Pages:
         return page
 
 
+def block_sound(page: Any) -> None:
+    """Put `page` in the browser's no-sound-before-a-tap state, as a kiosk starts.
+
+    Playwright runs its calls in the page as user gestures (`userGesture: true`), and
+    Chromium creates an AudioContext already running once the page had one: when a call
+    (the `pages.open` wait) lands before the screen made its context, sound starts allowed.
+    """
+    page.evaluate(
+        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
+    )
+
+
 #: The two screen sizes layout tests run at (`@pytest.mark.parametrize("viewport", VIEWPORTS)`).
 VIEWPORTS = [(1920, 1080), (1280, 800)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.util import free_port
 
-from .conftest import Api, Pages, expect, item, order, wait_for
+from .conftest import Api, Pages, block_sound, expect, item, order, wait_for
 from .test_screens_printer_retry import _control, bar_printer  # noqa: F401 - a fixture
 
 
@@ -43,9 +43,7 @@ def banner(page: Any) -> Any:
 def unlock_sound(page: Any) -> None:
     """Put the page in the browser's no-sound-before-a-tap state, then tap 'enable sound'."""
     page.bring_to_front()
-    page.evaluate(
-        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
-    )
+    block_sound(page)
     page.locator("button.enable-sound").click()
     expect(page.locator("button.enable-sound")).to_be_hidden()
 

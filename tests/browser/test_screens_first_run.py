@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import VIEWPORTS, Pages, expect
+from .conftest import VIEWPORTS, Pages, block_sound, expect
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -31,6 +31,7 @@ def test_the_sound_prompt_replaces_the_sound_toggle_until_sound_works(pages: Pag
     # Before the first tap the browser blocks audio: only "Tap to enable sound" shows, never
     # beside "Sound on"; once tapped, the prompt goes and the toggle says "Sound on".
     page = pages.open("/screen/grill")
+    block_sound(page)
     prompt = page.locator(".enable-sound")
     toggle = page.locator(".sound-toggle")
     expect(prompt).to_be_visible()

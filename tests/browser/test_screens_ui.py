@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Api, Pages, expect, item, order
+from .conftest import Api, Pages, block_sound, expect, item, order
 
 LABELS = {
     "en": ("Bump", "Refuse", "Recall", "All day"),
@@ -34,11 +34,7 @@ def test_new_ticket_sound_with_one_tap_unlock_and_toggle(api: Api, pages: Pages)
     grill = pages.open("/screen/grill")
     grill.bring_to_front()
     enable = grill.locator("button.enable-sound")
-    # Chromium usually blocks audio until a gesture; when it lets a fresh page play anyway,
-    # suspend the context to put the page in the state the autoplay rule would.
-    grill.evaluate(
-        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
-    )
+    block_sound(grill)  # Playwright's own calls count as taps (see block_sound)
     expect(enable).to_be_visible()
     assert grill.evaluate("window.kds.sound.context.state") == "suspended"
     enable.click()
