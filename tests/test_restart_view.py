@@ -193,3 +193,49 @@ async def test_a_loaded_order_is_the_order_it_was_field_for_field(
             assert not any(hasattr(e, "__dict__") for e in item.endpoints)
         assert loaded.wire_json() == order.wire_json()
     await client.close()
+
+
+async def test_pos_text_with_control_characters_reads_back_unchanged(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # The loader reads a chunk of orders as one text whose parts are separated by control
+    # characters; POS text may hold those very characters (and any other) and must come back
+    # as it was, in every free-text field the rows and the header keep.
+    odd = "a\x1db\x1ec\x1fd\x00e\x01\n\t\x7f"
+    body = order_body(
+        "odd\x1f1",
+        deviceName=f"till {odd}",
+        user=f"waiter {odd}",
+        ticket={"id": odd, "name": f"Table {odd}", "customer": {"name": odd, "note": odd}},
+        items=[
+            {
+                "id": 1,
+                "plu": {"name": f"Soup {odd}", "code": odd, "stockName": odd, "group": odd},
+                "quantity": {"amount": 2, "unit": "g\x1e\x1f"},
+                "comment": odd,
+                "modifiers": [{"name": odd}],
+                "allergens": [odd],
+            },
+            {"id": 2, "plu": {"name": "Cola"}, "endpoints": ["bar"]},
+        ],
+    )
+    settings = settings_from_dict(base_config(tmp_path))
+    first = Daemon(settings)
+    client = await aiohttp_client(first.app)
+    response = await client.post("/api/v1/orders", json=body)
+    assert response.status == 201, await response.text()
+    order_id = (await response.json())["id"]
+    await client.post(
+        f"/api/v1/orders/{order_id}/endpoints/bar/status",
+        json={"status": "refused", "reason": f"out {odd}"},
+    )
+    before = await (await client.get(f"/api/v1/orders/{order_id}")).text()
+    assert odd in json.loads(before)["items"][0]["plu"]["name"]
+    await client.close()
+
+    second = Daemon(settings)
+    client = await aiohttp_client(second.app)
+    after = await (await client.get(f"/api/v1/orders/{order_id}")).text()
+    assert after == before
+    repeat = await client.post("/api/v1/orders", json=body)
+    assert repeat.status == 200
