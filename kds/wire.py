@@ -7,6 +7,7 @@ order's items, item endpoints and status changes are written with f-strings; wha
 (a product, a quantity, a date, a status change shared by the item endpoints) is encoded once
 per order or once per object; the rarer, free-form parts (user, ticket, events, holds, acks)
 still go through pydantic. `tests/test_wire.py` holds the output to pydantic's, byte for byte.
+The header an order is stored with (`header_json`: snake_case, no items) is written alike.
 """
 
 from __future__ import annotations
@@ -121,6 +122,42 @@ def order_json(order: Order) -> str:
         f'"events":{_to_json(events, by_alias=True).decode() if events else "[]"},'
         f'"dueAt":{"null" if due_at is None else _date(due_at, dates)},'
         f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}}}'
+    )
+
+
+def header_json(order: Order) -> str:
+    """The order's stored header (`kds.store.rows`): `to_json(order, exclude=...)` of every
+    field but its items and the derived ones, in snake_case."""
+    dates: dict[int, str] = {}
+    ticket, acks, events, holds, due_at = (
+        order.ticket,
+        order.allergen_acks,
+        order.events,
+        order.holds,
+        order.due_at,
+    )
+    location, customer = ticket.location, ticket.customer
+    return (
+        f'{{"id":{encode_basestring(order.id)},"number":{order.number},'
+        f'"pos_number":{_int(order.pos_number)},"source":{encode_basestring(order.source)},'
+        f'"external_id":{encode_basestring(order.external_id)},'
+        f'"device_name":{_text(order.device_name)},"user":{to_json(order.user).decode()},'
+        f'"ticket":{{"id":{_text(ticket.id)},"name":{_text(ticket.name)},"location":'
+        + (
+            "null"
+            if location is None
+            else f'{{"zone_name":{_text(location.zone_name)},"table_name":{_text(location.table_name)}}}'
+        )
+        + f',"purchase_type":"{ticket.purchase_type._value_}",'
+        f'"customer":{"null" if customer is None else to_json(customer).decode()},'
+        f'"version":{_int(ticket.version)}}},'
+        f'"created_at":{_date(order.created_at, dates)},'
+        f'"updated_at":{_date(order.updated_at, dates)},"version":{order.version},'
+        f'"rush":{"true" if order.rush else "false"},'
+        f'"allergen_acks":{to_json(acks).decode() if acks else "{}"},'
+        f'"events":{_to_json(events, by_alias=False).decode() if events else "[]"},'
+        f'"due_at":{"null" if due_at is None else _date(due_at, dates)},'
+        f'"holds":{_to_json(holds, by_alias=False).decode() if holds else "[]"}}}'
     )
 
 
