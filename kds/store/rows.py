@@ -139,6 +139,47 @@ def header_json(order: Order) -> str:
     return order.__pydantic_serializer__.to_json(order, exclude=_HEADER_EXCLUDE).decode()
 
 
+#: The values of a header (`header_json`) the loaders read, in this order: the database picks
+#: them out as one JSON array (`sqlite_header_values`; `header_values` where it does not),
+#: cheaper to parse than the header and read by unpacking (`order_from_values`). A value a
+#: header lacks (written by an older kds) is null, which means the field's default.
+HEADER_PATHS = (
+    ("id",),
+    ("number",),
+    ("pos_number",),
+    ("source",),
+    ("external_id",),
+    ("device_name",),
+    ("user",),
+    ("ticket", "id"),
+    ("ticket", "name"),
+    ("ticket", "location"),
+    ("ticket", "purchase_type"),
+    ("ticket", "customer"),
+    ("ticket", "version"),
+    ("created_at",),
+    ("version",),
+    ("rush",),
+    ("allergen_acks",),
+    ("events",),
+    ("due_at",),
+    ("holds",),
+)
+
+
+def sqlite_header_values(column: str) -> str:
+    """SQL (SQLite) of the `HEADER_PATHS` values of the header JSON in `column`, a JSON array."""
+    return f"json_extract({column}, {', '.join(repr('$.' + '.'.join(p)) for p in HEADER_PATHS)})"
+
+
+def header_values(data: str) -> list[Any]:
+    """The `HEADER_PATHS` values of a header JSON, picked out here (where the database does
+    not: PostgreSQL keeps it as text, and its json operators would parse it once per path)."""
+    header = from_json(data)
+    ticket = header["ticket"]
+    return [(ticket if len(p) == 2 else header).get(p[-1]) for p in HEADER_PATHS]
+
+
 def item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
     """An item as a row: order_id, item_id, position, plu_name, plu_code, plu_stock_name,
     plu_group, amount, unit, comment, course_number, modifiers, allergens (its endpoints
@@ -235,10 +276,10 @@ def row_parts(text: str) -> RowParts:
     return found
 
 
-#: What a loader reads per order: id, body hash, header JSON (`header_json`), updated_at, and
+#: What a loader reads per order: id, body hash, its header's values (`HEADER_PATHS`, parsed), updated_at, and
 #: the `ROW_PART_COLUMNS` arrays of its items joined with their item endpoints (one per item
 #: endpoint, one per item routed nowhere), by item position and endpoint position.
-OrderRecord = tuple[str, str, str, "str | datetime", Sequence[str]]
+OrderRecord = tuple[str, str, list[Any], "str | datetime", Sequence[str]]
 #: The status changes after creation, by (order, item, endpoint).
 History = dict[tuple[str, int, str], list[StatusChange]]
 
@@ -275,10 +316,8 @@ def orders_from_records(
     append = built.append
     build, build_item = ItemEndpoint.build, OrderItem.build
     known = _ROW_PARTS.get
-    for order_id, body_hash, data, updated_at, parts in records:
-        # Keys cached, not values: what repeats is shared below, the rest is the order's own.
-        header = from_json(data, cache_strings="keys")
-        created = header["created_at"]
+    for order_id, body_hash, values, updated_at, parts in records:
+        created = values[13]  # HEADER_PATHS: created_at
         at = datetime.fromisoformat(created)
         # Status changes touch only the updated_at column, not the header.
         updated = _updated(updated_at, created, at, dates)
@@ -326,7 +365,7 @@ def orders_from_records(
                 if later:
                     changes += later
             endpoints.append(build(endpoint, status, changes))
-        append((order_from_header(header, items, at, updated), body_hash))
+        append((order_from_values(values, items, at, updated), body_hash))
     return built
 
 
@@ -347,7 +386,10 @@ def orders_from_rows(
         else:
             found.append(text)
     history = history_from_rows(history_rows, dates)
-    records = ((*row[:4], parts.get(row[0], ())) for row in rows)
+    records = (
+        (order_id, body_hash, header_values(data), updated_at, parts.get(order_id, ()))
+        for order_id, body_hash, data, updated_at in rows
+    )
     return orders_from_records(records, history, dates)
 
 
@@ -395,53 +437,58 @@ def _updated(
     return at if stamp == at else stamp  # PostgreSQL: a datetime
 
 
-#: A header's fields added after the first version, with the value an older header means.
-_LATER_FIELDS: dict[str, Any] = {
-    "pos_number": None,
-    "rush": False,
-    "allergen_acks": None,
-    "events": None,
-    "due_at": None,
-    "holds": None,
-}
-
-
-def order_from_header(
-    data: dict[str, Any], items: list[OrderItem], created_at: datetime, updated_at: datetime
+def order_from_values(
+    values: list[Any], items: list[OrderItem], created_at: datetime, updated_at: datetime
 ) -> Order:
-    """The inverse of `header_json`, for rows kds wrote itself (the dates parsed, shared)."""
-    try:
-        pos_number, rush, acks = data["pos_number"], data["rush"], data["allergen_acks"]
-        events, due_at, holds = data["events"], data["due_at"], data["holds"]
-    except KeyError:  # written by an older kds
-        return order_from_header({**_LATER_FIELDS, **data}, items, created_at, updated_at)
-    ticket = data["ticket"]
-    location = ticket["location"]
+    """The inverse of `header_json` from its `HEADER_PATHS` values, for rows kds wrote itself
+    (the dates parsed, shared)."""
+    (
+        order_id,
+        number,
+        pos_number,
+        source,
+        external_id,
+        device_name,
+        user,
+        ticket_id,
+        ticket_name,
+        location,
+        purchase_type,
+        customer,
+        ticket_version,
+        _,
+        version,
+        rush,
+        acks,
+        events,
+        due_at,
+        holds,
+    ) = values
     return from_fields(
         Order,
         {
-            "id": data["id"],
-            "number": data["number"],
+            "id": order_id,
+            "number": number,
             "pos_number": pos_number,
-            "source": shared(data["source"]),
-            "external_id": data["external_id"],
-            "device_name": shared(data["device_name"]),
-            "user": shared_user(data["user"]),
+            "source": shared(source),
+            "external_id": external_id,
+            "device_name": shared(device_name),
+            "user": shared_user(user),
             "ticket": shared_ticket(
-                ticket["id"],
-                ticket["name"],
+                ticket_id,
+                ticket_name,
                 None
                 if location is None
                 else shared_location(location["zone_name"], location["table_name"]),
-                _PURCHASE_TYPES[ticket["purchase_type"]],
-                ticket["customer"],
-                ticket["version"],
+                _PURCHASE_TYPES[purchase_type],
+                customer,
+                ticket_version,
             ),
             "items": items,
             "created_at": created_at,
             "updated_at": updated_at,
-            "version": data["version"],
-            "rush": rush,
+            "version": version,
+            "rush": rush or False,  # null: a header from before rushes
             "allergen_acks": {name: datetime.fromisoformat(d) for name, d in acks.items()}
             if acks
             else EMPTY_DICT,
