@@ -70,8 +70,12 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 S = OrderStatus
 
-#: Orders read per chunk when the view is rebuilt at start.
+#: Orders read per chunk when the view is rebuilt at start (at most).
 LOAD_CHUNK = 1000
+#: The first chunk's size, and how much each next one grows (up to LOAD_CHUNK): the building
+#: waits only for the first chunk's reading, while each next one is read (a little faster per
+#: order than the building goes) beside the building of the one before.
+FIRST_CHUNK, CHUNK_GROWTH = 100, 1.25
 #: The orders' rows the loaders read (`rows.orders_from_rows`).
 LOADED_ORDERS = "SELECT id, body_hash, data, updated_at FROM orders"
 #: Orders' status changes after their creation (`{}`: which orders).
@@ -89,7 +93,7 @@ LOADED_ITEMS = (
 #: order's item endpoints' arrays: control characters, which JSON text and the ids, hashes
 #: and stamps never hold raw.
 FIELD_SEP, PART_SEP = "\x1f", "\x1d"
-#: The first and last id of up to LOAD_CHUNK orders after an id.
+#: The first and last id of up to a chunk's size of orders after an id.
 CHUNK_SPAN = "SELECT min(id), max(id) FROM (SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT ?)"
 #: The orders between two ids as one text (`rows.OrderRecord`s, `_records`): SQLite builds it
 #: in one step, without the GIL, where a row per order and item endpoint took the GIL back
@@ -565,12 +569,14 @@ class SqliteStore(GroupCommit[_Pending]):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="kds-store-loader") as reader:
-                pending = loop.run_in_executor(reader, _read_chunk, conn, "")
+                size = FIRST_CHUNK
+                pending = loop.run_in_executor(reader, _read_chunk, conn, "", size)
                 while True:
                     chunk, last, history = await pending
                     if chunk is None:
                         break
-                    pending = loop.run_in_executor(reader, _read_chunk, conn, last)
+                    size = min(LOAD_CHUNK, int(size * CHUNK_GROWTH))
+                    pending = loop.run_in_executor(reader, _read_chunk, conn, last, size)
                     orders += orders_from_records(
                         _records(chunk), history_from_rows(history, dates), dates
                     )
@@ -696,13 +702,15 @@ class SqliteStore(GroupCommit[_Pending]):
         return int(row["m"]) if row else 0
 
 
-def _read_chunk(conn: sqlite3.Connection, after: str) -> tuple[str | None, str, list[Any]]:
-    """(loader thread) Up to LOAD_CHUNK orders after id `after`, read in one transaction (one
+def _read_chunk(
+    conn: sqlite3.Connection, after: str, size: int
+) -> tuple[str | None, str, list[Any]]:
+    """(loader thread) Up to `size` orders after id `after`, read in one transaction (one
     snapshot): their `LOADED_CHUNK` text (None: no more), the last one's id, and their status
     changes after creation."""
     conn.execute("BEGIN")
     try:
-        span = conn.execute(CHUNK_SPAN, (after, LOAD_CHUNK)).fetchone()
+        span = conn.execute(CHUNK_SPAN, (after, size)).fetchone()
         if span[0] is None:
             return None, after, []
         (chunk,) = conn.execute(LOADED_CHUNK, span).fetchone()
