@@ -77,7 +77,11 @@ def listen_problem(err: OSError, address: str) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     from .logs import setup_logging
+    from .tls import import_aiohttp
 
+    # Before anything imports aiohttp: its client contexts' CA certificates are loaded only
+    # when a client needs them (most daemons make no outgoing request).
+    import_aiohttp()
     settings = _load(args)
     setup_logging(settings.logging.level, settings.logging.format)
     try:

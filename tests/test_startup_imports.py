@@ -50,7 +50,10 @@ def probe():
         for name, c in vars(model).items()
         if isinstance(c, type) and c.__module__ == "kds.model" and getattr(c, "__pydantic_complete__", False)
     ] if model else []
+    connector = sys.modules.get("aiohttp.connector")
+    contexts = (connector._SSL_CONTEXT_VERIFIED, connector._SSL_CONTEXT_UNVERIFIED) if connector else ()
     state = {
+        "clientCaCerts": [c.cert_store_stats()["x509_ca"] for c in contexts],
         "builtModels": sorted(built),
         "ready": ready,
         "modules": sorted(sys.modules),
@@ -148,3 +151,59 @@ async def test_daemon_builds_no_order_model_before_ready(
     state = await asyncio.to_thread(_running_kds, tmp_path, config)
     assert state["ready"]["components"]["service"]["orders"] == 1  # the order was loaded
     assert state["builtModels"] == []
+
+
+def test_daemon_whose_sources_make_no_requests_loads_no_ca_certificates(tmp_path: Path) -> None:
+    # aiohttp's two default client SSL contexts load the system's CA bundle when it is
+    # imported (~0.25 G instructions each); a daemon with the native source alone makes no
+    # outgoing request, so they hold none until a client starts (kds.tls).
+    state = _running_kds(tmp_path, base_config(tmp_path))
+    assert state["clientCaCerts"] == [0, 0]
+
+
+def test_a_pos_client_loads_the_trust_aiohttp_would_have_loaded() -> None:
+    # In a process where kds imported aiohttp without loading CA certificates, a POS client
+    # loads into both default contexts exactly what aiohttp loads at import (from the
+    # environment as it is then), before its first request.
+    code = """
+import asyncio, json, ssl
+from kds import tls
+tls.import_aiohttp()
+from aiohttp import connector
+from kds.sources.http import PosClient
+contexts = (connector._SSL_CONTEXT_VERIFIED, connector._SSL_CONTEXT_UNVERIFIED)
+before = [c.cert_store_stats()["x509_ca"] for c in contexts]
+async def start():
+    client = PosClient(timeout=1)
+    await client.start()
+    await client.stop()
+asyncio.run(start())
+reference = ssl.create_default_context()
+print(json.dumps({
+    "before": before,
+    "after": [c.get_ca_certs() == reference.get_ca_certs() for c in contexts],
+    "count": [c.cert_store_stats()["x509_ca"] for c in contexts],
+}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout)
+    assert seen["before"] == [0, 0]
+    assert seen["after"] == [True, True] and min(seen["count"]) > 0
+
+
+def test_outgoing_requests_of_a_daemon_go_through_the_pos_client() -> None:
+    # `load_client_trust` runs where a daemon's client session opens (PosClient.start); a
+    # session opened elsewhere in a daemon would verify TLS against no CA certificates.
+    # Commands that run no daemon (bench, simulators, demo, ready2order setup) import aiohttp
+    # themselves, with its trust loaded.
+    own = {"kds/sources/http.py"}
+    commands = ("kds/bench/", "kds/simulators/", "kds/demo.py", "kds/sources/ready2order/cli.py")
+    opening = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "kds").rglob("*.py")
+        if "ClientSession(" in path.read_text(encoding="utf-8")
+    )
+    assert [p for p in opening if p not in own and not p.startswith(commands)] == []

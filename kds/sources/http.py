@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ..tls import load_client_trust
 from .base import SourceUnavailable
 
 
@@ -69,7 +70,8 @@ class PosClient:
         self.requests = 0
 
     async def start(self) -> None:
-        """Open the connection pool."""
+        """Open the connection pool (with the CA certificates a `kds run` start left out)."""
+        load_client_trust()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._timeout), raise_for_status=False
         )
