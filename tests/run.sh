@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Python packages in .venv, Debian's
-# chromium for the browser tests and postgresql for the PostgreSQL store
-# tests) and runs the whole suite. Extra arguments go to pytest, e.g.
+# chromium for the browser tests, postgresql for the PostgreSQL store tests
+# and openssl for the TLS test) and runs the whole suite. Extra arguments go to pytest, e.g.
 # `tests/run.sh -k ws` or `tests/run.sh --long`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,12 @@ apt_install() {
 if [ ! -x /usr/bin/chromium ]; then
     echo "installing Debian's chromium for the browser tests" >&2
     apt_install chromium
+fi
+
+# openssl makes the test CA of tests/test_tls.py (a real HTTPS server on 127.0.0.1).
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "installing Debian's openssl for the TLS tests" >&2
+    apt_install openssl
 fi
 
 # A real PostgreSQL server for the PostgreSQL store tests (a throwaway cluster per session,
