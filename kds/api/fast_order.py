@@ -56,8 +56,18 @@ _STRICT_JSON_COVERS = frozenset(
 
 def _free_json_object(value: dict[str, Any]) -> dict[str, Any]:
     """`_free_object`, also refusing what `json.loads` in the full path refuses: NaN, ±Infinity."""
+    if _plain(value):
+        return value  # ASCII text only, nothing nested: nothing either check could refuse
     _check_finite(_free_object(value))  # its depth bound first
     return value
+
+
+def _plain(value: dict[str, Any]) -> bool:
+    """The common free object (`{"userName": "anna"}`): ASCII keys and ASCII text values."""
+    for key, item in value.items():
+        if type(item) is not str or not item.isascii() or not key.isascii():
+            return False
+    return True
 
 
 def _check_finite(value: Any) -> None:
