@@ -15,6 +15,8 @@ so the body hash and the order built from it cannot differ
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -122,7 +124,42 @@ def _validator() -> SchemaValidator:
     # Built on the first order, as the models are (a start loads orders without them).
     OrderIn.model_rebuild()
     schema: CoreSchema = _strict_copy(OrderIn.__pydantic_core_schema__)
-    return SchemaValidator(schema, cs.CoreConfig(strict=True))
+    with _own_validators(_classes(schema)):
+        return SchemaValidator(schema, cs.CoreConfig(strict=True))
+
+
+def _classes(schema: Any) -> set[type]:
+    """The model classes a schema builds."""
+    found: set[type] = set()
+    if isinstance(schema, list):
+        for s in schema:
+            found |= _classes(s)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "model":
+            found.add(schema["cls"])
+        for key, value in schema.items():
+            if key not in ("cls", "function", "metadata", "serialization"):
+                found |= _classes(value)
+    return found
+
+
+@contextmanager
+def _own_validators(classes: set[type]) -> Iterator[None]:
+    """pydantic-core reuses a model's own validator where a schema names a class whose
+    validator is built already (`__pydantic_complete__`), which would put back the loose
+    validators left out here (a `Quantity` or `TicketInfo` validated alone first, as a source
+    does). While the strict copy is built, its classes read as not built."""
+    saved = {cls: cls.__dict__.get("__pydantic_complete__") for cls in classes}
+    try:
+        for cls in classes:
+            cls.__pydantic_complete__ = False  # type: ignore[attr-defined]
+        yield
+    finally:
+        for cls, complete in saved.items():
+            if complete is None:
+                delattr(cls, "__pydantic_complete__")
+            else:
+                cls.__pydantic_complete__ = complete  # type: ignore[attr-defined]
 
 
 def order_from_bytes(raw: bytes) -> OrderIn | None:
