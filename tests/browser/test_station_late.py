@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from .colors import contrast
-from .conftest import Api, Pages, expect, item, order
+from .conftest import Api, Pages, block_sound, expect, item, order
 
 
 @pytest.fixture
@@ -56,10 +56,8 @@ def test_late_flash_and_sound_when_configured(api: Api, pages: Pages) -> None:
     # when the ticket turns late (not again every second).
     grill = pages.open("/screen/grill", clock=True)
     grill.bring_to_front()
-    # The tap browsers want before audio (suspended first, in case this Chromium allowed it anyway).
-    grill.evaluate(
-        "async () => { const c = window.kds.sound.context; if (c.state === 'running') await c.suspend(); }"
-    )
+    # The tap browsers want before audio (Playwright's own calls count as taps: see block_sound).
+    block_sound(grill)
     grill.locator("button.enable-sound").click()
     assert grill.evaluate("window.kds.sound.context.state") == "running"
     a = api.post_order(order("flash", item(1, "Steak")))
