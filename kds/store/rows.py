@@ -167,6 +167,10 @@ HEADER_PATHS = (
 )
 
 
+#: Where `created_at` is among the `HEADER_PATHS` values.
+CREATED_AT = HEADER_PATHS.index(("created_at",))
+
+
 def sqlite_header_values(column: str) -> str:
     """SQL (SQLite) of the `HEADER_PATHS` values of the header JSON in `column`, a JSON array."""
     return f"json_extract({column}, {', '.join(repr('$.' + '.'.join(p)) for p in HEADER_PATHS)})"
@@ -317,7 +321,7 @@ def orders_from_records(
     build, build_item = ItemEndpoint.build, OrderItem.build
     known = _ROW_PARTS.get
     for order_id, body_hash, values, updated_at, parts in records:
-        created = values[13]  # HEADER_PATHS: created_at
+        created = values[CREATED_AT]
         at = datetime.fromisoformat(created)
         # Status changes touch only the updated_at column, not the header.
         updated = _updated(updated_at, created, at, dates)
