@@ -4,6 +4,7 @@ stored raw, then processed by the shared inbox worker — in order, retried, res
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,41 @@ async def test_a_raw_order_pending_at_stop_is_processed_on_start_once(
         await settled(source, clock, 3)
         assert len(kds_orders(second)) == 1
         assert (await inbox_row(second, raw["id"]))["processed_at"] is not None
+
+
+async def test_an_order_whose_processing_keeps_failing_is_given_up_shown_and_not_retried(
+    client: TestClient, daemon: Daemon, sim: PortosSimulator, clock: ManualClock
+) -> None:
+    # The store refuses one order every time (a trigger added from outside, as a damaged or
+    # hand-edited database would): the inbox worker tries it five times, then closes its raw
+    # entry with the reason, staff see "could not be processed", later polls leave it alone and
+    # the orders after it come in. When PORTOS stops listing it, the alert goes.
+    source = portos(daemon)
+    bad = sim.create_ticket([{"pluCode": 101}])
+    (raw,) = [o for o in sim.orders.values() if o["ticket"]["id"] == bad["id"]]
+    with sqlite3.connect(daemon.store.path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON orders"
+            f" WHEN NEW.external_id = '{raw['id']}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    await polls(source, clock)
+    alert = await wait_until(
+        lambda: source.health()["alerts"], tick=lambda: clock.advance(source.max_backoff)
+    )
+    (alert,) = alert
+    assert alert["kind"] == "order_failed" and alert["order"] == raw["id"]
+    assert "could not be processed" in alert["message"] and "refused" in alert["message"]
+    row = await inbox_row(daemon, raw["id"])
+    assert row["processed_at"] is not None and row["error"].startswith("failed 5 times")
+    assert kds_orders(daemon) == []
+
+    sim.create_ticket([{"pluCode": 101}])
+    await settled(source, clock, 3)
+    (good,) = kds_orders(daemon)
+    assert good.external_id != raw["id"]
+    (still,) = source.health()["alerts"]
+    assert still["key"] == alert["key"] and still["count"] == alert["count"]  # not tried again
+
+    sim.delete_order(raw["id"])
+    await settled(source, clock)
+    assert source.health()["alerts"] == []

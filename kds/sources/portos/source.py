@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from ...errors import ConflictError, KdsError, Unavailable
 from ...model import Order, OrderItem, OrderStatus
 from ...states import FINAL
+from ...store import ConstraintViolation
 from ..base import Poller, SourceContext, SourceMetrics, SourceUnavailable
 from ..http import PosRejected
 from ..intake import InboxWorker
@@ -268,6 +269,8 @@ class PortosSource(Poller):
         self._remember_items(external_id, portos_item_endpoints(raw))
         try:
             result = await service.ingest(order_in, actor="portos")
+        except ConstraintViolation:
+            raise  # the store refused the write itself, no order stands under this id: retried, then shown
         except ConflictError as err:
             # An archived order came back with other content: keep what was cooked.
             self._skipped.add(external_id)
