@@ -4,7 +4,9 @@
 list of statements (`Write`) handed to `SqliteStore.write()`, which
 returns only after the transaction holding it has committed. A single writer
 task drains the queue: whatever arrived while the previous commit was on disk
-goes into the next transaction, grouped into one `executemany` per statement.
+goes into the next transaction, grouped by statement: an INSERT's rows in statements
+of many rows (`_execute_rows`: the writer thread holds the GIL per statement bound and
+stepped, not per row), other statements with `executemany`.
 So under load many requests share one fsync, and nothing is acknowledged
 before it is durable (`synchronous=FULL` by default).
 
