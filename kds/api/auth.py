@@ -31,6 +31,8 @@ READ = ALL_ROLES
 INGEST = frozenset({"pos", "admin"})
 CHANGE = frozenset({"kitchen", "admin"})
 CANCEL = frozenset({"pos", "kitchen", "admin"})
+#: Host headers remembered as served (forgotten all at once beyond this).
+KNOWN_HOSTS = 256
 
 #: Paths anyone may reach (webhooks check their own secret in the path).
 #: /readyz answers its status to anyone and its details only to a caller with a role (see health.py);
@@ -58,7 +60,10 @@ def new_token() -> str:
 
 def required_roles(request: web.Request) -> frozenset[str] | None:
     """Roles that may use this route; None for public routes."""
-    path, method = request.path, request.method
+    return _required_roles(request.path, request.method)
+
+
+def _required_roles(path: str, method: str) -> frozenset[str] | None:
     if path.startswith(PUBLIC_PREFIXES):
         return None
     if path.startswith(("/screen/", "/expo")):
@@ -118,6 +123,8 @@ class AccessControl:
         }
         self._ingest = TokenBucket(config.ingest_rate, config.ingest_burst)
         self._hosts = served_hosts(server or ServerConfig())
+        #: Host headers found to name a host kds serves (only those: a refusal is checked again).
+        self._served: set[str] = set()
 
     def token_role(self, token: str) -> tuple[str, str] | None:
         """(name, role) of a configured token, or None."""
@@ -139,7 +146,7 @@ class AccessControl:
         from this machine) — and only for a name kds serves: a browser on the kds
         box visiting a rebinding name (evil.example → 127.0.0.1) is no admin.
         """
-        token = _bearer(request) or request.cookies.get(COOKIE)
+        token = _bearer(request) or _cookie_token(request)
         if token:
             digest = hash_token(token)
             role = self._roles.get(digest)
@@ -157,10 +164,11 @@ class AccessControl:
 
     def check(self, request: web.Request) -> None:
         """Origins and media types of changes, roles, the ingest rate (raises KdsError)."""
-        if request.method not in SAFE_METHODS:
+        path, method = request.path, request.method
+        if method not in SAFE_METHODS:
             self._check_origin(request)
-            _check_json(request)
-        needed = required_roles(request)
+            _check_json(request, path)
+        needed = _required_roles(path, method)
         if needed is not None:
             role = self.role_of(request)
             if role is None:
@@ -176,11 +184,11 @@ class AccessControl:
             # answers it by catching KeyError) would cost an exception on every request.
             if self._scopes and SCOPE in request:
                 _check_scope(request, request[SCOPE])
-        if request.path == "/api/v1/orders" and request.method == "POST":
+        if self._ingest.rate > 0 and path == "/api/v1/orders" and method == "POST":
             wait = self._ingest.take(request.remote or "?")
             if wait:
                 raise RateLimited("too many orders from this client; slow down", retry_after=wait)
-        if request.path == "/api/v1/ws":
+        if path == "/api/v1/ws":
             self._check_origin(request)
 
     def _check_origin(self, request: web.Request) -> None:
@@ -195,13 +203,19 @@ class AccessControl:
             )
 
     def _check_host(self, request: web.Request) -> None:
-        if hdrs.HOST not in request.headers:
+        header = request.headers.get(hdrs.HOST)
+        if header is None:
             return  # browsers always send Host; without it aiohttp would answer with this machine's FQDN
-        host = host_name(request.host)
+        if header in self._served:
+            return  # the same Host header as before (a keep-alive client sends it every time)
+        host = host_name(header)
         if host not in self._hosts and not _is_ip(host) and not host.endswith(".localhost"):
             raise Forbidden(
                 f"this kds does not serve the name {host[:100]!r} (add it to [server] allowed_hosts)"
             )
+        if len(self._served) >= KNOWN_HOSTS:
+            self._served.clear()  # bounded: the header is the client's to choose
+        self._served.add(header)
 
 
 #: Methods that change nothing; every other one is a change and must come from this origin.
@@ -222,11 +236,13 @@ def _check_scope(request: web.Request, scope: frozenset[str]) -> None:
         raise Forbidden(f"this token is limited to {', '.join(sorted(scope))}, not {named[:64]!r}")
 
 
-def _check_json(request: web.Request) -> None:
+def _check_json(request: web.Request, path: str) -> None:
     """A body sent to the API must say it is JSON: a cross-site form or text/plain fetch is not."""
     if (
-        request.path.startswith("/api/")
+        path.startswith("/api/")
         and request.body_exists
+        # Exactly this header is this media type: no need to parse it (aiohttp would, per request).
+        and request.headers.get(hdrs.CONTENT_TYPE) != "application/json"
         and request.content_type != "application/json"
     ):
         raise UnsupportedMediaType(
@@ -264,6 +280,13 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _cookie_token(request: web.Request) -> str | None:
+    # Without a Cookie header there is no cookie: aiohttp would parse "" into an empty mapping.
+    if hdrs.COOKIE not in request.headers:
+        return None
+    return request.cookies.get(COOKIE)
 
 
 def _bearer(request: web.Request) -> str | None:
