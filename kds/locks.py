@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
+
+#: A key held and waited for by nobody else (no queue made for it).
+_NO_WAITERS = None
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it.
+    """One lock per key, dropped when nobody holds or waits for it.
 
-    `async with locks.hold(key):` — a small class rather than a generator-based
-    context manager, because it runs for every order and every status change.
+    `async with locks.hold(key):` — it runs for every order and every status change, and
+    almost always nobody else holds the key: that case makes no `asyncio.Lock` (its making,
+    acquiring and releasing cost as much as the rest of the glue of a request). A key is held
+    while it is in `_locks`; its waiters queue there and the leaving holder hands the key
+    to the first of them (first come, first served).
     """
 
     def __init__(self) -> None:
-        self._locks: dict[Any, tuple[asyncio.Lock, list[int]]] = {}
+        self._locks: dict[Any, deque[asyncio.Future[None]] | None] = {}
 
     def hold(self, key: Any) -> _Held:
         """An async context manager holding the lock of `key`."""
@@ -22,29 +29,40 @@ class KeyedLocks:
 
 
 class _Held:
-    __slots__ = ("_entry", "_key", "_owner")
+    __slots__ = ("_key", "_owner")
 
     def __init__(self, owner: KeyedLocks, key: Any) -> None:
         self._owner, self._key = owner, key
 
     async def __aenter__(self) -> None:
-        entry = self._owner._locks.get(self._key)
-        if entry is None:
-            entry = self._owner._locks[self._key] = (asyncio.Lock(), [0])
-        entry[1][0] += 1  # users: holders and waiters
-        self._entry = entry
+        locks = self._owner._locks
+        key = self._key
+        if key not in locks:
+            locks[key] = _NO_WAITERS
+            return
+        waiters = locks[key]
+        if waiters is None:
+            waiters = locks[key] = deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
         try:
-            await entry[0].acquire()
+            await turn
         except BaseException:
-            self._release_user()
+            if turn.done() and not turn.cancelled():
+                self._release()  # handed the key, then cancelled before running: pass it on
+            elif turn in waiters:
+                waiters.remove(turn)
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self._entry[0].release()
-        self._release_user()
+        self._release()
 
-    def _release_user(self) -> None:
-        users = self._entry[1]
-        users[0] -= 1
-        if not users[0]:
-            del self._owner._locks[self._key]
+    def _release(self) -> None:
+        locks = self._owner._locks
+        waiters = locks[self._key]
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():  # a cancelled waiter's turn is skipped
+                turn.set_result(None)  # the key stays held: it is the waiter's now
+                return
+        del locks[self._key]
