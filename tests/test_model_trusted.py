@@ -4,6 +4,8 @@ them fails here rather than corrupting orders (pyproject pins pydantic <3 for it
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -114,3 +116,44 @@ def test_an_orders_body_hash_is_over_the_bytes_kds_always_hashed() -> None:
         }
     )
     assert body_json(order_in) == order_in.model_dump_json().encode()
+
+
+def test_body_hashes_stay_those_stored_before() -> None:
+    # A hash taken by an earlier kds (0963999) of a body with every field and many amounts:
+    # whatever makes `body_json` cheaper must give these bytes, or a POS retry after an
+    # upgrade is answered 409 instead of 200.
+    amounts = [1, 2, 1.5, 0.001, 0.5, 999999.999, 1000000, 2.000, 12000, 1e2, 3.25, 7.1]
+    body = {
+        "id": "golden-1",
+        "source": "native",
+        "number": 42,
+        "deviceName": "POS1",
+        "user": {"userName": "anna"},
+        "ticket": {
+            "id": "T-1",
+            "name": "Table 5",
+            "location": {"zoneName": "Terrace", "tableName": "5"},
+            "purchaseType": "walkIn",
+            "customer": {"name": "Eva", "vip": True},
+            "version": 3,
+        },
+        "items": [
+            {
+                "id": i + 1,
+                "plu": {"name": f"Dish {i}", "code": 100 + i, "group": "Food"},
+                "quantity": {"amount": a, "unit": "kg" if i % 2 else "pcs"},
+                "comment": 'ü \u2028 "q"',
+                "courseNumber": i % 3,
+                "modifiers": ["no onion"],
+                "endpoints": ["grill"],
+                "allergens": ["nuts"],
+            }
+            for i, a in enumerate(amounts)
+        ],
+        "dueAt": "2026-01-01T10:00:00+01:00",
+    }
+    order_in = OrderIn.model_validate_json(json.dumps(body))
+    assert (
+        hashlib.sha256(body_json(order_in)).hexdigest()
+        == "56cd64e2094c25feba36ebd782203d94ddea535d76c4c02de999447e597bb7e1"
+    )
