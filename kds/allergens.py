@@ -49,6 +49,11 @@ class AllergenMatcher:
             if keywords
         }
 
+    @property
+    def has_keywords(self) -> bool:
+        """Whether any allergen has keywords to find in text (else only flags name allergens)."""
+        return bool(self._patterns)
+
     def match(self, *texts: str | None) -> list[str]:
         """The allergens any of `texts` names, in config order."""
         if not self._patterns:

@@ -33,3 +33,36 @@ async def test_new_item_endpoints_share_creation_steps_and_keep_their_own_lists(
     grill, bar = (item.endpoints[0] for item in changed.items)
     assert [c.status for c in grill.status_changes][-1] == "accepted"
     assert [c.status for c in bar.status_changes] == ["created", "sent"]
+
+
+async def test_items_without_an_id_are_numbered_after_the_highest_given(
+    client: TestClient,
+) -> None:
+    body = order_body("ids")
+    burger, beer = body["items"]
+    body["items"] = [
+        {**burger, "id": None},
+        {**beer, "id": 7},
+        {**beer, "id": None},
+        {**burger, "id": 3},
+    ]
+    response = await client.post("/api/v1/orders", json=body)
+    assert response.status == 201, await response.text()
+    assert [i["id"] for i in (await response.json())["items"]] == [8, 7, 9, 3]
+    body = order_body("no-ids")
+    body["items"] = [{**item, "id": None} for item in body["items"]]
+    response = await client.post("/api/v1/orders", json=body)
+    assert [i["id"] for i in (await response.json())["items"]] == [1, 2]
+
+
+async def test_pos_flagged_allergens_are_kept_without_keywords_configured(
+    client: TestClient,
+) -> None:
+    # This daemon has no [allergens]: no text is searched, but what the POS flagged is shown.
+    body = order_body("flags")
+    body["items"][0]["allergens"] = ["Sesame", " gluten "]
+    body["items"][0]["comment"] = "peanut sauce"
+    response = await client.post("/api/v1/orders", json=body)
+    assert response.status == 201, await response.text()
+    items = (await response.json())["items"]
+    assert [i["allergens"] for i in items] == [["Sesame", "gluten"], []]

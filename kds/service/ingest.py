@@ -56,9 +56,12 @@ class IngestCommands(ServiceCore):
         # The id is part of the key, so hashing the whole body compares the rest.
         body_hash = hashlib.sha256(body_json(order_in)).hexdigest()
         async with self._locks.hold(key):
+            live = self.view.find(*key)
             # Most orders are new: known neither live nor archived, no coroutine to ask.
-            new = self.view.find(*key) is None and not self.view.maybe_archived(*key)
-            existing = None if new else await self._existing(key, body_hash)
+            if live is None and not self.view.maybe_archived(*key):
+                existing = None
+            else:
+                existing = await self._existing_of(key, body_hash, live)
             if existing is not None:
                 # A repeat is acknowledged only once the original is durable.
                 await self.store.barrier()
@@ -113,7 +116,13 @@ class IngestCommands(ServiceCore):
         return existing
 
     async def _existing(self, key: tuple[str, str], body_hash: str) -> Order | None:
-        order = self.view.find(*key)
+        return await self._existing_of(key, body_hash, self.view.find(*key))
+
+    async def _existing_of(
+        self, key: tuple[str, str], body_hash: str, order: Order | None
+    ) -> Order | None:
+        """The order stored under `key` (`order`: the live one, looked up already), or None;
+        409 when it was stored with another body."""
         if order is not None:
             stored_hash = self.view.body_hash(order.id)
         elif not self.view.maybe_archived(*key):
@@ -134,11 +143,15 @@ class IngestCommands(ServiceCore):
         now = utcnow()
         order_id = uuid7_hex()
         items = []
-        next_id = max((i.id for i in order_in.items if i.id is not None), default=0) + 1
+        next_id = 0  # the ids kds gives items without one: found when one is first needed
         # The order's item endpoints share their creation steps, as loaded orders do.
         steps: Steps = {}
+        allergens = self.allergens
         for item_in in order_in.items:
             if item_in.id is None:
+                if not next_id:
+                    next_id = max((i.id for i in order_in.items if i.id is not None), default=0)
+                    next_id += 1
                 item_id, next_id = next_id, next_id + 1
             else:
                 item_id = item_in.id
@@ -155,8 +168,13 @@ class IngestCommands(ServiceCore):
                     item_in.course_number,
                     [shared(m) for m in modifiers if m] or EMPTY_LIST,
                     endpoints,
-                    self.allergens.for_item(
-                        [plu.name, *modifiers, item_in.comment], item_in.allergens
+                    # No keywords configured and none flagged: no texts to gather.
+                    (
+                        allergens.for_item(
+                            [plu.name, *modifiers, item_in.comment], item_in.allergens
+                        )
+                        if allergens.has_keywords or item_in.allergens
+                        else None
                     )
                     or EMPTY_LIST,
                 )
