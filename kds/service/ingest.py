@@ -69,12 +69,7 @@ class IngestCommands(ServiceCore):
                 return IngestResult(existing, created=False)
             await self._reservations.ready()  # nothing awaited from here to the number's take
             order = self._build_order(order_in, external_id)
-            changes = [
-                Change(item.id, e.name, S.CREATED, e.status)
-                for item in order.items
-                for e in item.endpoints
-                if e.status is not S.CREATED
-            ]
+            counts, changes = self._first_steps(order)
             batch = Batch(new_orders=[(order, body_hash)])
             entries = self.effects.new_order(batch, order, changes)
             reservation = self._reservations.reserve(batch.meta)
@@ -91,15 +86,27 @@ class IngestCommands(ServiceCore):
             self._reservations.committed(reservation)
             self.view.remember(order, body_hash)
         self.metrics.count("ingested", order.source)
-        counts: dict[str, int] = {}
-        for change in changes:
-            status = change.new._value_
-            counts[status] = counts.get(status, 0) + 1
         for status, count in counts.items():
             self.metrics.count("changes", status, count)  # one update per status, not per item
         self._publish(EventType.ORDER_CREATED, order)
         self.outbox.published(entries)
         return IngestResult(order, created=True)
+
+    def _first_steps(self, order: Order) -> tuple[dict[str, int], list[Change]]:
+        """The new order's item endpoints that start past created (a screen's are sent at
+        once): counted by status, and as changes where its POS takes write-backs of them
+        (only there: a Change is a frozen dataclass, made field by field)."""
+        counts: dict[str, int] = {}
+        changes: list[Change] = []
+        planned = order.source in self.effects.writeback_sources
+        for item in order.items:
+            for e in item.endpoints:
+                status = e.status
+                if status is not S.CREATED:
+                    counts[status._value_] = counts.get(status._value_, 0) + 1
+                    if planned:
+                        changes.append(Change(item.id, e.name, S.CREATED, status))
+        return counts, changes
 
     async def _stored_meanwhile(
         self, key: tuple[str, str], body_hash: str, err: ConstraintViolation
