@@ -74,6 +74,8 @@ class Effects:
         writeback_sources: Iterable[str] = (),
     ) -> None:
         self._endpoints = {e.name: e for e in endpoints}
+        #: Whether any endpoint prints (a kitchen of screens only: no ticket to plan per order).
+        self._prints = any(e.printer is not None for e in self._endpoints.values())
         self._store = store
         self._outbox = outbox
         self.writeback_sources = frozenset(writeback_sources)
@@ -140,7 +142,7 @@ class Effects:
     def new_order(self, batch: Batch, order: Order, changes: list[Change]) -> list[OutboxEntry]:
         """A new ticket at each printer endpoint with items to make, and the write-backs."""
         entries = []
-        for name in order.endpoint_names():
+        for name in order.endpoint_names() if self._prints else ():
             if self._printer(name) is None:
                 continue  # a screen-only endpoint prints nothing (most are: skip the item scan)
             item_ids = [
