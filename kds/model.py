@@ -243,29 +243,6 @@ def _shared(cls: type[BaseModel]) -> tuple[set[str], dict[str, Any] | None]:
 #: Compact JSON (`json.dumps` with these options builds an encoder per call; this runs per change).
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
-#: Endpoint names as JSON text (a few per kitchen; bounded, names can come from a POS).
-_NAME_JSON: dict[str, str] = {}
-#: The summary of each set of statuses seen (at most 2^9 sets of the nine statuses).
-_SUMMARIES: dict[frozenset[OrderStatus], OrderStatus] = {}
-
-
-def _name_json(name: str) -> str:
-    found = _NAME_JSON.get(name)
-    if found is None:
-        found = compact_json(name)
-        if len(_NAME_JSON) < 1024:
-            _NAME_JSON[name] = found
-    return found
-
-
-def _summary(statuses: set[OrderStatus]) -> OrderStatus:
-    key = frozenset(statuses)
-    found = _SUMMARIES.get(key)
-    if found is None:
-        found = _SUMMARIES[key] = summarize(list(statuses))
-    return found
-
-
 # --------------------------------------------------------------------------- shared parts
 
 
@@ -632,9 +609,8 @@ class Order(WireModel):
     def wire_json(self, *, keep: bool = True) -> str:
         """PORTOS Order JSON plus kds's derived fields, encoded once per change.
 
-        The four order-level derived fields are computed in one pass and spliced
-        in: pydantic calling back into Python per computed field costs more.
-        With `keep=False` a JSON not already kept is made without keeping it
+        kds.wire writes it (pydantic, calling back into Python per computed field, costs
+        more); pydantic writes it for a model kds.wire was not taught. With `keep=False` a JSON not already kept is made without keeping it
         (a snapshot of 10,000 orders must not pin 20 MB of text for good).
         """
         try:
@@ -642,36 +618,10 @@ class Order(WireModel):
         except AttributeError:
             kept = None
         if kept is None:
-            if direct_json.MATCHES:  # written out directly (kds.wire: the same bytes, cheaper)
-                body = direct_json.order_json(self)
-            else:  # not model_dump_json: its wrapper costs
-                serializer = self.__pydantic_serializer__
-                body = serializer.to_json(
-                    self, by_alias=True, exclude_computed_fields=True
-                ).decode()
-            # The set of statuses at each endpoint: summarize needs no more, and an order's
-            # item endpoints mostly share a few.
-            grouped: dict[str, set[OrderStatus]] = {}
-            for item in self.items:
-                for ep in item.endpoints:
-                    found = grouped.get(ep.name)
-                    if found is None:
-                        grouped[ep.name] = {ep.status}
-                    else:
-                        found.add(ep.status)
-            every: set[OrderStatus] = set().union(*grouped.values())
-            # Written out rather than through json (status values are plain words; names are
-            # encoded once): this runs on every change of every order.
-            per_endpoint = ",".join(
-                f'{_name_json(name)}:"{_summary(statuses)._value_}"'
-                for name, statuses in grouped.items()
-            )
-            processed = "true" if every <= FINAL else "false"
-            processable = "false" if every.isdisjoint(PROCESSABLE) else "true"
             encoded = (
-                f'{body[:-1]},"status":"{_summary(every)._value_}",'
-                f'"endpointStatuses":{{{per_endpoint}}},'
-                f'"isProcessed":{processed},"isProcessable":{processable}}}'
+                direct_json.wire_json(self)  # the same bytes, written out directly (kds.wire)
+                if direct_json.MATCHES
+                else self.__pydantic_serializer__.to_json(self, by_alias=True).decode()
             )
             if not keep:
                 return encoded

@@ -29,6 +29,7 @@ from .model import (
     TicketInfo,
     _decimal_to_json,
 )
+from .states import FINAL, PROCESSABLE, OrderStatus, summarize
 
 #: The fields this module writes, in pydantic's order; `Order.wire_json` uses pydantic
 #: itself for a model whose fields differ (a field added without teaching this module).
@@ -99,15 +100,31 @@ _PARTS: dict[int, tuple[object, str]] = {}
 _PARTS_MAX = 8192
 #: Encoded lists of text (modifiers, allergens repeat as menus do); bounded.
 _TEXT_LISTS: dict[tuple[str, ...], str] = {}
+#: An order's encoded derived fields by its item endpoints' names and statuses (`_derived`):
+#: orders repeat a few shapes (a menu's routes, in a few statuses). Keyed by value, bounded.
+_DERIVED: dict[tuple[str, ...], str] = {}
+_DERIVED_MAX = 1024
 
 
 def order_json(order: Order) -> str:
     """The order's JSON as `to_json(order, by_alias=True, exclude_computed_fields=True)`."""
+    return _order(order, derived=False)
+
+
+def wire_json(order: Order) -> str:
+    """The order's whole wire JSON as `to_json(order, by_alias=True)`: its fields, then the
+    four derived ones (status, endpointStatuses, isProcessed, isProcessable)."""
+    return _order(order, derived=True)
+
+
+def _order(order: Order, *, derived: bool) -> str:
     # This call's encoded dates and item endpoint histories (ingest shares one `now` and one
     # creation path between an order's item endpoints), by object: the order holds them.
     dates: dict[int, str] = {}
     histories: dict[tuple[int, ...], str] = {}
-    items = ",".join([_item(item, dates, histories) for item in order.items])
+    # Each item endpoint's name and status, in order: all the derived fields depend on.
+    shape: list[str] = []
+    items = ",".join([_item(item, dates, histories, shape) for item in order.items])
     acks, events, holds, due_at = order.allergen_acks, order.events, order.holds, order.due_at
     return (
         f'{{"id":{encode_basestring(order.id)},"number":{order.number},'
@@ -121,7 +138,8 @@ def order_json(order: Order) -> str:
         f'"allergenAcks":{to_json(acks).decode() if acks else "{}"},'
         f'"events":{_to_json(events, by_alias=True).decode() if events else "[]"},'
         f'"dueAt":{"null" if due_at is None else _date(due_at, dates)},'
-        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}}}'
+        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}'
+        f"{_derived(tuple(shape)) if derived else '}'}"
     )
 
 
@@ -161,9 +179,17 @@ def header_json(order: Order) -> str:
     )
 
 
-def _item(item: OrderItem, dates: dict[int, str], histories: dict[tuple[int, ...], str]) -> str:
+def _item(
+    item: OrderItem,
+    dates: dict[int, str],
+    histories: dict[tuple[int, ...], str],
+    shape: list[str],
+) -> str:
     endpoints = []
     for e in item.endpoints:
+        name, status = e.name, e.status._value_
+        shape.append(name)
+        shape.append(status)
         changes = e.status_changes
         key = tuple(map(id, changes))
         history = histories.get(key)
@@ -176,7 +202,7 @@ def _item(item: OrderItem, dates: dict[int, str], histories: dict[tuple[int, ...
                 ]
             )
         endpoints.append(
-            f'{{"name":{encode_basestring(e.name)},"status":"{e.status._value_}",'
+            f'{{"name":{encode_basestring(name)},"status":"{status}",'
             f'"statusChanges":[{history}],"orderItemStatus":"{e.order_item_status._value_}",'
             f'"isProcessed":{"true" if e.is_processed else "false"},'
             f'"isProcessable":{"true" if e.is_processable else "false"}}}'
@@ -189,6 +215,32 @@ def _item(item: OrderItem, dates: dict[int, str], histories: dict[tuple[int, ...
         f'"modifiers":{_text_list(item.modifiers)},"endpoints":[{",".join(endpoints)}],'
         f'"allergens":{_text_list(item.allergens)}}}'
     )
+
+
+def _derived(shape: tuple[str, ...]) -> str:
+    """The derived fields of an order whose item endpoints' names and statuses are `shape`
+    (name, status, name, status, ...) and the closing brace: computed once per shape."""
+    found = _DERIVED.get(shape)
+    if found is None:
+        grouped: dict[str, set[OrderStatus]] = {}
+        for name, value in zip(shape[::2], shape[1::2], strict=True):
+            grouped.setdefault(name, set()).add(OrderStatus(value))
+        every: set[OrderStatus] = set().union(*grouped.values())
+        per_endpoint = ",".join(
+            [
+                f'{encode_basestring(name)}:"{summarize(list(statuses))._value_}"'
+                for name, statuses in grouped.items()
+            ]
+        )
+        found = (
+            f',"status":"{summarize(list(every))._value_}",'
+            f'"endpointStatuses":{{{per_endpoint}}},'
+            f'"isProcessed":{"true" if every <= FINAL else "false"},'
+            f'"isProcessable":{"false" if every.isdisjoint(PROCESSABLE) else "true"}}}'
+        )
+        if len(_DERIVED) < _DERIVED_MAX:
+            _DERIVED[shape] = found
+    return found
 
 
 def _date(when: datetime, dates: dict[int, str]) -> str:

@@ -39,6 +39,11 @@ def pydantic_json(order: Order) -> str:
     return serializer.to_json(order, by_alias=True, exclude_computed_fields=True).decode()
 
 
+def pydantic_wire(order: Order) -> str:
+    """The whole wire JSON as pydantic writes it: the fields, then the derived (computed) ones."""
+    return order.__pydantic_serializer__.to_json(order, by_alias=True).decode()
+
+
 def pydantic_header(order: Order) -> str:
     """The stored header as pydantic writes it (what `rows.header_json` wrote before kds.wire)."""
     exclude = {"items", "status", "endpoint_statuses", "is_processed", "is_processable"}
@@ -96,6 +101,7 @@ async def test_orders_through_the_api_encode_as_pydantic_does(client: TestClient
         assert order is not None
         assert wire.order_json(order) == pydantic_json(order)
         assert wire.header_json(order) == pydantic_header(order)
+        assert order.wire_json(keep=False) == pydantic_wire(order)
 
 
 texts = st.text(max_size=12)
@@ -206,3 +212,11 @@ def test_any_order_encodes_as_pydantic_does(order: Order) -> None:
 @given(orders())
 def test_any_order_header_is_stored_as_pydantic_writes_it(order: Order) -> None:
     assert wire.header_json(order) == pydantic_header(order)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders())
+def test_any_orders_wire_json_with_its_derived_fields_is_pydantics(order: Order) -> None:
+    assert order.wire_json(keep=False) == pydantic_wire(order)
+    assert order.wire_json() == pydantic_wire(order)
+    assert order.wire_json() == pydantic_wire(order)  # the kept one
