@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kds import wire
-from kds.appkeys import SERVICE
+from kds.appkeys import BUS, SERVICE
+from kds.bus import Event
 from kds.model import (
     Hold,
     HoldReason,
@@ -102,6 +104,23 @@ async def test_orders_through_the_api_encode_as_pydantic_does(client: TestClient
         assert wire.order_json(order) == pydantic_json(order)
         assert wire.header_json(order) == pydantic_header(order)
         assert order.wire_json(keep=False) == pydantic_wire(order)
+
+
+async def test_an_orders_events_carry_the_json_its_answers_carry(client: TestClient) -> None:
+    events: list[Event] = []
+    client.server.app[BUS].subscribe(events.append)
+    answer = await client.post("/api/v1/orders", json=order_body("e-1"))
+    created = await answer.read()
+    order_id = json.loads(created)["id"]
+    path = f"/api/v1/orders/{order_id}/status"
+    updated = await (await client.post(path, json={"status": "processSkipped"})).read()
+    assert [e.type for e in events] == ["order.created", "order.updated"]
+    for event, body in zip(events, (created, updated), strict=True):
+        whole = {"type": event.type, "seq": event.seq, **event.data, "order": json.loads(body)}
+        assert (
+            event.payload == json.dumps(whole, separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        assert event.payload.endswith(b',"order":' + body + b"}")
 
 
 texts = st.text(max_size=12)
