@@ -54,6 +54,7 @@ _PURCHASE_TYPES: dict[str, PurchaseType] = {p.value: p for p in PurchaseType}
 
 #: The item id of an order's creation row in status_changes (item ids are never negative).
 CREATION_ITEM = -1
+_CREATED = S.CREATED._value_
 #: Why an item routed to an inactive station is skipped at once.
 INACTIVE = "endpoint inactive"
 #: An item endpoint's history at its order's creation, by the status it was created in
@@ -70,11 +71,12 @@ def creation_history(status: OrderStatus, at: datetime) -> list[StatusChange]:
     return [StatusChange(s, at, reason) for s, reason in CREATION_PATHS[status]]
 
 
-#: CREATION_PATHS by their last step and length, with the stored text: only that path can
-#: match a history ending so (`first_status` runs per new item endpoint).
+#: CREATION_PATHS by their length and last step (its status's text: an enum member hashes
+#: through a Python call), with the stored text: only that path can match a history ending
+#: so (`first_status` runs per new item endpoint).
 _PATHS_BY_END: dict[
-    tuple[int, OrderStatus, str | None], tuple[str, tuple[tuple[OrderStatus, str | None], ...]]
-] = {(len(p), *p[-1]): (s._value_, p[:-1]) for s, p in CREATION_PATHS.items()}
+    tuple[int, str, str | None], tuple[str, tuple[tuple[OrderStatus, str | None], ...]]
+] = {(len(p), p[-1][0]._value_, p[-1][1]): (s._value_, p[:-1]) for s, p in CREATION_PATHS.items()}
 
 
 def first_status(endpoint: ItemEndpoint) -> str | None:
@@ -84,7 +86,7 @@ def first_status(endpoint: ItemEndpoint) -> str | None:
     if not history:
         return None
     last = history[-1]
-    found = _PATHS_BY_END.get((len(history), last.status, last.reason))
+    found = _PATHS_BY_END.get((len(history), last.status._value_, last.reason))
     if found is None:
         return None
     value, earlier = found
@@ -114,18 +116,18 @@ def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list
     first_status) and audit rows (order_id, item_id, endpoint, status, date, actor, reason):
     its creation's, and one per step of an item endpoint whose history is no creation path.
     `stamp`: the creation time as the backend stores it (every first step is dated there)."""
+    order_id = order.id  # an order's attributes cost more to read than a local (pydantic)
     endpoints = []
-    audit: list[tuple[Any, ...]] = [
-        (order.id, CREATION_ITEM, "", S.CREATED._value_, stamp, "kds", None)
-    ]
+    audit: list[tuple[Any, ...]] = [(order_id, CREATION_ITEM, "", _CREATED, stamp, "kds", None)]
     for item in order.items:
+        item_id = item.id
         for position, e in enumerate(item.endpoints):
             first = first_status(e)
             # `_value_`, not `value`: the enum's property is a Python call (3.11), per row.
-            endpoints.append((order.id, item.id, e.name, position, e.status._value_, first))
+            endpoints.append((order_id, item_id, e.name, position, e.status._value_, first))
             if first is None:
                 audit += [
-                    (order.id, item.id, e.name, c.status.value, stamp, "kds", c.reason)
+                    (order_id, item_id, e.name, c.status._value_, stamp, "kds", c.reason)
                     for c in e.status_changes
                 ]
     return endpoints, audit
@@ -189,21 +191,49 @@ def item_row(order_id: str, position: int, item: OrderItem) -> tuple[Any, ...]:
     plu_group, amount, unit, comment, course_number, modifiers, allergens (its endpoints
     have rows of their own)."""
     plu, quantity = item.plu, item.quantity
+    found = _PRODUCT_COLUMNS.get((id(plu), id(quantity)))
+    if found is None or found[0] is not plu or found[1] is not quantity:
+        found = _product_columns(plu, quantity)
+    _, _, name, code, stock_name, group, amount, unit = found
     return (
         order_id,
         item.id,
         position,
+        name,
+        code,
+        stock_name,
+        group,
+        amount,
+        unit,
+        item.comment,
+        item.course_number,
+        _text_list(item.modifiers),
+        _text_list(item.allergens),
+    )
+
+
+#: An item's product and quantity columns by the ids of its `Plu` and `Quantity` (shared by
+#: the orders of a menu and never changed: `kds.interning`), each with the two objects, so an
+#: id that came back for another object is not taken for theirs. Bounded.
+_PRODUCT_COLUMNS: dict[tuple[int, int], tuple[Any, ...]] = {}
+_PRODUCT_COLUMNS_MAX = 4096
+
+
+def _product_columns(plu: Plu, quantity: Quantity) -> tuple[Any, ...]:
+    """(plu, quantity, plu_name, plu_code, plu_stock_name, plu_group, amount, unit)."""
+    found = (
+        plu,
+        quantity,
         plu.name,
         plu.code,
         plu.stock_name,
         plu.group,
         str(quantity.amount),
         quantity.unit,
-        item.comment,
-        item.course_number,
-        _text_list(item.modifiers),
-        _text_list(item.allergens),
     )
+    if len(_PRODUCT_COLUMNS) < _PRODUCT_COLUMNS_MAX:
+        _PRODUCT_COLUMNS[(id(plu), id(quantity))] = found
+    return found
 
 
 #: `json.dumps(..., ensure_ascii=False)` without building an encoder per call (two per item).
