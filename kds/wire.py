@@ -207,13 +207,20 @@ def _item(
             f'"isProcessed":{"true" if e.is_processed else "false"},'
             f'"isProcessable":{"true" if e.is_processable else "false"}}}'
         )
-    comment, course = item.comment, item.course_number
+    # The shared product and quantity looked up here, not through a call each (per item).
+    plu, quantity, comment, course = item.plu, item.quantity, item.comment, item.course_number
+    kept = _PARTS.get(id(plu))
+    plu_json = kept[1] if kept is not None and kept[0] is plu else _plu(plu)
+    kept = _PARTS.get(id(quantity))
+    quantity_json = kept[1] if kept is not None and kept[0] is quantity else _quantity(quantity)
+    modifiers, allergens = item.modifiers, item.allergens
     return (
-        f'{{"id":{item.id},"plu":{_plu(item.plu)},"quantity":{_quantity(item.quantity)},'
+        f'{{"id":{item.id},"plu":{plu_json},"quantity":{quantity_json},'
         f'"comment":{"null" if comment is None else encode_basestring(comment)},'
         f'"courseNumber":{"null" if course is None else course},'
-        f'"modifiers":{_text_list(item.modifiers)},"endpoints":[{",".join(endpoints)}],'
-        f'"allergens":{_text_list(item.allergens)}}}'
+        f'"modifiers":{_text_list(modifiers) if modifiers else "[]"},'
+        f'"endpoints":[{",".join(endpoints)}],'
+        f'"allergens":{_text_list(allergens) if allergens else "[]"}}}'
     )
 
 
@@ -276,9 +283,7 @@ def _text_list(values: list[str]) -> str:
 
 
 def _plu(plu: Plu) -> str:
-    kept = _PARTS.get(id(plu))
-    if kept is not None and kept[0] is plu:
-        return kept[1]
+    """A product's JSON, kept for the object (`_item` looks it up first)."""
     code = plu.code
     found = (
         f'{{"name":{encode_basestring(plu.name)},'
@@ -290,9 +295,7 @@ def _plu(plu: Plu) -> str:
 
 
 def _quantity(quantity: Quantity) -> str:
-    kept = _PARTS.get(id(quantity))
-    if kept is not None and kept[0] is quantity:
-        return kept[1]
+    """A quantity's JSON, kept for the object (`_item` looks it up first)."""
     amount = _decimal_to_json(quantity.amount)
     found = f'{{"amount":{amount!r},"unit":{encode_basestring(quantity.unit)}}}'
     _keep(quantity, found)

@@ -14,6 +14,12 @@ from hypothesis import strategies as st
 from kds import wire
 from kds.appkeys import BUS, SERVICE
 from kds.bus import Event
+from kds.interning import (
+    shared_location,
+    shared_plu,
+    shared_quantity,
+    shared_ticket,
+)
 from kds.model import (
     Hold,
     HoldReason,
@@ -31,6 +37,7 @@ from kds.model import (
     from_fields,
     trusted,
 )
+from kds.store.rows import Steps, shared_creation_history
 
 from .util import order_body
 
@@ -239,3 +246,69 @@ def test_any_orders_wire_json_with_its_derived_fields_is_pydantics(order: Order)
     assert order.wire_json(keep=False) == pydantic_wire(order)
     assert order.wire_json() == pydantic_wire(order)
     assert order.wire_json() == pydantic_wire(order)  # the kept one
+
+
+def test_orders_sharing_products_tables_and_creation_steps_encode_as_pydantic_does() -> None:
+    # Built as ingest and the loader build them: one object per product, quantity and table
+    # across orders (kds.wire keeps their JSON), creation steps shared by an order's endpoints.
+    plus = [
+        shared_plu('Bier "Pils" \\ ü\n\u2028</script>', 7, None, "Drinks"),
+        shared_plu('Bier "Pils" \\ ü\n\u2028</script>', "7", "b", None),  # same name
+        shared_plu("\U0001f354 Burger", None, None, None),
+    ]
+    quantities = [shared_quantity("0.125", "l"), shared_quantity("2", "pcs")]
+    orders = []
+    for n in range(12):
+        now = datetime(2030, 1, 1, 12, n, tzinfo=UTC)
+        steps: Steps = {}
+        status = [OrderStatus.SENT, OrderStatus.CREATED][n % 2]
+        items = [
+            OrderItem.build(
+                i,
+                plus[(n + i) % len(plus)],
+                quantities[(n + i) % len(quantities)],
+                None,
+                None,
+                ["ohne \u00fc"] if i else [],
+                [
+                    ItemEndpoint.build(name, status, shared_creation_history(status, now, steps))
+                    for name in ("grill", "bar")[: 1 + i % 2]
+                ],
+                [],
+            )
+            for i in range(1, 4)
+        ]
+        order = from_fields(
+            Order,
+            {
+                "id": f"o-{n}",
+                "number": n,
+                "pos_number": None,
+                "source": "native",
+                "external_id": f"x-{n}",
+                "device_name": None,
+                "user": None,
+                "ticket": shared_ticket(
+                    None, "T", shared_location("Garten", "5"), PurchaseType.UNKNOWN, None, None
+                ),
+                "items": items,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+                "rush": False,
+                "allergen_acks": {},
+                "events": [],
+                "due_at": None,
+                "holds": [],
+            },
+        )
+        order.changed()
+        assert order.wire_json() == pydantic_wire(order)
+        orders.append(order)
+    for order in orders:  # changed after its first encoding: one endpoint of a shared path
+        endpoint = order.items[1].endpoints[0]
+        endpoint.set_status(OrderStatus.DELIVERED)
+        endpoint.status_changes.append(StatusChange(OrderStatus.DELIVERED, order.created_at))
+        order.changed()
+        assert order.wire_json() == pydantic_wire(order)
+        assert wire.header_json(order) == pydantic_header(order)
