@@ -629,6 +629,19 @@ class Order(WireModel):
             return encoded
         return kept
 
+    def wire_event(self) -> tuple[str, frozenset[str]]:
+        """`wire_json()` (kept) and the names of the endpoints the order's items are at (its
+        event's `endpoints`): one pass over the items where the JSON is not kept yet."""
+        try:
+            kept: str | None = _get_wire(self)
+        except AttributeError:
+            kept = None
+        if kept is None and direct_json.MATCHES:
+            encoded, names = direct_json.wire_event(self)
+            _set_wire(self, encoded)
+            return encoded, names
+        return self.wire_json(), frozenset([e.name for i in self.items for e in i.endpoints])
+
     def to_wire(self) -> dict[str, Any]:
         """The wire JSON as a dict."""
         wire: dict[str, Any] = json.loads(self.wire_json())

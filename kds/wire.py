@@ -102,22 +102,29 @@ _PARTS_MAX = 8192
 _TEXT_LISTS: dict[tuple[str, ...], str] = {}
 #: An order's encoded derived fields by its item endpoints' names and statuses (`_derived`):
 #: orders repeat a few shapes (a menu's routes, in a few statuses). Keyed by value, bounded.
-_DERIVED: dict[tuple[str, ...], str] = {}
+_DERIVED: dict[tuple[str, ...], tuple[str, frozenset[str]]] = {}
+_NO_NAMES: frozenset[str] = frozenset()
 _DERIVED_MAX = 1024
 
 
 def order_json(order: Order) -> str:
     """The order's JSON as `to_json(order, by_alias=True, exclude_computed_fields=True)`."""
-    return _order(order, derived=False)
+    return _order(order, derived=False)[0]
 
 
 def wire_json(order: Order) -> str:
     """The order's whole wire JSON as `to_json(order, by_alias=True)`: its fields, then the
     four derived ones (status, endpointStatuses, isProcessed, isProcessable)."""
+    return _order(order, derived=True)[0]
+
+
+def wire_event(order: Order) -> tuple[str, frozenset[str]]:
+    """`wire_json(order)` and the names of the endpoints its items are at (its event's
+    `endpoints`), found in the same pass."""
     return _order(order, derived=True)
 
 
-def _order(order: Order, *, derived: bool) -> str:
+def _order(order: Order, *, derived: bool) -> tuple[str, frozenset[str]]:
     # This call's encoded dates and item endpoint histories (ingest shares one `now` and one
     # creation path between an order's item endpoints), by object: the order holds them.
     dates: dict[int, str] = {}
@@ -126,6 +133,7 @@ def _order(order: Order, *, derived: bool) -> str:
     shape: list[str] = []
     items = ",".join([_item(item, dates, histories, shape) for item in order.items])
     acks, events, holds, due_at = order.allergen_acks, order.events, order.holds, order.due_at
+    tail, names = _derived(tuple(shape)) if derived else ("}", _NO_NAMES)
     return (
         f'{{"id":{encode_basestring(order.id)},"number":{order.number},'
         f'"posNumber":{_int(order.pos_number)},"source":{encode_basestring(order.source)},'
@@ -138,9 +146,8 @@ def _order(order: Order, *, derived: bool) -> str:
         f'"allergenAcks":{to_json(acks).decode() if acks else "{}"},'
         f'"events":{_to_json(events, by_alias=True).decode() if events else "[]"},'
         f'"dueAt":{"null" if due_at is None else _date(due_at, dates)},'
-        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}'
-        f"{_derived(tuple(shape)) if derived else '}'}"
-    )
+        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}{tail}'
+    ), names
 
 
 def header_json(order: Order) -> str:
@@ -224,9 +231,10 @@ def _item(
     )
 
 
-def _derived(shape: tuple[str, ...]) -> str:
+def _derived(shape: tuple[str, ...]) -> tuple[str, frozenset[str]]:
     """The derived fields of an order whose item endpoints' names and statuses are `shape`
-    (name, status, name, status, ...) and the closing brace: computed once per shape."""
+    (name, status, name, status, ...) and the closing brace, and the endpoints' names:
+    computed once per shape."""
     found = _DERIVED.get(shape)
     if found is None:
         grouped: dict[str, set[OrderStatus]] = {}
@@ -243,7 +251,8 @@ def _derived(shape: tuple[str, ...]) -> str:
             f',"status":"{summarize(list(every))._value_}",'
             f'"endpointStatuses":{{{per_endpoint}}},'
             f'"isProcessed":{"true" if every <= FINAL else "false"},'
-            f'"isProcessable":{"false" if every.isdisjoint(PROCESSABLE) else "true"}}}'
+            f'"isProcessable":{"false" if every.isdisjoint(PROCESSABLE) else "true"}}}',
+            frozenset(grouped),
         )
         if len(_DERIVED) < _DERIVED_MAX:
             _DERIVED[shape] = found

@@ -212,12 +212,8 @@ class ServiceCore:
         self.outbox.published(entries)
 
     def _publish(self, type_: str, order: Order, **data: Any) -> None:
-        self.bus.publish(
-            type_,
-            data,
-            encoded={"order": order.wire_json()},
-            endpoints=frozenset([e.name for i in order.items for e in i.endpoints]),
-        )
+        encoded, endpoints = order.wire_event()
+        self.bus.publish(type_, data, encoded={"order": encoded}, endpoints=endpoints)
         self.view.keep_json(order)
         for watcher in list(self._watchers):
             watcher(order)
