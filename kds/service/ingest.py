@@ -99,13 +99,14 @@ class IngestCommands(ServiceCore):
         counts: dict[str, int] = {}
         changes: list[Change] = []
         planned = order.source in self.effects.writeback_sources
+        created = S.CREATED  # once: a member read off an enum class is a slow lookup
         for item in order.items:
             for e in item.endpoints:
                 status = e.status
-                if status is not S.CREATED:
+                if status is not created:
                     counts[status._value_] = counts.get(status._value_, 0) + 1
                     if planned:
-                        changes.append(Change(item.id, e.name, S.CREATED, status))
+                        changes.append(Change(item.id, e.name, created, status))
         return counts, changes
 
     async def _stored_meanwhile(
