@@ -59,29 +59,18 @@ async def test_a_failure_inside_releases_the_key() -> None:
     assert not locks._locks
 
 
-async def test_a_cancelled_waiter_gives_up_its_turn() -> None:
-    locks = KeyedLocks()
-    entered: list[str] = []
-
-    async def worker(name: str) -> None:
-        async with locks.hold("k"):
-            entered.append(name)
-
-    async with locks.hold("k"):
-        first = asyncio.create_task(worker("first"))
-        second = asyncio.create_task(worker("second"))
-        await asyncio.sleep(0)  # both wait now
-        first.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first
-    await asyncio.wait_for(second, TIMEOUT)
-    assert entered == ["second"]
-    assert not locks._locks
-
-
-async def test_a_waiter_cancelled_as_its_turn_came_passes_it_on() -> None:
-    # The holder leaves and hands the key to the first waiter; that waiter is cancelled
-    # before it runs. It must pass the key on, or the next waiter waits for ever.
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # cancelled while waiting: it gives up its turn
+        ("cancel", "first ends", "holder leaves"),
+        # the holder hands it the key, and it is cancelled before it runs: it passes the key on
+        ("holder leaves", "cancel", "first ends"),
+        # cancelled, and the holder leaves before the cancelled task has run: its turn is skipped
+        ("cancel", "holder leaves", "first ends"),
+    ],
+)
+async def test_a_cancelled_waiter_neither_holds_nor_blocks_the_key(steps: tuple[str, ...]) -> None:
     locks = KeyedLocks()
     entered: list[str] = []
 
@@ -94,33 +83,14 @@ async def test_a_waiter_cancelled_as_its_turn_came_passes_it_on() -> None:
     first = asyncio.create_task(worker("first"))
     second = asyncio.create_task(worker("second"))
     await asyncio.sleep(0)  # both wait now
-    await held.__aexit__(None, None, None)  # the first one's turn, not yet run
-    first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    await asyncio.wait_for(second, TIMEOUT)
-    assert entered == ["second"]
-    assert not locks._locks
-
-
-async def test_the_holder_leaving_right_after_a_waiter_is_cancelled_skips_it() -> None:
-    # The waiter is cancelled, and the holder leaves before the cancelled task has run.
-    locks = KeyedLocks()
-    entered: list[str] = []
-
-    async def worker(name: str) -> None:
-        async with locks.hold("k"):
-            entered.append(name)
-
-    held = locks.hold("k")
-    await held.__aenter__()
-    first = asyncio.create_task(worker("first"))
-    second = asyncio.create_task(worker("second"))
-    await asyncio.sleep(0)  # both wait now
-    first.cancel()
-    await held.__aexit__(None, None, None)
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    for step in steps:
+        if step == "cancel":
+            first.cancel()
+        elif step == "holder leaves":
+            await held.__aexit__(None, None, None)
+        else:
+            with pytest.raises(asyncio.CancelledError):
+                await first
     await asyncio.wait_for(second, TIMEOUT)
     assert entered == ["second"]
     assert not locks._locks
