@@ -70,6 +70,14 @@ class ConflictError(KdsError):
     error = "conflict"
 
 
+class ConstraintViolation(ConflictError):
+    """A write broke a constraint of the schema (e.g. a UNIQUE key): rejected, the store is fine.
+
+    Raised by the stores (`kds.store` names it too); here so a source can tell the store's
+    refusal from a conflict without importing the store.
+    """
+
+
 class Held(ConflictError):
     """The item is held back from its station (a later course, a scheduled order)."""
 

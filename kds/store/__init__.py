@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from ..contracts import OutboxEntry
-from ..errors import ConflictError
+from ..errors import ConstraintViolation
 from ..model import ItemEndpoint, Order
 from ..reports import ProductTotal, ReportData, TicketFact
 from ..states import OrderStatus
@@ -36,10 +36,6 @@ __all__ = [
     "StatusUpdate",
     "open_store",
 ]
-
-
-class ConstraintViolation(ConflictError):
-    """A write broke a constraint of the schema (e.g. a UNIQUE key): rejected, the store is fine."""
 
 
 @dataclass

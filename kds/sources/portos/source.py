@@ -44,10 +44,9 @@ from urllib.parse import quote
 import structlog
 from pydantic import ValidationError
 
-from ...errors import ConflictError, KdsError, Unavailable
+from ...errors import ConflictError, ConstraintViolation, KdsError, Unavailable
 from ...model import Order, OrderItem, OrderStatus
 from ...states import FINAL
-from ...store import ConstraintViolation
 from ..base import Poller, SourceContext, SourceMetrics, SourceUnavailable
 from ..http import PosRejected
 from ..intake import InboxWorker
