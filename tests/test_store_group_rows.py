@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from kds.store.sqlite import META_UPSERT, STATUS_CHANGE_INSERT, SqliteStore, Write
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "kds.sqlite3", synchronous="NORMAL")
-    await store.start()
-    yield store
-    await store.stop()
+from .test_store_reads import store  # noqa: F401  (a started store on a fresh database)
 
 
 async def traced(store: SqliteStore, write: Write) -> list[str]:
