@@ -610,13 +610,11 @@ class Order(WireModel):
         """PORTOS Order JSON plus kds's derived fields, encoded once per change.
 
         kds.wire writes it (pydantic, calling back into Python per computed field, costs
-        more); pydantic writes it for a model kds.wire was not taught. With `keep=False` a JSON not already kept is made without keeping it
-        (a snapshot of 10,000 orders must not pin 20 MB of text for good).
+        more); pydantic writes it for a model kds.wire was not taught. With `keep=False` a
+        JSON not already kept is made without keeping it (a snapshot of 10,000 orders must
+        not pin 20 MB of text for good).
         """
-        try:
-            kept: str | None = _get_wire(self)  # the slot's own descriptor: no pydantic hooks
-        except AttributeError:
-            kept = None
+        kept = self._kept_wire()
         if kept is None:
             encoded = (
                 direct_json.wire_json(self)  # the same bytes, written out directly (kds.wire)
@@ -632,15 +630,21 @@ class Order(WireModel):
     def wire_event(self) -> tuple[str, frozenset[str]]:
         """`wire_json()` (kept) and the names of the endpoints the order's items are at (its
         event's `endpoints`): one pass over the items where the JSON is not kept yet."""
-        try:
-            kept: str | None = _get_wire(self)
-        except AttributeError:
-            kept = None
+        kept = self._kept_wire()
         if kept is None and direct_json.MATCHES:
             encoded, names = direct_json.wire_event(self)
             _set_wire(self, encoded)
             return encoded, names
-        return self.wire_json(), frozenset([e.name for i in self.items for e in i.endpoints])
+        encoded = self.wire_json() if kept is None else kept
+        return encoded, frozenset([e.name for i in self.items for e in i.endpoints])
+
+    def _kept_wire(self) -> str | None:
+        """The wire JSON kept since the last change, or None."""
+        try:
+            kept: str | None = _get_wire(self)  # the slot's own descriptor: no pydantic hooks
+        except AttributeError:  # never set
+            return None
+        return kept
 
     def to_wire(self) -> dict[str, Any]:
         """The wire JSON as a dict."""
