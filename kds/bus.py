@@ -12,6 +12,7 @@ cannot mistake seq 900 of this run for an event it already has.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -57,15 +58,11 @@ class Event(NamedTuple):
 
 Subscriber = Callable[[Event], None]
 
-#: Event types as JSON text (a few names, all kds's own).
-_TYPES: dict[str, str] = {}
 
-
+@functools.lru_cache(maxsize=64)
 def _type_json(type_: str) -> str:
-    found = compact_json(type_)
-    if len(_TYPES) < 64:
-        _TYPES[type_] = found
-    return found
+    """An event type as JSON text (a few names, all kds's own)."""
+    return compact_json(type_)
 
 
 class EventBus:
@@ -135,8 +132,7 @@ class EventBus:
             parts = [compact_json({"type": type_, "seq": seq, **data})[:-1]]
         else:  # most events (an order's JSON is `encoded`): no dict to encode
             data = {}
-            type_json = _TYPES.get(type_) or _type_json(type_)
-            parts = [f'{{"type":{type_json},"seq":{seq}']
+            parts = [f'{{"type":{_type_json(type_)},"seq":{seq}']
         if encoded:
             for key, value in encoded.items():
                 parts += (',"', key, '":', value)  # an order's JSON is copied once, here
