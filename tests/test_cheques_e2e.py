@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
 
 from kds.app import Daemon
 from kds.clock import ManualClock
@@ -346,3 +348,40 @@ async def test_a_raw_cheque_pending_at_stop_is_processed_on_start(
         await polls(second, 3)
         assert kitchen(second, uuid) == {"Чай": 2} and len(orders_of(second, uuid)) == 1
         assert all(r["processed_at"] is not None for r in await inbox_rows(second, uuid))
+
+
+async def test_a_cheque_the_store_refuses_is_given_up_shown_to_staff_and_retried_when_it_changes(
+    client: TestClient, daemon: Daemon, sim: ChequesSimulator, clock: ManualClock
+) -> None:
+    # Guarantees: when the store refuses a cheque's new order (a trigger added from outside, as a
+    # damaged or hand-edited database would), kds tries that one order number a few times — not a
+    # hundred numbers per try — then shows staff the cheque and the reason, does not try the
+    # unchanged cheque again on every poll, and takes it once it changes and the store accepts.
+    src = cheques(daemon)
+    with sqlite3.connect(daemon.store.path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_cheques BEFORE INSERT ON orders WHEN NEW.source = 'cheques'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    uuid = sim.open_cheque(table=5)
+    sim.add_item(uuid, "8", 1, name="Борщ", code=500)
+    with capture_logs() as logs:
+        await util_polls(src, clock, 1)
+        alerts = await wait_until(
+            lambda: src.health()["alerts"], tick=lambda: clock.advance(1), timeout=10
+        )
+        (alert,) = alerts
+        assert alert["kind"] == "order_failed" and alert["order"] == uuid
+        assert "table 5" in alert["message"] and "refused by a trigger" in alert["message"]
+        assert not src.health()["ok"] and "table 5" in src.health()["reason"]
+        await polls(daemon, 2)  # the unchanged cheque is left alone
+    refusals = [e for e in logs if e["event"] == "store.write_rejected"]
+    assert 1 <= len(refusals) <= 5  # the inbox worker's attempts, one order number each
+    assert orders_of(daemon, uuid) == [] and src.health()["alerts"] == [alert]
+
+    with sqlite3.connect(daemon.store.path) as db:
+        db.execute("DROP TRIGGER refuse_cheques")
+    sim.add_item(uuid, "5", 1, name="Компот", code=700)
+    await polls(daemon)
+    assert kitchen(daemon, uuid) == {"Борщ": 1, "Компот": 1}
+    assert src.health()["alerts"] == [] and src.health()["ok"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -420,3 +421,38 @@ async def test_unbilled_items_keep_their_finished_order_live_past_the_archive_ag
     assert await daemon.service.archive_finished(now=two_days_on) == 1
     await polls(r2o, daemon.clock)
     assert r2o_orders(daemon) == []
+
+
+async def test_a_ticket_the_store_refuses_is_shown_to_staff_until_the_till_drops_its_items(
+    hooked: TestClient, daemon: Daemon, sim: Ready2OrderSimulator
+) -> None:
+    # Guarantees: a table's ticket kds cannot store (here the store refuses it, as a damaged or
+    # hand-edited database would) is not dropped in silence: staff see an alert naming the table
+    # and the reason, the source reports it on /readyz, the next tables' tickets come in, and
+    # the alert goes when ready2order no longer lists the refused items (billed or removed).
+    r2o = source(daemon)
+    with sqlite3.connect(daemon.store.path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_r2o BEFORE INSERT ON orders WHEN NEW.source = 'ready2order'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    refused = sim.create_items(table(sim, "5"), [(product(sim, "Burger"), 1)])
+    await settled(daemon, sim)
+    assert r2o_orders(daemon) == []
+    (alert,) = r2o.health()["alerts"]
+    assert alert["kind"] == "order_rejected" and "table 5" in alert["message"]
+    assert "refused by a trigger" in alert["message"]
+    assert not r2o.health()["ok"] and "table 5" in r2o.health()["reason"]
+    ready = await hooked.get("/readyz")
+    assert ready.status == 200 and "table 5" in (await ready.json())["reasons"]["ready2order"]
+
+    with sqlite3.connect(daemon.store.path) as db:
+        db.execute("DROP TRIGGER refuse_r2o")
+    later = sim.create_items(table(sim, "9"), [(product(sim, "Lemonade"), 1)])
+    await until(daemon.clock, lambda: set(active_items(daemon)) == set(later))
+    assert [a["key"] for a in r2o.health()["alerts"]] == [alert["key"]]  # still shown
+
+    sim.cancel_items(refused, notify=False)  # removed at the till
+    await polls(r2o, daemon.clock)
+    assert r2o.health()["alerts"] == [] and r2o.health()["ok"]
+    assert set(active_items(daemon)) == set(later)  # and not sent to the kitchen after all

@@ -47,7 +47,7 @@ from typing import Any
 
 import structlog
 
-from ...errors import ConflictError, NotFound
+from ...errors import ConflictError, ConstraintViolation, NotFound
 from ...model import (
     Location,
     Order,
@@ -90,9 +90,11 @@ class ChequesSource(Poller):
         self._tracked: set[str] = set()
         self._unreadable: dict[str, list[Unreadable]] = {}
         self.finished: list[str] = []
-        self.inbox = InboxWorker(config.name, ctx, self._process)
+        self.inbox = InboxWorker(config.name, ctx, self._process, gave_up=self._gave_up)
         self._stored: dict[str, tuple[str, int]] = {}  # uuid → (digest, inbox id) of its last raw
         self._open_ids: set[int] = set()  # inbox entries not closed yet
+        self._failing: dict[int, Cheque] = {}  # inbox id → its cheque, while its diff fails
+        self._given_up: dict[str, str] = {}  # uuid → digest of the content given up on
 
     async def start(self) -> None:
         """Open the HTTP session, resume raw cheques left pending, start polling."""
@@ -121,9 +123,13 @@ class ChequesSource(Poller):
         unreadable = [
             u.to_json(uuid) for uuid, lines in sorted(self._unreadable.items()) for u in lines
         ]
+        alerts = self.ctx.alerts.of(self.name)
+        if alerts:
+            health["reason"] = "alert: " + "; ".join(a["message"] for a in alerts[:3])
         return {
             **health,
-            "ok": health["ok"] and not unreadable,
+            "ok": health["ok"] and not unreadable and not alerts,
+            "alerts": alerts,
             "trackedCheques": len(self._tracked),
             "queuedCheques": self.inbox.queued,
             "unreadableLines": unreadable[:50],
@@ -147,6 +153,8 @@ class ChequesSource(Poller):
         del self.finished[:-1000]
         self._tracked = seen
         self._stored = {u: s for u, s in self._stored.items() if u in seen}
+        for uuid in set(self._given_up) - seen:  # closed at the till: nothing left to send
+            self._taken(uuid)
         self._unreadable = {c.uuid: c.unreadable for c in cheques if c.unreadable}
 
     async def _keep(self, uuid: str, entry: Any) -> None:
@@ -155,7 +163,10 @@ class ChequesSource(Poller):
         digest = hashlib.sha256(body).hexdigest()[:16]
         stored = self._stored.get(uuid)
         if stored is not None and stored[0] == digest:
-            self.inbox.enqueue(stored[1], body)  # diffed again (a staff cancel), not stored again
+            if self._given_up.get(uuid) != digest:  # given up: tried again once it changes
+                self.inbox.enqueue(
+                    stored[1], body
+                )  # diffed again (a staff cancel), not stored again
             return
         # A cheque may come back to an earlier content: each change is an entry of its own.
         key = f"cheque:{uuid}:{digest}:{secrets.token_hex(6)}"
@@ -176,10 +187,39 @@ class ChequesSource(Poller):
         if cheque is None:
             await self.ctx.inbox.done(inbox_id, error="not a cheque")
             return
-        await self._sync(cheque, self._orders_by_cheque().get(cheque.uuid, []))
+        try:
+            await self._sync(cheque, self._orders_by_cheque().get(cheque.uuid, []))
+        except Exception:
+            self._failing[inbox_id] = cheque  # for `_gave_up`, should the retries run out
+            raise
+        self._failing.pop(inbox_id, None)
+        self._taken(cheque.uuid)
         if inbox_id in self._open_ids:
             await self.ctx.inbox.done(inbox_id)
             self._open_ids.discard(inbox_id)
+
+    def _gave_up(self, inbox_id: int, err: Exception) -> None:
+        """(inbox worker) A cheque whose diff kept failing: shown to staff until it changes."""
+        cheque = self._failing.pop(inbox_id, None)
+        if cheque is None:
+            return
+        stored = self._stored.get(cheque.uuid)
+        # The content given up on ("" when a newer one is already stored: that one is tried).
+        self._given_up[cheque.uuid] = stored[0] if stored and stored[1] == inbox_id else ""
+        where = f" at table {cheque.table}" if cheque.table else ""
+        self.ctx.alerts.raise_alert(
+            self.name,
+            f"cheque:{cheque.uuid}",
+            "order_failed",
+            f"cheque {cheque.name or cheque.uuid}{where} could not be sent to the kitchen:"
+            f" {(str(err) or type(err).__name__)[:300]}",
+            order=cheque.uuid,
+        )
+
+    def _taken(self, uuid: str) -> None:
+        """A cheque's diff went through (or the cheque is closed): its alert, if any, goes."""
+        if self._given_up.pop(uuid, None) is not None:
+            self.ctx.alerts.clear(self.name, f"cheque:{uuid}")
 
     def _orders_by_cheque(self) -> dict[str, list[Order]]:
         by_uuid: dict[str, list[Order]] = defaultdict(list)
@@ -298,6 +338,8 @@ class ChequesSource(Poller):
         for attempt in range(100):
             try:
                 result = await self.ctx.service.ingest(order_in, actor=self.name)
+            except ConstraintViolation:
+                raise  # the store refuses the order itself: another number would not help
             except ConflictError:
                 result = None
             if result is not None and result.created:

@@ -63,10 +63,11 @@ from typing import Any, Literal
 import structlog
 
 from ...clock import Cancellable
-from ...errors import ConflictError, KdsError, NotFound, Unavailable
+from ...errors import ConflictError, ConstraintViolation, KdsError, NotFound, Unavailable
 from ...model import Location, Order, OrderItem, OrderStatus
 from ...routing import Router
 from ...states import FINAL
+from ..alerts import MAX_PER_SOURCE
 from ..base import Poller, SourceContext, SourceUnavailable
 from ..coerce import as_decimal, as_int, three_places
 from ..intake import InboxWorker
@@ -168,6 +169,7 @@ class Ready2OrderSource(Poller):
             int, int
         ] = {}  # known item -> polls it has been missing from the open list
         self._settled: set[int] = set()  # known items that left the open list and were handled
+        self._refused: dict[str, list[int]] = {}  # alert key of a ticket kds refused -> its items
         # Webhooks: stored raw, answered 202, then processed in order by one worker.
         self.inbox = InboxWorker(
             self.name, ctx, self._process, lock=self._lock, after=self._notify_idle
@@ -204,9 +206,13 @@ class Ready2OrderSource(Poller):
     def health(self) -> dict[str, Any]:
         """Poll health plus the rate-limit bucket, the backlog and what kds could not map."""
         health = super().health()
+        alerts = self.ctx.alerts.of(self.name)
+        if alerts:
+            health["reason"] = "alert: " + "; ".join(a["message"] for a in alerts[:3])
         return {
             **health,
-            "ok": health["ok"] and not self._unknown_status,
+            "ok": health["ok"] and not self._unknown_status and not alerts,
+            "alerts": alerts,
             "unknownOrderStatus": dict(self._unknown_status),
             "unmatchedReturns": list(self._unmatched),
             "rateLimit": self.bucket.health(),
@@ -432,6 +438,7 @@ class Ready2OrderSource(Poller):
                 await self._cancel(kds_id, item_ids, reason="voided in ready2order (order_status)")
             await self._apply_returns()
             await self._check_vanished(seen)
+            self._clear_refused(seen)
             self._open_orders = {self._known[oid][0] for oid in seen if oid in self._known}
             for oid in list(self._awaiting):
                 if oid in seen:
@@ -530,6 +537,8 @@ class Ready2OrderSource(Poller):
                 result = await self.ctx.service.ingest(
                     ticket.model_copy(update={"id": external}), actor=self.name
                 )
+            except ConstraintViolation:
+                raise  # the store refuses the ticket itself: another id would not help
             except ConflictError:
                 # Same first item, other items (regrouped after a restart): a distinct ticket id.
                 suffix = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:8]
@@ -540,6 +549,7 @@ class Ready2OrderSource(Poller):
             raise  # the store is down: keep the items held and try again
         except KdsError as err:
             log.error("ready2order.ingest_rejected", table=table, items=ids, error=err.detail)
+            self._refuse(external, table, ids, err.detail)
             for oid in ids:
                 self._held.pop(oid, None)
                 self._tombstone(oid)
@@ -559,6 +569,27 @@ class Ready2OrderSource(Poller):
             items=ids,
             created=result.created,
         )
+
+    def _refuse(self, key: str, table: int | None, ids: list[int], reason: str) -> None:
+        """Show staff a ticket kds could not take (until ready2order no longer lists its items)."""
+        self._refused[key] = ids
+        while len(self._refused) > MAX_PER_SOURCE:  # what the alert list itself keeps
+            self._refused.pop(next(iter(self._refused)))
+        self.ctx.alerts.raise_alert(
+            self.name,
+            f"ticket:{key}",
+            "order_rejected",
+            f"ready2order ticket for table {self.catalog.table_name(table)}"
+            f" ({len(ids)} item(s)) was refused: {reason}",
+            order=key,
+        )
+
+    def _clear_refused(self, seen: set[int]) -> None:
+        """Refused tickets whose items the till no longer lists (billed, removed) need no one."""
+        for key, ids in list(self._refused.items()):
+            if seen.isdisjoint(ids):
+                del self._refused[key]
+                self.ctx.alerts.clear(self.name, f"ticket:{key}")
 
     # ------------------------------------------------------------------ order_status, returns, vanished items
 
