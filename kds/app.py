@@ -52,6 +52,7 @@ from .tasks import TaskSupervisor
 
 if TYPE_CHECKING:
     from .cluster import Cluster
+    from .store.sqlite import ChunkReader
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,9 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 class Daemon:
     """One restaurant's kds: the components and the web app that serves them."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, preload: ChunkReader | None = None
+    ) -> None:
         self.settings = settings
         #: The one clock every timer of this daemon waits on (tests pass a ManualClock).
         self.clock: Clock = clock or SystemClock()
@@ -77,6 +80,7 @@ class Daemon:
             supervisor=self.supervisor,
             url=database.url,
             site=settings.node.site,
+            preload=preload,
         )
         # On PostgreSQL several nodes may share the database (see kds.cluster).
         self.cluster: Cluster | None = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .store.sqlite import ChunkReader
 
 #: Subcommands defined by other modules (with `register(subparsers)`), imported only
 #: when used — `kds run` must not pay for simulators and the benchmark at start-up.
@@ -77,15 +78,20 @@ def listen_problem(err: OSError, address: str) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     from .logs import setup_logging
+    from .store import preload_orders
     from .tls import import_aiohttp
 
+    settings = _load(args)
+    setup_logging(settings.logging.level, settings.logging.format)
+    # The orders are read on a thread of their own while this one imports the daemon: SQLite
+    # builds their text without the GIL, on the second core (issue 19).
+    database = settings.database
+    preload = preload_orders(database.path, database.url)
     # Before anything imports aiohttp: its client contexts' CA certificates are loaded only
     # when a client needs them (most daemons make no outgoing request).
     import_aiohttp()
-    settings = _load(args)
-    setup_logging(settings.logging.level, settings.logging.format)
     try:
-        return run_async(run_daemon(settings, banner=sys.stdout.isatty()))
+        return run_async(run_daemon(settings, banner=sys.stdout.isatty(), preload=preload))
     except OSError as err:
         if (problem := listen_problem(err, settings.server.listen)) is None:
             raise
@@ -93,7 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
 
 
-async def run_daemon(settings: Settings, *, banner: bool = False) -> int:
+async def run_daemon(
+    settings: Settings, *, banner: bool = False, preload: ChunkReader | None = None
+) -> int:
     """Serve until a stop signal; in-flight requests finish, the store closes."""
     from .app import Daemon, serve
 
@@ -102,7 +110,7 @@ async def run_daemon(settings: Settings, *, banner: bool = False) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     host, port = settings.server.host_port
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, preload=preload)
     if banner:
         daemon.supervisor.spawn("cli:banner", _banner_once_listening(daemon.listening, settings))
     try:

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kds.app import Daemon
 from kds.config import settings_from_dict
+from kds.store import preload_orders
 
 from .util import base_config, order_body
 
@@ -88,11 +91,13 @@ async def test_restart_rebuilds_identical_orders(tmp_path: Path, aiohttp_client:
     assert repeat.status == 200
 
 
+@pytest.mark.parametrize("preload", [False, True])
 async def test_restart_loads_every_order_across_chunks_oldest_first(
-    tmp_path: Path, aiohttp_client: Any
+    tmp_path: Path, aiohttp_client: Any, preload: bool
 ) -> None:
     # The view is read back a chunk of orders at a time: with several chunks' worth of orders
-    # (some finished, one cancelled) every order comes back, identical and in the same order.
+    # (some finished, one cancelled) every order comes back, identical and in the same order;
+    # also when `kds run` started reading them before it built the daemon (preload_orders).
     from kds.model import OrderIn, OrderStatus
     from kds.store.sqlite import LOAD_CHUNK
 
@@ -109,7 +114,8 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(
     before = [(o.id, o.wire_json()) for o in first.service.orders()]
     await client.close()
 
-    second = Daemon(settings)
+    path = settings.database.path
+    second = Daemon(settings, preload=preload_orders(path) if preload else None)
     client = await aiohttp_client(second.app)
     after = [(o.id, o.wire_json()) for o in second.service.orders()]
     assert len(after) == count
@@ -117,11 +123,13 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(
     await client.close()
 
 
+@pytest.mark.parametrize("preload", [False, True])
 async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(
-    tmp_path: Path, aiohttp_client: Any
+    tmp_path: Path, aiohttp_client: Any, preload: bool
 ) -> None:
     # Earlier kds kept the next pickup number in meta `orders.next_number`; after an upgrade
-    # numbering continues from there instead of starting again at 1.
+    # numbering continues from there instead of starting again at 1. A reader `kds run`
+    # started early leaves a database that needs migrating to the store (migrated, then read).
     import sqlite3
 
     from kds.store.migrations import MIGRATIONS
@@ -131,7 +139,8 @@ async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(
     conn.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version=1; COMMIT;")
     conn.execute("INSERT INTO meta (key, value) VALUES ('orders.next_number', '57')")
     conn.close()
-    client = await aiohttp_client(Daemon(settings).app)
+    reader = preload_orders(settings.database.path) if preload else None
+    client = await aiohttp_client(Daemon(settings, preload=reader).app)
     response = await client.post("/api/v1/orders", json=order_body("after-upgrade"))
     assert response.status == 201
     assert (await response.json())["number"] == 57

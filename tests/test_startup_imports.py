@@ -28,6 +28,17 @@ import gc
 full_before = gc.get_stats()[2]["collections"]  # before kds is imported at all
 
 import json, os, signal, sys, threading, time, urllib.request
+
+connects = []  # each SQLite connection opened: its thread, and whether kds.app was imported yet
+
+
+def audit(event, args):
+    if event == "sqlite3.connect":
+        name = threading.current_thread().name
+        connects.append({"thread": name, "appImported": "kds.app" in sys.modules})
+
+
+sys.addaudithook(audit)
 from kds.cli import main
 
 url, out, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -59,6 +70,7 @@ def probe():
         "modules": sorted(sys.modules),
         "fullCollections": gc.get_stats()[2]["collections"] - full_before,
         "gcEnabled": gc.isenabled(),
+        "connects": connects,
     }
     with open(out, "w") as f:
         json.dump(state, f)
@@ -151,6 +163,23 @@ async def test_daemon_builds_no_order_model_before_ready(
     state = await asyncio.to_thread(_running_kds, tmp_path, config)
     assert state["ready"]["components"]["service"]["orders"] == 1  # the order was loaded
     assert state["builtModels"] == []
+
+
+async def test_kds_run_reads_its_orders_while_it_imports(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # SQLite builds each chunk of orders' text without the GIL: `kds run` starts reading the
+    # orders of its database (one that needs no migration) on a thread of its own before it
+    # imports aiohttp and the daemon, so on a second core the reading is done meanwhile.
+    config = base_config(tmp_path)
+    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
+    response = await client.post("/api/v1/orders", json=order_body("a"))
+    assert response.status == 201
+    await client.close()
+    state = await asyncio.to_thread(_running_kds, tmp_path, config)
+    assert state["ready"]["components"]["service"]["orders"] == 1
+    first = state["connects"][0]
+    assert first == {"thread": "kds-store-preload", "appImported": False}
 
 
 def test_daemon_whose_sources_make_no_requests_loads_no_ca_certificates(tmp_path: Path) -> None:

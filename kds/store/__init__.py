@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..contracts import OutboxEntry
 from ..errors import ConstraintViolation
@@ -26,6 +26,9 @@ from ..model import ItemEndpoint, Order
 from ..reports import ProductTotal, ReportData, TicketFact
 from ..states import OrderStatus
 from ..tasks import TaskSupervisor
+
+if TYPE_CHECKING:
+    from .sqlite import ChunkReader
 
 __all__ = [
     "Batch",
@@ -207,13 +210,26 @@ def open_store(
     supervisor: TaskSupervisor | None = None,
     url: str | None = None,
     site: str | None = None,
+    preload: ChunkReader | None = None,
 ) -> OrderStore:
     """The store for a database setting: PostgreSQL when a `url` is given (the rows of `site`
-    only), else SQLite at `path`; its tasks run under `supervisor`."""
+    only), else SQLite at `path`; its tasks run under `supervisor`. `preload`: the SQLite
+    database's orders already being read (`preload_orders`)."""
     if url is not None:
         from .postgres import PostgresStore
 
         return PostgresStore(url, site=site, supervisor=supervisor)
     from .sqlite import SqliteStore
 
-    return SqliteStore(path, synchronous=synchronous, supervisor=supervisor)
+    return SqliteStore(path, synchronous=synchronous, supervisor=supervisor, preload=preload)
+
+
+def preload_orders(path: str | Path, url: str | None = None) -> ChunkReader | None:
+    """Start reading the orders of the SQLite database at `path` on a thread of its own, for
+    the store to load (`kds run`, before it imports the daemon); None where there is nothing
+    to read ahead: PostgreSQL (`url`), a database not created yet."""
+    if url is not None or not Path(path).is_file():
+        return None
+    from .sqlite import ChunkReader
+
+    return ChunkReader(str(path)).start()

@@ -35,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,6 +86,9 @@ sqlite3.register_adapter(type(None), _NOTHING.get)
 
 #: Orders read per chunk when the view is rebuilt at start (at most).
 LOAD_CHUNK = 1000
+#: Chunks a `ChunkReader` may hold read ahead of the building (~0.7 MB of text each, full):
+#: the reading keeps ahead of the building at any size, and memory stays bounded.
+READ_AHEAD = 6
 #: The first chunk's size, and how much each next one grows (up to LOAD_CHUNK): the building
 #: waits only for the first chunk's reading, while each next one is read (a little faster per
 #: order than the building goes) beside the building of the one before.
@@ -218,10 +223,13 @@ class SqliteStore(GroupCommit[_Pending]):
         synchronous: str = "FULL",
         max_group: int = 512,
         supervisor: TaskSupervisor | None = None,
+        preload: ChunkReader | None = None,
     ) -> None:
         #: Runs the writer and the probe (a store used alone, e.g. by the CLI, has its own).
         self._tasks = supervisor or TaskSupervisor()
         self.path = str(path)
+        #: The orders of this database already being read (`kds run`): the first load takes them.
+        self._preload = preload if preload is not None and preload.path == self.path else None
         self.synchronous = synchronous
         self.max_group = max_group
         self._writer: sqlite3.Connection | None = None  # used only on the writer thread
@@ -571,30 +579,26 @@ class SqliteStore(GroupCommit[_Pending]):
         ~40 MB of short-lived tuples spread between the objects that stay, and
         the allocator could not give that memory back (RSS after a restart was
         15-30 MB above the ingesting process's); chunks reuse the same memory.
-        The next chunk is read on a thread of its own (its own connection) while
-        this chunk's orders are built: SQLite builds a chunk's text without the GIL
-        (`LOADED_CHUNK`), so on two cores the reading is hidden behind the building.
+        The chunks are read on a thread of their own (`ChunkReader`, its own connection)
+        while the orders of those before are built: SQLite builds a chunk's text without
+        the GIL (`LOADED_CHUNK`), so on two cores the reading is hidden behind the building
+        (and behind `kds run`'s imports, when it started the reader: `preload`).
         """
         orders: list[tuple[Order, str]] = []
         # One datetime per distinct stamp (an order's changes share a few).
         dates: dict[str, datetime] = {}
-        loop = asyncio.get_running_loop()
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader, self._preload = self._preload, None
+        if reader is None or not await reader.usable():
+            # Migrated by start(): a small first chunk, as the building waits for it.
+            reader = ChunkReader(self.path, first=FIRST_CHUNK, check=False).start()
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="kds-store-loader") as reader:
-                size = FIRST_CHUNK
-                pending = loop.run_in_executor(reader, _read_chunk, conn, "", size)
-                while True:
-                    chunk, last, history = await pending
-                    if chunk is None:
-                        break
-                    size = min(LOAD_CHUNK, int(size * CHUNK_GROWTH))
-                    pending = loop.run_in_executor(reader, _read_chunk, conn, last, size)
-                    orders += orders_from_records(
-                        _records(chunk), history_from_rows(history, dates), dates
-                    )
+            while (read := await reader.next()) is not None:
+                chunk, history = read
+                orders += orders_from_records(
+                    _records(chunk), history_from_rows(history, dates), dates
+                )
         finally:
-            conn.close()
+            reader.close()
         orders.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
         return orders
 
@@ -753,6 +757,108 @@ def _execute_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[An
             values = list(chain.from_iterable(rows[start : start + size]))
             conn.execute(cast(str, _rows_sql(sql, size)), values)
         start += size
+
+
+#: What a `ChunkReader` hands over: a chunk (its `LOADED_CHUNK` text, its status changes
+#: after creation), None once every order was read, `_UNUSABLE` or the error it ran into.
+_Read = tuple[str, list[Any]] | None | BaseException | object
+#: A preload found a database that needs migrating (or another journal mode) and read nothing.
+_UNUSABLE = object()
+
+
+class ChunkReader:
+    """A SQLite database's live orders, read a chunk at a time on a thread of its own.
+
+    The loader takes each chunk's text and status changes (`next()`) while the reader reads
+    up to `READ_AHEAD` chunks further: SQLite builds the text without the GIL, so on a second
+    core the reading costs the loader's thread nothing. `kds run` starts one before it imports
+    aiohttp and the daemon (`kds.store.preload_orders`); that one reads only a database that
+    needs no migration and is in WAL mode, as the store leaves it (else `usable()` is False
+    and the store reads with a reader of its own once it has migrated the database).
+    """
+
+    def __init__(self, path: str, *, first: int = LOAD_CHUNK, check: bool = True) -> None:
+        self.path = path
+        self._first = first  # orders in the first chunk (then growing by CHUNK_GROWTH)
+        self._check = check  # read only a database as the store leaves it
+        self._reads: queue.Queue[_Read] = queue.Queue(READ_AHEAD)
+        self._closed = threading.Event()
+        self._head: _Read = _UNUSABLE  # a read taken by usable(), handed out by next() first
+        self._peeked = False
+        self._thread = threading.Thread(target=self._run, name="kds-store-preload", daemon=True)
+
+    def start(self) -> ChunkReader:
+        """Start reading."""
+        self._thread.start()
+        return self
+
+    async def usable(self) -> bool:
+        """Whether this reader reads the orders (False: the database needed migrating, or
+        reading failed; the caller reads again after its own start)."""
+        self._head = await self._take()
+        self._peeked = True
+        return self._head is not _UNUSABLE and not isinstance(self._head, BaseException)
+
+    async def next(self) -> tuple[str, list[Any]] | None:
+        """The next chunk (its text and its status changes), None after the last."""
+        if self._peeked:
+            read, self._peeked = self._head, False
+        else:
+            read = await self._take()
+        if isinstance(read, BaseException):
+            raise read
+        assert read is not _UNUSABLE
+        return cast("tuple[str, list[Any]] | None", read)
+
+    async def _take(self) -> _Read:
+        try:
+            return self._reads.get_nowait()
+        except queue.Empty:  # not read yet: wait for it off the event loop
+            return await asyncio.get_running_loop().run_in_executor(None, self._reads.get)
+
+    def close(self) -> None:
+        """Stop reading (a reader blocked on a full queue is let go) and close its connection."""
+        self._closed.set()
+        while True:
+            try:
+                self._reads.get_nowait()
+            except queue.Empty:
+                return
+
+    def _run(self) -> None:
+        """(reader thread) Read the chunks into the queue until the last or close()."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except Exception as err:
+            self._put(err)
+            return
+        try:
+            if self._check and not _current(conn):
+                self._put(_UNUSABLE)
+                return
+            after, size = "", self._first
+            while not self._closed.is_set():
+                chunk, after, history = _read_chunk(conn, after, size)
+                if chunk is None:
+                    self._put(None)
+                    return
+                self._put((chunk, history))
+                size = min(LOAD_CHUNK, int(size * CHUNK_GROWTH))
+        except Exception as err:
+            self._put(err)
+        finally:
+            conn.close()
+
+    def _put(self, read: _Read) -> None:
+        if not self._closed.is_set():
+            self._reads.put(read)
+
+
+def _current(conn: sqlite3.Connection) -> bool:
+    """(reader thread) Whether a database is as the store leaves it: migrated, in WAL mode."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    return bool(version == len(MIGRATIONS) and mode == "wal")
 
 
 def _read_chunk(
