@@ -84,7 +84,7 @@ sys.exit(main(argv))
 #: Loaded by a running daemon only when its configuration needs them.
 HEAVY = ("asyncpg", "escpos", "PIL", "rich")
 #: kds modules a daemon imports only when a request needs them.
-ON_DEMAND = ("kds.api.openapi",)
+ON_DEMAND = ("kds.api.openapi", "kds.api.query")
 
 
 def _running_kds(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ..errors import ConflictError, NotFound
 from ..model import MAX_COURSE, Order, OrderIn, OrderStatus
 from .body import loads, read_body, read_json, validate
 from .fast_order import order_from_bytes
-from .query import parse_int, parse_order_query
+from .params import parse_int
 from .screens import screen_timers
 from .views import strip_personal, view_of
 
@@ -87,6 +87,8 @@ def _unique_item_ids(data: Any) -> None:
 @routes.get("/api/v1/orders")
 async def _handle_list(request: web.Request) -> web.Response:
     """Orders matching the PORTOS filters, paged: QueryResult{items, count, totalCount}."""
+    from .query import parse_order_query  # the NData parser: on the first list, not at start
+
     query = parse_order_query(request.query)
     text = query.run(request.app[SERVICE].orders(), view_of(request))
     return web.Response(text=text, content_type="application/json")

@@ -40,6 +40,7 @@ from multidict import MultiMapping
 from ..errors import BadRequest
 from ..model import Order, OrderStatus
 from ..states import FINAL, PROCESSABLE
+from .params import parse_int
 from .views import View
 
 MAX_TAKE = 1000
@@ -299,23 +300,6 @@ class OrderQuery:
         page = matched[self.skip : self.skip + self.take]
         items = ",".join(view.order_json(o) for o in page)  # reused where already encoded
         return f'{{"items":[{items}],"count":{len(page)},"totalCount":{len(matched)}}}'
-
-
-_ASCII_INT = re.compile(r"-?[0-9]{1,19}")
-
-
-def parse_int(name: str, raw: str, *, low: int = 0, high: int = 10**9) -> int:
-    """An integer from a path or query value: ASCII digits and an optional minus only.
-
-    `str.isdigit()` and `int()` accept "²", "٣", "１", "1_000" and " 1 ";
-    none of them is an integer on our wire. BadRequest names `name`.
-    """
-    if not _ASCII_INT.fullmatch(raw):
-        raise BadRequest(f"{name} must be an integer (ASCII digits), got {raw[:40]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def _sort_keys(values: list[str], query: OrderQuery) -> None:

@@ -44,7 +44,7 @@ from ..errors import BadRequest
 from ..memory import release_free_memory
 from ..model import Order
 from ..tasks import TaskSupervisor
-from .query import parse_int
+from .params import parse_int
 from .views import View, private_event, view_of
 
 log = structlog.get_logger(__name__)
