@@ -638,6 +638,11 @@ class Order(WireModel):
         encoded = self.wire_json() if kept is None else kept
         return encoded, frozenset([e.name for i in self.items for e in i.endpoints])
 
+    def keep_wire(self, encoded: str) -> None:
+        """Keep `encoded` as the wire JSON of the order as it is now (it was written by
+        kds.wire from this order in the same pass as something else)."""
+        _set_wire(self, encoded)
+
     def _kept_wire(self) -> str | None:
         """The wire JSON kept since the last change, or None."""
         try:

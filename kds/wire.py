@@ -12,9 +12,9 @@ The header an order is stored with (`header_json`: snake_case, no items) is writ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from json.encoder import encode_basestring  # C: the escapes pydantic (serde_json) writes
-from typing import Any
+from typing import Any, Final
 
 from pydantic_core import to_json as _to_json
 
@@ -98,6 +98,8 @@ MATCHES = (
 #: with its object so an id is never reused; bounded like the interning caches.
 _PARTS: dict[int, tuple[object, str]] = {}
 _PARTS_MAX = 8192
+#: Encoded tables (`_location`: wire and header spellings) by the object, kept with it.
+_LOCATIONS: dict[int, tuple[Location, tuple[str, str]]] = {}
 #: Encoded lists of text (modifiers, allergens repeat as menus do); bounded.
 _TEXT_LISTS: dict[tuple[str, ...], str] = {}
 #: An order's encoded derived fields by its item endpoints' names and statuses (`_derived`):
@@ -121,10 +123,71 @@ def wire_json(order: Order) -> str:
 def wire_event(order: Order) -> tuple[str, frozenset[str]]:
     """`wire_json(order)` and the names of the endpoints its items are at (its event's
     `endpoints`), found in the same pass."""
-    return _order(order, derived=True)
+    wire, names, _ = _order(order, derived=True)
+    return wire, names
 
 
-def _order(order: Order, *, derived: bool) -> tuple[str, frozenset[str]]:
+def wire_event_and_header(order: Order) -> tuple[str, frozenset[str], str, str]:
+    """`wire_event(order)`, `header_json(order)` and `created_at.isoformat()` from one pass:
+    the header's values are the wire JSON's own, under other names (a new order's are written
+    before its event), and the ISO text of a UTC time is its JSON's."""
+    wire, names, own = _order(order, derived=True)
+    return wire, names, _header(own, order), _iso(order.created_at, own[_CREATED])
+
+
+def _iso(when: datetime, encoded: str) -> str:
+    """`when.isoformat()` from its JSON (`"…Z"` for UTC, `…+00:00` there), which costs a
+    fifth of it (`tests/test_wire.py` holds them equal)."""
+    if when.tzinfo is UTC and encoded[-2:] == 'Z"':
+        return f"{encoded[1:-2]}+00:00"
+    return when.isoformat()
+
+
+def header_json(order: Order) -> str:
+    """The order's stored header (`kds.store.rows`): `to_json(order, exclude=...)` of every
+    field but its items and the derived ones, in snake_case."""
+    return _header(_own(order, {}), order)
+
+
+#: An order's own fields' values as its JSON writes them (`_own`), shared by its wire JSON and
+#: its header: id, number, pos_number, source, external_id, device_name, user, the ticket's
+#: id, name, location (the object), purchase_type, customer and version, created_at,
+#: updated_at, version, rush, allergen_acks, due_at.
+Own = tuple[
+    str, int, str, str, str, str, str, str, str, "Location | None", str, str, str,
+    str, str, int, str, str, str,
+]  # fmt: skip
+#: Where created_at's JSON is in `Own`.
+_CREATED: Final = 13
+
+
+def _own(order: Order, dates: dict[int, str]) -> Own:
+    ticket, acks, due_at = order.ticket, order.allergen_acks, order.due_at
+    customer = ticket.customer
+    return (
+        encode_basestring(order.id),
+        order.number,
+        _int(order.pos_number),
+        encode_basestring(order.source),
+        encode_basestring(order.external_id),
+        _text(order.device_name),
+        to_json(order.user).decode(),
+        _text(ticket.id),
+        _text(ticket.name),
+        ticket.location,
+        ticket.purchase_type._value_,
+        "null" if customer is None else to_json(customer).decode(),
+        _int(ticket.version),
+        _date(order.created_at, dates),
+        _date(order.updated_at, dates),
+        order.version,
+        "true" if order.rush else "false",
+        to_json(acks).decode() if acks else "{}",
+        "null" if due_at is None else _date(due_at, dates),
+    )
+
+
+def _order(order: Order, *, derived: bool) -> tuple[str, frozenset[str], Own]:
     # This call's encoded dates and item endpoint histories (ingest shares one `now` and one
     # creation path between an order's item endpoints), by object: the order holds them.
     dates: dict[int, str] = {}
@@ -132,56 +195,81 @@ def _order(order: Order, *, derived: bool) -> tuple[str, frozenset[str]]:
     # Each item endpoint's name and status, in order: all the derived fields depend on.
     shape: list[str] = []
     items = ",".join([_item(item, dates, histories, shape) for item in order.items])
-    acks, events, holds, due_at = order.allergen_acks, order.events, order.holds, order.due_at
+    own = _own(order, dates)
+    (
+        id_,
+        number,
+        pos_number,
+        source,
+        external_id,
+        device_name,
+        user,
+        ticket_id,
+        ticket_name,
+        location,
+        purchase_type,
+        customer,
+        ticket_version,
+        created_at,
+        updated_at,
+        version,
+        rush,
+        acks,
+        due_at,
+    ) = own
+    events, holds = order.events, order.holds
     tail, names = _derived(tuple(shape)) if derived else ("}", _NO_NAMES)
     return (
-        f'{{"id":{encode_basestring(order.id)},"number":{order.number},'
-        f'"posNumber":{_int(order.pos_number)},"source":{encode_basestring(order.source)},'
-        f'"externalId":{encode_basestring(order.external_id)},'
-        f'"deviceName":{_text(order.device_name)},"user":{to_json(order.user).decode()},'
-        f'"ticket":{_ticket(order.ticket)},"items":[{items}],'
-        f'"createdAt":{_date(order.created_at, dates)},'
-        f'"updatedAt":{_date(order.updated_at, dates)},"version":{order.version},'
-        f'"rush":{"true" if order.rush else "false"},'
-        f'"allergenAcks":{to_json(acks).decode() if acks else "{}"},'
+        f'{{"id":{id_},"number":{number},"posNumber":{pos_number},"source":{source},'
+        f'"externalId":{external_id},"deviceName":{device_name},"user":{user},'
+        f'"ticket":{{"id":{ticket_id},"name":{ticket_name},'
+        f'"location":{"null" if location is None else _location(location)[0]},'
+        f'"purchaseType":"{purchase_type}","customer":{customer},"version":{ticket_version}}},'
+        f'"items":[{items}],"createdAt":{created_at},"updatedAt":{updated_at},'
+        f'"version":{version},"rush":{rush},"allergenAcks":{acks},'
         f'"events":{_to_json(events, by_alias=True).decode() if events else "[]"},'
-        f'"dueAt":{"null" if due_at is None else _date(due_at, dates)},'
-        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}{tail}'
-    ), names
-
-
-def header_json(order: Order) -> str:
-    """The order's stored header (`kds.store.rows`): `to_json(order, exclude=...)` of every
-    field but its items and the derived ones, in snake_case."""
-    dates: dict[int, str] = {}
-    ticket, acks, events, holds, due_at = (
-        order.ticket,
-        order.allergen_acks,
-        order.events,
-        order.holds,
-        order.due_at,
+        f'"dueAt":{due_at},'
+        f'"holds":{_to_json(holds, by_alias=True).decode() if holds else "[]"}{tail}',
+        names,
+        own,
     )
-    location, customer = ticket.location, ticket.customer
+
+
+def _header(own: Own, order: Order) -> str:
+    """The stored header from the order's own values (`_own`)."""
+    (
+        id_,
+        number,
+        pos_number,
+        source,
+        external_id,
+        device_name,
+        user,
+        ticket_id,
+        ticket_name,
+        location,
+        purchase_type,
+        customer,
+        ticket_version,
+        created_at,
+        updated_at,
+        version,
+        rush,
+        acks,
+        due_at,
+    ) = own
+    events, holds = order.events, order.holds
     return (
-        f'{{"id":{encode_basestring(order.id)},"number":{order.number},'
-        f'"pos_number":{_int(order.pos_number)},"source":{encode_basestring(order.source)},'
-        f'"external_id":{encode_basestring(order.external_id)},'
-        f'"device_name":{_text(order.device_name)},"user":{to_json(order.user).decode()},'
-        f'"ticket":{{"id":{_text(ticket.id)},"name":{_text(ticket.name)},"location":'
-        + (
-            "null"
-            if location is None
-            else f'{{"zone_name":{_text(location.zone_name)},"table_name":{_text(location.table_name)}}}'
-        )
-        + f',"purchase_type":"{ticket.purchase_type._value_}",'
-        f'"customer":{"null" if customer is None else to_json(customer).decode()},'
-        f'"version":{_int(ticket.version)}}},'
-        f'"created_at":{_date(order.created_at, dates)},'
-        f'"updated_at":{_date(order.updated_at, dates)},"version":{order.version},'
-        f'"rush":{"true" if order.rush else "false"},'
-        f'"allergen_acks":{to_json(acks).decode() if acks else "{}"},'
+        f'{{"id":{id_},"number":{number},"pos_number":{pos_number},"source":{source},'
+        f'"external_id":{external_id},"device_name":{device_name},"user":{user},'
+        f'"ticket":{{"id":{ticket_id},"name":{ticket_name},'
+        f'"location":{"null" if location is None else _location(location)[1]},'
+        f'"purchase_type":"{purchase_type}","customer":{customer},'
+        f'"version":{ticket_version}}},'
+        f'"created_at":{created_at},"updated_at":{updated_at},"version":{version},'
+        f'"rush":{rush},"allergen_acks":{acks},'
         f'"events":{_to_json(events, by_alias=False).decode() if events else "[]"},'
-        f'"due_at":{"null" if due_at is None else _date(due_at, dates)},'
+        f'"due_at":{due_at},'
         f'"holds":{_to_json(holds, by_alias=False).decode() if holds else "[]"}}}'
     )
 
@@ -316,21 +404,17 @@ def _keep(part: object, encoded: str) -> None:
         _PARTS[id(part)] = (part, encoded)
 
 
-def _ticket(ticket: TicketInfo) -> str:
-    location, customer = ticket.location, ticket.customer
-    return (
-        f'{{"id":{_text(ticket.id)},"name":{_text(ticket.name)},'
-        f'"location":{"null" if location is None else _location(location)},'
-        f'"purchaseType":"{ticket.purchase_type._value_}",'
-        f'"customer":{"null" if customer is None else to_json(customer).decode()},'
-        f'"version":{_int(ticket.version)}}}'
-    )
-
-
-def _location(location: Location) -> str:
-    kept = _PARTS.get(id(location))
+def _location(location: Location) -> tuple[str, str]:
+    """A table's JSON on the wire and in the stored header, kept for the object (shared:
+    kds.interning)."""
+    kept = _LOCATIONS.get(id(location))
     if kept is not None and kept[0] is location:
         return kept[1]
-    found = f'{{"zoneName":{_text(location.zone_name)},"tableName":{_text(location.table_name)}}}'
-    _keep(location, found)
+    zone, table = _text(location.zone_name), _text(location.table_name)
+    found = (
+        f'{{"zoneName":{zone},"tableName":{table}}}',
+        f'{{"zone_name":{zone},"table_name":{table}}}',
+    )
+    if len(_LOCATIONS) < _PARTS_MAX:
+        _LOCATIONS[id(location)] = (location, found)
     return found

@@ -37,7 +37,7 @@ from kds.model import (
     from_fields,
     trusted,
 )
-from kds.store.rows import Steps, shared_creation_history
+from kds.store.rows import Steps, new_order_header, shared_creation_history
 
 from .util import order_body
 
@@ -250,6 +250,24 @@ def test_any_orders_wire_json_with_its_derived_fields_is_pydantics(order: Order)
     assert order.wire_json(keep=False) == pydantic_wire(order)
     assert order.wire_json() == pydantic_wire(order)
     assert order.wire_json() == pydantic_wire(order)  # the kept one
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders())
+def test_a_new_orders_header_keeps_its_wire_json_from_the_same_pass(order: Order) -> None:
+    # The store writes a new order's header; its event right after the commit reuses the
+    # wire JSON written from the same values (one pass, nothing encoded twice).
+    names = frozenset(e.name for e in order.item_endpoints())
+    assert wire.wire_event_and_header(order) == (
+        pydantic_wire(order),
+        names,
+        pydantic_header(order),
+        order.created_at.isoformat(),
+    )
+    order.changed()
+    assert new_order_header(order) == (pydantic_header(order), order.created_at.isoformat())
+    assert order._kept_wire() == pydantic_wire(order)
+    assert order.wire_event() == (pydantic_wire(order), names)
 
 
 def test_orders_sharing_products_tables_and_creation_steps_encode_as_pydantic_does() -> None:

@@ -46,6 +46,7 @@ from .rows import (
     creation_rows,
     header_json,
     item_row,
+    new_order_header,
     orders_from_rows,
 )
 
@@ -911,14 +912,16 @@ async def migrate(conn: Any) -> int:
     return len(MIGRATIONS)
 
 
-def _order_row(order: Order, body_hash: str, site: str) -> tuple[Any, ...]:
+def _order_row(
+    order: Order, body_hash: str, site: str, header: str | None = None
+) -> tuple[Any, ...]:
     return (
         order.id,
         order.source,
         order.external_id,
         order.number,
         body_hash,
-        header_json(order),
+        header_json(order) if header is None else header,
         order.created_at,
         order.updated_at,
         site,
@@ -928,7 +931,7 @@ def _order_row(order: Order, body_hash: str, site: str) -> tuple[Any, ...]:
 def _add_new_order(add: Any, order: Order, body_hash: str, site: str) -> None:
     """A new order's header, items, item endpoints and its creation's audit row."""
     endpoints, audit = creation_rows(order, order.created_at)
-    add(ORDER_INSERT, [_order_row(order, body_hash, site)])
+    add(ORDER_INSERT, [_order_row(order, body_hash, site, new_order_header(order)[0])])
     add(ITEM_INSERT, [_item_row(order.id, pos, item) for pos, item in enumerate(order.items)])
     add(ITEM_ENDPOINT_INSERT, endpoints)
     add(STATUS_CHANGE_INSERT, audit)

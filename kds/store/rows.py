@@ -141,6 +141,17 @@ def header_json(order: Order) -> str:
     return order.__pydantic_serializer__.to_json(order, exclude=_HEADER_EXCLUDE).decode()
 
 
+def new_order_header(order: Order) -> tuple[str, str]:
+    """A new order's header (`header_json`) and its `created_at` as ISO text (the stamp its
+    rows are written with). Its wire JSON, written in the same pass from the same values, is
+    kept on the order for the event that follows its commit."""
+    if not direct_json.MATCHES:
+        return header_json(order), order.created_at.isoformat()
+    wire, _, header, created = direct_json.wire_event_and_header(order)
+    order.keep_wire(wire)
+    return header, created
+
+
 #: The values of a header (`header_json`) the loaders read, in this order: the database picks
 #: them out as one JSON array (`sqlite_header_values`; `header_values` where it does not),
 #: cheaper to parse than the header and read by unpacking (`order_from_values`). A value a

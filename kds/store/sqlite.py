@@ -68,6 +68,7 @@ from .rows import (
     header_json,
     history_from_rows,
     item_row,
+    new_order_header,
     orders_from_records,
     orders_from_rows,
     sqlite_header_values,
@@ -890,7 +891,9 @@ def _records(chunk: str) -> Iterator[OrderRecord]:
         yield order_id, body_hash, parsed, updated_at, parts.split(PART_SEP) if parts else ()
 
 
-def _order_row(order: Order, body_hash: str, stamp: str | None = None) -> tuple[Any, ...]:
+def _order_row(
+    order: Order, body_hash: str, stamp: str | None = None, header: str | None = None
+) -> tuple[Any, ...]:
     created = stamp or order.created_at.isoformat()  # `stamp`: created_at's, already written
     updated_at = order.updated_at
     return (
@@ -899,7 +902,7 @@ def _order_row(order: Order, body_hash: str, stamp: str | None = None) -> tuple[
         order.external_id,
         order.number,
         body_hash,
-        header_json(order),
+        header_json(order) if header is None else header,
         created,
         created if updated_at is order.created_at else updated_at.isoformat(),
     )
@@ -907,10 +910,10 @@ def _order_row(order: Order, body_hash: str, stamp: str | None = None) -> tuple[
 
 def _add_new_order(write: Write, order: Order, body_hash: str) -> None:
     """A new order's header, items, item endpoints and its creation's audit row."""
-    stamp = order.created_at.isoformat()
+    header, stamp = new_order_header(order)
     endpoints, audit = creation_rows(order, stamp)
     order_id = order.id
-    write.add(ORDER_UPSERT, _order_row(order, body_hash, stamp))
+    write.add(ORDER_UPSERT, _order_row(order, body_hash, stamp, header))
     write.add(ITEM_INSERT, *[item_row(order_id, pos, item) for pos, item in enumerate(order.items)])
     write.add(ITEM_ENDPOINT_INSERT, *endpoints)
     write.add(STATUS_CHANGE_INSERT, *audit)
