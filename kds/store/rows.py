@@ -96,6 +96,8 @@ def first_status(endpoint: ItemEndpoint) -> str | None:
     return value
 
 
+_UNSEEN = ""  # no first_status is empty text
+
 #: One order's creation paths already built, by the status they end in (its item endpoints
 #: share one creation time): `shared_creation_history`.
 Steps = dict[OrderStatus, tuple[StatusChange, ...]]
@@ -119,10 +121,16 @@ def creation_rows(order: Order, stamp: Any) -> tuple[list[tuple[Any, ...]], list
     order_id = order.id  # an order's attributes cost more to read than a local (pydantic)
     endpoints = []
     audit: list[tuple[Any, ...]] = [(order_id, CREATION_ITEM, "", _CREATED, stamp, "kds", None)]
+    # first_status by the steps of a history: a new order's item endpoints share their
+    # creation steps (`shared_creation_history`), the order holds them while this runs.
+    firsts: dict[tuple[int, ...], str | None] = {}
     for item in order.items:
         item_id = item.id
         for position, e in enumerate(item.endpoints):
-            first = first_status(e)
+            key = tuple(map(id, e.status_changes))
+            first = firsts.get(key, _UNSEEN)
+            if first is _UNSEEN:
+                first = firsts[key] = first_status(e)
             # `_value_`, not `value`: the enum's property is a Python call (3.11), per row.
             endpoints.append((order_id, item_id, e.name, position, e.status._value_, first))
             if first is None:

@@ -188,6 +188,10 @@ class Statement(NamedTuple):
     rows: Sequence[Sequence[Any]]
 
 
+#: `Statement(sql, rows)` without the Python frame of a NamedTuple's `__new__` (several a write).
+_statement = functools.partial(tuple.__new__, Statement)
+
+
 @dataclass
 class Write:
     """Statements that commit together or not at all."""
@@ -197,7 +201,7 @@ class Write:
     def add(self, sql: str, *rows: Sequence[Any]) -> None:
         """Append `sql` with parameter `rows`."""
         if rows:
-            self.statements.append(Statement(sql, rows))
+            self.statements.append(_statement((sql, rows)))
 
     def extend(self, other: Write) -> None:
         """Append the statements of another write."""
