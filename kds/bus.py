@@ -56,6 +56,10 @@ class Event(NamedTuple):
         return self.payload.decode()
 
 
+#: `Event(seq, type, data, payload, endpoints)` without the Python frame of a NamedTuple's
+#: `__new__` (one an event).
+_event = functools.partial(tuple.__new__, Event)
+
 Subscriber = Callable[[Event], None]
 
 
@@ -137,7 +141,7 @@ class EventBus:
             for key, value in encoded.items():
                 parts += (',"', key, '":', value)  # an order's JSON is copied once, here
         parts.append("}")
-        event = Event(seq, type_, data, "".join(parts).encode(), endpoints)
+        event: Event = _event((seq, type_, data, "".join(parts).encode(), endpoints))
         self._deliver(event)
         if seq >= self._reserved - SEQ_BLOCK // 2 and not self._reserving:
             self._schedule_reserve()

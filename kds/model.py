@@ -623,30 +623,33 @@ class Order(WireModel):
             )
             if not keep:
                 return encoded
-            _set_wire(self, encoded)
+            _set_wire(self, (encoded, None))
             return encoded
-        return kept
+        return kept[0]
 
     def wire_event(self) -> tuple[str, frozenset[str]]:
         """`wire_json()` (kept) and the names of the endpoints the order's items are at (its
-        event's `endpoints`): one pass over the items where the JSON is not kept yet."""
+        event's `endpoints`): one pass over the items where neither is kept yet."""
         kept = self._kept_wire()
         if kept is None and direct_json.MATCHES:
-            encoded, names = direct_json.wire_event(self)
-            _set_wire(self, encoded)
-            return encoded, names
-        encoded = self.wire_json() if kept is None else kept
+            found = direct_json.wire_event(self)
+            _set_wire(self, found)
+            return found
+        if kept is not None and kept[1] is not None:
+            return kept[0], kept[1]
+        encoded = self.wire_json() if kept is None else kept[0]
         return encoded, frozenset([e.name for i in self.items for e in i.endpoints])
 
-    def keep_wire(self, encoded: str) -> None:
-        """Keep `encoded` as the wire JSON of the order as it is now (it was written by
-        kds.wire from this order in the same pass as something else)."""
-        _set_wire(self, encoded)
+    def keep_wire(self, encoded: str, names: frozenset[str]) -> None:
+        """Keep `encoded` as the wire JSON of the order as it is now and `names` as its
+        endpoints' (written by kds.wire from this order in the same pass as something else)."""
+        _set_wire(self, (encoded, names))
 
-    def _kept_wire(self) -> str | None:
-        """The wire JSON kept since the last change, or None."""
+    def _kept_wire(self) -> tuple[str, frozenset[str] | None] | None:
+        """The wire JSON kept since the last change (and its endpoints' names, if found with
+        it), or None."""
         try:
-            kept: str | None = _get_wire(self)  # the slot's own descriptor: no pydantic hooks
+            kept: tuple[str, frozenset[str] | None] | None = _get_wire(self)  # no pydantic hooks
         except AttributeError:  # never set
             return None
         return kept

@@ -155,8 +155,8 @@ def new_order_header(order: Order) -> tuple[str, str]:
     kept on the order for the event that follows its commit."""
     if not direct_json.MATCHES:
         return header_json(order), order.created_at.isoformat()
-    wire, _, header, created = direct_json.wire_event_and_header(order)
-    order.keep_wire(wire)
+    wire, names, header, created = direct_json.wire_event_and_header(order)
+    order.keep_wire(wire, names)
     return header, created
 
 
