@@ -50,3 +50,14 @@ def test_ids_draw_their_randomness_in_blocks(monkeypatch: pytest.MonkeyPatch) ->
     ids = {uuid7_hex() for _ in range(1_000)}
     assert len(ids) == 1_000
     assert len(calls) <= 10, f"{len(calls)} calls to os.urandom for 1,000 ids"
+
+
+def test_every_digit_but_the_version_and_variant_is_random() -> None:
+    # Ids come from blocks of random bits with the version and variant set by masks over the
+    # whole block: each id's other 74 bits must be left random (and the block's ids apart).
+    ids = [uuid7_hex() for _ in range(2_000)]
+    for position in range(13, 32):
+        digits = {i[position] for i in ids}
+        expected = set("89ab") if position == 16 else set("0123456789abcdef")
+        assert digits == expected, position
+    assert {i[12] for i in ids} == {"7"}
