@@ -89,5 +89,9 @@ class Router:
         """
         if item.endpoints:
             return list(dict.fromkeys(e.name for e in item.endpoints))
-        rule = self._rules.first(item.plu, groups)
+        return self.product_endpoints(item.plu, groups)
+
+    def product_endpoints(self, plu: Plu, groups: Sequence[str] | None = None) -> list[str]:
+        """Endpoint names for an item of `plu` that names none itself (see `route`)."""
+        rule = self._rules.first(plu, groups)
         return list(rule.endpoints) if rule is not None else [self.default_endpoint]

@@ -66,3 +66,36 @@ async def test_pos_flagged_allergens_are_kept_without_keywords_configured(
     assert response.status == 201, await response.text()
     items = (await response.json())["items"]
     assert [i["allergens"] for i in items] == [["Sesame", "gluten"], []]
+
+
+async def test_products_remembered_across_orders_keep_their_own_routes(
+    client: TestClient, daemon: Daemon
+) -> None:
+    # Ingest remembers each product's shared Plu and routed endpoints: a product differing only
+    # in group, code or stock name is another product, and an item naming its own endpoints
+    # goes there whatever its product's route is.
+    products = [
+        {"name": "Cola", "group": "Drinks"},
+        {"name": "Cola"},
+        {"name": "Cola", "code": 500},
+        {"name": "Cola", "code": "500"},
+        {"name": "Cola", "group": "Drinks", "stockName": "cola-033"},
+    ]
+    expected = [["bar"], ["grill"], ["cold"], ["cold"], ["bar"]]
+    for n in range(2):  # the second order finds every product remembered
+        body = order_body(f"p{n}")
+        body["items"] = [
+            {"id": i + 1, "plu": plu, "quantity": {"amount": 1}} for i, plu in enumerate(products)
+        ]
+        body["items"].append({"id": 9, "plu": products[0], "endpoints": ["cold"]})
+        response = await client.post("/api/v1/orders", json=body)
+        assert response.status == 201, await response.text()
+        items = (await response.json())["items"]
+        assert [[e["name"] for e in i["endpoints"]] for i in items] == [*expected, ["cold"]]
+        assert [i["plu"] for i in items] == [
+            {"name": "Cola", "code": None, "stockName": None, "group": None, **p}
+            for p in [*products, products[0]]
+        ]
+    first, second = (daemon.service.find("native", f"p{n}") for n in range(2))
+    assert first is not None and second is not None
+    assert all(a.plu is b.plu for a, b in zip(first.items, second.items, strict=True))

@@ -26,7 +26,7 @@ from ..effects import Change, Effects
 from ..errors import NotFound
 from ..inbox import Inbox
 from ..locks import KeyedLocks
-from ..model import ItemEndpoint, Order, StatusChange
+from ..model import ItemEndpoint, Order, Plu, StatusChange
 from ..numbers import (
     LEGACY_NEXT_NUMBER_KEY,
     NUMBER_KEY,
@@ -71,6 +71,7 @@ class ServiceCore:
         self.allergens = AllergenMatcher(settings.allergens)
         self._endpoints = {e.name: e for e in settings.endpoints}
         self._initial_statuses: dict[str, OrderStatus] = {}  # by endpoint name (config is fixed)
+        self._products: dict[tuple[object, ...], tuple[Plu, tuple[str, ...]]] = {}  # ingest's
         self.view = OrderView()
         self.effects = Effects(settings.endpoints, store, outbox, writeback_sources)
         self.inbox = Inbox(store)

@@ -25,11 +25,13 @@ from ..model import (
     Order,
     OrderIn,
     OrderItem,
+    Plu,
     StatusChange,
     body_json,
     from_fields,
     utcnow,
 )
+from ..routing import KNOWN_PRODUCTS
 from ..states import OrderStatus
 from ..store import Batch, ConstraintViolation
 from ..store.rows import Steps, creation_history
@@ -166,9 +168,10 @@ class IngestCommands(ServiceCore):
             else:
                 item_id = item_in.id
             plu, quantity, modifiers = item_in.plu, item_in.quantity, item_in.modifiers
+            product, names = self._product(plu)
             # `_initial_endpoint` inlined: three calls per item endpoint were a sixth of building.
             endpoints = []
-            for name in route(item_in):
+            for name in route(item_in) if item_in.endpoints else names:
                 status = statuses.get(name) or self._initial_status(name)
                 path = steps.get(status)
                 if path is None:
@@ -177,7 +180,7 @@ class IngestCommands(ServiceCore):
             items.append(
                 OrderItem.build(
                     item_id,
-                    shared_plu(plu.name, plu.code, plu.stock_name, plu.group),
+                    product,
                     shared_quantity(str(quantity.amount), quantity.unit),
                     shared(item_in.comment),
                     item_in.course_number,
@@ -236,6 +239,20 @@ class IngestCommands(ServiceCore):
         order.changed()
         self._hold_back(order, now)
         return order
+
+    def _product(self, plu: Plu) -> tuple[Plu, tuple[str, ...]]:
+        """A product's one shared Plu and the endpoints its items go to when they name none:
+        one lookup for both (a menu is a few hundred products, ordered over and over)."""
+        key = (plu.name, plu.code, plu.stock_name, plu.group)
+        try:
+            return self._products[key]
+        except KeyError:
+            pass
+        if len(self._products) >= KNOWN_PRODUCTS:
+            self._products.clear()  # bounded: POS text is untrusted, a flood must not grow it
+        shared = shared_plu(*key)
+        found = self._products[key] = (shared, tuple(self.router.product_endpoints(shared)))
+        return found
 
     def _hold_back(self, order: Order, now: datetime) -> None:
         """Hold the new order's items that must not reach their stations yet (kds.pacing)."""
