@@ -100,6 +100,19 @@ _PARTS: dict[int, tuple[object, str]] = {}
 _PARTS_MAX = 8192
 #: Encoded tables (`_location`: wire and header spellings) by the object, kept with it.
 _LOCATIONS: dict[int, tuple[Location, tuple[str, str]]] = {}
+#: An item endpoint's JSON around its status changes by its name, status, order item status,
+#: isProcessed and isProcessable (a kitchen has a few stations and statuses); bounded.
+_ENDPOINTS: dict[tuple[str, str, str, bool, bool], tuple[str, str]] = {}
+#: What an item's JSON is made of besides its id and item endpoints: the ids of its product and
+#: quantity (kept with the objects, which are shared: kds.interning), comment, course,
+#: modifiers and allergens.
+ItemKey = tuple[int, int, str | None, int | None, tuple[str, ...], tuple[str, ...]]
+#: An item's JSON between its id and its item endpoints and after them, by its `ItemKey`
+#: (orders of a menu repeat their items); bounded.
+_ITEMS: dict[ItemKey, tuple[Plu, Quantity, str, str]] = {}
+#: The most items and item endpoints kept (free-text comments make items that never repeat:
+#: at most ~0.5 MB of them).
+_ITEMS_MAX = 1024
 #: Encoded lists of text (modifiers, allergens repeat as menus do); bounded.
 _TEXT_LISTS: dict[tuple[str, ...], str] = {}
 #: An order's encoded derived fields by its item endpoints' names and statuses (`_derived`):
@@ -296,27 +309,59 @@ def _item(
                     for c in changes
                 ]
             )
-        endpoints.append(
-            f'{{"name":{encode_basestring(name)},"status":"{status}",'
-            f'"statusChanges":[{history}],"orderItemStatus":"{e.order_item_status._value_}",'
-            f'"isProcessed":{"true" if e.is_processed else "false"},'
-            f'"isProcessable":{"true" if e.is_processable else "false"}}}'
+        item_status, processed, processable = (
+            e.order_item_status._value_,
+            e.is_processed,
+            e.is_processable,
         )
+        around = _ENDPOINTS.get((name, status, item_status, processed, processable))
+        if around is None:
+            around = _endpoint(name, status, item_status, processed, processable)
+        endpoints.append(f"{around[0]}{history}{around[1]}")
     # The shared product and quantity looked up here, not through a call each (per item).
     plu, quantity, comment, course = item.plu, item.quantity, item.comment, item.course_number
+    modifiers, allergens = item.modifiers, item.allergens
+    made_of = (id(plu), id(quantity), comment, course, tuple(modifiers), tuple(allergens))
+    kept = _ITEMS.get(made_of)
+    if kept is None or kept[0] is not plu or kept[1] is not quantity:
+        kept = _item_parts(made_of, plu, quantity)
+    return f'{{"id":{item.id},{kept[2]}{",".join(endpoints)}{kept[3]}'
+
+
+def _endpoint(
+    name: str, status: str, item_status: str, processed: bool, processable: bool
+) -> tuple[str, str]:
+    """An item endpoint's JSON before and after its status changes (kept: `_ENDPOINTS`)."""
+    found = (
+        f'{{"name":{encode_basestring(name)},"status":"{status}","statusChanges":[',
+        f'],"orderItemStatus":"{item_status}",'
+        f'"isProcessed":{"true" if processed else "false"},'
+        f'"isProcessable":{"true" if processable else "false"}}}',
+    )
+    if len(_ENDPOINTS) < _ITEMS_MAX:
+        _ENDPOINTS[(name, status, item_status, processed, processable)] = found
+    return found
+
+
+def _item_parts(key: ItemKey, plu: Plu, quantity: Quantity) -> tuple[Plu, Quantity, str, str]:
+    """An item's JSON after its id, before and after its item endpoints (kept: `_ITEMS`)."""
+    _, _, comment, course, modifiers, allergens = key
     kept = _PARTS.get(id(plu))
     plu_json = kept[1] if kept is not None and kept[0] is plu else _plu(plu)
     kept = _PARTS.get(id(quantity))
     quantity_json = kept[1] if kept is not None and kept[0] is quantity else _quantity(quantity)
-    modifiers, allergens = item.modifiers, item.allergens
-    return (
-        f'{{"id":{item.id},"plu":{plu_json},"quantity":{quantity_json},'
+    found = (
+        plu,
+        quantity,
+        f'"plu":{plu_json},"quantity":{quantity_json},'
         f'"comment":{"null" if comment is None else encode_basestring(comment)},'
         f'"courseNumber":{"null" if course is None else course},'
-        f'"modifiers":{_text_list(modifiers) if modifiers else "[]"},'
-        f'"endpoints":[{",".join(endpoints)}],'
-        f'"allergens":{_text_list(allergens) if allergens else "[]"}}}'
+        f'"modifiers":{_text_list(list(modifiers))},"endpoints":[',
+        f'],"allergens":{_text_list(list(allergens))}}}',
     )
+    if len(_ITEMS) < _ITEMS_MAX:
+        _ITEMS[key] = found
+    return found
 
 
 def _derived(shape: tuple[str, ...]) -> tuple[str, frozenset[str]]:

@@ -334,3 +334,54 @@ def test_orders_sharing_products_tables_and_creation_steps_encode_as_pydantic_do
         order.changed()
         assert order.wire_json() == pydantic_wire(order)
         assert wire.header_json(order) == pydantic_header(order)
+
+
+def test_items_alike_but_for_one_part_encode_each_as_pydantic_does() -> None:
+    # kds.wire keeps an item's JSON by what it is made of, and an item endpoint's around its
+    # history by its name and statuses: every part tells two items (and endpoints) apart.
+    plu, other_plu = shared_plu("Soup", 1, None, None), shared_plu("Soup", 2, None, None)
+    quantity, other_quantity = shared_quantity("1", "pcs"), shared_quantity("1", "l")
+    parts = [
+        (plu, quantity, None, None, [], []),
+        (other_plu, quantity, None, None, [], []),
+        (plu, other_quantity, None, None, [], []),
+        (plu, quantity, "hot", None, [], []),
+        (plu, quantity, None, 2, [], []),
+        (plu, quantity, None, 0, [], []),
+        (plu, quantity, None, None, ["no salt"], []),
+        (plu, quantity, None, None, ["no salt", "extra"], []),
+        (plu, quantity, None, None, [], ["celery"]),
+        (plu, quantity, None, None, ["celery"], []),
+    ]
+    now = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    for status in (OrderStatus.SENT, OrderStatus.DELIVERED, OrderStatus.PROCESSED):
+        for n, (p, q, comment, course, modifiers, allergens) in enumerate(parts):
+            endpoints = [
+                ItemEndpoint.build(name, status, [StatusChange(OrderStatus.CREATED, now)])
+                for name in ("grill", "bar")[: 1 + n % 2]
+            ]
+            item = OrderItem.build(n, p, q, comment, course, modifiers, endpoints, allergens)
+            order = from_fields(
+                Order,
+                {
+                    "id": f"o-{n}",
+                    "number": n,
+                    "pos_number": None,
+                    "source": "native",
+                    "external_id": f"x-{n}",
+                    "device_name": None,
+                    "user": None,
+                    "ticket": TicketInfo(),
+                    "items": [item],
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                    "rush": False,
+                    "allergen_acks": {},
+                    "events": [],
+                    "due_at": None,
+                    "holds": [],
+                },
+            )
+            order.changed()
+            assert order.wire_json(keep=False) == pydantic_wire(order), (status, n)
