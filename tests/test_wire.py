@@ -270,6 +270,34 @@ def test_a_new_orders_header_keeps_its_wire_json_from_the_same_pass(order: Order
     assert order.wire_event() == (pydantic_wire(order), names)
 
 
+def built_order(n: int, items: list[OrderItem], now: datetime, ticket: TicketInfo) -> Order:
+    """Order `n` of `items`, built as ingest builds one (no validation, nothing kept)."""
+    order = from_fields(
+        Order,
+        {
+            "id": f"o-{n}",
+            "number": n,
+            "pos_number": None,
+            "source": "native",
+            "external_id": f"x-{n}",
+            "device_name": None,
+            "user": None,
+            "ticket": ticket,
+            "items": items,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+            "rush": False,
+            "allergen_acks": {},
+            "events": [],
+            "due_at": None,
+            "holds": [],
+        },
+    )
+    order.changed()
+    return order
+
+
 def test_orders_sharing_products_tables_and_creation_steps_encode_as_pydantic_does() -> None:
     # Built as ingest and the loader build them: one object per product, quantity and table
     # across orders (kds.wire keeps their JSON), creation steps shared by an order's endpoints.
@@ -300,31 +328,10 @@ def test_orders_sharing_products_tables_and_creation_steps_encode_as_pydantic_do
             )
             for i in range(1, 4)
         ]
-        order = from_fields(
-            Order,
-            {
-                "id": f"o-{n}",
-                "number": n,
-                "pos_number": None,
-                "source": "native",
-                "external_id": f"x-{n}",
-                "device_name": None,
-                "user": None,
-                "ticket": shared_ticket(
-                    None, "T", shared_location("Garten", "5"), PurchaseType.UNKNOWN, None, None
-                ),
-                "items": items,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-                "rush": False,
-                "allergen_acks": {},
-                "events": [],
-                "due_at": None,
-                "holds": [],
-            },
+        ticket = shared_ticket(
+            None, "T", shared_location("Garten", "5"), PurchaseType.UNKNOWN, None, None
         )
-        order.changed()
+        order = built_order(n, items, now, ticket)
         assert order.wire_json() == pydantic_wire(order)
         orders.append(order)
     for order in orders:  # changed after its first encoding: one endpoint of a shared path
@@ -361,27 +368,5 @@ def test_items_alike_but_for_one_part_encode_each_as_pydantic_does() -> None:
                 for name in ("grill", "bar")[: 1 + n % 2]
             ]
             item = OrderItem.build(n, p, q, comment, course, modifiers, endpoints, allergens)
-            order = from_fields(
-                Order,
-                {
-                    "id": f"o-{n}",
-                    "number": n,
-                    "pos_number": None,
-                    "source": "native",
-                    "external_id": f"x-{n}",
-                    "device_name": None,
-                    "user": None,
-                    "ticket": TicketInfo(),
-                    "items": [item],
-                    "created_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                    "rush": False,
-                    "allergen_acks": {},
-                    "events": [],
-                    "due_at": None,
-                    "holds": [],
-                },
-            )
-            order.changed()
+            order = built_order(n, [item], now, TicketInfo())
             assert order.wire_json(keep=False) == pydantic_wire(order), (status, n)
