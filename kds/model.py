@@ -551,7 +551,8 @@ class Order(WireModel):
 
     # The wire JSON, encoded once per change and shared by the API and every screen: a slot,
     # not a pydantic private attribute (a dict per order, ~200 bytes, JSON kept or not).
-    # Unset (built by pydantic's validation or copies) is nothing kept, as None is.
+    # Unset (built by pydantic's validation or copies) is nothing kept, as None is; kept is
+    # (JSON, its endpoints' names or None where they were not found with it).
     __slots__ = ("_wire",)
 
     def item(self, item_id: int) -> OrderItem | None:
