@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # C: the escapes pydantic (serde_json) writes
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic_core import to_json as _to_json
 
@@ -338,8 +338,7 @@ def _endpoint(
         f'"isProcessed":{"true" if processed else "false"},'
         f'"isProcessable":{"true" if processable else "false"}}}',
     )
-    if len(_ENDPOINTS) < _ITEMS_MAX:
-        _ENDPOINTS[(name, status, item_status, processed, processable)] = found
+    _remember(_ENDPOINTS, (name, status, item_status, processed, processable), found, _ITEMS_MAX)
     return found
 
 
@@ -359,8 +358,7 @@ def _item_parts(key: ItemKey, plu: Plu, quantity: Quantity) -> tuple[Plu, Quanti
         f'"modifiers":{_text_list(list(modifiers))},"endpoints":[',
         f'],"allergens":{_text_list(list(allergens))}}}',
     )
-    if len(_ITEMS) < _ITEMS_MAX:
-        _ITEMS[key] = found
+    _remember(_ITEMS, key, found, _ITEMS_MAX)
     return found
 
 
@@ -387,8 +385,7 @@ def _derived(shape: tuple[str, ...]) -> tuple[str, frozenset[str]]:
             f'"isProcessable":{"false" if every.isdisjoint(PROCESSABLE) else "true"}}}',
             frozenset(grouped),
         )
-        if len(_DERIVED) < _DERIVED_MAX:
-            _DERIVED[shape] = found
+        _remember(_DERIVED, shape, found, _DERIVED_MAX)
     return found
 
 
@@ -419,8 +416,7 @@ def _text_list(values: list[str]) -> str:
     found = _TEXT_LISTS.get(key)
     if found is None:
         found = f"[{','.join([encode_basestring(v) for v in values])}]"
-        if len(_TEXT_LISTS) < _PARTS_MAX:
-            _TEXT_LISTS[key] = found
+        _remember(_TEXT_LISTS, key, found, _PARTS_MAX)
     return found
 
 
@@ -445,8 +441,19 @@ def _quantity(quantity: Quantity) -> str:
 
 
 def _keep(part: object, encoded: str) -> None:
-    if len(_PARTS) < _PARTS_MAX:
-        _PARTS[id(part)] = (part, encoded)
+    _remember(_PARTS, id(part), (part, encoded), _PARTS_MAX)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(cache: dict[K, V], key: K, value: V, limit: int) -> None:
+    """Keep `value` in a bounded cache; a full one starts over, so it holds what comes now
+    (a daemon runs for weeks: one-off comments and tables must not crowd out today's menu)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 
 def _location(location: Location) -> tuple[str, str]:
@@ -460,6 +467,5 @@ def _location(location: Location) -> tuple[str, str]:
         f'{{"zoneName":{zone},"tableName":{table}}}',
         f'{{"zone_name":{zone},"table_name":{table}}}',
     )
-    if len(_LOCATIONS) < _PARTS_MAX:
-        _LOCATIONS[id(location)] = (location, found)
+    _remember(_LOCATIONS, id(location), (location, found), _PARTS_MAX)
     return found

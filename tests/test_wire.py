@@ -370,3 +370,27 @@ def test_items_alike_but_for_one_part_encode_each_as_pydantic_does() -> None:
             item = OrderItem.build(n, p, q, comment, course, modifiers, endpoints, allergens)
             order = built_order(n, [item], now, TicketInfo())
             assert order.wire_json(keep=False) == pydantic_wire(order), (status, n)
+
+
+def test_the_item_caches_keep_learning_after_they_fill() -> None:
+    # A daemon runs for weeks: free-text comments fill kds.wire's item cache with items that
+    # never come again. A full cache starts over (the interning caches evict too), so the dishes
+    # ordered now are kept, not only those of the first hours.
+    plu, quantity = shared_plu("Soup", 1, None, None), shared_quantity("1", "pcs")
+    now = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+    def encoded(n: int, comment: str, station: str, modifiers: list[str]) -> Order:
+        endpoint = ItemEndpoint.build(
+            station, OrderStatus.SENT, [StatusChange(OrderStatus.CREATED, now)]
+        )
+        item = OrderItem.build(n, plu, quantity, comment, None, modifiers, [endpoint], [])
+        order = built_order(n, [item], now, TicketInfo())
+        assert order.wire_json(keep=False) == pydantic_wire(order)
+        return order
+
+    for n in range(wire._PARTS_MAX + 10):  # one-offs: comments, stations, modifiers
+        encoded(n, f"table {n}: no onions", f"station-{n}", [f"seat {n}"])
+    encoded(1, "the dish of the day", "grill", ["no salt"])
+    assert any(key[2] == "the dish of the day" for key in wire._ITEMS)
+    assert any(key[0] == "grill" for key in wire._ENDPOINTS)
+    assert ("grill", "sent") in wire._DERIVED and ("no salt",) in wire._TEXT_LISTS
