@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ..contracts import EventType
 from ..effects import Change
@@ -40,9 +40,11 @@ from .core import ServiceCore
 S = OrderStatus
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(NamedTuple):
     """The stored order and whether this call created it (False: a repeat)."""
+
+    # A NamedTuple, not a frozen dataclass: made per ingest, and a frozen dataclass sets each
+    # field through object.__setattr__.
 
     order: Order
     created: bool
@@ -256,7 +258,9 @@ class IngestCommands(ServiceCore):
 
     def _hold_back(self, order: Order, now: datetime) -> None:
         """Hold the new order's items that must not reach their stations yet (kds.pacing)."""
-        # A generator: the plan reads it only when something can be held (rarely).
+        if order.due_at is None and not self.pacing.holds_courses:
+            return  # most orders in most kitchens: nothing can be held, no plan to ask
+        # A generator: the plan reads it only when something can be held.
         pairs = (
             (i.id, e.name)
             for i in order.items
