@@ -53,6 +53,11 @@ class SourceAlert:
         }
 
 
+def summary(alerts: list[dict[str, Any]]) -> str:
+    """The first few alerts' messages in one line (a source's health `reason`)."""
+    return "; ".join(a["message"] for a in alerts[:3])
+
+
 class SourceAlerts:
     """The alerts of every source, published on change."""
 

@@ -59,6 +59,7 @@ from ...model import (
     Quantity,
     TicketInfo,
 )
+from ..alerts import summary
 from ..base import Poller, SourceContext, SourceUnavailable
 from ..coerce import three_places
 from ..intake import InboxWorker
@@ -125,7 +126,7 @@ class ChequesSource(Poller):
         ]
         alerts = self.ctx.alerts.of(self.name)
         if alerts:
-            health["reason"] = "alert: " + "; ".join(a["message"] for a in alerts[:3])
+            health["reason"] = f"alert: {summary(alerts)}"
         return {
             **health,
             "ok": health["ok"] and not unreadable and not alerts,

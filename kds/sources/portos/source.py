@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from ...errors import ConflictError, ConstraintViolation, KdsError, Unavailable
 from ...model import Order, OrderItem, OrderStatus
 from ...states import FINAL
+from ..alerts import summary
 from ..base import Poller, SourceContext, SourceMetrics, SourceUnavailable
 from ..http import PosRejected
 from ..intake import InboxWorker
@@ -160,7 +161,7 @@ class PortosSource(Poller):
                 "unreachable": health["lastError"],
                 "writeback_refused": f"{health['refusedWritebacks']} write-back(s) refused: {health['lastWritebackError']}",
                 "writeback_failing": health["lastWritebackError"],
-                "alert": "; ".join(a["message"] for a in health["alerts"][:3]),
+                "alert": summary(health["alerts"]),
             }
             health["reason"] = f"{health['state']}: {details[health['state']]}"
         return health

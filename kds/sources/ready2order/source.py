@@ -67,7 +67,7 @@ from ...errors import ConflictError, ConstraintViolation, KdsError, NotFound, Un
 from ...model import Location, Order, OrderItem, OrderStatus
 from ...routing import Router
 from ...states import FINAL
-from ..alerts import MAX_PER_SOURCE
+from ..alerts import MAX_PER_SOURCE, summary
 from ..base import Poller, SourceContext, SourceUnavailable
 from ..coerce import as_decimal, as_int, three_places
 from ..intake import InboxWorker
@@ -208,7 +208,7 @@ class Ready2OrderSource(Poller):
         health = super().health()
         alerts = self.ctx.alerts.of(self.name)
         if alerts:
-            health["reason"] = "alert: " + "; ".join(a["message"] for a in alerts[:3])
+            health["reason"] = f"alert: {summary(alerts)}"
         return {
             **health,
             "ok": health["ok"] and not self._unknown_status and not alerts,
