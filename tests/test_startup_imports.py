@@ -149,18 +149,23 @@ def test_daemon_start_runs_no_full_collection_and_is_ready_with_the_gc_on(tmp_pa
     assert state["gcEnabled"]  # turned back on once ready (kds.app._tune_gc)
 
 
+async def _running_kds_with_one_order(tmp_path: Path, aiohttp_client: Any) -> dict[str, Any]:
+    """`_running_kds` on a database holding one order, posted through the API beforehand."""
+    config = base_config(tmp_path)
+    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
+    response = await client.post("/api/v1/orders", json=order_body("a"))
+    assert response.status == 201
+    await client.close()
+    return await asyncio.to_thread(_running_kds, tmp_path, config)
+
+
 async def test_daemon_builds_no_order_model_before_ready(
     tmp_path: Path, aiohttp_client: Any
 ) -> None:
     # Loading orders sets their fields without validation and nothing is serialized before
     # /readyz 200, so kds.model's validators and serializers are built on first use
     # (defer_build: ~45 ms of a start), not at import.
-    config = base_config(tmp_path)
-    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
-    response = await client.post("/api/v1/orders", json=order_body("a"))
-    assert response.status == 201
-    await client.close()
-    state = await asyncio.to_thread(_running_kds, tmp_path, config)
+    state = await _running_kds_with_one_order(tmp_path, aiohttp_client)
     assert state["ready"]["components"]["service"]["orders"] == 1  # the order was loaded
     assert state["builtModels"] == []
 
@@ -171,12 +176,7 @@ async def test_kds_run_reads_its_orders_while_it_imports(
     # SQLite builds each chunk of orders' text without the GIL: `kds run` starts reading the
     # orders of its database (one that needs no migration) on a thread of its own before it
     # imports aiohttp and the daemon, so on a second core the reading is done meanwhile.
-    config = base_config(tmp_path)
-    client = await aiohttp_client(Daemon(settings_from_dict(config)).app)
-    response = await client.post("/api/v1/orders", json=order_body("a"))
-    assert response.status == 201
-    await client.close()
-    state = await asyncio.to_thread(_running_kds, tmp_path, config)
+    state = await _running_kds_with_one_order(tmp_path, aiohttp_client)
     assert state["ready"]["components"]["service"]["orders"] == 1
     first = state["connects"][0]
     assert first == {"thread": "kds-store-preload", "appImported": False}
