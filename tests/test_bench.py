@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from kds.bench import options_from_args
+from kds.bench.baseline_broadcast import CLIENTS
+from kds.bench.baseline_broadcast import build_app as broadcast_app
 from kds.bench.load import Screens, external_id, percentile
 from kds.bench.profile import summarise
 from kds.bench.report import Figure, Report
+from kds.bench.runner import Bench, Options, Run
 from kds.bench.servers import cpu_seconds
 from kds.cli import build_parser
 
@@ -269,6 +274,49 @@ async def test_screens_gather_a_paged_snapshot_then_time_events(aiohttp_server: 
     assert missing == 0 and len(delays) == 3
     assert len(screens.spreads()) == 1
     await screens.close()
+
+
+async def test_kds_and_its_baseline_are_paced_alternately(aiohttp_server: Any) -> None:
+    # Guarantees: two runs (kds's and its baseline's) are not measured one after the other but
+    # request by request in turn, each at the bench's rate, so a box that slows down in the
+    # middle slows both; each run's delays, answers and CPU are recorded under its own key.
+    arrivals: list[str] = []
+
+    def recorded(name: str) -> web.Application:
+        @web.middleware
+        async def note(request: web.Request, handler: Any) -> web.StreamResponse:
+            if request.path == "/publish":
+                arrivals.append(name)
+            return await handler(request)
+
+        app = broadcast_app()
+        app.middlewares.append(note)
+        return app
+
+    servers = {name: await aiohttp_server(recorded(name)) for name in ("a", "b")}
+    bench = Bench(Options.quick(rate=200.0))
+    runs = []
+    for name, server in servers.items():
+        body = '{"id":"x","externalId":"%s"}'
+        requests = [
+            (f"{name}-{i}", str(server.make_url("/publish")), (body % f"{name}-{i}").encode())
+            for i in range(10)
+        ]
+        screens = Screens([f"ws://127.0.0.1:{server.port}/ws"] * 2, "order.created", snapshot=False)
+        await screens.open(timeout=5)
+        runs.append(Run(name, f"{name}.cpu_ms", os.getpid(), requests, screens))
+    async with asyncio.timeout(5):  # the broadcast registers a screen after its handshake
+        while any(len(server.app[CLIENTS]) < 2 for server in servers.values()):
+            await asyncio.sleep(0.005)
+    async with aiohttp.ClientSession() as session:
+        await bench.interleaved(session, runs)
+    for run in runs:
+        await run.screens.close()
+    assert arrivals == ["a", "b"] * 10
+    assert bench.errors == []
+    for name in servers:
+        assert bench.m[f"{name}.p99"] > 0 and bench.m[f"{name}.answer.p99"] > 0
+        assert bench.m[f"{name}.cpu_ms"] > 0
 
 
 def test_growth_verdict_compares_the_cost_per_order_of_the_steps() -> None:

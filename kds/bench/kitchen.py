@@ -80,7 +80,7 @@ async def print_phase(bench: Bench) -> None:
     delays = [cuts[k] - t0 for k, t0 in result.sent.items() if k in cuts]
     bench.m["print.p50"] = percentile(delays, 50) * 1000
     bench.m["print.p99"] = percentile(delays, 99) * 1000
-    bench.m["print.answer.p99"] = percentile(result.answers, 99) * 1000
+    bench.m["print.answer.p99"] = percentile(list(result.answers.values()), 99) * 1000
     if len(delays) < count:
         bench.errors.append(f"print: {count - len(delays)} of {count} tickets did not print")
     if result.errors:

@@ -341,7 +341,8 @@ class Paced:
     """When each paced request was sent (by key), how long its answer took, and HTTP errors."""
 
     sent: dict[str, float]
-    answers: list[float]
+    #: Seconds until the answer, by key.
+    answers: dict[str, float]
     errors: dict[int, int]
 
 
@@ -350,16 +351,16 @@ async def paced(
 ) -> Paced:
     """POST (key, url, body) at `rate` per second, not waiting for answers before the next."""
     sent: dict[str, float] = {}
-    answers: list[float] = []
+    answers: dict[str, float] = {}
     errors: dict[int, int] = defaultdict(int)
 
-    async def post(url: str, body: bytes) -> None:
+    async def post(key: str, url: str, body: bytes) -> None:
         t0 = time.perf_counter()
         async with session.post(url, data=body, headers=JSON_HEADERS) as response:
             await response.read()
             if response.status >= 300:
                 errors[response.status] += 1
-        answers.append(time.perf_counter() - t0)
+        answers[key] = time.perf_counter() - t0
 
     tasks = []
     start = time.perf_counter() + 0.05
@@ -368,6 +369,6 @@ async def paced(
         if delay > 0:
             await asyncio.sleep(delay)  # pacing the till, not waiting for an effect
         sent[key] = time.perf_counter()
-        tasks.append(asyncio.create_task(post(url, body)))
+        tasks.append(asyncio.create_task(post(key, url, body)))
     await asyncio.gather(*tasks)
     return Paced(sent, answers, dict(errors))

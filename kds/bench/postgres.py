@@ -24,7 +24,7 @@ import asyncpg
 
 from .load import encoded_orders
 from .report import Figure, Report
-from .runner import Bench, Options, _fsync_latency
+from .runner import Bench, Options, Run, _fsync_latency
 from .servers import Server, free_port, kds_server, write_config
 
 
@@ -111,12 +111,17 @@ class PgBench(Bench):
         await screens.open()
         try:
             orders = encoded_orders(f"x{self.run_id}", max(1, round(o.rate * o.duration)))
-            screens.expect(len(orders))
             api = a.url + "/api/v1/orders"
+            # CPU of the node whose screens are timed: what the fan-out there costs.
+            run = Run(
+                "crossnode",
+                "crossnode.screen_node_cpu_ms_per_order",
+                b.pid,
+                [(e, api, body) for e, body in orders],
+                screens,
+            )
             async with aiohttp.ClientSession() as session:
-                await self._paced(
-                    "crossnode", session, [(e, api, body) for e, body in orders], screens
-                )
+                await self.interleaved(session, [run])
         finally:
             await screens.close()
 

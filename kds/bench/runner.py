@@ -1,7 +1,9 @@
 """The bench run: which servers start, in which order, and what each phase measures.
 
-1. kds "live" (fresh store): fan-out — 200 screens, one status change at a time
-   (paced at `rate`), delay until every screen has it; then ingest → screen —
+1. kds "live" (fresh store) beside the bare broadcast baseline (the same screens,
+   rate and payloads: the order JSON kds sent), their requests alternated one by one
+   so both meet the same machine: fan-out — 200 screens, one status change at a
+   time (paced at `rate`), delay until every screen has it; then ingest → screen —
    50 screens, orders posted at `rate` for `duration`, delay from POST to each
    screen's `order.created`.
 2. kds "ingest" (fresh store): `orders` orders posted over `concurrency`
@@ -9,16 +11,14 @@
    and 50 screens (their snapshots received); then a restart on that store, timed
    from process start to `/readyz` 200, and RSS again with 50 screens.
 3. The bare ingest baseline with the same orders and connections.
-4. The bare broadcast baseline with the same screens, rate and payloads (the
-   order JSON kds sent).
-5. Wide fan-out: one change to 1,000 screens, the last screen's delay, beside the
+4. Wide fan-out: one change to 1,000 screens, the last screen's delay, beside the
    bare broadcast to as many (`scale.py`).
-6. POS to paper (a virtual printer) and POS to screen per source, ready2order and
+5. POS to paper (a virtual printer) and POS to screen per source, ready2order and
    PORTOS webhooks from their simulators (`kitchen.py`).
-7. Growth: RSS and restart at 1k, 10k and 50k open orders; the idle CPU with 10
+6. Growth: RSS and restart at 1k, 10k and 50k open orders; the idle CPU with 10
    screens (`scale.py`).
-8. Ticket render, in this process: median of rendering one three-item ticket.
-9. Reports: `GET /api/v1/reports` over 10 × `orders` archived orders (100,000 by
+7. Ticket render, in this process: median of rendering one three-item ticket.
+8. Reports: `GET /api/v1/reports` over 10 × `orders` archived orders (100,000 by
    default; their report rows written straight into a kds database), median of 3.
 """
 
@@ -40,7 +40,7 @@ from typing import Any
 import aiohttp
 
 from .kitchen import print_phase, webhooks_phase
-from .load import Screens, encoded_orders, ingest, percentile
+from .load import JSON_HEADERS, Paced, Screens, encoded_orders, ingest, percentile
 from .load import paced as _paced
 from .profile import recording
 from .report import Figure, Report
@@ -170,10 +170,9 @@ class Bench:
     async def _phases(self, workdir: Path) -> None:
         self.workdir = workdir
         phases = [
-            ("live", "kds live feed", self._kds_live),
+            ("live", "kds live feed beside the bare broadcast", self._live),
             ("ingest", "kds ingest, memory, restart", self._kds_ingest),
             ("baselines", "baseline ingest", self._baseline_ingest),
-            ("baselines", "baseline broadcast", self._baseline_broadcast),
             ("wide", "fan-out to 1,000 screens", lambda: wide_phase(self)),
             ("print", "POS to paper", lambda: print_phase(self)),
             ("webhooks", "POS webhooks to screens", lambda: webhooks_phase(self)),
@@ -238,91 +237,153 @@ class Bench:
             for i in range(count)
         ]
 
-    async def _paced(
-        self,
-        key: str,
-        session: aiohttp.ClientSession,
-        requests: list[tuple[str, str, bytes]],
-        screens: Screens,
-    ) -> None:
-        """Paced requests until every screen has every event; records the delays under `key`.
+    async def interleaved(self, session: aiohttp.ClientSession, runs: list[Run]) -> None:
+        """The runs' requests alternated one by one, each run at `rate`, until every screen
+        has every event; records each run's delays under its key.
 
-        Beside the delivery delays: the HTTP answer time (for kds: the commit before
-        the event), first-to-last screen spread per event (the fan-out alone), and
-        this process's CPU share (near 1.0 the load generator may be the limit).
+        Alternated, kds and its baseline share whatever else the machine does in those
+        seconds, so their ratio holds even while the box's speed drifts. Beside the delays:
+        the HTTP answer time (for kds: the commit before the event), first-to-last screen
+        spread per event (the fan-out alone), each server's CPU per request, and this
+        process's CPU share (near 1.0 the load generator may be the limit).
         """
+        rate = self.options.rate
+        merged = [r for step in zip(*(run.requests for run in runs), strict=True) for r in step]
+        for run in runs:
+            run.screens.expect(len(run.requests))
+        cpus = [cpu_seconds(run.pid) for run in runs]
         wall, cpu = time.perf_counter(), time.process_time()
-        result = await _paced(session, requests, self.options.rate)
-        await screens.wait(10 + len(requests) / self.options.rate)
-        self.m[f"{key}.client_cpu_share"] = (time.process_time() - cpu) / (
-            time.perf_counter() - wall
-        )
-        delays, missing = screens.latencies(result.sent)
+        result = await _paced(session, merged, rate * len(runs))
+        for run in runs:
+            await run.screens.wait(10 + len(run.requests) / rate)
+        share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        for run, before in zip(runs, cpus, strict=True):
+            count = len(run.requests)
+            self.m[run.cpu_key] = (cpu_seconds(run.pid) - before) * 1000 / count
+            self.m[f"{run.key}.client_cpu_share"] = share
+            self._record_delays(run, result)
+        if result.errors:
+            self.errors.append(f"{' and '.join(r.key for r in runs)}: HTTP errors {result.errors}")
+
+    def _record_delays(self, run: Run, result: Paced) -> None:
+        keys = [key for key, _, _ in run.requests]
+        sent = {key: result.sent[key] for key in keys}
+        delays, missing = run.screens.latencies(sent)
+        answers = [result.answers[key] for key in keys if key in result.answers]
         for name, values in (
             ("", delays),
-            (".answer", result.answers),
-            (".spread", screens.spreads()),
+            (".answer", answers),
+            (".spread", run.screens.spreads()),
         ):
-            self.m[f"{key}{name}.p50"] = percentile(values, 50) * 1000
-            self.m[f"{key}{name}.p99"] = percentile(values, 99) * 1000
-        self.m[f"{key}.max"] = max(delays, default=math.nan) * 1000
+            self.m[f"{run.key}{name}.p50"] = percentile(values, 50) * 1000
+            self.m[f"{run.key}{name}.p99"] = percentile(values, 99) * 1000
+        self.m[f"{run.key}.max"] = max(delays, default=math.nan) * 1000
         if missing:
-            self.errors.append(f"{key}: {missing} deliveries did not arrive")
-        if result.errors:
-            self.errors.append(f"{key}: HTTP errors {result.errors}")
+            self.errors.append(f"{run.key}: {missing} deliveries did not arrive")
 
-    # ------------------------------------------------------------------ kds
+    # ------------------------------------------------------------------ live feed
 
-    async def _kds_live(self) -> None:
+    async def _live(self) -> None:
+        """kds's live feed beside the bare broadcast, their requests interleaved."""
         o = self.options
-        server = await self.fresh_kds("live")
-        api = server.url + "/api/v1/orders"
+        kds = await self.fresh_kds("live")
+        api = kds.url + "/api/v1/orders"
         async with aiohttp.ClientSession() as session:
             # Fan-out: orders exist before the screens connect; each change is one event to all.
-            ids = await self.stored_orders(server, f"fan{self.run_id}", o.fanout_changes)
-            screens = self._screens(
-                self.screen_urls(server.port, o.fanout_screens), "order.updated", snapshot=True
+            ids = await self.stored_orders(kds, f"fan{self.run_id}", o.fanout_changes + 1)
+            # One order changed first: its JSON is what the baseline broadcasts for a change.
+            _, sample = ids.popitem()
+            await _post(session, f"{api}/{sample}/status", _STATUS_BODY)
+            updated = await _get_text(session, f"{api}/{sample}")
+            kds_screens = self._screens(
+                self.screen_urls(kds.port, o.fanout_screens), "order.updated", snapshot=True
             )
-            await screens.open()
+            await kds_screens.open()
             # The baseline broadcast speaks what kds agreed to: compressed or not.
-            self.kds_compresses = screens.compressed
-            try:
-                requests = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
-                screens.expect(len(requests))
-                cpu = cpu_seconds(server.pid)
-                async with recording(server.pid, o.profile, "fanout"):
-                    await self._paced("fanout", session, requests, screens)
-                self.m["fanout.cpu_ms_per_change"] = (
-                    (cpu_seconds(server.pid) - cpu) * 1000 / len(requests)
-                )
-            finally:
-                await screens.close()
-            first = next(iter(ids.values()))
-            async with session.get(f"{api}/{first}") as response:
-                self._templates["order.updated"] = await response.text()
+            self.kds_compresses = kds_screens.compressed
+            base = self.start(baseline_broadcast_server(self.workdir, self.kds_compresses))
+            await base.start()
+            await self._fan_out(session, kds, base, kds_screens, ids, updated)
 
             # Ingest → screen: orders posted at a steady rate while screens listen.
-            screens = self._screens(
-                self.screen_urls(server.port, o.screens), "order.created", snapshot=True
+            created = self._templates["order.created"] = await self._created_template(session, api)
+            count = max(1, round(o.rate * o.duration))
+            orders = encoded_orders(f"lat{self.run_id}", count)
+            await self._interleave_with_base(
+                session,
+                Run(
+                    "screen",
+                    "screen.cpu_ms_per_order",
+                    kds.pid,
+                    [(ext, api, body) for ext, body in orders],
+                    self._screens(
+                        self.screen_urls(kds.port, o.screens), "order.created", snapshot=True
+                    ),
+                ),
+                base,
+                created,
+                "order.created",
             )
-            await screens.open()
-            try:
-                orders = encoded_orders(f"lat{self.run_id}", max(1, round(o.rate * o.duration)))
-                screens.expect(len(orders))
-                cpu = cpu_seconds(server.pid)
-                async with recording(server.pid, o.profile, "screen"):
-                    await self._paced(
-                        "screen", session, [(ext, api, body) for ext, body in orders], screens
-                    )
-                self.m["screen.cpu_ms_per_order"] = (
-                    (cpu_seconds(server.pid) - cpu) * 1000 / len(orders)
-                )
-            finally:
-                await screens.close()
-            async with session.get(api, params={"externalId": orders[0][0]}) as response:
-                self._templates["order.created"] = json.dumps(
-                    (await response.json())["items"][0], separators=(",", ":")
-                )
+
+    async def _fan_out(
+        self,
+        session: aiohttp.ClientSession,
+        kds: Server,
+        base: Server,
+        kds_screens: Screens,
+        ids: dict[str, str],
+        template: str,
+    ) -> None:
+        api = kds.url + "/api/v1/orders"
+        run = Run(
+            "fanout",
+            "fanout.cpu_ms_per_change",
+            kds.pid,
+            [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()],
+            kds_screens,
+        )
+        await self._interleave_with_base(session, run, base, template, "order.updated", opened=True)
+
+    async def _interleave_with_base(
+        self,
+        session: aiohttp.ClientSession,
+        run: Run,
+        base: Server,
+        template: str,
+        event_type: str,
+        *,
+        opened: bool = False,
+    ) -> None:
+        """`run` on kds interleaved with as many broadcasts of `template` to as many screens."""
+        count, screens_n = len(run.requests), len(run.screens.urls)
+        base_key = f"base.{run.key}"
+        base_run = Run(
+            base_key,
+            f"{base_key}.cpu_ms_per_event",
+            base.pid,
+            _broadcasts(base, template, event_type, base_key, count),
+            self._screens(
+                self.screen_urls(base.port, screens_n, "/ws"), event_type, snapshot=False
+            ),
+        )
+        try:
+            if not opened:
+                await run.screens.open()
+            await base_run.screens.open()
+            await self.await_screens(session, base, screens_n)
+            async with recording(run.pid, self.options.profile, run.key):
+                await self.interleaved(session, [run, base_run])
+        finally:
+            await run.screens.close()
+            await base_run.screens.close()
+
+    async def _created_template(self, session: aiohttp.ClientSession, api: str) -> str:
+        """What kds sends for a new order (one posted for it): the baseline broadcasts it."""
+        ((ext, body),) = encoded_orders(f"tpl{self.run_id}", 1)
+        await _post(session, api, body)
+        async with session.get(api, params={"externalId": ext}) as response:
+            order = (await response.json())["items"][0]
+        return json.dumps(order, separators=(",", ":"))
 
     def _check_ingest(self, what: str, errors: dict[int, int], stored: int, expected: int) -> None:
         if errors or stored != expected:
@@ -472,41 +533,6 @@ class Bench:
                 self.m[f"{key}.{name}"] = value
         for n, r in enumerate(rounds, start=1):
             self.m[f"{key}.round{n}.rate"] = r.rate
-
-    async def _baseline_broadcast(self) -> None:
-        o = self.options
-        if not self._templates:
-            raise RuntimeError("no order JSON from the kds phase to broadcast")
-        server = self.start(baseline_broadcast_server(self.workdir, self.kds_compresses))
-        await server.start()
-        async with aiohttp.ClientSession() as session:
-            for key, event_type, screens_n, count in (
-                ("base.fanout", "order.updated", o.fanout_screens, o.fanout_changes),
-                ("base.screen", "order.created", o.screens, max(1, round(o.rate * o.duration))),
-            ):
-                template = self._templates[event_type]
-                original = json.loads(template)["externalId"]
-                screens = self._screens(
-                    self.screen_urls(server.port, screens_n, "/ws"), event_type, snapshot=False
-                )
-                await screens.open()
-                try:
-                    await self.await_screens(session, server, screens_n)
-                    requests = []
-                    for i in range(count):
-                        ext = f"{key}-{i}"
-                        body = template.replace(
-                            f'"externalId":"{original}"', f'"externalId":"{ext}"'
-                        ).encode()
-                        requests.append((ext, f"{server.url}/publish?type={event_type}", body))
-                    screens.expect(count)
-                    cpu = cpu_seconds(server.pid)
-                    await self._paced(key, session, requests, screens)
-                    self.m[f"{key}.cpu_ms_per_event"] = (
-                        (cpu_seconds(server.pid) - cpu) * 1000 / count
-                    )
-                finally:
-                    await screens.close()
 
     async def await_screens(
         self, session: aiohttp.ClientSession, server: Server, count: int
@@ -909,6 +935,46 @@ async def _snapshots_sent(server: Server, timeout: float = 10.0) -> None:
     raise RuntimeError(
         f"kds was still sending snapshots {timeout:.0f} s after the screens had them"
     )
+
+
+@dataclass
+class Run:
+    """Paced requests to one server and the screens that time their events."""
+
+    key: str
+    #: Where the server's CPU milliseconds per request are recorded.
+    cpu_key: str
+    #: The server's process (its CPU is read).
+    pid: int
+    requests: list[tuple[str, str, bytes]]
+    screens: Screens
+
+
+def _broadcasts(
+    base: Server, template: str, event_type: str, key: str, count: int
+) -> list[tuple[str, str, bytes]]:
+    """`count` publishes of kds's order JSON `template` to the bare broadcast, each its own id."""
+    original = json.loads(template)["externalId"]
+    return [
+        (
+            f"{key}-{i}",
+            f"{base.url}/publish?type={event_type}",
+            template.replace(f'"externalId":"{original}"', f'"externalId":"{key}-{i}"').encode(),
+        )
+        for i in range(count)
+    ]
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> None:
+    async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
+
+
+async def _get_text(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url) as response:
+        response.raise_for_status()
+        return await response.text()
 
 
 async def _tick() -> None:
