@@ -19,10 +19,10 @@ from aiohttp import web
 from kds.bench import options_from_args
 from kds.bench.baseline_broadcast import CLIENTS
 from kds.bench.baseline_broadcast import build_app as broadcast_app
-from kds.bench.load import Screens, external_id, percentile
+from kds.bench.load import Run, Screens, external_id, percentile
 from kds.bench.profile import summarise
 from kds.bench.report import Figure, Report
-from kds.bench.runner import Bench, Options, Run
+from kds.bench.runner import Bench, Options
 from kds.bench.servers import cpu_seconds
 from kds.cli import build_parser
 
@@ -309,7 +309,9 @@ async def test_kds_and_its_baseline_are_paced_alternately(aiohttp_server: Any) -
         while any(len(server.app[CLIENTS]) < 2 for server in servers.values()):
             await asyncio.sleep(0.005)
     async with aiohttp.ClientSession() as session:
-        await bench.interleaved(session, runs)
+        result = await bench.interleaved(session, runs)
+    for run in runs:
+        bench.record_delays(run, result)
     for run in runs:
         await run.screens.close()
     assert arrivals == ["a", "b"] * 10
@@ -332,6 +334,23 @@ def test_growth_verdict_compares_the_cost_per_order_of_the_steps() -> None:
     note = _growth(linear, "MB")
     assert "1k→10k +4.000 MB per 1,000 orders" in note and note.endswith("at most linear")
     assert _growth(quadratic, "MB").endswith("FASTER than linear")
+
+
+def test_growth_verdict_takes_the_spread_of_repeated_restarts_into_account() -> None:
+    # Guarantees: a restart is timed several times per size; a first step of 9,000 orders is
+    # short beside how far those times lie apart, so growth is called faster than linear only
+    # when the steps differ by more than the spread allows, and the note shows each spread.
+    # Run a of 2026-12-02 19:15: 1k 0.48 s, 10k 0.58 s, 50k 1.41 s (~0.1 s apart at each).
+    from kds.bench.scale import _growth, _linear
+
+    restart = {1_000: 0.483, 10_000: 0.577, 50_000: 1.41}
+    assert _linear(restart) is False  # the medians alone: 10 against 21 ms per 1,000 orders
+    spreads = {1_000: 0.12, 10_000: 0.1, 50_000: 0.1}
+    assert _linear(restart, spreads) is True
+    # A last step far steeper than any spread explains is still caught.
+    assert _linear({1_000: 0.48, 10_000: 0.58, 50_000: 4.0}, spreads) is False
+    note = _growth(restart, "s", spreads)
+    assert "1k 0.48 s (±0.06)" in note and note.endswith("at most linear")
 
 
 #: A server for Server.start: writes whether it may write bytecode, then serves its directory

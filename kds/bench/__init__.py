@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--wide-screens", type=int, help="screens for the wide fan-out figure (default 1,000)"
     )
-    p.add_argument("--wide-changes", type=int, help="changes fanned out widely (default 50)")
+    p.add_argument("--wide-changes", type=int, help="changes fanned out widely (default 100)")
     p.add_argument(
         "--scale",
         metavar="N,N,N",

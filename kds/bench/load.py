@@ -372,3 +372,43 @@ async def paced(
         tasks.append(asyncio.create_task(post(key, url, body)))
     await asyncio.gather(*tasks)
     return Paced(sent, answers, dict(errors))
+
+
+@dataclass
+class Run:
+    """Paced requests to one server and the screens that time their events."""
+
+    key: str
+    #: Where the server's CPU milliseconds per request are recorded.
+    cpu_key: str
+    #: The server's process (its CPU is read).
+    pid: int
+    requests: list[tuple[str, str, bytes]]
+    screens: Screens
+
+
+def broadcasts(
+    base_url: str, template: str, event_type: str, key: str, count: int
+) -> list[tuple[str, str, bytes]]:
+    """`count` publishes of kds's order JSON `template` to the bare broadcast, each its own id."""
+    original = json.loads(template)["externalId"]
+    return [
+        (
+            f"{key}-{i}",
+            f"{base_url}/publish?type={event_type}",
+            template.replace(f'"externalId":"{original}"', f'"externalId":"{key}-{i}"').encode(),
+        )
+        for i in range(count)
+    ]
+
+
+async def post_json(session: aiohttp.ClientSession, url: str, body: bytes) -> None:
+    async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
+
+
+async def get_text(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url) as response:
+        response.raise_for_status()
+        return await response.text()

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from .load import encoded_orders
+from .load import Run, encoded_orders
 from .report import Figure, Report
-from .runner import Bench, Options, Run, _fsync_latency
+from .runner import Bench, Options, _fsync_latency
 from .servers import Server, free_port, kds_server, write_config
 
 
@@ -121,7 +121,7 @@ class PgBench(Bench):
                 screens,
             )
             async with aiohttp.ClientSession() as session:
-                await self.interleaved(session, [run])
+                self.record_delays(run, await self.interleaved(session, [run]))
         finally:
             await screens.close()
 

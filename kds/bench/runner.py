@@ -40,7 +40,17 @@ from typing import Any
 import aiohttp
 
 from .kitchen import print_phase, webhooks_phase
-from .load import JSON_HEADERS, Paced, Screens, encoded_orders, ingest, percentile
+from .load import (
+    Paced,
+    Run,
+    Screens,
+    broadcasts,
+    encoded_orders,
+    get_text,
+    ingest,
+    percentile,
+    post_json,
+)
 from .load import paced as _paced
 from .profile import recording
 from .report import Figure, Report
@@ -96,8 +106,9 @@ class Options:
     webhook_rate: float = 10.0
     #: Screens, changes and pace of the wide fan-out.
     wide_screens: int = 1000
-    wide_changes: int = 50
-    wide_rate: float = 10.0
+    wide_changes: int = 100
+    #: Each server's pace: kds's changes and the baseline's alternate, 10 a second in all.
+    wide_rate: float = 5.0
     #: Open orders at which RSS and restart are measured.
     scale: tuple[int, ...] = (1_000, 10_000, 50_000)
     idle_screens: int = 10
@@ -237,17 +248,17 @@ class Bench:
             for i in range(count)
         ]
 
-    async def interleaved(self, session: aiohttp.ClientSession, runs: list[Run]) -> None:
-        """The runs' requests alternated one by one, each run at `rate`, until every screen
-        has every event; records each run's delays under its key.
+    async def interleaved(
+        self, session: aiohttp.ClientSession, runs: list[Run], rate: float | None = None
+    ) -> Paced:
+        """The runs' requests alternated one by one, each run at `rate` (default: the bench's),
+        until every screen has every event; records each server's CPU per request.
 
         Alternated, kds and its baseline share whatever else the machine does in those
-        seconds, so their ratio holds even while the box's speed drifts. Beside the delays:
-        the HTTP answer time (for kds: the commit before the event), first-to-last screen
-        spread per event (the fan-out alone), each server's CPU per request, and this
+        seconds, so their ratio holds even while the box's speed drifts. Also recorded: this
         process's CPU share (near 1.0 the load generator may be the limit).
         """
-        rate = self.options.rate
+        rate = rate or self.options.rate
         merged = [r for step in zip(*(run.requests for run in runs), strict=True) for r in step]
         for run in runs:
             run.screens.expect(len(run.requests))
@@ -261,11 +272,12 @@ class Bench:
             count = len(run.requests)
             self.m[run.cpu_key] = (cpu_seconds(run.pid) - before) * 1000 / count
             self.m[f"{run.key}.client_cpu_share"] = share
-            self._record_delays(run, result)
         if result.errors:
             self.errors.append(f"{' and '.join(r.key for r in runs)}: HTTP errors {result.errors}")
+        return result
 
-    def _record_delays(self, run: Run, result: Paced) -> None:
+    def record_delays(self, run: Run, result: Paced) -> None:
+        """Delays of every (event, screen), HTTP answer times and first-to-last screen spreads."""
         keys = [key for key, _, _ in run.requests]
         sent = {key: result.sent[key] for key in keys}
         delays, missing = run.screens.latencies(sent)
@@ -293,8 +305,8 @@ class Bench:
             ids = await self.stored_orders(kds, f"fan{self.run_id}", o.fanout_changes + 1)
             # One order changed first: its JSON is what the baseline broadcasts for a change.
             _, sample = ids.popitem()
-            await _post(session, f"{api}/{sample}/status", _STATUS_BODY)
-            updated = await _get_text(session, f"{api}/{sample}")
+            await post_json(session, f"{api}/{sample}/status", _STATUS_BODY)
+            updated = await get_text(session, f"{api}/{sample}")
             kds_screens = self._screens(
                 self.screen_urls(kds.port, o.fanout_screens), "order.updated", snapshot=True
             )
@@ -361,7 +373,7 @@ class Bench:
             base_key,
             f"{base_key}.cpu_ms_per_event",
             base.pid,
-            _broadcasts(base, template, event_type, base_key, count),
+            broadcasts(base.url, template, event_type, base_key, count),
             self._screens(
                 self.screen_urls(base.port, screens_n, "/ws"), event_type, snapshot=False
             ),
@@ -372,7 +384,9 @@ class Bench:
             await base_run.screens.open()
             await self.await_screens(session, base, screens_n)
             async with recording(run.pid, self.options.profile, run.key):
-                await self.interleaved(session, [run, base_run])
+                result = await self.interleaved(session, [run, base_run])
+            for each in (run, base_run):
+                self.record_delays(each, result)
         finally:
             await run.screens.close()
             await base_run.screens.close()
@@ -380,7 +394,7 @@ class Bench:
     async def _created_template(self, session: aiohttp.ClientSession, api: str) -> str:
         """What kds sends for a new order (one posted for it): the baseline broadcasts it."""
         ((ext, body),) = encoded_orders(f"tpl{self.run_id}", 1)
-        await _post(session, api, body)
+        await post_json(session, api, body)
         async with session.get(api, params={"externalId": ext}) as response:
             order = (await response.json())["items"][0]
         return json.dumps(order, separators=(",", ":"))
@@ -935,46 +949,6 @@ async def _snapshots_sent(server: Server, timeout: float = 10.0) -> None:
     raise RuntimeError(
         f"kds was still sending snapshots {timeout:.0f} s after the screens had them"
     )
-
-
-@dataclass
-class Run:
-    """Paced requests to one server and the screens that time their events."""
-
-    key: str
-    #: Where the server's CPU milliseconds per request are recorded.
-    cpu_key: str
-    #: The server's process (its CPU is read).
-    pid: int
-    requests: list[tuple[str, str, bytes]]
-    screens: Screens
-
-
-def _broadcasts(
-    base: Server, template: str, event_type: str, key: str, count: int
-) -> list[tuple[str, str, bytes]]:
-    """`count` publishes of kds's order JSON `template` to the bare broadcast, each its own id."""
-    original = json.loads(template)["externalId"]
-    return [
-        (
-            f"{key}-{i}",
-            f"{base.url}/publish?type={event_type}",
-            template.replace(f'"externalId":"{original}"', f'"externalId":"{key}-{i}"').encode(),
-        )
-        for i in range(count)
-    ]
-
-
-async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> None:
-    async with session.post(url, data=body, headers=JSON_HEADERS) as response:
-        if response.status >= 300:
-            raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
-
-
-async def _get_text(session: aiohttp.ClientSession, url: str) -> str:
-    async with session.get(url) as response:
-        response.raise_for_status()
-        return await response.text()
 
 
 async def _tick() -> None:
