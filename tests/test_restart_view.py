@@ -123,6 +123,48 @@ async def test_restart_loads_every_order_across_chunks_oldest_first(
     await client.close()
 
 
+async def test_a_preload_reads_ahead_as_much_text_as_it_may_hold_not_a_number_of_chunks(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    # `kds run` starts the reader before it imports the daemon (~0.4 s on the bench box): with
+    # room for them it reads every order meanwhile, where a bound of 6 (growing) chunks, ~1,100
+    # orders, left the loader waiting 50-90 ms for the rest of 10,000 (issue 19). The bound
+    # is on the text held: a reader with less room stops between chunks, and every order
+    # still comes, a chunk at a time, as the loader takes them.
+    import asyncio
+
+    from kds.model import OrderIn
+    from kds.store.sqlite import FIRST_CHUNK, ChunkReader, _records
+
+    settings = settings_from_dict(base_config(tmp_path))
+    first = Daemon(settings)
+    client = await aiohttp_client(first.app)
+    count = 13 * FIRST_CHUNK + 7  # chunks of 100, 125, 156, …: more than 6 of them
+    for i in range(count):
+        await first.service.ingest(OrderIn.model_validate(order_body(f"ahead-{i}")))
+    await client.close()
+    path = str(settings.database.path)
+
+    roomy = ChunkReader(path).start()
+    assert await asyncio.to_thread(roomy.read_all.wait, 30), "stopped before the last order"
+    assert roomy.held > 0 and not roomy.paused.is_set()
+    roomy.close()
+
+    room = 64 * 1024
+    tight = ChunkReader(path, read_ahead=room).start()
+    assert await asyncio.to_thread(tight.paused.wait, 30), "never ran out of room"
+    assert not tight.read_all.is_set()
+    orders, held, sizes = 0, [], []
+    while (read := await tight.next()) is not None:
+        held.append(tight.held)
+        sizes.append(len(read[0]))
+        orders += len(list(_records(read[0])))
+    assert orders == count
+    # Never more than the room, but for one chunk bigger than the room by itself.
+    assert max(held) <= max(room, *sizes)
+    tight.close()
+
+
 @pytest.mark.parametrize("preload", [False, True])
 async def test_pickup_numbers_continue_from_a_database_of_the_earlier_numbering(
     tmp_path: Path, aiohttp_client: Any, preload: bool

@@ -87,9 +87,13 @@ sqlite3.register_adapter(type(None), _NOTHING.get)
 
 #: Orders read per chunk when the view is rebuilt at start (at most).
 LOAD_CHUNK = 1000
-#: Chunks a `ChunkReader` may hold read ahead of the building (up to ~0.7 MB of text each):
-#: the reading keeps ahead of the building at any size, and memory stays bounded.
-READ_AHEAD = 6
+#: Text a `ChunkReader` may hold read ahead of the building. `kds run` starts it before it
+#: imports the daemon (~0.4 s on the bench box): 10,000 orders of three items are 6.8 MB, all
+#: read meanwhile, where a bound of 6 chunks (~1,100 orders) left the loader waiting 50-90 ms
+#: for the rest (issue 19). Bigger stores, or orders, are read ahead only this far.
+READ_AHEAD_BYTES = 8 * 1024 * 1024
+#: What a status change of a chunk's history counts toward READ_AHEAD_BYTES (a row of tuples).
+_HISTORY_ROW_BYTES = 200
 #: The first chunk's size, and how much each next one grows (up to LOAD_CHUNK): the building
 #: waits only for the first chunk's reading, while each next one is read (a little faster per
 #: order than the building goes) beside the building of the one before. Small first chunks
@@ -775,17 +779,27 @@ class ChunkReader:
     """A SQLite database's live orders, read a chunk at a time on a thread of its own.
 
     The loader takes each chunk's text and status changes (`next()`) while the reader reads
-    up to `READ_AHEAD` chunks further: SQLite builds the text without the GIL, so on a second
+    up to `read_ahead` bytes further: SQLite builds the text without the GIL, so on a second
     core the reading costs the loader's thread nothing. `kds run` starts one before it imports
     aiohttp and the daemon (`kds.store.preload_orders`); that one reads only a database that
     needs no migration and is in WAL mode, as the store leaves it (else `usable()` is False
     and the store reads with a reader of its own once it has migrated the database).
     """
 
-    def __init__(self, path: str, *, check: bool = True) -> None:
+    def __init__(
+        self, path: str, *, check: bool = True, read_ahead: int = READ_AHEAD_BYTES
+    ) -> None:
         self.path = path
         self._check = check  # read only a database as the store leaves it
-        self._reads: queue.Queue[_Read] = queue.Queue(READ_AHEAD)
+        self._reads: queue.Queue[_Read] = queue.Queue()  # bounded by `_room`, in bytes
+        self._read_ahead = read_ahead
+        self._room = threading.Condition()
+        #: Bytes read and not taken yet.
+        self.held = 0
+        #: Set while the reader waits for the loader to take what it holds.
+        self.paused = threading.Event()
+        #: Set once the last chunk was read.
+        self.read_all = threading.Event()
         self._closed = threading.Event()
         self._head: _Read = _UNUSABLE  # a read taken by usable(), handed out by next() first
         self._peeked = False
@@ -812,7 +826,12 @@ class ChunkReader:
         if isinstance(read, BaseException):
             raise read
         assert read is not _UNUSABLE
-        return cast("tuple[str, list[Any]] | None", read)
+        chunk = cast("tuple[str, list[Any]] | None", read)
+        if chunk is not None:
+            with self._room:
+                self.held -= _size(chunk)
+                self._room.notify()
+        return chunk
 
     async def _take(self) -> _Read:
         try:
@@ -821,8 +840,10 @@ class ChunkReader:
             return await asyncio.get_running_loop().run_in_executor(None, self._reads.get)
 
     def close(self) -> None:
-        """Stop reading (a reader blocked on a full queue is let go) and close its connection."""
+        """Stop reading (a reader waiting for room is let go) and close its connection."""
         self._closed.set()
+        with self._room:
+            self._room.notify()
         while True:
             try:
                 self._reads.get_nowait()
@@ -845,8 +866,9 @@ class ChunkReader:
                 chunk, after, history = _read_chunk(conn, after, size)
                 if chunk is None:
                     self._put(None)
+                    self.read_all.set()
                     return
-                self._put((chunk, history))
+                self._put_chunk((chunk, history))
                 size = min(LOAD_CHUNK, int(size * CHUNK_GROWTH))
         except Exception as err:
             self._put(err)
@@ -856,6 +878,23 @@ class ChunkReader:
     def _put(self, read: _Read) -> None:
         if not self._closed.is_set():
             self._reads.put(read)
+
+    def _put_chunk(self, read: tuple[str, list[Any]]) -> None:
+        """Hand a chunk over once there is room for it (one always fits when nothing is held)."""
+        size = _size(read)
+        with self._room:
+            while self.held and self.held + size > self._read_ahead and not self._closed.is_set():
+                self.paused.set()
+                self._room.wait()
+            self.paused.clear()
+            self.held += size
+        self._put(read)
+
+
+def _size(read: tuple[str, list[Any]]) -> int:
+    """What a chunk read ahead holds, roughly, in bytes."""
+    chunk, history = read
+    return len(chunk) + _HISTORY_ROW_BYTES * len(history)
 
 
 def _current(conn: sqlite3.Connection) -> bool:
