@@ -52,6 +52,7 @@ FIGURES = {
     "reports",
 }
 WITH_BASELINE = {
+    "restart",
     "ingest.rate",
     "ingest.p50",
     "ingest.p99",
@@ -115,6 +116,10 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         rates = [details[f"{key}.round{n}.rate"] for n in (1, 2)]
         assert details[f"{key}.rate"] == max(rates)
     assert "fastest of 2 rounds" in figures["ingest.rate"]["note"]
+    # Restart beside a bare start reading the same orders, in turn: a ratio that holds across
+    # the hours of a box whose speed changes by two.
+    assert "baseline" in figures["restart"]["note"]
+    assert figures["restart"]["passed"] is (figures["restart"]["value"] <= 1)
     # CPU per change beside the wide fan-out's baseline (steadier than its times on a busy box).
     # The test's few changes cost less than one 10 ms clock tick: read to the nanosecond, not 0.
     assert details["fanout1000.cpu_ms_per_change"] > 0

@@ -8,8 +8,9 @@
    screen's `order.created`.
 2. kds "ingest" (fresh store): `orders` orders posted over `concurrency`
    connections, each acknowledged after commit; then RSS with those orders open
-   and 50 screens (their snapshots received); then a restart on that store, timed
-   from process start to `/readyz` 200, and RSS again with 50 screens.
+   and 50 screens (their snapshots received); then restarts on that store, timed
+   from process start to `/readyz` 200, each followed by the bare restart baseline
+   (aiohttp reading the same orders into dicts), and RSS again with 50 screens.
 3. The bare ingest baseline with the same orders and connections.
 4. Wide fan-out: one change to 1,000 screens, the last screen's delay, beside the
    bare broadcast to as many (`scale.py`).
@@ -61,6 +62,7 @@ from .servers import (
     Server,
     baseline_broadcast_server,
     baseline_ingest_server,
+    baseline_restart_server,
     compile_kds,
     cpu_seconds,
     kds_server,
@@ -442,7 +444,8 @@ class Bench:
         await server.stop()
 
         # The median of a few restarts: one start is a couple of seconds, easily hit by other work.
-        walls, cpus = [], []
+        # Each is followed by a bare start reading the same orders (the baseline), in turn.
+        walls, cpus, bare = [], [], []
         for n in range(o.restarts):
             restarted = self.start(kds_server(self.workdir, config, db, f"kds-restart-{n + 1}"))
             walls.append(await restarted.start())
@@ -450,11 +453,17 @@ class Bench:
             cpus.append(cpu_seconds(restarted.pid))
             if n < o.restarts - 1:
                 await restarted.stop()
+            baseline = baseline_restart_server(self.workdir, db, f"baseline-restart-{n + 1}")
+            bare.append(await self.start(baseline).start())
+            await baseline.stop()
         self.m["restart"] = statistics.median(walls)
         self.m["restart.cpu_s"] = statistics.median(cpus)
+        self.m["base.restart"] = statistics.median(bare)
         self.notes["restart"] = (
             f"median of {len(walls)}: "
             + ", ".join(f"{w:.2f}" for w in walls)
+            + " s; baseline "
+            + ", ".join(f"{w:.2f}" for w in bare)
             + f" s; {BYTECODE_NOTE}"
         )
         async with aiohttp.ClientSession() as session:
@@ -726,7 +735,7 @@ class Bench:
                 f"restart with {o.orders:,} open orders",
                 "s",
                 m("restart", nan),
-                None,
+                m("base.restart"),  # a bare aiohttp start reading the same orders
                 "≤ 1",
                 lambda f: f.value <= 1,
                 note=self.notes.get("restart", ""),

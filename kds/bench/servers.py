@@ -273,6 +273,21 @@ def baseline_ingest_server(
     return Server("baseline-ingest", argv, port, directory / "baseline-ingest.log")
 
 
+def baseline_restart_server(directory: Path, db: Path, name: str) -> Server:
+    """The bare restart: aiohttp reading kds's database `db` into dicts, then serving."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "kds.bench.baseline_restart",
+        "--port",
+        str(port),
+        "--db",
+        str(db),
+    ]
+    return Server(name, argv, port, directory / f"{name}.log")
+
+
 def baseline_broadcast_server(directory: Path, compress: bool) -> Server:
     """The bare aiohttp websocket broadcast (with permessage-deflate when `compress`)."""
     port = free_port()
