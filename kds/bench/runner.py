@@ -304,11 +304,7 @@ class Bench:
         api = kds.url + "/api/v1/orders"
         async with aiohttp.ClientSession() as session:
             # Fan-out: orders exist before the screens connect; each change is one event to all.
-            ids = await self.stored_orders(kds, f"fan{self.run_id}", o.fanout_changes + 1)
-            # One order changed first: its JSON is what the baseline broadcasts for a change.
-            _, sample = ids.popitem()
-            await post_json(session, f"{api}/{sample}/status", _STATUS_BODY)
-            updated = await get_text(session, f"{api}/{sample}")
+            changes, updated = await self.status_changes(session, kds, "fan", o.fanout_changes)
             kds_screens = self._screens(
                 self.screen_urls(kds.port, o.fanout_screens), "order.updated", snapshot=True
             )
@@ -317,48 +313,39 @@ class Bench:
             self.kds_compresses = kds_screens.compressed
             base = self.start(baseline_broadcast_server(self.workdir, self.kds_compresses))
             await base.start()
-            await self._fan_out(session, kds, base, kds_screens, ids, updated)
+            fanout = Run("fanout", "fanout.cpu_ms_per_change", kds.pid, changes, kds_screens)
+            await self.beside_baseline(session, fanout, base, updated, "order.updated")
 
             # Ingest → screen: orders posted at a steady rate while screens listen.
             created = self._templates["order.created"] = await self._created_template(session, api)
-            count = max(1, round(o.rate * o.duration))
-            orders = encoded_orders(f"lat{self.run_id}", count)
-            await self._interleave_with_base(
-                session,
-                Run(
-                    "screen",
-                    "screen.cpu_ms_per_order",
-                    kds.pid,
-                    [(ext, api, body) for ext, body in orders],
-                    self._screens(
-                        self.screen_urls(kds.port, o.screens), "order.created", snapshot=True
-                    ),
-                ),
-                base,
-                created,
-                "order.created",
+            orders = encoded_orders(f"lat{self.run_id}", max(1, round(o.rate * o.duration)))
+            screens = self._screens(
+                self.screen_urls(kds.port, o.screens), "order.created", snapshot=True
             )
+            await screens.open()
+            screen = Run(
+                "screen",
+                "screen.cpu_ms_per_order",
+                kds.pid,
+                [(ext, api, body) for ext, body in orders],
+                screens,
+            )
+            await self.beside_baseline(session, screen, base, created, "order.created")
 
-    async def _fan_out(
-        self,
-        session: aiohttp.ClientSession,
-        kds: Server,
-        base: Server,
-        kds_screens: Screens,
-        ids: dict[str, str],
-        template: str,
-    ) -> None:
+    async def status_changes(
+        self, session: aiohttp.ClientSession, kds: Server, prefix: str, count: int
+    ) -> tuple[list[tuple[str, str, bytes]], str]:
+        """`count` status changes to as many stored orders, and the JSON of an order after the
+        same change (one more order, changed first): what the baseline broadcasts for one."""
         api = kds.url + "/api/v1/orders"
-        run = Run(
-            "fanout",
-            "fanout.cpu_ms_per_change",
-            kds.pid,
-            [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()],
-            kds_screens,
-        )
-        await self._interleave_with_base(session, run, base, template, "order.updated", opened=True)
+        ids = await self.stored_orders(kds, f"{prefix}{self.run_id}", count + 1)
+        _, sample = ids.popitem()
+        await post_json(session, f"{api}/{sample}/status", _STATUS_BODY)
+        template = await get_text(session, f"{api}/{sample}")
+        changes = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
+        return changes, template
 
-    async def _interleave_with_base(
+    async def beside_baseline(
         self,
         session: aiohttp.ClientSession,
         run: Run,
@@ -366,9 +353,13 @@ class Bench:
         template: str,
         event_type: str,
         *,
-        opened: bool = False,
+        rate: float | None = None,
+        record: Callable[[Run, Paced], None] | None = None,
+        timeout: float = 60.0,
     ) -> None:
-        """`run` on kds interleaved with as many broadcasts of `template` to as many screens."""
+        """`run` on kds (its screens open) interleaved with as many broadcasts of `template` by
+        the bare broadcast `base` to as many screens; both recorded by `record` (default: the
+        delays of every screen, `record_delays`). The screens are closed after."""
         count, screens_n = len(run.requests), len(run.screens.urls)
         base_key = f"base.{run.key}"
         base_run = Run(
@@ -381,14 +372,12 @@ class Bench:
             ),
         )
         try:
-            if not opened:
-                await run.screens.open()
-            await base_run.screens.open()
+            await base_run.screens.open(timeout)
             await self.await_screens(session, base, screens_n)
             async with recording(run.pid, self.options.profile, run.key):
-                result = await self.interleaved(session, [run, base_run])
+                result = await self.interleaved(session, [run, base_run], rate)
             for each in (run, base_run):
-                self.record_delays(each, result)
+                (record or self.record_delays)(each, result)
         finally:
             await run.screens.close()
             await base_run.screens.close()

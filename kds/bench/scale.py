@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from .load import Run, Screens, broadcasts, encoded_orders, get_text, ingest, percentile, post_json
+from .load import Run, Screens, encoded_orders, ingest, percentile
 from .servers import BYTECODE_NOTE, baseline_broadcast_server, cpu_seconds
 
 if TYPE_CHECKING:
     from .runner import Bench
 
 MB = 1024 * 1024
-_STATUS_BODY = b'{"status":"delivered"}'
 #: Growth per order may be this much steeper at the large end and still count as linear
 #: (one restart on a shared machine moves by more than that).
 LINEAR_SLACK = 1.5
@@ -57,50 +56,27 @@ async def wide_phase(bench: Bench) -> None:
     o = bench.options
     raise_open_files(6 * o.wide_screens + 1024)  # kds's and the baseline's screens at once
     server = await bench.fresh_kds("wide")
-    api = server.url + "/api/v1/orders"
     async with aiohttp.ClientSession() as session:
-        ids = await bench.stored_orders(server, f"wide{bench.run_id}", o.wide_changes + 1)
-        # One order changed first: its JSON is what the baseline broadcasts for a change.
-        _, sample = ids.popitem()
-        await post_json(session, f"{api}/{sample}/status", _STATUS_BODY)
-        template = await get_text(session, f"{api}/{sample}")
+        changes, template = await bench.status_changes(session, server, "wide", o.wide_changes)
         screens = Screens(
             [f"ws://127.0.0.1:{server.port}/api/v1/ws"] * o.wide_screens,
             "order.updated",
             snapshot=True,
             deflate=o.deflate,
         )
-        base_screens: Screens | None = None
-        try:
-            await screens.open(timeout=120)
-            base = bench.start(baseline_broadcast_server(bench.workdir, screens.compressed))
-            await base.start()
-            base_screens = Screens(
-                [f"ws://127.0.0.1:{base.port}/ws"] * o.wide_screens,
-                "order.updated",
-                snapshot=False,
-                deflate=o.deflate,
-            )
-            await base_screens.open(timeout=120)
-            await bench.await_screens(session, base, o.wide_screens)
-            changes = [(ext, f"{api}/{oid}/status", _STATUS_BODY) for ext, oid in ids.items()]
-            runs = [
-                Run("fanout1000", "fanout1000.cpu_ms_per_change", server.pid, changes, screens),
-                Run(
-                    "base.fanout1000",
-                    "base.fanout1000.cpu_ms_per_event",
-                    base.pid,
-                    broadcasts(base.url, template, "order.updated", "base.wide", len(changes)),
-                    base_screens,
-                ),
-            ]
-            result = await bench.interleaved(session, runs, o.wide_rate)
-            for run in runs:
-                _record_last(bench, run, result.sent)
-        finally:
-            await screens.close()
-            if base_screens is not None:
-                await base_screens.close()
+        await screens.open(timeout=120)
+        base = bench.start(baseline_broadcast_server(bench.workdir, screens.compressed))
+        await base.start()
+        await bench.beside_baseline(
+            session,
+            Run("fanout1000", "fanout1000.cpu_ms_per_change", server.pid, changes, screens),
+            base,
+            template,
+            "order.updated",
+            rate=o.wide_rate,
+            record=lambda run, result: _record_last(bench, run, result.sent),
+            timeout=120,
+        )
 
 
 def _record_last(bench: Bench, run: Run, sent_all: dict[str, float]) -> None:
