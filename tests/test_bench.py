@@ -204,6 +204,18 @@ def test_percentile_and_event_matching() -> None:
     assert external_id(b'{"type":"ping"}') is None
 
 
+def test_one_stall_of_the_server_does_not_decide_the_fan_outs_p99() -> None:
+    # Guarantee: fanout.p99 (every screen's delay of every change) is taken over enough
+    # changes that one ~110 ms stall (an fsync or the host, seen once in a full run on
+    # 2026-12-03: 92 ms against 8-10 ms in every other run) does not set it. A stall
+    # delays the change in flight and those queued behind it, at the bench's pace.
+    options = Options()
+    screens, spacing = options.fanout_screens, 1000 / options.rate
+    stall = [110 - n * spacing for n in range(int(110 // spacing) + 1)]
+    delays = [5.0] * ((options.fanout_changes - len(stall)) * screens)
+    delays += [d + 5.0 for d in stall for _ in range(screens)]
+    assert percentile(delays, 99) <= 50  # the figure's absolute target
+
 def test_profile_summary_counts_own_and_inclusive_time() -> None:
     # Guarantees: py-spy raw stacks are summed per function (line numbers merged), by thread.
     raw = (

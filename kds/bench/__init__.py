@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--fanout-screens", type=int, help="screens for the fan-out figure (default 200)"
     )
-    p.add_argument("--fanout-changes", type=int, help="status changes fanned out (default 100)")
+    p.add_argument("--fanout-changes", type=int, help="status changes fanned out (default 500)")
     p.add_argument("--renders", type=int, help="tickets rendered for the median (default 300)")
     p.add_argument(
         "--restarts", type=int, help="restarts timed; the figure is their median (default 3)"

@@ -100,7 +100,8 @@ class Options:
     rate: float = 50.0
     duration: float = 10.0
     fanout_screens: int = 200
-    fanout_changes: int = 100
+    #: One stall delays a few changes for every screen at once: over 100 changes that was the p99.
+    fanout_changes: int = 500
     renders: int = 300
     restarts: int = 3
     #: POS changes timed per webhook source, and their pace (per second).
