@@ -19,7 +19,7 @@ from aiohttp import web
 from kds.bench import options_from_args
 from kds.bench.baseline_broadcast import CLIENTS
 from kds.bench.baseline_broadcast import build_app as broadcast_app
-from kds.bench.load import Run, Screens, external_id, percentile
+from kds.bench.load import Run, Screens, external_id, ingest, percentile
 from kds.bench.profile import summarise
 from kds.bench.report import Figure, Report
 from kds.bench.runner import Bench, Options
@@ -291,6 +291,53 @@ async def test_screens_gather_a_paged_snapshot_then_time_events(aiohttp_server: 
     assert missing == 0 and len(delays) == 3
     assert len(screens.spreads()) == 1
     await screens.close()
+
+
+async def test_tills_post_every_order_once_and_count_what_was_not_stored(
+    aiohttp_server: Any,
+) -> None:
+    # Guarantees: the ingest load posts each order exactly once over its keep-alive
+    # connections, keeps the 201 answers' bodies whole (small and large, however the server
+    # splits them), counts every other answer by status, a connection dropped without an
+    # answer as status 0 (not retried: a retry could store the order twice), and opens a
+    # new connection after an answer with `Connection: close` or a dropped one.
+    received: list[str] = []
+    peers: set[int] = set()
+
+    async def orders(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        received.append(body["id"])
+        peers.add(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        kind = body["id"].split("-")[0]
+        if kind == "bad":
+            return web.json_response({"error": "bad_request"}, status=400)
+        if kind == "drop":
+            request.transport.close()  # type: ignore[union-attr]
+            await asyncio.sleep(3600)  # the handler is cancelled with its connection
+        answer = web.json_response({"id": body["id"], "pad": "x" * body.get("pad", 0)}, status=201)
+        if kind == "close":
+            answer.force_close()
+        return answer
+
+    app = web.Application()
+    app.router.add_post("/api/v1/orders", orders)
+    server = await aiohttp_server(app)
+    # The first four orders open the four connections: two of them end after their answer.
+    posted = ["close-1", "drop-1"] + [f"ok-{i}" for i in range(40)] + ["bad-1", "big-1", "bad-2"]
+    bodies = [
+        (ext, json.dumps({"id": ext, "pad": 200_000 if ext == "big-1" else 0}).encode())
+        for ext in posted
+    ]
+    stats = await ingest(
+        f"http://127.0.0.1:{server.port}/api/v1/orders", bodies, 4, keep_bodies=True
+    )
+    assert sorted(received) == sorted(posted)  # each once
+    assert stats.count == len(posted) and len(stats.latencies) == len(posted)
+    assert stats.errors == {400: 2, 0: 1}
+    answers = {json.loads(b)["id"]: json.loads(b) for b in stats.bodies}
+    assert set(answers) == set(posted) - {"bad-1", "bad-2", "drop-1"}
+    assert len(answers["big-1"]["pad"]) == 200_000
+    assert len(peers) > 4  # reconnected after the closed and the dropped connection
 
 
 async def test_kds_and_its_baseline_are_paced_alternately(aiohttp_server: Any) -> None:
