@@ -216,6 +216,7 @@ def test_one_stall_of_the_server_does_not_decide_the_fan_outs_p99() -> None:
     delays += [d + 5.0 for d in stall for _ in range(screens)]
     assert percentile(delays, 99) <= 50  # the figure's absolute target
 
+
 def test_profile_summary_counts_own_and_inclusive_time() -> None:
     # Guarantees: py-spy raw stacks are summed per function (line numbers merged), by thread.
     raw = (
