@@ -21,8 +21,7 @@ import itertools
 import resource
 import statistics
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -96,7 +95,8 @@ async def scale_phase(bench: Bench) -> None:
     server = await bench.fresh_kds("scale")
     stored = 0
     rss: dict[int, float] = {}
-    restarts: dict[int, Restarts] = {}
+    walls: dict[int, list[float]] = {}  # seconds to ready of each restart, by size
+    cpus: dict[int, list[float]] = {}  # CPU seconds to ready (every thread)
     for size in sorted(set(o.scale)):
         label = size_label(size)
         orders = encoded_orders(f"scale{bench.run_id}-{label}", size - stored)
@@ -104,54 +104,49 @@ async def scale_phase(bench: Bench) -> None:
         if stats.errors:
             raise RuntimeError(f"scale {label}: HTTP errors {stats.errors}")
         stored = size
-        timed = restarts[size] = Restarts([], [])
+        walls[size], cpus[size] = [], []
         for n in range(o.restarts):
             await server.stop()
             server = bench.start(server.again(f"kds-scale-{label}-{n}"))
-            timed.walls.append(await server.start(timeout=120))
-            timed.cpus.append(cpu_seconds(server.pid))
+            walls[size].append(await server.start(timeout=120))
+            cpus[size].append(cpu_seconds(server.pid))
         bytes_, _ = await bench.rss_with_screens(server, f"scale-{label}")
         rss[size] = bytes_ / MB
-        bench.m[f"scale.restart.{label}"] = statistics.median(timed.walls)
-        bench.m[f"scale.restart.{label}.cpu_s"] = statistics.median(timed.cpus)
+        bench.m[f"scale.restart.{label}"] = statistics.median(walls[size])
+        bench.m[f"scale.restart.{label}.cpu_s"] = statistics.median(cpus[size])
         bench.m[f"scale.rss.{label}"] = rss[size]
+    bench.notes["scale.rss"] = _growth(rss, "MB")
     bench.linear["scale.rss"] = _linear(rss)
-    bench.notes["scale.rss"] = f"{_growth(rss, 'MB')}: growth {_word(bench.linear['scale.rss'])}"
-    note, bench.linear["scale.restart"] = restart_growth(restarts)
+    note, bench.linear["scale.restart"] = restart_growth(walls, cpus)
     bench.notes["scale.restart"] = f"{note}; {BYTECODE_NOTE}"
 
 
-class Restarts(NamedTuple):
-    """The restarts timed at one size: seconds to ready, and CPU seconds to ready."""
-
-    walls: list[float]
-    cpus: list[float]
-
-
-def restart_growth(restarts: dict[int, Restarts]) -> tuple[str, bool | None]:
-    """A note on the restarts at each size (wall and CPU) and whether they grow at most
-    linearly, judged on the CPU time to ready.
+def restart_growth(
+    walls: dict[int, list[float]], cpus: dict[int, list[float]]
+) -> tuple[str, bool | None]:
+    """A note on the restarts at each size (seconds and CPU seconds to ready, by size) and
+    whether they grow at most linearly, judged on the CPU time.
 
     Below ~10,000 orders kds reads them on a thread of its own while it imports the daemon:
     their wall time hides behind the imports, so the first step's wall time is nearly flat
     and any later step would look steeper. CPU time (every thread) hides nothing.
     """
-
-    def medians(pick: Callable[[Restarts], list[float]]) -> dict[int, float]:
-        return {n: statistics.median(pick(r)) for n, r in restarts.items()}
-
-    def spreads(pick: Callable[[Restarts], list[float]]) -> dict[int, float]:
-        return {n: max(pick(r)) - min(pick(r)) for n, r in restarts.items()}
-
-    walls, cpus = (lambda r: r.walls), (lambda r: r.cpus)
-    verdict = _linear(medians(cpus), spreads(cpus))
+    cpu_medians, cpu_spreads = _medians_and_spreads(cpus)
     note = (
-        f"{_growth(medians(walls), 's', spreads(walls))}; "
-        f"CPU to ready: {_growth(medians(cpus), 's', spreads(cpus))}: "
-        f"growth {_word(verdict)}, judged on the CPU time (below ~10k orders kds reads them "
-        "while it imports, which hides their wall time but not their CPU)"
+        f"{_steps(*_medians_and_spreads(walls), 's')}; "
+        f"CPU to ready: {_growth(cpu_medians, 's', cpu_spreads)}, judged on the CPU time "
+        "(below ~10k orders kds reads them while it imports, which hides their wall time "
+        "but not their CPU)"
     )
-    return note, verdict
+    return note, _linear(cpu_medians, cpu_spreads)
+
+
+def _medians_and_spreads(
+    samples: dict[int, list[float]],
+) -> tuple[dict[int, float], dict[int, float]]:
+    """The median of each size's samples, and how far they lie apart (max - min)."""
+    medians = {n: statistics.median(values) for n, values in samples.items()}
+    return medians, {n: max(values) - min(values) for n, values in samples.items()}
 
 
 def _linear(values: dict[int, float], spreads: dict[int, float] | None = None) -> bool | None:
@@ -174,6 +169,13 @@ def _linear(values: dict[int, float], spreads: dict[int, float] | None = None) -
 
 
 def _growth(values: dict[int, float], unit: str, spreads: dict[int, float] | None = None) -> str:
+    """A note: `_steps` and the verdict."""
+    verdict = _linear(values, spreads)
+    word = {True: "at most linear", False: "FASTER than linear", None: "not judged"}[verdict]
+    return f"{_steps(values, spreads, unit)}: growth {word}"
+
+
+def _steps(values: dict[int, float], spreads: dict[int, float] | None, unit: str) -> str:
     """Each size's value (± half its spread) and the increment per 1,000 orders per step."""
     sizes = sorted(values)
     parts = [
@@ -187,10 +189,6 @@ def _growth(values: dict[int, float], unit: str, spreads: dict[int, float] | Non
         for a, b in itertools.pairwise(sizes)
     ]
     return f"{', '.join(parts)}; {', '.join(steps)}"
-
-
-def _word(verdict: bool | None) -> str:
-    return {True: "at most linear", False: "FASTER than linear", None: "not judged"}[verdict]
 
 
 async def idle_phase(bench: Bench) -> None:
